@@ -1,0 +1,27 @@
+/* Lookups into the error table of tw_err.h. */
+#include "tw_err.h"
+
+struct tw_err_row {
+    const char *name;
+    int grpc_status;
+    const char *reason;
+    const char *message;
+};
+
+static const struct tw_err_row err_rows[TW_ERR__COUNT] = {
+#define TW_ERR_ROW(name, status, reason, message) {#name, TW_GRPC_##status, reason, message},
+    TW_ERR_MAP(TW_ERR_ROW)
+#undef TW_ERR_ROW
+};
+
+static const struct tw_err_row *err_row(tw_err err)
+{
+    if ((unsigned)err >= TW_ERR__COUNT)
+        err = TW_ERR_INTERNAL;
+    return &err_rows[err];
+}
+
+int tw_err_grpc_status(tw_err err) { return err_row(err)->grpc_status; }
+const char *tw_err_reason(tw_err err) { return err_row(err)->reason; }
+const char *tw_err_message(tw_err err) { return err_row(err)->message; }
+const char *tw_err_name(tw_err err) { return err_row(err)->name; }

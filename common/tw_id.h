@@ -1,0 +1,37 @@
+/*
+ * Identifiers: UUIDv7 (RFC 9562), time-ordered so that keys built from them
+ * sort by creation time and a prefix scan lists oldest or newest first
+ * without sorting. Within one process, ids made in the same millisecond still
+ * increase (a 12-bit counter in rand_a, as RFC 9562 section 6.2 method 1).
+ */
+#ifndef TW_ID_H
+#define TW_ID_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TW_ID_BYTES 16
+/* Text form: 36 characters plus the terminating NUL. */
+#define TW_ID_TEXT_SIZE 37
+
+typedef struct tw_id {
+    uint8_t bytes[TW_ID_BYTES];
+} tw_id;
+
+/* A new UUIDv7 for the current time. Thread-safe. */
+tw_id tw_id_new(void);
+
+/* Writes the canonical lower-case text form into out (TW_ID_TEXT_SIZE bytes). */
+void tw_id_format(const tw_id *id, char out[TW_ID_TEXT_SIZE]);
+
+/* Parses the canonical text form (either case). Returns false when text is
+ * not a UUID; any version is accepted so that clients may supply ids. */
+bool tw_id_parse(const char *text, tw_id *out);
+
+/* The Unix time in milliseconds a UUIDv7 was made at. */
+int64_t tw_id_unix_ms(const tw_id *id);
+
+/* True when id is a version 7, RFC 9562 variant UUID. */
+bool tw_id_is_v7(const tw_id *id);
+
+#endif
