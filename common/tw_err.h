@@ -73,6 +73,7 @@ enum {
     XX(DEADLINE, DEADLINE_EXCEEDED, "RPC_002", "deadline exceeded")                                \
     XX(CANCELLED, CANCELLED, "RPC_003", "call cancelled")                                          \
     XX(SHUTTING_DOWN, UNAVAILABLE, "RPC_004", "server is shutting down")                           \
+    XX(SLOW_READER, RESOURCE_EXHAUSTED, "RPC_005", "client is not reading the stream")            \
     XX(MAINTENANCE, UNAVAILABLE, "MAINTENANCE", "service is in maintenance")                       \
     XX(UPSTREAM, UNAVAILABLE, "UPSTREAM_001", "an external service failed")                        \
     XX(NO_MEMORY, RESOURCE_EXHAUSTED, "MEM_001", "server is out of memory")                        \

@@ -1,0 +1,33 @@
+/*
+ * Structured logs: one JSON object per line on standard error, for example
+ *   {"time":"2026-11-26T22:30:48.123Z","level":"info","msg":"call",...}
+ * Lines are written whole with one write(2), so threads never interleave.
+ * Never pass a token, password or key in fields.
+ */
+#ifndef TW_LOG_H
+#define TW_LOG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef enum tw_log_level {
+    TW_LOG_DEBUG,
+    TW_LOG_INFO,
+    TW_LOG_WARN,
+    TW_LOG_ERROR,
+} tw_log_level;
+
+/* Lines below level are dropped. The default is TW_LOG_INFO. */
+void tw_log_set_level(tw_log_level level);
+bool tw_log_enabled(tw_log_level level);
+
+/* "debug", "info", "warn" or "error"; false for anything else. */
+bool tw_log_level_parse(const char *name, tw_log_level *out);
+
+/* Logs msg with the members of fields (taken: it is released; may be NULL). */
+void tw_log(tw_log_level level, const char *msg, json_t *fields);
+
+/* Logs a formatted message with no other fields. */
+void tw_logf(tw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

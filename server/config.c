@@ -1,0 +1,282 @@
+/* The settings table and the four sources of tw_config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_type { SET_ADDRESS, SET_PATH, SET_INT, SET_LOG_LEVEL, SET__COUNT };
+
+struct setting {
+    const char *name;
+    enum setting_type type;
+    size_t offset;
+    const char *fallback;
+    int64_t min, max; /* SET_INT only */
+    const char *help;
+};
+
+#define FIELD(f) offsetof(tw_config, f)
+
+static const struct setting settings[] = {
+    {"listen", SET_ADDRESS, FIELD(listen), "127.0.0.1:50051", 0, 0,
+     "gRPC address to listen on, host:port (port 0 picks a free port)"},
+    {"data_dir", SET_PATH, FIELD(data_dir), "./data", 0, 0,
+     "directory for the database and stored audio"},
+    {"workers", SET_INT, FIELD(workers), "0", 0, 256,
+     "RPC worker threads; 0 means one per core, at least 2"},
+    {"max_message_bytes", SET_INT, FIELD(max_message_bytes), "4194304", 1024, 64 << 20,
+     "largest request message accepted, in bytes"},
+    {"shutdown_grace_ms", SET_INT, FIELD(shutdown_grace_ms), "10000", 0, 600000,
+     "on SIGTERM, how long calls in flight may take to finish"},
+    {"log_level", SET_LOG_LEVEL, FIELD(log_level), "info", 0, 0, "debug, info, warn or error"},
+};
+
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* ---- parsers: text -> field, or a reason ---------------------------------- */
+
+typedef bool parse_fn(const struct setting *s, const char *text, void *field, char *why,
+                      size_t whylen);
+
+static bool replace_string(void *field, const char *text)
+{
+    char *copy = strdup(text);
+    if (copy == NULL)
+        return false;
+    free(*(char **)field);
+    *(char **)field = copy;
+    return true;
+}
+
+static bool parse_address(const struct setting *s, const char *text, void *field, char *why,
+                          size_t whylen)
+{
+    const char *colon = strrchr(text, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || colon == text || colon[1] == '\0' || *end != '\0' || port < 0 ||
+        port > 65535) {
+        snprintf(why, whylen, "expected host:port with a port from 0 to 65535");
+        return false;
+    }
+    return replace_string(field, text);
+}
+
+static bool parse_path(const struct setting *s, const char *text, void *field, char *why,
+                       size_t whylen)
+{
+    if (text[0] == '\0' || strlen(text) >= PATH_MAX) {
+        snprintf(why, whylen, "expected a directory path");
+        return false;
+    }
+    return replace_string(field, text);
+}
+
+static bool parse_int(const struct setting *s, const char *text, void *field, char *why,
+                      size_t whylen)
+{
+    errno = 0;
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < s->min || v > s->max) {
+        snprintf(why, whylen, "expected a whole number from %lld to %lld", (long long)s->min,
+                 (long long)s->max);
+        return false;
+    }
+    *(int64_t *)field = v;
+    return true;
+}
+
+static bool parse_log_level(const struct setting *s, const char *text, void *field, char *why,
+                            size_t whylen)
+{
+    if (!tw_log_level_parse(text, field)) {
+        snprintf(why, whylen, "expected debug, info, warn or error");
+        return false;
+    }
+    return true;
+}
+
+static parse_fn *const parsers[SET__COUNT] = {
+    [SET_ADDRESS] = parse_address,
+    [SET_PATH] = parse_path,
+    [SET_INT] = parse_int,
+    [SET_LOG_LEVEL] = parse_log_level,
+};
+
+/* ---- sources ---------------------------------------------------------------- */
+
+static tw_err apply(tw_config *cfg, const struct setting *s, const char *text, const char *source,
+                    char *errbuf, size_t errlen)
+{
+    char why[160] = "out of memory";
+    if (parsers[s->type](s, text, (char *)cfg + s->offset, why, sizeof why))
+        return TW_OK;
+    snprintf(errbuf, errlen, "invalid setting %s=\"%s\" (from %s): %s", s->name, text, source,
+             why);
+    return TW_ERR_VALIDATION;
+}
+
+static const struct setting *find_setting(const char *name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].name, name) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+/* "data_dir" -> "TW_DATA_DIR" */
+static void env_name(const char *name, char *out, size_t len)
+{
+    size_t n = (size_t)snprintf(out, len, "TW_%s", name);
+    for (size_t i = 3; i < n && i < len; i++)
+        out[i] = (char)toupper((unsigned char)out[i]);
+}
+
+/* "--data-dir" or "--data_dir" -> the data_dir setting */
+static const struct setting *find_flag(const char *flag)
+{
+    char name[64];
+    size_t len = strcspn(flag, "=");
+    if (len >= sizeof name)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        name[i] = flag[i] == '-' ? '_' : flag[i];
+    name[len] = '\0';
+    return find_setting(name);
+}
+
+static tw_err load_file(tw_config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        snprintf(errbuf, errlen, "cannot read config file %s: %s (line %d)", path, jerr.text,
+                 jerr.line);
+        return TW_ERR_VALIDATION;
+    }
+    tw_err err = TW_OK;
+    if (!json_is_object(root)) {
+        snprintf(errbuf, errlen, "config file %s: expected a JSON object", path);
+        err = TW_ERR_VALIDATION;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(root, key, value)
+    {
+        if (err)
+            break;
+        const struct setting *s = find_setting(key);
+        char text[PATH_MAX];
+        if (s == NULL) {
+            snprintf(errbuf, errlen, "config file %s: unknown setting \"%s\"", path, key);
+            err = TW_ERR_VALIDATION;
+        } else if (json_is_string(value)) {
+            err = apply(cfg, s, json_string_value(value), path, errbuf, errlen);
+        } else if (json_is_integer(value)) {
+            snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+            err = apply(cfg, s, text, path, errbuf, errlen);
+        } else {
+            snprintf(errbuf, errlen, "config file %s: setting \"%s\" must be a string or integer",
+                     path, key);
+            err = TW_ERR_VALIDATION;
+        }
+    }
+    json_decref(root);
+    return err;
+}
+
+/* The --config flag, if any; it must be read before the other flags apply. */
+static const char *config_flag(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return argv[i] + 9;
+    }
+    return NULL;
+}
+
+tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_t errlen)
+{
+    memset(cfg, 0, sizeof *cfg);
+    tw_err err = TW_OK;
+    for (size_t i = 0; i < NSETTINGS && !err; i++)
+        err = apply(cfg, &settings[i], settings[i].fallback, "default", errbuf, errlen);
+
+    const char *file = config_flag(argc, argv);
+    if (file == NULL)
+        file = getenv("TW_CONFIG");
+    if (!err && file != NULL && file[0] != '\0')
+        err = load_file(cfg, file, errbuf, errlen);
+
+    for (size_t i = 0; i < NSETTINGS && !err; i++) {
+        char var[64];
+        env_name(settings[i].name, var, sizeof var);
+        const char *value = getenv(var);
+        if (value != NULL)
+            err = apply(cfg, &settings[i], value, var, errbuf, errlen);
+    }
+
+    for (int i = 0; i < argc && !err; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(errbuf, errlen, "unexpected argument \"%s\"", arg);
+            err = TW_ERR_VALIDATION;
+            break;
+        }
+        const char *eq = strchr(arg, '=');
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        bool is_config = strncmp(arg + 2, "config", 6) == 0 && (arg[8] == '\0' || arg[8] == '=');
+        const struct setting *s = is_config ? NULL : find_flag(arg + 2);
+        if (!is_config && s == NULL) {
+            snprintf(errbuf, errlen, "unknown option %.*s", (int)strcspn(arg, "="), arg);
+            err = TW_ERR_VALIDATION;
+        } else if (value == NULL) {
+            snprintf(errbuf, errlen, "option %s needs a value", arg);
+            err = TW_ERR_VALIDATION;
+        } else if (s != NULL) {
+            err = apply(cfg, s, value, "command line", errbuf, errlen);
+        }
+        if (eq == NULL)
+            i++;
+    }
+    if (err)
+        tw_config_free(cfg);
+    return err;
+}
+
+void tw_config_free(tw_config *cfg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (settings[i].type == SET_ADDRESS || settings[i].type == SET_PATH) {
+            char **field = (char **)((char *)cfg + settings[i].offset);
+            free(*field);
+            *field = NULL;
+        }
+    }
+}
+
+void tw_config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (flag / environment variable / JSON key, default):\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        char flag[64], var[64];
+        snprintf(flag, sizeof flag, "--%s", s->name);
+        for (char *p = flag; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        env_name(s->name, var, sizeof var);
+        fprintf(out, "  %-22s %-24s %s (default %s)\n", flag, var, s->help, s->fallback);
+    }
+    fprintf(out, "  %-22s %-24s %s\n", "--config FILE", "TW_CONFIG",
+           "JSON file with any of the settings above, by key");
+}

@@ -1,0 +1,39 @@
+/*
+ * twd's settings. One table in config.c declares each setting once: its
+ * name (also the JSON key, the --flag with dashes and the TW_ variable in
+ * capitals), type, default, limits and help. Sources apply in this order,
+ * later ones winning: defaults, the JSON file (--config or TW_CONFIG),
+ * TW_* environment variables, command-line flags.
+ */
+#ifndef TW_CONFIG_H
+#define TW_CONFIG_H
+
+#include "tw_err.h"
+#include "tw_log.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct tw_config {
+    char *listen;               /* gRPC address, host:port */
+    char *data_dir;             /* RocksDB and blobs live here */
+    int64_t workers;            /* completion-queue threads; 0: one per core, at least 2 */
+    int64_t max_message_bytes;  /* largest request message accepted */
+    int64_t shutdown_grace_ms;  /* how long calls in flight may finish at shutdown */
+    tw_log_level log_level;
+} tw_config;
+
+/*
+ * Fills cfg from every source. argv holds only options (after the
+ * subcommand). On a bad setting returns TW_ERR_VALIDATION with one line in
+ * errbuf naming the setting, its source and what is wrong.
+ */
+tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_t errlen);
+
+/* Frees what tw_config_load allocated. */
+void tw_config_free(tw_config *cfg);
+
+/* Lists every setting with its flag, variable, default and meaning. */
+void tw_config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,1174 @@
+/*
+ * The RPC engine on gRPC core's completion-queue API (libgrpc 1.51).
+ *
+ * Threads. Each worker thread polls its own completion queue. A call is
+ * requested on one queue and all its events complete there, so one thread
+ * runs a call's handlers in order. Other threads touch a call only through
+ * tw_call_send / tw_call_finish / tw_call_on_cancel, under the call's lock.
+ *
+ * A call's life. Each registered method keeps `requests_per_method` calls
+ * requested on every queue; when one arrives it is replaced at once. The
+ * engine posts RECV_CLOSE_ON_SERVER first (it reports cancellation), admits
+ * the call (deadline, gate), decodes the request and runs the handler. The
+ * status always goes out with initial metadata (core 1.51 never delivers a
+ * status without it). A call is freed when its handler has finished it and
+ * every batch it started has completed.
+ *
+ * Memory. Each call has an arena for its request, response and handler
+ * scratch; messages of client streams are decoded one at a time with malloc
+ * and freed after their handler, so a long stream does not grow the arena.
+ */
+#include "engine.h"
+
+#include "error_details.h"
+#include "schema.h"
+#include "tw_id.h"
+#include "tw_log.h"
+#include "tw_time.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
+#include <grpc/support/time.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* tw_err.h numbers statuses itself so that it needs no gRPC header. */
+_Static_assert((int)TW_GRPC_INVALID_ARGUMENT == (int)GRPC_STATUS_INVALID_ARGUMENT, "status numbering");
+_Static_assert((int)TW_GRPC_RESOURCE_EXHAUSTED == (int)GRPC_STATUS_RESOURCE_EXHAUSTED, "status numbering");
+_Static_assert((int)TW_GRPC_UNAUTHENTICATED == (int)GRPC_STATUS_UNAUTHENTICATED, "status numbering");
+
+/* Unregistered methods are answered UNIMPLEMENTED; keep this many requested. */
+#define UNKNOWN_METHOD_REQUESTS 4
+/* How long shutdown waits for handlers to release cancelled calls. */
+#define RELEASE_WAIT_MS 10000
+#define REQUEST_ID_MAX 64
+
+struct method_entry {
+    const tw_service *service;
+    const tw_method *method;
+    const ProtobufCMethodDescriptor *descriptor;
+    char *path; /* "/package.Service/Method" */
+    void *handle; /* from grpc_server_register_method */
+};
+
+struct worker {
+    tw_engine *engine;
+    grpc_completion_queue *cq;
+    pthread_t thread;
+    bool running;
+};
+
+struct tw_engine {
+    tw_engine_config cfg;
+    char *listen;
+    tw_schema *schema;
+    tw_gate_fn *gate;
+    void *gate_ctx;
+
+    const tw_service **services;
+    size_t nservices;
+    struct method_entry *methods;
+    size_t nmethods;
+
+    grpc_server *server;
+    struct worker *workers;
+    int nworkers;
+    grpc_completion_queue *shutdown_cq;
+    bool started;
+    atomic_bool shutting_down;
+
+    /* Calls requested but not arrived, and calls arrived but not freed;
+     * shutdown waits for both to reach zero. */
+    pthread_mutex_t count_lock;
+    pthread_cond_t count_zero;
+    int pending_requests;
+    int live_calls;
+};
+
+/* The events a call waits for; a tag names the call and the event. */
+enum op_kind { OP_NEW, OP_CLOSE, OP_RECV, OP_SEND, OP_STATUS, OP__COUNT };
+
+struct call_op {
+    struct tw_call *call;
+    enum op_kind kind;
+};
+
+struct send_item {
+    struct send_item *next;
+    grpc_byte_buffer *buffer;
+    size_t bytes;
+};
+
+struct tw_call {
+    tw_engine *engine;
+    const struct method_entry *entry; /* NULL: a method nobody registered */
+    struct worker *worker;
+    struct call_op ops[OP__COUNT];
+
+    /* Filled by gRPC when the call arrives. */
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array request_md;
+    grpc_byte_buffer *payload;    /* unary and server streaming */
+    grpc_call_details details;    /* unregistered methods only */
+    int close_cancelled;          /* from RECV_CLOSE_ON_SERVER */
+    grpc_byte_buffer *recv_buffer; /* client and bidi streaming */
+
+    /* Shared with other threads; guarded by lock. */
+    pthread_mutex_t lock;
+    int batches;          /* started and not completed, the request included */
+    bool started;         /* arrived: counted in live_calls */
+    bool initial_md_sent;
+    bool sending;         /* a SEND_MESSAGE is in flight */
+    bool finished;        /* the handler's outcome is known */
+    bool status_started;  /* the status batch was started, or skipped on a dead call */
+    bool dead;            /* cancelled or failed: nothing more can be sent */
+    bool cancel_notified;
+    struct send_item *queue_head, *queue_tail;
+    struct send_item *in_flight;
+    size_t queued_bytes;
+    void (*cancel_fn)(tw_call *call, void *ctx);
+    void *cancel_ctx;
+
+    /* The outcome, and what it takes to send it. */
+    tw_err status;
+    const char *error_message;
+    const char *error_detail; /* log only */
+    tw_violation *violations;
+    int64_t retry_after_ms;
+    grpc_metadata initial_md[1];
+    grpc_metadata trailing_md[1];
+    grpc_byte_buffer *response_buffer;
+
+    /* Owned by the call's thread. */
+    tw_arena *arena;
+    ProtobufCAllocator allocator;
+    ProtobufCMessage *request;
+    ProtobufCMessage *response;
+    void *state;
+    char request_id[REQUEST_ID_MAX + 1];
+    const char *user_id;
+    const char *role;
+    int64_t start_ns;
+};
+
+static void call_request(tw_engine *e, struct worker *w, const struct method_entry *entry);
+static void call_release(tw_call *c);
+static void start_status_locked(tw_call *c);
+static void start_send_locked(tw_call *c);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void *arena_alloc_cb(void *ctx, size_t size) { return tw_arena_alloc(ctx, size); }
+static void arena_free_cb(void *ctx, void *ptr) { (void)ctx, (void)ptr; }
+
+static bool slice_equals(grpc_slice slice, const char *s)
+{
+    size_t len = strlen(s);
+    return GRPC_SLICE_LENGTH(slice) == len && memcmp(GRPC_SLICE_START_PTR(slice), s, len) == 0;
+}
+
+static void count_change(tw_engine *e, int *counter, int delta)
+{
+    pthread_mutex_lock(&e->count_lock);
+    *counter += delta;
+    if (e->pending_requests == 0 && e->live_calls == 0)
+        pthread_cond_broadcast(&e->count_zero);
+    pthread_mutex_unlock(&e->count_lock);
+}
+
+/* Packs a message into a byte buffer gRPC can send; NULL when out of memory. */
+static grpc_byte_buffer *pack_message(const ProtobufCMessage *message, size_t *bytes)
+{
+    size_t size = protobuf_c_message_get_packed_size(message);
+    grpc_slice slice = grpc_slice_malloc(size);
+    protobuf_c_message_pack(message, GRPC_SLICE_START_PTR(slice));
+    grpc_byte_buffer *buffer = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    if (bytes != NULL)
+        *bytes = size;
+    return buffer;
+}
+
+/* Decodes a received buffer with the given allocator (NULL: malloc). */
+static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *type,
+                                        ProtobufCAllocator *allocator, grpc_byte_buffer *buffer)
+{
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, buffer))
+        return NULL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    ProtobufCMessage *message = protobuf_c_message_unpack(
+        type, allocator, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    return message;
+}
+
+static bool request_id_is_sane(grpc_slice value)
+{
+    size_t len = GRPC_SLICE_LENGTH(value);
+    if (len == 0 || len > REQUEST_ID_MAX)
+        return false;
+    const uint8_t *p = GRPC_SLICE_START_PTR(value);
+    for (size_t i = 0; i < len; i++)
+        if (!(p[i] >= '0' && p[i] <= '9') && !(p[i] >= 'a' && p[i] <= 'z') &&
+            !(p[i] >= 'A' && p[i] <= 'Z') && !strchr("-_.:", p[i]))
+            return false;
+    return true;
+}
+
+static void assign_request_id(tw_call *c)
+{
+    for (size_t i = 0; i < c->request_md.count; i++) {
+        const grpc_metadata *md = &c->request_md.metadata[i];
+        if (slice_equals(md->key, "x-request-id") && request_id_is_sane(md->value)) {
+            memcpy(c->request_id, GRPC_SLICE_START_PTR(md->value), GRPC_SLICE_LENGTH(md->value));
+            c->request_id[GRPC_SLICE_LENGTH(md->value)] = '\0';
+            return;
+        }
+    }
+    tw_id id = tw_id_new();
+    char text[TW_ID_TEXT_SIZE];
+    tw_id_format(&id, text);
+    snprintf(c->request_id, sizeof c->request_id, "%s", text);
+}
+
+static int64_t call_left_ms(const tw_call *c)
+{
+    if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) == 0)
+        return INT64_MAX;
+    gpr_timespec now = gpr_now(c->deadline.clock_type);
+    gpr_timespec left = gpr_time_sub(c->deadline, now);
+    return gpr_time_to_millis(left);
+}
+
+/* Starts a batch counted against the call; the lock must be held. */
+static bool start_batch_locked(tw_call *c, const grpc_op *ops, size_t n, enum op_kind kind)
+{
+    c->batches++;
+    grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, &c->ops[kind], NULL);
+    if (rc != GRPC_CALL_OK) {
+        c->batches--;
+        c->dead = true;
+        tw_logf(TW_LOG_ERROR, "grpc_call_start_batch failed: %d", (int)rc);
+        return false;
+    }
+    return true;
+}
+
+/* Drops every queued message; the lock must be held. */
+static void drop_queue_locked(tw_call *c)
+{
+    struct send_item *item = c->queue_head;
+    while (item != NULL) {
+        struct send_item *next = item->next;
+        grpc_byte_buffer_destroy(item->buffer);
+        free(item);
+        item = next;
+    }
+    c->queue_head = c->queue_tail = NULL;
+    c->queued_bytes = 0;
+}
+
+/* Releases a batch; frees the call when it was the last one and the
+ * outcome has gone out. */
+static void batch_done(tw_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->batches--;
+    bool release = c->batches == 0 && (!c->started || c->status_started);
+    pthread_mutex_unlock(&c->lock);
+    if (release)
+        call_release(c);
+}
+
+/* ---- sending the outcome -------------------------------------------------- */
+
+static void add_initial_metadata(tw_call *c, grpc_op *op)
+{
+    c->initial_md[0].key = grpc_slice_from_static_string("x-request-id");
+    c->initial_md[0].value = grpc_slice_from_static_string(c->request_id);
+    op->op = GRPC_OP_SEND_INITIAL_METADATA;
+    op->data.send_initial_metadata.count = 1;
+    op->data.send_initial_metadata.metadata = c->initial_md;
+    c->initial_md_sent = true;
+}
+
+static bool sends_response_message(const tw_call *c)
+{
+    if (c->status != TW_OK || c->entry == NULL || c->response == NULL)
+        return false;
+    tw_call_kind kind = c->entry->method->kind;
+    return kind == TW_UNARY || kind == TW_CLIENT_STREAM;
+}
+
+static void start_status_locked(tw_call *c)
+{
+    c->status_started = true;
+    if (c->dead)
+        return;
+
+    grpc_op ops[3];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (!c->initial_md_sent)
+        add_initial_metadata(c, &ops[n++]);
+
+    if (sends_response_message(c)) {
+        c->response_buffer = pack_message(c->response, NULL);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->response_buffer;
+    }
+
+    grpc_op *status = &ops[n++];
+    status->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    status->data.send_status_from_server.status = (grpc_status_code)tw_err_grpc_status(c->status);
+    const char *message = c->error_message ? c->error_message : tw_err_message(c->status);
+    /* Core copies status_details, so a slice over our string is enough. */
+    grpc_slice details = grpc_slice_from_static_string(message);
+    status->data.send_status_from_server.status_details = &details;
+    if (c->status != TW_OK && c->arena != NULL) {
+        tw_error_report report = {
+            .err = c->status,
+            .message = message,
+            .request_id = c->request_id,
+            .violations = c->violations,
+            .retry_after_ms = c->retry_after_ms,
+        };
+        uint8_t *packed;
+        size_t len;
+        if (tw_error_details_pack(c->arena, &report, &packed, &len) == TW_OK) {
+            c->trailing_md[0].key = grpc_slice_from_static_string("grpc-status-details-bin");
+            c->trailing_md[0].value = grpc_slice_from_static_buffer(packed, len);
+            status->data.send_status_from_server.trailing_metadata = c->trailing_md;
+            status->data.send_status_from_server.trailing_metadata_count = 1;
+        }
+    }
+    start_batch_locked(c, ops, n, OP_STATUS);
+}
+
+void tw_call_finish(tw_call *c, tw_err err)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->finished) {
+        pthread_mutex_unlock(&c->lock);
+        tw_logf(TW_LOG_ERROR, "call %s finished twice", c->request_id);
+        return;
+    }
+    c->finished = true;
+    c->status = err;
+    if (!c->sending)
+        start_status_locked(c);
+    bool release = c->batches == 0 && c->status_started;
+    pthread_mutex_unlock(&c->lock);
+    if (release)
+        call_release(c);
+}
+
+/* ---- server streams ------------------------------------------------------- */
+
+static void start_send_locked(tw_call *c)
+{
+    struct send_item *item = c->queue_head;
+    c->queue_head = item->next;
+    if (c->queue_head == NULL)
+        c->queue_tail = NULL;
+    c->queued_bytes -= item->bytes;
+    c->in_flight = item;
+    c->sending = true;
+
+    grpc_op ops[2];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (!c->initial_md_sent)
+        add_initial_metadata(c, &ops[n++]);
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n++].data.send_message.send_message = item->buffer;
+    if (!start_batch_locked(c, ops, n, OP_SEND)) {
+        c->sending = false;
+        c->in_flight = NULL;
+        grpc_byte_buffer_destroy(item->buffer);
+        free(item);
+        drop_queue_locked(c);
+    }
+}
+
+tw_err tw_call_send(tw_call *c, const ProtobufCMessage *message)
+{
+    struct send_item *item = calloc(1, sizeof *item);
+    if (item == NULL)
+        return TW_ERR_NO_MEMORY;
+    item->buffer = pack_message(message, &item->bytes);
+
+    pthread_mutex_lock(&c->lock);
+    tw_err err = TW_OK;
+    if (c->dead || c->finished)
+        err = TW_ERR_CANCELLED;
+    else if (c->queued_bytes + item->bytes > c->engine->cfg.max_stream_backlog)
+        err = TW_ERR_SLOW_READER;
+    if (err) {
+        pthread_mutex_unlock(&c->lock);
+        grpc_byte_buffer_destroy(item->buffer);
+        free(item);
+        return err;
+    }
+    if (c->queue_tail)
+        c->queue_tail->next = item;
+    else
+        c->queue_head = item;
+    c->queue_tail = item;
+    c->queued_bytes += item->bytes;
+    if (!c->sending)
+        start_send_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return TW_OK;
+}
+
+static void on_send(tw_call *c, bool success)
+{
+    pthread_mutex_lock(&c->lock);
+    struct send_item *sent = c->in_flight;
+    c->in_flight = NULL;
+    c->sending = false;
+    if (!success) {
+        c->dead = true;
+        drop_queue_locked(c);
+    }
+    if (c->queue_head != NULL)
+        start_send_locked(c);
+    else if (c->finished && !c->status_started)
+        start_status_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    if (sent != NULL) {
+        grpc_byte_buffer_destroy(sent->buffer);
+        free(sent);
+    }
+    batch_done(c);
+}
+
+/* ---- cancellation ------------------------------------------------------------ */
+
+void tw_call_on_cancel(tw_call *c, void (*fn)(tw_call *call, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&c->lock);
+    bool now = c->dead && !c->cancel_notified;
+    if (now)
+        c->cancel_notified = true;
+    else {
+        c->cancel_fn = fn;
+        c->cancel_ctx = ctx;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (now)
+        fn(c, ctx);
+}
+
+/* Marks the call dead and tells a waiting handler, outside the lock. */
+static void call_cancelled(tw_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->dead = true;
+    drop_queue_locked(c);
+    void (*fn)(tw_call *, void *) = NULL;
+    if (c->cancel_fn != NULL && !c->cancel_notified) {
+        c->cancel_notified = true;
+        fn = c->cancel_fn;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (fn != NULL)
+        fn(c, c->cancel_ctx);
+}
+
+static void on_close(tw_call *c, bool success)
+{
+    if (!success || c->close_cancelled)
+        call_cancelled(c);
+    batch_done(c);
+}
+
+/* ---- arrival, admission, handlers --------------------------------------- */
+
+/* The outcome of a handler: finish now, or leave it to the handler. */
+static void handler_returned(tw_call *c, tw_err err)
+{
+    if (err != TW_DEFERRED)
+        tw_call_finish(c, err);
+}
+
+static tw_err admit(tw_call *c)
+{
+    if (call_left_ms(c) <= 0)
+        return TW_ERR_DEADLINE;
+    const tw_method *m = c->entry->method;
+    if (m->flags & TW_INFRA)
+        return TW_OK;
+    if (c->engine->gate != NULL)
+        return c->engine->gate(c->engine->gate_ctx, c, m);
+    return (m->flags & TW_PUBLIC) ? TW_OK : TW_ERR_AUTH_MISSING_TOKEN;
+}
+
+static void start_recv(tw_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->recv_buffer;
+    pthread_mutex_lock(&c->lock);
+    start_batch_locked(c, &op, 1, OP_RECV);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static ProtobufCMessage *new_message(tw_call *c, const ProtobufCMessageDescriptor *type)
+{
+    ProtobufCMessage *m = tw_arena_alloc(c->arena, type->sizeof_message);
+    if (m != NULL)
+        type->message_init(m);
+    return m;
+}
+
+/* Runs the method's first handler; streams of client messages go on in on_recv. */
+static tw_err dispatch(tw_call *c)
+{
+    const tw_method *m = c->entry->method;
+    const ProtobufCMethodDescriptor *d = c->entry->descriptor;
+    c->response = new_message(c, d->output);
+    if (c->response == NULL)
+        return TW_ERR_NO_MEMORY;
+    if (m->state_size > 0 && (c->state = tw_arena_alloc(c->arena, m->state_size)) == NULL)
+        return TW_ERR_NO_MEMORY;
+
+    if (m->kind == TW_CLIENT_STREAM || m->kind == TW_BIDI_STREAM) {
+        start_recv(c);
+        return TW_DEFERRED;
+    }
+    if (c->payload == NULL)
+        return tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request message is missing");
+    c->request = unpack_message(d->input, &c->allocator, c->payload);
+    if (c->request == NULL)
+        return tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request is not a valid %s",
+                             d->input->name);
+    return m->handle(c, c->request, c->response);
+}
+
+static void on_recv(tw_call *c, bool success)
+{
+    if (!success) { /* the call is over; on_close tells the handler */
+        batch_done(c);
+        return;
+    }
+    const tw_method *m = c->entry->method;
+    grpc_byte_buffer *buffer = c->recv_buffer;
+    c->recv_buffer = NULL;
+    tw_err err;
+    if (buffer == NULL) {
+        err = m->on_end(c, c->response);
+    } else {
+        ProtobufCMessage *message = unpack_message(c->entry->descriptor->input, NULL, buffer);
+        grpc_byte_buffer_destroy(buffer);
+        if (message == NULL) {
+            err = tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "stream message is not a valid %s",
+                                c->entry->descriptor->input->name);
+        } else {
+            err = m->on_message(c, message, c->response);
+            protobuf_c_message_free_unpacked(message, NULL);
+            if (err == TW_OK) {
+                start_recv(c);
+                err = TW_DEFERRED;
+            }
+        }
+    }
+    handler_returned(c, err);
+    batch_done(c);
+}
+
+static void call_arrived(tw_call *c)
+{
+    tw_engine *e = c->engine;
+    c->started = true;
+    c->start_ns = tw_mono_ns();
+    count_change(e, &e->live_calls, +1);
+    if (!atomic_load(&e->shutting_down))
+        call_request(e, c->worker, c->entry);
+
+    /* RECV_CLOSE_ON_SERVER first: it is how we learn of cancellation. */
+    grpc_op close;
+    memset(&close, 0, sizeof close);
+    close.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    close.data.recv_close_on_server.cancelled = &c->close_cancelled;
+    pthread_mutex_lock(&c->lock);
+    start_batch_locked(c, &close, 1, OP_CLOSE);
+    pthread_mutex_unlock(&c->lock);
+
+    assign_request_id(c);
+    c->arena = tw_arena_new(4096);
+    if (c->arena == NULL) {
+        tw_call_finish(c, TW_ERR_NO_MEMORY);
+        return;
+    }
+    c->allocator = (ProtobufCAllocator){arena_alloc_cb, arena_free_cb, c->arena};
+
+    if (c->entry == NULL) {
+        c->deadline = c->details.deadline;
+        tw_call_finish(c, tw_call_error(c, TW_ERR_UNIMPLEMENTED, "unknown method %.*s",
+                                        (int)GRPC_SLICE_LENGTH(c->details.method),
+                                        (const char *)GRPC_SLICE_START_PTR(c->details.method)));
+        return;
+    }
+    tw_err err = admit(c);
+    if (err == TW_OK)
+        err = dispatch(c);
+    handler_returned(c, err);
+}
+
+static void on_new(tw_call *c, bool success)
+{
+    count_change(c->engine, &c->engine->pending_requests, -1);
+    if (success)
+        call_arrived(c);
+    batch_done(c);
+}
+
+static void on_status(tw_call *c, bool success)
+{
+    (void)success; /* a failed status means the client went away; nothing to do */
+    batch_done(c);
+}
+
+/* What each completion means, by the kind of operation in its tag. */
+static void (*const op_handlers[OP__COUNT])(tw_call *c, bool success) = {
+    [OP_NEW] = on_new,
+    [OP_CLOSE] = on_close,
+    [OP_RECV] = on_recv,
+    [OP_SEND] = on_send,
+    [OP_STATUS] = on_status,
+};
+
+/* ---- requesting and releasing calls ---------------------------------------- */
+
+static void call_request(tw_engine *e, struct worker *w, const struct method_entry *entry)
+{
+    tw_call *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        tw_logf(TW_LOG_ERROR, "out of memory requesting a call");
+        return;
+    }
+    c->engine = e;
+    c->entry = entry;
+    c->worker = w;
+    c->retry_after_ms = -1;
+    for (int k = 0; k < OP__COUNT; k++)
+        c->ops[k] = (struct call_op){c, (enum op_kind)k};
+    pthread_mutex_init(&c->lock, NULL);
+    grpc_metadata_array_init(&c->request_md);
+    c->batches = 1; /* the request itself */
+    count_change(e, &e->pending_requests, +1);
+
+    grpc_call_error rc;
+    if (entry == NULL) {
+        grpc_call_details_init(&c->details);
+        rc = grpc_server_request_call(e->server, &c->call, &c->details, &c->request_md, w->cq,
+                                      w->cq, &c->ops[OP_NEW]);
+    } else {
+        bool has_payload = entry->method->kind == TW_UNARY || entry->method->kind == TW_SERVER_STREAM;
+        rc = grpc_server_request_registered_call(e->server, entry->handle, &c->call, &c->deadline,
+                                                 &c->request_md, has_payload ? &c->payload : NULL,
+                                                 w->cq, w->cq, &c->ops[OP_NEW]);
+    }
+    if (rc != GRPC_CALL_OK) {
+        tw_logf(TW_LOG_ERROR, "requesting a call failed: %d", (int)rc);
+        count_change(e, &e->pending_requests, -1);
+        call_release(c);
+    }
+}
+
+static void log_call(tw_call *c)
+{
+    int64_t ns = tw_mono_ns() - c->start_ns;
+    tw_err err = c->status;
+    int code = tw_err_grpc_status(err);
+    if (c->dead && !c->status_started) {
+        code = call_left_ms(c) <= 0 ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+        err = code == GRPC_STATUS_DEADLINE_EXCEEDED ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
+    }
+    char *peer = grpc_call_get_peer(c->call);
+    char method[256];
+    if (c->entry != NULL)
+        snprintf(method, sizeof method, "%s", c->entry->path);
+    else
+        snprintf(method, sizeof method, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.method),
+                 (const char *)GRPC_SLICE_START_PTR(c->details.method));
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", method, "peer",
+                               peer ? peer : "", "status", tw_err_name(err), "code", code,
+                               "duration_ms", (double)ns / 1e6, "request_id", c->request_id);
+    gpr_free(peer);
+    if (fields != NULL && err != TW_OK) {
+        json_object_set_new(fields, "reason", json_string(tw_err_reason(err)));
+        if (c->error_message)
+            json_object_set_new(fields, "error", json_string(c->error_message));
+        if (c->error_detail)
+            json_object_set_new(fields, "detail", json_string(c->error_detail));
+    }
+    if (fields != NULL && c->user_id != NULL)
+        json_object_set_new(fields, "user_id", json_string(c->user_id));
+    tw_log(code == GRPC_STATUS_INTERNAL ? TW_LOG_ERROR : TW_LOG_INFO, "call", fields);
+}
+
+static void call_release(tw_call *c)
+{
+    tw_engine *e = c->engine;
+    bool was_live = c->started;
+    if (was_live)
+        log_call(c);
+    pthread_mutex_lock(&c->lock);
+    drop_queue_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    if (c->response_buffer)
+        grpc_byte_buffer_destroy(c->response_buffer);
+    if (c->payload)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->entry == NULL)
+        grpc_call_details_destroy(&c->details);
+    grpc_metadata_array_destroy(&c->request_md);
+    if (c->call)
+        grpc_call_unref(c->call);
+    tw_arena_free(c->arena);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    if (was_live)
+        count_change(e, &e->live_calls, -1);
+}
+
+/* ---- the call API for handlers ---------------------------------------------- */
+
+tw_arena *tw_call_arena(tw_call *c) { return c->arena; }
+void *tw_call_state(tw_call *c) { return c->state; }
+void *tw_call_service_ctx(tw_call *c) { return c->entry ? c->entry->service->ctx : NULL; }
+const char *tw_call_request_id(tw_call *c) { return c->request_id; }
+const char *tw_call_user_id(tw_call *c) { return c->user_id; }
+const char *tw_call_role(tw_call *c) { return c->role; }
+int64_t tw_call_time_left_ms(tw_call *c) { return call_left_ms(c); }
+
+void tw_call_set_caller(tw_call *c, const char *user_id, const char *role)
+{
+    c->user_id = user_id ? tw_arena_strdup(c->arena, user_id) : NULL;
+    c->role = role ? tw_arena_strdup(c->arena, role) : NULL;
+}
+
+const char *tw_call_metadata(tw_call *c, const char *key)
+{
+    for (size_t i = 0; i < c->request_md.count; i++) {
+        const grpc_metadata *md = &c->request_md.metadata[i];
+        if (slice_equals(md->key, key))
+            return tw_arena_strndup(c->arena, (const char *)GRPC_SLICE_START_PTR(md->value),
+                                    GRPC_SLICE_LENGTH(md->value));
+    }
+    return NULL;
+}
+
+static char *vformat(tw_arena *arena, const char *fmt, va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    return arena ? tw_arena_strdup(arena, buf) : NULL;
+}
+
+tw_err tw_call_error(tw_call *c, tw_err err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    c->error_message = vformat(c->arena, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+tw_err tw_call_field_violation(tw_call *c, const char *field, const char *fmt, ...)
+{
+    tw_violation *v = c->arena ? tw_arena_alloc(c->arena, sizeof *v) : NULL;
+    if (v == NULL)
+        return TW_ERR_VALIDATION;
+    va_list ap;
+    va_start(ap, fmt);
+    v->description = vformat(c->arena, fmt, ap);
+    va_end(ap);
+    v->field = tw_arena_strdup(c->arena, field);
+    /* Keep the order the handler found them in. */
+    tw_violation **tail = &c->violations;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = v;
+    if (c->error_message == NULL)
+        c->error_message = tw_arena_printf(c->arena, "%s: %s", v->field, v->description);
+    return TW_ERR_VALIDATION;
+}
+
+void tw_call_retry_after(tw_call *c, int64_t delay_ms) { c->retry_after_ms = delay_ms; }
+
+/* ---- the engine ------------------------------------------------------------- */
+
+static const char *service_name(const tw_service *s)
+{
+    return s->name ? s->name : s->descriptor->name;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        struct call_op *op = ev.tag;
+        op_handlers[op->kind](op->call, ev.success != 0);
+    }
+    return NULL;
+}
+
+/* gRPC's own log lines join ours as JSON. */
+static void grpc_log_to_json(gpr_log_func_args *args)
+{
+    static const tw_log_level levels[] = {
+        [GPR_LOG_SEVERITY_DEBUG] = TW_LOG_DEBUG,
+        [GPR_LOG_SEVERITY_INFO] = TW_LOG_INFO,
+        [GPR_LOG_SEVERITY_ERROR] = TW_LOG_ERROR,
+    };
+    tw_log(levels[args->severity], args->message,
+           json_pack("{s:s, s:s, s:i}", "source", "grpc", "file", args->file, "line", args->line));
+}
+
+tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
+{
+    *out = NULL;
+    tw_engine *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return TW_ERR_NO_MEMORY;
+    e->cfg = *cfg;
+    e->listen = strdup(cfg->listen);
+    e->cfg.listen = e->listen;
+    pthread_mutex_init(&e->count_lock, NULL);
+    pthread_cond_init(&e->count_zero, NULL);
+    tw_err err = e->listen ? tw_schema_load(&e->schema) : TW_ERR_NO_MEMORY;
+    if (err) {
+        free(e->listen);
+        free(e);
+        return err;
+    }
+    gpr_set_log_function(grpc_log_to_json);
+    grpc_init();
+    *out = e;
+    return TW_OK;
+}
+
+static const char *kind_names[] = {
+    [TW_UNARY] = "unary",
+    [TW_CLIENT_STREAM] = "client streaming",
+    [TW_SERVER_STREAM] = "server streaming",
+    [TW_BIDI_STREAM] = "bidirectional streaming",
+};
+
+/* Checks one row against the .proto and its handler fields against its kind. */
+static bool method_matches_proto(const tw_engine *e, const char *service, const tw_method *m,
+                                 char *errbuf, size_t errlen)
+{
+    bool client, server;
+    if (!tw_schema_method_streaming(e->schema, service, m->name, &client, &server)) {
+        snprintf(errbuf, errlen, "%s/%s is in the method table but not in the .proto", service,
+                 m->name);
+        return false;
+    }
+    tw_call_kind proto_kind = client ? (server ? TW_BIDI_STREAM : TW_CLIENT_STREAM)
+                                     : (server ? TW_SERVER_STREAM : TW_UNARY);
+    if (proto_kind != m->kind) {
+        snprintf(errbuf, errlen, "%s/%s is %s in the .proto but %s in its method table", service,
+                 m->name, kind_names[proto_kind], kind_names[m->kind]);
+        return false;
+    }
+    bool reads_stream = client;
+    if (reads_stream ? (m->on_message == NULL || m->on_end == NULL) : (m->handle == NULL)) {
+        snprintf(errbuf, errlen, "%s/%s has no handler for a %s method", service, m->name,
+                 kind_names[m->kind]);
+        return false;
+    }
+    return true;
+}
+
+tw_err tw_engine_add_service(tw_engine *e, const tw_service *svc, char *errbuf, size_t errlen)
+{
+    const ProtobufCServiceDescriptor *d = svc->descriptor;
+    const char *name = service_name(svc);
+    size_t nrows = 0;
+    for (const tw_method *m = svc->methods; m->name != NULL; m++, nrows++) {
+        if (!method_matches_proto(e, name, m, errbuf, errlen))
+            return TW_ERR_INTERNAL;
+        if (protobuf_c_service_descriptor_get_method_by_name(d, m->name) == NULL) {
+            snprintf(errbuf, errlen, "%s/%s is not in the generated descriptor", name, m->name);
+            return TW_ERR_INTERNAL;
+        }
+    }
+    if (nrows != d->n_methods) {
+        for (unsigned i = 0; i < d->n_methods; i++) {
+            const tw_method *m = svc->methods;
+            while (m->name != NULL && strcmp(m->name, d->methods[i].name) != 0)
+                m++;
+            if (m->name == NULL) {
+                snprintf(errbuf, errlen, "%s/%s is in the .proto but has no row in the table",
+                         name, d->methods[i].name);
+                return TW_ERR_INTERNAL;
+            }
+        }
+        snprintf(errbuf, errlen, "%s lists a method twice", name);
+        return TW_ERR_INTERNAL;
+    }
+
+    const tw_service **services = realloc(e->services, (e->nservices + 1) * sizeof *services);
+    struct method_entry *methods = realloc(e->methods, (e->nmethods + nrows) * sizeof *methods);
+    if (services)
+        e->services = services;
+    if (methods)
+        e->methods = methods;
+    if (!services || !methods)
+        return TW_ERR_NO_MEMORY;
+    e->services[e->nservices++] = svc;
+    for (const tw_method *m = svc->methods; m->name != NULL; m++) {
+        struct method_entry *entry = &e->methods[e->nmethods];
+        size_t len = strlen(name) + strlen(m->name) + 3;
+        entry->path = malloc(len);
+        if (entry->path == NULL)
+            return TW_ERR_NO_MEMORY;
+        snprintf(entry->path, len, "/%s/%s", name, m->name);
+        entry->service = svc;
+        entry->method = m;
+        entry->descriptor = protobuf_c_service_descriptor_get_method_by_name(d, m->name);
+        entry->handle = NULL;
+        e->nmethods++;
+    }
+    return TW_OK;
+}
+
+void tw_engine_set_gate(tw_engine *e, tw_gate_fn *gate, void *ctx)
+{
+    e->gate = gate;
+    e->gate_ctx = ctx;
+}
+
+/* Why the address cannot be bound, found by trying it ourselves: gRPC's
+ * add_port only says that it failed. */
+static void explain_bind_failure(const char *listen, char *errbuf, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host) {
+        snprintf(errbuf, errlen, "cannot listen on %s: expected host:port", listen);
+        return;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *h = host;
+    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
+        h[strlen(h) - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(h, colon + 1, &hints, &res);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, gai_strerror(rc));
+        return;
+    }
+    const char *why = "gRPC could not add the port";
+    int fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen) != 0)
+        why = strerror(errno);
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, why);
+}
+
+tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errlen)
+{
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = (int)e->cfg.max_message_bytes},
+        /* A second server on our port must fail, not share our connections. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+    };
+    grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
+    e->server = grpc_server_create(&channel_args, NULL);
+
+    e->nworkers = e->cfg.workers > 0 ? e->cfg.workers : 1;
+    e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
+    if (e->workers == NULL)
+        return TW_ERR_NO_MEMORY;
+    for (int i = 0; i < e->nworkers; i++) {
+        e->workers[i].engine = e;
+        e->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(e->server, e->workers[i].cq, NULL);
+    }
+    e->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+
+    for (size_t i = 0; i < e->nmethods; i++) {
+        struct method_entry *entry = &e->methods[i];
+        tw_call_kind kind = entry->method->kind;
+        bool has_payload = kind == TW_UNARY || kind == TW_SERVER_STREAM;
+        entry->handle = grpc_server_register_method(
+            e->server, entry->path, NULL,
+            has_payload ? GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER : GRPC_SRM_PAYLOAD_NONE, 0);
+        if (entry->handle == NULL) {
+            snprintf(errbuf, errlen, "cannot register method %s", entry->path);
+            return TW_ERR_INTERNAL;
+        }
+    }
+
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(e->server, e->cfg.listen, creds);
+    grpc_server_credentials_release(creds);
+    if (port == 0) {
+        explain_bind_failure(e->cfg.listen, errbuf, errlen);
+        return TW_ERR_INTERNAL;
+    }
+    *bound_port = port;
+
+    grpc_server_start(e->server);
+    e->started = true;
+    for (int i = 0; i < e->nworkers; i++) {
+        struct worker *w = &e->workers[i];
+        for (size_t m = 0; m < e->nmethods; m++)
+            for (int r = 0; r < e->cfg.requests_per_method; r++)
+                call_request(e, w, &e->methods[m]);
+        for (int r = 0; r < UNKNOWN_METHOD_REQUESTS; r++)
+            call_request(e, w, NULL);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            snprintf(errbuf, errlen, "cannot start worker thread");
+            return TW_ERR_INTERNAL;
+        }
+        w->running = true;
+    }
+    return TW_OK;
+}
+
+bool tw_engine_shutting_down(const tw_engine *e) { return atomic_load(&e->shutting_down); }
+
+bool tw_engine_has_service(const tw_engine *e, const char *name)
+{
+    if (name[0] == '\0')
+        return true;
+    for (size_t i = 0; i < e->nservices; i++)
+        if (strcmp(service_name(e->services[i]), name) == 0)
+            return true;
+    return false;
+}
+
+void tw_engine_each_service(const tw_engine *e, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    for (size_t i = 0; i < e->nservices; i++)
+        fn(ctx, service_name(e->services[i]));
+}
+
+const tw_schema *tw_engine_schema(const tw_engine *e) { return e->schema; }
+
+void tw_engine_each_method(const tw_engine *e,
+                           void (*fn)(void *ctx, const char *path, const tw_method *method),
+                           void *ctx)
+{
+    for (size_t i = 0; i < e->nmethods; i++)
+        fn(ctx, e->methods[i].path, e->methods[i].method);
+}
+
+/* Waits until every requested and arrived call is released, up to ms. */
+static bool wait_for_calls(tw_engine *e, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&e->count_lock);
+    int rc = 0;
+    while ((e->pending_requests > 0 || e->live_calls > 0) && rc == 0)
+        rc = pthread_cond_timedwait(&e->count_zero, &e->count_lock, &until);
+    bool done = e->pending_requests == 0 && e->live_calls == 0;
+    if (!done)
+        tw_logf(TW_LOG_ERROR, "shutdown: %d calls were never released", e->live_calls);
+    pthread_mutex_unlock(&e->count_lock);
+    return done;
+}
+
+void tw_engine_shutdown(tw_engine *e, int grace_ms)
+{
+    if (!e->started || atomic_exchange(&e->shutting_down, true))
+        return;
+    for (size_t i = 0; i < e->nservices; i++)
+        if (e->services[i]->shutdown != NULL)
+            e->services[i]->shutdown(e->services[i]->ctx);
+
+    static int shutdown_tag;
+    grpc_server_shutdown_and_notify(e->server, e->shutdown_cq, &shutdown_tag);
+    gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                      gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
+    grpc_event ev = grpc_completion_queue_pluck(e->shutdown_cq, &shutdown_tag, grace, NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        tw_logf(TW_LOG_WARN, "shutdown: grace period of %d ms over, cancelling calls", grace_ms);
+        grpc_server_cancel_all_calls(e->server);
+        grpc_completion_queue_pluck(e->shutdown_cq, &shutdown_tag,
+                                    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    }
+    wait_for_calls(e, RELEASE_WAIT_MS);
+}
+
+void tw_engine_free(tw_engine *e)
+{
+    if (e == NULL)
+        return;
+    if (e->server != NULL) {
+        if (e->started && !atomic_load(&e->shutting_down))
+            tw_engine_shutdown(e, 0);
+        grpc_server_destroy(e->server);
+    }
+    for (int i = 0; i < e->nworkers; i++) {
+        grpc_completion_queue_shutdown(e->workers[i].cq);
+        if (e->workers[i].running)
+            pthread_join(e->workers[i].thread, NULL);
+        else /* never polled: drain here */
+            while (grpc_completion_queue_next(e->workers[i].cq, gpr_inf_past(GPR_CLOCK_REALTIME),
+                                              NULL)
+                       .type != GRPC_QUEUE_SHUTDOWN)
+                ;
+        grpc_completion_queue_destroy(e->workers[i].cq);
+    }
+    if (e->shutdown_cq != NULL) {
+        grpc_completion_queue_shutdown(e->shutdown_cq);
+        grpc_completion_queue_destroy(e->shutdown_cq);
+    }
+    for (size_t i = 0; i < e->nmethods; i++)
+        free(e->methods[i].path);
+    free(e->methods);
+    free(e->services);
+    free(e->workers);
+    tw_schema_free(e->schema);
+    pthread_mutex_destroy(&e->count_lock);
+    pthread_cond_destroy(&e->count_zero);
+    free(e->listen);
+    free(e);
+    grpc_shutdown();
+}
+
+const char *tw_engine_grpc_version(void) { return grpc_version_string(); }

@@ -1,0 +1,50 @@
+/*
+ * tw.v1.ServerInfoService: who the server is and what time it has, for apps
+ * before they sign in (clock-skew correction for offline-first sync).
+ */
+#include "services.h"
+
+#include "tw/v1/server_info_service.pb-c.h"
+#include "tw_time.h"
+
+static int64_t started_unix_ms;
+
+static Google__Protobuf__Timestamp *timestamp_from_ms(tw_arena *arena, int64_t ms)
+{
+    Google__Protobuf__Timestamp *t = tw_arena_alloc(arena, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    google__protobuf__timestamp__init(t);
+    t->seconds = ms / 1000;
+    t->nanos = (int32_t)(ms % 1000) * 1000000;
+    return t;
+}
+
+static tw_err get_server_info(tw_call *call, const ProtobufCMessage *request,
+                              ProtobufCMessage *response)
+{
+    Tw__V1__GetServerInfoResponse *out = (Tw__V1__GetServerInfoResponse *)response;
+    tw_arena *arena = tw_call_arena(call);
+    out->server_version = TW_VERSION;
+    out->api_version = "tw.v1";
+    out->server_time = timestamp_from_ms(arena, tw_wall_ms());
+    out->start_time = timestamp_from_ms(arena, started_unix_ms);
+    out->request_id = (char *)tw_call_request_id(call);
+    return out->server_time && out->start_time ? TW_OK : TW_ERR_NO_MEMORY;
+}
+
+static const tw_method server_info_methods[] = {
+    {"GetServerInfo", TW_UNARY, TW_PUBLIC | TW_IDEMPOTENT, .handle = get_server_info},
+    {NULL},
+};
+
+static const tw_service server_info_service = {
+    .descriptor = &tw__v1__server_info_service__descriptor,
+    .methods = server_info_methods,
+};
+
+tw_err tw_server_info_service_register(tw_engine *engine, char *errbuf, size_t errlen)
+{
+    started_unix_ms = tw_wall_ms();
+    return tw_engine_add_service(engine, &server_info_service, errbuf, errlen);
+}

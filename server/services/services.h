@@ -1,0 +1,20 @@
+/*
+ * Every service twd serves. main() calls tw_services_register() once; each
+ * service file exports one register function, listed in services.c.
+ */
+#ifndef TW_SERVICES_H
+#define TW_SERVICES_H
+
+#include "rpc/engine.h"
+
+#include <stddef.h>
+
+/* Registers all services. On failure errbuf names the service and why. */
+tw_err tw_services_register(tw_engine *engine, char *errbuf, size_t errlen);
+
+/* One per service file. */
+tw_err tw_server_info_service_register(tw_engine *engine, char *errbuf, size_t errlen);
+tw_err tw_health_service_register(tw_engine *engine, char *errbuf, size_t errlen);
+tw_err tw_reflection_service_register(tw_engine *engine, char *errbuf, size_t errlen);
+
+#endif
