@@ -20,6 +20,7 @@
  */
 #include "engine.h"
 
+#include "descriptor_set.h"
 #include "error_details.h"
 #include "schema.h"
 #include "tw_id.h"
@@ -862,7 +863,13 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
     e->cfg.listen = e->listen;
     pthread_mutex_init(&e->count_lock, NULL);
     pthread_cond_init(&e->count_zero, NULL);
-    tw_err err = e->listen ? tw_schema_load(&e->schema) : TW_ERR_NO_MEMORY;
+    if (e->cfg.descriptor_set == NULL) {
+        e->cfg.descriptor_set = tw_descriptor_set;
+        e->cfg.descriptor_set_size = tw_descriptor_set_size;
+    }
+    tw_err err = e->listen ? tw_schema_load(e->cfg.descriptor_set, e->cfg.descriptor_set_size,
+                                            &e->schema)
+                           : TW_ERR_NO_MEMORY;
     if (err) {
         free(e->listen);
         free(e);

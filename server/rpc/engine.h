@@ -23,6 +23,10 @@ typedef struct tw_engine_config {
     size_t max_message_bytes;  /* larger requests get RESOURCE_EXHAUSTED */
     int requests_per_method;   /* calls kept requested per method and worker */
     size_t max_stream_backlog; /* bytes a server stream may queue unread */
+    /* The schema served and checked against; NULL for twd's own
+     * (proto/descriptor_set.h). Borrowed: it must outlive the engine. */
+    const unsigned char *descriptor_set;
+    size_t descriptor_set_size;
 } tw_engine_config;
 
 /*

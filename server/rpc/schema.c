@@ -5,7 +5,6 @@
  */
 #include "schema.h"
 
-#include "descriptor_set.h"
 #include "google/protobuf/descriptor.pb-c.h"
 
 #include <stdio.h>
@@ -142,13 +141,13 @@ static tw_err index_file(tw_schema *s, int fi)
     return TW_OK;
 }
 
-tw_err tw_schema_load(tw_schema **out)
+tw_err tw_schema_load(const uint8_t *set, size_t len, tw_schema **out)
 {
     *out = NULL;
     tw_schema *s = calloc(1, sizeof *s);
     if (s == NULL)
         return TW_ERR_NO_MEMORY;
-    tw_err err = split_files(s, tw_descriptor_set, tw_descriptor_set_size);
+    tw_err err = split_files(s, set, len);
     for (size_t i = 0; i < s->nfiles && !err; i++)
         err = index_file(s, (int)i);
     if (err) {

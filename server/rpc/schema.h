@@ -1,6 +1,6 @@
 /*
- * The schema twd serves: the descriptor set protoc wrote at build time
- * (proto/descriptor_set.h), indexed by file and by symbol. The engine checks
+ * The schema twd serves: a descriptor set protoc wrote at build time
+ * (proto/descriptor_set.h for twd), indexed by file and by symbol. The engine checks
  * its method tables against it; server reflection answers from it.
  */
 #ifndef TW_RPC_SCHEMA_H
@@ -14,8 +14,10 @@
 
 typedef struct tw_schema tw_schema;
 
-/* Parses the embedded descriptor set. TW_ERR_INTERNAL if it is damaged. */
-tw_err tw_schema_load(tw_schema **out);
+/* Parses a serialized FileDescriptorSet (borrowed: it must outlive the
+ * schema), made by protoc with --include_imports. TW_ERR_INTERNAL if it is
+ * damaged. */
+tw_err tw_schema_load(const uint8_t *set, size_t len, tw_schema **out);
 void tw_schema_free(tw_schema *schema);
 
 /* Looks up Service/Method; false when the schema has no such method. */

@@ -1,5 +1,5 @@
-# Turns a binary file into a C array: cmake -DINPUT=f -DOUTPUT=f.c -DSYMBOL=name -P embed.cmake
-# Used for the reflection descriptor set; needs no tool beyond CMake itself.
+# Turns a binary file into a C array: cmake -DINPUT=f -DOUTPUT=f.c -DSYMBOL=name -P cmake/embed.cmake
+# Used for descriptor sets (reflection, tests); needs no tool beyond CMake itself.
 file(READ ${INPUT} hex HEX)
 string(LENGTH "${hex}" hex_len)
 math(EXPR size "${hex_len} / 2")
