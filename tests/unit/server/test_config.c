@@ -1,0 +1,147 @@
+/* Unit tests for server/config.c: defaults, the four sources and their
+ * order, and the one-line errors that stop start-up. */
+#include "tw_check.h"
+
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char errbuf[512];
+
+static void clear_env(void)
+{
+    const char *vars[] = {"TW_CONFIG", "TW_LISTEN", "TW_DATA_DIR", "TW_WORKERS",
+                          "TW_MAX_MESSAGE_BYTES", "TW_SHUTDOWN_GRACE_MS", "TW_LOG_LEVEL"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+}
+
+/* Writes text to a temporary file and returns its path (static buffer). */
+static const char *config_file(const char *text)
+{
+    static char path[] = "/tmp/tw-config-XXXXXX";
+    strcpy(path, "/tmp/tw-config-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static tw_err load(tw_config *cfg, int argc, char **argv)
+{
+    errbuf[0] = '\0';
+    return tw_config_load(cfg, argc, argv, errbuf, sizeof errbuf);
+}
+
+START_TEST(defaults_apply_without_any_source)
+{
+    tw_config cfg;
+    ck_assert_int_eq(load(&cfg, 0, NULL), TW_OK);
+    ck_assert_str_eq(cfg.listen, "127.0.0.1:50051");
+    ck_assert_str_eq(cfg.data_dir, "./data");
+    ck_assert_int_eq(cfg.workers, 0);
+    ck_assert_int_eq(cfg.max_message_bytes, 4194304);
+    ck_assert_int_eq(cfg.log_level, TW_LOG_INFO);
+    tw_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(later_sources_win)
+{
+    const char *path = config_file("{\"listen\": \"127.0.0.1:7000\", \"workers\": 3,"
+                                   " \"data_dir\": \"/from/file\"}");
+    setenv("TW_CONFIG", path, 1);
+    setenv("TW_WORKERS", "5", 1);
+    char *argv[] = {"--data-dir", "/from/flag", "--log-level=debug"};
+    tw_config cfg;
+    ck_assert_msg(load(&cfg, 3, argv) == TW_OK, "%s", errbuf);
+    ck_assert_str_eq(cfg.listen, "127.0.0.1:7000"); /* file */
+    ck_assert_int_eq(cfg.workers, 5);               /* environment over file */
+    ck_assert_str_eq(cfg.data_dir, "/from/flag");   /* flag over file */
+    ck_assert_int_eq(cfg.log_level, TW_LOG_DEBUG);
+    tw_config_free(&cfg);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(config_flag_names_the_file)
+{
+    const char *path = config_file("{\"shutdown_grace_ms\": 250}");
+    char *argv[] = {"--config", (char *)path};
+    tw_config cfg;
+    ck_assert_msg(load(&cfg, 2, argv) == TW_OK, "%s", errbuf);
+    ck_assert_int_eq(cfg.shutdown_grace_ms, 250);
+    tw_config_free(&cfg);
+    unlink(path);
+}
+END_TEST
+
+/* Each bad input stops loading with one line that names what is wrong. */
+static void assert_refused(int argc, char **argv, const char *expected)
+{
+    tw_config cfg;
+    ck_assert_int_eq(load(&cfg, argc, argv), TW_ERR_VALIDATION);
+    ck_assert_msg(strstr(errbuf, expected) != NULL, "\"%s\" lacks \"%s\"", errbuf, expected);
+    ck_assert_ptr_null(strchr(errbuf, '\n'));
+}
+
+START_TEST(bad_settings_are_named)
+{
+    char *listen[] = {"--listen", "nohost"};
+    assert_refused(2, listen, "invalid setting listen=\"nohost\" (from command line)");
+    char *port[] = {"--listen=127.0.0.1:70000"};
+    assert_refused(1, port, "port from 0 to 65535");
+    char *unknown[] = {"--colour", "red"};
+    assert_refused(2, unknown, "unknown option --colour");
+    char *missing[] = {"--workers"};
+    assert_refused(1, missing, "option --workers needs a value");
+    char *stray[] = {"serve"};
+    assert_refused(1, stray, "unexpected argument \"serve\"");
+
+    setenv("TW_WORKERS", "many", 1);
+    assert_refused(0, NULL, "invalid setting workers=\"many\" (from TW_WORKERS)");
+    setenv("TW_WORKERS", "999", 1);
+    assert_refused(0, NULL, "from 0 to 256");
+    unsetenv("TW_WORKERS");
+    setenv("TW_LOG_LEVEL", "loud", 1);
+    assert_refused(0, NULL, "expected debug, info, warn or error");
+    unsetenv("TW_LOG_LEVEL");
+}
+END_TEST
+
+START_TEST(bad_config_files_are_named)
+{
+    const char *path = config_file("{\"lissten\": \"x\"}");
+    char *argv[] = {"--config", (char *)path};
+    assert_refused(2, argv, "unknown setting \"lissten\"");
+    path = config_file("{\"workers\": true}");
+    argv[1] = (char *)path;
+    assert_refused(2, argv, "must be a string or integer");
+    path = config_file("{not json");
+    argv[1] = (char *)path;
+    assert_refused(2, argv, "cannot read config file");
+    path = config_file("[1, 2]");
+    argv[1] = (char *)path;
+    assert_refused(2, argv, "expected a JSON object");
+    char *nofile[] = {"--config", "/nonexistent/twd.json"};
+    assert_refused(2, nofile, "cannot read config file /nonexistent/twd.json");
+}
+END_TEST
+
+Suite *tw_test_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("load");
+    tcase_add_checked_fixture(tc, clear_env, clear_env);
+    tcase_add_test(tc, defaults_apply_without_any_source);
+    tcase_add_test(tc, later_sources_win);
+    tcase_add_test(tc, config_flag_names_the_file);
+    tcase_add_test(tc, bad_settings_are_named);
+    tcase_add_test(tc, bad_config_files_are_named);
+    suite_add_tcase(s, tc);
+    return s;
+}
