@@ -74,6 +74,7 @@ enum {
     XX(CANCELLED, CANCELLED, "RPC_003", "call cancelled")                                          \
     XX(SHUTTING_DOWN, UNAVAILABLE, "RPC_004", "server is shutting down")                           \
     XX(SLOW_READER, RESOURCE_EXHAUSTED, "RPC_005", "client is not reading the stream")            \
+    XX(BUSY, UNAVAILABLE, "RPC_006", "server is busy, retry with backoff")                        \
     XX(MAINTENANCE, UNAVAILABLE, "MAINTENANCE", "service is in maintenance")                       \
     XX(UPSTREAM, UNAVAILABLE, "UPSTREAM_001", "an external service failed")                        \
     XX(NO_MEMORY, RESOURCE_EXHAUSTED, "MEM_001", "server is out of memory")                        \
