@@ -136,6 +136,7 @@ struct tw_call {
     bool finished;        /* the handler's outcome is known */
     bool status_started;  /* the status batch was started, or skipped on a dead call */
     bool dead;            /* cancelled or failed: nothing more can be sent */
+    bool cancelled;       /* the client cancelled or its deadline passed */
     bool cancel_notified;
     struct send_item *queue_head, *queue_tail;
     struct send_item *in_flight;
@@ -162,6 +163,7 @@ struct tw_call {
     char request_id[REQUEST_ID_MAX + 1];
     const char *user_id;
     const char *role;
+    char *peer; /* gpr_malloc'd; read on arrival, while the transport is there */
     int64_t start_ns;
 };
 
@@ -482,6 +484,7 @@ static void call_cancelled(tw_call *c)
 {
     pthread_mutex_lock(&c->lock);
     c->dead = true;
+    c->cancelled = true;
     drop_queue_locked(c);
     void (*fn)(tw_call *, void *) = NULL;
     if (c->cancel_fn != NULL && !c->cancel_notified) {
@@ -564,15 +567,27 @@ static tw_err dispatch(tw_call *c)
     return m->handle(c, c->request, c->response);
 }
 
+/*
+ * Between messages of a client or bidi stream the engine owns the call, so
+ * when the stream breaks (client cancel, deadline, lost connection, a
+ * message over the size limit) the engine ends it: it runs the handler's
+ * cancel hook, if any, so the handler can clean up, then finishes the call.
+ * A NULL message is the client's half-close only when gRPC says the read
+ * did not fail; a cancelled upload must never reach on_end.
+ */
 static void on_recv(tw_call *c, bool success)
 {
-    if (!success) { /* the call is over; on_close tells the handler */
+    grpc_byte_buffer *buffer = c->recv_buffer;
+    c->recv_buffer = NULL;
+    if (!success || (buffer == NULL && grpc_call_failed_before_recv_message(c->call))) {
+        if (buffer != NULL)
+            grpc_byte_buffer_destroy(buffer);
+        call_cancelled(c);
+        tw_call_finish(c, TW_ERR_CANCELLED);
         batch_done(c);
         return;
     }
     const tw_method *m = c->entry->method;
-    grpc_byte_buffer *buffer = c->recv_buffer;
-    c->recv_buffer = NULL;
     tw_err err;
     if (buffer == NULL) {
         err = m->on_end(c, c->response);
@@ -600,6 +615,7 @@ static void call_arrived(tw_call *c)
     tw_engine *e = c->engine;
     c->started = true;
     c->start_ns = tw_mono_ns();
+    c->peer = grpc_call_get_peer(c->call);
     count_change(e, &e->live_calls, +1);
     if (!atomic_load(&e->shutting_down))
         call_request(e, c->worker, c->entry);
@@ -699,12 +715,12 @@ static void log_call(tw_call *c)
 {
     int64_t ns = tw_mono_ns() - c->start_ns;
     tw_err err = c->status;
+    /* A cancelled call never delivered the handler's status: log what the
+     * client saw instead. */
+    if (c->cancelled)
+        err = call_left_ms(c) <= 0 ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
     int code = tw_err_grpc_status(err);
-    if (c->dead && !c->status_started) {
-        code = call_left_ms(c) <= 0 ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
-        err = code == GRPC_STATUS_DEADLINE_EXCEEDED ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
-    }
-    char *peer = grpc_call_get_peer(c->call);
+    const char *peer = c->peer;
     char method[256];
     if (c->entry != NULL)
         snprintf(method, sizeof method, "%s", c->entry->path);
@@ -714,7 +730,6 @@ static void log_call(tw_call *c)
     json_t *fields = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", method, "peer",
                                peer ? peer : "", "status", tw_err_name(err), "code", code,
                                "duration_ms", (double)ns / 1e6, "request_id", c->request_id);
-    gpr_free(peer);
     if (fields != NULL && err != TW_OK) {
         json_object_set_new(fields, "reason", json_string(tw_err_reason(err)));
         if (c->error_message)
@@ -745,6 +760,7 @@ static void call_release(tw_call *c)
     grpc_metadata_array_destroy(&c->request_md);
     if (c->call)
         grpc_call_unref(c->call);
+    gpr_free(c->peer);
     tw_arena_free(c->arena);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -862,7 +878,11 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
     e->listen = strdup(cfg->listen);
     e->cfg.listen = e->listen;
     pthread_mutex_init(&e->count_lock, NULL);
-    pthread_cond_init(&e->count_zero, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->count_zero, &attr);
+    pthread_condattr_destroy(&attr);
     if (e->cfg.descriptor_set == NULL) {
         e->cfg.descriptor_set = tw_descriptor_set;
         e->cfg.descriptor_set_size = tw_descriptor_set_size;
@@ -973,15 +993,18 @@ void tw_engine_set_gate(tw_engine *e, tw_gate_fn *gate, void *ctx)
     e->gate_ctx = ctx;
 }
 
-/* Why the address cannot be bound, found by trying it ourselves: gRPC's
- * add_port only says that it failed. */
-static void explain_bind_failure(const char *listen, char *errbuf, size_t errlen)
+/*
+ * Tries to bind the address ourselves first, as gRPC will (SO_REUSEADDR, no
+ * SO_REUSEPORT), so that a taken or bad address is reported in one line with
+ * the system's reason; gRPC's add_port would only log its own error chain.
+ */
+static bool address_bindable(const char *listen, char *errbuf, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
     if (colon == NULL || (size_t)(colon - listen) >= sizeof host) {
         snprintf(errbuf, errlen, "cannot listen on %s: expected host:port", listen);
-        return;
+        return false;
     }
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = '\0';
@@ -994,16 +1017,17 @@ static void explain_bind_failure(const char *listen, char *errbuf, size_t errlen
     int rc = getaddrinfo(h, colon + 1, &hints, &res);
     if (rc != 0) {
         snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, gai_strerror(rc));
-        return;
+        return false;
     }
-    const char *why = "gRPC could not add the port";
-    int fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (fd >= 0 && bind(fd, res->ai_addr, res->ai_addrlen) != 0)
-        why = strerror(errno);
+    int fd = socket(res->ai_family, SOCK_STREAM, 0), one = 1;
+    bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+              bind(fd, res->ai_addr, res->ai_addrlen) == 0;
+    if (!ok)
+        snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, strerror(errno));
     if (fd >= 0)
         close(fd);
     freeaddrinfo(res);
-    snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, why);
+    return ok;
 }
 
 tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errlen)
@@ -1042,11 +1066,13 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
         }
     }
 
+    if (!address_bindable(e->cfg.listen, errbuf, errlen))
+        return TW_ERR_INTERNAL;
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
     int port = grpc_server_add_http2_port(e->server, e->cfg.listen, creds);
     grpc_server_credentials_release(creds);
     if (port == 0) {
-        explain_bind_failure(e->cfg.listen, errbuf, errlen);
+        snprintf(errbuf, errlen, "cannot listen on %s: gRPC could not add the port", e->cfg.listen);
         return TW_ERR_INTERNAL;
     }
     *bound_port = port;
@@ -1097,11 +1123,12 @@ void tw_engine_each_method(const tw_engine *e,
         fn(ctx, e->methods[i].path, e->methods[i].method);
 }
 
-/* Waits until every requested and arrived call is released, up to ms. */
-static bool wait_for_calls(tw_engine *e, int ms)
+/* Waits until no call is live (and, when requests_too, no request is
+ * pending), up to ms. */
+static bool wait_for_calls(tw_engine *e, int ms, bool requests_too)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += ms / 1000;
     until.tv_nsec += (long)(ms % 1000) * 1000000;
     if (until.tv_nsec >= 1000000000) {
@@ -1110,11 +1137,9 @@ static bool wait_for_calls(tw_engine *e, int ms)
     }
     pthread_mutex_lock(&e->count_lock);
     int rc = 0;
-    while ((e->pending_requests > 0 || e->live_calls > 0) && rc == 0)
+    while ((e->live_calls > 0 || (requests_too && e->pending_requests > 0)) && rc == 0)
         rc = pthread_cond_timedwait(&e->count_zero, &e->count_lock, &until);
-    bool done = e->pending_requests == 0 && e->live_calls == 0;
-    if (!done)
-        tw_logf(TW_LOG_ERROR, "shutdown: %d calls were never released", e->live_calls);
+    bool done = e->live_calls == 0 && (!requests_too || e->pending_requests == 0);
     pthread_mutex_unlock(&e->count_lock);
     return done;
 }
@@ -1127,18 +1152,19 @@ void tw_engine_shutdown(tw_engine *e, int grace_ms)
         if (e->services[i]->shutdown != NULL)
             e->services[i]->shutdown(e->services[i]->ctx);
 
+    /* Refuse new calls (GOAWAY), let the ones in flight finish within the
+     * grace period, then cancel what is left. Core's own notification also
+     * waits for idle client connections to close, which may be never:
+     * cancel_all_calls is what disconnects them, so it always runs. */
     static int shutdown_tag;
     grpc_server_shutdown_and_notify(e->server, e->shutdown_cq, &shutdown_tag);
-    gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                      gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
-    grpc_event ev = grpc_completion_queue_pluck(e->shutdown_cq, &shutdown_tag, grace, NULL);
-    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+    if (!wait_for_calls(e, grace_ms, false))
         tw_logf(TW_LOG_WARN, "shutdown: grace period of %d ms over, cancelling calls", grace_ms);
-        grpc_server_cancel_all_calls(e->server);
-        grpc_completion_queue_pluck(e->shutdown_cq, &shutdown_tag,
-                                    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    }
-    wait_for_calls(e, RELEASE_WAIT_MS);
+    grpc_server_cancel_all_calls(e->server);
+    grpc_completion_queue_pluck(e->shutdown_cq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                NULL);
+    if (!wait_for_calls(e, RELEASE_WAIT_MS, true))
+        tw_logf(TW_LOG_ERROR, "shutdown: %d calls were never released", e->live_calls);
 }
 
 void tw_engine_free(tw_engine *e)

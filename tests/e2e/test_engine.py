@@ -1,0 +1,244 @@
+"""
+The RPC engine's shared behaviour, seen from a client: calls it cannot serve
+(unknown method, undecodable or oversized message) get the right status at
+once, deadlines and client cancels end calls cleanly without hurting the
+server, GetServerInfo answers, and every call leaves one JSON log line that
+never holds a client's credentials.
+"""
+import datetime
+import threading
+import unittest
+import uuid
+
+import grpc
+
+from twd_harness import (RPC_TIMEOUT_S, SERVING, TwdTestCase, assert_rpc_error,
+                         initial_metadata, metadata, run_twd)
+# Generated stubs import only after twd_harness has put them on the path.
+from grpc.health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+from grpc.reflection.v1 import reflection_pb2, reflection_pb2_grpc  # noqa: E402
+from tw.v1 import server_info_service_pb2, server_info_service_pb2_grpc  # noqa: E402
+
+MiB = 1 << 20
+# A call that should be answered at once gets this long before it counts as a hang.
+PROMPT_TIMEOUT_S = 5
+CHECK_PATH = "/grpc.health.v1.Health/Check"
+WATCH_PATH = "/grpc.health.v1.Health/Watch"
+GET_SERVER_INFO_PATH = "/tw.v1.ServerInfoService/GetServerInfo"
+REFLECTION_PATH = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+# An unterminated varint: no protobuf parser accepts it.
+GARBAGE = b"\xff\xff\xff"
+# How far twd's clock may be from ours: same machine, so only call latency.
+CLOCK_TOLERANCE = datetime.timedelta(seconds=5)
+
+
+def new_request_id():
+    """A request id unique to one call, to find that call's log line."""
+    return f"e2e-{uuid.uuid4()}"
+
+
+def raw_calls(twd):
+    """Callables that send raw bytes, one per call kind, for calls no stub
+    would make: unknown methods, undecodable messages. Each raises the
+    call's error."""
+    channel = twd.channel()
+    return {
+        "unary": lambda path, payload: channel.unary_unary(path)(
+            payload, timeout=PROMPT_TIMEOUT_S),
+        "server streaming": lambda path, payload: next(channel.unary_stream(path)(
+            payload, timeout=PROMPT_TIMEOUT_S)),
+        "bidirectional streaming": lambda path, payload: next(channel.stream_stream(path)(
+            iter([payload]), timeout=PROMPT_TIMEOUT_S)),
+    }
+
+
+def health_check_of_size(nbytes):
+    """A HealthCheckRequest whose service name makes it about nbytes long."""
+    return health_pb2.HealthCheckRequest(service="x" * nbytes)
+
+
+class RefusedCallTest(TwdTestCase):
+    def test_unknown_method_is_unimplemented_at_once(self):
+        for kind, call in raw_calls(self.twd).items():
+            with self.subTest(kind):
+                assert_rpc_error(self, lambda: call("/tw.v1.Nope/Nope", b""),
+                                 grpc.StatusCode.UNIMPLEMENTED, "RPC_001")
+        self.assertServing()
+
+    def test_garbage_payload_is_invalid_argument(self):
+        paths = {"unary": CHECK_PATH, "server streaming": WATCH_PATH,
+                 "bidirectional streaming": REFLECTION_PATH}
+        for kind, call in raw_calls(self.twd).items():
+            with self.subTest(kind):
+                assert_rpc_error(self, lambda: call(paths[kind], GARBAGE),
+                                 grpc.StatusCode.INVALID_ARGUMENT, "VAL_002")
+        self.assertServing()
+
+    def test_message_over_default_limit_is_resource_exhausted(self):
+        health = self.twd.stub(health_pb2_grpc.HealthStub)
+        # The default max_message_bytes is 4 MiB.
+        assert_rpc_error(self, lambda: health.Check(health_check_of_size(5 * MiB),
+                                                    timeout=RPC_TIMEOUT_S),
+                         grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertServing()
+
+
+class ConfiguredMessageLimitTest(TwdTestCase):
+    twd_env = {"TW_MAX_MESSAGE_BYTES": "2048"}
+
+    def setUp(self):
+        self.health = self.twd.stub(health_pb2_grpc.HealthStub)
+
+    def test_message_over_configured_limit_is_resource_exhausted(self):
+        assert_rpc_error(self, lambda: self.health.Check(health_check_of_size(4096),
+                                                         timeout=RPC_TIMEOUT_S),
+                         grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertServing()
+
+    def send_oversized_stream_message(self, request_id):
+        reflection = self.twd.stub(reflection_pb2_grpc.ServerReflectionStub)
+        too_large = reflection_pb2.ServerReflectionRequest(file_by_filename="x" * 4096)
+        assert_rpc_error(self, lambda: list(reflection.ServerReflectionInfo(
+            iter([too_large]), timeout=RPC_TIMEOUT_S, metadata=metadata(x_request_id=request_id))),
+            grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+    def test_stream_message_over_configured_limit_is_resource_exhausted(self):
+        self.send_oversized_stream_message(new_request_id())
+        self.assertServing()
+
+    def test_stream_refused_for_size_is_ended_and_logged(self):
+        # The log line is written when the engine frees the call: without
+        # it the call leaks and holds up shutdown.
+        request_id = new_request_id()
+        self.send_oversized_stream_message(request_id)
+        self.twd.wait_for_call_log(request_id=request_id)
+
+    def test_message_under_configured_limit_is_read(self):
+        # Read and answered: no such service, rather than too large.
+        assert_rpc_error(self, lambda: self.health.Check(health_check_of_size(1024),
+                                                         timeout=RPC_TIMEOUT_S),
+                         grpc.StatusCode.NOT_FOUND, "RES_001")
+
+
+class DeadlineAndCancelTest(TwdTestCase):
+    def open_watch(self, request_id, timeout):
+        """A Watch("") stream whose first message (SERVING) has been read."""
+        health = self.twd.stub(health_pb2_grpc.HealthStub)
+        stream = health.Watch(health_pb2.HealthCheckRequest(), timeout=timeout,
+                              metadata=metadata(x_request_id=request_id))
+        self.assertEqual(next(stream).status, SERVING)
+        return stream
+
+    def watch_until_deadline(self, request_id):
+        stream = self.open_watch(request_id, timeout=0.5)
+        assert_rpc_error(self, lambda: next(stream), grpc.StatusCode.DEADLINE_EXCEEDED)
+
+    def test_deadline_ends_a_watch_with_deadline_exceeded(self):
+        self.watch_until_deadline(new_request_id())
+        self.assertServing()
+
+    def test_deadline_exceeded_watch_is_logged_as_deadline_exceeded(self):
+        request_id = new_request_id()
+        self.watch_until_deadline(request_id)
+        line = self.twd.wait_for_call_log(request_id=request_id)
+        self.assertEqual((line["code"], line.get("reason")), (4, "RPC_002"), line)
+
+    def assert_logged_as_cancelled(self, request_id, method):
+        line = self.twd.wait_for_call_log(request_id=request_id)
+        self.assertEqual((line["method"], line["status"], line["code"]),
+                         (method, "CANCELLED", 1), line)
+        self.assertTrue(line["peer"].startswith("ipv4:127.0.0.1:"), line)
+
+    def test_client_cancel_mid_stream_is_logged_as_cancelled(self):
+        request_id = new_request_id()
+        stream = self.open_watch(request_id, timeout=RPC_TIMEOUT_S)
+        stream.cancel()
+        self.assert_logged_as_cancelled(request_id, WATCH_PATH)
+        self.assertServing()
+
+    def test_client_cancel_mid_bidi_stream_is_logged_as_cancelled(self):
+        request_id = new_request_id()
+        client_done = threading.Event()
+
+        def requests():
+            yield reflection_pb2.ServerReflectionRequest(list_services="")
+            # Keep the sending side open, as a client that has more to ask.
+            client_done.wait(RPC_TIMEOUT_S)
+
+        stub = self.twd.stub(reflection_pb2_grpc.ServerReflectionStub)
+        stream = stub.ServerReflectionInfo(requests(), timeout=RPC_TIMEOUT_S,
+                                           metadata=metadata(x_request_id=request_id))
+        try:
+            next(stream)
+            stream.cancel()
+            self.assert_logged_as_cancelled(request_id, REFLECTION_PATH)
+        finally:
+            client_done.set()
+        self.assertServing()
+
+
+class ServerInfoTest(TwdTestCase):
+    def setUp(self):
+        self.server_info = self.twd.stub(server_info_service_pb2_grpc.ServerInfoServiceStub)
+
+    def test_get_server_info_reports_version_and_clock(self):
+        info, call = self.server_info.GetServerInfo.with_call(
+            server_info_service_pb2.GetServerInfoRequest(), timeout=RPC_TIMEOUT_S)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        # `twd --version` prints "twd 0.1.0 (gRPC core ...)".
+        self.assertEqual(info.server_version, run_twd("--version").stdout.split()[1])
+        self.assertEqual(info.api_version, "tw.v1")
+        server_time = info.server_time.ToDatetime(tzinfo=datetime.timezone.utc)
+        self.assertLess(abs(server_time - now), CLOCK_TOLERANCE)
+        self.assertLessEqual(info.start_time.ToDatetime(), info.server_time.ToDatetime())
+        self.assertEqual(info.request_id, initial_metadata(call)["x-request-id"])
+
+    def test_gzip_compressed_request_is_served(self):
+        info = self.server_info.GetServerInfo(server_info_service_pb2.GetServerInfoRequest(),
+                                              timeout=RPC_TIMEOUT_S,
+                                              compression=grpc.Compression.Gzip)
+        self.assertEqual(info.api_version, "tw.v1")
+
+
+class CallLogTest(TwdTestCase):
+    # Debug level: nothing, however verbose, may log a credential.
+    twd_env = {"TW_LOG_LEVEL": "debug"}
+
+    def call_get_server_info(self, *extra_metadata):
+        request_id = new_request_id()
+        stub = self.twd.stub(server_info_service_pb2_grpc.ServerInfoServiceStub)
+        stub.GetServerInfo(server_info_service_pb2.GetServerInfoRequest(), timeout=RPC_TIMEOUT_S,
+                           metadata=[*metadata(x_request_id=request_id), *extra_metadata])
+        return request_id
+
+    def test_each_call_logs_one_json_line(self):
+        request_id = self.call_get_server_info()
+        line = self.twd.wait_for_call_log(request_id=request_id)
+        self.assertEqual(len(self.twd.call_logs(request_id=request_id)), 1)
+        self.assertEqual(line["method"], GET_SERVER_INFO_PATH)
+        self.assertTrue(line["peer"].startswith("ipv4:127.0.0.1:"), line)
+        self.assertEqual((line["status"], line["code"]), ("OK", 0))
+        self.assertIsInstance(line["duration_ms"], (int, float))
+        self.assertGreaterEqual(line["duration_ms"], 0)
+        self.assertIn("time", line)
+
+    def test_failed_call_log_line_has_the_reason(self):
+        request_id = new_request_id()
+        health = self.twd.stub(health_pb2_grpc.HealthStub)
+        assert_rpc_error(self, lambda: health.Check(health_pb2.HealthCheckRequest(service="nope"),
+                                                    timeout=RPC_TIMEOUT_S,
+                                                    metadata=metadata(x_request_id=request_id)),
+                         grpc.StatusCode.NOT_FOUND, "RES_001")
+        line = self.twd.wait_for_call_log(request_id=request_id)
+        self.assertEqual((line["method"], line["code"], line["reason"]),
+                         (CHECK_PATH, 5, "RES_001"), line)
+
+    def test_authorization_header_is_never_logged(self):
+        secret = "secret-token-xyz"
+        request_id = self.call_get_server_info(("authorization", f"Bearer {secret}"))
+        self.twd.wait_for_call_log(request_id=request_id)
+        self.assertNotIn(secret, self.twd.stderr_text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,468 @@
+"""
+twd_harness: start a real twd and call it as an app would.
+
+Every end-to-end test imports this module. It starts `twd serve` on a free
+loopback port with a fresh data directory, waits until gRPC health says
+SERVING, hands out channels and stubs generated from proto/, reads the
+server's JSON log, decodes google.rpc.Status error details, and fails the
+test when the server's stderr shows a sanitizer report.
+
+ctest sets its inputs (tests/e2e/CMakeLists.txt):
+  TWD           the twd binary under test
+  TW_E2E_STUBS  Python stubs from proto/ and the standard protos
+  TW_REPO       the source checkout (node_modules/.bin/buf, proto/)
+Run one file with its output: `ctest --test-dir build -R e2e_health -V`.
+
+    class HealthTest(TwdTestCase):          # one twd shared by the class
+        twd_env = {"TW_LOG_LEVEL": "debug"}
+        def test_x(self):
+            health = self.twd.stub(health_pb2_grpc.HealthStub)
+
+    with Twd(extra_args=("--shutdown-grace-ms", "0")) as twd:   # a twd of its own
+        code = twd.stop()
+
+Only the standard library, grpc and google.protobuf: no pytest.
+"""
+import dataclasses
+import glob
+import importlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import grpc
+
+
+def _required_env(name):
+    value = os.environ.get(name)
+    if not value:
+        sys.exit(f"twd_harness: ${name} is not set; run the end-to-end tests through ctest "
+                 f"(ctest --test-dir BUILD_DIR -R e2e), which sets TWD, TW_E2E_STUBS and TW_REPO")
+    return os.path.abspath(value)
+
+
+TWD = _required_env("TWD")
+STUBS_DIR = _required_env("TW_E2E_STUBS")
+REPO_DIR = _required_env("TW_REPO")
+
+# The generated modules live at their proto paths: google/rpc/status_pb2.py,
+# grpc/health/v1/health_pb2.py, tw/v1/..._pb2.py. `google` is a namespace
+# package, so a sys.path entry is enough; `grpc` is grpcio's own regular
+# package, so its __path__ must also cover our grpc/health and grpc/reflection.
+sys.path.insert(0, STUBS_DIR)
+grpc.__path__.append(os.path.join(STUBS_DIR, "grpc"))
+
+from google.rpc import error_details_pb2, status_pb2  # noqa: E402
+from grpc.health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+
+ERROR_DOMAIN = "timeandwellness"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+
+# Bounds on waiting; generous because sanitizer builds run several times slower.
+STARTUP_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 15.0
+RPC_TIMEOUT_S = 10.0
+POLL_INTERVAL_S = 0.05
+# Tries at a port: another process can take a free port before twd binds it.
+PORT_ATTEMPTS = 5
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+_STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
+# ---- small utilities ---------------------------------------------------------
+
+def wait_until(predicate, timeout, what):
+    """Polls predicate every POLL_INTERVAL_S until it returns something truthy,
+    and returns that; fails with `what` once timeout seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(POLL_INTERVAL_S)
+
+
+def free_port():
+    """A loopback port nobody listens on right now. SO_REUSEADDR stays off so
+    that a port still held by anyone (even in TIME_WAIT) is not offered."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sanitizer_report(text):
+    """The part of a process's stderr from its first sanitizer error on (the
+    whole report, stacks included), or "" when there is none."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines)
+                  if any(marker in line for marker in SANITIZER_MARKERS)), None)
+    return "" if first is None else "\n".join(lines[first:])
+
+
+def _fail_on_sanitizer_report(text, who):
+    report = sanitizer_report(text)
+    if report:
+        raise AssertionError(f"{who} reported sanitizer errors:\n{report}")
+
+
+def _merged_env(overrides):
+    env = dict(os.environ)
+    env.update(overrides or {})
+    return env
+
+
+def run_twd(*args, env=None, timeout=30.0):
+    """Runs a one-shot twd command (--version, methods, a serve that must
+    fail) in a scratch working directory, so a default ./data lands there.
+    Returns the CompletedProcess with text stdout and stderr."""
+    with tempfile.TemporaryDirectory(prefix="twd-e2e-run-") as cwd:
+        result = subprocess.run([TWD, *args], cwd=cwd, env=_merged_env(env), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    _fail_on_sanitizer_report(result.stderr, f"twd {' '.join(args)}")
+    return result
+
+
+def api_service_names():
+    """Full names of every tw.v1 service, read from the generated stubs, so a
+    new service is covered without editing the tests."""
+    names = []
+    for path in sorted(glob.glob(os.path.join(STUBS_DIR, "tw", "v1", "*_pb2.py"))):
+        module = importlib.import_module("tw.v1." + os.path.basename(path)[:-3])
+        names.extend(s.full_name for s in module.DESCRIPTOR.services_by_name.values())
+    return names
+
+
+# ---- error details -----------------------------------------------------------
+
+@dataclasses.dataclass
+class ErrorDetails:
+    """A google.rpc.Status from grpc-status-details-bin, with its details unpacked."""
+    code: grpc.StatusCode
+    message: str
+    reason: str = None          # google.rpc.ErrorInfo
+    domain: str = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+    field_violations: list = dataclasses.field(default_factory=list)  # (field, description)
+    retry_delay: float = None   # google.rpc.RetryInfo, in seconds
+    status: status_pb2.Status = None
+
+
+def rpc_error_details(rpc_error):
+    """Decodes the grpc-status-details-bin trailer of a failed call, as any
+    standard client would; None when the server sent none."""
+    raw = next((value for key, value in rpc_error.trailing_metadata() or ()
+                if key == "grpc-status-details-bin"), None)
+    if raw is None:
+        return None
+    status = status_pb2.Status.FromString(raw)
+    details = ErrorDetails(code=_STATUS_BY_NUMBER.get(status.code, status.code),
+                           message=status.message, status=status)
+    for any_detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        bad_request = error_details_pb2.BadRequest()
+        retry = error_details_pb2.RetryInfo()
+        if any_detail.Unpack(info):
+            details.reason, details.domain = info.reason, info.domain
+            details.metadata = dict(info.metadata)
+        elif any_detail.Unpack(bad_request):
+            details.field_violations = [(v.field, v.description)
+                                        for v in bad_request.field_violations]
+        elif any_detail.Unpack(retry):
+            details.retry_delay = retry.retry_delay.ToTimedelta().total_seconds()
+    return details
+
+
+def assert_rpc_error(test, call, code, reason=None):
+    """Runs call() and checks that it fails with the gRPC status `code`. With
+    a reason, also checks the error details a client relies on: a
+    google.rpc.Status that agrees with the status, an ErrorInfo with that
+    reason in our domain, and the request id. Returns (rpc_error, details)."""
+    with test.assertRaises(grpc.RpcError) as caught:
+        call()
+    error = caught.exception
+    test.assertEqual(error.code(), code, f"status of {error!r}")
+    details = rpc_error_details(error)
+    if reason is not None:
+        test.assertIsNotNone(details, "no grpc-status-details-bin trailer")
+        test.assertEqual(details.code, code)
+        test.assertEqual(details.message, error.details())
+        test.assertEqual(details.reason, reason)
+        test.assertEqual(details.domain, ERROR_DOMAIN)
+        test.assertTrue(details.metadata.get("request_id"), "no request_id in ErrorInfo")
+    return error, details
+
+
+# ---- a running twd -------------------------------------------------------------
+
+class Twd:
+    """One `twd serve` process on 127.0.0.1 with a data directory of its own.
+
+    As a context manager it starts twd and waits until it is SERVING; on exit
+    it closes its channels, stops twd (SIGTERM, then SIGKILL after
+    STOP_TIMEOUT_S), prints the log tail when the block failed, and fails when
+    twd did not exit 0 or its stderr shows a sanitizer report.
+
+    extra_args: more `serve` options; env: TW_* and other variables on top of
+    ours; config: a dict written as the JSON --config file."""
+
+    def __init__(self, extra_args=(), env=None, config=None):
+        self.extra_args = tuple(extra_args)
+        self.env = dict(env or {})
+        self.config = config
+        self.port = None
+        self.process = None
+        self.temp_dir = None
+        self.data_dir = None
+        self.stderr_path = None
+        self._channels = []
+        self._default_channel = None
+        self._exit_code = None  # set once we have reaped twd
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    # -- starting ---------------------------------------------------------------
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    def start(self):
+        self.temp_dir = tempfile.mkdtemp(prefix="twd-e2e-")
+        self.data_dir = os.path.join(self.temp_dir, "data")
+        self.stderr_path = os.path.join(self.temp_dir, "twd.stderr")
+        args = ["serve", "--data-dir", self.data_dir]
+        if self.config is not None:
+            config_path = os.path.join(self.temp_dir, "config.json")
+            with open(config_path, "w") as f:
+                json.dump(self.config, f)
+            args += ["--config", config_path]
+
+        for _ in range(PORT_ATTEMPTS):
+            self.port = free_port()
+            self._launch([*args, "--listen", self.address, *self.extra_args])
+            if self._wait_until_serving():
+                return
+            if "Address already in use" not in self.stderr_text():
+                raise RuntimeError(f"twd exited with {self._exit_code} while starting:\n"
+                                   + self.stderr_text())
+        raise RuntimeError(f"no free port after {PORT_ATTEMPTS} tries:\n" + self.stderr_text())
+
+    def _launch(self, args):
+        with open(self.stderr_path, "wb") as log:
+            self.process = subprocess.Popen([TWD, *args], cwd=self.temp_dir,
+                                            env=_merged_env(self.env), stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=log)
+        self._exit_code = None
+
+    def _wait_until_serving(self):
+        """True once twd answers Check("") with SERVING; False when it exited."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._exit_code = self.process.returncode
+                return False
+            # A fresh channel per try: a channel that failed to connect backs
+            # off for a second or more before it tries again.
+            with grpc.insecure_channel(self.address) as channel:
+                try:
+                    reply = health_pb2_grpc.HealthStub(channel).Check(
+                        health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if reply.status == SERVING and self._listening_here():
+                        return True
+                except grpc.RpcError:
+                    pass
+            time.sleep(POLL_INTERVAL_S)
+        self.kill()
+        raise RuntimeError(f"twd was not SERVING within {STARTUP_TIMEOUT_S:g} s:\n"
+                           + self.stderr_text())
+
+    def _listening_here(self):
+        """Whether our twd logged that it listens on our port: what answered
+        health is then ours, not another server's."""
+        return any(line.get("msg") == "listening" and line.get("port") == self.port
+                   for line in self.logs())
+
+    # -- calling ------------------------------------------------------------------
+
+    def channel(self, options=()):
+        """A new insecure channel to twd, closed when the harness stops."""
+        channel = grpc.insecure_channel(self.address, options=list(options))
+        self._channels.append(channel)
+        return channel
+
+    def stub(self, stub_class):
+        """A generated stub on a channel shared by this harness's stubs."""
+        if self._default_channel is None:
+            self._default_channel = self.channel()
+        return stub_class(self._default_channel)
+
+    def is_serving(self):
+        """Whether twd answers health Check("") with SERVING, on a new channel."""
+        with grpc.insecure_channel(self.address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                              timeout=RPC_TIMEOUT_S)
+        return reply.status == SERVING
+
+    # -- the log ------------------------------------------------------------------
+
+    def stderr_text(self, since=0):
+        """What twd wrote to stderr (and stdout), from byte offset `since`."""
+        if self.stderr_path is None or not os.path.exists(self.stderr_path):
+            return ""
+        with open(self.stderr_path, "rb") as f:
+            f.seek(since)
+            return f.read().decode(errors="replace")
+
+    def log_size(self):
+        """Bytes of log so far: an offset for since= in logs() and log_tail()."""
+        return os.path.getsize(self.stderr_path)
+
+    def logs(self, since=0):
+        """twd's stderr, one dict per line: the JSON log line, or {"raw": text}
+        for anything else (gRPC or sanitizer output, `twd:` lines)."""
+        lines = []
+        for text in self.stderr_text(since).splitlines():
+            try:
+                line = json.loads(text)
+            except ValueError:
+                line = None
+            lines.append(line if isinstance(line, dict) else {"raw": text})
+        return lines
+
+    def call_logs(self, **fields):
+        """The per-call log lines ("msg": "call") whose fields equal `fields`,
+        e.g. call_logs(request_id="abc")."""
+        return [line for line in self.logs() if line.get("msg") == "call"
+                and all(line.get(k) == v for k, v in fields.items())]
+
+    def wait_for_call_log(self, timeout=RPC_TIMEOUT_S, **fields):
+        """The log line of a call matching `fields`, waiting for it: twd writes
+        it when the call is released, which may be after the client returns."""
+        matches = wait_until(lambda: self.call_logs(**fields), timeout,
+                             f"a call log line with {fields}")
+        return matches[0]
+
+    def log_tail(self, lines=40, since=0):
+        return "\n".join(self.stderr_text(since).splitlines()[-lines:])
+
+    # -- stopping -------------------------------------------------------------------
+
+    def send_signal(self, sig):
+        self.process.send_signal(sig)
+
+    def wait(self, timeout):
+        """twd's exit code; fails when it has not exited within timeout seconds."""
+        try:
+            self._exit_code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"twd did not exit within {timeout:g} s") from None
+        return self._exit_code
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
+        """Sends sig and returns the exit code; kills twd and fails when it
+        does not exit within timeout seconds."""
+        if self.process.poll() is None:
+            self.send_signal(sig)
+        try:
+            return self.wait(timeout)
+        except AssertionError:
+            self.kill()
+            raise
+
+    def kill(self):
+        """SIGKILL; returns the exit code (-9)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self._exit_code = self.process.wait()
+        return self._exit_code
+
+    def __exit__(self, exc_type, exc, tb):
+        problems = []
+        for channel in self._channels:
+            channel.close()
+        self._channels.clear()
+        if self.process is not None and self._exit_code is None:
+            try:
+                code = self.stop()
+                if code != 0:
+                    problems.append(f"twd exited with {code} when stopped with SIGTERM")
+            except AssertionError as error:
+                problems.append(f"{error} after SIGTERM; killed it")
+        report = sanitizer_report(self.stderr_text())
+        if report:
+            problems.append(f"sanitizer errors in twd's stderr:\n{report}")
+        if (exc_type is not None and not issubclass(exc_type, unittest.SkipTest)) or problems:
+            print(f"\n--- twd on {self.address}: last lines of its log ---\n"
+                  f"{self.log_tail()}\n---", file=sys.stderr)
+        self._cleanup()
+        if problems and exc_type is None:
+            raise AssertionError("\n".join(problems))
+        return False
+
+    def _cleanup(self):
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+# ---- test cases with a shared twd ------------------------------------------------
+
+class TwdTestCase(unittest.TestCase):
+    """Tests that share one twd, started once for the class as self.twd.
+    Subclasses set twd_args / twd_env / twd_config to configure it. When a
+    test fails, what twd logged during that test is printed."""
+
+    twd_args = ()
+    twd_env = None
+    twd_config = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.twd = cls.enterClassContext(Twd(cls.twd_args, cls.twd_env, cls.twd_config))
+
+    def run(self, result=None):
+        if result is None or not hasattr(type(self), "twd"):
+            return super().run(result)
+        problems_before = len(result.failures) + len(result.errors)
+        log_start = self.twd.log_size()
+        outcome = super().run(result)
+        log = self.twd.log_tail(since=log_start)
+        if len(result.failures) + len(result.errors) > problems_before and log:
+            print(f"\n--- twd log during {self.id()} ---\n"
+                  f"{log}\n---", file=sys.stderr)
+        return outcome
+
+    def assertServing(self):
+        """The shared twd still answers health checks (after a test abused it)."""
+        self.assertTrue(self.twd.is_serving(), "twd is no longer SERVING")
+
+
+def metadata(**entries):
+    """gRPC metadata from keyword arguments: metadata(x_request_id="abc")
+    gives [("x-request-id", "abc")]."""
+    return [(key.replace("_", "-"), value) for key, value in entries.items()]
+
+
+def initial_metadata(call):
+    """A call's initial (response header) metadata as a dict."""
+    return dict(call.initial_metadata())
