@@ -30,6 +30,7 @@ extern const size_t engine_test_descriptor_set_size;
 /* ---- the test service ----------------------------------------------------- */
 
 static atomic_int cancel_hooks_run;
+static atomic_int sums_completed;
 
 struct deferred {
     tw_call *call;
@@ -79,7 +80,25 @@ static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
     return TW_OK;
 }
 
-static tw_err sum_end(tw_call *call, ProtobufCMessage *response) { return TW_OK; }
+static void sum_cancelled(tw_call *call, void *ctx) { atomic_fetch_add(&cancel_hooks_run, 1); }
+
+static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
+                          ProtobufCMessage *response);
+
+static tw_err sum_first_message(tw_call *call, const ProtobufCMessage *message,
+                                ProtobufCMessage *response)
+{
+    Twtest__V1__SumResponse *out = (void *)response;
+    if (out->count == 0) /* the stream's first message: ask to hear of a cancel */
+        tw_call_on_cancel(call, sum_cancelled, NULL);
+    return sum_message(call, message, response);
+}
+
+static tw_err sum_end(tw_call *call, ProtobufCMessage *response)
+{
+    atomic_fetch_add(&sums_completed, 1);
+    return TW_OK;
+}
 
 static void count_cancelled(tw_call *call, void *ctx)
 {
@@ -117,7 +136,7 @@ static tw_err chat_message(tw_call *call, const ProtobufCMessage *message,
 static const tw_method test_methods[] = {
     {"Echo", TW_UNARY, TW_PUBLIC, .handle = echo},
     {"Guarded", TW_UNARY, 0, .handle = echo},
-    {"Sum", TW_CLIENT_STREAM, TW_PUBLIC, .on_message = sum_message, .on_end = sum_end},
+    {"Sum", TW_CLIENT_STREAM, TW_PUBLIC, .on_message = sum_first_message, .on_end = sum_end},
     {"Count", TW_SERVER_STREAM, TW_PUBLIC, .handle = count},
     {"Chat", TW_BIDI_STREAM, TW_PUBLIC, .on_message = chat_message, .on_end = sum_end},
     {NULL},
@@ -444,6 +463,55 @@ START_TEST(client_stream_error_ends_the_call)
 }
 END_TEST
 
+/* A cancelled upload must never look complete: on_end does not run, the
+ * cancel hook does, and the engine releases the call. */
+static void assert_stream_broken_without_end(rpc_stream *s, grpc_status_code expected)
+{
+    rpc_result r;
+    rpc_stream_finish(s, &r);
+    ck_assert_int_eq(r.status, expected);
+    rpc_result_free(&r);
+    for (int i = 0; i < 200 && atomic_load(&cancel_hooks_run) == 0; i++)
+        usleep(10 * 1000);
+    ck_assert_int_eq(atomic_load(&cancel_hooks_run), 1);
+    ck_assert_int_eq(atomic_load(&sums_completed), 0);
+}
+
+START_TEST(cancelled_client_stream_never_ends_normally)
+{
+    atomic_store(&cancel_hooks_run, 0);
+    atomic_store(&sums_completed, 0);
+    rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
+    Twtest__V1__SumRequest req = TWTEST__V1__SUM_REQUEST__INIT;
+    req.value = 1;
+    ck_assert(rpc_stream_send(s, &req.base));
+    ck_assert(rpc_stream_send(s, &req.base));
+    rpc_stream_cancel(s);
+    assert_stream_broken_without_end(s, GRPC_STATUS_CANCELLED);
+}
+END_TEST
+
+START_TEST(oversized_stream_message_breaks_the_stream)
+{
+    atomic_store(&cancel_hooks_run, 0);
+    atomic_store(&sums_completed, 0);
+    rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
+    Twtest__V1__SumRequest req = TWTEST__V1__SUM_REQUEST__INIT;
+    req.value = 1;
+    ck_assert(rpc_stream_send(s, &req.base));
+    /* A SumRequest cannot be large; send an EchoRequest's bytes on the same
+     * path, which fails on size before it could fail on type. */
+    char *big = malloc(MAX_MESSAGE + 1);
+    memset(big, 'x', MAX_MESSAGE);
+    big[MAX_MESSAGE] = '\0';
+    Twtest__V1__EchoRequest huge = TWTEST__V1__ECHO_REQUEST__INIT;
+    huge.text = big;
+    rpc_stream_send(s, &huge.base);
+    free(big);
+    assert_stream_broken_without_end(s, GRPC_STATUS_RESOURCE_EXHAUSTED);
+}
+END_TEST
+
 START_TEST(server_stream_sends_in_order)
 {
     Twtest__V1__CountRequest req = TWTEST__V1__COUNT_REQUEST__INIT;
@@ -662,6 +730,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(calls, gate_admits_and_names_the_caller);
     tcase_add_test(calls, client_stream_is_consumed_message_by_message);
     tcase_add_test(calls, client_stream_error_ends_the_call);
+    tcase_add_test(calls, cancelled_client_stream_never_ends_normally);
+    tcase_add_test(calls, oversized_stream_message_breaks_the_stream);
     tcase_add_test(calls, server_stream_sends_in_order);
     tcase_add_test(calls, cancel_mid_stream_reaches_the_handler);
     tcase_add_test(calls, slow_reader_gets_resource_exhausted);
