@@ -117,4 +117,7 @@ char *tw_arena_printf(tw_arena *arena, const char *fmt, ...)
     return out;
 }
 
-size_t tw_arena_used(const tw_arena *arena) { return arena->used_total; }
+size_t tw_arena_used(const tw_arena *arena)
+{
+    return arena->used_total;
+}

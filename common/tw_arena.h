@@ -26,8 +26,7 @@ char *tw_arena_strdup(tw_arena *arena, const char *s);
 char *tw_arena_strndup(tw_arena *arena, const char *s, size_t n);
 
 /* printf into the arena. */
-char *tw_arena_printf(tw_arena *arena, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+char *tw_arena_printf(tw_arena *arena, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Bytes handed out so far, for tests and metrics. */
 size_t tw_arena_used(const tw_arena *arena);

@@ -6,9 +6,15 @@ static const char alphabets[2][65] = {
     [TW_BASE64_URL] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
 };
 
-size_t tw_base64_encoded_len(size_t len) { return len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0); }
+size_t tw_base64_encoded_len(size_t len)
+{
+    return len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
+}
 
-size_t tw_base64_decoded_max(size_t text_len) { return text_len / 4 * 3 + 2; }
+size_t tw_base64_decoded_max(size_t text_len)
+{
+    return text_len / 4 * 3 + 2;
+}
 
 void tw_base64_encode(tw_base64_alphabet alphabet, const uint8_t *in, size_t len, char *out)
 {
@@ -48,8 +54,8 @@ static int sextet(tw_base64_alphabet alphabet, char c)
     return -1;
 }
 
-bool tw_base64_decode(tw_base64_alphabet alphabet, const char *text, size_t text_len,
-                      uint8_t *out, size_t *out_len)
+bool tw_base64_decode(tw_base64_alphabet alphabet, const char *text, size_t text_len, uint8_t *out,
+                      size_t *out_len)
 {
     if (text_len % 4 == 1)
         return false;

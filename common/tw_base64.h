@@ -24,7 +24,7 @@ void tw_base64_encode(tw_base64_alphabet alphabet, const uint8_t *in, size_t len
 
 /* Decodes text_len characters into out (room for tw_base64_decoded_max);
  * false on any character outside the alphabet or an impossible length. */
-bool tw_base64_decode(tw_base64_alphabet alphabet, const char *text, size_t text_len,
-                      uint8_t *out, size_t *out_len);
+bool tw_base64_decode(tw_base64_alphabet alphabet, const char *text, size_t text_len, uint8_t *out,
+                      size_t *out_len);
 
 #endif

@@ -21,7 +21,19 @@ static const struct tw_err_row *err_row(tw_err err)
     return &err_rows[err];
 }
 
-int tw_err_grpc_status(tw_err err) { return err_row(err)->grpc_status; }
-const char *tw_err_reason(tw_err err) { return err_row(err)->reason; }
-const char *tw_err_message(tw_err err) { return err_row(err)->message; }
-const char *tw_err_name(tw_err err) { return err_row(err)->name; }
+int tw_err_grpc_status(tw_err err)
+{
+    return err_row(err)->grpc_status;
+}
+const char *tw_err_reason(tw_err err)
+{
+    return err_row(err)->reason;
+}
+const char *tw_err_message(tw_err err)
+{
+    return err_row(err)->message;
+}
+const char *tw_err_name(tw_err err)
+{
+    return err_row(err)->name;
+}

@@ -73,19 +73,21 @@ enum {
     XX(DEADLINE, DEADLINE_EXCEEDED, "RPC_002", "deadline exceeded")                                \
     XX(CANCELLED, CANCELLED, "RPC_003", "call cancelled")                                          \
     XX(SHUTTING_DOWN, UNAVAILABLE, "RPC_004", "server is shutting down")                           \
-    XX(SLOW_READER, RESOURCE_EXHAUSTED, "RPC_005", "client is not reading the stream")            \
-    XX(BUSY, UNAVAILABLE, "RPC_006", "server is busy, retry with backoff")                        \
+    XX(SLOW_READER, RESOURCE_EXHAUSTED, "RPC_005", "client is not reading the stream")             \
+    XX(BUSY, UNAVAILABLE, "RPC_006", "server is busy, retry with backoff")                         \
     XX(MAINTENANCE, UNAVAILABLE, "MAINTENANCE", "service is in maintenance")                       \
     XX(UPSTREAM, UNAVAILABLE, "UPSTREAM_001", "an external service failed")                        \
     XX(NO_MEMORY, RESOURCE_EXHAUSTED, "MEM_001", "server is out of memory")                        \
     XX(INTERNAL, INTERNAL, "INTERNAL_001", "internal error")
 
+/* clang-format off: it cannot see the rows inside the macro */
 typedef enum tw_err {
 #define TW_ERR_ENUM(name, status, reason, message) TW_ERR_##name,
     TW_ERR_MAP(TW_ERR_ENUM)
 #undef TW_ERR_ENUM
-    TW_ERR__COUNT,
+        TW_ERR__COUNT,
 } tw_err;
+/* clang-format on */
 
 #define TW_OK TW_ERR_OK
 

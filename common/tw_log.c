@@ -20,9 +20,15 @@ static const char *const level_names[] = {
 
 static _Atomic int min_level = TW_LOG_INFO;
 
-void tw_log_set_level(tw_log_level level) { atomic_store(&min_level, (int)level); }
+void tw_log_set_level(tw_log_level level)
+{
+    atomic_store(&min_level, (int)level);
+}
 
-bool tw_log_enabled(tw_log_level level) { return (int)level >= atomic_load(&min_level); }
+bool tw_log_enabled(tw_log_level level)
+{
+    return (int)level >= atomic_load(&min_level);
+}
 
 bool tw_log_level_parse(const char *name, tw_log_level *out)
 {
@@ -54,8 +60,8 @@ void tw_log(tw_log_level level, const char *msg, json_t *fields)
     }
     char when[32];
     format_time(when);
-    json_t *line = json_pack("{s:s, s:s, s:s}", "time", when, "level", level_names[level], "msg",
-                             msg);
+    json_t *line =
+        json_pack("{s:s, s:s, s:s}", "time", when, "level", level_names[level], "msg", msg);
     if (line != NULL && fields != NULL)
         json_object_update(line, fields);
     json_decref(fields);

@@ -10,6 +10,15 @@ static int64_t clock_ns(clockid_t clock)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t tw_wall_ms(void) { return clock_ns(CLOCK_REALTIME) / 1000000; }
-int64_t tw_wall_us(void) { return clock_ns(CLOCK_REALTIME) / 1000; }
-int64_t tw_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+int64_t tw_wall_ms(void)
+{
+    return clock_ns(CLOCK_REALTIME) / 1000000;
+}
+int64_t tw_wall_us(void)
+{
+    return clock_ns(CLOCK_REALTIME) / 1000;
+}
+int64_t tw_mono_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}

@@ -118,8 +118,7 @@ static tw_err apply(tw_config *cfg, const struct setting *s, const char *text, c
     char why[160] = "out of memory";
     if (parsers[s->type](s, text, (char *)cfg + s->offset, why, sizeof why))
         return TW_OK;
-    snprintf(errbuf, errlen, "invalid setting %s=\"%s\" (from %s): %s", s->name, text, source,
-             why);
+    snprintf(errbuf, errlen, "invalid setting %s=\"%s\" (from %s): %s", s->name, text, source, why);
     return TW_ERR_VALIDATION;
 }
 
@@ -278,5 +277,5 @@ void tw_config_print_help(FILE *out)
         fprintf(out, "  %-22s %-24s %s (default %s)\n", flag, var, s->help, s->fallback);
     }
     fprintf(out, "  %-22s %-24s %s\n", "--config FILE", "TW_CONFIG",
-           "JSON file with any of the settings above, by key");
+            "JSON file with any of the settings above, by key");
 }

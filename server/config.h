@@ -15,11 +15,11 @@
 #include <stdio.h>
 
 typedef struct tw_config {
-    char *listen;               /* gRPC address, host:port */
-    char *data_dir;             /* RocksDB and blobs live here */
-    int64_t workers;            /* completion-queue threads; 0: one per core, at least 2 */
-    int64_t max_message_bytes;  /* largest request message accepted */
-    int64_t shutdown_grace_ms;  /* how long calls in flight may finish at shutdown */
+    char *listen;              /* gRPC address, host:port */
+    char *data_dir;            /* RocksDB and blobs live here */
+    int64_t workers;           /* completion-queue threads; 0: one per core, at least 2 */
+    int64_t max_message_bytes; /* largest request message accepted */
+    int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
 } tw_config;
 

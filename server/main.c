@@ -25,7 +25,10 @@
 
 #define EXIT_USAGE 2
 
-static void fail_line(const char *what) { fprintf(stderr, "twd: %s\n", what); }
+static void fail_line(const char *what)
+{
+    fprintf(stderr, "twd: %s\n", what);
+}
 
 /* mkdir -p for the data directory. */
 static int make_dirs(const char *path)
@@ -134,7 +137,7 @@ static void print_method(void *ctx, const char *path, const tw_method *m)
         unsigned flag;
         const char *label;
     } flag_labels[] = {
-        {TW_PUBLIC, "public"}, {TW_INFRA, "infra"}, {TW_ADMIN, "admin"},
+        {TW_PUBLIC, "public"}, {TW_INFRA, "infra"},           {TW_ADMIN, "admin"},
         {TW_WRITE, "write"},   {TW_IDEMPOTENT, "idempotent"},
     };
     printf("%-60s %-13s", path, kind_labels[m->kind]);
@@ -174,8 +177,9 @@ static const struct command {
     int (*run)(int argc, char **argv);
     const char *usage;
 } commands[] = {
-    {"serve", cmd_serve, "serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] ...\n"
-                         "      run the server until SIGTERM or SIGINT"},
+    {"serve", cmd_serve,
+     "serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR] ...\n"
+     "      run the server until SIGTERM or SIGINT"},
     {"methods", cmd_methods, "methods\n      list every RPC with its kind and flags"},
 };
 

@@ -29,8 +29,8 @@
 #define WORKER_COUNT 2
 /* Requests kept waiting for calls, per route and worker queue. */
 #define WAITING_PER_ROUTE 16
-#define SHUTDOWN_GRACE_S 2
-#define DEFAULT_LISTEN "127.0.0.1:50051"
+#define SHUTDOWN_GRACE_S  2
+#define DEFAULT_LISTEN    "127.0.0.1:50051"
 
 /* What the server answers. The last row, without a path, takes every
  * method not registered (a generic request), as a server must. */
@@ -79,11 +79,14 @@ static bool wait_for_call(struct server_call *c)
     c->request = NULL;
     c->reply = NULL;
     grpc_call_error rc = c->route->registered
-        ? grpc_server_request_registered_call(server, c->route->registered, &c->call, &c->deadline,
-                                              &c->request_metadata, &c->request, c->cq, c->cq, c)
-        : grpc_server_request_call(server, &c->call, &c->details, &c->request_metadata, c->cq, c->cq, c);
+                             ? grpc_server_request_registered_call(
+                                   server, c->route->registered, &c->call, &c->deadline,
+                                   &c->request_metadata, &c->request, c->cq, c->cq, c)
+                             : grpc_server_request_call(server, &c->call, &c->details,
+                                                        &c->request_metadata, c->cq, c->cq, c);
     if (rc != GRPC_CALL_OK) {
-        fprintf(stderr, "tw-bare-server: cannot request a call: %s\n", grpc_call_error_to_string(rc));
+        fprintf(stderr, "tw-bare-server: cannot request a call: %s\n",
+                grpc_call_error_to_string(rc));
         grpc_metadata_array_destroy(&c->request_metadata);
     }
     return rc == GRPC_CALL_OK;
@@ -185,7 +188,8 @@ static bool shut_down_server(void)
     atomic_store(&stopping, true);
     grpc_completion_queue *pluck = grpc_completion_queue_create_for_pluck(NULL);
     grpc_server_shutdown_and_notify(server, pluck, NULL);
-    gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN));
+    gpr_timespec grace = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                      gpr_time_from_seconds(SHUTDOWN_GRACE_S, GPR_TIMESPAN));
     if (grpc_completion_queue_pluck(pluck, NULL, grace, NULL).type == GRPC_QUEUE_TIMEOUT) {
         grpc_server_cancel_all_calls(server);
         grpc_completion_queue_pluck(pluck, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
@@ -195,7 +199,8 @@ static bool shut_down_server(void)
     grpc_completion_queue_destroy(pluck);
     for (int waited_ms = 0; atomic_load(&live_calls) > 0; waited_ms += 10) {
         if (waited_ms >= SHUTDOWN_GRACE_S * 1000) {
-            fprintf(stderr, "tw-bare-server: %d calls still alive after shutdown\n", atomic_load(&live_calls));
+            fprintf(stderr, "tw-bare-server: %d calls still alive after shutdown\n",
+                    atomic_load(&live_calls));
             return false;
         }
         sleep_ms(10);
@@ -206,9 +211,12 @@ static bool shut_down_server(void)
 
 int main(int argc, char **argv)
 {
-    const char *address = argc > 1 ? argv[1] : getenv("TW_LISTEN") ? getenv("TW_LISTEN") : DEFAULT_LISTEN;
+    const char *address = argc > 1              ? argv[1]
+                          : getenv("TW_LISTEN") ? getenv("TW_LISTEN")
+                                                : DEFAULT_LISTEN;
     if (argc > 2 || address[0] == '-') {
-        fprintf(stderr, "usage: tw-bare-server [HOST:PORT]   (default $TW_LISTEN, else %s)\n", DEFAULT_LISTEN);
+        fprintf(stderr, "usage: tw-bare-server [HOST:PORT]   (default $TW_LISTEN, else %s)\n",
+                DEFAULT_LISTEN);
         return 2;
     }
     /* gRPC's threads inherit this mask, so the signals reach only sigwait. */
@@ -229,8 +237,8 @@ int main(int argc, char **argv)
     server = grpc_server_create(&args, NULL);
     for (size_t r = 0; r < ROUTE_COUNT; r++)
         if (routes[r].path)
-            routes[r].registered = grpc_server_register_method(server, routes[r].path, NULL,
-                                                               GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+            routes[r].registered = grpc_server_register_method(
+                server, routes[r].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     for (int w = 0; w < WORKER_COUNT; w++) {
         queues[w] = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(server, queues[w], NULL);
@@ -271,9 +279,9 @@ out:
     for (int w = 0; w < WORKER_COUNT; w++)
         if (queues[w]) {
             /* Nothing was pending on a queue whose worker never started. */
-            while (w >= started
-                   && grpc_completion_queue_next(queues[w], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type
-                          != GRPC_QUEUE_SHUTDOWN)
+            while (w >= started &&
+                   grpc_completion_queue_next(queues[w], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL)
+                           .type != GRPC_QUEUE_SHUTDOWN)
                 ;
             grpc_completion_queue_destroy(queues[w]);
         }

@@ -9,12 +9,12 @@
 #include <math.h>
 #include <stdlib.h>
 
-#define SUB_BUCKET_BITS 8
+#define SUB_BUCKET_BITS  8
 #define SUB_BUCKET_COUNT (1u << SUB_BUCKET_BITS)
-#define SUB_BUCKET_HALF (SUB_BUCKET_COUNT / 2)
+#define SUB_BUCKET_HALF  (SUB_BUCKET_COUNT / 2)
 /* 2^40 ns is about 18 minutes: more than the longest run loadgen allows. */
-#define VALUE_BITS 40
-#define VALUE_LIMIT ((UINT64_C(1) << VALUE_BITS) - 1)
+#define VALUE_BITS   40
+#define VALUE_LIMIT  ((UINT64_C(1) << VALUE_BITS) - 1)
 #define BUCKET_COUNT (SUB_BUCKET_COUNT + (VALUE_BITS - SUB_BUCKET_BITS) * SUB_BUCKET_HALF)
 
 struct histogram {
@@ -31,8 +31,8 @@ static size_t bucket_of(uint64_t value)
         return (size_t)value;
     unsigned top_bit = 63u - (unsigned)__builtin_clzll(value);
     unsigned shift = top_bit - SUB_BUCKET_BITS + 1;
-    return SUB_BUCKET_COUNT + (size_t)(shift - 1) * SUB_BUCKET_HALF
-           + (size_t)((value >> shift) - SUB_BUCKET_HALF);
+    return SUB_BUCKET_COUNT + (size_t)(shift - 1) * SUB_BUCKET_HALF +
+           (size_t)((value >> shift) - SUB_BUCKET_HALF);
 }
 
 static uint64_t highest_in_bucket(size_t bucket)

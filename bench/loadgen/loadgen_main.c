@@ -23,24 +23,38 @@
 #include <strings.h>
 
 enum exit_code {
-    EXIT_COMPLETED = 0, /* the run took place, whatever statuses it counted */
+    EXIT_COMPLETED = 0,  /* the run took place, whatever statuses it counted */
     EXIT_RUN_FAILED = 1, /* the target could not be reached, or gRPC failed */
-    EXIT_BAD_USAGE = 2, /* bad arguments, or a request that cannot be built */
+    EXIT_BAD_USAGE = 2,  /* bad arguments, or a request that cannot be built */
 };
 
 /* A request, not a bulk upload; also bounds what a file may make us read. */
 #define MAX_REQUEST_BYTES (64u << 20)
-#define MAX_HEADERS 32
-#define DEFAULT_CHANNELS 4u
+#define MAX_HEADERS       32
+#define DEFAULT_CHANNELS  4u
 /* On the 2-core machines we bench on, where the server shares the cores,
  * one worker gave ~7 % more calls/s than two against a bare C server
  * (~92 k/s, within 8 % of h2load): the tool needs one core, not two. */
 #define DEFAULT_THREADS 1u
 
 static const char *const status_names[LOAD_STATUS_SLOTS] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
     "NON_STANDARD_CODE",
 };
 
@@ -49,7 +63,7 @@ struct config {
     const char *method;
     unsigned concurrency;
     unsigned channels; /* 0 until given: then the default, capped at concurrency */
-    unsigned threads; /* likewise */
+    unsigned threads;  /* likewise */
     double duration_s;
     double warmup_s;
     double deadline_s;
@@ -65,27 +79,34 @@ enum arg_kind { ARG_COUNT, ARG_SECONDS, ARG_TEXT, ARG_HEADER, ARG_HELP };
 /* The command line: the parser and --help are both made from this table. */
 struct option_row {
     const char *name;
-    char short_name; /* 0: long form only */
+    char short_name;      /* 0: long form only */
     const char *arg_name; /* NULL: takes no argument */
     enum arg_kind kind;
-    size_t offset; /* of the field in struct config */
+    size_t offset;   /* of the field in struct config */
     double min, max; /* for counts and durations */
     const char *help;
 };
 
 #define AT(field) offsetof(struct config, field)
 static const struct option_row option_rows[] = {
-    {"concurrency", 'c', "N", ARG_COUNT, AT(concurrency), 1, 10000, "calls in flight at once (default 16)"},
-    {"channels", 'm', "M", ARG_COUNT, AT(channels), 1, 1000, "connections to spread them over (default 4)"},
-    {"threads", 't', "T", ARG_COUNT, AT(threads), 1, 64, "worker threads, a queue each (default 1)"},
-    {"duration", 'd', "DUR", ARG_SECONDS, AT(duration_s), 0.001, 600, "measured time (default 10s, at most 600s)"},
-    {"warmup", 0, "DUR", ARG_SECONDS, AT(warmup_s), 0, 600, "load before measuring, not counted (default 0)"},
-    {"deadline", 0, "DUR", ARG_SECONDS, AT(deadline_s), 0.001, 600, "deadline of each call (default none)"},
+    {"concurrency", 'c', "N", ARG_COUNT, AT(concurrency), 1, 10000,
+     "calls in flight at once (default 16)"},
+    {"channels", 'm', "M", ARG_COUNT, AT(channels), 1, 1000,
+     "connections to spread them over (default 4)"},
+    {"threads", 't', "T", ARG_COUNT, AT(threads), 1, 64,
+     "worker threads, a queue each (default 1)"},
+    {"duration", 'd', "DUR", ARG_SECONDS, AT(duration_s), 0.001, 600,
+     "measured time (default 10s, at most 600s)"},
+    {"warmup", 0, "DUR", ARG_SECONDS, AT(warmup_s), 0, 600,
+     "load before measuring, not counted (default 0)"},
+    {"deadline", 0, "DUR", ARG_SECONDS, AT(deadline_s), 0.001, 600,
+     "deadline of each call (default none)"},
     {"connect-timeout", 0, "DUR", ARG_SECONDS, AT(connect_timeout_s), 0.001, 600,
      "time to connect every channel (default 5s)"},
     {"header", 'H', "'KEY: VALUE'", ARG_HEADER, 0, 0, 0, "request metadata, repeatable"},
     {"data-file", 0, "FILE", ARG_TEXT, AT(data_file), 0, 0, "request: serialized protobuf bytes"},
-    {"write-body", 0, "FILE", ARG_TEXT, AT(write_body_file), 0, 0, "write the request as h2load's -d body, exit"},
+    {"write-body", 0, "FILE", ARG_TEXT, AT(write_body_file), 0, 0,
+     "write the request as h2load's -d body, exit"},
     {"help", 'h', NULL, ARG_HELP, 0, 0, 0, "this text"},
 };
 #define OPTION_COUNT (sizeof option_rows / sizeof option_rows[0])
@@ -102,8 +123,9 @@ static void print_usage(FILE *out)
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const struct option_row *row = &option_rows[i];
         char left[64];
-        snprintf(left, sizeof left, "%c%c%s--%s %s", row->short_name ? '-' : ' ', row->short_name ? row->short_name : ' ',
-                 row->short_name ? ", " : "  ", row->name, row->arg_name ? row->arg_name : "");
+        snprintf(left, sizeof left, "%c%c%s--%s %s", row->short_name ? '-' : ' ',
+                 row->short_name ? row->short_name : ' ', row->short_name ? ", " : "  ", row->name,
+                 row->arg_name ? row->arg_name : "");
         fprintf(out, "  %-28s %s\n", left, row->help);
     }
     fprintf(out, "\nDurations: 500ms, 2s, 1.5m (a bare number is seconds). Channels and\n"
@@ -118,7 +140,8 @@ static bool parse_count(const char *text, double min, double max, unsigned *out)
     char *end = NULL;
     errno = 0;
     unsigned long value = strtoul(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || (double)value < min || (double)value > max)
+    if (errno || end == text || *end || text[0] == '-' || (double)value < min ||
+        (double)value > max)
         return false;
     *out = (unsigned)value;
     return true;
@@ -198,13 +221,16 @@ static int apply_option(struct config *c, const struct option_row *row, char *ar
     if (ok)
         return EXIT_COMPLETED;
     if (row->kind == ARG_HEADER)
-        fprintf(stderr, "tw-loadgen: bad --header '%s': want 'key: value' with key of [a-z0-9-_.], "
-                        "a printable value, at most %d headers\n", arg, MAX_HEADERS);
+        fprintf(stderr,
+                "tw-loadgen: bad --header '%s': want 'key: value' with key of [a-z0-9-_.], "
+                "a printable value, at most %d headers\n",
+                arg, MAX_HEADERS);
     else if (row->kind == ARG_COUNT)
-        fprintf(stderr, "tw-loadgen: --%s wants a whole number from %g to %g, not '%s'\n", row->name, row->min,
-                row->max, arg);
+        fprintf(stderr, "tw-loadgen: --%s wants a whole number from %g to %g, not '%s'\n",
+                row->name, row->min, row->max, arg);
     else
-        fprintf(stderr, "tw-loadgen: --%s wants a duration from %gs to %gs (e.g. 500ms, 10s), not '%s'\n",
+        fprintf(stderr,
+                "tw-loadgen: --%s wants a duration from %gs to %gs (e.g. 500ms, 10s), not '%s'\n",
                 row->name, row->min, row->max, arg);
     return EXIT_BAD_USAGE;
 }
@@ -228,8 +254,8 @@ static int parse_command_line(int argc, char **argv, struct config *c)
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const struct option_row *row = &option_rows[i];
         int has_arg = row->arg_name ? required_argument : no_argument;
-        long_options[i] = (struct option){row->name, has_arg, NULL, row->short_name ? row->short_name
-                                                                                   : LONG_ONLY_BASE + (int)i};
+        long_options[i] = (struct option){
+            row->name, has_arg, NULL, row->short_name ? row->short_name : LONG_ONLY_BASE + (int)i};
         if (row->short_name) {
             short_options[short_len++] = row->short_name;
             if (has_arg)
@@ -243,7 +269,8 @@ static int parse_command_line(int argc, char **argv, struct config *c)
     while ((key = getopt_long(argc, argv, short_options, long_options, NULL)) != -1) {
         const struct option_row *row = NULL;
         for (size_t i = 0; i < OPTION_COUNT && !row; i++)
-            if (key == (option_rows[i].short_name ? option_rows[i].short_name : LONG_ONLY_BASE + (int)i))
+            if (key ==
+                (option_rows[i].short_name ? option_rows[i].short_name : LONG_ONLY_BASE + (int)i))
                 row = &option_rows[i];
         if (!row) {
             fprintf(stderr, "tw-loadgen: see --help\n");
@@ -254,18 +281,22 @@ static int parse_command_line(int argc, char **argv, struct config *c)
             return rc;
     }
     if (argc - optind != 2) {
-        fprintf(stderr, "tw-loadgen: want a target and a method, e.g. 127.0.0.1:50051 /grpc.health.v1.Health/Check "
+        fprintf(stderr, "tw-loadgen: want a target and a method, e.g. 127.0.0.1:50051 "
+                        "/grpc.health.v1.Health/Check "
                         "(see --help)\n");
         return EXIT_BAD_USAGE;
     }
     c->target = argv[optind];
     c->method = argv[optind + 1];
     if (!valid_method_path(c->method)) {
-        fprintf(stderr, "tw-loadgen: '%s' is not a method path such as /grpc.health.v1.Health/Check\n", c->method);
+        fprintf(stderr,
+                "tw-loadgen: '%s' is not a method path such as /grpc.health.v1.Health/Check\n",
+                c->method);
         return EXIT_BAD_USAGE;
     }
     if (c->channels > c->concurrency || c->threads > c->concurrency) {
-        fprintf(stderr, "tw-loadgen: --channels and --threads cannot exceed --concurrency (%u)\n", c->concurrency);
+        fprintf(stderr, "tw-loadgen: --channels and --threads cannot exceed --concurrency (%u)\n",
+                c->concurrency);
         return EXIT_BAD_USAGE;
     }
     c->channels = c->channels ? c->channels : default_capped(DEFAULT_CHANNELS, c->concurrency);
@@ -319,7 +350,8 @@ static int build_request(const struct config *c, uint8_t **request, size_t *requ
     *request = NULL;
     *request_len = 0;
     if (c->data_file)
-        return read_file(c->data_file, MAX_REQUEST_BYTES, request, request_len) ? EXIT_BAD_USAGE : EXIT_COMPLETED;
+        return read_file(c->data_file, MAX_REQUEST_BYTES, request, request_len) ? EXIT_BAD_USAGE
+                                                                                : EXIT_COMPLETED;
     return EXIT_COMPLETED;
 }
 
@@ -327,10 +359,11 @@ static int build_request(const struct config *c, uint8_t **request, size_t *requ
  * compressed, big-endian length) and the message. */
 static int write_grpc_body(const char *path, const uint8_t *message, size_t len)
 {
-    uint8_t prefix[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+    uint8_t prefix[5] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                         (uint8_t)len};
     FILE *file = fopen(path, "wb");
-    bool ok = file && fwrite(prefix, 1, sizeof prefix, file) == sizeof prefix
-              && (len == 0 || fwrite(message, 1, len, file) == len);
+    bool ok = file && fwrite(prefix, 1, sizeof prefix, file) == sizeof prefix &&
+              (len == 0 || fwrite(message, 1, len, file) == len);
     if (file && fclose(file) != 0)
         ok = false;
     if (!ok) {
@@ -349,39 +382,42 @@ static void report(const struct config *c, const struct load_result *r, size_t r
 {
     const histogram *h = r->latency;
     double calls_per_s = round((double)r->calls / c->duration_s * 10) / 10;
-    json_t *latency = r->calls == 0 ? json_null()
-                                    : json_pack("{s:f,s:f,s:f,s:f,s:f}", "p50", ns_to_ms(histogram_percentile(h, 50)),
-                                                "p90", ns_to_ms(histogram_percentile(h, 90)), "p99",
-                                                ns_to_ms(histogram_percentile(h, 99)), "p999",
-                                                ns_to_ms(histogram_percentile(h, 99.9)), "max",
-                                                ns_to_ms(histogram_max(h)));
+    json_t *latency =
+        r->calls == 0
+            ? json_null()
+            : json_pack("{s:f,s:f,s:f,s:f,s:f}", "p50", ns_to_ms(histogram_percentile(h, 50)),
+                        "p90", ns_to_ms(histogram_percentile(h, 90)), "p99",
+                        ns_to_ms(histogram_percentile(h, 99)), "p999",
+                        ns_to_ms(histogram_percentile(h, 99.9)), "max", ns_to_ms(histogram_max(h)));
     json_t *status = json_object();
     for (size_t i = 0; status && i < LOAD_STATUS_SLOTS; i++)
         if (r->status_counts[i])
-            json_object_set_new(status, status_names[i], json_integer((json_int_t)r->status_counts[i]));
-    json_t *line = json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:f,s:f,s:I,s:I,s:f,s:o,s:o}", "tool", "tw-loadgen",
-                             "target", c->target, "method", c->method, "concurrency", (int)c->concurrency,
-                             "channels", (int)c->channels, "threads", (int)c->threads, "warmup_s", c->warmup_s,
-                             "duration_s", c->duration_s, "request_bytes", (json_int_t)request_len, "calls",
-                             (json_int_t)r->calls, "calls_per_s", calls_per_s, "latency_ms", latency, "status",
-                             status);
+            json_object_set_new(status, status_names[i],
+                                json_integer((json_int_t)r->status_counts[i]));
+    json_t *line = json_pack(
+        "{s:s,s:s,s:s,s:i,s:i,s:i,s:f,s:f,s:I,s:I,s:f,s:o,s:o}", "tool", "tw-loadgen", "target",
+        c->target, "method", c->method, "concurrency", (int)c->concurrency, "channels",
+        (int)c->channels, "threads", (int)c->threads, "warmup_s", c->warmup_s, "duration_s",
+        c->duration_s, "request_bytes", (json_int_t)request_len, "calls", (json_int_t)r->calls,
+        "calls_per_s", calls_per_s, "latency_ms", latency, "status", status);
     if (line)
         json_dumpf(line, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
     fputc('\n', stdout);
     fflush(stdout);
     json_decref(line);
 
-    fprintf(stderr, "tw-loadgen: %llu calls in %g s, %.1f/s", (unsigned long long)r->calls, c->duration_s,
-            calls_per_s);
+    fprintf(stderr, "tw-loadgen: %llu calls in %g s, %.1f/s", (unsigned long long)r->calls,
+            c->duration_s, calls_per_s);
     if (r->calls)
-        fprintf(stderr, "; latency ms p50 %.3f p99 %.3f p99.9 %.3f max %.3f", ns_to_ms(histogram_percentile(h, 50)),
-                ns_to_ms(histogram_percentile(h, 99)), ns_to_ms(histogram_percentile(h, 99.9)),
-                ns_to_ms(histogram_max(h)));
+        fprintf(stderr, "; latency ms p50 %.3f p99 %.3f p99.9 %.3f max %.3f",
+                ns_to_ms(histogram_percentile(h, 50)), ns_to_ms(histogram_percentile(h, 99)),
+                ns_to_ms(histogram_percentile(h, 99.9)), ns_to_ms(histogram_max(h)));
     fputc('\n', stderr);
     for (size_t i = 1; i < LOAD_STATUS_SLOTS; i++)
         if (r->status_counts[i])
             fprintf(stderr, "tw-loadgen:   %s x %llu, e.g. \"%s\"\n", status_names[i],
-                    (unsigned long long)r->status_counts[i], r->status_example[i] ? r->status_example[i] : "");
+                    (unsigned long long)r->status_counts[i],
+                    r->status_example[i] ? r->status_example[i] : "");
 }
 
 int main(int argc, char **argv)
@@ -416,7 +452,9 @@ int main(int argc, char **argv)
         .headers = c.headers,
         .header_count = c.header_count,
     };
-    fprintf(stderr, "tw-loadgen: %s %s, %u calls in flight over %u channels, %u threads, %gs warm-up, %gs measured\n",
+    fprintf(stderr,
+            "tw-loadgen: %s %s, %u calls in flight over %u channels, %u threads, %gs warm-up, %gs "
+            "measured\n",
             c.target, c.method, c.concurrency, c.channels, c.threads, c.warmup_s, c.duration_s);
     enum load_outcome outcome = load_run(&spec, &result);
     if (outcome == LOAD_COMPLETED)

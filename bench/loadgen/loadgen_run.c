@@ -28,7 +28,7 @@
  * hang the tool. */
 #define DRAIN_GRACE_NS (5 * NS_PER_S)
 /* How often an idle worker wakes to look at the clock. */
-#define POLL_INTERVAL_MS 100
+#define POLL_INTERVAL_MS  100
 #define OTHER_STATUS_SLOT (LOAD_STATUS_SLOTS - 1)
 
 struct channel {
@@ -41,7 +41,7 @@ struct plan {
     grpc_slice request;
     grpc_metadata *metadata;
     size_t metadata_count;
-    int64_t deadline_ns; /* 0: none */
+    int64_t deadline_ns;     /* 0: none */
     int64_t measure_from_ns; /* CLOCK_MONOTONIC */
     int64_t measure_until_ns;
 };
@@ -75,10 +75,8 @@ struct worker {
 };
 
 static const char *const connectivity_names[] = {
-    [GRPC_CHANNEL_IDLE] = "IDLE",
-    [GRPC_CHANNEL_CONNECTING] = "CONNECTING",
-    [GRPC_CHANNEL_READY] = "READY",
-    [GRPC_CHANNEL_TRANSIENT_FAILURE] = "TRANSIENT_FAILURE",
+    [GRPC_CHANNEL_IDLE] = "IDLE",         [GRPC_CHANNEL_CONNECTING] = "CONNECTING",
+    [GRPC_CHANNEL_READY] = "READY",       [GRPC_CHANNEL_TRANSIENT_FAILURE] = "TRANSIENT_FAILURE",
     [GRPC_CHANNEL_SHUTDOWN] = "SHUTDOWN",
 };
 
@@ -98,7 +96,8 @@ static gpr_timespec deadline_in_ns(int64_t ns)
 static void destroy_queue(grpc_completion_queue *cq)
 {
     grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type != GRPC_QUEUE_SHUTDOWN)
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
         ;
     grpc_completion_queue_destroy(cq);
 }
@@ -106,9 +105,11 @@ static void destroy_queue(grpc_completion_queue *cq)
 static bool call_start(struct worker *w, struct call_slot *s)
 {
     const struct plan *p = w->plan;
-    gpr_timespec deadline = p->deadline_ns ? deadline_in_ns(p->deadline_ns) : gpr_inf_future(GPR_CLOCK_MONOTONIC);
-    s->call = grpc_channel_create_registered_call(s->channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS, w->cq,
-                                                  s->channel->method_handle, deadline, NULL);
+    gpr_timespec deadline =
+        p->deadline_ns ? deadline_in_ns(p->deadline_ns) : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    s->call =
+        grpc_channel_create_registered_call(s->channel->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
+                                            w->cq, s->channel->method_handle, deadline, NULL);
     if (!s->call) {
         fprintf(stderr, "tw-loadgen: gRPC could not create a call\n");
         return false;
@@ -170,7 +171,8 @@ static char *copy_slice(grpc_slice slice)
 static void call_finish(struct worker *w, struct call_slot *s, int64_t now)
 {
     if (now >= w->plan->measure_from_ns && now < w->plan->measure_until_ns) {
-        size_t slot = s->status >= 0 && s->status < OTHER_STATUS_SLOT ? (size_t)s->status : OTHER_STATUS_SLOT;
+        size_t slot =
+            s->status >= 0 && s->status < OTHER_STATUS_SLOT ? (size_t)s->status : OTHER_STATUS_SLOT;
         histogram_record(w->latency, (uint64_t)(now - s->started_ns));
         w->calls++;
         w->status_counts[slot]++;
@@ -196,7 +198,8 @@ static void *worker_main(void *arg)
     int64_t stop_issuing_at = w->failed ? now_ns() : w->plan->measure_until_ns;
     bool cancelled = false;
     while (w->in_flight > 0) {
-        grpc_event ev = grpc_completion_queue_next(w->cq, deadline_in_ns(POLL_INTERVAL_MS * INT64_C(1000000)), NULL);
+        grpc_event ev = grpc_completion_queue_next(
+            w->cq, deadline_in_ns(POLL_INTERVAL_MS * INT64_C(1000000)), NULL);
         int64_t now = now_ns();
         if (ev.type == GRPC_OP_COMPLETE) {
             struct call_slot *s = ev.tag;
@@ -223,7 +226,9 @@ static grpc_channel *open_channel(const char *target)
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, .value.integer = 1},
         /* A load tool must see every failure, not have it retried away. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_RETRIES, .value.integer = 0},
-        {.type = GRPC_ARG_STRING, .key = GRPC_ARG_PRIMARY_USER_AGENT_STRING, .value.string = "tw-loadgen"},
+        {.type = GRPC_ARG_STRING,
+         .key = GRPC_ARG_PRIMARY_USER_AGENT_STRING,
+         .value.string = "tw-loadgen"},
     };
     grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
     grpc_channel_credentials *credentials = grpc_insecure_credentials_create();
@@ -244,12 +249,15 @@ static bool connect_all(struct channel *channels, unsigned count, const struct l
         grpc_channel_check_connectivity_state(channels[i].channel, 1);
     for (unsigned i = 0; i < count && ready; i++) {
         grpc_connectivity_state state;
-        while (ready && (state = grpc_channel_check_connectivity_state(channels[i].channel, 1)) != GRPC_CHANNEL_READY) {
+        while (ready && (state = grpc_channel_check_connectivity_state(channels[i].channel, 1)) !=
+                            GRPC_CHANNEL_READY) {
             grpc_channel_watch_connectivity_state(channels[i].channel, state, deadline, cq, NULL);
-            ready = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).success != 0;
+            ready =
+                grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).success !=
+                0;
             if (!ready)
-                fprintf(stderr, "tw-loadgen: cannot reach %s: connection %u still %s after %g s\n", spec->target,
-                        i + 1, connectivity_names[state], spec->connect_timeout_s);
+                fprintf(stderr, "tw-loadgen: cannot reach %s: connection %u still %s after %g s\n",
+                        spec->target, i + 1, connectivity_names[state], spec->connect_timeout_s);
         }
     }
     destroy_queue(cq);
@@ -305,7 +313,8 @@ enum load_outcome load_run(const struct load_spec *spec, struct load_result *res
 
     for (unsigned i = 0; i < spec->channels; i++) {
         channels[i].channel = open_channel(spec->target);
-        channels[i].method_handle = grpc_channel_register_call(channels[i].channel, spec->method, NULL, NULL);
+        channels[i].method_handle =
+            grpc_channel_register_call(channels[i].channel, spec->method, NULL, NULL);
     }
     if (!connect_all(channels, spec->channels, spec)) {
         outcome = LOAD_UNREACHABLE;
@@ -335,7 +344,8 @@ enum load_outcome load_run(const struct load_spec *spec, struct load_result *res
      * run to their end (bounded), are joined, and the run reports failure. */
     bool all_ran = true;
     for (unsigned t = 0; t < spec->threads; t++) {
-        workers[t].thread_started = pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]) == 0;
+        workers[t].thread_started =
+            pthread_create(&workers[t].thread, NULL, worker_main, &workers[t]) == 0;
         if (!workers[t].thread_started) {
             fprintf(stderr, "tw-loadgen: cannot start worker thread %u\n", t + 1);
             all_ran = false;

@@ -27,7 +27,7 @@ struct load_spec {
     const char *method;
     unsigned concurrency;
     unsigned channels; /* 1 .. concurrency, one HTTP/2 connection each */
-    unsigned threads; /* 1 .. concurrency, one completion queue each */
+    unsigned threads;  /* 1 .. concurrency, one completion queue each */
     double warmup_s;
     double duration_s;
     double deadline_s; /* per call; 0 sends none */
@@ -43,13 +43,14 @@ struct load_result {
     uint64_t calls;
     histogram *latency; /* owned */
     uint64_t status_counts[LOAD_STATUS_SLOTS];
-    char *status_example[LOAD_STATUS_SLOTS]; /* owned: first status message seen per code, or NULL */
+    char
+        *status_example[LOAD_STATUS_SLOTS]; /* owned: first status message seen per code, or NULL */
 };
 
 enum load_outcome {
-    LOAD_COMPLETED, /* the run took place; *result holds what it measured */
+    LOAD_COMPLETED,   /* the run took place; *result holds what it measured */
     LOAD_UNREACHABLE, /* a channel did not connect within connect_timeout_s */
-    LOAD_FAILED, /* gRPC refused a call or resources ran out (said on stderr) */
+    LOAD_FAILED,      /* gRPC refused a call or resources ran out (said on stderr) */
 };
 
 /* Initialises and shuts down gRPC itself. Fills *result (release it with

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TOKEN 4096
+#define MAX_TOKEN       4096
 #define SIGNATURE_BYTES 32
 /* Clocks of servers behind one balancer may differ a little. */
 #define IAT_SKEW_S 60
@@ -43,10 +43,10 @@ tw_err tw_jwt_sign(const tw_jwt_key *key, const tw_jwt_claims *claims, char **to
 {
     *token = NULL;
     json_t *header = json_pack("{s:s, s:s, s:s}", "alg", "HS256", "typ", "JWT", "kid", key->kid);
-    json_t *payload = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", TW_JWT_ISSUER,
-                                "aud", TW_JWT_AUDIENCE, "sub", claims->sub, "sid", claims->sid,
-                                "jti", claims->jti, "iat", (json_int_t)claims->iat, "exp",
-                                (json_int_t)claims->exp);
+    json_t *payload =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", TW_JWT_ISSUER, "aud",
+                  TW_JWT_AUDIENCE, "sub", claims->sub, "sid", claims->sid, "jti", claims->jti,
+                  "iat", (json_int_t)claims->iat, "exp", (json_int_t)claims->exp);
     char buf[MAX_TOKEN];
     size_t pos = 0;
     bool ok = header && payload && append_json_part(header, buf, sizeof buf, &pos);
@@ -147,8 +147,8 @@ tw_err tw_jwt_verify(const char *token, tw_jwt_key_lookup *lookup, void *ctx, in
     json_t *header = decode_json_part(token, (size_t)(dot1 - token));
     json_t *payload = decode_json_part(dot1 + 1, (size_t)(dot2 - dot1 - 1));
     tw_jwt_key key;
-    tw_err err = header && payload ? check_header(header, lookup, ctx, &key)
-                                   : TW_ERR_AUTH_INVALID_TOKEN;
+    tw_err err =
+        header && payload ? check_header(header, lookup, ctx, &key) : TW_ERR_AUTH_INVALID_TOKEN;
     if (!err) {
         uint8_t expected[SIGNATURE_BYTES], given[SIGNATURE_BYTES + 4];
         size_t given_len;

@@ -16,10 +16,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TW_JWT_ISSUER "timeandwellness"
-#define TW_JWT_AUDIENCE "tw-app"
+#define TW_JWT_ISSUER       "timeandwellness"
+#define TW_JWT_AUDIENCE     "tw-app"
 #define TW_JWT_SECRET_BYTES 32
-#define TW_JWT_KID_SIZE 40
+#define TW_JWT_KID_SIZE     40
 
 typedef struct tw_jwt_key {
     char kid[TW_JWT_KID_SIZE];

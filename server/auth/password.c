@@ -28,9 +28,9 @@ static tw_err derive(const char *password, const uint8_t *salt, size_t salt_len,
     if (cost.log2_n < 1 || cost.log2_n > 22 || cost.r < 1 || cost.r > 32 || cost.p < 1 ||
         cost.p > 16)
         return TW_ERR_DB_CORRUPT;
-    int ok = EVP_PBE_scrypt(password, strlen(password), salt, salt_len,
-                            (uint64_t)1 << cost.log2_n, (uint64_t)cost.r, (uint64_t)cost.p,
-                            scrypt_maxmem(cost), out, HASH_BYTES);
+    int ok =
+        EVP_PBE_scrypt(password, strlen(password), salt, salt_len, (uint64_t)1 << cost.log2_n,
+                       (uint64_t)cost.r, (uint64_t)cost.p, scrypt_maxmem(cost), out, HASH_BYTES);
     return ok == 1 ? TW_OK : TW_ERR_NO_MEMORY;
 }
 
@@ -60,8 +60,8 @@ static bool parse_phc(const char *stored, tw_password_cost *cost, uint8_t *salt,
 {
     char salt_text[64], hash_text[64];
     int consumed = 0;
-    if (sscanf(stored, "$scrypt$ln=%d,r=%d,p=%d$%63[A-Za-z0-9+/]$%63[A-Za-z0-9+/]%n",
-               &cost->log2_n, &cost->r, &cost->p, salt_text, hash_text, &consumed) != 5 ||
+    if (sscanf(stored, "$scrypt$ln=%d,r=%d,p=%d$%63[A-Za-z0-9+/]$%63[A-Za-z0-9+/]%n", &cost->log2_n,
+               &cost->r, &cost->p, salt_text, hash_text, &consumed) != 5 ||
         stored[consumed] != '\0')
         return false;
     uint8_t buf[64];
@@ -71,8 +71,7 @@ static bool parse_phc(const char *stored, tw_password_cost *cost, uint8_t *salt,
         return false;
     memcpy(salt, buf, n);
     *salt_len = n;
-    if (!tw_base64_decode(TW_BASE64_STD, hash_text, strlen(hash_text), buf, &n) ||
-        n != HASH_BYTES)
+    if (!tw_base64_decode(TW_BASE64_STD, hash_text, strlen(hash_text), buf, &n) || n != HASH_BYTES)
         return false;
     memcpy(hash, buf, n);
     *hash_len = n;

@@ -46,21 +46,24 @@
 #include <unistd.h>
 
 /* tw_err.h numbers statuses itself so that it needs no gRPC header. */
-_Static_assert((int)TW_GRPC_INVALID_ARGUMENT == (int)GRPC_STATUS_INVALID_ARGUMENT, "status numbering");
-_Static_assert((int)TW_GRPC_RESOURCE_EXHAUSTED == (int)GRPC_STATUS_RESOURCE_EXHAUSTED, "status numbering");
-_Static_assert((int)TW_GRPC_UNAUTHENTICATED == (int)GRPC_STATUS_UNAUTHENTICATED, "status numbering");
+_Static_assert((int)TW_GRPC_INVALID_ARGUMENT == (int)GRPC_STATUS_INVALID_ARGUMENT,
+               "status numbering");
+_Static_assert((int)TW_GRPC_RESOURCE_EXHAUSTED == (int)GRPC_STATUS_RESOURCE_EXHAUSTED,
+               "status numbering");
+_Static_assert((int)TW_GRPC_UNAUTHENTICATED == (int)GRPC_STATUS_UNAUTHENTICATED,
+               "status numbering");
 
 /* Unregistered methods are answered UNIMPLEMENTED; keep this many requested. */
 #define UNKNOWN_METHOD_REQUESTS 4
 /* How long shutdown waits for handlers to release cancelled calls. */
 #define RELEASE_WAIT_MS 10000
-#define REQUEST_ID_MAX 64
+#define REQUEST_ID_MAX  64
 
 struct method_entry {
     const tw_service *service;
     const tw_method *method;
     const ProtobufCMethodDescriptor *descriptor;
-    char *path; /* "/package.Service/Method" */
+    char *path;   /* "/package.Service/Method" */
     void *handle; /* from grpc_server_register_method */
 };
 
@@ -122,21 +125,21 @@ struct tw_call {
     grpc_call *call;
     gpr_timespec deadline;
     grpc_metadata_array request_md;
-    grpc_byte_buffer *payload;    /* unary and server streaming */
-    grpc_call_details details;    /* unregistered methods only */
-    int close_cancelled;          /* from RECV_CLOSE_ON_SERVER */
+    grpc_byte_buffer *payload;     /* unary and server streaming */
+    grpc_call_details details;     /* unregistered methods only */
+    int close_cancelled;           /* from RECV_CLOSE_ON_SERVER */
     grpc_byte_buffer *recv_buffer; /* client and bidi streaming */
 
     /* Shared with other threads; guarded by lock. */
     pthread_mutex_t lock;
-    int batches;          /* started and not completed, the request included */
-    bool started;         /* arrived: counted in live_calls */
+    int batches;  /* started and not completed, the request included */
+    bool started; /* arrived: counted in live_calls */
     bool initial_md_sent;
-    bool sending;         /* a SEND_MESSAGE is in flight */
-    bool finished;        /* the handler's outcome is known */
-    bool status_started;  /* the status batch was started, or skipped on a dead call */
-    bool dead;            /* cancelled or failed: nothing more can be sent */
-    bool cancelled;       /* the client cancelled or its deadline passed */
+    bool sending;        /* a SEND_MESSAGE is in flight */
+    bool finished;       /* the handler's outcome is known */
+    bool status_started; /* the status batch was started, or skipped on a dead call */
+    bool dead;           /* cancelled or failed: nothing more can be sent */
+    bool cancelled;      /* the client cancelled or its deadline passed */
     bool cancel_notified;
     struct send_item *queue_head, *queue_tail;
     struct send_item *in_flight;
@@ -174,8 +177,14 @@ static void start_send_locked(tw_call *c);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void *arena_alloc_cb(void *ctx, size_t size) { return tw_arena_alloc(ctx, size); }
-static void arena_free_cb(void *ctx, void *ptr) { (void)ctx, (void)ptr; }
+static void *arena_alloc_cb(void *ctx, size_t size)
+{
+    return tw_arena_alloc(ctx, size);
+}
+static void arena_free_cb(void *ctx, void *ptr)
+{
+    (void)ctx, (void)ptr;
+}
 
 static bool slice_equals(grpc_slice slice, const char *s)
 {
@@ -214,8 +223,8 @@ static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *type,
         return NULL;
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
-    ProtobufCMessage *message = protobuf_c_message_unpack(
-        type, allocator, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+    ProtobufCMessage *message = protobuf_c_message_unpack(type, allocator, GRPC_SLICE_LENGTH(all),
+                                                          GRPC_SLICE_START_PTR(all));
     grpc_slice_unref(all);
     return message;
 }
@@ -666,11 +675,8 @@ static void on_status(tw_call *c, bool success)
 
 /* What each completion means, by the kind of operation in its tag. */
 static void (*const op_handlers[OP__COUNT])(tw_call *c, bool success) = {
-    [OP_NEW] = on_new,
-    [OP_CLOSE] = on_close,
-    [OP_RECV] = on_recv,
-    [OP_SEND] = on_send,
-    [OP_STATUS] = on_status,
+    [OP_NEW] = on_new,   [OP_CLOSE] = on_close,   [OP_RECV] = on_recv,
+    [OP_SEND] = on_send, [OP_STATUS] = on_status,
 };
 
 /* ---- requesting and releasing calls ---------------------------------------- */
@@ -699,7 +705,8 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
         rc = grpc_server_request_call(e->server, &c->call, &c->details, &c->request_md, w->cq,
                                       w->cq, &c->ops[OP_NEW]);
     } else {
-        bool has_payload = entry->method->kind == TW_UNARY || entry->method->kind == TW_SERVER_STREAM;
+        bool has_payload =
+            entry->method->kind == TW_UNARY || entry->method->kind == TW_SERVER_STREAM;
         rc = grpc_server_request_registered_call(e->server, entry->handle, &c->call, &c->deadline,
                                                  &c->request_md, has_payload ? &c->payload : NULL,
                                                  w->cq, w->cq, &c->ops[OP_NEW]);
@@ -770,13 +777,34 @@ static void call_release(tw_call *c)
 
 /* ---- the call API for handlers ---------------------------------------------- */
 
-tw_arena *tw_call_arena(tw_call *c) { return c->arena; }
-void *tw_call_state(tw_call *c) { return c->state; }
-void *tw_call_service_ctx(tw_call *c) { return c->entry ? c->entry->service->ctx : NULL; }
-const char *tw_call_request_id(tw_call *c) { return c->request_id; }
-const char *tw_call_user_id(tw_call *c) { return c->user_id; }
-const char *tw_call_role(tw_call *c) { return c->role; }
-int64_t tw_call_time_left_ms(tw_call *c) { return call_left_ms(c); }
+tw_arena *tw_call_arena(tw_call *c)
+{
+    return c->arena;
+}
+void *tw_call_state(tw_call *c)
+{
+    return c->state;
+}
+void *tw_call_service_ctx(tw_call *c)
+{
+    return c->entry ? c->entry->service->ctx : NULL;
+}
+const char *tw_call_request_id(tw_call *c)
+{
+    return c->request_id;
+}
+const char *tw_call_user_id(tw_call *c)
+{
+    return c->user_id;
+}
+const char *tw_call_role(tw_call *c)
+{
+    return c->role;
+}
+int64_t tw_call_time_left_ms(tw_call *c)
+{
+    return call_left_ms(c);
+}
 
 void tw_call_set_caller(tw_call *c, const char *user_id, const char *role)
 {
@@ -831,7 +859,10 @@ tw_err tw_call_field_violation(tw_call *c, const char *field, const char *fmt, .
     return TW_ERR_VALIDATION;
 }
 
-void tw_call_retry_after(tw_call *c, int64_t delay_ms) { c->retry_after_ms = delay_ms; }
+void tw_call_retry_after(tw_call *c, int64_t delay_ms)
+{
+    c->retry_after_ms = delay_ms;
+}
 
 /* ---- the engine ------------------------------------------------------------- */
 
@@ -844,8 +875,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
@@ -887,9 +917,9 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
         e->cfg.descriptor_set = tw_descriptor_set;
         e->cfg.descriptor_set_size = tw_descriptor_set_size;
     }
-    tw_err err = e->listen ? tw_schema_load(e->cfg.descriptor_set, e->cfg.descriptor_set_size,
-                                            &e->schema)
-                           : TW_ERR_NO_MEMORY;
+    tw_err err = e->listen
+                     ? tw_schema_load(e->cfg.descriptor_set, e->cfg.descriptor_set_size, &e->schema)
+                     : TW_ERR_NO_MEMORY;
     if (err) {
         free(e->listen);
         free(e);
@@ -953,8 +983,8 @@ tw_err tw_engine_add_service(tw_engine *e, const tw_service *svc, char *errbuf, 
             while (m->name != NULL && strcmp(m->name, d->methods[i].name) != 0)
                 m++;
             if (m->name == NULL) {
-                snprintf(errbuf, errlen, "%s/%s is in the .proto but has no row in the table",
-                         name, d->methods[i].name);
+                snprintf(errbuf, errlen, "%s/%s is in the .proto but has no row in the table", name,
+                         d->methods[i].name);
                 return TW_ERR_INTERNAL;
             }
         }
@@ -1095,7 +1125,10 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
     return TW_OK;
 }
 
-bool tw_engine_shutting_down(const tw_engine *e) { return atomic_load(&e->shutting_down); }
+bool tw_engine_shutting_down(const tw_engine *e)
+{
+    return atomic_load(&e->shutting_down);
+}
 
 bool tw_engine_has_service(const tw_engine *e, const char *name)
 {
@@ -1113,7 +1146,10 @@ void tw_engine_each_service(const tw_engine *e, void (*fn)(void *ctx, const char
         fn(ctx, service_name(e->services[i]));
 }
 
-const tw_schema *tw_engine_schema(const tw_engine *e) { return e->schema; }
+const tw_schema *tw_engine_schema(const tw_engine *e)
+{
+    return e->schema;
+}
 
 void tw_engine_each_method(const tw_engine *e,
                            void (*fn)(void *ctx, const char *path, const tw_method *method),
@@ -1181,9 +1217,9 @@ void tw_engine_free(tw_engine *e)
         if (e->workers[i].running)
             pthread_join(e->workers[i].thread, NULL);
         else /* never polled: drain here */
-            while (grpc_completion_queue_next(e->workers[i].cq, gpr_inf_past(GPR_CLOCK_REALTIME),
-                                              NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN)
+            while (
+                grpc_completion_queue_next(e->workers[i].cq, gpr_inf_past(GPR_CLOCK_REALTIME), NULL)
+                    .type != GRPC_QUEUE_SHUTDOWN)
                 ;
         grpc_completion_queue_destroy(e->workers[i].cq);
     }
@@ -1204,4 +1240,7 @@ void tw_engine_free(tw_engine *e)
     grpc_shutdown();
 }
 
-const char *tw_engine_grpc_version(void) { return grpc_version_string(); }
+const char *tw_engine_grpc_version(void)
+{
+    return grpc_version_string();
+}

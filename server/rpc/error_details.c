@@ -31,7 +31,8 @@ tw_err tw_error_details_pack(tw_arena *arena, const tw_error_report *report, uin
     Google__Protobuf__Any *details[3];
     size_t n = 0;
 
-    Google__Rpc__ErrorInfo__MetadataEntry request_id = GOOGLE__RPC__ERROR_INFO__METADATA_ENTRY__INIT;
+    Google__Rpc__ErrorInfo__MetadataEntry request_id =
+        GOOGLE__RPC__ERROR_INFO__METADATA_ENTRY__INIT;
     Google__Rpc__ErrorInfo__MetadataEntry *metadata[] = {&request_id};
     Google__Rpc__ErrorInfo info = GOOGLE__RPC__ERROR_INFO__INIT;
     info.reason = (char *)tw_err_reason(report->err);

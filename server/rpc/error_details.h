@@ -24,10 +24,10 @@ typedef struct tw_violation {
 
 typedef struct tw_error_report {
     tw_err err;
-    const char *message;           /* shown to the client */
-    const char *request_id;        /* borrowed */
+    const char *message;            /* shown to the client */
+    const char *request_id;         /* borrowed */
     const tw_violation *violations; /* borrowed; may be NULL */
-    int64_t retry_after_ms;        /* < 0: no RetryInfo */
+    int64_t retry_after_ms;         /* < 0: no RetryInfo */
 } tw_error_report;
 
 /* Packs the report into the arena; *out and *len describe the bytes. */

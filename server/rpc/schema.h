@@ -32,7 +32,7 @@ int tw_schema_file_by_symbol(const tw_schema *schema, const char *symbol);
 /* Calls fn with the serialized FileDescriptorProto of file and of every
  * file it imports, directly or not, each once, dependencies first. */
 tw_err tw_schema_each_file_with_deps(const tw_schema *schema, int file,
-                                   void (*fn)(void *ctx, const uint8_t *data, size_t len),
-                                   void *ctx);
+                                     void (*fn)(void *ctx, const uint8_t *data, size_t len),
+                                     void *ctx);
 
 #endif

@@ -57,7 +57,10 @@ static void collect_service(void *ctx, const char *name)
     list->ptrs[list->n++] = row;
 }
 
-static void count_service(void *ctx, const char *name) { ++*(size_t *)ctx; }
+static void count_service(void *ctx, const char *name)
+{
+    ++*(size_t *)ctx;
+}
 
 static tw_err send_error(tw_call *call, reflection_response *out, tw_err err, const char *what)
 {
@@ -161,11 +164,14 @@ static tw_err reflection_request_received(tw_call *call, const ProtobufCMessage 
     }
 }
 
-static tw_err reflection_stream_ended(tw_call *call, ProtobufCMessage *response) { return TW_OK; }
+static tw_err reflection_stream_ended(tw_call *call, ProtobufCMessage *response)
+{
+    return TW_OK;
+}
 
 static const tw_method reflection_methods[] = {
-    {"ServerReflectionInfo", TW_BIDI_STREAM, TW_INFRA,
-     .on_message = reflection_request_received, .on_end = reflection_stream_ended},
+    {"ServerReflectionInfo", TW_BIDI_STREAM, TW_INFRA, .on_message = reflection_request_received,
+     .on_end = reflection_stream_ended},
     {NULL},
 };
 

@@ -13,8 +13,13 @@ static char errbuf[512];
 
 static void clear_env(void)
 {
-    const char *vars[] = {"TW_CONFIG", "TW_LISTEN", "TW_DATA_DIR", "TW_WORKERS",
-                          "TW_MAX_MESSAGE_BYTES", "TW_SHUTDOWN_GRACE_MS", "TW_LOG_LEVEL"};
+    const char *vars[] = {"TW_CONFIG",
+                          "TW_LISTEN",
+                          "TW_DATA_DIR",
+                          "TW_WORKERS",
+                          "TW_MAX_MESSAGE_BYTES",
+                          "TW_SHUTDOWN_GRACE_MS",
+                          "TW_LOG_LEVEL"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }

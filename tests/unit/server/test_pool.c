@@ -11,7 +11,10 @@
 static atomic_int ran;
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void count_job(void *arg) { atomic_fetch_add(&ran, 1); }
+static void count_job(void *arg)
+{
+    atomic_fetch_add(&ran, 1);
+}
 
 /* Blocks until the test opens the gate, to fill the queue on purpose. */
 static void gated_job(void *arg)

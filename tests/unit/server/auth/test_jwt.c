@@ -181,21 +181,20 @@ START_TEST(unknown_kid_is_refused)
     strcpy(retired.kid, "key-0");
     assert_forged_refused("{\"alg\":\"HS256\",\"kid\":\"key-0\"}", good_payload, &retired,
                           TW_ERR_AUTH_INVALID_TOKEN);
-    assert_forged_refused("{\"alg\":\"HS256\"}", good_payload, &current,
-                          TW_ERR_AUTH_INVALID_TOKEN);
+    assert_forged_refused("{\"alg\":\"HS256\"}", good_payload, &current, TW_ERR_AUTH_INVALID_TOKEN);
 }
 END_TEST
 
 START_TEST(malformed_tokens_are_refused)
 {
-    const char *bad[] = {"", "abc", "a.b", "a.b.c.d", "..", "!!!.???.###",
-                         "eyJhbGciOiJIUzI1NiJ9..sig"};
+    const char *bad[] = {
+        "", "abc", "a.b", "a.b.c.d", "..", "!!!.???.###", "eyJhbGciOiJIUzI1NiJ9..sig"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(verify(bad[i]) == TW_ERR_AUTH_INVALID_TOKEN, "accepted \"%s\"", bad[i]);
     assert_forged_refused("[1,2]", good_payload, &current, TW_ERR_AUTH_INVALID_TOKEN);
     assert_forged_refused(good_header, "not json", &current, TW_ERR_AUTH_INVALID_TOKEN);
-    assert_forged_refused("{\"alg\":\"HS256\",\"kid\":\"key-2\",\"crit\":[\"exp\"]}",
-                          good_payload, &current, TW_ERR_AUTH_INVALID_TOKEN);
+    assert_forged_refused("{\"alg\":\"HS256\",\"kid\":\"key-2\",\"crit\":[\"exp\"]}", good_payload,
+                          &current, TW_ERR_AUTH_INVALID_TOKEN);
     char *huge = malloc(10000);
     memset(huge, 'a', 9999);
     huge[9999] = '\0';

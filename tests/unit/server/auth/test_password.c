@@ -41,9 +41,9 @@ START_TEST(default_cost_works_with_raised_maxmem)
     ck_assert_int_eq(tw_password_hash("correct horse", TW_PASSWORD_COST_DEFAULT, &stored), TW_OK);
     ck_assert_ptr_nonnull(strstr(stored, "$scrypt$ln=17,r=8,p=1$"));
     bool match, weaker;
-    ck_assert_int_eq(tw_password_verify("correct horse", stored, TW_PASSWORD_COST_DEFAULT, &match,
-                                        &weaker),
-                     TW_OK);
+    ck_assert_int_eq(
+        tw_password_verify("correct horse", stored, TW_PASSWORD_COST_DEFAULT, &match, &weaker),
+        TW_OK);
     ck_assert(match);
     free(stored);
 }
@@ -64,7 +64,9 @@ END_TEST
 
 START_TEST(foreign_strings_are_corrupt)
 {
-    const char *bad[] = {"", "plaintext", "$2b$12$abcdefghijklmnopqrstuv",
+    const char *bad[] = {"",
+                         "plaintext",
+                         "$2b$12$abcdefghijklmnopqrstuv",
                          "$scrypt$ln=10,r=8,p=1$c2FsdHNhbHQ$short",
                          "$scrypt$ln=40,r=8,p=1$c2FsdHNhbHRzYWx0c2FsdA$"
                          "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",

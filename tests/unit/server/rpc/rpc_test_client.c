@@ -69,7 +69,8 @@ static void copy_metadata_value(const grpc_metadata_array *md, const char *key, 
 {
     for (size_t i = 0; i < md->count; i++) {
         grpc_slice k = md->metadata[i].key, v = md->metadata[i].value;
-        if (GRPC_SLICE_LENGTH(k) != strlen(key) || memcmp(GRPC_SLICE_START_PTR(k), key, strlen(key)))
+        if (GRPC_SLICE_LENGTH(k) != strlen(key) ||
+            memcmp(GRPC_SLICE_START_PTR(k), key, strlen(key)))
             continue;
         if (out != NULL)
             snprintf(out, outlen, "%.*s", (int)GRPC_SLICE_LENGTH(v), GRPC_SLICE_START_PTR(v));
@@ -227,7 +228,10 @@ ProtobufCMessage *rpc_stream_recv(rpc_stream *s, const ProtobufCMessageDescripto
     return m;
 }
 
-void rpc_stream_cancel(rpc_stream *s) { grpc_call_cancel(s->call, NULL); }
+void rpc_stream_cancel(rpc_stream *s)
+{
+    grpc_call_cancel(s->call, NULL);
+}
 
 void rpc_stream_finish(rpc_stream *s, rpc_result *out)
 {

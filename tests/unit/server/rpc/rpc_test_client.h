@@ -14,13 +14,13 @@
 
 typedef struct rpc_result {
     grpc_status_code status;
-    char *message;             /* the status message */
-    uint8_t *details;          /* grpc-status-details-bin, when sent */
+    char *message;    /* the status message */
+    uint8_t *details; /* grpc-status-details-bin, when sent */
     size_t details_len;
-    uint8_t *response;         /* the response message, unary and client streams */
+    uint8_t *response; /* the response message, unary and client streams */
     size_t response_len;
     bool has_response;
-    char request_id[80];       /* x-request-id from the initial metadata */
+    char request_id[80]; /* x-request-id from the initial metadata */
 } rpc_result;
 
 void rpc_result_free(rpc_result *result);

@@ -25,7 +25,7 @@ extern const unsigned char engine_test_descriptor_set[];
 extern const size_t engine_test_descriptor_set_size;
 
 #define MAX_MESSAGE 65536
-#define ECHO "/twtest.v1.EngineTestService/Echo"
+#define ECHO        "/twtest.v1.EngineTestService/Echo"
 
 /* ---- the test service ----------------------------------------------------- */
 
@@ -80,7 +80,10 @@ static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
     return TW_OK;
 }
 
-static void sum_cancelled(tw_call *call, void *ctx) { atomic_fetch_add(&cancel_hooks_run, 1); }
+static void sum_cancelled(tw_call *call, void *ctx)
+{
+    atomic_fetch_add(&cancel_hooks_run, 1);
+}
 
 static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
                           ProtobufCMessage *response);
@@ -236,8 +239,8 @@ START_TEST(unary_echo_with_request_id)
     echo_call(&req, 5000, NULL, &r);
     ck_assert_int_eq(r.status, GRPC_STATUS_OK);
     ck_assert(r.has_response);
-    Twtest__V1__EchoResponse *resp = twtest__v1__echo_response__unpack(NULL, r.response_len,
-                                                                       r.response);
+    Twtest__V1__EchoResponse *resp =
+        twtest__v1__echo_response__unpack(NULL, r.response_len, r.response);
     ck_assert_str_eq(resp->text, "hello");
     ck_assert_str_eq(resp->request_id, r.request_id);
     ck_assert_uint_eq(strlen(r.request_id), 36); /* a UUID when the client sent none */
@@ -293,8 +296,8 @@ START_TEST(errors_carry_google_rpc_status)
     st = status_details(&r);
     ck_assert_uint_eq(st->n_details, 2);
     ck_assert_str_eq(st->details[1]->type_url, "type.googleapis.com/google.rpc.BadRequest");
-    Google__Rpc__BadRequest *bad = google__rpc__bad_request__unpack(
-        NULL, st->details[1]->value.len, st->details[1]->value.data);
+    Google__Rpc__BadRequest *bad = google__rpc__bad_request__unpack(NULL, st->details[1]->value.len,
+                                                                    st->details[1]->value.data);
     ck_assert_uint_eq(bad->n_field_violations, 1);
     ck_assert_str_eq(bad->field_violations[0]->field, "title");
     ck_assert_str_eq(bad->field_violations[0]->description, "is not acceptable");
@@ -413,8 +416,7 @@ START_TEST(gate_admits_and_names_the_caller)
     twtest__v1__echo_response__free_unpacked(resp, NULL);
     rpc_result_free(&r);
 
-    rpc_unary(channel, "/twtest.v1.EngineTestService/Guarded", &req.base, NULL, 0, 5000, wrong,
-              &r);
+    rpc_unary(channel, "/twtest.v1.EngineTestService/Guarded", &req.base, NULL, 0, 5000, wrong, &r);
     ck_assert_int_eq(r.status, GRPC_STATUS_UNAUTHENTICATED);
     Google__Rpc__Status *st = status_details(&r);
     Google__Rpc__ErrorInfo *info = error_info(st);
@@ -437,8 +439,8 @@ START_TEST(client_stream_is_consumed_message_by_message)
     rpc_result r;
     rpc_stream_finish(s, &r);
     ck_assert_int_eq(r.status, GRPC_STATUS_OK);
-    Twtest__V1__SumResponse *resp = twtest__v1__sum_response__unpack(NULL, r.response_len,
-                                                                     r.response);
+    Twtest__V1__SumResponse *resp =
+        twtest__v1__sum_response__unpack(NULL, r.response_len, r.response);
     ck_assert_int_eq(resp->total, 200 * 201 / 2);
     ck_assert_int_eq(resp->count, 200);
     twtest__v1__sum_response__free_unpacked(resp, NULL);
