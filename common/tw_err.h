@@ -80,12 +80,13 @@ enum {
     XX(NO_MEMORY, RESOURCE_EXHAUSTED, "MEM_001", "server is out of memory")                        \
     XX(INTERNAL, INTERNAL, "INTERNAL_001", "internal error")
 
-/* clang-format off: it cannot see the rows inside the macro */
+/* clang-format cannot see the rows inside the macro. */
+/* clang-format off */
 typedef enum tw_err {
 #define TW_ERR_ENUM(name, status, reason, message) TW_ERR_##name,
     TW_ERR_MAP(TW_ERR_ENUM)
 #undef TW_ERR_ENUM
-        TW_ERR__COUNT,
+    TW_ERR__COUNT,
 } tw_err;
 /* clang-format on */
 
