@@ -2,6 +2,7 @@
 #include "tw_log.h"
 
 #include "tw_time.h"
+#include "tw_utf8.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -52,34 +53,132 @@ static void format_time(char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
-void tw_log(tw_log_level level, const char *msg, json_t *fields)
+/* Room kept for the closing "}\n". */
+#define LINE_TAIL 2
+
+/* Bytes left for fields; a field that does not fit is dropped whole, so the
+ * line stays valid JSON. */
+static size_t room(const tw_log_line *line)
 {
-    if (!tw_log_enabled(level)) {
-        json_decref(fields);
-        return;
+    return sizeof line->buf - LINE_TAIL - line->len;
+}
+
+static void append_raw(tw_log_line *line, const char *s, size_t n)
+{
+    memcpy(line->buf + line->len, s, n);
+    line->len += n;
+}
+
+/* Appends a quoted JSON string, cut short at a whole character when it
+ * would take more than limit bytes; limit leaves room for both quotes. */
+static void append_quoted(tw_log_line *line, const char *s, size_t limit)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t end = line->len + limit - 1;
+    line->buf[line->len++] = '"';
+    size_t left = strlen(s);
+    while (left > 0) {
+        char esc[8];
+        size_t n = 0, take = 1;
+        unsigned char c = (unsigned char)*s;
+        size_t seq = tw_utf8_sequence(s, left);
+        if (c == '"' || c == '\\') {
+            esc[n++] = '\\';
+            esc[n++] = (char)c;
+        } else if (c < 0x20) {
+            n = (size_t)snprintf(esc, sizeof esc, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        } else if (seq == 0) {
+            memcpy(esc, "\\ufffd", n = 6);
+        } else {
+            take = n = seq;
+            memcpy(esc, s, seq);
+        }
+        if (line->len + n > end)
+            break;
+        append_raw(line, esc, n);
+        s += take;
+        left -= take;
     }
+    line->buf[line->len++] = '"';
+}
+
+/* Appends ,"key": when there is room for it and min_value more bytes. */
+static bool append_key(tw_log_line *line, const char *key, size_t min_value)
+{
+    size_t need = strlen(key) + 4 + min_value; /* , "" : */
+    if (strpbrk(key, "\"\\") != NULL || need > room(line))
+        return false;
+    append_raw(line, ",\"", 2);
+    append_raw(line, key, strlen(key));
+    append_raw(line, "\":", 2);
+    return true;
+}
+
+bool tw_log_line_begin(tw_log_line *line, tw_log_level level, const char *msg)
+{
+    if (!tw_log_enabled(level))
+        return false;
     char when[32];
     format_time(when);
-    json_t *line =
-        json_pack("{s:s, s:s, s:s}", "time", when, "level", level_names[level], "msg", msg);
-    if (line != NULL && fields != NULL)
-        json_object_update(line, fields);
-    json_decref(fields);
-    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(line);
-    if (text == NULL)
-        return;
-    size_t len = strlen(text);
-    /* One write per line; json_dumps leaves no room, so add the newline here. */
-    char *with_newline = realloc(text, len + 2);
-    if (with_newline == NULL) {
-        free(text);
-        return;
-    }
-    with_newline[len] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, with_newline, len + 1);
+    line->len = 0;
+    append_raw(line, "{\"time\":\"", 9);
+    append_raw(line, when, strlen(when));
+    append_raw(line, "\",\"level\":\"", 11);
+    append_raw(line, level_names[level], strlen(level_names[level]));
+    append_raw(line, "\"", 1);
+    tw_log_line_str(line, "msg", msg);
+    return true;
+}
+
+void tw_log_line_str(tw_log_line *line, const char *key, const char *value)
+{
+    if (append_key(line, key, 2))
+        append_quoted(line, value ? value : "", room(line));
+}
+
+static void append_number(tw_log_line *line, const char *key, const char *num, int len)
+{
+    if (len > 0 && append_key(line, key, (size_t)len))
+        append_raw(line, num, (size_t)len);
+}
+
+void tw_log_line_int(tw_log_line *line, const char *key, long long value)
+{
+    char num[24];
+    append_number(line, key, num, snprintf(num, sizeof num, "%lld", value));
+}
+
+void tw_log_line_ms(tw_log_line *line, const char *key, double ms)
+{
+    char num[32];
+    append_number(line, key, num, snprintf(num, sizeof num, "%.3f", ms));
+}
+
+void tw_log_line_end(tw_log_line *line)
+{
+    line->buf[line->len++] = '}';
+    line->buf[line->len++] = '\n';
+    ssize_t ignored = write(STDERR_FILENO, line->buf, line->len);
     (void)ignored;
-    free(with_newline);
+}
+
+void tw_log(tw_log_level level, const char *msg, json_t *fields)
+{
+    tw_log_line line;
+    if (tw_log_line_begin(&line, level, msg) && fields != NULL) {
+        /* Splice the fields' members in after msg: dump the object and drop
+         * its braces. */
+        char *text = json_dumps(fields, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        size_t n = text ? strlen(text) : 0;
+        if (n > 2 && n - 1 <= room(&line)) {
+            append_raw(&line, ",", 1);
+            append_raw(&line, text + 1, n - 2);
+        }
+        free(text);
+    }
+    if (tw_log_enabled(level))
+        tw_log_line_end(&line);
+    json_decref(fields);
 }
 
 void tw_logf(tw_log_level level, const char *fmt, ...)

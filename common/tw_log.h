@@ -24,6 +24,33 @@ bool tw_log_enabled(tw_log_level level);
 /* "debug", "info", "warn" or "error"; false for anything else. */
 bool tw_log_level_parse(const char *name, tw_log_level *out);
 
+/*
+ * A line built in place, for the per-call log on the hot path: no
+ * allocation. Strings are escaped (invalid UTF-8 becomes U+FFFD), so the
+ * line is valid JSON whatever a client sent; a value that would overflow the
+ * buffer is cut short.
+ *
+ *   tw_log_line line;
+ *   if (tw_log_line_begin(&line, TW_LOG_INFO, "call")) {
+ *       tw_log_line_str(&line, "method", path);
+ *       tw_log_line_int(&line, "code", 5);
+ *       tw_log_line_end(&line);
+ *   }
+ */
+typedef struct tw_log_line {
+    char buf[4096];
+    size_t len;
+} tw_log_line;
+
+/* False (and nothing to do) when level is not logged. */
+bool tw_log_line_begin(tw_log_line *line, tw_log_level level, const char *msg);
+void tw_log_line_str(tw_log_line *line, const char *key, const char *value);
+void tw_log_line_int(tw_log_line *line, const char *key, long long value);
+/* A number with three decimals, for milliseconds. */
+void tw_log_line_ms(tw_log_line *line, const char *key, double ms);
+/* Writes the line with one write(2). */
+void tw_log_line_end(tw_log_line *line);
+
 /* Logs msg with the members of fields (taken: it is released; may be NULL). */
 void tw_log(tw_log_level level, const char *msg, json_t *fields);
 

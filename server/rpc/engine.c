@@ -24,6 +24,7 @@
 #include "error_details.h"
 #include "schema.h"
 #include "tw_id.h"
+#include "utf8_fields.h"
 #include "tw_log.h"
 #include "tw_time.h"
 
@@ -552,6 +553,15 @@ static ProtobufCMessage *new_message(tw_call *c, const ProtobufCMessageDescripto
     return m;
 }
 
+/* proto3 strings must be UTF-8; protobuf-c does not check, so we do. */
+static tw_err check_strings(tw_call *c, const ProtobufCMessage *message)
+{
+    char path[256] = "";
+    if (tw_utf8_fields_valid(message, path, sizeof path))
+        return TW_OK;
+    return tw_call_field_violation(c, path, "is not valid UTF-8");
+}
+
 /* Runs the method's first handler; streams of client messages go on in on_recv. */
 static tw_err dispatch(tw_call *c)
 {
@@ -573,7 +583,8 @@ static tw_err dispatch(tw_call *c)
     if (c->request == NULL)
         return tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request is not a valid %s",
                              d->input->name);
-    return m->handle(c, c->request, c->response);
+    tw_err err = check_strings(c, c->request);
+    return err ? err : m->handle(c, c->request, c->response);
 }
 
 /*
@@ -607,7 +618,9 @@ static void on_recv(tw_call *c, bool success)
             err = tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "stream message is not a valid %s",
                                 c->entry->descriptor->input->name);
         } else {
-            err = m->on_message(c, message, c->response);
+            err = check_strings(c, message);
+            if (err == TW_OK)
+                err = m->on_message(c, message, c->response);
             protobuf_c_message_free_unpacked(message, NULL);
             if (err == TW_OK) {
                 start_recv(c);
@@ -718,35 +731,41 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
     }
 }
 
+/* One line per call, built without allocating: this runs for every call. */
 static void log_call(tw_call *c)
 {
-    int64_t ns = tw_mono_ns() - c->start_ns;
     tw_err err = c->status;
     /* A cancelled call never delivered the handler's status: log what the
      * client saw instead. */
     if (c->cancelled)
         err = call_left_ms(c) <= 0 ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
     int code = tw_err_grpc_status(err);
-    const char *peer = c->peer;
+    tw_log_line line;
+    if (!tw_log_line_begin(&line, code == GRPC_STATUS_INTERNAL ? TW_LOG_ERROR : TW_LOG_INFO,
+                           "call"))
+        return;
     char method[256];
     if (c->entry != NULL)
         snprintf(method, sizeof method, "%s", c->entry->path);
     else
         snprintf(method, sizeof method, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.method),
                  (const char *)GRPC_SLICE_START_PTR(c->details.method));
-    json_t *fields = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "method", method, "peer",
-                               peer ? peer : "", "status", tw_err_name(err), "code", code,
-                               "duration_ms", (double)ns / 1e6, "request_id", c->request_id);
-    if (fields != NULL && err != TW_OK) {
-        json_object_set_new(fields, "reason", json_string(tw_err_reason(err)));
+    tw_log_line_str(&line, "method", method);
+    tw_log_line_str(&line, "peer", c->peer);
+    tw_log_line_str(&line, "status", tw_err_name(err));
+    tw_log_line_int(&line, "code", code);
+    tw_log_line_ms(&line, "duration_ms", (double)(tw_mono_ns() - c->start_ns) / 1e6);
+    tw_log_line_str(&line, "request_id", c->request_id);
+    if (c->user_id != NULL)
+        tw_log_line_str(&line, "user_id", c->user_id);
+    if (err != TW_OK) {
+        tw_log_line_str(&line, "reason", tw_err_reason(err));
         if (c->error_message)
-            json_object_set_new(fields, "error", json_string(c->error_message));
+            tw_log_line_str(&line, "error", c->error_message);
         if (c->error_detail)
-            json_object_set_new(fields, "detail", json_string(c->error_detail));
+            tw_log_line_str(&line, "detail", c->error_detail);
     }
-    if (fields != NULL && c->user_id != NULL)
-        json_object_set_new(fields, "user_id", json_string(c->user_id));
-    tw_log(code == GRPC_STATUS_INTERNAL ? TW_LOG_ERROR : TW_LOG_INFO, "call", fields);
+    tw_log_line_end(&line);
 }
 
 static void call_release(tw_call *c)

@@ -371,6 +371,13 @@ START_TEST(garbage_and_oversized_requests_are_refused)
     rpc_result_free(&r);
     free(big);
 
+    /* EchoRequest.text = the bytes C3 28: not UTF-8. */
+    static const uint8_t bad_utf8[] = {0x0a, 0x02, 0xc3, 0x28};
+    rpc_unary(channel, ECHO, NULL, bad_utf8, sizeof bad_utf8, 5000, NULL, &r);
+    ck_assert_int_eq(r.status, GRPC_STATUS_INVALID_ARGUMENT);
+    ck_assert_str_eq(r.message, "text: is not valid UTF-8");
+    rpc_result_free(&r);
+
     req.text = "still serving";
     echo_call(&req, 5000, NULL, &r);
     ck_assert_int_eq(r.status, GRPC_STATUS_OK);
