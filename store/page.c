@@ -1,0 +1,104 @@
+/* Page sizes and MAC'd page tokens for tw_page.h. */
+#include "tw_page.h"
+
+#include "store_internal.h"
+#include "tw_base64.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+#define TOKEN_VERSION 1
+#define TAG_BYTES     16
+/* Domain separation: these MACs mean nothing outside page tokens. */
+#define TAG_CONTEXT "tw page token"
+
+tw_err tw_store_page_size(int32_t requested, uint32_t *out)
+{
+    if (requested < 0)
+        return store_fail(TW_ERR_VALIDATION, "page_size %d is negative", requested);
+    *out = requested == 0                 ? TW_PAGE_SIZE_DEFAULT
+           : requested > TW_PAGE_SIZE_MAX ? TW_PAGE_SIZE_MAX
+                                          : (uint32_t)requested;
+    return TW_OK;
+}
+
+/* The tag of body (version byte and cursor) for user and query. */
+static tw_err token_tag(const tw_store *s, const tw_id *user, const void *query, size_t query_len,
+                        const uint8_t *body, size_t body_len, tw_arena *arena,
+                        uint8_t tag[EVP_MAX_MD_SIZE])
+{
+    static const tw_id nobody;
+    size_t ctx_len = sizeof TAG_CONTEXT - 1;
+    size_t len = ctx_len + TW_ID_BYTES + SHA256_DIGEST_LENGTH + body_len;
+    uint8_t *msg = tw_arena_alloc(arena, len);
+    if (msg == NULL)
+        return TW_ERR_NO_MEMORY;
+    uint8_t *p = msg;
+    memcpy(p, TAG_CONTEXT, ctx_len);
+    p += ctx_len;
+    memcpy(p, (user ? user : &nobody)->bytes, TW_ID_BYTES);
+    p += TW_ID_BYTES;
+    SHA256(query_len ? query : (const void *)"", query_len, p);
+    p += SHA256_DIGEST_LENGTH;
+    memcpy(p, body, body_len);
+    unsigned tag_len;
+    if (HMAC(EVP_sha256(), s->page_key, sizeof s->page_key, msg, len, tag, &tag_len) == NULL)
+        return store_fail(TW_ERR_INTERNAL, "HMAC-SHA256 failed");
+    return TW_OK;
+}
+
+tw_err tw_store_page_token_make(const tw_store *s, const tw_id *user, const void *query,
+                                size_t query_len, const void *cursor, size_t cursor_len,
+                                tw_arena *arena, char **token)
+{
+    *token = NULL;
+    if (cursor_len == 0 || cursor_len > TW_PAGE_CURSOR_MAX)
+        return store_fail(TW_ERR_INTERNAL, "page cursor of %zu bytes", cursor_len);
+    size_t body_len = 1 + cursor_len;
+    uint8_t *raw = tw_arena_alloc(arena, body_len + EVP_MAX_MD_SIZE);
+    char *text = tw_arena_alloc(arena, tw_base64_encoded_len(body_len + TAG_BYTES) + 1);
+    if (raw == NULL || text == NULL)
+        return TW_ERR_NO_MEMORY;
+    raw[0] = TOKEN_VERSION;
+    memcpy(raw + 1, cursor, cursor_len);
+    tw_err err = token_tag(s, user, query, query_len, raw, body_len, arena, raw + body_len);
+    if (err)
+        return err;
+    tw_base64_encode(TW_BASE64_URL, raw, body_len + TAG_BYTES, text);
+    *token = text;
+    return TW_OK;
+}
+
+tw_err tw_store_page_token_read(const tw_store *s, const tw_id *user, const void *query,
+                                size_t query_len, const char *token, tw_arena *arena,
+                                uint8_t **cursor, size_t *cursor_len)
+{
+    *cursor = NULL;
+    *cursor_len = 0;
+    size_t longest = tw_base64_encoded_len(1 + TW_PAGE_CURSOR_MAX + TAG_BYTES);
+    size_t n = strnlen(token, longest + 1);
+    if (n == 0)
+        return TW_OK;
+    uint8_t *raw = tw_arena_alloc(arena, tw_base64_decoded_max(n));
+    uint8_t tag[EVP_MAX_MD_SIZE];
+    size_t len;
+    if (raw == NULL)
+        return TW_ERR_NO_MEMORY;
+    /* Strict base64url: one spelling per token, so an edited token never
+     * decodes to the same bytes. */
+    if (n > longest || !tw_base64_decode(TW_BASE64_URL, token, n, raw, &len) ||
+        len < 1 + 1 + TAG_BYTES || raw[0] != TOKEN_VERSION)
+        return store_fail(TW_ERR_BAD_PAGE_TOKEN, "page token is malformed");
+    size_t body_len = len - TAG_BYTES;
+    tw_err err = token_tag(s, user, query, query_len, raw, body_len, arena, tag);
+    if (err)
+        return err;
+    if (CRYPTO_memcmp(tag, raw + body_len, TAG_BYTES) != 0)
+        return store_fail(TW_ERR_BAD_PAGE_TOKEN, "page token does not match user and query");
+    *cursor = raw + 1;
+    *cursor_len = body_len - 1;
+    return TW_OK;
+}

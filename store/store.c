@@ -1,0 +1,536 @@
+/*
+ * Opening, reading and checking the store; the error reporting every store
+ * file uses.
+ *
+ * Why OptimisticTransactionDB and not TransactionDB:
+ *  - Backups. BackupEngine needs the base DB, and RocksDB 7.8's C API has
+ *    rocksdb_optimistictransactiondb_get_base_db but nothing of the kind for
+ *    a TransactionDB, so only the optimistic flavour can be backed up online
+ *    through the C API (checkpoints work on both, but are not verified
+ *    copies with checksums and retention).
+ *  - Races still have exactly one winner. Each transaction reads what its
+ *    decision depends on with get_for_update, absent keys included; commit
+ *    checks that none of those keys (nor any key it writes) was committed
+ *    by someone else since, and fails with Busy otherwise. Two threads
+ *    registering one email both read "absent" and both write; the first
+ *    commit wins, the second is refused, retried by tw_txn_run, reads the
+ *    claim and answers ALREADY_EXISTS.
+ *  - Our write units are short and rarely contended (keys start with the
+ *    user's id), so validation at commit is cheaper than taking locks, and
+ *    no lock timeouts or deadlock detection are needed. Hot shared keys are
+ *    counters, written as untracked merges that cannot conflict
+ *    (store/counter.c).
+ */
+#include "store_internal.h"
+
+#include "tw/store/v1/records.pb-c.h"
+#include "tw_time.h"
+
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Version of the key and value layout; see StoreInfo.format_version. */
+#define STORE_FORMAT_VERSION 1
+#define STORE_META_INFO      "store"
+
+/* ---- Errors ---------------------------------------------------------- */
+
+static _Thread_local char last_error[512];
+
+const char *tw_store_last_error(void)
+{
+    return last_error;
+}
+
+tw_err store_fail(tw_err code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+tw_err store_errno(const char *what)
+{
+    return store_fail(TW_ERR_DB, "%s: %m", what);
+}
+
+/* How RocksDB's status texts map to our errors; the first row whose text
+ * occurs in the message wins, and anything else is TW_ERR_DB. The C API
+ * gives only Status::ToString(), so the text is all there is to go on. */
+static const struct {
+    const char *text;
+    tw_err err;
+} rocks_errors[] = {
+    {"Resource busy", TW_ERR_CONFLICT},      /* optimistic commit lost a race */
+    {"Try again", TW_ERR_CONFLICT},          /* too little history to tell: a race too */
+    {"read only mode", TW_ERR_DB_READ_ONLY}, /* opened read-only */
+    {"Corruption", TW_ERR_DB_CORRUPT},       /* checksum or format failure */
+};
+
+tw_err store_rocks_error(char *err, const char *what)
+{
+    tw_err code = TW_ERR_DB;
+    for (size_t i = 0; i < sizeof rocks_errors / sizeof rocks_errors[0]; i++) {
+        if (strstr(err, rocks_errors[i].text) != NULL) {
+            code = rocks_errors[i].err;
+            break;
+        }
+    }
+    store_fail(code, "%s: %s", what, err);
+    rocksdb_free(err);
+    return code;
+}
+
+tw_err store_key_ready(const tw_key *k)
+{
+    if (k->err)
+        return store_fail(k->err, "bad %s key", tw_keyspace_family(k->family)->name);
+    if (!tw_key_complete(k))
+        return store_fail(TW_ERR_INTERNAL, "incomplete %s key",
+                          tw_keyspace_family(k->family)->name);
+    return TW_OK;
+}
+
+int64_t store_now_ms(const tw_store *s)
+{
+    return s->opts.clock_ms ? s->opts.clock_ms(s->opts.clock_ctx) : tw_wall_ms();
+}
+
+/* ---- Open and close -------------------------------------------------- */
+
+static void store_free(tw_store *s)
+{
+    for (int i = 0; i < TW_CF__COUNT; i++) {
+        if (s->cf[i] != NULL)
+            rocksdb_column_family_handle_destroy(s->cf[i]);
+    }
+    if (s->otxn != NULL) {
+        rocksdb_optimistictransactiondb_close_base_db(s->db); /* only the wrapper */
+        rocksdb_optimistictransactiondb_close(s->otxn);
+    } else if (s->db != NULL) {
+        rocksdb_close(s->db);
+    }
+    for (int i = 0; i < TW_CF__COUNT; i++) {
+        if (s->cf_opts[i] != NULL)
+            rocksdb_options_destroy(s->cf_opts[i]);
+    }
+    if (s->db_opts != NULL)
+        rocksdb_options_destroy(s->db_opts);
+    if (s->write_opts != NULL)
+        rocksdb_writeoptions_destroy(s->write_opts);
+    if (s->read_opts != NULL)
+        rocksdb_readoptions_destroy(s->read_opts);
+    if (s->txn_opts != NULL)
+        rocksdb_optimistictransaction_options_destroy(s->txn_opts);
+    free(s);
+}
+
+static void set_options(tw_store *s)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_create_missing_column_families(o, 1);
+    /* Replay the WAL up to the first torn record: what was synced (every
+     * acknowledged write under TW_DURABLE) is never behind it. */
+    rocksdb_options_set_wal_recovery_mode(o, 2 /* kPointInTimeRecovery */);
+    rocksdb_options_set_max_background_jobs(o, 2);
+    /* RocksDB's own LOG file keeps only its header (the options at open).
+     * Debian's librocksdb 7.8 is built with assertions on, and its file
+     * logger asserts, aborting twd, when it writes again after a failed
+     * write, which is what a full disk does to it. What goes wrong reaches
+     * twd's log through tw_store_last_error() instead. */
+    rocksdb_options_set_info_log_level(o, 5 /* HEADER_LEVEL */);
+    rocksdb_options_set_keep_log_file_num(o, 5);
+    /* Keep every table file open: a read-only opener (`twd check`) then
+     * never trips over a file compacted away while it reads. */
+    rocksdb_options_set_max_open_files(o, -1);
+    s->db_opts = o;
+    for (int i = 0; i < TW_CF__COUNT; i++) {
+        s->cf_opts[i] = rocksdb_options_create();
+        if (tw_keyspace_cf_merges_u64((tw_cf)i))
+            rocksdb_options_set_uint64add_merge_operator(s->cf_opts[i]);
+    }
+    s->write_opts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->write_opts, s->opts.durability == TW_DURABLE);
+    s->read_opts = rocksdb_readoptions_create();
+    s->txn_opts = rocksdb_optimistictransaction_options_create();
+}
+
+static tw_err open_rocks(tw_store *s, const char *db_dir)
+{
+    const char *names[TW_CF__COUNT];
+    for (int i = 0; i < TW_CF__COUNT; i++)
+        names[i] = tw_keyspace_cf_name((tw_cf)i);
+    const rocksdb_options_t *const *cf_opts = (const rocksdb_options_t *const *)s->cf_opts;
+    char *err = NULL;
+    if (s->opts.read_only) {
+        s->db = rocksdb_open_for_read_only_column_families(s->db_opts, db_dir, TW_CF__COUNT, names,
+                                                           cf_opts, s->cf, 0, &err);
+    } else {
+        s->otxn = rocksdb_optimistictransactiondb_open_column_families(
+            s->db_opts, db_dir, TW_CF__COUNT, names, cf_opts, s->cf, &err);
+        if (err == NULL)
+            s->db = rocksdb_optimistictransactiondb_get_base_db(s->otxn);
+    }
+    if (err != NULL) {
+        memset(s->cf, 0, sizeof s->cf); /* not filled on failure */
+        return store_rocks_error(err, db_dir);
+    }
+    return TW_OK;
+}
+
+/* Creates StoreInfo on a new database; checks and loads it otherwise. */
+static tw_err load_info(tw_store *s)
+{
+    tw_arena *arena = tw_arena_new(1024);
+    tw_txn *t = NULL;
+    tw_err err = TW_ERR_NO_MEMORY;
+    if (arena == NULL)
+        goto out;
+    tw_key k;
+    tw_key_init(&k, TW_KF_META);
+    tw_key_str(&k, STORE_META_INFO);
+    tw_value v;
+    if (s->otxn != NULL) {
+        if ((err = tw_txn_begin(s, &t)))
+            goto out;
+        err = tw_txn_get_for_update(t, &k, arena, &v);
+    } else {
+        err = tw_store_get(s, &k, arena, &v);
+    }
+    if (err == TW_ERR_NOT_FOUND && t != NULL) {
+        Tw__Store__V1__StoreInfo info = TW__STORE__V1__STORE_INFO__INIT;
+        info.format_version = STORE_FORMAT_VERSION;
+        info.create_unix_ms = store_now_ms(s);
+        if (RAND_bytes(s->page_key, sizeof s->page_key) != 1) {
+            err = store_fail(TW_ERR_INTERNAL, "no randomness for the page-token key");
+            goto out;
+        }
+        info.page_token_key = (ProtobufCBinaryData){sizeof s->page_key, s->page_key};
+        if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &info.base})))
+            goto out;
+        err = tw_txn_commit(t);
+        t = NULL;
+        goto out;
+    }
+    if (err == TW_ERR_NOT_FOUND) {
+        err = store_fail(TW_ERR_DB_CORRUPT, "not a twd database: no store info");
+        goto out;
+    }
+    if (err)
+        goto out;
+    const Tw__Store__V1__StoreInfo *info = (const Tw__Store__V1__StoreInfo *)v.msg;
+    if (info->format_version > STORE_FORMAT_VERSION) {
+        err = store_fail(TW_ERR_FAILED_PRECONDITION,
+                         "database format %u is newer than this twd's (%u)", info->format_version,
+                         STORE_FORMAT_VERSION);
+        goto out;
+    }
+    if (info->page_token_key.len != sizeof s->page_key) {
+        err = store_fail(TW_ERR_DB_CORRUPT, "store info: page-token key has %zu bytes",
+                         info->page_token_key.len);
+        goto out;
+    }
+    memcpy(s->page_key, info->page_token_key.data, sizeof s->page_key);
+out:
+    tw_txn_abort(t);
+    tw_arena_free(arena);
+    return err;
+}
+
+tw_err tw_store_open(const tw_store_options *opts, tw_store **out)
+{
+    char *db_dir = NULL;
+    tw_err err = TW_ERR_NO_MEMORY;
+    tw_store *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (s == NULL || asprintf(&db_dir, "%s/db", opts->data_dir) < 0) {
+        db_dir = NULL;
+        goto out;
+    }
+    s->opts = *opts;
+    s->opts.data_dir = NULL;
+    if (s->opts.job_backoff_base_ms == 0)
+        s->opts.job_backoff_base_ms = 1000;
+    if (s->opts.job_backoff_max_ms == 0)
+        s->opts.job_backoff_max_ms = 3600 * 1000;
+    if (!opts->read_only && (err = store_mkdirs(db_dir)))
+        goto out;
+    set_options(s);
+    if ((err = open_rocks(s, db_dir)) || (err = load_info(s)))
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    if (s != NULL)
+        store_free(s);
+    free(db_dir);
+    return err;
+}
+
+void tw_store_close(tw_store *s)
+{
+    if (s != NULL)
+        store_free(s);
+}
+
+void tw_store_set_commit_listener(tw_store *s, tw_store_commit_fn fn, void *ctx)
+{
+    s->listener = fn;
+    s->listener_ctx = ctx;
+}
+
+bool tw_store_writes_failing(tw_store *s)
+{
+    return atomic_load(&s->writes_failing);
+}
+
+/* ---- Reads ----------------------------------------------------------- */
+
+tw_err store_pinned_decode(const tw_key_family *f, rocksdb_pinnableslice_t *ps, char *err,
+                           tw_arena *arena, tw_value *out)
+{
+    if (err != NULL) {
+        rocksdb_pinnableslice_destroy(ps);
+        return store_rocks_error(err, f->name);
+    }
+    if (ps == NULL)
+        return TW_ERR_NOT_FOUND;
+    size_t len;
+    const char *bytes = rocksdb_pinnableslice_value(ps, &len);
+    tw_err code = store_value_decode(f, bytes, len, arena, out);
+    rocksdb_pinnableslice_destroy(ps);
+    return code;
+}
+
+tw_err tw_store_get(tw_store *s, const tw_key *k, tw_arena *arena, tw_value *out)
+{
+    tw_err err = store_key_ready(k);
+    if (err)
+        return err;
+    const tw_key_family *f = tw_keyspace_family(k->family);
+    char *rerr = NULL;
+    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->db, s->read_opts, s->cf[f->cf],
+                                                        (const char *)k->bytes, k->len, &rerr);
+    return store_pinned_decode(f, ps, rerr, arena, out);
+}
+
+struct tw_store_iter {
+    rocksdb_iterator_t *it;
+    rocksdb_readoptions_t *ropts;
+    tw_kf kf;
+    const tw_key_family *family;
+    bool reverse, started, done;
+    tw_err err;
+    size_t lower_len, upper_len, after_len;
+    uint8_t lower[TW_KEY_MAX], upper[TW_KEY_MAX], after[TW_KEY_MAX];
+};
+
+static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+tw_err tw_store_scan(tw_store *s, const tw_key *prefix, const void *after, size_t after_len,
+                     bool reverse, tw_store_iter **out)
+{
+    *out = NULL;
+    if (prefix->err)
+        return store_key_ready(prefix);
+    if (after_len > TW_KEY_MAX)
+        return store_fail(TW_ERR_VALIDATION, "scan cursor of %zu bytes", after_len);
+    tw_store_iter *it = calloc(1, sizeof *it);
+    if (it == NULL)
+        return TW_ERR_NO_MEMORY;
+    it->kf = prefix->family;
+    it->family = tw_keyspace_family(prefix->family);
+    it->reverse = reverse;
+    /* Bounds: [prefix, successor of prefix). The successor increments the
+     * last byte that is not 0xff; the family byte never is. */
+    memcpy(it->lower, prefix->bytes, prefix->len);
+    it->lower_len = prefix->len;
+    memcpy(it->upper, prefix->bytes, prefix->len);
+    it->upper_len = prefix->len;
+    while (it->upper[it->upper_len - 1] == 0xff)
+        it->upper_len--;
+    it->upper[it->upper_len - 1]++;
+    if (after_len > 0)
+        memcpy(it->after, after, after_len);
+    it->after_len = after_len;
+
+    it->ropts = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_lower_bound(it->ropts, (const char *)it->lower, it->lower_len);
+    rocksdb_readoptions_set_iterate_upper_bound(it->ropts, (const char *)it->upper, it->upper_len);
+    it->it = rocksdb_create_iterator_cf(s->db, it->ropts, s->cf[it->family->cf]);
+    *out = it;
+    return TW_OK;
+}
+
+static bool iter_at(const tw_store_iter *it, const uint8_t *key, size_t len)
+{
+    size_t klen;
+    if (!rocksdb_iter_valid(it->it))
+        return false;
+    const char *k = rocksdb_iter_key(it->it, &klen);
+    return bytes_cmp((const uint8_t *)k, klen, key, len) == 0;
+}
+
+/* Positions on the first key in the scan's direction that is strictly
+ * after the cursor; false when there is none. A cursor outside the bounds
+ * is clamped rather than handed to RocksDB, which leaves seeks outside the
+ * bounds undefined. */
+static bool iter_start(tw_store_iter *it)
+{
+    const uint8_t *a = it->after;
+    size_t alen = it->after_len;
+    if (!it->reverse) {
+        if (alen == 0 || bytes_cmp(a, alen, it->lower, it->lower_len) < 0) {
+            rocksdb_iter_seek_to_first(it->it);
+        } else {
+            rocksdb_iter_seek(it->it, (const char *)a, alen);
+            if (iter_at(it, a, alen))
+                rocksdb_iter_next(it->it);
+        }
+        return true;
+    }
+    if (alen == 0 || bytes_cmp(a, alen, it->upper, it->upper_len) >= 0) {
+        rocksdb_iter_seek_to_last(it->it);
+        return true;
+    }
+    if (bytes_cmp(a, alen, it->lower, it->lower_len) <= 0)
+        return false; /* every key in the bounds sorts after the cursor */
+    rocksdb_iter_seek_for_prev(it->it, (const char *)a, alen);
+    if (iter_at(it, a, alen))
+        rocksdb_iter_prev(it->it);
+    return true;
+}
+
+bool tw_store_iter_next(tw_store_iter *it)
+{
+    if (it->err || it->done)
+        return false;
+    if (!it->started) {
+        it->started = true;
+        it->done = !iter_start(it);
+        if (it->done)
+            return false;
+    } else if (it->reverse) {
+        rocksdb_iter_prev(it->it);
+    } else {
+        rocksdb_iter_next(it->it);
+    }
+    if (rocksdb_iter_valid(it->it))
+        return true;
+    it->done = true;
+    char *err = NULL;
+    rocksdb_iter_get_error(it->it, &err);
+    if (err != NULL)
+        it->err = store_rocks_error(err, it->family->name);
+    return false;
+}
+
+void tw_store_iter_key(const tw_store_iter *it, const uint8_t **key, size_t *len)
+{
+    *key = (const uint8_t *)rocksdb_iter_key(it->it, len);
+}
+
+void tw_store_iter_read_key(const tw_store_iter *it, tw_key_reader *r)
+{
+    const uint8_t *key;
+    size_t len;
+    tw_store_iter_key(it, &key, &len);
+    tw_key_read_init(r, it->kf, key, len);
+}
+
+tw_err tw_store_iter_value(tw_store_iter *it, tw_arena *arena, tw_value *out)
+{
+    size_t len;
+    const char *bytes = rocksdb_iter_value(it->it, &len);
+    return store_value_decode(it->family, bytes, len, arena, out);
+}
+
+tw_err tw_store_iter_close(tw_store_iter *it)
+{
+    if (it == NULL)
+        return TW_OK;
+    tw_err err = it->err;
+    rocksdb_iter_destroy(it->it);
+    rocksdb_readoptions_destroy(it->ropts);
+    free(it);
+    return err;
+}
+
+/* ---- Checks ---------------------------------------------------------- */
+
+/* Checks one record against the keyspace: TW_ERR_DB_CORRUPT, with the
+ * last error saying why, when its key or value is bad. */
+static tw_err check_record(tw_cf cf, const uint8_t *key, size_t klen, const char *val, size_t vlen,
+                           tw_store_report *r)
+{
+    tw_kf kf;
+    if (tw_key_validate(key, klen, &kf) || tw_keyspace_family(kf)->cf != cf) {
+        r->bad_keys++;
+        return store_fail(TW_ERR_DB_CORRUPT, "%s: bad key of %zu bytes starting %02x",
+                          tw_keyspace_cf_name(cf), klen, klen ? key[0] : 0);
+    }
+    tw_arena *arena = tw_arena_new(vlen + 256);
+    if (arena == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_value v;
+    tw_err err = store_value_decode(tw_keyspace_family(kf), val, vlen, arena, &v);
+    tw_arena_free(arena);
+    r->bad_values += err != TW_OK;
+    return err;
+}
+
+tw_err tw_store_verify(tw_store *s, tw_store_report *out)
+{
+    char first_bad[sizeof last_error] = "";
+    memset(out, 0, sizeof *out);
+    tw_err err = TW_OK;
+    rocksdb_readoptions_t *ropts = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_verify_checksums(ropts, 1);
+    rocksdb_readoptions_set_fill_cache(ropts, 0);
+    for (int cf = 0; cf < TW_CF__COUNT && err == TW_OK; cf++) {
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ropts, s->cf[cf]);
+        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+            size_t klen, vlen;
+            const char *key = rocksdb_iter_key(it, &klen);
+            const char *val = rocksdb_iter_value(it, &vlen);
+            out->keys[cf]++;
+            out->bytes += klen + vlen;
+            if (check_record((tw_cf)cf, (const uint8_t *)key, klen, val, vlen, out) &&
+                first_bad[0] == '\0')
+                memcpy(first_bad, last_error, sizeof first_bad);
+        }
+        char *rerr = NULL;
+        rocksdb_iter_get_error(it, &rerr);
+        if (rerr != NULL)
+            err = store_rocks_error(rerr, tw_keyspace_cf_name((tw_cf)cf));
+        rocksdb_iter_destroy(it);
+    }
+    rocksdb_readoptions_destroy(ropts);
+    if (err == TW_OK && (out->bad_keys || out->bad_values))
+        err = store_fail(TW_ERR_DB_CORRUPT, "%llu bad keys, %llu bad values; first: %s",
+                         (unsigned long long)out->bad_keys, (unsigned long long)out->bad_values,
+                         first_bad);
+    return err;
+}
+
+tw_err tw_store_check(const char *data_dir, tw_store_report *out)
+{
+    tw_store *s;
+    memset(out, 0, sizeof *out);
+    tw_err err = tw_store_open(&(tw_store_options){.data_dir = data_dir, .read_only = true}, &s);
+    if (err)
+        return err;
+    err = tw_store_verify(s, out);
+    tw_store_close(s);
+    return err;
+}

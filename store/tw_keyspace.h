@@ -1,0 +1,133 @@
+/*
+ * The whole keyspace of the store, declared in one table.
+ *
+ * Each row of TW_KEYSPACE is one key family: its name, the column family it
+ * lives in, its one-byte prefix (unique across the whole database, so a key
+ * alone says what it is), whether it is user-owned, what its value is and
+ * the parts of its key, in order. Adding a family is adding one row; the
+ * enum, the table in keyspace.c and `twd check` follow from it.
+ *
+ * Rules every row keeps (tests/unit/store/test_keyspace.c checks them):
+ *  - OWNED families start with the owner's user id, so anything keyed under
+ *    a user is reached only through that user's prefix, and deleting a user
+ *    is a prefix walk;
+ *  - prefixes are unique and never 0x00 or 0xff;
+ *  - MSG families name their protobuf-c descriptor, others name NULL;
+ *  - a row is never reused for another meaning: retire it, keep the prefix.
+ *
+ * Value types: MSG a protobuf message; U64 a counter (8 bytes little-endian,
+ * as RocksDB's uint64add merge operator wants); ID a 16-byte id; NONE an
+ * empty value, the key itself being the datum (index entries).
+ *
+ * The store's own families use prefixes below 0x50; features take theirs
+ * from 0x50 up. A feature adds, for example, an entity and an index of it:
+ *   XX(TASK, DATA, 0x50, OWNED, MSG, &tw__v1__task__descriptor, P(ID, user), P(ID, task))
+ *   XX(TASK_BY_DUE, INDEX, 0x51, OWNED, NONE, NULL, P(ID, user), P(I64, due_ms), P(ID, task))
+ * and includes the message's .pb-c.h in keyspace.c. A unique index of a
+ * value (an email) is a tw_unique.h space, not a family.
+ */
+#ifndef TW_KEYSPACE_H
+#define TW_KEYSPACE_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* XX(name, RocksDB's name, merges u64 counters). META is RocksDB's default
+ * family: store bookkeeping. DATA holds entities by (user, id); INDEX
+ * secondary and unique indexes; COUNTERS u64 counters bucketed by day, added
+ * by RocksDB's uint64add merge operator; CHANGELOG the per-user change log;
+ * JOBS the job queue. */
+#define TW_COLUMN_FAMILIES(XX)                                                                     \
+    XX(META, "default", false)                                                                     \
+    XX(DATA, "data", false)                                                                        \
+    XX(INDEX, "index", false)                                                                      \
+    XX(COUNTERS, "counters", true)                                                                 \
+    XX(CHANGELOG, "changelog", false)                                                              \
+    XX(JOBS, "jobs", false)
+
+/*
+ * XX(name, column family, prefix, SHARED or OWNED, value type, descriptor,
+ *    parts...)  with each part P(type, name), type one of ID U64 I64 U32 STR.
+ */
+#define TW_KEYSPACE(XX)                                                                            \
+    /* Store bookkeeping: StoreInfo under ("store"), one record per applied migration. */          \
+    XX(META, META, 0x01, SHARED, MSG, &tw__store__v1__store_info__descriptor, P(STR, name))        \
+    XX(MIGRATION, META, 0x02, SHARED, MSG, &tw__store__v1__migration_record__descriptor,           \
+       P(U32, number))                                                                             \
+    /* Unique claims: a value in a space (an email) belongs to at most one owner; the */           \
+    /* reverse index lists an owner's claims so they can all be released. */                       \
+    XX(UNIQUE, INDEX, 0x10, SHARED, ID, NULL, P(STR, space), P(STR, value))                        \
+    XX(UNIQUE_BY_OWNER, INDEX, 0x11, OWNED, NONE, NULL, P(ID, owner), P(STR, space),               \
+       P(STR, value))                                                                              \
+    /* Counters by UTC day: service-wide and per user; dims is "" or "plan=free,..." */            \
+    XX(COUNTER, COUNTERS, 0x20, SHARED, U64, NULL, P(STR, name), P(STR, dims), P(U32, day))        \
+    XX(USER_COUNTER, COUNTERS, 0x21, OWNED, U64, NULL, P(ID, user), P(STR, name), P(STR, dims),    \
+       P(U32, day))                                                                                \
+    /* Change log: one head per user, entries by (user, sequence). */                              \
+    XX(CHANGE_HEAD, CHANGELOG, 0x30, OWNED, MSG, &tw__store__v1__change_head__descriptor,          \
+       P(ID, user))                                                                                \
+    XX(CHANGE, CHANGELOG, 0x31, OWNED, MSG, &tw__store__v1__change_entry__descriptor, P(ID, user), \
+       P(U64, sequence))                                                                           \
+    /* Job queue: jobs by id; ready and leased jobs by (type, due); dead ones by (type, time). */  \
+    XX(JOB, JOBS, 0x40, SHARED, MSG, &tw__store__v1__job__descriptor, P(ID, job))                  \
+    XX(JOB_DUE, JOBS, 0x41, SHARED, NONE, NULL, P(STR, type), P(I64, due_ms), P(ID, job))          \
+    XX(JOB_DEAD, JOBS, 0x42, SHARED, NONE, NULL, P(STR, type), P(I64, dead_ms), P(ID, job))
+
+/* clang-format cannot see the rows inside the macros. */
+/* clang-format off */
+typedef enum tw_cf {
+#define TW_CF_ENUM(name, rocks_name, merges_u64) TW_CF_##name,
+    TW_COLUMN_FAMILIES(TW_CF_ENUM)
+#undef TW_CF_ENUM
+    TW_CF__COUNT
+} tw_cf;
+
+typedef enum tw_kf {
+#define TW_KF_ENUM(name, ...) TW_KF_##name,
+    TW_KEYSPACE(TW_KF_ENUM)
+#undef TW_KF_ENUM
+    TW_KF__COUNT
+} tw_kf;
+/* clang-format on */
+
+/* Key part types and how each is encoded (store/key.c): all keep order. */
+typedef enum tw_kp {
+    TW_KP_ID = 1, /* 16 bytes as they are (UUIDv7: time order) */
+    TW_KP_U64,    /* 8 bytes big-endian */
+    TW_KP_I64,    /* 8 bytes big-endian with the sign bit flipped */
+    TW_KP_U32,    /* 4 bytes big-endian */
+    TW_KP_STR,    /* bytes with 0x00 as 00 ff, ended by 00 01 */
+} tw_kp;
+
+typedef enum tw_val { TW_VAL_NONE, TW_VAL_MSG, TW_VAL_U64, TW_VAL_ID } tw_val;
+
+#define TW_KEY_MAX_PARTS 4
+
+typedef struct tw_key_part_spec {
+    tw_kp type;
+    const char *name;
+} tw_key_part_spec;
+
+typedef struct tw_key_family {
+    const char *name;
+    tw_cf cf;
+    uint8_t prefix;
+    bool owned; /* parts[0] is the owning user's id */
+    tw_val value;
+    const ProtobufCMessageDescriptor *descriptor; /* TW_VAL_MSG only */
+    uint8_t nparts;
+    tw_key_part_spec parts[TW_KEY_MAX_PARTS];
+} tw_key_family;
+
+/* The row of a family. family must be a valid tw_kf. */
+const tw_key_family *tw_keyspace_family(tw_kf family);
+
+/* The family whose prefix is prefix; false when none has it. */
+bool tw_keyspace_find(uint8_t prefix, tw_kf *out);
+
+/* RocksDB's name for a column family, and whether it merges u64 counters. */
+const char *tw_keyspace_cf_name(tw_cf cf);
+bool tw_keyspace_cf_merges_u64(tw_cf cf);
+
+#endif
