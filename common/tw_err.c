@@ -1,6 +1,8 @@
 /* Lookups into the error table of tw_err.h. */
 #include "tw_err.h"
 
+#include <string.h>
+
 struct tw_err_row {
     const char *name;
     int grpc_status;
@@ -36,4 +38,12 @@ const char *tw_err_message(tw_err err)
 const char *tw_err_name(tw_err err)
 {
     return err_row(err)->name;
+}
+
+tw_err tw_err_from_reason(const char *reason)
+{
+    for (int i = 1; i < TW_ERR__COUNT; i++)
+        if (strcmp(err_rows[i].reason, reason) == 0)
+            return (tw_err)i;
+    return TW_ERR__COUNT;
 }

@@ -101,6 +101,9 @@ const char *tw_err_reason(tw_err err);
 /* The short message a client may be shown. */
 const char *tw_err_message(tw_err err);
 
+/* The error whose reason is reason; TW_ERR__COUNT when none has it. */
+tw_err tw_err_from_reason(const char *reason);
+
 /* The row's name, for example "NOT_FOUND", for logs and tests. */
 const char *tw_err_name(tw_err err);
 

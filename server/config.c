@@ -10,31 +10,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum setting_type { SET_ADDRESS, SET_PATH, SET_INT, SET_LOG_LEVEL, SET__COUNT };
+enum setting_type { SET_ADDRESS, SET_PATH, SET_INT, SET_CHOICE, SET__COUNT };
 
 struct setting {
     const char *name;
     enum setting_type type;
     size_t offset;
     const char *fallback;
-    int64_t min, max; /* SET_INT only */
+    int64_t min, max;           /* SET_INT only */
+    const char *const *choices; /* SET_CHOICE: the field (an int) gets the index */
     const char *help;
 };
+
+/* In the order of the enums they set (tw_log_level, tw_durability). */
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const durabilities[] = {"durable", "fast", NULL};
 
 #define FIELD(f) offsetof(tw_config, f)
 
 static const struct setting settings[] = {
-    {"listen", SET_ADDRESS, FIELD(listen), "127.0.0.1:50051", 0, 0,
-     "gRPC address to listen on, host:port (port 0 picks a free port)"},
-    {"data_dir", SET_PATH, FIELD(data_dir), "./data", 0, 0,
-     "directory for the database and stored audio"},
+    {"listen", SET_ADDRESS, FIELD(listen), "127.0.0.1:50051",
+     .help = "gRPC address to listen on, host:port (port 0 picks a free port)"},
+    {"data_dir", SET_PATH, FIELD(data_dir), "./data",
+     .help = "directory for the database and stored audio"},
+    {"operator_socket", SET_PATH, FIELD(operator_socket), "twd.sock",
+     .help = "Unix socket for operator commands; a relative path is inside data_dir"},
+    {"durability", SET_CHOICE, FIELD(durability), "durable", .choices = durabilities,
+     .help = "durable: writes are acknowledged once synced to disk; fast: once written"},
     {"workers", SET_INT, FIELD(workers), "0", 0, 256,
-     "RPC worker threads; 0 means one per core, at least 2"},
+     .help = "RPC worker threads; 0 means one per core, at least 2"},
     {"max_message_bytes", SET_INT, FIELD(max_message_bytes), "4194304", 1024, 64 << 20,
-     "largest request message accepted, in bytes"},
+     .help = "largest request message accepted, in bytes"},
     {"shutdown_grace_ms", SET_INT, FIELD(shutdown_grace_ms), "10000", 0, 600000,
-     "on SIGTERM, how long calls in flight may take to finish"},
-    {"log_level", SET_LOG_LEVEL, FIELD(log_level), "info", 0, 0, "debug, info, warn or error"},
+     .help = "on SIGTERM, how long calls in flight may take to finish"},
+    {"log_level", SET_CHOICE, FIELD(log_level), "info", .choices = log_levels,
+     .help = "debug, info, warn or error"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -93,21 +103,26 @@ static bool parse_int(const struct setting *s, const char *text, void *field, ch
     return true;
 }
 
-static bool parse_log_level(const struct setting *s, const char *text, void *field, char *why,
-                            size_t whylen)
+static bool parse_choice(const struct setting *s, const char *text, void *field, char *why,
+                         size_t whylen)
 {
-    if (!tw_log_level_parse(text, field)) {
-        snprintf(why, whylen, "expected debug, info, warn or error");
-        return false;
+    for (int i = 0; s->choices[i] != NULL; i++) {
+        if (strcmp(text, s->choices[i]) == 0) {
+            *(int *)field = i;
+            return true;
+        }
     }
-    return true;
+    size_t n = (size_t)snprintf(why, whylen, "expected one of");
+    for (int i = 0; s->choices[i] != NULL && n < whylen; i++)
+        n += (size_t)snprintf(why + n, whylen - n, "%s %s", i ? "," : "", s->choices[i]);
+    return false;
 }
 
 static parse_fn *const parsers[SET__COUNT] = {
     [SET_ADDRESS] = parse_address,
     [SET_PATH] = parse_path,
     [SET_INT] = parse_int,
-    [SET_LOG_LEVEL] = parse_log_level,
+    [SET_CHOICE] = parse_choice,
 };
 
 /* ---- sources ---------------------------------------------------------------- */

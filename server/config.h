@@ -10,6 +10,7 @@
 
 #include "tw_err.h"
 #include "tw_log.h"
+#include "tw_store.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 typedef struct tw_config {
     char *listen;              /* gRPC address, host:port */
     char *data_dir;            /* RocksDB and blobs live here */
+    char *operator_socket;     /* Unix socket for operators; relative: inside data_dir */
+    tw_durability durability;  /* when a write is acknowledged */
     int64_t workers;           /* completion-queue threads; 0: one per core, at least 2 */
     int64_t max_message_bytes; /* largest request message accepted */
     int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */

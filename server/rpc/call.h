@@ -107,6 +107,14 @@ void *tw_call_service_ctx(tw_call *call);
  * call's arena and NUL-terminated; NULL when absent. */
 const char *tw_call_metadata(tw_call *call, const char *key);
 
+/* Where the call came from, as gRPC says: "ipv4:127.0.0.1:5000", or
+ * "unix:..." for the operator socket. */
+const char *tw_call_peer(tw_call *call);
+
+/* True when the call came through the operator socket: the caller could
+ * open a socket only the account running twd can reach. */
+bool tw_call_from_operator_socket(tw_call *call);
+
 /* This call's request id: the client's x-request-id when it sent a sane one,
  * otherwise one made by the server. Sent back as x-request-id. */
 const char *tw_call_request_id(tw_call *call);
@@ -131,6 +139,10 @@ tw_err tw_call_error(tw_call *call, tw_err err, const char *fmt, ...)
 tw_err tw_call_field_violation(tw_call *call, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void tw_call_retry_after(tw_call *call, int64_t delay_ms);
+
+/* Adds detail for the call's log line only (a storage error's text, an
+ * upstream answer); clients never see it. */
+void tw_call_log_detail(tw_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- Streams and deferred calls (any thread) ----------------------------- */
 

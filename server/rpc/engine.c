@@ -44,6 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /* tw_err.h numbers statuses itself so that it needs no gRPC header. */
@@ -78,6 +80,7 @@ struct worker {
 struct tw_engine {
     tw_engine_config cfg;
     char *listen;
+    char *operator_socket;
     tw_schema *schema;
     tw_gate_fn *gate;
     void *gate_ctx;
@@ -800,6 +803,16 @@ tw_arena *tw_call_arena(tw_call *c)
 {
     return c->arena;
 }
+
+const char *tw_call_peer(tw_call *c)
+{
+    return c->peer ? c->peer : "";
+}
+
+bool tw_call_from_operator_socket(tw_call *c)
+{
+    return c->peer != NULL && strncmp(c->peer, "unix:", 5) == 0;
+}
 void *tw_call_state(tw_call *c)
 {
     return c->state;
@@ -856,6 +869,14 @@ tw_err tw_call_error(tw_call *c, tw_err err, const char *fmt, ...)
     c->error_message = vformat(c->arena, fmt, ap);
     va_end(ap);
     return err;
+}
+
+void tw_call_log_detail(tw_call *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    c->error_detail = vformat(c->arena, fmt, ap);
+    va_end(ap);
 }
 
 tw_err tw_call_field_violation(tw_call *c, const char *field, const char *fmt, ...)
@@ -926,6 +947,10 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
     e->cfg = *cfg;
     e->listen = strdup(cfg->listen);
     e->cfg.listen = e->listen;
+    if (cfg->operator_socket != NULL) {
+        e->operator_socket = strdup(cfg->operator_socket);
+        e->cfg.operator_socket = e->operator_socket;
+    }
     pthread_mutex_init(&e->count_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -1047,7 +1072,7 @@ void tw_engine_set_gate(tw_engine *e, tw_gate_fn *gate, void *ctx)
  * SO_REUSEPORT), so that a taken or bad address is reported in one line with
  * the system's reason; gRPC's add_port would only log its own error chain.
  */
-static bool address_bindable(const char *listen, char *errbuf, size_t errlen)
+bool tw_engine_address_available(const char *listen, char *errbuf, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
@@ -1077,6 +1102,29 @@ static bool address_bindable(const char *listen, char *errbuf, size_t errlen)
         close(fd);
     freeaddrinfo(res);
     return ok;
+}
+
+/* The operator socket: plaintext gRPC on a Unix socket whose file only the
+ * account running twd can open (gRPC replaces a stale file). */
+static bool add_operator_socket(tw_engine *e, char *errbuf, size_t errlen)
+{
+    struct sockaddr_un sun;
+    if (strlen(e->cfg.operator_socket) >= sizeof sun.sun_path) {
+        snprintf(errbuf, errlen, "operator socket path is longer than %zu bytes: %s",
+                 sizeof sun.sun_path - 1, e->cfg.operator_socket);
+        return false;
+    }
+    char address[sizeof sun.sun_path + 8];
+    snprintf(address, sizeof address, "unix:%s", e->cfg.operator_socket);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int ok = grpc_server_add_http2_port(e->server, address, creds);
+    grpc_server_credentials_release(creds);
+    if (!ok) {
+        snprintf(errbuf, errlen, "cannot listen on operator socket %s", e->cfg.operator_socket);
+        return false;
+    }
+    chmod(e->cfg.operator_socket, 0600);
+    return true;
 }
 
 tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errlen)
@@ -1115,7 +1163,7 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
         }
     }
 
-    if (!address_bindable(e->cfg.listen, errbuf, errlen))
+    if (!tw_engine_address_available(e->cfg.listen, errbuf, errlen))
         return TW_ERR_INTERNAL;
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
     int port = grpc_server_add_http2_port(e->server, e->cfg.listen, creds);
@@ -1125,6 +1173,8 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
         return TW_ERR_INTERNAL;
     }
     *bound_port = port;
+    if (e->cfg.operator_socket != NULL && !add_operator_socket(e, errbuf, errlen))
+        return TW_ERR_INTERNAL;
 
     grpc_server_start(e->server);
     e->started = true;
@@ -1255,6 +1305,7 @@ void tw_engine_free(tw_engine *e)
     pthread_mutex_destroy(&e->count_lock);
     pthread_cond_destroy(&e->count_zero);
     free(e->listen);
+    free(e->operator_socket);
     free(e);
     grpc_shutdown();
 }

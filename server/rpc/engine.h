@@ -18,11 +18,12 @@
 typedef struct tw_engine tw_engine;
 
 typedef struct tw_engine_config {
-    const char *listen;        /* "host:port"; port 0 picks a free one */
-    int workers;               /* completion-queue threads, at least 1 */
-    size_t max_message_bytes;  /* larger requests get RESOURCE_EXHAUSTED */
-    int requests_per_method;   /* calls kept requested per method and worker */
-    size_t max_stream_backlog; /* bytes a server stream may queue unread */
+    const char *listen;          /* "host:port"; port 0 picks a free one */
+    const char *operator_socket; /* a Unix socket path also served, or NULL */
+    int workers;                 /* completion-queue threads, at least 1 */
+    size_t max_message_bytes;    /* larger requests get RESOURCE_EXHAUSTED */
+    int requests_per_method;     /* calls kept requested per method and worker */
+    size_t max_stream_backlog;   /* bytes a server stream may queue unread */
     /* The schema served and checked against; NULL for twd's own
      * (proto/descriptor_set.h). Borrowed: it must outlive the engine. */
     const unsigned char *descriptor_set;
@@ -48,6 +49,11 @@ tw_err tw_engine_add_service(tw_engine *engine, const tw_service *service, char 
                              size_t errlen);
 
 void tw_engine_set_gate(tw_engine *engine, tw_gate_fn *gate, void *ctx);
+
+/* Whether listen ("host:port") can be bound now, tried as gRPC will bind it;
+ * when not, errbuf says why in one line. `twd serve` asks first, so a taken
+ * port stops it before it touches the database. */
+bool tw_engine_address_available(const char *listen, char *errbuf, size_t errlen);
 
 /* Binds and starts serving. On failure errbuf says why in one line (for
  * example the address is taken). *bound_port gets the port actually bound. */

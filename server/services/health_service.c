@@ -126,7 +126,7 @@ static const tw_service health_service = {
     .shutdown = health_shutdown,
 };
 
-tw_err tw_health_service_register(tw_engine *engine, char *errbuf, size_t errlen)
+tw_err tw_health_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
     pthread_mutex_lock(&health.lock);
     health.engine = engine;

@@ -186,7 +186,7 @@ static const tw_service reflection_v1alpha = {
     .methods = reflection_methods,
 };
 
-tw_err tw_reflection_service_register(tw_engine *engine, char *errbuf, size_t errlen)
+tw_err tw_reflection_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
     reflection_engine = engine;
     tw_err err = tw_engine_add_service(engine, &reflection_v1, errbuf, errlen);

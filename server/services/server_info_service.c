@@ -43,7 +43,7 @@ static const tw_service server_info_service = {
     .methods = server_info_methods,
 };
 
-tw_err tw_server_info_service_register(tw_engine *engine, char *errbuf, size_t errlen)
+tw_err tw_server_info_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
     started_unix_ms = tw_wall_ms();
     return tw_engine_add_service(engine, &server_info_service, errbuf, errlen);

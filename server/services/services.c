@@ -1,17 +1,19 @@
 /* The list of services twd serves, registered in this order. */
 #include "services.h"
 
-static tw_err (*const service_registrars[])(tw_engine *engine, char *errbuf, size_t errlen) = {
+static tw_err (*const service_registrars[])(tw_engine *engine, tw_app *app, char *errbuf,
+                                            size_t errlen) = {
     tw_server_info_service_register,
+    tw_admin_service_register,
     /* Infrastructure last: health and reflection describe the services above. */
     tw_health_service_register,
     tw_reflection_service_register,
 };
 
-tw_err tw_services_register(tw_engine *engine, char *errbuf, size_t errlen)
+tw_err tw_services_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
     for (size_t i = 0; i < sizeof service_registrars / sizeof service_registrars[0]; i++) {
-        tw_err err = service_registrars[i](engine, errbuf, errlen);
+        tw_err err = service_registrars[i](engine, app, errbuf, errlen);
         if (err)
             return err;
     }

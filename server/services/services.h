@@ -5,16 +5,18 @@
 #ifndef TW_SERVICES_H
 #define TW_SERVICES_H
 
+#include "app.h"
 #include "rpc/engine.h"
 
 #include <stddef.h>
 
 /* Registers all services. On failure errbuf names the service and why. */
-tw_err tw_services_register(tw_engine *engine, char *errbuf, size_t errlen);
+tw_err tw_services_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 
-/* One per service file. */
-tw_err tw_server_info_service_register(tw_engine *engine, char *errbuf, size_t errlen);
-tw_err tw_health_service_register(tw_engine *engine, char *errbuf, size_t errlen);
-tw_err tw_reflection_service_register(tw_engine *engine, char *errbuf, size_t errlen);
+/* One per service file; app is kept as the service's ctx. */
+tw_err tw_admin_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_server_info_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_health_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_reflection_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 
 #endif

@@ -113,7 +113,7 @@ START_TEST(bad_settings_are_named)
     assert_refused(0, NULL, "from 0 to 256");
     unsetenv("TW_WORKERS");
     setenv("TW_LOG_LEVEL", "loud", 1);
-    assert_refused(0, NULL, "expected debug, info, warn or error");
+    assert_refused(0, NULL, "expected one of debug, info, warn, error");
     unsetenv("TW_LOG_LEVEL");
 }
 END_TEST

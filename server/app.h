@@ -1,0 +1,22 @@
+/*
+ * What the services of a running twd share, built once by `twd serve`
+ * (server/serve.c) and handed to each service's register function, which
+ * keeps it as its service ctx (tw_call_service_ctx).
+ */
+#ifndef TW_APP_H
+#define TW_APP_H
+
+#include "config.h"
+#include "pool.h"
+#include "tw_blob.h"
+#include "tw_store.h"
+
+typedef struct tw_app {
+    const tw_config *cfg;
+    tw_store *store;
+    tw_blob_store *blobs;
+    /* Blocking work (backups, outside services): never on an RPC thread. */
+    tw_pool *slow_pool;
+} tw_app;
+
+#endif

@@ -1,0 +1,66 @@
+/* Helpers shared by twd's subcommands (cli.h). */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void tw_cli_fail(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "twd: %s\n", line);
+}
+
+const char *tw_cli_take_option(int *argc, char **argv, const char *name)
+{
+    size_t len = strlen(name);
+    for (int i = 0; i < *argc; i++) {
+        if (strncmp(argv[i], name, len) != 0)
+            continue;
+        const char *value = NULL;
+        int used = 0;
+        if (argv[i][len] == '=') {
+            value = argv[i] + len + 1;
+            used = 1;
+        } else if (argv[i][len] == '\0' && i + 1 < *argc) {
+            value = argv[i + 1];
+            used = 2;
+        } else {
+            continue;
+        }
+        memmove(&argv[i], &argv[i + used], (size_t)(*argc - i - used) * sizeof *argv);
+        *argc -= used;
+        return value;
+    }
+    return NULL;
+}
+
+bool tw_cli_load_config(tw_config *cfg, int argc, char **argv)
+{
+    char errbuf[512];
+    if (tw_config_load(cfg, argc, argv, errbuf, sizeof errbuf) == TW_OK)
+        return true;
+    tw_cli_fail("%s", errbuf);
+    return false;
+}
+
+void tw_cli_operator_socket(const tw_config *cfg, char *out, size_t len)
+{
+    if (cfg->operator_socket[0] == '/')
+        snprintf(out, len, "%s", cfg->operator_socket);
+    else
+        snprintf(out, len, "%s/%s", cfg->data_dir, cfg->operator_socket);
+}
+
+tw_store_options tw_cli_store_options(const tw_config *cfg, bool read_only)
+{
+    return (tw_store_options){
+        .data_dir = cfg->data_dir,
+        .durability = cfg->durability,
+        .read_only = read_only,
+    };
+}

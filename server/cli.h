@@ -1,0 +1,38 @@
+/*
+ * twd's subcommands, one function each (main.c holds the table), and the
+ * helpers they share for options, settings and errors.
+ */
+#ifndef TW_CLI_H
+#define TW_CLI_H
+
+#include "config.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TW_EXIT_USAGE 2
+
+int tw_cmd_serve(int argc, char **argv);   /* serve.c */
+int tw_cmd_methods(int argc, char **argv); /* serve.c */
+int tw_cmd_migrate(int argc, char **argv); /* store_commands.c */
+int tw_cmd_backup(int argc, char **argv);  /* store_commands.c */
+int tw_cmd_check(int argc, char **argv);   /* store_commands.c */
+
+/* Prints "twd: <message>" as one line on standard error. */
+void tw_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Removes "--name VALUE" or "--name=VALUE" from argv (updating *argc) and
+ * returns VALUE, or NULL when the option is absent. */
+const char *tw_cli_take_option(int *argc, char **argv, const char *name);
+
+/* Loads settings from the sources and the remaining arguments; on a bad
+ * one prints its line and returns false. */
+bool tw_cli_load_config(tw_config *cfg, int argc, char **argv);
+
+/* The operator socket's path: operator_socket, inside data_dir when relative. */
+void tw_cli_operator_socket(const tw_config *cfg, char *out, size_t len);
+
+/* Store options for the configured data directory. */
+tw_store_options tw_cli_store_options(const tw_config *cfg, bool read_only);
+
+#endif

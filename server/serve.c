@@ -1,0 +1,203 @@
+/*
+ * `twd serve`: open the store, start the RPC engine with every service,
+ * serve until SIGTERM or SIGINT, then stop in order. And `twd methods`,
+ * which builds the same engine without serving, to list (and so check)
+ * every method table against the .proto files.
+ */
+#include "auth/gate.h"
+#include "cli.h"
+#include "rpc/engine.h"
+#include "services/services.h"
+#include "tw_blob.h"
+#include "tw_log.h"
+#include "tw_migrate.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Threads and queue of the pool for blocking work (backups, vendors). */
+#define SLOW_POOL_THREADS 2
+#define SLOW_POOL_QUEUE   64
+
+/* mkdir -p, private to the account running twd. */
+static int make_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Builds an engine with every service registered; errbuf says why not. */
+static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char *socket,
+                                   tw_engine **out, char *errbuf, size_t errlen)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    tw_engine_config ecfg = {
+        .listen = cfg->listen,
+        .operator_socket = socket,
+        .workers = cfg->workers > 0 ? (int)cfg->workers : (int)(cores > 2 ? cores : 2),
+        .max_message_bytes = (size_t)cfg->max_message_bytes,
+        .requests_per_method = 8,
+        .max_stream_backlog = 8u << 20,
+    };
+    tw_err err = tw_engine_new(&ecfg, out);
+    if (err) {
+        snprintf(errbuf, errlen, "cannot create the RPC engine: %s", tw_err_message(err));
+        return err;
+    }
+    tw_engine_set_gate(*out, tw_gate_admit, app);
+    return tw_services_register(*out, app, errbuf, errlen);
+}
+
+/* Opens the store and brings it to the current migration. */
+static tw_err open_store(const tw_config *cfg, tw_store **out)
+{
+    tw_store_options opts = tw_cli_store_options(cfg, false);
+    tw_err err = tw_store_open(&opts, out);
+    if (err) {
+        tw_cli_fail("cannot open the database in %s: %s", cfg->data_dir, tw_store_last_error());
+        return err;
+    }
+    size_t applied = 0;
+    err = tw_store_migrate_up(*out, &tw_store_migrations, &applied);
+    if (err) {
+        tw_cli_fail("migrating the database in %s failed: %s", cfg->data_dir,
+                    tw_store_last_error());
+        return err;
+    }
+    if (applied > 0)
+        tw_log(TW_LOG_INFO, "migrated", json_pack("{s:i}", "applied", (int)applied));
+    return TW_OK;
+}
+
+int tw_cmd_serve(int argc, char **argv)
+{
+    tw_config cfg;
+    if (!tw_cli_load_config(&cfg, argc, argv))
+        return TW_EXIT_USAGE;
+    tw_log_set_level(cfg.log_level);
+
+    /* Block the stop signals before gRPC starts threads, so that only
+     * sigwait below receives them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = EXIT_FAILURE;
+    tw_app app = {.cfg = &cfg};
+    tw_engine *engine = NULL;
+    char errbuf[512], socket[PATH_MAX];
+    tw_cli_operator_socket(&cfg, socket, sizeof socket);
+    if (!tw_engine_address_available(cfg.listen, errbuf, sizeof errbuf)) {
+        tw_cli_fail("%s", errbuf);
+        goto out;
+    }
+    if (make_dirs(cfg.data_dir) != 0) {
+        tw_cli_fail("cannot create data_dir %s: %s", cfg.data_dir, strerror(errno));
+        goto out;
+    }
+    if (open_store(&cfg, &app.store))
+        goto out;
+    if (tw_blob_fs_open(cfg.data_dir, &app.blobs)) {
+        tw_cli_fail("cannot open blob storage in %s: %s", cfg.data_dir, tw_store_last_error());
+        goto out;
+    }
+    if (tw_pool_new("slow", SLOW_POOL_THREADS, SLOW_POOL_QUEUE, &app.slow_pool)) {
+        tw_cli_fail("cannot start worker threads");
+        goto out;
+    }
+    int port = 0;
+    if (engine_with_services(&cfg, &app, socket, &engine, errbuf, sizeof errbuf) ||
+        tw_engine_start(engine, &port, errbuf, sizeof errbuf)) {
+        tw_cli_fail("%s", errbuf);
+        goto out;
+    }
+    tw_log(TW_LOG_INFO, "listening",
+           json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "listen", cfg.listen, "port", port,
+                     "operator_socket", socket, "data_dir", cfg.data_dir, "durability",
+                     cfg.durability == TW_DURABLE ? "durable" : "fast", "version", TW_VERSION));
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    tw_log(TW_LOG_INFO, "shutting down",
+           json_pack("{s:s, s:I}", "signal", strsignal(sig), "grace_ms",
+                     (json_int_t)cfg.shutdown_grace_ms));
+    tw_engine_shutdown(engine, (int)cfg.shutdown_grace_ms);
+    status = EXIT_SUCCESS;
+out:
+    /* The pool first: its jobs finish their calls, which the engine must
+     * still be there to send. */
+    tw_pool_free(app.slow_pool);
+    tw_engine_free(engine);
+    tw_blob_close(app.blobs);
+    tw_store_close(app.store);
+    if (status == EXIT_SUCCESS)
+        tw_log(TW_LOG_INFO, "stopped", NULL);
+    tw_config_free(&cfg);
+    return status;
+}
+
+static const char *const kind_labels[] = {
+    [TW_UNARY] = "unary",
+    [TW_CLIENT_STREAM] = "client-stream",
+    [TW_SERVER_STREAM] = "server-stream",
+    [TW_BIDI_STREAM] = "bidi-stream",
+};
+
+static void print_method(void *ctx, const char *path, const tw_method *m)
+{
+    static const struct {
+        unsigned flag;
+        const char *label;
+    } flag_labels[] = {
+        {TW_PUBLIC, "public"}, {TW_INFRA, "infra"},           {TW_ADMIN, "admin"},
+        {TW_WRITE, "write"},   {TW_IDEMPOTENT, "idempotent"},
+    };
+    printf("%-60s %-13s", path, kind_labels[m->kind]);
+    for (size_t i = 0; i < sizeof flag_labels / sizeof flag_labels[0]; i++)
+        if (m->flags & flag_labels[i].flag)
+            printf(" %s", flag_labels[i].label);
+    printf("\n");
+}
+
+int tw_cmd_methods(int argc, char **argv)
+{
+    if (argc > 0) {
+        tw_cli_fail("methods takes no options");
+        return TW_EXIT_USAGE;
+    }
+    tw_config cfg;
+    if (!tw_cli_load_config(&cfg, 0, NULL))
+        return TW_EXIT_USAGE;
+    char errbuf[512];
+    tw_app app = {.cfg = &cfg};
+    tw_engine *engine = NULL;
+    int status = EXIT_SUCCESS;
+    if (engine_with_services(&cfg, &app, NULL, &engine, errbuf, sizeof errbuf)) {
+        tw_cli_fail("%s", errbuf);
+        status = EXIT_FAILURE;
+    } else {
+        tw_engine_each_method(engine, print_method, NULL);
+    }
+    tw_engine_free(engine);
+    tw_config_free(&cfg);
+    return status;
+}
