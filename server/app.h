@@ -11,12 +11,16 @@
 #include "tw_blob.h"
 #include "tw_store.h"
 
+struct tw_job_runner;
+
 typedef struct tw_app {
     const tw_config *cfg;
     tw_store *store;
     tw_blob_store *blobs;
     /* Blocking work (backups, outside services): never on an RPC thread. */
     tw_pool *slow_pool;
+    /* Durable background jobs (jobs.h): wake it after enqueueing one. */
+    struct tw_job_runner *jobs;
 } tw_app;
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "auth/gate.h"
 #include "cli.h"
+#include "jobs.h"
 #include "rpc/engine.h"
 #include "services/services.h"
 #include "tw_blob.h"
@@ -25,6 +26,8 @@
 /* Threads and queue of the pool for blocking work (backups, vendors). */
 #define SLOW_POOL_THREADS 2
 #define SLOW_POOL_QUEUE   64
+/* Threads running durable jobs (jobs.h). */
+#define JOB_THREADS 2
 
 /* mkdir -p, private to the account running twd. */
 static int make_dirs(const char *path)
@@ -124,6 +127,10 @@ int tw_cmd_serve(int argc, char **argv)
         tw_cli_fail("cannot start worker threads");
         goto out;
     }
+    if (tw_jobs_start(&app, tw_job_types, JOB_THREADS, &app.jobs)) {
+        tw_cli_fail("cannot start job workers");
+        goto out;
+    }
     int port = 0;
     if (engine_with_services(&cfg, &app, socket, &engine, errbuf, sizeof errbuf) ||
         tw_engine_start(engine, &port, errbuf, sizeof errbuf)) {
@@ -143,8 +150,9 @@ int tw_cmd_serve(int argc, char **argv)
     tw_engine_shutdown(engine, (int)cfg.shutdown_grace_ms);
     status = EXIT_SUCCESS;
 out:
-    /* The pool first: its jobs finish their calls, which the engine must
+    /* Jobs and the pool first: they may finish calls, which the engine must
      * still be there to send. */
+    tw_jobs_stop(app.jobs);
     tw_pool_free(app.slow_pool);
     tw_engine_free(engine);
     tw_blob_close(app.blobs);
