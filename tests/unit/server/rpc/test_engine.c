@@ -31,6 +31,7 @@ extern const size_t engine_test_descriptor_set_size;
 
 static atomic_int cancel_hooks_run;
 static atomic_int sums_completed;
+static atomic_int sum_messages_seen;
 
 struct deferred {
     tw_call *call;
@@ -73,6 +74,7 @@ static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
 {
     const Twtest__V1__SumRequest *in = (const void *)message;
     Twtest__V1__SumResponse *out = (void *)response;
+    atomic_fetch_add(&sum_messages_seen, 1);
     if (in->value < 0)
         return tw_call_field_violation(call, "value", "must not be negative");
     out->total += in->value;
@@ -493,8 +495,14 @@ START_TEST(cancelled_client_stream_never_ends_normally)
     rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
     Twtest__V1__SumRequest req = TWTEST__V1__SUM_REQUEST__INIT;
     req.value = 1;
+    atomic_store(&sum_messages_seen, 0);
     ck_assert(rpc_stream_send(s, &req.base));
     ck_assert(rpc_stream_send(s, &req.base));
+    /* A send completes when it is written, not when the server has read it:
+     * cancel only once the handler has seen both (and set its hook). */
+    for (int i = 0; i < 500 && atomic_load(&sum_messages_seen) < 2; i++)
+        usleep(2000);
+    ck_assert_int_eq(atomic_load(&sum_messages_seen), 2);
     rpc_stream_cancel(s);
     assert_stream_broken_without_end(s, GRPC_STATUS_CANCELLED);
 }
@@ -507,7 +515,10 @@ START_TEST(oversized_stream_message_breaks_the_stream)
     rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
     Twtest__V1__SumRequest req = TWTEST__V1__SUM_REQUEST__INIT;
     req.value = 1;
+    atomic_store(&sum_messages_seen, 0);
     ck_assert(rpc_stream_send(s, &req.base));
+    for (int i = 0; i < 500 && atomic_load(&sum_messages_seen) < 1; i++)
+        usleep(2000);
     /* A SumRequest cannot be large; send an EchoRequest's bytes on the same
      * path, which fails on size before it could fail on type. */
     char *big = malloc(MAX_MESSAGE + 1);
