@@ -51,6 +51,8 @@ static tw_err echo(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
 {
     const Twtest__V1__EchoRequest *in = (const void *)request;
     Twtest__V1__EchoResponse *out = (void *)response;
+    if (in->retry_after_ms > 0)
+        tw_call_retry_after(call, in->retry_after_ms);
     if (in->fail_with != 0)
         return tw_call_error(call, (tw_err)in->fail_with, "failed as asked");
     if (in->bad_field[0] != '\0')
@@ -304,6 +306,22 @@ START_TEST(errors_carry_google_rpc_status)
     ck_assert_str_eq(bad->field_violations[0]->field, "title");
     ck_assert_str_eq(bad->field_violations[0]->description, "is not acceptable");
     google__rpc__bad_request__free_unpacked(bad, NULL);
+    google__rpc__status__free_unpacked(st, NULL);
+    rpc_result_free(&r);
+
+    req.bad_field = "";
+    req.fail_with = TW_ERR_RATE_LIMITED;
+    req.retry_after_ms = 1500;
+    echo_call(&req, 5000, NULL, &r);
+    ck_assert_int_eq(r.status, GRPC_STATUS_RESOURCE_EXHAUSTED);
+    st = status_details(&r);
+    ck_assert_uint_eq(st->n_details, 2);
+    ck_assert_str_eq(st->details[1]->type_url, "type.googleapis.com/google.rpc.RetryInfo");
+    Google__Rpc__RetryInfo *retry = google__rpc__retry_info__unpack(
+        NULL, st->details[1]->value.len, st->details[1]->value.data);
+    ck_assert_int_eq(retry->retry_delay->seconds, 1);
+    ck_assert_int_eq(retry->retry_delay->nanos, 500000000);
+    google__rpc__retry_info__free_unpacked(retry, NULL);
     google__rpc__status__free_unpacked(st, NULL);
     rpc_result_free(&r);
 }
