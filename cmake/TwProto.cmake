@@ -21,7 +21,9 @@ function(tw_protoc_c out_var gen_dir root)
       OUTPUT ${c} ${gen_dir}/${base}.pb-c.h
       COMMAND ${CMAKE_COMMAND} -E make_directory ${gen_dir}
       COMMAND ${PROTOC_C} ${TW_PROTO_PATH} -I${root} --c_out=${gen_dir} ${root}/${rel}
-      DEPENDS ${root}/${rel}
+      COMMAND ${CMAKE_COMMAND} -DHEADER=${gen_dir}/${base}.pb-c.h
+              -P ${PROJECT_SOURCE_DIR}/cmake/c_keywords.cmake
+      DEPENDS ${root}/${rel} ${PROJECT_SOURCE_DIR}/cmake/c_keywords.cmake
       COMMENT "protoc-c ${rel}"
       VERBATIM)
     list(APPEND sources ${c})

@@ -11,6 +11,7 @@
 #include "tw_blob.h"
 #include "tw_store.h"
 
+struct tw_auth;
 struct tw_job_runner;
 
 typedef struct tw_app {
@@ -21,6 +22,9 @@ typedef struct tw_app {
     tw_pool *slow_pool;
     /* Durable background jobs (jobs.h): wake it after enqueueing one. */
     struct tw_job_runner *jobs;
+    /* Keys, limits, maintenance and password hashing (auth/auth.h); NULL
+     * in `twd methods`, which serves nothing. */
+    struct tw_auth *auth;
 } tw_app;
 
 #endif

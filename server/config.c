@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum setting_type { SET_ADDRESS, SET_PATH, SET_INT, SET_CHOICE, SET__COUNT };
+enum setting_type { SET_ADDRESS, SET_PATH, SET_INT, SET_CHOICE, SET_FILE, SET__COUNT };
 
 struct setting {
     const char *name;
@@ -25,6 +25,7 @@ struct setting {
 /* In the order of the enums they set (tw_log_level, tw_durability). */
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const durabilities[] = {"durable", "fast", NULL};
+static const char *const booleans[] = {"false", "true", NULL};
 
 #define FIELD(f) offsetof(tw_config, f)
 
@@ -45,6 +46,30 @@ static const struct setting settings[] = {
      .help = "on SIGTERM, how long calls in flight may take to finish"},
     {"log_level", SET_CHOICE, FIELD(log_level), "info", .choices = log_levels,
      .help = "debug, info, warn or error"},
+    {"job_threads", SET_INT, FIELD(job_threads), "2", 0, 64,
+     .help = "background job workers (account deletion, ...); 0 runs none and jobs wait"},
+    {"password_scrypt_log2_n", SET_INT, FIELD(password_scrypt_log2_n), "17", 8, 22,
+     .help = "scrypt cost of new password hashes, N = 2^this (r=8, p=1); old hashes are "
+             "upgraded at login"},
+    {"password_hash_threads", SET_INT, FIELD(password_hash_threads), "2", 1, 64,
+     .help = "password hashes computed at once; each takes 128 * 2^N * 8 bytes (128 MiB at "
+             "N=17)"},
+    {"login_failures_per_account", SET_INT, FIELD(login_failures_per_account), "5", 1, 1000,
+     .help = "failed sign-ins per account per window before RESOURCE_EXHAUSTED"},
+    {"login_failures_per_peer", SET_INT, FIELD(login_failures_per_peer), "50", 1, 100000,
+     .help = "failed sign-ins per client address per window before RESOURCE_EXHAUSTED"},
+    {"login_failure_window_s", SET_INT, FIELD(login_failure_window_s), "900", 1, 86400,
+     .help = "how long a failed sign-in counts against its account and address"},
+    {"api_calls_per_hour", SET_INT, FIELD(api_calls_per_hour), "1000", 1, 100000000,
+     .help = "calls per user per hour, all signed-in calls together"},
+    {"api_write_calls_per_hour", SET_INT, FIELD(api_write_calls_per_hour), "1000", 1, 100000000,
+     .help = "calls per user per hour to methods that change data"},
+    {"tls_cert", SET_FILE, FIELD(tls_cert), "",
+     .help = "PEM certificate chain: serve TLS (with tls_key); empty serves plaintext"},
+    {"tls_key", SET_FILE, FIELD(tls_key), "", .help = "PEM private key of tls_cert"},
+    {"allow_insecure_remote", SET_CHOICE, FIELD(allow_insecure_remote), "false",
+     .choices = booleans,
+     .help = "true: serve plaintext on an address other than loopback (behind a TLS proxy)"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -88,6 +113,18 @@ static bool parse_path(const struct setting *s, const char *text, void *field, c
     return replace_string(field, text);
 }
 
+/* A file path, or "" for none (the field is then NULL). */
+static bool parse_file(const struct setting *s, const char *text, void *field, char *why,
+                       size_t whylen)
+{
+    if (text[0] == '\0') {
+        free(*(char **)field);
+        *(char **)field = NULL;
+        return true;
+    }
+    return parse_path(s, text, field, why, whylen);
+}
+
 static bool parse_int(const struct setting *s, const char *text, void *field, char *why,
                       size_t whylen)
 {
@@ -119,10 +156,8 @@ static bool parse_choice(const struct setting *s, const char *text, void *field,
 }
 
 static parse_fn *const parsers[SET__COUNT] = {
-    [SET_ADDRESS] = parse_address,
-    [SET_PATH] = parse_path,
-    [SET_INT] = parse_int,
-    [SET_CHOICE] = parse_choice,
+    [SET_ADDRESS] = parse_address, [SET_PATH] = parse_path, [SET_INT] = parse_int,
+    [SET_CHOICE] = parse_choice,   [SET_FILE] = parse_file,
 };
 
 /* ---- sources ---------------------------------------------------------------- */
@@ -262,6 +297,11 @@ tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_
         if (eq == NULL)
             i++;
     }
+    if (!err && (cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        snprintf(errbuf, errlen, "invalid setting %s: tls_cert and tls_key go together",
+                 cfg->tls_cert ? "tls_key" : "tls_cert");
+        err = TW_ERR_VALIDATION;
+    }
     if (err)
         tw_config_free(cfg);
     return err;
@@ -270,7 +310,8 @@ tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_
 void tw_config_free(tw_config *cfg)
 {
     for (size_t i = 0; i < NSETTINGS; i++) {
-        if (settings[i].type == SET_ADDRESS || settings[i].type == SET_PATH) {
+        if (settings[i].type == SET_ADDRESS || settings[i].type == SET_PATH ||
+            settings[i].type == SET_FILE) {
             char **field = (char **)((char *)cfg + settings[i].offset);
             free(*field);
             *field = NULL;

@@ -24,6 +24,21 @@ typedef struct tw_config {
     int64_t max_message_bytes; /* largest request message accepted */
     int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
+    int64_t job_threads; /* durable-job workers; 0 runs none (jobs wait) */
+
+    /* Accounts (server/auth). */
+    int64_t password_scrypt_log2_n;     /* scrypt N = 2^this for new hashes */
+    int64_t password_hash_threads;      /* hashes at once: ~128 MiB each at N=2^17 */
+    int64_t login_failures_per_account; /* per window, then RATE_001 */
+    int64_t login_failures_per_peer;    /* per window, from one client address */
+    int64_t login_failure_window_s;
+    int64_t api_calls_per_hour;       /* per user, every authenticated call */
+    int64_t api_write_calls_per_hour; /* per user, calls that change data */
+
+    /* TLS: both set, or neither (plaintext, loopback only unless allowed). */
+    char *tls_cert;            /* PEM certificate chain file; NULL when unset */
+    char *tls_key;             /* PEM private key file; NULL when unset */
+    int allow_insecure_remote; /* 1: plaintext on a non-loopback address too */
 } tw_config;
 
 /*

@@ -4,6 +4,7 @@
  * which builds the same engine without serving, to list (and so check)
  * every method table against the .proto files.
  */
+#include "auth/auth.h"
 #include "auth/gate.h"
 #include "cli.h"
 #include "jobs.h"
@@ -26,8 +27,6 @@
 /* Threads and queue of the pool for blocking work (backups, vendors). */
 #define SLOW_POOL_THREADS 2
 #define SLOW_POOL_QUEUE   64
-/* Threads running durable jobs (jobs.h). */
-#define JOB_THREADS 2
 
 /* mkdir -p, private to the account running twd. */
 static int make_dirs(const char *path)
@@ -123,11 +122,16 @@ int tw_cmd_serve(int argc, char **argv)
         tw_cli_fail("cannot open blob storage in %s: %s", cfg.data_dir, tw_store_last_error());
         goto out;
     }
+    if (tw_auth_open(app.store, &cfg, &app.auth)) {
+        tw_cli_fail("cannot load signing keys and account settings from %s: %s", cfg.data_dir,
+                    tw_store_last_error());
+        goto out;
+    }
     if (tw_pool_new("slow", SLOW_POOL_THREADS, SLOW_POOL_QUEUE, &app.slow_pool)) {
         tw_cli_fail("cannot start worker threads");
         goto out;
     }
-    if (tw_jobs_start(&app, tw_job_types, JOB_THREADS, &app.jobs)) {
+    if (cfg.job_threads > 0 && tw_jobs_start(&app, tw_job_types, (int)cfg.job_threads, &app.jobs)) {
         tw_cli_fail("cannot start job workers");
         goto out;
     }
@@ -154,6 +158,7 @@ out:
      * still be there to send. */
     tw_jobs_stop(app.jobs);
     tw_pool_free(app.slow_pool);
+    tw_auth_close(app.auth);
     tw_engine_free(engine);
     tw_blob_close(app.blobs);
     tw_store_close(app.store);
@@ -177,7 +182,7 @@ static void print_method(void *ctx, const char *path, const tw_method *m)
         const char *label;
     } flag_labels[] = {
         {TW_PUBLIC, "public"}, {TW_INFRA, "infra"},           {TW_ADMIN, "admin"},
-        {TW_WRITE, "write"},   {TW_IDEMPOTENT, "idempotent"},
+        {TW_WRITE, "write"},   {TW_IDEMPOTENT, "idempotent"}, {TW_SIGN_IN, "sign-in"},
     };
     printf("%-60s %-13s", path, kind_labels[m->kind]);
     for (size_t i = 0; i < sizeof flag_labels / sizeof flag_labels[0]; i++)

@@ -1,6 +1,7 @@
 /* The keyspace table of tw_keyspace.h, expanded into rows. */
 #include "tw_keyspace.h"
 
+#include "tw/store/v1/accounts.pb-c.h"
 #include "tw/store/v1/records.pb-c.h"
 
 #include <stddef.h>

@@ -523,6 +523,29 @@ tw_err tw_store_verify(tw_store *s, tw_store_report *out)
     return err;
 }
 
+tw_err tw_store_each_record(tw_store *s, tw_store_record_fn fn, void *ctx)
+{
+    tw_err err = TW_OK;
+    for (int cf = 0; cf < TW_CF__COUNT && err == TW_OK; cf++) {
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->read_opts, s->cf[cf]);
+        for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it) && err == TW_OK;
+             rocksdb_iter_next(it)) {
+            size_t klen, vlen;
+            const char *key = rocksdb_iter_key(it, &klen);
+            const char *val = rocksdb_iter_value(it, &vlen);
+            err = fn(ctx, (tw_cf)cf, (const uint8_t *)key, klen, (const uint8_t *)val, vlen);
+        }
+        char *rerr = NULL;
+        rocksdb_iter_get_error(it, &rerr);
+        if (rerr != NULL && err == TW_OK)
+            err = store_rocks_error(rerr, tw_keyspace_cf_name((tw_cf)cf));
+        else
+            rocksdb_free(rerr);
+        rocksdb_iter_destroy(it);
+    }
+    return err;
+}
+
 tw_err tw_store_check(const char *data_dir, tw_store_report *out)
 {
     tw_store *s;

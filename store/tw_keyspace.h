@@ -72,7 +72,18 @@
     /* Job queue: jobs by id; ready and leased jobs by (type, due); dead ones by (type, time). */  \
     XX(JOB, JOBS, 0x40, SHARED, MSG, &tw__store__v1__job__descriptor, P(ID, job))                  \
     XX(JOB_DUE, JOBS, 0x41, SHARED, NONE, NULL, P(STR, type), P(I64, due_ms), P(ID, job))          \
-    XX(JOB_DEAD, JOBS, 0x42, SHARED, NONE, NULL, P(STR, type), P(I64, dead_ms), P(ID, job))
+    XX(JOB_DEAD, JOBS, 0x42, SHARED, NONE, NULL, P(STR, type), P(I64, dead_ms), P(ID, job))        \
+    /* Accounts (server/auth): users, their sessions; the signing-key ring and the */              \
+    /* maintenance switch ("jwt", "mode"); recent login failures by subject. */                    \
+    XX(USER, DATA, 0x50, OWNED, MSG, &tw__store__v1__account__descriptor, P(ID, user))             \
+    XX(SESSION, DATA, 0x51, OWNED, MSG, &tw__store__v1__session__descriptor, P(ID, user),          \
+       P(ID, session))                                                                             \
+    XX(SIGNING_KEYS, META, 0x52, SHARED, MSG, &tw__store__v1__signing_keys__descriptor,            \
+       P(STR, name))                                                                               \
+    XX(MAINTENANCE, META, 0x53, SHARED, MSG, &tw__store__v1__maintenance__descriptor,              \
+       P(STR, name))                                                                               \
+    XX(LOGIN_FAILURES, DATA, 0x54, SHARED, MSG, &tw__store__v1__login_failures__descriptor,        \
+       P(STR, subject))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

@@ -157,6 +157,15 @@ typedef struct tw_store_report {
  * last error where); out is filled either way. */
 tw_err tw_store_verify(tw_store *s, tw_store_report *out);
 
+/* Calls fn with every key and raw value of every column family, in key
+ * order, one family after another; an error from fn stops the walk and is
+ * returned. Bytes are borrowed during each call. For operator tools and
+ * tests that must see everything stored (that no key of a deleted user is
+ * left, for one). */
+typedef tw_err (*tw_store_record_fn)(void *ctx, tw_cf cf, const uint8_t *key, size_t key_len,
+                                     const uint8_t *value, size_t value_len);
+tw_err tw_store_each_record(tw_store *s, tw_store_record_fn fn, void *ctx);
+
 /* `twd check`: opens <data_dir> read-only, verifies it and closes it. */
 tw_err tw_store_check(const char *data_dir, tw_store_report *out);
 

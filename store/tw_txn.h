@@ -50,6 +50,10 @@ tw_err tw_txn_commit(tw_txn *t);
 /* Ends the transaction without writing anything. Accepts NULL. */
 void tw_txn_abort(tw_txn *t);
 
+/* The store t runs on, for a prefix scan that decides what t writes (the
+ * scan sees committed data, not t's own writes). */
+tw_store *tw_txn_store(tw_txn *t);
+
 /*
  * Runs fn in a transaction and commits it; when the commit conflicts, runs
  * fn again in a new transaction after a short random pause, up to 16

@@ -88,6 +88,11 @@ void tw_txn_abort(tw_txn *t)
     free(t);
 }
 
+tw_store *tw_txn_store(tw_txn *t)
+{
+    return t->store;
+}
+
 tw_err tw_txn_commit(tw_txn *t)
 {
     char *rerr = NULL;

@@ -1,20 +1,97 @@
-/* Admission rules for gate.h. */
+/*
+ * Admission rules for gate.h, in order: the operator socket is an admin;
+ * public methods need nobody (but maintenance mode stops all except
+ * sign-ins); everything else needs `authorization: Bearer <jwt>` with a
+ * valid signature and claims, whose session still exists (one point read
+ * of SESSION(user, session), which also carries the account's role and
+ * disabled flag); then maintenance mode, the admin role, and the caller's
+ * API rate limit.
+ */
 #include "gate.h"
 
-#include <string.h>
+#include "account.h"
+#include "auth.h"
+#include "session.h"
+#include "tw_time.h"
 
-#define ROLE_ADMIN "admin"
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define BEARER "bearer "
+
+static tw_err maintenance_error(tw_call *call, tw_auth *auth)
+{
+    char message[TW_MAINTENANCE_MESSAGE_MAX + 1];
+    if (!tw_auth_maintenance(auth, message, sizeof message))
+        return TW_OK;
+    return message[0] ? tw_call_error(call, TW_ERR_MAINTENANCE, "%s", message) : TW_ERR_MAINTENANCE;
+}
+
+/* Verifies the bearer token and reads its session; sets the caller. */
+static tw_err authenticate(tw_call *call, tw_auth *auth, const char *header, bool *admin)
+{
+    /* RFC 6750: the scheme is case-insensitive, the token follows one space. */
+    if (strncasecmp(header, BEARER, strlen(BEARER)) != 0)
+        return tw_call_error(call, TW_ERR_AUTH_INVALID_TOKEN,
+                             "authorization must be \"Bearer <access token>\"");
+    tw_jwt_claims claims;
+    tw_err err = tw_jwt_verify(header + strlen(BEARER), tw_keyring_lookup, auth->keys,
+                               tw_wall_ms() / 1000, &claims);
+    if (err)
+        return err;
+    tw_id user, session;
+    if (!tw_id_parse(claims.sub, &user) || !tw_id_parse(claims.sid, &session))
+        return TW_ERR_AUTH_INVALID_TOKEN;
+    tw_key k;
+    tw_session_key(&k, &user, &session);
+    tw_value v;
+    err = tw_store_get(auth->store, &k, tw_call_arena(call), &v);
+    if (err == TW_ERR_NOT_FOUND)
+        return TW_ERR_AUTH_REVOKED;
+    if (err) {
+        tw_call_log_detail(call, "%s", tw_store_last_error());
+        return err;
+    }
+    const Tw__Store__V1__Session *s = (const void *)v.msg;
+    if (s->disabled)
+        return TW_ERR_AUTH_DISABLED;
+    *admin = strcmp(s->role, TW_ROLE_ADMIN) == 0;
+    tw_call_set_caller(call, claims.sub, *admin ? TW_ROLE_ADMIN : TW_ROLE_USER);
+    tw_call_set_session(call, claims.sid);
+    return TW_OK;
+}
 
 tw_err tw_gate_admit(void *ctx, tw_call *call, const tw_method *method)
 {
+    tw_app *app = ctx;
+    tw_auth *auth = app->auth;
     if (tw_call_from_operator_socket(call)) {
-        tw_call_set_caller(call, NULL, ROLE_ADMIN);
+        tw_call_set_caller(call, NULL, TW_ROLE_ADMIN);
         return TW_OK;
     }
     if (method->flags & TW_PUBLIC)
-        return TW_OK;
-    if (tw_call_metadata(call, "authorization") == NULL)
+        return auth == NULL || (method->flags & TW_SIGN_IN) ? TW_OK : maintenance_error(call, auth);
+    const char *header = tw_call_metadata(call, "authorization");
+    if (header == NULL)
         return TW_ERR_AUTH_MISSING_TOKEN;
-    /* No account can hold a token yet: sign-in arrives with AuthService. */
-    return TW_ERR_AUTH_INVALID_TOKEN;
+    if (auth == NULL)
+        return TW_ERR_AUTH_INVALID_TOKEN;
+    bool admin = false;
+    tw_err err = authenticate(call, auth, header, &admin);
+    if (err)
+        return err;
+    if (!admin && (err = maintenance_error(call, auth)))
+        return err;
+    if ((method->flags & TW_ADMIN) && !admin)
+        return TW_ERR_AUTH_FORBIDDEN;
+    tw_id user;
+    int64_t retry_ms;
+    tw_id_parse(tw_call_user_id(call), &user);
+    if (!tw_api_limiter_take(auth->api, &user, method->flags & TW_WRITE, tw_wall_us(), &retry_ms)) {
+        tw_call_retry_after(call, retry_ms);
+        return tw_call_error(call, TW_ERR_RATE_LIMITED, "too many calls; retry in %lld s",
+                             (long long)(retry_ms + 999) / 1000);
+    }
+    return TW_OK;
 }

@@ -45,6 +45,10 @@ enum tw_method_flag {
     TW_ADMIN = 1u << 2,      /* only callers with the admin role */
     TW_WRITE = 1u << 3,      /* changes stored data */
     TW_IDEMPOTENT = 1u << 4, /* repeating the call changes nothing more */
+    /* With TW_PUBLIC: a sign-in (Login, RefreshToken). In maintenance mode
+     * the gate lets it through, because only its handler learns who signs
+     * in, and the handler refuses everyone but admins. */
+    TW_SIGN_IN = 1u << 5,
 };
 
 /*
@@ -123,6 +127,10 @@ const char *tw_call_request_id(tw_call *call);
 const char *tw_call_user_id(tw_call *call);
 const char *tw_call_role(tw_call *call);
 void tw_call_set_caller(tw_call *call, const char *user_id, const char *role);
+/* The session (a UUID string) of the caller's access token, set by the gate
+ * after tw_call_set_caller; NULL for public and operator-socket calls. */
+const char *tw_call_session_id(tw_call *call);
+void tw_call_set_session(tw_call *call, const char *session_id);
 
 /* Milliseconds until the client's deadline; INT64_MAX when it set none. */
 int64_t tw_call_time_left_ms(tw_call *call);

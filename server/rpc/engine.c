@@ -170,6 +170,7 @@ struct tw_call {
     char request_id[REQUEST_ID_MAX + 1];
     const char *user_id;
     const char *role;
+    const char *session_id;
     char *peer; /* gpr_malloc'd; read on arrival, while the transport is there */
     int64_t start_ns;
 };
@@ -842,6 +843,16 @@ void tw_call_set_caller(tw_call *c, const char *user_id, const char *role)
 {
     c->user_id = user_id ? tw_arena_strdup(c->arena, user_id) : NULL;
     c->role = role ? tw_arena_strdup(c->arena, role) : NULL;
+}
+
+const char *tw_call_session_id(tw_call *c)
+{
+    return c->session_id;
+}
+
+void tw_call_set_session(tw_call *c, const char *session_id)
+{
+    c->session_id = session_id ? tw_arena_strdup(c->arena, session_id) : NULL;
 }
 
 const char *tw_call_metadata(tw_call *c, const char *key)

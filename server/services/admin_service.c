@@ -1,14 +1,19 @@
 /*
  * tw.v1.AdminService: operator calls. CreateBackup takes an online backup of
  * the serving store with RocksDB's BackupEngine; it is slow disk work, so it
- * runs on the slow pool and finishes the call from there.
+ * runs on the slow pool and finishes the call from there. DisableUser and
+ * EnableUser switch an account off and on.
  */
 #include "services.h"
 
+#include "auth/account.h"
+#include "auth/session.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_backup.h"
+#include "tw_time.h"
 
 #include <stdlib.h>
+#include <strings.h>
 
 struct backup_job {
     tw_call *call;
@@ -61,8 +66,68 @@ static tw_err create_backup(tw_call *call, const ProtobufCMessage *request,
     return TW_DEFERRED;
 }
 
+/* ---- account administration --------------------------------------------- */
+
+struct set_disabled {
+    tw_id user;
+    bool disabled;
+    tw_arena *arena;
+    Tw__Store__V1__Account *account; /* out */
+};
+
+/* The account, its change-log entry and the copy in each session change
+ * together: the gate reads only the session. */
+static tw_err set_disabled_txn(tw_txn *t, void *ctx)
+{
+    struct set_disabled *d = ctx;
+    tw_err err = tw_txn_account_load(t, &d->user, d->arena, &d->account);
+    if (err || d->account->disabled == d->disabled)
+        return err;
+    d->account->disabled = d->disabled;
+    d->account->update_unix_ms = tw_wall_ms();
+    err = tw_txn_account_put(t, d->account);
+    return err ? err : tw_txn_sessions_sync(t, &d->user, d->account->role, d->disabled);
+}
+
+static tw_err set_disabled(tw_call *call, const char *user_id, bool disabled, Tw__V1__User **out)
+{
+    struct set_disabled d = {.disabled = disabled, .arena = tw_call_arena(call)};
+    if (!tw_id_parse(user_id, &d.user))
+        return tw_call_field_violation(call, "user_id", "must be a user id (a UUID)");
+    const char *caller = tw_call_user_id(call);
+    if (disabled && caller != NULL && strcasecmp(caller, user_id) == 0)
+        return tw_call_error(call, TW_ERR_FAILED_PRECONDITION,
+                             "an admin cannot disable their own account");
+    tw_app *app = tw_call_service_ctx(call);
+    tw_err err = tw_txn_run(app->store, set_disabled_txn, &d);
+    if (err == TW_ERR_NOT_FOUND)
+        return tw_call_error(call, err, "no user %s", user_id);
+    if (err) {
+        tw_call_log_detail(call, "%s", tw_store_last_error());
+        return err;
+    }
+    *out = tw_account_to_user(d.account, d.arena);
+    return *out ? TW_OK : TW_ERR_NO_MEMORY;
+}
+
+static tw_err disable_user(tw_call *call, const ProtobufCMessage *request,
+                           ProtobufCMessage *response)
+{
+    const Tw__V1__DisableUserRequest *in = (const void *)request;
+    return set_disabled(call, in->user_id, true, &((Tw__V1__DisableUserResponse *)response)->user);
+}
+
+static tw_err enable_user(tw_call *call, const ProtobufCMessage *request,
+                          ProtobufCMessage *response)
+{
+    const Tw__V1__EnableUserRequest *in = (const void *)request;
+    return set_disabled(call, in->user_id, false, &((Tw__V1__EnableUserResponse *)response)->user);
+}
+
 static const tw_method admin_methods[] = {
     {"CreateBackup", TW_UNARY, TW_ADMIN, .handle = create_backup},
+    {"DisableUser", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT, .handle = disable_user},
+    {"EnableUser", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT, .handle = enable_user},
     {NULL},
 };
 

@@ -18,5 +18,6 @@ tw_err tw_admin_service_register(tw_engine *engine, tw_app *app, char *errbuf, s
 tw_err tw_server_info_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_health_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_reflection_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_auth_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 
 #endif

@@ -21,13 +21,31 @@ Run one file with its output: `ctest --test-dir build -R e2e_health -V`.
     with Twd(extra_args=("--shutdown-grace-ms", "0")) as twd:   # a twd of its own
         code = twd.stop()
 
+Signed-in calls: `twd.sign_up()` registers a fresh account (a unique email
+and a password of its own unless given) through AuthService.Register and
+returns an Account; pass its `metadata` with each call that needs a token:
+
+    me = twd.sign_up()                      # Account(email, password, user_id, ...)
+    tasks = self.twd.stub(task_service_pb2_grpc.TaskServiceStub)
+    tasks.ListTasks(request, metadata=me.metadata, timeout=RPC_TIMEOUT_S)
+    other = twd.sign_up(email="b@example.com", password="a long password")
+    again = twd.sign_in(other.email, other.password)   # a second session
+
+Account fields: email, password, user_id (UUID text), session_id,
+access_token, refresh_token, metadata ([("authorization", "Bearer ...")]).
+twd.operator_channel() reaches the operator socket (admin role, no token).
+Every Twd sets TW_PASSWORD_SCRYPT_LOG2_N=12 (fast hashes) unless env says
+otherwise; twd's default is 17.
+
 Only the standard library, grpc and google.protobuf: no pytest.
 """
 import dataclasses
 import glob
 import importlib
+import itertools
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -49,6 +67,8 @@ def _required_env(name):
 
 
 TWD = _required_env("TWD")
+# tests/tools/store_dump.c: prints every key and value of a store (read-only).
+STORE_DUMP = os.environ.get("TW_STORE_DUMP")
 STUBS_DIR = _required_env("TW_E2E_STUBS")
 REPO_DIR = _required_env("TW_REPO")
 
@@ -76,6 +96,9 @@ PORT_ATTEMPTS = 5
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 _STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+# Password hashing cost for test servers: fast, unless a test sets its own.
+TEST_SCRYPT_LOG2_N = "12"
+_account_numbers = itertools.count(1)
 
 
 # ---- small utilities ---------------------------------------------------------
@@ -219,7 +242,7 @@ class Twd:
 
     def __init__(self, extra_args=(), env=None, config=None):
         self.extra_args = tuple(extra_args)
-        self.env = dict(env or {})
+        self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N, **(env or {})}
         self.config = config
         self.port = None
         self.process = None
@@ -313,6 +336,53 @@ class Twd:
         if self._default_channel is None:
             self._default_channel = self.channel()
         return stub_class(self._default_channel)
+
+    def operator_channel(self):
+        """A channel to the operator socket (calls act with the admin role),
+        closed when the harness stops."""
+        channel = grpc.insecure_channel("unix:" + os.path.join(self.data_dir, "twd.sock"))
+        self._channels.append(channel)
+        return channel
+
+    # -- accounts -------------------------------------------------------------
+
+    def sign_up(self, email=None, password=None, display_name="Test User", **fields):
+        """Registers a new account through AuthService.Register and returns
+        its Account (signed in). email and password default to fresh ones;
+        fields are more RegisterRequest fields (time_zone, locale, device)."""
+        from tw.v1 import auth_service_pb2, auth_service_pb2_grpc
+        if email is None:
+            email = f"user{next(_account_numbers)}-{secrets.token_hex(4)}@example.com"
+        if password is None:
+            password = "pw-" + secrets.token_urlsafe(12)
+        auth = self.stub(auth_service_pb2_grpc.AuthServiceStub)
+        reply = auth.Register(auth_service_pb2.RegisterRequest(
+            email=email, password=password, display_name=display_name, **fields),
+            timeout=RPC_TIMEOUT_S)
+        return Account.from_reply(email, password, reply)
+
+    def sign_in(self, email, password, **fields):
+        """Logs in (a new session) through AuthService.Login; an Account."""
+        from tw.v1 import auth_service_pb2, auth_service_pb2_grpc
+        auth = self.stub(auth_service_pb2_grpc.AuthServiceStub)
+        reply = auth.Login(auth_service_pb2.LoginRequest(email=email, password=password,
+                                                          **fields), timeout=RPC_TIMEOUT_S)
+        return Account.from_reply(email, password, reply)
+
+    def store_records(self):
+        """Every (column family, key bytes, value bytes) in twd's store, read
+        with tw-store-dump (read-only: twd may keep serving)."""
+        if not STORE_DUMP:
+            raise unittest.SkipTest("TW_STORE_DUMP is not set")
+        result = subprocess.run([STORE_DUMP, self.data_dir], text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=RPC_TIMEOUT_S)
+        if result.returncode != 0:
+            raise AssertionError(f"tw-store-dump failed: {result.stderr}")
+        records = []
+        for line in result.stdout.splitlines():
+            row = json.loads(line)
+            records.append((row["cf"], bytes.fromhex(row["key"]), bytes.fromhex(row["value"])))
+        return records
 
     def is_serving(self):
         """Whether twd answers health Check("") with SERVING, on a new channel."""
@@ -455,6 +525,28 @@ class TwdTestCase(unittest.TestCase):
     def assertServing(self):
         """The shared twd still answers health checks (after a test abused it)."""
         self.assertTrue(self.twd.is_serving(), "twd is no longer SERVING")
+
+
+@dataclasses.dataclass
+class Account:
+    """A signed-in account, as Twd.sign_up and Twd.sign_in return it."""
+    email: str
+    password: str
+    user_id: str
+    session_id: str
+    access_token: str
+    refresh_token: str
+
+    @classmethod
+    def from_reply(cls, email, password, reply):
+        return cls(email=email, password=password, user_id=reply.user.id,
+                   session_id=reply.tokens.session_id, access_token=reply.tokens.access_token,
+                   refresh_token=reply.tokens.refresh_token)
+
+    @property
+    def metadata(self):
+        """Call metadata carrying the access token, ready for metadata=."""
+        return [("authorization", f"Bearer {self.access_token}")]
 
 
 def metadata(**entries):

@@ -1,0 +1,282 @@
+/* Account rules, records and writes for account.h. */
+#include "account.h"
+
+#include "tw_changelog.h"
+#include "tw_counter.h"
+#include "tw_unique.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The shipped list (server/auth/common_passwords.txt), embedded by the build. */
+extern const unsigned char tw_common_passwords[];
+extern const size_t tw_common_passwords_size;
+
+#define WHY(...) (snprintf(why, whylen, __VA_ARGS__), false)
+
+/* Characters (code points) of valid UTF-8. */
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+bool tw_email_normalise(const char *email, char *out, char *why, size_t whylen)
+{
+    while (isspace((unsigned char)*email))
+        email++;
+    size_t len = strlen(email);
+    while (len > 0 && isspace((unsigned char)email[len - 1]))
+        len--;
+    if (len == 0)
+        return WHY("is required");
+    if (len > TW_EMAIL_MAX)
+        return WHY("is longer than %d characters", TW_EMAIL_MAX);
+    memcpy(out, email, len);
+    out[len] = '\0';
+    char *at = strrchr(out, '@');
+    if (at == NULL || at == out || at[1] == '\0' || strchr(out, '@') != at)
+        return WHY("is not an email address (name@domain)");
+    for (const char *p = out; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return WHY("must not contain spaces or control characters");
+    const char *domain = at + 1;
+    const char *dot = strchr(domain, '.');
+    if (dot == NULL || domain[0] == '.' || out[len - 1] == '.' || strstr(domain, ".."))
+        return WHY("has no valid domain");
+    for (char *p = at + 1; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return true;
+}
+
+/* ---- common passwords ------------------------------------------------------ */
+
+static const char **common;
+static size_t ncommon;
+static pthread_once_t common_once = PTHREAD_ONCE_INIT;
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Splits the embedded list into lower-case lines once, sorted for bsearch.
+ * Lines starting "#!comment:" are the list's own notes. */
+static void load_common(void)
+{
+    char *text = malloc(tw_common_passwords_size + 1);
+    const char **lines = calloc(tw_common_passwords_size / 2 + 1, sizeof *lines);
+    if (text == NULL || lines == NULL) {
+        free(text);
+        free(lines);
+        return;
+    }
+    memcpy(text, tw_common_passwords, tw_common_passwords_size);
+    text[tw_common_passwords_size] = '\0';
+    size_t n = 0;
+    for (char *line = strtok(text, "\r\n"); line != NULL; line = strtok(NULL, "\r\n")) {
+        if (strncmp(line, "#!comment:", 10) == 0)
+            continue;
+        for (char *p = line; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        lines[n++] = line;
+    }
+    qsort(lines, n, sizeof *lines, compare_strings);
+    common = lines;
+    ncommon = n;
+}
+
+bool tw_password_is_common(const char *password)
+{
+    pthread_once(&common_once, load_common);
+    char folded[TW_PASSWORD_MAX_BYTES + 1];
+    size_t len = strlen(password);
+    if (len > TW_PASSWORD_MAX_BYTES || common == NULL)
+        return false;
+    for (size_t i = 0; i <= len; i++)
+        folded[i] = (char)tolower((unsigned char)password[i]);
+    const char *key = folded;
+    return bsearch(&key, common, ncommon, sizeof *common, compare_strings) != NULL;
+}
+
+bool tw_password_acceptable(const char *password, char *why, size_t whylen)
+{
+    if (utf8_chars(password) < TW_PASSWORD_MIN_CHARS)
+        return WHY("must be at least %d characters", TW_PASSWORD_MIN_CHARS);
+    if (strlen(password) > TW_PASSWORD_MAX_BYTES)
+        return WHY("must be at most %d bytes", TW_PASSWORD_MAX_BYTES);
+    if (tw_password_is_common(password))
+        return WHY("is one of the most commonly used passwords; choose another");
+    return true;
+}
+
+/* ---- profile fields ---------------------------------------------------------- */
+
+bool tw_time_zone_valid(const char *zone, char *why, size_t whylen)
+{
+    size_t len = strlen(zone);
+    if (len == 0 || len > 64)
+        return WHY("must be an IANA time zone such as \"Europe/Paris\"");
+    for (const char *p = zone; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("/_+-", *p))
+            return WHY("must be an IANA time zone such as \"Europe/Paris\"");
+    if (zone[0] == '/' || strstr(zone, "//") || zone[0] == '-' || zone[len - 1] == '/')
+        return WHY("must be an IANA time zone such as \"Europe/Paris\"");
+    const char *dir = getenv("TZDIR");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir && dir[0] ? dir : "/usr/share/zoneinfo", zone);
+    /* A directory ("America") opens but does not read as TZif. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char magic[4] = {0};
+    bool ok = fd >= 0 && read(fd, magic, sizeof magic) == (ssize_t)sizeof magic &&
+              memcmp(magic, "TZif", 4) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok ? true : WHY("\"%s\" is not a time zone in the tz database", zone);
+}
+
+bool tw_locale_valid(const char *locale, char *why, size_t whylen)
+{
+    size_t len = strlen(locale), i = 0;
+    if (len == 0 || len > 35)
+        return WHY("must be a BCP 47 language tag such as \"en\" or \"pt-BR\"");
+    while (i < len && isalpha((unsigned char)locale[i]))
+        i++;
+    if (i < 2 || i > 3)
+        return WHY("must start with a 2 or 3 letter language code");
+    while (i < len) {
+        if (locale[i] != '-')
+            return WHY("subtags must be separated by '-'");
+        size_t start = ++i;
+        while (i < len && isalnum((unsigned char)locale[i]))
+            i++;
+        if (i - start < 1 || i - start > 8)
+            return WHY("subtags must be 1 to 8 letters or digits");
+    }
+    return true;
+}
+
+bool tw_display_name_valid(const char *name, bool allow_empty, char *why, size_t whylen)
+{
+    const char *start = name;
+    while (isspace((unsigned char)*start))
+        start++;
+    if (*start == '\0' && !allow_empty)
+        return WHY("is required");
+    if (utf8_chars(name) > TW_NAME_MAX_CHARS)
+        return WHY("must be at most %d characters", TW_NAME_MAX_CHARS);
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < ' ' || *p == 0x7f)
+            return WHY("must not contain control characters");
+    return true;
+}
+
+/* ---- records ------------------------------------------------------------------ */
+
+void tw_account_key(tw_key *k, const tw_id *user)
+{
+    tw_key_init(k, TW_KF_USER);
+    tw_key_id(k, user);
+}
+
+static tw_err account_found(tw_err err, tw_value *v, Tw__Store__V1__Account **out)
+{
+    if (err)
+        return err;
+    *out = (void *)v->msg;
+    return (*out)->state == TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_ACTIVE ? TW_OK
+                                                                               : TW_ERR_NOT_FOUND;
+}
+
+tw_err tw_account_load(tw_store *s, const tw_id *user, tw_arena *arena,
+                       Tw__Store__V1__Account **out)
+{
+    tw_key k;
+    tw_value v;
+    tw_account_key(&k, user);
+    return account_found(tw_store_get(s, &k, arena, &v), &v, out);
+}
+
+tw_err tw_txn_account_load(tw_txn *t, const tw_id *user, tw_arena *arena,
+                           Tw__Store__V1__Account **out)
+{
+    tw_key k;
+    tw_value v;
+    tw_account_key(&k, user);
+    return account_found(tw_txn_get_for_update(t, &k, arena, &v), &v, out);
+}
+
+static bool account_id(const Tw__Store__V1__Account *a, tw_id *id)
+{
+    if (a->id.len != TW_ID_BYTES)
+        return false;
+    memcpy(id->bytes, a->id.data, TW_ID_BYTES);
+    return true;
+}
+
+tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account)
+{
+    tw_id id;
+    if (!account_id(account, &id))
+        return TW_ERR_INTERNAL;
+    tw_key k;
+    tw_account_key(&k, &id);
+    tw_err err = tw_txn_put(t, &k, &(tw_value){.msg = (ProtobufCMessage *)&account->base});
+    return err ? err : tw_txn_changelog_append(t, &id, "user", &id, TW_CHANGE_UPSERT, NULL);
+}
+
+tw_err tw_txn_account_create(tw_txn *t, const Tw__Store__V1__Account *account)
+{
+    tw_id id;
+    if (!account_id(account, &id))
+        return TW_ERR_INTERNAL;
+    tw_err err = tw_txn_unique_claim(t, TW_EMAIL_SPACE, account->email, &id);
+    if (!err)
+        err = tw_txn_account_put(t, account);
+    if (!err)
+        err = tw_txn_counter_add(t, &(tw_counter){.name = "registrations"},
+                                 tw_store_day(account->create_unix_ms), 1);
+    return err;
+}
+
+Google__Protobuf__Timestamp *tw_timestamp_ms(tw_arena *arena, int64_t unix_ms)
+{
+    Google__Protobuf__Timestamp *ts = tw_arena_alloc(arena, sizeof *ts);
+    if (ts != NULL) {
+        google__protobuf__timestamp__init(ts);
+        ts->seconds = unix_ms / 1000;
+        ts->nanos = (int32_t)(unix_ms % 1000) * 1000000;
+    }
+    return ts;
+}
+
+Tw__V1__User *tw_account_to_user(const Tw__Store__V1__Account *a, tw_arena *arena)
+{
+    Tw__V1__User *u = tw_arena_alloc(arena, sizeof *u);
+    char *id = tw_arena_alloc(arena, TW_ID_TEXT_SIZE);
+    tw_id uid;
+    if (u == NULL || id == NULL || !account_id(a, &uid))
+        return NULL;
+    tw__v1__user__init(u);
+    tw_id_format(&uid, id);
+    u->id = id;
+    u->email = a->email;
+    u->display_name = a->display_name;
+    u->time_zone = a->time_zone;
+    u->locale = a->locale;
+    u->day_start_hour = a->day_start_hour;
+    u->role =
+        strcmp(a->role, TW_ROLE_ADMIN) == 0 ? TW__V1__ROLE__ROLE_ADMIN : TW__V1__ROLE__ROLE_USER;
+    u->disabled = a->disabled;
+    u->create_time = tw_timestamp_ms(arena, a->create_unix_ms);
+    u->update_time = tw_timestamp_ms(arena, a->update_unix_ms);
+    return u;
+}

@@ -1,0 +1,77 @@
+/*
+ * Accounts: the rules for what a profile may hold (email, password, time
+ * zone, locale, names), the stored Account record and its API form
+ * (tw.v1.User), and the writes that create one. Shared by AuthService,
+ * AdminService and `twd admin create`.
+ */
+#ifndef TW_ACCOUNT_H
+#define TW_ACCOUNT_H
+
+#include "tw/store/v1/accounts.pb-c.h"
+#include "tw/v1/auth_service.pb-c.h"
+#include "tw_arena.h"
+#include "tw_txn.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TW_ROLE_USER  "user"
+#define TW_ROLE_ADMIN "admin"
+/* The unique space emails are claimed in. */
+#define TW_EMAIL_SPACE        "email"
+#define TW_EMAIL_MAX          254
+#define TW_PASSWORD_MIN_CHARS 8
+#define TW_PASSWORD_MAX_BYTES 1024
+#define TW_NAME_MAX_CHARS     100
+
+/* Each check returns true when the value is fine, or false with a short
+ * reason in why (for a BadRequest field violation). */
+
+/* Normalises an email (surrounding white space removed, the domain in lower
+ * case) into out (TW_EMAIL_MAX + 1 bytes) and checks its shape. */
+bool tw_email_normalise(const char *email, char *out, char *why, size_t whylen);
+
+/* At least 8 characters, at most 1024 bytes, not a common password (the
+ * shipped list, compared without regard to ASCII case). */
+bool tw_password_acceptable(const char *password, char *why, size_t whylen);
+
+/* True when password is on the shipped list of common passwords. */
+bool tw_password_is_common(const char *password);
+
+/* An IANA zone name with a TZif file in the system's tz database
+ * (/usr/share/zoneinfo, or $TZDIR). */
+bool tw_time_zone_valid(const char *zone, char *why, size_t whylen);
+
+/* A BCP 47 tag of the usual shape: a 2-3 letter language, then subtags of
+ * 1-8 letters or digits, at most 35 characters. */
+bool tw_locale_valid(const char *locale, char *why, size_t whylen);
+
+/* 1 to 100 characters after trimming, no control characters (allow_empty:
+ * 0 to 100). */
+bool tw_display_name_valid(const char *name, bool allow_empty, char *why, size_t whylen);
+
+/* The USER key of a user. */
+void tw_account_key(tw_key *k, const tw_id *user);
+
+/* Loads user's account (in arena); TW_ERR_NOT_FOUND when there is none or
+ * it is being deleted. */
+tw_err tw_account_load(tw_store *s, const tw_id *user, tw_arena *arena,
+                       Tw__Store__V1__Account **out);
+tw_err tw_txn_account_load(tw_txn *t, const tw_id *user, tw_arena *arena,
+                           Tw__Store__V1__Account **out);
+
+/* Writes an account changed in t, with its change-log entry ("user"). */
+tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account);
+
+/* Creates account (id, email, hash and profile set by the caller) in t:
+ * claims the email (TW_ERR_ALREADY_EXISTS when taken), writes it, logs the
+ * change and counts the registration. */
+tw_err tw_txn_account_create(tw_txn *t, const Tw__Store__V1__Account *account);
+
+/* The API form of account, in arena. */
+Tw__V1__User *tw_account_to_user(const Tw__Store__V1__Account *account, tw_arena *arena);
+
+/* A google.protobuf.Timestamp in arena for Unix ms. */
+Google__Protobuf__Timestamp *tw_timestamp_ms(tw_arena *arena, int64_t unix_ms);
+
+#endif

@@ -1,0 +1,133 @@
+/* Unit tests for server/auth/session.c: refresh tokens round-trip and
+ * refuse tampering; sessions are created under the cap, synced with their
+ * account and revoked. */
+#include "tw_check.h"
+
+#include "auth/account.h"
+#include "auth/session.h"
+#include "store_fixture.h"
+
+#include <stdio.h>
+#include <string.h>
+
+START_TEST(refresh_tokens_parse_back_and_refuse_junk)
+{
+    tw_id user = tw_id_new(), session = tw_id_new(), u, s;
+    uint8_t key[32] = {7}, mac[TW_REFRESH_MAC_BYTES], got[TW_REFRESH_MAC_BYTES];
+    tw_refresh_token_mac(key, &user, &session, 42, mac);
+    /* Build the token the way session.c does, through a stored session. */
+    Tw__Store__V1__Session rec = TW__STORE__V1__SESSION__INIT;
+    rec.id = (ProtobufCBinaryData){TW_ID_BYTES, session.bytes};
+    rec.refresh_key = (ProtobufCBinaryData){32, key};
+    rec.generation = 42;
+    rec.expire_unix_ms = 1;
+    tw_keyring *ring;
+    ck_assert_int_eq(tw_keyring_open(fx.store, &ring), TW_OK);
+    Tw__V1__Tokens *tokens;
+    ck_assert_int_eq(tw_session_tokens(ring, &user, &rec, FX_EPOCH_MS, fx.arena, &tokens), TW_OK);
+    tw_keyring_free(ring);
+    uint32_t generation;
+    ck_assert(tw_refresh_token_parse(tokens->refresh_token, &u, &s, &generation, got));
+    ck_assert_mem_eq(u.bytes, user.bytes, TW_ID_BYTES);
+    ck_assert_mem_eq(s.bytes, session.bytes, TW_ID_BYTES);
+    ck_assert_uint_eq(generation, 42);
+    ck_assert_mem_eq(got, mac, sizeof mac);
+    ck_assert_ptr_nonnull(tokens->access_token);
+    ck_assert_int_eq(tokens->access_token_expire_time->seconds,
+                     FX_EPOCH_MS / 1000 + TW_ACCESS_TOKEN_TTL_S);
+
+    char bad[200];
+    snprintf(bad, sizeof bad, "%s", tokens->refresh_token);
+    bad[1] = 'x';
+    ck_assert(!tw_refresh_token_parse(bad, &u, &s, &generation, got));
+    snprintf(bad, sizeof bad, "%s=", tokens->refresh_token);
+    ck_assert(!tw_refresh_token_parse(bad, &u, &s, &generation, got));
+    ck_assert(!tw_refresh_token_parse("rt1.", &u, &s, &generation, got));
+    ck_assert(!tw_refresh_token_parse("", &u, &s, &generation, got));
+}
+END_TEST
+
+static Tw__Store__V1__Account account;
+static tw_id account_id;
+
+struct create {
+    int64_t now_ms;
+    Tw__Store__V1__Session *out;
+};
+
+static tw_err create_txn(tw_txn *t, void *ctx)
+{
+    struct create *c = ctx;
+    return tw_txn_session_create(t, &account, "phone", 1, c->now_ms, fx.arena, &c->out);
+}
+
+static int count_sessions(bool *all_disabled)
+{
+    tw_key prefix;
+    tw_key_init(&prefix, TW_KF_SESSION);
+    tw_key_id(&prefix, &account_id);
+    tw_store_iter *it;
+    ck_assert_int_eq(tw_store_scan(fx.store, &prefix, NULL, 0, false, &it), TW_OK);
+    int n = 0;
+    *all_disabled = true;
+    while (tw_store_iter_next(it)) {
+        tw_value v;
+        ck_assert_int_eq(tw_store_iter_value(it, fx.arena, &v), TW_OK);
+        *all_disabled &= ((Tw__Store__V1__Session *)v.msg)->disabled;
+        n++;
+    }
+    ck_assert_int_eq(tw_store_iter_close(it), TW_OK);
+    return n;
+}
+
+static tw_err disable_txn(tw_txn *t, void *ctx)
+{
+    return tw_txn_sessions_sync(t, &account_id, TW_ROLE_USER, true);
+}
+
+static tw_err revoke_txn(tw_txn *t, void *ctx)
+{
+    return tw_txn_sessions_revoke(t, &account_id, ctx, NULL);
+}
+
+START_TEST(sessions_are_capped_synced_and_revoked)
+{
+    account_id = tw_id_new();
+    tw__store__v1__account__init(&account);
+    account.id = (ProtobufCBinaryData){TW_ID_BYTES, account_id.bytes};
+    account.role = TW_ROLE_USER;
+    struct create c = {.now_ms = FX_EPOCH_MS};
+    bool disabled;
+    for (int i = 0; i < TW_MAX_SESSIONS + 3; i++) {
+        c.now_ms++;
+        ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
+    }
+    ck_assert_int_eq(count_sessions(&disabled), TW_MAX_SESSIONS);
+    ck_assert(!disabled);
+    ck_assert_int_eq(tw_txn_run(fx.store, disable_txn, NULL), TW_OK);
+    ck_assert_int_eq(count_sessions(&disabled), TW_MAX_SESSIONS);
+    ck_assert(disabled);
+    /* After the refresh lifetime, a new sign-in sweeps the expired ones. */
+    c.now_ms += TW_REFRESH_TOKEN_TTL_MS + 1;
+    ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
+    ck_assert_int_eq(count_sessions(&disabled), 1);
+    tw_id keep;
+    ck_assert(tw_session_id_of(c.out, &keep));
+    ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
+    ck_assert_int_eq(tw_txn_run(fx.store, revoke_txn, &keep), TW_OK);
+    ck_assert_int_eq(count_sessions(&disabled), 1);
+    ck_assert_int_eq(tw_txn_run(fx.store, revoke_txn, NULL), TW_OK);
+    ck_assert_int_eq(count_sessions(&disabled), 0);
+}
+END_TEST
+
+Suite *tw_test_suite(void)
+{
+    Suite *s = suite_create("session");
+    TCase *tc = tcase_create("session");
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+    tcase_add_test(tc, refresh_tokens_parse_back_and_refuse_junk);
+    tcase_add_test(tc, sessions_are_capped_synced_and_revoked);
+    suite_add_tcase(s, tc);
+    return s;
+}
