@@ -1,0 +1,168 @@
+/* Child-process servers and control calls for the clients' tests. */
+#include "vendor_fixture.h"
+
+#include "tw_check.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 20000
+#define STOP_TIMEOUT_MS  5000
+
+extern char **environ;
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fx_server_start(fx_server *s, char *const argv[])
+{
+    memset(s, 0, sizeof *s);
+    int out[2];
+    ck_assert_int_eq(pipe(out), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, out[0]);
+    posix_spawn_file_actions_addclose(&fa, out[1]);
+    int rc = posix_spawn(&s->pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    ck_assert_msg(rc == 0, "cannot start %s: %s", argv[0], strerror(rc));
+
+    /* Read the first line, "PORT <n>", within the time limit. */
+    char line[128];
+    size_t len = 0;
+    long deadline = now_ms() + START_TIMEOUT_MS;
+    while (len < sizeof line - 1 && memchr(line, '\n', len) == NULL) {
+        long left = deadline - now_ms();
+        ck_assert_msg(left > 0, "%s printed no port within %d ms", argv[0], START_TIMEOUT_MS);
+        struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+        if (poll(&pfd, 1, (int)left) <= 0)
+            continue;
+        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
+        ck_assert_msg(n > 0, "%s exited before printing its port", argv[0]);
+        len += (size_t)n;
+    }
+    line[len] = '\0';
+    s->out_fd = out[0];
+    ck_assert_msg(sscanf(line, "PORT %d", &s->port) == 1, "unexpected first line: %s", line);
+    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
+}
+
+void fx_server_stop(fx_server *s)
+{
+    if (s->pid <= 0)
+        return;
+    kill(s->pid, SIGTERM);
+    long deadline = now_ms() + STOP_TIMEOUT_MS;
+    int status;
+    while (waitpid(s->pid, &status, WNOHANG) == 0) {
+        if (now_ms() > deadline) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &status, 0);
+            break;
+        }
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    s->pid = 0;
+    close(s->out_fd);
+}
+
+void fx_fake_vendor_start(fx_server *s, const char *vendor, const char *key)
+{
+    char data[1024], key_arg[256];
+    snprintf(data, sizeof data, "%s/%s", TW_TEST_DATA, vendor);
+    snprintf(key_arg, sizeof key_arg, "%s", key);
+    char *argv[] = {"/usr/bin/python3", TW_FAKE_VENDOR, "--data", data, "--key", key_arg, NULL};
+    fx_server_start(s, argv);
+}
+
+struct got {
+    char *data;
+    size_t len;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+    struct got *g = ctx;
+    char *grown = realloc(g->data, g->len + size * n + 1);
+    ck_assert_ptr_nonnull(grown);
+    g->data = grown;
+    memcpy(g->data + g->len, p, size * n);
+    g->len += size * n;
+    g->data[g->len] = '\0';
+    return size * n;
+}
+
+/* A control call; returns the body (malloc'd). */
+static char *control(const fx_server *s, const char *method, const char *path, const char *body)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", s->base_url, path);
+    CURL *h = curl_easy_init();
+    ck_assert_ptr_nonnull(h);
+    struct got g = {0};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &g);
+    if (body != NULL)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    ck_assert_msg(rc == CURLE_OK && status < 300, "%s %s: %s, HTTP %ld", method, path,
+                  curl_easy_strerror(rc), status);
+    return g.data;
+}
+
+void fx_fake_script(const fx_server *s, const char *steps_json)
+{
+    free(control(s, "POST", "/_script", steps_json));
+}
+
+void fx_fake_reset(const fx_server *s)
+{
+    free(control(s, "POST", "/_reset", ""));
+}
+
+json_t *fx_fake_requests(const fx_server *s)
+{
+    char *text = control(s, "GET", "/_requests", NULL);
+    json_t *list = json_loads(text, 0, NULL);
+    free(text);
+    ck_assert(json_is_array(list));
+    return list;
+}
+
+int fx_closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}

@@ -1,0 +1,39 @@
+/*
+ * What the clients' tests share: a loopback server started as a child
+ * process (fake_vendor.py, or s3rver through s3rver_launch.js) that prints
+ * "PORT <n>" first, and small HTTP calls to its control endpoints. Every
+ * helper fails the running test on an error; waits are bounded.
+ */
+#ifndef TW_VENDOR_FIXTURE_H
+#define TW_VENDOR_FIXTURE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct fx_server {
+    pid_t pid;
+    int port;
+    int out_fd;        /* its standard output, kept open so it never gets SIGPIPE */
+    char base_url[64]; /* http://127.0.0.1:<port> */
+} fx_server;
+
+/* Starts argv (argv[0] a path) and waits up to 20 s for its port. */
+void fx_server_start(fx_server *s, char *const argv[]);
+/* SIGTERM, then SIGKILL if it has not gone within 5 s. */
+void fx_server_stop(fx_server *s);
+
+/* fake_vendor.py serving tests/data/<vendor>, accepting key. */
+void fx_fake_vendor_start(fx_server *s, const char *vendor, const char *key);
+
+/* Queues fake_vendor script steps (a JSON array as text). */
+void fx_fake_script(const fx_server *s, const char *steps_json);
+/* Forgets the script and the recorded requests. */
+void fx_fake_reset(const fx_server *s);
+/* The requests fake_vendor received (a JSON array; json_decref it). */
+json_t *fx_fake_requests(const fx_server *s);
+
+/* A port on 127.0.0.1 that nothing listens on (bound, then closed). */
+int fx_closed_port(void);
+
+#endif
