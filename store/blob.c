@@ -2,6 +2,8 @@
 #include "blob_backend.h"
 #include "store_internal.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool key_char(char c)
@@ -96,4 +98,14 @@ tw_err tw_blob_list(tw_blob_store *b, const char *prefix, tw_blob_list_fn fn, vo
     if (strnlen(prefix, TW_BLOB_KEY_MAX + 1) > TW_BLOB_KEY_MAX)
         return store_fail(TW_ERR_VALIDATION, "blob prefix too long");
     return b->ops->list(b, prefix, fn, ctx);
+}
+
+tw_err tw_blob_backend_fail(tw_err code, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return store_fail(code, "%s", detail);
 }

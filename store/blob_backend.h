@@ -1,8 +1,9 @@
 /*
- * The interface a blob backend implements (store/blob_fs.c now, S3 later).
- * tw_blob.h's functions check keys and arguments, then call these; a
- * backend gets only valid keys. Each backend's structs start with the
- * generic one, which the generic layer reads.
+ * The interface a blob backend implements (store/blob_fs.c, and
+ * clients/blob_s3.c outside store/). tw_blob.h's functions check keys and
+ * arguments, then call these; a backend gets only valid keys. Each
+ * backend's structs start with the generic one, which the generic layer
+ * reads.
  */
 #ifndef TW_BLOB_BACKEND_H
 #define TW_BLOB_BACKEND_H
@@ -35,5 +36,10 @@ struct tw_blob_writer {
 struct tw_blob_reader {
     tw_blob_store *store;
 };
+
+/* Records a formatted detail as tw_store_last_error() and returns code:
+ * how a backend outside store/ reports its failures. */
+tw_err tw_blob_backend_fail(tw_err code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -10,9 +10,12 @@
  * A writer's bytes are invisible until commit, which makes the object
  * appear whole (replacing one of the same key) and durable, or fails and
  * leaves nothing; abort and any crash leave nothing either. Failures of the
- * medium are TW_ERR_DB (DB_001), with the detail in tw_store_last_error().
- * Stores, writers and readers are used by one thread at a time each; a
- * store may serve many writers and readers at once.
+ * medium are TW_ERR_DB (DB_001) on the filesystem and TW_ERR_UPSTREAM
+ * (UPSTREAM_001) on S3 (clients/blob_s3.h), with the detail in
+ * tw_store_last_error(). Stores, writers and readers are used by one thread
+ * at a time each; a store may serve many writers and readers at once. On S3
+ * every call is a network round trip (append one whenever a 5 MiB part
+ * fills): call them off RPC threads.
  */
 #ifndef TW_BLOB_H
 #define TW_BLOB_H

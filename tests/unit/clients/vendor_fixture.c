@@ -4,6 +4,9 @@
 #include "tw_check.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -92,6 +95,63 @@ void fx_fake_vendor_start(fx_server *s, const char *vendor, const char *key)
     snprintf(key_arg, sizeof key_arg, "%s", key);
     char *argv[] = {"/usr/bin/python3", TW_FAKE_VENDOR, "--data", data, "--key", key_arg, NULL};
     fx_server_start(s, argv);
+}
+
+void fx_s3rver_start(fx_server *s, const char *data_dir, const char *bucket)
+{
+    char dir[1024], name[128];
+    snprintf(dir, sizeof dir, "%s", data_dir);
+    snprintf(name, sizeof name, "%s", bucket);
+    char *argv[] = {TW_NODE, TW_S3RVER_LAUNCH, TW_NODE_MODULES, dir, name, NULL};
+    fx_server_start(s, argv);
+}
+
+void fx_s3_start(fx_s3 *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tw-s3rver-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(f->dir));
+    fx_s3rver_start(&f->server, f->dir, "tw-test");
+    f->cfg = (tw_s3_config){
+        .endpoint = f->server.base_url,
+        .region = "us-east-1",
+        .bucket = "tw-test",
+        .access_key_id = "S3RVER",
+        .secret_access_key = "S3RVER",
+        .policy = {.connect_timeout_ms = 2000,
+                   .timeout_ms = 20000,
+                   .max_attempts = 3,
+                   .backoff_base_ms = 1,
+                   .backoff_max_ms = 5},
+    };
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+void fx_s3_stop(fx_s3 *f)
+{
+    fx_server_stop(&f->server);
+    if (f->dir[0] != '\0')
+        nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    f->dir[0] = '\0';
+}
+
+int fx_s3_uploads_on_disk(const fx_s3 *f)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/tw-test/._S3rver_uploads", f->dir);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
 }
 
 struct got {

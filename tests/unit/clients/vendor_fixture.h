@@ -7,6 +7,8 @@
 #ifndef TW_VENDOR_FIXTURE_H
 #define TW_VENDOR_FIXTURE_H
 
+#include "s3.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -25,6 +27,23 @@ void fx_server_stop(fx_server *s);
 
 /* fake_vendor.py serving tests/data/<vendor>, accepting key. */
 void fx_fake_vendor_start(fx_server *s, const char *vendor, const char *key);
+
+/* s3rver (package.json) serving bucket from data_dir, through
+ * s3rver_launch.js, which adds the multipart calls s3rver lacks. */
+void fx_s3rver_start(fx_server *s, const char *data_dir, const char *bucket);
+
+/* s3rver on a fresh temporary directory with bucket "tw-test", and a
+ * client config for it (credentials S3RVER/S3RVER, quick retries). */
+typedef struct fx_s3 {
+    fx_server server;
+    char dir[64];
+    tw_s3_config cfg;
+} fx_s3;
+void fx_s3_start(fx_s3 *f);
+/* Stops s3rver and removes its directory. */
+void fx_s3_stop(fx_s3 *f);
+/* How many incomplete multipart uploads s3rver holds on disk. */
+int fx_s3_uploads_on_disk(const fx_s3 *f);
 
 /* Queues fake_vendor script steps (a JSON array as text). */
 void fx_fake_script(const fx_server *s, const char *steps_json);
