@@ -13,6 +13,7 @@
 
 struct tw_auth;
 struct tw_job_runner;
+struct tw_deepgram;
 
 typedef struct tw_app {
     const tw_config *cfg;
@@ -25,6 +26,8 @@ typedef struct tw_app {
     /* Keys, limits, maintenance and password hashing (auth/auth.h); NULL
      * in `twd methods`, which serves nothing. */
     struct tw_auth *auth;
+    /* Deepgram's API (clients/deepgram.h); NULL without deepgram_api_key. */
+    struct tw_deepgram *deepgram;
 } tw_app;
 
 #endif

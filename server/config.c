@@ -10,7 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum setting_type { SET_ADDRESS, SET_PATH, SET_INT, SET_CHOICE, SET_FILE, SET__COUNT };
+enum setting_type {
+    SET_ADDRESS,
+    SET_PATH,
+    SET_INT,
+    SET_CHOICE,
+    SET_FILE,
+    SET_TEXT,   /* any text, "" allowed */
+    SET_URL,    /* "" or an http:// or https:// URL */
+    SET_SECRET, /* any text, never echoed in errors or help */
+    SET__COUNT
+};
 
 struct setting {
     const char *name;
@@ -26,6 +36,7 @@ struct setting {
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const durabilities[] = {"durable", "fast", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
+static const char *const blob_backends[] = {"fs", "s3", NULL};
 
 #define FIELD(f) offsetof(tw_config, f)
 
@@ -70,6 +81,38 @@ static const struct setting settings[] = {
     {"allow_insecure_remote", SET_CHOICE, FIELD(allow_insecure_remote), "false",
      .choices = booleans,
      .help = "true: serve plaintext on an address other than loopback (behind a TLS proxy)"},
+    {"blob_backend", SET_CHOICE, FIELD(blob_backend), "fs", .choices = blob_backends,
+     .help = "where audio is stored: fs (data_dir/blobs) or s3 (the s3_* settings)"},
+    {"s3_endpoint", SET_URL, FIELD(s3_endpoint), "",
+     .help = "S3-compatible endpoint, http(s)://host[:port] (R2, AWS S3, MinIO)"},
+    {"s3_region", SET_TEXT, FIELD(s3_region), "us-east-1",
+     .help = "S3 region to sign for (\"auto\" for Cloudflare R2)"},
+    {"s3_bucket", SET_TEXT, FIELD(s3_bucket), "", .help = "S3 bucket holding the audio"},
+    {"s3_access_key_id", SET_TEXT, FIELD(s3_access_key_id), "", .help = "S3 access key id"},
+    {"s3_secret_access_key", SET_SECRET, FIELD(s3_secret_access_key), "",
+     .help = "S3 secret access key (best from TW_S3_SECRET_ACCESS_KEY; never logged)"},
+    {"s3_connect_timeout_ms", SET_INT, FIELD(s3_connect_timeout_ms), "5000", 100, 600000,
+     .help = "S3: time to connect"},
+    {"s3_timeout_ms", SET_INT, FIELD(s3_timeout_ms), "60000", 100, 3600000,
+     .help = "S3: time for one request, a 5 MiB part included"},
+    {"s3_max_attempts", SET_INT, FIELD(s3_max_attempts), "3", 1, 10,
+     .help = "S3: tries of a request that is safe to repeat"},
+    {"deepgram_base_url", SET_URL, FIELD(deepgram_base_url), "https://api.deepgram.com",
+     .help = "Deepgram API base URL"},
+    {"deepgram_api_key", SET_SECRET, FIELD(deepgram_api_key), "",
+     .help = "Deepgram API key; without one Deepgram is not used (best from "
+             "TW_DEEPGRAM_API_KEY; never logged)"},
+    {"deepgram_model", SET_TEXT, FIELD(deepgram_model), "nova-3", .help = "Deepgram model"},
+    {"deepgram_connect_timeout_ms", SET_INT, FIELD(deepgram_connect_timeout_ms), "5000", 100,
+     600000, .help = "Deepgram: time to connect"},
+    {"deepgram_timeout_ms", SET_INT, FIELD(deepgram_timeout_ms), "120000", 100, 3600000,
+     .help = "Deepgram: time for one attempt, upload and transcription"},
+    {"deepgram_max_attempts", SET_INT, FIELD(deepgram_max_attempts), "3", 1, 10,
+     .help = "Deepgram: tries after timeouts, 429 and 5xx"},
+    {"deepgram_breaker_failures", SET_INT, FIELD(deepgram_breaker_failures), "5", 1, 1000,
+     .help = "Deepgram: failed calls in a row that stop calling for a while"},
+    {"deepgram_breaker_cooldown_ms", SET_INT, FIELD(deepgram_breaker_cooldown_ms), "30000", 100,
+     3600000, .help = "Deepgram: how long calls stop after that"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -155,10 +198,37 @@ static bool parse_choice(const struct setting *s, const char *text, void *field,
     return false;
 }
 
+static bool parse_text(const struct setting *s, const char *text, void *field, char *why,
+                       size_t whylen)
+{
+    if (strlen(text) > 1024) {
+        snprintf(why, whylen, "longer than 1024 bytes");
+        return false;
+    }
+    return replace_string(field, text);
+}
+
+static bool parse_url(const struct setting *s, const char *text, void *field, char *why,
+                      size_t whylen)
+{
+    if (text[0] != '\0' && strncmp(text, "http://", 7) != 0 && strncmp(text, "https://", 8) != 0) {
+        snprintf(why, whylen, "expected an http:// or https:// URL");
+        return false;
+    }
+    return parse_text(s, text, field, why, whylen);
+}
+
 static parse_fn *const parsers[SET__COUNT] = {
-    [SET_ADDRESS] = parse_address, [SET_PATH] = parse_path, [SET_INT] = parse_int,
-    [SET_CHOICE] = parse_choice,   [SET_FILE] = parse_file,
+    [SET_ADDRESS] = parse_address, [SET_PATH] = parse_path,   [SET_INT] = parse_int,
+    [SET_CHOICE] = parse_choice,   [SET_FILE] = parse_file,   [SET_TEXT] = parse_text,
+    [SET_URL] = parse_url,         [SET_SECRET] = parse_text,
 };
+
+static bool is_string(enum setting_type t)
+{
+    return t == SET_ADDRESS || t == SET_PATH || t == SET_FILE || t == SET_TEXT || t == SET_URL ||
+           t == SET_SECRET;
+}
 
 /* ---- sources ---------------------------------------------------------------- */
 
@@ -168,7 +238,8 @@ static tw_err apply(tw_config *cfg, const struct setting *s, const char *text, c
     char why[160] = "out of memory";
     if (parsers[s->type](s, text, (char *)cfg + s->offset, why, sizeof why))
         return TW_OK;
-    snprintf(errbuf, errlen, "invalid setting %s=\"%s\" (from %s): %s", s->name, text, source, why);
+    snprintf(errbuf, errlen, "invalid setting %s=\"%s\" (from %s): %s", s->name,
+             s->type == SET_SECRET ? "(hidden)" : text, source, why);
     return TW_ERR_VALIDATION;
 }
 
@@ -253,6 +324,29 @@ static const char *config_flag(int argc, char **argv)
     return NULL;
 }
 
+/* Settings that only make sense together. */
+static tw_err check_together(const tw_config *cfg, char *errbuf, size_t errlen)
+{
+    if (cfg->blob_backend != TW_BLOB_BACKEND_S3)
+        return TW_OK;
+    const struct {
+        const char *name, *value;
+    } needed[] = {
+        {"s3_endpoint", cfg->s3_endpoint},
+        {"s3_region", cfg->s3_region},
+        {"s3_bucket", cfg->s3_bucket},
+        {"s3_access_key_id", cfg->s3_access_key_id},
+        {"s3_secret_access_key", cfg->s3_secret_access_key},
+    };
+    for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+        if (needed[i].value == NULL || needed[i].value[0] == '\0') {
+            snprintf(errbuf, errlen, "blob_backend=s3 needs setting %s", needed[i].name);
+            return TW_ERR_VALIDATION;
+        }
+    }
+    return TW_OK;
+}
+
 tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -302,6 +396,8 @@ tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_
                  cfg->tls_cert ? "tls_key" : "tls_cert");
         err = TW_ERR_VALIDATION;
     }
+    if (!err)
+        err = check_together(cfg, errbuf, errlen);
     if (err)
         tw_config_free(cfg);
     return err;
@@ -310,9 +406,10 @@ tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_
 void tw_config_free(tw_config *cfg)
 {
     for (size_t i = 0; i < NSETTINGS; i++) {
-        if (settings[i].type == SET_ADDRESS || settings[i].type == SET_PATH ||
-            settings[i].type == SET_FILE) {
+        if (is_string(settings[i].type)) {
             char **field = (char **)((char *)cfg + settings[i].offset);
+            if (settings[i].type == SET_SECRET && *field != NULL)
+                memset(*field, 0, strlen(*field));
             free(*field);
             *field = NULL;
         }
@@ -330,7 +427,10 @@ void tw_config_print_help(FILE *out)
             if (*p == '_')
                 *p = '-';
         env_name(s->name, var, sizeof var);
-        fprintf(out, "  %-22s %-24s %s (default %s)\n", flag, var, s->help, s->fallback);
+        if (s->fallback[0] != '\0')
+            fprintf(out, "  %-22s %-24s %s (default %s)\n", flag, var, s->help, s->fallback);
+        else
+            fprintf(out, "  %-22s %-24s %s (no default)\n", flag, var, s->help);
     }
     fprintf(out, "  %-22s %-24s %s\n", "--config FILE", "TW_CONFIG",
             "JSON file with any of the settings above, by key");

@@ -15,6 +15,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Where audio blobs live (blob_backend). */
+typedef enum tw_blob_backend {
+    TW_BLOB_BACKEND_FS, /* data_dir/blobs */
+    TW_BLOB_BACKEND_S3, /* an S3-compatible bucket (s3_* settings) */
+} tw_blob_backend;
+
 typedef struct tw_config {
     char *listen;              /* gRPC address, host:port */
     char *data_dir;            /* RocksDB and blobs live here */
@@ -39,6 +45,25 @@ typedef struct tw_config {
     char *tls_cert;            /* PEM certificate chain file; NULL when unset */
     char *tls_key;             /* PEM private key file; NULL when unset */
     int allow_insecure_remote; /* 1: plaintext on a non-loopback address too */
+    /* Blob storage: the filesystem, or S3 (R2, AWS S3, MinIO). */
+    tw_blob_backend blob_backend;
+    char *s3_endpoint; /* http(s)://host[:port], path-style requests */
+    char *s3_region;   /* "us-east-1"; "auto" for R2 */
+    char *s3_bucket;
+    char *s3_access_key_id;
+    char *s3_secret_access_key; /* secret: never logged or echoed */
+    int64_t s3_connect_timeout_ms;
+    int64_t s3_timeout_ms; /* per request, a 5 MiB part included */
+    int64_t s3_max_attempts;
+    /* Deepgram's pre-recorded API (clients/deepgram.h); unused without a key. */
+    char *deepgram_base_url;
+    char *deepgram_api_key; /* secret: never logged or echoed */
+    char *deepgram_model;
+    int64_t deepgram_connect_timeout_ms;
+    int64_t deepgram_timeout_ms; /* per attempt: upload and transcription */
+    int64_t deepgram_max_attempts;
+    int64_t deepgram_breaker_failures;
+    int64_t deepgram_breaker_cooldown_ms;
 } tw_config;
 
 /*

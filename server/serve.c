@@ -6,7 +6,9 @@
  */
 #include "auth/auth.h"
 #include "auth/gate.h"
+#include "blob_s3.h"
 #include "cli.h"
+#include "deepgram.h"
 #include "jobs.h"
 #include "rpc/engine.h"
 #include "services/services.h"
@@ -87,6 +89,58 @@ static tw_err open_store(const tw_config *cfg, tw_store **out)
     return TW_OK;
 }
 
+/* Opens the configured blob storage: data_dir/blobs or an S3 bucket. */
+static tw_err open_blobs(const tw_config *cfg, tw_blob_store **out)
+{
+    if (cfg->blob_backend == TW_BLOB_BACKEND_FS) {
+        tw_err err = tw_blob_fs_open(cfg->data_dir, out);
+        if (err)
+            tw_cli_fail("cannot open blob storage in %s: %s", cfg->data_dir, tw_store_last_error());
+        return err;
+    }
+    tw_blob_s3_options opts = {
+        .s3 =
+            {
+                .endpoint = cfg->s3_endpoint,
+                .region = cfg->s3_region,
+                .bucket = cfg->s3_bucket,
+                .access_key_id = cfg->s3_access_key_id,
+                .secret_access_key = cfg->s3_secret_access_key,
+                .policy = {.connect_timeout_ms = (long)cfg->s3_connect_timeout_ms,
+                           .timeout_ms = (long)cfg->s3_timeout_ms,
+                           .max_attempts = (int)cfg->s3_max_attempts},
+            },
+    };
+    tw_err err = tw_blob_s3_open(&opts, out);
+    if (err)
+        tw_cli_fail("cannot open blob storage in S3 bucket %s at %s: %s", cfg->s3_bucket,
+                    cfg->s3_endpoint, tw_store_last_error());
+    return err;
+}
+
+/* A Deepgram client when a key is configured; *out stays NULL without. */
+static tw_err open_deepgram(const tw_config *cfg, struct tw_deepgram **out)
+{
+    *out = NULL;
+    if (cfg->deepgram_api_key[0] == '\0')
+        return TW_OK;
+    tw_deepgram_config dcfg = {
+        .base_url = cfg->deepgram_base_url,
+        .api_key = cfg->deepgram_api_key,
+        .model = cfg->deepgram_model,
+        .policy = {.connect_timeout_ms = (long)cfg->deepgram_connect_timeout_ms,
+                   .timeout_ms = (long)cfg->deepgram_timeout_ms,
+                   .max_attempts = (int)cfg->deepgram_max_attempts},
+        .breaker_failures = (int)cfg->deepgram_breaker_failures,
+        .breaker_cooldown_ms = (long)cfg->deepgram_breaker_cooldown_ms,
+    };
+    tw_err err = tw_deepgram_new(&dcfg, out);
+    if (err)
+        tw_cli_fail("cannot set up the Deepgram client: deepgram_base_url, deepgram_api_key and "
+                    "deepgram_model are all needed");
+    return err;
+}
+
 int tw_cmd_serve(int argc, char **argv)
 {
     tw_config cfg;
@@ -118,10 +172,8 @@ int tw_cmd_serve(int argc, char **argv)
     }
     if (open_store(&cfg, &app.store))
         goto out;
-    if (tw_blob_fs_open(cfg.data_dir, &app.blobs)) {
-        tw_cli_fail("cannot open blob storage in %s: %s", cfg.data_dir, tw_store_last_error());
+    if (open_blobs(&cfg, &app.blobs) || open_deepgram(&cfg, &app.deepgram))
         goto out;
-    }
     if (tw_auth_open(app.store, &cfg, &app.auth)) {
         tw_cli_fail("cannot load signing keys and account settings from %s: %s", cfg.data_dir,
                     tw_store_last_error());
@@ -142,9 +194,11 @@ int tw_cmd_serve(int argc, char **argv)
         goto out;
     }
     tw_log(TW_LOG_INFO, "listening",
-           json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "listen", cfg.listen, "port", port,
+           json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b}", "listen", cfg.listen, "port", port,
                      "operator_socket", socket, "data_dir", cfg.data_dir, "durability",
-                     cfg.durability == TW_DURABLE ? "durable" : "fast", "version", TW_VERSION));
+                     cfg.durability == TW_DURABLE ? "durable" : "fast", "version", TW_VERSION,
+                     "blob_backend", cfg.blob_backend == TW_BLOB_BACKEND_S3 ? "s3" : "fs",
+                     "deepgram", app.deepgram != NULL));
 
     int sig = 0;
     sigwait(&stop, &sig);
@@ -161,6 +215,7 @@ out:
     tw_auth_close(app.auth);
     tw_engine_free(engine);
     tw_blob_close(app.blobs);
+    tw_deepgram_free(app.deepgram);
     tw_store_close(app.store);
     if (status == EXIT_SUCCESS)
         tw_log(TW_LOG_INFO, "stopped", NULL);

@@ -19,7 +19,13 @@ static void clear_env(void)
                           "TW_WORKERS",
                           "TW_MAX_MESSAGE_BYTES",
                           "TW_SHUTDOWN_GRACE_MS",
-                          "TW_LOG_LEVEL"};
+                          "TW_LOG_LEVEL",
+                          "TW_BLOB_BACKEND",
+                          "TW_S3_ENDPOINT",
+                          "TW_S3_BUCKET",
+                          "TW_S3_ACCESS_KEY_ID",
+                          "TW_S3_SECRET_ACCESS_KEY",
+                          "TW_DEEPGRAM_API_KEY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }
@@ -137,6 +143,53 @@ START_TEST(bad_config_files_are_named)
 }
 END_TEST
 
+START_TEST(blob_storage_and_deepgram_settings)
+{
+    clear_env();
+    tw_config cfg;
+    ck_assert_int_eq(load(&cfg, 0, NULL), TW_OK);
+    ck_assert_int_eq(cfg.blob_backend, TW_BLOB_BACKEND_FS);
+    ck_assert_str_eq(cfg.s3_region, "us-east-1");
+    ck_assert_str_eq(cfg.s3_endpoint, "");
+    ck_assert_int_eq(cfg.s3_max_attempts, 3);
+    ck_assert_str_eq(cfg.deepgram_base_url, "https://api.deepgram.com");
+    ck_assert_str_eq(cfg.deepgram_model, "nova-3");
+    ck_assert_str_eq(cfg.deepgram_api_key, "");
+    tw_config_free(&cfg);
+
+    /* S3 needs all of its settings; the secret may come from the environment. */
+    char *s3_args[] = {"--blob-backend", "s3",    "--s3-endpoint",      "http://127.0.0.1:9000",
+                       "--s3-bucket",    "audio", "--s3-access-key-id", "AKID"};
+    ck_assert_int_eq(load(&cfg, 8, s3_args), TW_ERR_VALIDATION);
+    ck_assert_str_eq(errbuf, "blob_backend=s3 needs setting s3_secret_access_key");
+    setenv("TW_S3_SECRET_ACCESS_KEY", "very-secret-value", 1);
+    ck_assert_int_eq(load(&cfg, 8, s3_args), TW_OK);
+    ck_assert_int_eq(cfg.blob_backend, TW_BLOB_BACKEND_S3);
+    ck_assert_str_eq(cfg.s3_secret_access_key, "very-secret-value");
+    ck_assert_str_eq(cfg.s3_bucket, "audio");
+    tw_config_free(&cfg);
+    ck_assert_ptr_null(cfg.s3_secret_access_key);
+
+    char *bad_url[] = {"--s3-endpoint", "s3.example.com"};
+    ck_assert_int_eq(load(&cfg, 2, bad_url), TW_ERR_VALIDATION);
+    ck_assert_ptr_nonnull(strstr(errbuf, "s3_endpoint"));
+    ck_assert_ptr_nonnull(strstr(errbuf, "http:// or https://"));
+    char *bad_backend[] = {"--blob-backend", "ftp"};
+    ck_assert_int_eq(load(&cfg, 2, bad_backend), TW_ERR_VALIDATION);
+    ck_assert_ptr_nonnull(strstr(errbuf, "fs, s3"));
+
+    /* A secret that is refused is not echoed. */
+    char long_secret[1100];
+    memset(long_secret, 'k', sizeof long_secret - 1);
+    long_secret[sizeof long_secret - 1] = '\0';
+    setenv("TW_DEEPGRAM_API_KEY", long_secret, 1);
+    ck_assert_int_eq(load(&cfg, 0, NULL), TW_ERR_VALIDATION);
+    ck_assert_ptr_nonnull(strstr(errbuf, "deepgram_api_key=\"(hidden)\""));
+    ck_assert_ptr_null(strstr(errbuf, "kkkk"));
+    clear_env();
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("config");
@@ -147,6 +200,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, config_flag_names_the_file);
     tcase_add_test(tc, bad_settings_are_named);
     tcase_add_test(tc, bad_config_files_are_named);
+    tcase_add_test(tc, blob_storage_and_deepgram_settings);
     suite_add_tcase(s, tc);
     return s;
 }
