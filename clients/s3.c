@@ -570,85 +570,99 @@ static bool truncated(xmlNodePtr root)
     return xml_text(root, "IsTruncated", value, sizeof value) && strcmp(value, "true") == 0;
 }
 
-tw_err tw_s3_list_multipart_uploads(tw_s3 *s3, const char *prefix, tw_s3_upload_fn fn, void *ctx,
-                                    tw_upstream_error *uerr)
+/* How one kind of listing pages: the query that asks for it, the markers
+ * that ask for the next page (sent under marker_names, found in the answer
+ * under next_names), and what to do with each item. */
+struct lister {
+    const char *query;           /* "uploads=", "list-type=2" */
+    const char *marker_names[2]; /* NULL when unused */
+    const char *next_names[2];
+    const char *item; /* the element of one entry */
+    tw_err (*take)(struct lister *l, xmlNodePtr item);
+    tw_s3_upload_fn upload_fn; /* the caller's, for the kind listed */
+    tw_s3_object_fn object_fn;
+    void *ctx;
+};
+
+static tw_err list_all(tw_s3 *s3, const char *prefix, struct lister *l, tw_upstream_error *uerr)
 {
-    UERR_OR_SCRATCH(uerr);
-    char key_marker[TW_S3_UPLOAD_ID_MAX] = "", id_marker[TW_S3_UPLOAD_ID_MAX] = "";
-    char key[TW_S3_UPLOAD_ID_MAX], id[TW_S3_UPLOAD_ID_MAX], when[64];
+    char markers[2][TW_S3_UPLOAD_ID_MAX] = {"", ""};
     tw_err err = TW_OK;
     for (int page = 0; err == TW_OK && page < S3_MAX_PAGES; page++) {
         tw_buf q;
         tw_buf_init(&q, S3_URL_MAX);
-        tw_buf_adds(&q, "uploads=");
+        tw_buf_adds(&q, l->query);
         if (prefix && prefix[0])
             query_add(&q, "prefix", prefix);
-        if (key_marker[0])
-            query_add(&q, "key-marker", key_marker);
-        if (id_marker[0])
-            query_add(&q, "upload-id-marker", id_marker);
+        for (int i = 0; i < 2; i++)
+            if (l->marker_names[i] != NULL && markers[i][0])
+                query_add(&q, l->marker_names[i], markers[i]);
         xmlDocPtr doc = NULL;
         err = q.failed ? TW_ERR_NO_MEMORY : list_page(s3, tw_buf_str(&q), &doc, uerr);
         tw_buf_free(&q);
         if (err)
             break;
         xmlNodePtr root = xmlDocGetRootElement(doc);
-        for (xmlNodePtr u = xml_child(root, "Upload"); u && !err; u = xml_next(u, "Upload")) {
-            if (!xml_text(u, "Key", key, sizeof key) || !xml_text(u, "UploadId", id, sizeof id))
-                continue;
-            xml_text(u, "Initiated", when, sizeof when);
-            err = fn(ctx, key, id, iso_ms(when));
-        }
+        for (xmlNodePtr it = xml_child(root, l->item); it && !err; it = xml_next(it, l->item))
+            err = l->take(l, it);
         bool more = truncated(root);
-        if (more) {
-            xml_text(root, "NextKeyMarker", key_marker, sizeof key_marker);
-            xml_text(root, "NextUploadIdMarker", id_marker, sizeof id_marker);
-        }
+        for (int i = 0; i < 2 && more; i++)
+            if (l->next_names[i] != NULL)
+                xml_text(root, l->next_names[i], markers[i], sizeof markers[i]);
         xmlFreeDoc(doc);
-        if (!more || key_marker[0] == '\0')
+        if (!more || markers[0][0] == '\0')
             break;
     }
     return err;
+}
+
+static tw_err take_upload(struct lister *l, xmlNodePtr u)
+{
+    char key[TW_S3_UPLOAD_ID_MAX], id[TW_S3_UPLOAD_ID_MAX], when[64];
+    if (!xml_text(u, "Key", key, sizeof key) || !xml_text(u, "UploadId", id, sizeof id))
+        return TW_OK;
+    xml_text(u, "Initiated", when, sizeof when);
+    return l->upload_fn(l->ctx, key, id, iso_ms(when));
+}
+
+tw_err tw_s3_list_multipart_uploads(tw_s3 *s3, const char *prefix, tw_s3_upload_fn fn, void *ctx,
+                                    tw_upstream_error *uerr)
+{
+    UERR_OR_SCRATCH(uerr);
+    struct lister l = {.query = "uploads=",
+                       .marker_names = {"key-marker", "upload-id-marker"},
+                       .next_names = {"NextKeyMarker", "NextUploadIdMarker"},
+                       .item = "Upload",
+                       .take = take_upload,
+                       .upload_fn = fn,
+                       .ctx = ctx};
+    return list_all(s3, prefix, &l, uerr);
+}
+
+static tw_err take_object(struct lister *l, xmlNodePtr o)
+{
+    char key[TW_S3_UPLOAD_ID_MAX], size[32], when[64];
+    tw_s3_object_info info = {0};
+    if (!xml_text(o, "Key", key, sizeof key))
+        return TW_OK;
+    xml_text(o, "Size", size, sizeof size);
+    xml_text(o, "LastModified", when, sizeof when);
+    xml_text(o, "ETag", info.etag, sizeof info.etag);
+    info.size = strtoull(size, NULL, 10);
+    info.mtime_ms = iso_ms(when);
+    return l->object_fn(l->ctx, key, &info);
 }
 
 tw_err tw_s3_list_objects(tw_s3 *s3, const char *prefix, tw_s3_object_fn fn, void *ctx,
                           tw_upstream_error *uerr)
 {
     UERR_OR_SCRATCH(uerr);
-    char token[TW_S3_UPLOAD_ID_MAX] = "";
-    char key[TW_S3_UPLOAD_ID_MAX], size[32], when[64];
-    tw_err err = TW_OK;
-    for (int page = 0; err == TW_OK && page < S3_MAX_PAGES; page++) {
-        tw_buf q;
-        tw_buf_init(&q, S3_URL_MAX);
-        tw_buf_adds(&q, "list-type=2");
-        if (prefix && prefix[0])
-            query_add(&q, "prefix", prefix);
-        if (token[0])
-            query_add(&q, "continuation-token", token);
-        xmlDocPtr doc = NULL;
-        err = q.failed ? TW_ERR_NO_MEMORY : list_page(s3, tw_buf_str(&q), &doc, uerr);
-        tw_buf_free(&q);
-        if (err)
-            break;
-        xmlNodePtr root = xmlDocGetRootElement(doc);
-        for (xmlNodePtr o = xml_child(root, "Contents"); o && !err; o = xml_next(o, "Contents")) {
-            tw_s3_object_info info = {0};
-            if (!xml_text(o, "Key", key, sizeof key))
-                continue;
-            xml_text(o, "Size", size, sizeof size);
-            xml_text(o, "LastModified", when, sizeof when);
-            xml_text(o, "ETag", info.etag, sizeof info.etag);
-            info.size = strtoull(size, NULL, 10);
-            info.mtime_ms = iso_ms(when);
-            err = fn(ctx, key, &info);
-        }
-        bool more = truncated(root);
-        if (more)
-            xml_text(root, "NextContinuationToken", token, sizeof token);
-        xmlFreeDoc(doc);
-        if (!more || token[0] == '\0')
-            break;
-    }
-    return err;
+    struct lister l = {.query = "list-type=2",
+                       .marker_names = {"continuation-token", NULL},
+                       .next_names = {"NextContinuationToken", NULL},
+                       .item = "Contents",
+                       .take = take_object,
+                       .object_fn = fn,
+                       .ctx = ctx};
+    return list_all(s3, prefix, &l, uerr);
 }
