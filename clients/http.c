@@ -541,7 +541,8 @@ tw_err tw_http_perform(const tw_http_request *req, const tw_http_policy *policy,
         uerr->retryable = o == TRANSIENT;
 
         long wait = -1;
-        bool may_retry = o == TRANSIENT && attempt < p.max_attempts && x.sunk == 0 &&
+        bool body_again = req->read == NULL || req->rewind != NULL || x.body_read == 0;
+        bool may_retry = o == TRANSIENT && attempt < p.max_attempts && x.sunk == 0 && body_again &&
                          (req->retry_safe || nothing_sent);
         if (may_retry) {
             wait = tw_http_backoff_ms(&p, attempt, random01());

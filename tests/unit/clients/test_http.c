@@ -452,6 +452,29 @@ START_TEST(a_cut_answer_is_retried_unless_the_sink_has_bytes)
 }
 END_TEST
 
+START_TEST(a_streamed_body_that_cannot_rewind_is_sent_once)
+{
+    char url[128];
+    url_of(url, sizeof url, "/once");
+    fx_fake_script(&fake, "[{\"status\": 503}, {\"status\": 200}]");
+    struct pattern p = {.size = 5000};
+    tw_http_request put = {.service = "test",
+                           .method = "PUT",
+                           .url = url,
+                           .read = pattern_read,
+                           .read_ctx = &p,
+                           .read_size = 5000,
+                           .retry_safe = true};
+    tw_http_response resp;
+    tw_upstream_error uerr;
+    ck_assert_int_eq(tw_http_perform(&put, &quick, &resp, &uerr), TW_ERR_UPSTREAM);
+    ck_assert_int_eq(uerr.attempts, 1);
+    ck_assert_int_eq(uerr.status, 503);
+    ck_assert_int_eq(resp.status, 503); /* the answer comes back, as for any failure */
+    tw_http_response_free(&resp);
+}
+END_TEST
+
 START_TEST(a_reader_error_comes_back_as_is)
 {
     char url[128];
@@ -538,6 +561,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, answers_over_the_cap_fail);
     tcase_add_test(tc, a_sink_gets_the_body_and_can_stop_it);
     tcase_add_test(tc, a_cut_answer_is_retried_unless_the_sink_has_bytes);
+    tcase_add_test(tc, a_streamed_body_that_cannot_rewind_is_sent_once);
     tcase_add_test(tc, a_reader_error_comes_back_as_is);
     tcase_add_test(tc, a_cancel_stops_a_call);
     tcase_add_test(tc, threads_call_at_once);
