@@ -262,7 +262,8 @@ static int pair_cmp(const void *a, const void *b)
 
 static bool add_query(tw_buf *out, struct pairs *ps)
 {
-    qsort(ps->items, ps->n, sizeof *ps->items, pair_cmp);
+    if (ps->n > 1)
+        qsort(ps->items, ps->n, sizeof *ps->items, pair_cmp);
     for (size_t i = 0; i < ps->n; i++)
         tw_buf_addf(out, "%s%s=%s", i ? "&" : "", ps->items[i].key, ps->items[i].value);
     return !out->failed;
