@@ -55,6 +55,7 @@ enum {
     XX(AUTH_DISABLED, UNAUTHENTICATED, "AUTH_005", "account is disabled")                          \
     XX(AUTH_BAD_CREDENTIALS, UNAUTHENTICATED, "AUTH_006", "email or password is incorrect")        \
     XX(AUTH_FORBIDDEN, PERMISSION_DENIED, "AUTH_007", "this call needs the admin role")            \
+    XX(AUTH_WRONG_PASSWORD, PERMISSION_DENIED, "AUTH_008", "password is incorrect")               \
     /* Limits. */                                                                                  \
     XX(RATE_LIMITED, RESOURCE_EXHAUSTED, "RATE_001", "rate limit exceeded")                        \
     XX(QUOTA_EXCEEDED, RESOURCE_EXHAUSTED, "QUOTA_001", "plan usage limit reached")                \

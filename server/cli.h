@@ -17,6 +17,8 @@ int tw_cmd_methods(int argc, char **argv); /* serve.c */
 int tw_cmd_migrate(int argc, char **argv); /* store_commands.c */
 int tw_cmd_backup(int argc, char **argv);  /* store_commands.c */
 int tw_cmd_check(int argc, char **argv);   /* store_commands.c */
+int tw_cmd_admin(int argc, char **argv);   /* account_commands.c */
+int tw_cmd_keys(int argc, char **argv);    /* account_commands.c */
 
 /* Prints "twd: <message>" as one line on standard error. */
 void tw_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,6 +1,7 @@
 /* Job workers for jobs.h, and the table of job types. */
 #include "jobs.h"
 
+#include "auth/deletion.h"
 #include "tw_log.h"
 
 #include <pthread.h>
@@ -18,6 +19,7 @@
  * handler, and a lease longer than one run can take.
  */
 const tw_job_type tw_job_types[] = {
+    {TW_DELETE_ACCOUNT_JOB, tw_account_deletion_run, 10 * 60 * 1000},
     {NULL, NULL, 0},
 };
 

@@ -31,6 +31,13 @@ static const struct command {
      "backup create --to DIR | verify --from DIR | restore --from DIR [settings]\n"
      "      online backup through a running twd (or of a stopped one), check one by\n"
      "      restoring it to a temporary directory, restore one into --data-dir"},
+    {"admin", tw_cmd_admin,
+     "admin create --email EMAIL [--display-name NAME] [settings]\n"
+     "      create an admin account (through a running twd, or in the stopped store);\n"
+     "      the password is prompted for, or read as one line from standard input"},
+    {"keys", tw_cmd_keys,
+     "keys rotate [settings]\n      new access-token signing key; tokens signed with the "
+     "previous one keep working"},
 };
 
 static void print_help(FILE *out)

@@ -16,8 +16,15 @@
 #include "tw_log.h"
 #include "tw_migrate.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +33,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A certificate chain or key file larger than this is not one. */
+#define TLS_FILE_MAX (1 << 20)
 /* Threads and queue of the pool for blocking work (backups, vendors). */
 #define SLOW_POOL_THREADS 2
 #define SLOW_POOL_QUEUE   64
@@ -46,9 +55,103 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The whole of a small file, NUL-terminated and malloc'd; NULL with errno. */
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *text = malloc(TLS_FILE_MAX + 1);
+    size_t n = text ? fread(text, 1, TLS_FILE_MAX + 1, f) : 0;
+    bool ok = text && !ferror(f) && n <= TLS_FILE_MAX;
+    fclose(f);
+    if (!ok) {
+        free(text);
+        errno = text ? EFBIG : ENOMEM;
+        return NULL;
+    }
+    text[n] = '\0';
+    return text;
+}
+
+/* Whether every address host resolves to is a loopback one. */
+static bool host_is_loopback(const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    size_t len = colon ? (size_t)(colon - listen) : 0;
+    if (len == 0 || len >= sizeof host)
+        return false;
+    memcpy(host, listen, len);
+    host[len] = '\0';
+    char *h = host;
+    if (h[0] == '[' && h[len - 1] == ']') {
+        h[len - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(h, NULL, &hints, &res) != 0)
+        return false;
+    bool loopback = res != NULL;
+    for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            const struct sockaddr_in *in = (const void *)a->ai_addr;
+            loopback &= (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+        } else if (a->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const void *)a->ai_addr;
+            loopback &= IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) != 0;
+        } else {
+            loopback = false;
+        }
+    }
+    freeaddrinfo(res);
+    return loopback;
+}
+
+/* TLS from tls_cert and tls_key, checked to be a certificate and its key;
+ * plaintext only on loopback unless allow_insecure_remote. On failure
+ * prints one line and returns false. */
+static bool load_transport(const tw_config *cfg, char **cert_pem, char **key_pem)
+{
+    *cert_pem = *key_pem = NULL;
+    if (cfg->tls_cert == NULL) {
+        if (cfg->allow_insecure_remote || host_is_loopback(cfg->listen))
+            return true;
+        tw_cli_fail("invalid setting listen=%s: plaintext is served only on loopback; set "
+                    "tls_cert and tls_key, or allow_insecure_remote=true behind a TLS proxy",
+                    cfg->listen);
+        return false;
+    }
+    const char *which = "tls_cert", *path = cfg->tls_cert;
+    if ((*cert_pem = read_file(cfg->tls_cert)) == NULL ||
+        (which = "tls_key", path = cfg->tls_key, *key_pem = read_file(cfg->tls_key)) == NULL) {
+        tw_cli_fail("invalid setting %s=%s: %s", which, path, strerror(errno));
+        return false;
+    }
+    BIO *cert_bio = BIO_new_mem_buf(*cert_pem, -1), *key_bio = BIO_new_mem_buf(*key_pem, -1);
+    X509 *cert = cert_bio ? PEM_read_bio_X509(cert_bio, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = key_bio ? PEM_read_bio_PrivateKey(key_bio, NULL, NULL, NULL) : NULL;
+    const char *problem = cert == NULL  ? "tls_cert: no PEM certificate in the file"
+                          : key == NULL ? "tls_key: no PEM private key in the file"
+                          : X509_check_private_key(cert, key) != 1
+                              ? "tls_key: not the private key of tls_cert"
+                              : NULL;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    BIO_free(cert_bio);
+    BIO_free(key_bio);
+    ERR_clear_error();
+    if (problem != NULL) {
+        tw_cli_fail("invalid setting %s", problem);
+        return false;
+    }
+    return true;
+}
+
 /* Builds an engine with every service registered; errbuf says why not. */
 static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char *socket,
-                                   tw_engine **out, char *errbuf, size_t errlen)
+                                   const char *cert_pem, const char *key_pem, tw_engine **out,
+                                   char *errbuf, size_t errlen)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     tw_engine_config ecfg = {
@@ -58,6 +161,8 @@ static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char
         .max_message_bytes = (size_t)cfg->max_message_bytes,
         .requests_per_method = 8,
         .max_stream_backlog = 8u << 20,
+        .tls_cert_pem = cert_pem,
+        .tls_key_pem = key_pem,
     };
     tw_err err = tw_engine_new(&ecfg, out);
     if (err) {
@@ -160,8 +265,12 @@ int tw_cmd_serve(int argc, char **argv)
     int status = EXIT_FAILURE;
     tw_app app = {.cfg = &cfg};
     tw_engine *engine = NULL;
-    char errbuf[512], socket[PATH_MAX];
+    char errbuf[512], socket[PATH_MAX], *cert_pem = NULL, *key_pem = NULL;
     tw_cli_operator_socket(&cfg, socket, sizeof socket);
+    if (!load_transport(&cfg, &cert_pem, &key_pem)) {
+        status = TW_EXIT_USAGE;
+        goto out;
+    }
     if (!tw_engine_address_available(cfg.listen, errbuf, sizeof errbuf)) {
         tw_cli_fail("%s", errbuf);
         goto out;
@@ -188,17 +297,18 @@ int tw_cmd_serve(int argc, char **argv)
         goto out;
     }
     int port = 0;
-    if (engine_with_services(&cfg, &app, socket, &engine, errbuf, sizeof errbuf) ||
+    if (engine_with_services(&cfg, &app, socket, cert_pem, key_pem, &engine, errbuf,
+                             sizeof errbuf) ||
         tw_engine_start(engine, &port, errbuf, sizeof errbuf)) {
         tw_cli_fail("%s", errbuf);
         goto out;
     }
     tw_log(TW_LOG_INFO, "listening",
-           json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b}", "listen", cfg.listen, "port", port,
-                     "operator_socket", socket, "data_dir", cfg.data_dir, "durability",
+           json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "listen", cfg.listen, "port",
+                     port, "operator_socket", socket, "data_dir", cfg.data_dir, "durability",
                      cfg.durability == TW_DURABLE ? "durable" : "fast", "version", TW_VERSION,
                      "blob_backend", cfg.blob_backend == TW_BLOB_BACKEND_S3 ? "s3" : "fs",
-                     "deepgram", app.deepgram != NULL));
+                     "deepgram", app.deepgram != NULL, "tls", cert_pem != NULL));
 
     int sig = 0;
     sigwait(&stop, &sig);
@@ -219,6 +329,11 @@ out:
     tw_store_close(app.store);
     if (status == EXIT_SUCCESS)
         tw_log(TW_LOG_INFO, "stopped", NULL);
+    free(cert_pem);
+    if (key_pem != NULL) {
+        OPENSSL_cleanse(key_pem, strlen(key_pem));
+        free(key_pem);
+    }
     tw_config_free(&cfg);
     return status;
 }
@@ -259,7 +374,7 @@ int tw_cmd_methods(int argc, char **argv)
     tw_app app = {.cfg = &cfg};
     tw_engine *engine = NULL;
     int status = EXIT_SUCCESS;
-    if (engine_with_services(&cfg, &app, NULL, &engine, errbuf, sizeof errbuf)) {
+    if (engine_with_services(&cfg, &app, NULL, NULL, NULL, &engine, errbuf, sizeof errbuf)) {
         tw_cli_fail("%s", errbuf);
         status = EXIT_FAILURE;
     } else {

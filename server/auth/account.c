@@ -247,6 +247,31 @@ tw_err tw_txn_account_create(tw_txn *t, const Tw__Store__V1__Account *account)
     return err;
 }
 
+Tw__Store__V1__Account *tw_account_new(tw_arena *arena, const char *email, const char *hash,
+                                       const char *display_name, const char *time_zone,
+                                       const char *locale, const char *role, int64_t now_ms)
+{
+    Tw__Store__V1__Account *a = tw_arena_alloc(arena, sizeof *a);
+    uint8_t *id = tw_arena_alloc(arena, TW_ID_BYTES);
+    if (a == NULL || id == NULL)
+        return NULL;
+    tw__store__v1__account__init(a);
+    tw_id fresh = tw_id_new();
+    memcpy(id, fresh.bytes, TW_ID_BYTES);
+    a->id = (ProtobufCBinaryData){TW_ID_BYTES, id};
+    a->email = tw_arena_strdup(arena, email);
+    a->password_hash = tw_arena_strdup(arena, hash);
+    a->display_name = tw_arena_strdup(arena, display_name);
+    a->time_zone = tw_arena_strdup(arena, time_zone);
+    a->locale = tw_arena_strdup(arena, locale);
+    a->role = tw_arena_strdup(arena, role);
+    a->state = TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_ACTIVE;
+    a->create_unix_ms = a->update_unix_ms = now_ms;
+    bool ok =
+        a->email && a->password_hash && a->display_name && a->time_zone && a->locale && a->role;
+    return ok ? a : NULL;
+}
+
 Google__Protobuf__Timestamp *tw_timestamp_ms(tw_arena *arena, int64_t unix_ms)
 {
     Google__Protobuf__Timestamp *ts = tw_arena_alloc(arena, sizeof *ts);

@@ -63,6 +63,11 @@ tw_err tw_txn_account_load(tw_txn *t, const tw_id *user, tw_arena *arena,
 /* Writes an account changed in t, with its change-log entry ("user"). */
 tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account);
 
+/* A new active account in arena with a fresh id; strings are copied. */
+Tw__Store__V1__Account *tw_account_new(tw_arena *arena, const char *email, const char *hash,
+                                       const char *display_name, const char *time_zone,
+                                       const char *locale, const char *role, int64_t now_ms);
+
 /* Creates account (id, email, hash and profile set by the caller) in t:
  * claims the email (TW_ERR_ALREADY_EXISTS when taken), writes it, logs the
  * change and counts the registration. */

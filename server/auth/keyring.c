@@ -15,8 +15,6 @@
 /* The current key and previous ones still verifying; rotating more often
  * than every access-token lifetime drops the oldest early. */
 #define MAX_KEYS 4
-/* jwt.c accepts an iat this far in the future; keys live on that much more. */
-#define SKEW_MS 60000
 
 struct ring_key {
     tw_jwt_key key;
@@ -85,7 +83,7 @@ static tw_err rotate_txn(tw_txn *t, void *ctx)
     for (size_t i = 0; old != NULL && i < old->n_keys && n < MAX_KEYS; i++) {
         Tw__Store__V1__SigningKey *key = old->keys[i];
         if (key->retire_unix_ms == 0)
-            key->retire_unix_ms = r->now_ms + TW_ACCESS_TOKEN_TTL_S * 1000 + SKEW_MS;
+            key->retire_unix_ms = r->now_ms + TW_KEY_RETIRE_AFTER_MS;
         if (key->retire_unix_ms > r->now_ms)
             list[n++] = key;
     }

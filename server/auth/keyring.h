@@ -15,6 +15,9 @@
 /* How long an access token lives; a replaced key verifies this much longer
  * (plus the clock skew jwt.c allows). */
 #define TW_ACCESS_TOKEN_TTL_S 900
+/* A replaced key verifies this long after its rotation: the access-token
+ * lifetime plus the clock skew jwt.c allows for iat. */
+#define TW_KEY_RETIRE_AFTER_MS ((TW_ACCESS_TOKEN_TTL_S + 60) * 1000ll)
 
 typedef struct tw_keyring tw_keyring;
 

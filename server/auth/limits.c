@@ -5,6 +5,7 @@
 #include "tw_log.h"
 #include "tw_txn.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,10 +173,22 @@ static bool subject_allows(tw_login_limiter *l, const char *subject, int64_t lim
                                   retry_ms);
 }
 
+/* "account:" and the SHA-256 of the email in hex: failure records name no
+ * email in clear, not even of addresses that have no account. */
+static void account_subject(const char *email, char *out, size_t len)
+{
+    uint8_t digest[32];
+    unsigned int n = 0;
+    EVP_Digest(email, strlen(email), digest, &n, EVP_sha256(), NULL);
+    size_t pos = (size_t)snprintf(out, len, "account:");
+    for (unsigned int i = 0; i < n && pos + 2 < len; i++)
+        pos += (size_t)snprintf(out + pos, len - pos, "%02x", digest[i]);
+}
+
 tw_err tw_login_begin(tw_login_limiter *l, const char *email, const char *peer_address,
                       int64_t now_ms, tw_login_ticket *ticket, int64_t *retry_ms)
 {
-    snprintf(ticket->account, sizeof ticket->account, "account:%s", email);
+    account_subject(email, ticket->account, sizeof ticket->account);
     snprintf(ticket->peer, sizeof ticket->peer, "peer:%s", peer_address);
     tw_arena *arena = tw_arena_new(1024);
     if (arena == NULL)
@@ -283,8 +296,8 @@ static tw_err forget_txn(tw_txn *t, void *ctx)
 
 tw_err tw_login_forget(tw_store *s, const char *email)
 {
-    char subject[300];
-    snprintf(subject, sizeof subject, "account:%s", email);
+    char subject[100];
+    account_subject(email, subject, sizeof subject);
     return tw_txn_run(s, forget_txn, subject);
 }
 

@@ -3,7 +3,8 @@
  * calls per user.
  *
  * Sign-ins. Failures are kept in the store (LOGIN_FAILURES, by subject
- * "account:<email>" or "peer:<address>"), so a restart forgives nothing. An
+ * "account:<SHA-256 of the email, hex>" or "peer:<address>"), so a restart
+ * forgives nothing. An
  * attempt first reserves a place against each subject's budget (failures
  * in the window plus attempts in flight must stay under the limit), then
  * runs (hashes), then reports whether it failed. So 10 wrong passwords sent
@@ -59,7 +60,7 @@ typedef struct tw_login_limiter tw_login_limiter;
 
 /* An attempt in progress: the subjects it reserved a place for. */
 typedef struct tw_login_ticket {
-    char account[300];
+    char account[80];
     char peer[80];
 } tw_login_ticket;
 

@@ -1176,7 +1176,18 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
 
     if (!tw_engine_address_available(e->cfg.listen, errbuf, errlen))
         return TW_ERR_INTERNAL;
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds;
+    if (e->cfg.tls_cert_pem != NULL) {
+        grpc_ssl_pem_key_cert_pair pair = {e->cfg.tls_key_pem, e->cfg.tls_cert_pem};
+        creds = grpc_ssl_server_credentials_create_ex(
+            NULL, &pair, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
+    if (creds == NULL) {
+        snprintf(errbuf, errlen, "cannot use the TLS certificate and key");
+        return TW_ERR_INTERNAL;
+    }
     int port = grpc_server_add_http2_port(e->server, e->cfg.listen, creds);
     grpc_server_credentials_release(creds);
     if (port == 0) {

@@ -28,6 +28,11 @@ typedef struct tw_engine_config {
      * (proto/descriptor_set.h). Borrowed: it must outlive the engine. */
     const unsigned char *descriptor_set;
     size_t descriptor_set_size;
+    /* PEM certificate chain and private key: listen serves TLS. NULL for
+     * plaintext. Borrowed until tw_engine_start returns. The operator
+     * socket is always plaintext (a Unix socket only twd's account opens). */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
 } tw_engine_config;
 
 /*

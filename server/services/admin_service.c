@@ -2,17 +2,22 @@
  * tw.v1.AdminService: operator calls. CreateBackup takes an online backup of
  * the serving store with RocksDB's BackupEngine; it is slow disk work, so it
  * runs on the slow pool and finishes the call from there. DisableUser and
- * EnableUser switch an account off and on.
+ * EnableUser switch an account off and on; CreateUser hashes on the
+ * password pool; SetMaintenanceMode and RotateSigningKey change what the
+ * gate enforces and verifies with, in the store and in memory.
  */
 #include "services.h"
 
 #include "auth/account.h"
+#include "auth/auth.h"
 #include "auth/session.h"
+#include "tw_log.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_backup.h"
 #include "tw_time.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 struct backup_job {
@@ -124,10 +129,131 @@ static tw_err enable_user(tw_call *call, const ProtobufCMessage *request,
     return set_disabled(call, in->user_id, false, &((Tw__V1__EnableUserResponse *)response)->user);
 }
 
+/* ---- CreateUser ------------------------------------------------------------- */
+
+struct create_user {
+    tw_call *call;
+    tw_app *app;
+    const Tw__V1__CreateUserRequest *request;
+    Tw__V1__CreateUserResponse *response;
+    char email[TW_EMAIL_MAX + 1];
+};
+
+static tw_err create_txn(tw_txn *t, void *ctx)
+{
+    return tw_txn_account_create(t, ctx);
+}
+
+static void run_create_user(void *arg)
+{
+    struct create_user *job = arg;
+    tw_call *call = job->call;
+    tw_arena *arena = tw_call_arena(call);
+    const Tw__V1__CreateUserRequest *in = job->request;
+    char *hash = NULL;
+    tw_err err = tw_password_hash(in->password, job->app->auth->cost, &hash);
+    Tw__Store__V1__Account *account = NULL;
+    if (!err) {
+        const char *name = in->display_name;
+        if (name[0] == '\0') /* the email's part before the '@' */
+            name = tw_arena_strndup(arena, job->email, strcspn(job->email, "@"));
+        account = tw_account_new(
+            arena, job->email, hash, name, "UTC", "en",
+            in->role == TW__V1__ROLE__ROLE_ADMIN ? TW_ROLE_ADMIN : TW_ROLE_USER, tw_wall_ms());
+        err = account ? tw_txn_run(job->app->store, create_txn, account) : TW_ERR_NO_MEMORY;
+    }
+    if (err == TW_ERR_ALREADY_EXISTS)
+        err = tw_call_error(call, err, "an account with this email already exists");
+    else if (err && err != TW_ERR_NO_MEMORY)
+        tw_call_log_detail(call, "%s", tw_store_last_error());
+    if (!err && (job->response->user = tw_account_to_user(account, arena)) == NULL)
+        err = TW_ERR_NO_MEMORY;
+    free(hash);
+    free(job);
+    tw_call_finish(call, err);
+}
+
+static tw_err create_user(tw_call *call, const ProtobufCMessage *request,
+                          ProtobufCMessage *response)
+{
+    const Tw__V1__CreateUserRequest *in = (const void *)request;
+    tw_app *app = tw_call_service_ctx(call);
+    char email[TW_EMAIL_MAX + 1], why[160];
+    if (!tw_email_normalise(in->email, email, why, sizeof why))
+        return tw_call_field_violation(call, "email", "%s", why);
+    if (!tw_password_acceptable(in->password, why, sizeof why))
+        return tw_call_field_violation(call, "password", "%s", why);
+    if (!tw_display_name_valid(in->display_name, true, why, sizeof why))
+        return tw_call_field_violation(call, "display_name", "%s", why);
+    if (in->role != TW__V1__ROLE__ROLE_USER && in->role != TW__V1__ROLE__ROLE_ADMIN)
+        return tw_call_field_violation(call, "role", "must be ROLE_USER or ROLE_ADMIN");
+    struct create_user *job = calloc(1, sizeof *job);
+    if (job == NULL)
+        return TW_ERR_NO_MEMORY;
+    job->call = call;
+    job->app = app;
+    job->request = in;
+    job->response = (void *)response;
+    memcpy(job->email, email, sizeof email);
+    tw_err err = tw_pool_submit(app->auth->hash_pool, run_create_user, job);
+    if (err)
+        free(job);
+    return err ? err : TW_DEFERRED;
+}
+
+/* ---- maintenance and keys ------------------------------------------------------ */
+
+static tw_err set_maintenance_mode(tw_call *call, const ProtobufCMessage *request,
+                                   ProtobufCMessage *response)
+{
+    const Tw__V1__SetMaintenanceModeRequest *in = (const void *)request;
+    Tw__V1__SetMaintenanceModeResponse *out = (void *)response;
+    tw_app *app = tw_call_service_ctx(call);
+    if (strlen(in->message) > TW_MAINTENANCE_MESSAGE_MAX)
+        return tw_call_field_violation(call, "message", "must be at most %d bytes",
+                                       TW_MAINTENANCE_MESSAGE_MAX);
+    tw_err err = tw_auth_set_maintenance(app->auth, in->enabled, in->message);
+    if (err) {
+        tw_call_log_detail(call, "%s", tw_store_last_error());
+        return err;
+    }
+    tw_log(TW_LOG_WARN, in->enabled ? "maintenance mode on" : "maintenance mode off",
+           json_pack("{s:s, s:s}", "message", in->message, "request_id", tw_call_request_id(call)));
+    out->enabled = in->enabled;
+    out->message = in->message;
+    return TW_OK;
+}
+
+static tw_err rotate_signing_key(tw_call *call, const ProtobufCMessage *request,
+                                 ProtobufCMessage *response)
+{
+    Tw__V1__RotateSigningKeyResponse *out = (void *)response;
+    tw_app *app = tw_call_service_ctx(call);
+    char *kid = tw_arena_alloc(tw_call_arena(call), TW_JWT_KID_SIZE);
+    if (kid == NULL)
+        return TW_ERR_NO_MEMORY;
+    int64_t now = tw_wall_ms();
+    tw_err err = tw_keyring_rotate(app->auth->keys, now, kid);
+    if (err) {
+        tw_call_log_detail(call, "%s", tw_store_last_error());
+        return err;
+    }
+    tw_log(TW_LOG_INFO, "signing key rotated",
+           json_pack("{s:s, s:s}", "key_id", kid, "request_id", tw_call_request_id(call)));
+    out->key_id = kid;
+    out->previous_key_retire_time =
+        tw_timestamp_ms(tw_call_arena(call), now + TW_KEY_RETIRE_AFTER_MS);
+    return TW_OK;
+}
+
 static const tw_method admin_methods[] = {
     {"CreateBackup", TW_UNARY, TW_ADMIN, .handle = create_backup},
     {"DisableUser", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT, .handle = disable_user},
     {"EnableUser", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT, .handle = enable_user},
+    {"CreateUser", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = create_user},
+    {"SetMaintenanceMode", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT,
+     .handle = set_maintenance_mode},
+    {"RotateSigningKey", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = rotate_signing_key},
     {NULL},
 };
 

@@ -10,7 +10,11 @@
 
 #include "auth/account.h"
 #include "auth/auth.h"
+#include "auth/deletion.h"
 #include "auth/session.h"
+#include "jobs.h"
+#include "tw_counter.h"
+#include "tw_page.h"
 #include "tw_time.h"
 #include "tw_unique.h"
 
@@ -161,18 +165,13 @@ static void run_register(void *arg)
     char *hash = NULL;
     tw_err err = tw_password_hash(in->password, job->auth->cost, &hash);
     int64_t now = tw_wall_ms();
-    tw_id id = tw_id_new();
-    Tw__Store__V1__Account account = TW__STORE__V1__ACCOUNT__INIT;
-    account.id = (ProtobufCBinaryData){TW_ID_BYTES, id.bytes};
-    account.email = tw_arena_strdup(arena, job->email); /* the response outlives job */
-    account.password_hash = hash;
-    account.display_name = in->display_name;
-    account.time_zone = in->time_zone[0] ? in->time_zone : DEFAULT_TIME_ZONE;
-    account.locale = in->locale[0] ? in->locale : DEFAULT_LOCALE;
-    account.role = TW_ROLE_USER;
-    account.state = TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_ACTIVE;
-    account.create_unix_ms = account.update_unix_ms = now;
-    struct sign_in s = {.account = &account, .device = in->device, .now_ms = now, .arena = arena};
+    struct sign_in s = {.device = in->device, .now_ms = now, .arena = arena};
+    if (!err) {
+        s.account = tw_account_new(arena, job->email, hash, in->display_name,
+                                   in->time_zone[0] ? in->time_zone : DEFAULT_TIME_ZONE,
+                                   in->locale[0] ? in->locale : DEFAULT_LOCALE, TW_ROLE_USER, now);
+        err = s.account ? TW_OK : TW_ERR_NO_MEMORY;
+    }
     if (!err)
         err = sign_in(call, job->auth, &s, &out->user, &out->tokens);
     if (err == TW_ERR_ALREADY_EXISTS)
@@ -431,6 +430,360 @@ static tw_err do_get_me(tw_call *call, const ProtobufCMessage *request, Protobuf
     return out->user ? TW_OK : TW_ERR_NO_MEMORY;
 }
 
+/* ---- UpdateMe ----------------------------------------------------------------------------- */
+
+enum { SET_NAME = 1, SET_ZONE = 2, SET_LOCALE = 4, SET_HOUR = 8, SET_ALL = 15 };
+
+static const struct {
+    const char *path;
+    unsigned bit;
+} profile_fields[] = {
+    {"display_name", SET_NAME},   {"time_zone", SET_ZONE}, {"locale", SET_LOCALE},
+    {"day_start_hour", SET_HOUR}, {"*", SET_ALL},
+};
+
+struct update_me {
+    tw_id user;
+    const Tw__V1__User *in;
+    unsigned fields;
+    tw_arena *arena;
+    Tw__Store__V1__Account *account; /* out */
+};
+
+static tw_err update_me_txn(tw_txn *t, void *ctx)
+{
+    struct update_me *u = ctx;
+    tw_err err = tw_txn_account_load(t, &u->user, u->arena, &u->account);
+    if (err)
+        return err;
+    Tw__Store__V1__Account *a = u->account;
+    if (u->fields & SET_NAME)
+        a->display_name = u->in->display_name;
+    if (u->fields & SET_ZONE)
+        a->time_zone = u->in->time_zone;
+    if (u->fields & SET_LOCALE)
+        a->locale = u->in->locale;
+    if (u->fields & SET_HOUR)
+        a->day_start_hour = u->in->day_start_hour;
+    a->update_unix_ms = tw_wall_ms();
+    return tw_txn_account_put(t, a);
+}
+
+static tw_err check_profile(tw_call *call, const Tw__V1__User *in, unsigned fields)
+{
+    char why[160];
+    if ((fields & SET_NAME) && !tw_display_name_valid(in->display_name, false, why, sizeof why))
+        return tw_call_field_violation(call, "user.display_name", "%s", why);
+    if ((fields & SET_ZONE) && !tw_time_zone_valid(in->time_zone, why, sizeof why))
+        return tw_call_field_violation(call, "user.time_zone", "%s", why);
+    if ((fields & SET_LOCALE) && !tw_locale_valid(in->locale, why, sizeof why))
+        return tw_call_field_violation(call, "user.locale", "%s", why);
+    if ((fields & SET_HOUR) && (in->day_start_hour < 0 || in->day_start_hour > 23))
+        return tw_call_field_violation(call, "user.day_start_hour", "must be from 0 to 23");
+    return TW_OK;
+}
+
+static tw_err do_update_me(tw_call *call, const ProtobufCMessage *request,
+                           ProtobufCMessage *response)
+{
+    const Tw__V1__UpdateMeRequest *in = (const void *)request;
+    struct update_me u = {.in = in->user, .arena = tw_call_arena(call)};
+    if (in->update_mask == NULL || in->update_mask->n_paths == 0)
+        return tw_call_field_violation(call, "update_mask", "name the fields to change");
+    for (size_t i = 0; i < in->update_mask->n_paths; i++) {
+        size_t f = 0;
+        while (f < sizeof profile_fields / sizeof profile_fields[0] &&
+               strcmp(profile_fields[f].path, in->update_mask->paths[i]) != 0)
+            f++;
+        if (f == sizeof profile_fields / sizeof profile_fields[0])
+            return tw_call_error(call, TW_ERR_BAD_FIELD_MASK,
+                                 "update_mask: \"%s\" is not a field UpdateMe changes",
+                                 in->update_mask->paths[i]);
+        u.fields |= profile_fields[f].bit;
+    }
+    if (in->user == NULL)
+        return tw_call_field_violation(call, "user", "is required");
+    tw_err err = check_profile(call, in->user, u.fields);
+    if (err)
+        return err;
+    caller_ids(call, &u.user, NULL);
+    if ((err = tw_txn_run(call_auth(call)->store, update_me_txn, &u)))
+        return store_error(call, err);
+    Tw__V1__UpdateMeResponse *out = (void *)response;
+    out->user = tw_account_to_user(u.account, u.arena);
+    return out->user ? TW_OK : TW_ERR_NO_MEMORY;
+}
+
+/* ---- ChangePassword, DeleteAccount: the password again ------------------------------------ */
+
+/* What a password-confirmed change writes. */
+struct confirmed {
+    tw_id user, session;
+    const char *checked_hash; /* the hash the password was checked against */
+    const char *new_hash;     /* ChangePassword */
+    tw_arena *arena;
+    int revoked;
+};
+
+/* Loads the caller's account, read for update, unchanged since the check. */
+static tw_err load_checked(tw_txn *t, struct confirmed *c, Tw__Store__V1__Account **a)
+{
+    tw_err err = tw_txn_account_load(t, &c->user, c->arena, a);
+    if (!err && strcmp((*a)->password_hash, c->checked_hash) != 0)
+        err = TW_ERR_CONFLICT; /* changed meanwhile: the check no longer holds */
+    return err;
+}
+
+static tw_err change_password_txn(tw_txn *t, void *ctx)
+{
+    struct confirmed *c = ctx;
+    Tw__Store__V1__Account *a;
+    tw_err err = load_checked(t, c, &a);
+    if (err)
+        return err;
+    a->password_hash = (char *)c->new_hash;
+    a->update_unix_ms = tw_wall_ms();
+    err = tw_txn_account_put(t, a);
+    return err ? err : tw_txn_sessions_revoke(t, &c->user, &c->session, &c->revoked);
+}
+
+static tw_err delete_account_txn(tw_txn *t, void *ctx)
+{
+    struct confirmed *c = ctx;
+    Tw__Store__V1__Account *a;
+    tw_err err = load_checked(t, c, &a);
+    if (err)
+        return err;
+    a->state = TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_DELETING;
+    a->update_unix_ms = tw_wall_ms();
+    tw_key k;
+    tw_account_key(&k, &c->user);
+    if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &a->base})) ||
+        (err = tw_txn_unique_release(t, TW_EMAIL_SPACE, a->email, &c->user)) ||
+        (err = tw_txn_sessions_revoke(t, &c->user, NULL, NULL)) ||
+        (err = tw_txn_counter_add(t, &(tw_counter){.name = "account_deletions"},
+                                  tw_store_day(a->update_unix_ms), 1)))
+        return err;
+    return tw_txn_enqueue_account_deletion(t, &c->user, a->email);
+}
+
+/* Checks the caller's password on the pool; TW_OK when it is right. The
+ * attempt counts against the account's sign-in budget. */
+static tw_err confirm_password(struct hash_job *job, const char *password,
+                               Tw__Store__V1__Account **account)
+{
+    tw_call *call = job->call;
+    tw_id user;
+    caller_ids(call, &user, NULL);
+    tw_err err = tw_account_load(job->auth->store, &user, tw_call_arena(call), account);
+    bool match = false, weaker;
+    if (!err)
+        err = tw_password_verify(password, (*account)->password_hash, job->auth->cost, &match,
+                                 &weaker);
+    tw_login_end(job->auth->logins, &job->ticket, !err && !match, tw_wall_ms());
+    if (!err && !match)
+        err = tw_call_error(call, TW_ERR_AUTH_WRONG_PASSWORD, "the password is incorrect");
+    return err;
+}
+
+static void run_change_password(void *arg)
+{
+    struct hash_job *job = arg;
+    tw_call *call = job->call;
+    const Tw__V1__ChangePasswordRequest *in = (const void *)job->request;
+    Tw__Store__V1__Account *account;
+    char *hash = NULL;
+    tw_err err = confirm_password(job, in->current_password, &account);
+    if (!err)
+        err = tw_password_hash(in->new_password, job->auth->cost, &hash);
+    struct confirmed c = {.arena = tw_call_arena(call), .new_hash = hash};
+    if (!err) {
+        caller_ids(call, &c.user, &c.session);
+        c.checked_hash = account->password_hash;
+        err = store_error(call, tw_txn_run(job->auth->store, change_password_txn, &c));
+    }
+    ((Tw__V1__ChangePasswordResponse *)job->response)->revoked_session_count = c.revoked;
+    free(hash);
+    free(job);
+    tw_call_finish(call, err);
+}
+
+static void run_delete_account(void *arg)
+{
+    struct hash_job *job = arg;
+    tw_call *call = job->call;
+    const Tw__V1__DeleteAccountRequest *in = (const void *)job->request;
+    Tw__Store__V1__Account *account;
+    tw_err err = confirm_password(job, in->password, &account);
+    struct confirmed c = {.arena = tw_call_arena(call)};
+    if (!err) {
+        caller_ids(call, &c.user, NULL);
+        c.checked_hash = account->password_hash;
+        err = store_error(call, tw_txn_run(job->auth->store, delete_account_txn, &c));
+    }
+    if (!err)
+        tw_jobs_wake(((tw_app *)tw_call_service_ctx(call))->jobs);
+    free(job);
+    tw_call_finish(call, err);
+}
+
+/* Reserves a sign-in attempt for the caller's account and defers run. */
+static tw_err defer_confirmed(tw_call *call, void (*run)(void *), const ProtobufCMessage *request,
+                              ProtobufCMessage *response)
+{
+    tw_auth *auth = call_auth(call);
+    tw_id user;
+    caller_ids(call, &user, NULL);
+    Tw__Store__V1__Account *account;
+    tw_err err = tw_account_load(auth->store, &user, tw_call_arena(call), &account);
+    if (err)
+        return store_error(call, err);
+    char peer[64];
+    tw_login_peer_address(tw_call_peer(call), peer, sizeof peer);
+    tw_login_ticket ticket;
+    int64_t retry_ms = 0;
+    err = tw_login_begin(auth->logins, account->email, peer, tw_wall_ms(), &ticket, &retry_ms);
+    if (err == TW_ERR_RATE_LIMITED) {
+        tw_call_retry_after(call, retry_ms);
+        return tw_call_error(call, err, "too many wrong passwords; retry in %lld s",
+                             (long long)(retry_ms + 999) / 1000);
+    }
+    if (err)
+        return store_error(call, err);
+    err = defer(call, run, request, response, account->email, &ticket);
+    if (err)
+        tw_login_end(auth->logins, &ticket, false, tw_wall_ms());
+    return err ? err : TW_DEFERRED;
+}
+
+static tw_err do_change_password(tw_call *call, const ProtobufCMessage *request,
+                                 ProtobufCMessage *response)
+{
+    const Tw__V1__ChangePasswordRequest *in = (const void *)request;
+    char why[160];
+    if (in->current_password[0] == '\0')
+        return tw_call_field_violation(call, "current_password", "is required");
+    if (!tw_password_acceptable(in->new_password, why, sizeof why))
+        return tw_call_field_violation(call, "new_password", "%s", why);
+    if (strcmp(in->new_password, in->current_password) == 0)
+        return tw_call_field_violation(call, "new_password", "must differ from the current one");
+    return defer_confirmed(call, run_change_password, request, response);
+}
+
+static tw_err do_delete_account(tw_call *call, const ProtobufCMessage *request,
+                                ProtobufCMessage *response)
+{
+    const Tw__V1__DeleteAccountRequest *in = (const void *)request;
+    if (in->password[0] == '\0')
+        return tw_call_field_violation(call, "password", "is required");
+    return defer_confirmed(call, run_delete_account, request, response);
+}
+
+/* ---- ListSessions, RevokeSession ----------------------------------------------------------- */
+
+static Tw__V1__Session *session_to_api(const Tw__Store__V1__Session *s, const tw_id *current,
+                                       tw_arena *arena)
+{
+    Tw__V1__Session *out = tw_arena_alloc(arena, sizeof *out);
+    char *id = tw_arena_alloc(arena, TW_ID_TEXT_SIZE);
+    tw_id sid;
+    if (out == NULL || id == NULL || !tw_session_id_of(s, &sid))
+        return NULL;
+    tw__v1__session__init(out);
+    tw_id_format(&sid, id);
+    out->id = id;
+    out->device_name = s->device_name;
+    out->platform = (Tw__V1__Platform)s->platform;
+    out->create_time = tw_timestamp_ms(arena, s->create_unix_ms);
+    out->last_seen_time = tw_timestamp_ms(arena, s->last_seen_unix_ms);
+    out->expire_time = tw_timestamp_ms(arena, s->expire_unix_ms);
+    out->current = memcmp(sid.bytes, current->bytes, TW_ID_BYTES) == 0;
+    return out;
+}
+
+static tw_err do_list_sessions(tw_call *call, const ProtobufCMessage *request,
+                               ProtobufCMessage *response)
+{
+    const Tw__V1__ListSessionsRequest *in = (const void *)request;
+    Tw__V1__ListSessionsResponse *out = (void *)response;
+    tw_store *store = call_auth(call)->store;
+    tw_arena *arena = tw_call_arena(call);
+    uint32_t size;
+    if (tw_store_page_size(in->page_size, &size))
+        return tw_call_field_violation(call, "page_size", "must not be negative");
+    tw_id user, current;
+    caller_ids(call, &user, &current);
+    uint8_t *cursor;
+    size_t cursor_len;
+    tw_err err = tw_store_page_token_read(store, &user, NULL, 0, in->page_token, arena, &cursor,
+                                          &cursor_len);
+    if (err)
+        return err;
+    tw_key prefix;
+    tw_key_init(&prefix, TW_KF_SESSION);
+    tw_key_id(&prefix, &user);
+    tw_store_iter *it;
+    if ((err = tw_store_scan(store, &prefix, cursor, cursor_len, true, &it)))
+        return store_error(call, err);
+    out->sessions = tw_arena_alloc(arena, size * sizeof *out->sessions);
+    err = out->sessions ? TW_OK : TW_ERR_NO_MEMORY;
+    bool more = false;
+    const uint8_t *last = NULL;
+    size_t last_len = 0;
+    while (!err && tw_store_iter_next(it)) {
+        if (out->n_sessions == size) {
+            more = true;
+            break;
+        }
+        tw_value v;
+        if ((err = tw_store_iter_value(it, arena, &v)))
+            break;
+        Tw__V1__Session *s = session_to_api((void *)v.msg, &current, arena);
+        if (s == NULL) {
+            err = TW_ERR_NO_MEMORY;
+            break;
+        }
+        out->sessions[out->n_sessions++] = s;
+        tw_store_iter_key(it, &last, &last_len);
+        uint8_t *copy = tw_arena_alloc(arena, last_len);
+        if (copy != NULL)
+            memcpy(copy, last, last_len);
+        last = copy;
+    }
+    tw_err close_err = tw_store_iter_close(it);
+    err = err ? err : close_err;
+    if (!err && more && last != NULL)
+        err = tw_store_page_token_make(store, &user, NULL, 0, last, last_len, arena,
+                                       &out->next_page_token);
+    return store_error(call, err);
+}
+
+static tw_err revoke_txn(tw_txn *t, void *ctx)
+{
+    const tw_id *ids = ctx; /* user, session */
+    tw_key k;
+    tw_session_key(&k, &ids[0], &ids[1]);
+    tw_value v;
+    tw_arena *arena = tw_arena_new(512);
+    tw_err err = arena ? tw_txn_get_for_update(t, &k, arena, &v) : TW_ERR_NO_MEMORY;
+    tw_arena_free(arena);
+    return err ? err : tw_txn_delete(t, &k);
+}
+
+static tw_err do_revoke_session(tw_call *call, const ProtobufCMessage *request,
+                                ProtobufCMessage *response)
+{
+    const Tw__V1__RevokeSessionRequest *in = (const void *)request;
+    tw_id ids[2];
+    if (!tw_id_parse(in->session_id, &ids[1]))
+        return tw_call_field_violation(call, "session_id", "must be a session id (a UUID)");
+    caller_ids(call, &ids[0], NULL);
+    tw_err err = tw_txn_run(call_auth(call)->store, revoke_txn, ids);
+    if (err == TW_ERR_NOT_FOUND)
+        return tw_call_error(call, err, "no session %s", in->session_id);
+    return store_error(call, err);
+}
+
 static const tw_method auth_methods[] = {
     {"Register", TW_UNARY, TW_PUBLIC | TW_WRITE, .handle = do_register},
     {"Login", TW_UNARY, TW_PUBLIC | TW_SIGN_IN | TW_WRITE, .handle = do_login},
@@ -438,6 +791,11 @@ static const tw_method auth_methods[] = {
     {"Logout", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_logout},
     {"LogoutAll", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_logout_all},
     {"GetMe", TW_UNARY, 0, .handle = do_get_me},
+    {"UpdateMe", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_update_me},
+    {"ChangePassword", TW_UNARY, TW_WRITE, .handle = do_change_password},
+    {"DeleteAccount", TW_UNARY, TW_WRITE, .handle = do_delete_account},
+    {"ListSessions", TW_UNARY, 0, .handle = do_list_sessions},
+    {"RevokeSession", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_revoke_session},
     {NULL},
 };
 

@@ -238,10 +238,15 @@ class Twd:
     twd did not exit 0 or its stderr shows a sanitizer report.
 
     extra_args: more `serve` options; env: TW_* and other variables on top of
-    ours; config: a dict written as the JSON --config file."""
+    ours; config: a dict written as the JSON --config file; tls_root: the PEM
+    certificate to trust when twd serves TLS (then every channel is TLS);
+    data_dir: serve this (kept) data directory instead of a fresh one, as a
+    restart of an earlier Twd does with that Twd's data_dir."""
 
-    def __init__(self, extra_args=(), env=None, config=None):
+    def __init__(self, extra_args=(), env=None, config=None, tls_root=None, data_dir=None):
         self.extra_args = tuple(extra_args)
+        self.tls_root = tls_root
+        self.given_data_dir = data_dir
         self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N, **(env or {})}
         self.config = config
         self.port = None
@@ -269,7 +274,7 @@ class Twd:
 
     def start(self):
         self.temp_dir = tempfile.mkdtemp(prefix="twd-e2e-")
-        self.data_dir = os.path.join(self.temp_dir, "data")
+        self.data_dir = self.given_data_dir or os.path.join(self.temp_dir, "data")
         self.stderr_path = os.path.join(self.temp_dir, "twd.stderr")
         args = ["serve", "--data-dir", self.data_dir]
         if self.config is not None:
@@ -304,7 +309,7 @@ class Twd:
                 return False
             # A fresh channel per try: a channel that failed to connect backs
             # off for a second or more before it tries again.
-            with grpc.insecure_channel(self.address) as channel:
+            with self._new_channel() as channel:
                 try:
                     reply = health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(), timeout=1.0)
@@ -325,9 +330,16 @@ class Twd:
 
     # -- calling ------------------------------------------------------------------
 
+    def _new_channel(self, options=()):
+        if self.tls_root is None:
+            return grpc.insecure_channel(self.address, options=list(options))
+        credentials = grpc.ssl_channel_credentials(root_certificates=self.tls_root)
+        return grpc.secure_channel(self.address, credentials, options=list(options))
+
     def channel(self, options=()):
-        """A new insecure channel to twd, closed when the harness stops."""
-        channel = grpc.insecure_channel(self.address, options=list(options))
+        """A new channel to twd (TLS when tls_root is set), closed when the
+        harness stops."""
+        channel = self._new_channel(options)
         self._channels.append(channel)
         return channel
 
@@ -386,7 +398,7 @@ class Twd:
 
     def is_serving(self):
         """Whether twd answers health Check("") with SERVING, on a new channel."""
-        with grpc.insecure_channel(self.address) as channel:
+        with self._new_channel() as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
                                                               timeout=RPC_TIMEOUT_S)
         return reply.status == SERVING
