@@ -162,15 +162,16 @@ static tw_err failures_load(tw_store *s, const char *subject, tw_arena *arena,
     return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
-static bool subject_allows(tw_login_limiter *l, const char *subject, int64_t limit, tw_arena *arena,
-                           int64_t now_ms, int64_t *retry_ms, tw_err *err)
+/* in_flight: whether attempts in flight count against the budget. */
+static bool subject_allows(tw_login_limiter *l, const char *subject, int64_t limit, bool in_flight,
+                           tw_arena *arena, int64_t now_ms, int64_t *retry_ms, tw_err *err)
 {
     Tw__Store__V1__LoginFailures *f;
     if ((*err = failures_load(l->store, subject, arena, &f)))
         return false;
     return tw_login_window_allows(f->failure_unix_ms, f->n_failure_unix_ms,
-                                  flight_count(l, subject), limit, l->limits.window_ms, now_ms,
-                                  retry_ms);
+                                  in_flight ? flight_count(l, subject) : 0, limit,
+                                  l->limits.window_ms, now_ms, retry_ms);
 }
 
 /* "account:" and the SHA-256 of the email in hex: failure records name no
@@ -196,14 +197,12 @@ tw_err tw_login_begin(tw_login_limiter *l, const char *email, const char *peer_a
     int64_t account_retry = 0, peer_retry = 0;
     tw_err err = TW_OK;
     pthread_mutex_lock(&l->lock);
-    bool account_ok = subject_allows(l, ticket->account, l->limits.per_account, arena, now_ms,
+    bool account_ok = subject_allows(l, ticket->account, l->limits.per_account, true, arena, now_ms,
                                      &account_retry, &err);
-    bool peer_ok = !err && subject_allows(l, ticket->peer, l->limits.per_peer, arena, now_ms,
+    bool peer_ok = !err && subject_allows(l, ticket->peer, l->limits.per_peer, false, arena, now_ms,
                                           &peer_retry, &err);
     if (!err && account_ok && peer_ok) {
         err = flight_add(l, ticket->account, 1);
-        if (!err && (err = flight_add(l, ticket->peer, 1)))
-            flight_add(l, ticket->account, -1);
     } else if (!err) {
         err = TW_ERR_RATE_LIMITED;
         *retry_ms = account_retry > peer_retry ? account_retry : peer_retry;
@@ -273,18 +272,31 @@ static void record(tw_login_limiter *l, const char *subject, int64_t keep, bool 
                json_pack("{s:s}", "detail", tw_store_last_error()));
 }
 
-void tw_login_end(tw_login_limiter *l, const tw_login_ticket *ticket, bool failed, int64_t now_ms)
+tw_err tw_login_end(tw_login_limiter *l, const tw_login_ticket *ticket, bool failed, int64_t now_ms,
+                    int64_t *retry_ms)
 {
+    tw_arena *arena = tw_arena_new(1024);
+    int64_t retry = 0;
+    tw_err err = arena ? TW_OK : TW_ERR_NO_MEMORY;
     pthread_mutex_lock(&l->lock);
-    if (failed) {
+    /* Attempts from one address that all began before its limit filled
+     * must not reveal their outcome after it did. */
+    bool peer_ok = !err && subject_allows(l, ticket->peer, l->limits.per_peer, false, arena, now_ms,
+                                          &retry, &err);
+    if (err || !peer_ok) {
+        err = err ? err : TW_ERR_RATE_LIMITED;
+    } else if (failed) {
         record(l, ticket->account, l->limits.per_account, false, now_ms);
         record(l, ticket->peer, l->limits.per_peer, false, now_ms);
     } else {
         record(l, ticket->account, 0, true, now_ms);
     }
     flight_add(l, ticket->account, -1);
-    flight_add(l, ticket->peer, -1);
     pthread_mutex_unlock(&l->lock);
+    tw_arena_free(arena);
+    if (retry_ms != NULL)
+        *retry_ms = retry;
+    return err;
 }
 
 static tw_err forget_txn(tw_txn *t, void *ctx)

@@ -4,12 +4,13 @@
  *
  * Sign-ins. Failures are kept in the store (LOGIN_FAILURES, by subject
  * "account:<SHA-256 of the email, hex>" or "peer:<address>"), so a restart
- * forgives nothing. An
- * attempt first reserves a place against each subject's budget (failures
- * in the window plus attempts in flight must stay under the limit), then
- * runs (hashes), then reports whether it failed. So 10 wrong passwords sent
- * at once get exactly 5 answers from the password check and 5 refusals,
- * and guessing in parallel gains nothing.
+ * forgives nothing. An attempt first reserves a place against its
+ * account's budget (failures in the window plus attempts in flight must
+ * stay under the limit), then runs (hashes), then reports whether it
+ * failed. So 10 wrong passwords sent at once get exactly 5 answers from the
+ * password check and 5 refusals, and guessing one account in parallel gains
+ * nothing. The address's limit counts failures only, so many people behind
+ * one address may still sign in at once.
  *
  * API calls. GCRA (a token bucket kept as one time per user and class):
  * `limit` calls may come at once, then one each period/limit; the refused
@@ -81,8 +82,12 @@ tw_err tw_login_begin(tw_login_limiter *l, const char *email, const char *peer_a
                       int64_t now_ms, tw_login_ticket *ticket, int64_t *retry_ms);
 
 /* Ends an attempt: a failure is recorded against both subjects; a success
- * clears the account's failures. Storage errors are logged. */
-void tw_login_end(tw_login_limiter *l, const tw_login_ticket *ticket, bool failed, int64_t now_ms);
+ * clears the account's failures. TW_ERR_RATE_LIMITED (with *retry_ms; may
+ * be NULL) when the address reached its limit while the attempt ran: then
+ * nothing is recorded and the caller must not reveal the outcome. Storage
+ * errors in recording are logged. */
+tw_err tw_login_end(tw_login_limiter *l, const tw_login_ticket *ticket, bool failed, int64_t now_ms,
+                    int64_t *retry_ms);
 
 /* Forgets an account's failures (its account is being deleted). */
 tw_err tw_login_forget(tw_store *s, const char *email);

@@ -58,6 +58,14 @@ static tw_err check_device(tw_call *call, const Tw__V1__Device *device)
     return TW_OK;
 }
 
+/* RESOURCE_EXHAUSTED RATE_001 with a RetryInfo, for sign-ins. */
+static tw_err limited(tw_call *call, int64_t retry_ms)
+{
+    tw_call_retry_after(call, retry_ms);
+    return tw_call_error(call, TW_ERR_RATE_LIMITED, "too many failed sign-ins; retry in %lld s",
+                         (long long)(retry_ms + 999) / 1000);
+}
+
 /* ---- work on the password pool ---------------------------------------------- */
 
 /* A call whose password work runs on the pool. */
@@ -222,7 +230,7 @@ static void run_login(void *arg)
     Tw__V1__LoginResponse *out = (void *)job->response;
     tw_arena *arena = tw_call_arena(call);
     if (expired_in_queue(job)) {
-        tw_login_end(auth->logins, &job->ticket, false, tw_wall_ms());
+        (void)tw_login_end(auth->logins, &job->ticket, false, tw_wall_ms(), NULL);
         free(job);
         return;
     }
@@ -239,7 +247,11 @@ static void run_login(void *arg)
     } else if (err == TW_OK) {
         err = tw_password_verify(in->password, account->password_hash, auth->cost, &match, &weaker);
     }
-    tw_login_end(auth->logins, &job->ticket, !err && !match, tw_wall_ms());
+    if (err)
+        (void)tw_login_end(auth->logins, &job->ticket, false, tw_wall_ms(), NULL);
+    int64_t retry_ms = 0;
+    if (!err && tw_login_end(auth->logins, &job->ticket, !match, tw_wall_ms(), &retry_ms))
+        err = limited(call, retry_ms);
     char *stronger = NULL;
     if (!err && !match)
         err = TW_ERR_AUTH_BAD_CREDENTIALS;
@@ -289,16 +301,13 @@ static tw_err do_login(tw_call *call, const ProtobufCMessage *request, ProtobufC
     tw_login_ticket ticket;
     int64_t retry_ms = 0;
     err = tw_login_begin(auth->logins, email, peer, tw_wall_ms(), &ticket, &retry_ms);
-    if (err == TW_ERR_RATE_LIMITED) {
-        tw_call_retry_after(call, retry_ms);
-        return tw_call_error(call, err, "too many failed sign-ins; retry in %lld s",
-                             (long long)(retry_ms + 999) / 1000);
-    }
+    if (err == TW_ERR_RATE_LIMITED)
+        return limited(call, retry_ms);
     if (err)
         return store_error(call, err);
     err = defer(call, run_login, request, response, email, &ticket);
     if (err)
-        tw_login_end(auth->logins, &ticket, false, tw_wall_ms());
+        (void)tw_login_end(auth->logins, &ticket, false, tw_wall_ms(), NULL);
     return err ? err : TW_DEFERRED;
 }
 
@@ -580,7 +589,11 @@ static tw_err confirm_password(struct hash_job *job, const char *password,
     if (!err)
         err = tw_password_verify(password, (*account)->password_hash, job->auth->cost, &match,
                                  &weaker);
-    tw_login_end(job->auth->logins, &job->ticket, !err && !match, tw_wall_ms());
+    int64_t retry_ms = 0;
+    if (!err && tw_login_end(job->auth->logins, &job->ticket, !match, tw_wall_ms(), &retry_ms))
+        err = limited(call, retry_ms);
+    else if (err)
+        (void)tw_login_end(job->auth->logins, &job->ticket, false, tw_wall_ms(), NULL);
     if (!err && !match)
         err = tw_call_error(call, TW_ERR_AUTH_WRONG_PASSWORD, "the password is incorrect");
     return err;
@@ -643,16 +656,13 @@ static tw_err defer_confirmed(tw_call *call, void (*run)(void *), const Protobuf
     tw_login_ticket ticket;
     int64_t retry_ms = 0;
     err = tw_login_begin(auth->logins, account->email, peer, tw_wall_ms(), &ticket, &retry_ms);
-    if (err == TW_ERR_RATE_LIMITED) {
-        tw_call_retry_after(call, retry_ms);
-        return tw_call_error(call, err, "too many wrong passwords; retry in %lld s",
-                             (long long)(retry_ms + 999) / 1000);
-    }
+    if (err == TW_ERR_RATE_LIMITED)
+        return limited(call, retry_ms);
     if (err)
         return store_error(call, err);
     err = defer(call, run, request, response, account->email, &ticket);
     if (err)
-        tw_login_end(auth->logins, &ticket, false, tw_wall_ms());
+        (void)tw_login_end(auth->logins, &ticket, false, tw_wall_ms(), NULL);
     return err ? err : TW_DEFERRED;
 }
 

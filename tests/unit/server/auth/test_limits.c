@@ -89,12 +89,12 @@ START_TEST(limiter_reserves_records_and_survives_a_reopen)
                      TW_ERR_RATE_LIMITED);
     ck_assert_int_eq(retry, 1000);
     /* One fails, two succeed: the successes forgive the account. */
-    tw_login_end(l, &t[0], true, now);
-    tw_login_end(l, &t[1], false, now);
-    tw_login_end(l, &t[2], false, now);
+    ck_assert_int_eq(tw_login_end(l, &t[0], true, now, NULL), TW_OK);
+    ck_assert_int_eq(tw_login_end(l, &t[1], false, now, NULL), TW_OK);
+    ck_assert_int_eq(tw_login_end(l, &t[2], false, now, NULL), TW_OK);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(tw_login_begin(l, "a@x.io", "1.2.3.4", now + i, &t[0], &retry), TW_OK);
-        tw_login_end(l, &t[0], true, now + i);
+        ck_assert_int_eq(tw_login_end(l, &t[0], true, now + i, NULL), TW_OK);
     }
     ck_assert_int_eq(tw_login_begin(l, "a@x.io", "1.2.3.4", now + 10, &t[0], &retry),
                      TW_ERR_RATE_LIMITED);
@@ -107,15 +107,20 @@ START_TEST(limiter_reserves_records_and_survives_a_reopen)
     ck_assert_int_eq(tw_login_limiter_new(fx.store, &limits, &l), TW_OK);
     ck_assert_int_eq(tw_login_begin(l, "a@x.io", "5.6.7.8", now + 20, &t[0], &retry),
                      TW_ERR_RATE_LIMITED);
-    /* The peer has 4 failures: one more attempt, from another account. */
+    /* The peer has 4 failures of 5; attempts in flight do not count against
+     * an address, but one that ends after the address filled up is refused
+     * and its outcome must stay hidden. */
     ck_assert_int_eq(tw_login_begin(l, "b@x.io", "1.2.3.4", now + 20, &t[0], &retry), TW_OK);
-    ck_assert_int_eq(tw_login_begin(l, "c@x.io", "1.2.3.4", now + 20, &t[1], &retry),
+    ck_assert_int_eq(tw_login_begin(l, "c@x.io", "1.2.3.4", now + 20, &t[1], &retry), TW_OK);
+    ck_assert_int_eq(tw_login_end(l, &t[0], true, now + 20, NULL), TW_OK);
+    ck_assert_int_eq(tw_login_end(l, &t[1], false, now + 20, &retry), TW_ERR_RATE_LIMITED);
+    ck_assert_int_eq(retry, 900 * MS - 20);
+    ck_assert_int_eq(tw_login_begin(l, "d@x.io", "1.2.3.4", now + 30, &t[0], &retry),
                      TW_ERR_RATE_LIMITED);
-    tw_login_end(l, &t[0], false, now + 20);
     /* When the window has passed, all is forgiven. */
     ck_assert_int_eq(tw_login_begin(l, "a@x.io", "1.2.3.4", now + 900 * MS + 10, &t[0], &retry),
                      TW_OK);
-    tw_login_end(l, &t[0], false, now + 900 * MS + 10);
+    ck_assert_int_eq(tw_login_end(l, &t[0], false, now + 900 * MS + 10, NULL), TW_OK);
     ck_assert_int_eq(tw_login_forget(fx.store, "a@x.io"), TW_OK);
     tw_login_limiter_free(l);
 }

@@ -1,0 +1,146 @@
+"""
+Rate limits through real calls: the 6th sign-in after 5 failures (one at a
+time, all at once, across a restart, unknown emails alike), the per-address
+limit, and the per-user API limit with its write class; each refusal is
+RESOURCE_EXHAUSTED, reason RATE_001, with a RetryInfo.
+"""
+import concurrent.futures
+import unittest
+
+import grpc
+from google.protobuf import field_mask_pb2
+
+from twd_harness import RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error
+from tw.v1 import auth_service_pb2, auth_service_pb2_grpc  # noqa: E402
+
+EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+WINDOW_S = 900
+
+
+def login(twd, email, password):
+    auth = twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+    return auth.Login(auth_service_pb2.LoginRequest(email=email, password=password),
+                      timeout=RPC_TIMEOUT_S)
+
+
+def outcome(call):
+    try:
+        call()
+        return "OK"
+    except grpc.RpcError as error:
+        return error.code().name
+
+
+class LoginLimitTest(TwdTestCase):
+    def assert_limited(self, email, password):
+        _, details = assert_rpc_error(self, lambda: login(self.twd, email, password), EXHAUSTED,
+                                      "RATE_001")
+        self.assertIsNotNone(details.retry_delay, "no RetryInfo")
+        self.assertGreater(details.retry_delay, 0)
+        self.assertLessEqual(details.retry_delay, WINDOW_S)
+        return details
+
+    def test_sixth_attempt_after_five_failures_is_refused(self):
+        me = self.twd.sign_up()
+        for _ in range(5):
+            assert_rpc_error(self, lambda: login(self.twd, me.email, "wrong password"),
+                             UNAUTHENTICATED, "AUTH_006")
+        # Even the right password waits now: the limit is on the account.
+        details = self.assert_limited(me.email, me.password)
+        self.assertGreater(details.retry_delay, WINDOW_S - 60)
+        # Another account is not affected.
+        other = self.twd.sign_up()
+        self.twd.sign_in(other.email, other.password)
+
+    def test_unknown_emails_are_limited_the_same(self):
+        for _ in range(5):
+            assert_rpc_error(self, lambda: login(self.twd, "ghost@example.com", "guess 1234"),
+                             UNAUTHENTICATED, "AUTH_006")
+        self.assert_limited("ghost@example.com", "guess 1234")
+
+    def test_the_limit_holds_for_attempts_sent_at_once(self):
+        me = self.twd.sign_up()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+            outcomes = list(pool.map(
+                lambda i: outcome(lambda: login(self.twd, me.email, f"guess number {i}")),
+                range(12)))
+        self.assertEqual(outcomes.count("UNAUTHENTICATED"), 5, outcomes)
+        self.assertEqual(outcomes.count("RESOURCE_EXHAUSTED"), 7, outcomes)
+        self.assert_limited(me.email, me.password)
+
+    def test_a_success_forgives_earlier_failures(self):
+        me = self.twd.sign_up()
+        for _ in range(4):
+            assert_rpc_error(self, lambda: login(self.twd, me.email, "wrong password"),
+                             UNAUTHENTICATED, "AUTH_006")
+        self.twd.sign_in(me.email, me.password)
+        for _ in range(5):
+            assert_rpc_error(self, lambda: login(self.twd, me.email, "wrong password"),
+                             UNAUTHENTICATED, "AUTH_006")
+        self.assert_limited(me.email, me.password)
+
+
+class LoginLimitRestartAndPeerTest(unittest.TestCase):
+    def test_failures_survive_a_restart(self):
+        with Twd() as twd:
+            me = twd.sign_up()
+            for _ in range(5):
+                assert_rpc_error(self, lambda: login(twd, me.email, "wrong password"),
+                                 UNAUTHENTICATED, "AUTH_006")
+            data_dir = twd.data_dir
+            twd.stop()
+            with Twd(data_dir=data_dir) as again:
+                assert_rpc_error(self, lambda: login(again, me.email, me.password), EXHAUSTED,
+                                 "RATE_001")
+
+    def test_one_address_failing_on_many_accounts_is_limited(self):
+        with Twd(env={"TW_LOGIN_FAILURES_PER_PEER": "3"}) as twd:
+            accounts = [twd.sign_up() for _ in range(4)]
+            for account in accounts[:3]:
+                assert_rpc_error(self, lambda: login(twd, account.email, "wrong password"),
+                                 UNAUTHENTICATED, "AUTH_006")
+            _, details = assert_rpc_error(
+                self, lambda: login(twd, accounts[3].email, accounts[3].password), EXHAUSTED,
+                "RATE_001")
+            self.assertGreater(details.retry_delay, 0)
+
+
+class ApiLimitTest(TwdTestCase):
+    twd_env = {"TW_API_CALLS_PER_HOUR": "5", "TW_API_WRITE_CALLS_PER_HOUR": "2"}
+
+    def setUp(self):
+        self.auth = self.twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+
+    def get_me(self, me):
+        return self.auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=me.metadata,
+                               timeout=RPC_TIMEOUT_S)
+
+    def update_me(self, me):
+        return self.auth.UpdateMe(auth_service_pb2.UpdateMeRequest(
+            user=auth_service_pb2.User(locale="en"),
+            update_mask=field_mask_pb2.FieldMask(paths=["locale"])),
+            metadata=me.metadata, timeout=RPC_TIMEOUT_S)
+
+    def test_calls_per_user_per_hour(self):
+        me, other = self.twd.sign_up(), self.twd.sign_up()
+        for _ in range(5):
+            self.get_me(me)
+        _, details = assert_rpc_error(self, lambda: self.get_me(me), EXHAUSTED, "RATE_001")
+        self.assertAlmostEqual(details.retry_delay, 3600 / 5, delta=5)
+        self.get_me(other)
+
+    def test_writes_have_a_limit_of_their_own(self):
+        me = self.twd.sign_up()
+        self.update_me(me)
+        self.update_me(me)
+        _, details = assert_rpc_error(self, lambda: self.update_me(me), EXHAUSTED, "RATE_001")
+        self.assertAlmostEqual(details.retry_delay, 3600 / 2, delta=5)
+        # The refused write counted nothing: three reads are left of five.
+        for _ in range(3):
+            self.get_me(me)
+        assert_rpc_error(self, lambda: self.get_me(me), EXHAUSTED, "RATE_001")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
