@@ -1,5 +1,6 @@
 /*
- * Admission rules for gate.h, in order: the operator socket is an admin;
+ * Admission rules for gate.h, in order: the operator socket is an admin
+ * (for admin and public methods; a user's own calls need their token);
  * public methods need nobody (but maintenance mode stops all except
  * sign-ins); everything else needs `authorization: Bearer <jwt>` with a
  * valid signature and claims, whose session still exists (one point read
@@ -66,7 +67,9 @@ tw_err tw_gate_admit(void *ctx, tw_call *call, const tw_method *method)
 {
     tw_app *app = ctx;
     tw_auth *auth = app->auth;
-    if (tw_call_from_operator_socket(call)) {
+    /* The operator is an admin but no user: calls that act on a user's own
+     * data need that user's token even here. */
+    if (tw_call_from_operator_socket(call) && (method->flags & (TW_ADMIN | TW_PUBLIC))) {
         tw_call_set_caller(call, NULL, TW_ROLE_ADMIN);
         return TW_OK;
     }

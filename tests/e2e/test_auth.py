@@ -273,6 +273,16 @@ class DisabledUserTest(AuthTestCase):
                          grpc.StatusCode.PERMISSION_DENIED, "AUTH_007")
         self.assertFalse(self.get_me(me).user.disabled)
 
+    def test_the_operator_socket_is_no_user(self):
+        me = self.twd.sign_up()
+        auth = auth_service_pb2_grpc.AuthServiceStub(self.twd.operator_channel())
+        assert_rpc_error(self, lambda: auth.GetMe(auth_service_pb2.GetMeRequest(),
+                                                  timeout=RPC_TIMEOUT_S),
+                         UNAUTHENTICATED, "AUTH_002")
+        reply = auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=me.metadata,
+                           timeout=RPC_TIMEOUT_S)
+        self.assertEqual(reply.user.id, me.user_id)
+
     def test_unknown_or_malformed_user_id(self):
         admin = admin_service_pb2_grpc.AdminServiceStub(self.twd.operator_channel())
         assert_rpc_error(self, lambda: admin.DisableUser(
