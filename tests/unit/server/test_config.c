@@ -25,7 +25,10 @@ static void clear_env(void)
                           "TW_S3_BUCKET",
                           "TW_S3_ACCESS_KEY_ID",
                           "TW_S3_SECRET_ACCESS_KEY",
-                          "TW_DEEPGRAM_API_KEY"};
+                          "TW_DEEPGRAM_API_KEY",
+                          "TW_PASSWORD_SCRYPT_LOG2_N",
+                          "TW_TLS_CERT",
+                          "TW_TLS_KEY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
 }
@@ -190,6 +193,43 @@ START_TEST(blob_storage_and_deepgram_settings)
 }
 END_TEST
 
+START_TEST(account_settings_and_tls_pairs)
+{
+    tw_config cfg;
+    ck_assert_int_eq(load(&cfg, 0, NULL), TW_OK);
+    ck_assert_int_eq(cfg.password_scrypt_log2_n, 17);
+    ck_assert_int_eq(cfg.login_failures_per_account, 5);
+    ck_assert_int_eq(cfg.api_calls_per_hour, 1000);
+    ck_assert_ptr_null(cfg.tls_cert);
+    ck_assert_int_eq(cfg.allow_insecure_remote, 0);
+    tw_config_free(&cfg);
+
+    char *both[] = {"--tls-cert",
+                    "/c.pem",
+                    "--tls-key",
+                    "/k.pem",
+                    "--allow-insecure-remote",
+                    "true",
+                    "--password-scrypt-log2-n",
+                    "10"};
+    ck_assert_int_eq(load(&cfg, 8, both), TW_OK);
+    ck_assert_str_eq(cfg.tls_cert, "/c.pem");
+    ck_assert_str_eq(cfg.tls_key, "/k.pem");
+    ck_assert_int_eq(cfg.allow_insecure_remote, 1);
+    ck_assert_int_eq(cfg.password_scrypt_log2_n, 10);
+    tw_config_free(&cfg);
+
+    char *one[] = {"--tls-key", "/k.pem"};
+    ck_assert_int_eq(load(&cfg, 2, one), TW_ERR_VALIDATION);
+    ck_assert_ptr_nonnull(strstr(errbuf, "tls_cert and tls_key go together"));
+    char *weak[] = {"--password-scrypt-log2-n", "4"};
+    ck_assert_int_eq(load(&cfg, 2, weak), TW_ERR_VALIDATION);
+    ck_assert_ptr_nonnull(strstr(errbuf, "password_scrypt_log2_n"));
+    char *maybe[] = {"--allow-insecure-remote", "maybe"};
+    ck_assert_int_eq(load(&cfg, 2, maybe), TW_ERR_VALIDATION);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("config");
@@ -201,6 +241,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, bad_settings_are_named);
     tcase_add_test(tc, bad_config_files_are_named);
     tcase_add_test(tc, blob_storage_and_deepgram_settings);
+    tcase_add_test(tc, account_settings_and_tls_pairs);
     suite_add_tcase(s, tc);
     return s;
 }
