@@ -61,6 +61,10 @@ _Static_assert((int)TW_GRPC_UNAUTHENTICATED == (int)GRPC_STATUS_UNAUTHENTICATED,
 /* How long shutdown waits for handlers to release cancelled calls. */
 #define RELEASE_WAIT_MS 10000
 #define REQUEST_ID_MAX  64
+/* A client's deadline timer fires before ours (its deadline is earlier by
+ * the time the request took to arrive, more under load) and it then cancels:
+ * a cancel this close to our deadline is the deadline passing. */
+#define DEADLINE_SLACK_MS 250
 
 struct method_entry {
     const tw_service *service;
@@ -742,7 +746,7 @@ static void log_call(tw_call *c)
     /* A cancelled call never delivered the handler's status: log what the
      * client saw instead. */
     if (c->cancelled)
-        err = call_left_ms(c) <= 0 ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
+        err = call_left_ms(c) <= DEADLINE_SLACK_MS ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
     int code = tw_err_grpc_status(err);
     tw_log_line line;
     if (!tw_log_line_begin(&line, code == GRPC_STATUS_INTERNAL ? TW_LOG_ERROR : TW_LOG_INFO,

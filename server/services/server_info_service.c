@@ -1,6 +1,6 @@
 /*
- * tw.v1.ServerInfoService: who the server is and what time it has, for apps
- * before they sign in (clock-skew correction for offline-first sync).
+ * tw.v1.ServerInfoService: who the server is and what time it has, for
+ * signed-in apps (clock-skew correction for offline-first sync).
  */
 #include "services.h"
 
@@ -34,7 +34,7 @@ static tw_err get_server_info(tw_call *call, const ProtobufCMessage *request,
 }
 
 static const tw_method server_info_methods[] = {
-    {"GetServerInfo", TW_UNARY, TW_PUBLIC | TW_IDEMPOTENT, .handle = get_server_info},
+    {"GetServerInfo", TW_UNARY, TW_IDEMPOTENT, .handle = get_server_info},
     {NULL},
 };
 

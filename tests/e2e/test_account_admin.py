@@ -140,7 +140,7 @@ class MaintenanceTest(unittest.TestCase):
                 refresh_token=user.refresh_token), timeout=RPC_TIMEOUT_S),
             lambda: twd.sign_up(),
             lambda: info.GetServerInfo(server_info_service_pb2.GetServerInfoRequest(),
-                                       timeout=RPC_TIMEOUT_S),
+                                       metadata=user.metadata, timeout=RPC_TIMEOUT_S),
         ]
         for call in calls:
             _, details = assert_rpc_error(self, call, UNAVAILABLE, "MAINTENANCE")

@@ -180,10 +180,17 @@ class DeadlineAndCancelTest(TwdTestCase):
 class ServerInfoTest(TwdTestCase):
     def setUp(self):
         self.server_info = self.twd.stub(server_info_service_pb2_grpc.ServerInfoServiceStub)
+        self.account = self.twd.sign_up()
+
+    def test_get_server_info_needs_a_token(self):
+        assert_rpc_error(self, lambda: self.server_info.GetServerInfo(
+            server_info_service_pb2.GetServerInfoRequest(), timeout=RPC_TIMEOUT_S),
+            grpc.StatusCode.UNAUTHENTICATED, "AUTH_002")
 
     def test_get_server_info_reports_version_and_clock(self):
         info, call = self.server_info.GetServerInfo.with_call(
-            server_info_service_pb2.GetServerInfoRequest(), timeout=RPC_TIMEOUT_S)
+            server_info_service_pb2.GetServerInfoRequest(), timeout=RPC_TIMEOUT_S,
+            metadata=self.account.metadata)
         now = datetime.datetime.now(datetime.timezone.utc)
         # `twd --version` prints "twd 0.1.0 (gRPC core ...)".
         self.assertEqual(info.server_version, run_twd("--version").stdout.split()[1])
@@ -196,6 +203,7 @@ class ServerInfoTest(TwdTestCase):
     def test_gzip_compressed_request_is_served(self):
         info = self.server_info.GetServerInfo(server_info_service_pb2.GetServerInfoRequest(),
                                               timeout=RPC_TIMEOUT_S,
+                                              metadata=self.account.metadata,
                                               compression=grpc.Compression.Gzip)
         self.assertEqual(info.api_version, "tw.v1")
 
@@ -204,15 +212,23 @@ class CallLogTest(TwdTestCase):
     # Debug level: nothing, however verbose, may log a credential.
     twd_env = {"TW_LOG_LEVEL": "debug"}
 
-    def call_get_server_info(self, *extra_metadata):
+    def call_get_server_info(self, credentials):
+        """Calls GetServerInfo with the given authorization metadata; returns
+        the call's request id and the error, if it failed."""
         request_id = new_request_id()
         stub = self.twd.stub(server_info_service_pb2_grpc.ServerInfoServiceStub)
-        stub.GetServerInfo(server_info_service_pb2.GetServerInfoRequest(), timeout=RPC_TIMEOUT_S,
-                           metadata=[*metadata(x_request_id=request_id), *extra_metadata])
-        return request_id
+        try:
+            stub.GetServerInfo(server_info_service_pb2.GetServerInfoRequest(),
+                               timeout=RPC_TIMEOUT_S,
+                               metadata=[*metadata(x_request_id=request_id), *credentials])
+            return request_id, None
+        except grpc.RpcError as error:
+            return request_id, error
 
     def test_each_call_logs_one_json_line(self):
-        request_id = self.call_get_server_info()
+        account = self.twd.sign_up()
+        request_id, error = self.call_get_server_info(account.metadata)
+        self.assertIsNone(error)
         line = self.twd.wait_for_call_log(request_id=request_id)
         self.assertEqual(len(self.twd.call_logs(request_id=request_id)), 1)
         self.assertEqual(line["method"], GET_SERVER_INFO_PATH)
@@ -221,6 +237,7 @@ class CallLogTest(TwdTestCase):
         self.assertIsInstance(line["duration_ms"], (int, float))
         self.assertGreaterEqual(line["duration_ms"], 0)
         self.assertIn("time", line)
+        self.assertEqual(line["user_id"], account.user_id)
 
     def test_failed_call_log_line_has_the_reason(self):
         request_id = new_request_id()
@@ -233,11 +250,17 @@ class CallLogTest(TwdTestCase):
         self.assertEqual((line["method"], line["code"], line["reason"]),
                          (CHECK_PATH, 5, "RES_001"), line)
 
-    def test_authorization_header_is_never_logged(self):
+    def test_tokens_are_never_logged(self):
+        account = self.twd.sign_up()
         secret = "secret-token-xyz"
-        request_id = self.call_get_server_info(("authorization", f"Bearer {secret}"))
+        request_id, error = self.call_get_server_info([("authorization", f"Bearer {secret}")])
+        self.assertEqual(error.code(), grpc.StatusCode.UNAUTHENTICATED)
         self.twd.wait_for_call_log(request_id=request_id)
-        self.assertNotIn(secret, self.twd.stderr_text())
+        request_id, error = self.call_get_server_info(account.metadata)
+        self.twd.wait_for_call_log(request_id=request_id)
+        log = self.twd.stderr_text()
+        for token in (secret, account.access_token, account.refresh_token, account.password):
+            self.assertNotIn(token, log)
 
 
 if __name__ == "__main__":
