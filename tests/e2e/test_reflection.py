@@ -141,7 +141,9 @@ class BufCurlTest(TwdTestCase):
                              set(listed.split()))
 
     def test_buf_calls_get_server_info_without_a_schema(self):
+        account = self.twd.sign_up()
         output, _ = self.buf_curl(
+            "-H", f"authorization: Bearer {account.access_token}",
             f"http://{self.twd.address}/tw.v1.ServerInfoService/GetServerInfo")
         info = json.loads(output)
         self.assertEqual(info["apiVersion"], "tw.v1")
