@@ -1,0 +1,205 @@
+/* RRULE checks and series walks (recurrence.h) on libical's iterator. */
+#include "recurrence.h"
+
+#include "tz_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The RRULE parts tasks accept; libical parses them, this list only keeps
+ * out what tasks do not support (sub-daily rules, RSCALE, BYWEEKNO ...). */
+static const char *const accepted_parts[] = {
+    "FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "COUNT", "UNTIL", "WKST",
+};
+#define NPARTS (sizeof accepted_parts / sizeof accepted_parts[0])
+
+static bool fail(char *why, size_t len, const char *text)
+{
+    snprintf(why, len, "%s", text);
+    return false;
+}
+
+/* Which accepted parts rrule names, as bits of accepted_parts; false with a
+ * reason when a part is unknown, repeated or empty. */
+static bool scan_parts(const char *rrule, unsigned *seen, char *why, size_t len)
+{
+    char copy[TW_RRULE_MAX + 1];
+    snprintf(copy, sizeof copy, "%s", rrule);
+    *seen = 0;
+    char *save = NULL;
+    for (char *part = strtok_r(copy, ";", &save); part; part = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(part, '=');
+        if (eq == NULL || eq == part || eq[1] == '\0') {
+            snprintf(why, len, "\"%s\" is not NAME=VALUE", part);
+            return false;
+        }
+        *eq = '\0';
+        size_t i = 0;
+        while (i < NPARTS && strcasecmp(part, accepted_parts[i]) != 0)
+            i++;
+        if (i == NPARTS) {
+            snprintf(why, len,
+                     "%s is not supported (use FREQ, INTERVAL, BYDAY, BYMONTHDAY, "
+                     "BYMONTH, BYSETPOS, COUNT, UNTIL, WKST)",
+                     part);
+            return false;
+        }
+        if (*seen & (1u << i)) {
+            snprintf(why, len, "%s appears twice", accepted_parts[i]);
+            return false;
+        }
+        *seen |= 1u << i;
+    }
+    return true;
+}
+
+#define SEEN(name) (1u << part_index(name))
+static unsigned part_index(const char *name)
+{
+    for (unsigned i = 0; i < NPARTS; i++)
+        if (strcmp(accepted_parts[i], name) == 0)
+            return i;
+    return 0;
+}
+
+bool tw_rrule_check(const char *rrule, char *why, size_t len)
+{
+    if (rrule[0] == '\0')
+        return fail(why, len, "is empty");
+    if (strlen(rrule) > TW_RRULE_MAX)
+        return fail(why, len, "is longer than 512 characters");
+    if (strncasecmp(rrule, "RRULE:", 6) == 0)
+        return fail(why, len, "must be the value only, without \"RRULE:\"");
+    unsigned seen;
+    if (!scan_parts(rrule, &seen, why, len))
+        return false;
+    if (!(seen & SEEN("FREQ")))
+        return fail(why, len, "needs FREQ");
+    if ((seen & SEEN("COUNT")) && (seen & SEEN("UNTIL")))
+        return fail(why, len, "may have COUNT or UNTIL, not both");
+    if ((seen & SEEN("BYSETPOS")) &&
+        !(seen & (SEEN("BYDAY") | SEEN("BYMONTHDAY") | SEEN("BYMONTH"))))
+        return fail(why, len, "BYSETPOS needs BYDAY, BYMONTHDAY or BYMONTH");
+
+    tw_tz_lock();
+    (void)tw_tz_zone_locked("UTC"); /* libical set up */
+    icalerror_clear_errno();
+    struct icalrecurrencetype r = icalrecurrencetype_from_string(rrule);
+    tw_tz_unlock();
+    if (r.freq == ICAL_NO_RECURRENCE)
+        return fail(why, len, "is not a valid RFC 5545 RRULE");
+    if (r.freq != ICAL_DAILY_RECURRENCE && r.freq != ICAL_WEEKLY_RECURRENCE &&
+        r.freq != ICAL_MONTHLY_RECURRENCE && r.freq != ICAL_YEARLY_RECURRENCE)
+        return fail(why, len, "FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY");
+    if (r.interval < 1)
+        return fail(why, len, "INTERVAL must be at least 1");
+    if ((seen & SEEN("COUNT")) && r.count < 1)
+        return fail(why, len, "COUNT must be at least 1");
+    for (int i = 0; i < ICAL_BY_DAY_SIZE && r.by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++) {
+        if (icalrecurrencetype_day_position(r.by_day[i]) != 0 &&
+            r.freq != ICAL_MONTHLY_RECURRENCE && r.freq != ICAL_YEARLY_RECURRENCE)
+            return fail(why, len, "BYDAY ordinals (like 2MO) need FREQ=MONTHLY or YEARLY");
+    }
+    return true;
+}
+
+int tw_rrule_count(const char *rrule)
+{
+    tw_tz_lock();
+    (void)tw_tz_zone_locked("UTC");
+    struct icalrecurrencetype r = icalrecurrencetype_from_string(rrule);
+    tw_tz_unlock();
+    return r.freq == ICAL_NO_RECURRENCE ? 0 : r.count;
+}
+
+static tw_local_time from_ical(struct icaltimetype t, bool all_day)
+{
+    if (all_day)
+        return (tw_local_time){t.year, t.month, t.day, 0, 0, 0};
+    return (tw_local_time){t.year, t.month, t.day, t.hour, t.minute, t.second};
+}
+
+static bool is_exception(const tw_recurrence *r, const tw_local_time *t)
+{
+    int32_t day = tw_date_to_day(t->year, t->month, t->day);
+    for (size_t i = 0; i < r->exception_count; i++)
+        if (r->exception_days[i] == day)
+            return true;
+    return false;
+}
+
+/* A bound as the series compares it: all-day series compare dates. */
+static tw_local_time bound(const tw_local_time *t, bool all_day)
+{
+    tw_local_time b = *t;
+    if (all_day)
+        b.hour = b.minute = b.second = 0;
+    return b;
+}
+
+tw_err tw_recurrence_step_after(const tw_recurrence *r, const tw_local_time *after,
+                                const tw_local_time *not_before, tw_local_time *skipped_times,
+                                uint32_t skipped_cap, tw_recurrence_step *out)
+{
+    memset(out, 0, sizeof *out);
+    tw_local_time lo = after ? bound(after, r->all_day) : (tw_local_time){0};
+    tw_local_time floor = not_before ? bound(not_before, r->all_day) : (tw_local_time){0};
+
+    struct icaltimetype start = icaltime_null_time();
+    start.year = r->start.year;
+    start.month = r->start.month;
+    start.day = r->start.day;
+    if (r->all_day) {
+        start.is_date = 1;
+    } else {
+        start.hour = r->start.hour;
+        start.minute = r->start.minute;
+        start.second = r->start.second;
+    }
+
+    tw_err err = TW_OK;
+    tw_tz_lock();
+    icaltimezone *zone = tw_tz_zone_locked(r->time_zone);
+    struct icalrecurrencetype rule = icalrecurrencetype_from_string(r->rrule);
+    icalrecur_iterator *it = NULL;
+    if (zone == NULL || rule.freq == ICAL_NO_RECURRENCE) {
+        err = TW_ERR_VALIDATION;
+        goto out;
+    }
+    if (!r->all_day)
+        start.zone = zone;
+    if (r->ignore_count)
+        rule.count = 0;
+    /* libical refuses to iterate a rule that can never occur (30
+     * February): a series with no occurrence left. */
+    if ((it = icalrecur_iterator_new(rule, start)) == NULL)
+        goto out;
+    err = TW_ERR_FAILED_PRECONDITION; /* unless an end or an occurrence is met */
+    for (int walked = 0; walked < TW_RECURRENCE_MAX_WALK; walked++) {
+        struct icaltimetype t = icalrecur_iterator_next(it);
+        if (icaltime_is_null_time(t)) {
+            err = TW_OK; /* the series ended: found stays false */
+            break;
+        }
+        tw_local_time lt = from_ical(t, r->all_day);
+        if ((after && tw_local_time_cmp(&lt, &lo) <= 0) || is_exception(r, &lt))
+            continue;
+        if (not_before && tw_local_time_cmp(&lt, &floor) < 0) {
+            if (out->skipped < skipped_cap)
+                skipped_times[out->skipped] = lt;
+            out->skipped++;
+            continue;
+        }
+        out->found = true;
+        out->next = lt;
+        err = TW_OK;
+        break;
+    }
+out:
+    if (it != NULL)
+        icalrecur_iterator_free(it);
+    tw_tz_unlock();
+    return err;
+}

@@ -1,0 +1,63 @@
+/*
+ * Recurring tasks: RFC 5545 RRULEs (the subset tasks accept) with EXDATE
+ * days, evaluated by libical in the task's own time zone, so an occurrence
+ * at 09:00 stays at 09:00 local time across daylight-saving changes.
+ *
+ * A series is an RRULE, a zone and its first occurrence (DTSTART, a local
+ * time in that zone, or a date for all-day tasks). Moving a task along its
+ * series asks for the first occurrence after the one just completed that
+ * is not before the user's today, and how many were skipped on the way.
+ * Every call takes tw_tz_lock(): libical's iterator reads zone data.
+ */
+#ifndef TW_TASKS_RECURRENCE_H
+#define TW_TASKS_RECURRENCE_H
+
+#include "tz.h"
+
+/* Longest RRULE value accepted. */
+#define TW_RRULE_MAX 512
+/* Occurrences one step may walk through before giving up on a series
+ * (daily for 270 years). */
+#define TW_RECURRENCE_MAX_WALK 100000
+
+typedef struct tw_recurrence {
+    const char *rrule;             /* checked by tw_rrule_check */
+    const char *time_zone;         /* the zone occurrences are local to */
+    bool all_day;                  /* occurrences are dates; times are ignored */
+    tw_local_time start;           /* DTSTART: the first occurrence */
+    const int32_t *exception_days; /* EXDATE: day numbers (tz.h) never occurring */
+    size_t exception_count;
+    /* Repeat from completion: the caller counts occurrences itself, so
+     * the rule's COUNT is not applied from this (moving) start. */
+    bool ignore_count;
+} tw_recurrence;
+
+/* Whether rrule is an RRULE value tasks accept: FREQ (DAILY, WEEKLY,
+ * MONTHLY, YEARLY), INTERVAL, BYDAY (ordinals with MONTHLY and YEARLY
+ * only), BYMONTHDAY, BYMONTH, BYSETPOS (with another BY part), COUNT or
+ * UNTIL (not both), WKST. When not, why gets a sentence for the client. */
+bool tw_rrule_check(const char *rrule, char *why, size_t why_len);
+
+/* The COUNT of a checked rrule; 0 when it has none. */
+int tw_rrule_count(const char *rrule);
+
+typedef struct tw_recurrence_step {
+    bool found;         /* false: the series has no occurrence left */
+    tw_local_time next; /* the first occurrence after `after`, not before `not_before` */
+    uint32_t skipped;   /* occurrences after `after` but before `not_before` */
+} tw_recurrence_step;
+
+/*
+ * Walks r: out->next is the first occurrence strictly after `after` that
+ * is not before `not_before` (either may be NULL: no bound), out->skipped
+ * how many occurrences lay between; the first skipped_cap of those go to
+ * skipped_times (may be NULL when skipped_cap is 0). Occurrences on an
+ * exception day are not occurrences at all. For all-day series only the
+ * dates of the bounds count. TW_ERR_VALIDATION: a bad rule or zone;
+ * TW_ERR_FAILED_PRECONDITION: no occurrence within TW_RECURRENCE_MAX_WALK.
+ */
+tw_err tw_recurrence_step_after(const tw_recurrence *r, const tw_local_time *after,
+                                const tw_local_time *not_before, tw_local_time *skipped_times,
+                                uint32_t skipped_cap, tw_recurrence_step *out);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * What tz.c shares with recurrence.c and nothing else: libical's zone
+ * objects, reached only with tw_tz_lock() held.
+ */
+#ifndef TW_TASKS_TZ_INTERNAL_H
+#define TW_TASKS_TZ_INTERNAL_H
+
+#include "tz.h"
+
+#include <libical/ical.h>
+
+/* The zone called name, or NULL when it is unknown. The lock must be held;
+ * the zone stays valid for the life of the process. */
+icaltimezone *tw_tz_zone_locked(const char *name);
+
+#endif
