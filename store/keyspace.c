@@ -3,6 +3,7 @@
 
 #include "tw/store/v1/accounts.pb-c.h"
 #include "tw/store/v1/records.pb-c.h"
+#include "tw/store/v1/task_records.pb-c.h"
 
 #include <stddef.h>
 

@@ -83,7 +83,36 @@
     XX(MAINTENANCE, META, 0x53, SHARED, MSG, &tw__store__v1__maintenance__descriptor,              \
        P(STR, name))                                                                               \
     XX(LOGIN_FAILURES, DATA, 0x54, SHARED, MSG, &tw__store__v1__login_failures__descriptor,        \
-       P(STR, subject))
+       P(STR, subject))                                                                            \
+    /* Tasks (0x60-0x6F): tasks by id, and one index per list order, each by status so a */        \
+    /* filtered list is a prefix scan; by parent in manual order, where the order part is the */   \
+    /* order key, a NUL and the task id's 16 bytes (siblings may share an order key). */           \
+    XX(TASK, DATA, 0x60, OWNED, MSG, &tw__store__v1__task_record__descriptor, P(ID, user),         \
+       P(ID, task))                                                                                \
+    XX(TASK_BY_STATUS, INDEX, 0x61, OWNED, NONE, NULL, P(ID, user), P(U32, status), P(ID, task))   \
+    XX(TASK_BY_DUE, INDEX, 0x62, OWNED, NONE, NULL, P(ID, user), P(U32, status), P(I64, due_ms),   \
+       P(ID, task))                                                                                \
+    XX(TASK_BY_PRIORITY, INDEX, 0x63, OWNED, NONE, NULL, P(ID, user), P(U32, status),              \
+       P(U32, priority), P(ID, task))                                                              \
+    XX(TASK_BY_PARENT, INDEX, 0x64, OWNED, NONE, NULL, P(ID, user), P(ID, parent),                 \
+       P(U32, status), P(STR, order))                                                              \
+    XX(TASK_BY_LABEL, INDEX, 0x65, OWNED, NONE, NULL, P(ID, user), P(STR, label), P(ID, task))     \
+    /* Responses of requests made with a request_id, by (user, "Method:" request_id). */           \
+    XX(TASK_REQUEST, DATA, 0x66, OWNED, MSG, &tw__store__v1__request_record__descriptor,           \
+       P(ID, user), P(STR, request))                                                               \
+    /* The completion log, never pruned: by id, by task, by credited instant (with what */         \
+    /* streaks need), and the occurrences skipped (missed) by due. */                              \
+    XX(TASK_COMPLETION, DATA, 0x67, OWNED, MSG, &tw__store__v1__completion_record__descriptor,     \
+       P(ID, user), P(ID, completion))                                                             \
+    XX(COMPLETION_BY_TASK, INDEX, 0x68, OWNED, NONE, NULL, P(ID, user), P(ID, task),               \
+       P(ID, completion))                                                                          \
+    XX(COMPLETION_BY_CREDIT, INDEX, 0x69, OWNED, MSG,                                              \
+       &tw__store__v1__completion_credit__descriptor, P(ID, user), P(I64, credit_ms),              \
+       P(ID, completion))                                                                          \
+    XX(TASK_MISSED, INDEX, 0x6A, OWNED, NONE, NULL, P(ID, user), P(I64, due_ms), P(ID, task))      \
+    /* Sync: the result of each pushed mutation, by (user, mutation id). */                        \
+    XX(SYNC_MUTATION, DATA, 0x6B, OWNED, MSG, &tw__store__v1__mutation_record__descriptor,         \
+       P(ID, user), P(ID, mutation))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

@@ -139,14 +139,13 @@ static tw_local_time bound(const tw_local_time *t, bool all_day)
     return b;
 }
 
-tw_err tw_recurrence_step_after(const tw_recurrence *r, const tw_local_time *after,
-                                const tw_local_time *not_before, tw_local_time *skipped_times,
-                                uint32_t skipped_cap, tw_recurrence_step *out)
+/* Calls visit with each occurrence of r in order (exception days left
+ * out) until it returns false; *ended says the series ran out first.
+ * TW_ERR_FAILED_PRECONDITION after TW_RECURRENCE_MAX_WALK occurrences. */
+static tw_err walk(const tw_recurrence *r, bool (*visit)(void *ctx, const tw_local_time *o),
+                   void *ctx, bool *ended)
 {
-    memset(out, 0, sizeof *out);
-    tw_local_time lo = after ? bound(after, r->all_day) : (tw_local_time){0};
-    tw_local_time floor = not_before ? bound(not_before, r->all_day) : (tw_local_time){0};
-
+    *ended = false;
     struct icaltimetype start = icaltime_null_time();
     start.year = r->start.year;
     start.month = r->start.month;
@@ -174,32 +173,96 @@ tw_err tw_recurrence_step_after(const tw_recurrence *r, const tw_local_time *aft
         rule.count = 0;
     /* libical refuses to iterate a rule that can never occur (30
      * February): a series with no occurrence left. */
-    if ((it = icalrecur_iterator_new(rule, start)) == NULL)
+    if ((it = icalrecur_iterator_new(rule, start)) == NULL) {
+        *ended = true;
         goto out;
-    err = TW_ERR_FAILED_PRECONDITION; /* unless an end or an occurrence is met */
+    }
+    err = TW_ERR_FAILED_PRECONDITION; /* unless the walk ends sooner */
     for (int walked = 0; walked < TW_RECURRENCE_MAX_WALK; walked++) {
         struct icaltimetype t = icalrecur_iterator_next(it);
         if (icaltime_is_null_time(t)) {
-            err = TW_OK; /* the series ended: found stays false */
+            *ended = true;
+            err = TW_OK;
             break;
         }
         tw_local_time lt = from_ical(t, r->all_day);
-        if ((after && tw_local_time_cmp(&lt, &lo) <= 0) || is_exception(r, &lt))
+        if (is_exception(r, &lt))
             continue;
-        if (not_before && tw_local_time_cmp(&lt, &floor) < 0) {
-            if (out->skipped < skipped_cap)
-                skipped_times[out->skipped] = lt;
-            out->skipped++;
-            continue;
+        if (!visit(ctx, &lt)) {
+            err = TW_OK;
+            break;
         }
-        out->found = true;
-        out->next = lt;
-        err = TW_OK;
-        break;
     }
 out:
     if (it != NULL)
         icalrecur_iterator_free(it);
     tw_tz_unlock();
     return err;
+}
+
+struct step_walk {
+    const tw_local_time *after, *floor;
+    tw_recurrence_step *out;
+};
+
+static bool step_visit(void *ctx, const tw_local_time *o)
+{
+    struct step_walk *w = ctx;
+    if ((w->after && tw_local_time_cmp(o, w->after) <= 0) ||
+        (w->floor && tw_local_time_cmp(o, w->floor) < 0))
+        return true;
+    w->out->found = true;
+    w->out->next = *o;
+    return false;
+}
+
+tw_err tw_recurrence_step_after(const tw_recurrence *r, const tw_local_time *after,
+                                const tw_local_time *not_before, tw_recurrence_step *out)
+{
+    memset(out, 0, sizeof *out);
+    tw_local_time lo, floor;
+    if (after)
+        lo = bound(after, r->all_day);
+    if (not_before)
+        floor = bound(not_before, r->all_day);
+    struct step_walk w = {after ? &lo : NULL, not_before ? &floor : NULL, out};
+    bool ended;
+    return walk(r, step_visit, &w, &ended);
+}
+
+struct catch_up_walk {
+    tw_local_time now;
+    tw_local_time *skipped_times;
+    uint32_t cap;
+    tw_catch_up *out;
+};
+
+static bool catch_up_visit(void *ctx, const tw_local_time *o)
+{
+    struct catch_up_walk *w = ctx;
+    tw_catch_up *out = w->out;
+    if (tw_local_time_cmp(o, &out->current) <= 0)
+        return true;
+    if (tw_local_time_cmp(o, &w->now) <= 0) {
+        /* It has come too: the one before was passed over. */
+        if (out->skipped < w->cap)
+            w->skipped_times[out->skipped] = out->current;
+        out->skipped++;
+        out->current = *o;
+        return true;
+    }
+    out->found_next = true;
+    out->next = *o;
+    return false;
+}
+
+tw_err tw_recurrence_catch_up(const tw_recurrence *r, const tw_local_time *due,
+                              const tw_local_time *now, tw_local_time *skipped_times,
+                              uint32_t skipped_cap, tw_catch_up *out)
+{
+    memset(out, 0, sizeof *out);
+    out->current = bound(due, r->all_day);
+    struct catch_up_walk w = {bound(now, r->all_day), skipped_times, skipped_cap, out};
+    bool ended;
+    return walk(r, catch_up_visit, &w, &ended);
 }

@@ -5,8 +5,8 @@
  *
  * A series is an RRULE, a zone and its first occurrence (DTSTART, a local
  * time in that zone, or a date for all-day tasks). Moving a task along its
- * series asks for the first occurrence after the one just completed that
- * is not before the user's today, and how many were skipped on the way.
+ * series asks which occurrence a completion is for (the latest that has
+ * come), which ones were passed over undone, and which comes next.
  * Every call takes tw_tz_lock(): libical's iterator reads zone data.
  */
 #ifndef TW_TASKS_RECURRENCE_H
@@ -44,20 +44,35 @@ int tw_rrule_count(const char *rrule);
 typedef struct tw_recurrence_step {
     bool found;         /* false: the series has no occurrence left */
     tw_local_time next; /* the first occurrence after `after`, not before `not_before` */
-    uint32_t skipped;   /* occurrences after `after` but before `not_before` */
 } tw_recurrence_step;
 
 /*
  * Walks r: out->next is the first occurrence strictly after `after` that
- * is not before `not_before` (either may be NULL: no bound), out->skipped
- * how many occurrences lay between; the first skipped_cap of those go to
- * skipped_times (may be NULL when skipped_cap is 0). Occurrences on an
- * exception day are not occurrences at all. For all-day series only the
- * dates of the bounds count. TW_ERR_VALIDATION: a bad rule or zone;
+ * is not before `not_before` (either may be NULL: no bound). Occurrences on
+ * an exception day are not occurrences at all. For all-day series only
+ * the dates of the bounds count. TW_ERR_VALIDATION: a bad rule or zone;
  * TW_ERR_FAILED_PRECONDITION: no occurrence within TW_RECURRENCE_MAX_WALK.
  */
 tw_err tw_recurrence_step_after(const tw_recurrence *r, const tw_local_time *after,
-                                const tw_local_time *not_before, tw_local_time *skipped_times,
-                                uint32_t skipped_cap, tw_recurrence_step *out);
+                                const tw_local_time *not_before, tw_recurrence_step *out);
+
+typedef struct tw_catch_up {
+    tw_local_time current; /* the occurrence a completion at `now` is for */
+    uint32_t skipped;      /* occurrences from `due` up to current, not done */
+    bool found_next;       /* false: current is the series' last */
+    tw_local_time next;    /* the occurrence after current */
+} tw_catch_up;
+
+/*
+ * Where a series stands when its occurrence `due` is done at `now`: the
+ * latest occurrence that has come by then, counting from due (due itself
+ * when it has not come yet: done early), the ones passed over on the way
+ * (the first skipped_cap of them go to skipped_times, which may be NULL
+ * when skipped_cap is 0), and the next occurrence after it. Errors as for
+ * tw_recurrence_step_after.
+ */
+tw_err tw_recurrence_catch_up(const tw_recurrence *r, const tw_local_time *due,
+                              const tw_local_time *now, tw_local_time *skipped_times,
+                              uint32_t skipped_cap, tw_catch_up *out);
 
 #endif

@@ -78,11 +78,11 @@ tw_streaks tw_streak_occurrences(const tw_occurrence_done *done, size_t n, bool 
     tw_streaks s = {0, 0};
     int32_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        if (done[i].skipped_before > 0)
+            run = 0;
         run = done[i].on_time ? run + 1 : 0;
         if (run > s.longest)
             s.longest = run;
-        if (done[i].skipped_after > 0)
-            run = 0;
     }
     s.current = open_missed ? 0 : run;
     return s;

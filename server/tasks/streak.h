@@ -17,7 +17,7 @@
  * are only 23- or 25-hour days of the same calendar.
  *
  * Streaks of one recurring task count consecutive occurrences done on
- * time, without an occurrence skipped between them.
+ * time, without an occurrence missed between them.
  */
 #ifndef TW_TASKS_STREAK_H
 #define TW_TASKS_STREAK_H
@@ -64,7 +64,7 @@ tw_err tw_streak_days(const tw_credit *credits, size_t n, const tw_credit *now, 
 /* One recurring task's completed occurrences, in time order. */
 typedef struct tw_occurrence_done {
     bool on_time;
-    uint32_t skipped_after; /* occurrences missed right after this one */
+    uint32_t skipped_before; /* occurrences missed between the one before and this */
 } tw_occurrence_done;
 
 /* Streaks of consecutive on-time occurrences; open_missed says the task's

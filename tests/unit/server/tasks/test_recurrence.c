@@ -22,7 +22,7 @@ static const char *walk(const tw_recurrence *r, int max)
     const tw_local_time *after = NULL;
     for (int i = 0; i < max; i++) {
         tw_recurrence_step step;
-        ck_assert_int_eq(tw_recurrence_step_after(r, after, NULL, NULL, 0, &step), TW_OK);
+        ck_assert_int_eq(tw_recurrence_step_after(r, after, NULL, &step), TW_OK);
         if (!step.found)
             break;
         at = step.next;
@@ -210,27 +210,53 @@ START_TEST(all_day_series_are_dates)
     /* Bounds compare dates only: a time on the 27th is not after the 27th. */
     tw_local_time after = {2024, 10, 26, 23, 59, 59};
     tw_recurrence_step step;
-    ck_assert_int_eq(tw_recurrence_step_after(&r, &after, NULL, NULL, 0, &step), TW_OK);
+    ck_assert_int_eq(tw_recurrence_step_after(&r, &after, NULL, &step), TW_OK);
     ck_assert(step.found);
     ck_assert_int_eq(step.next.day, 27);
 }
 END_TEST
 
-START_TEST(steps_skip_occurrences_before_a_floor)
+START_TEST(completions_catch_up_with_the_latest_occurrence)
 {
-    /* Due daily at 09:00 since 1 March; the user comes back on 5 March
-     * after completing 1 March's: 2, 3 and 4 March were missed. */
+    /* Due daily at 09:00 since 1 March; done on 5 March at 10:00: that is
+     * 5 March's occurrence, and 1-4 March were passed over. */
     tw_recurrence r = series("FREQ=DAILY", "America/New_York", 2024, 3, 1, 9);
-    tw_local_time done = {2024, 3, 1, 9, 0, 0}, today = {2024, 3, 5, 0, 0, 0};
+    tw_local_time due = {2024, 3, 1, 9, 0, 0}, now = {2024, 3, 5, 10, 0, 0};
     tw_local_time skipped[2];
-    tw_recurrence_step step;
-    ck_assert_int_eq(tw_recurrence_step_after(&r, &done, &today, skipped, 2, &step), TW_OK);
-    ck_assert(step.found);
-    ck_assert_int_eq(step.skipped, 3);
-    ck_assert_int_eq(skipped[0].day, 2);
-    ck_assert_int_eq(skipped[1].day, 3);
-    ck_assert_int_eq(step.next.day, 5);
-    ck_assert_int_eq(step.next.hour, 9);
+    tw_catch_up cu;
+    ck_assert_int_eq(tw_recurrence_catch_up(&r, &due, &now, skipped, 2, &cu), TW_OK);
+    ck_assert_int_eq(cu.current.day, 5);
+    ck_assert_int_eq(cu.skipped, 4);
+    ck_assert_int_eq(skipped[0].day, 1);
+    ck_assert_int_eq(skipped[1].day, 2);
+    ck_assert(cu.found_next);
+    ck_assert_int_eq(cu.next.day, 6);
+    ck_assert_int_eq(cu.next.hour, 9);
+    /* At 08:00 the 5th's has not come: the 4th's is done, late. */
+    now.hour = 8;
+    ck_assert_int_eq(tw_recurrence_catch_up(&r, &due, &now, NULL, 0, &cu), TW_OK);
+    ck_assert_int_eq(cu.current.day, 4);
+    ck_assert_int_eq(cu.skipped, 3);
+    ck_assert_int_eq(cu.next.day, 5);
+    /* Done early: the due itself. */
+    tw_local_time early = {2024, 2, 28, 12, 0, 0};
+    ck_assert_int_eq(tw_recurrence_catch_up(&r, &due, &early, NULL, 0, &cu), TW_OK);
+    ck_assert_int_eq(cu.current.day, 1);
+    ck_assert_int_eq(cu.skipped, 0);
+    ck_assert_int_eq(cu.next.day, 2);
+    /* The last occurrence of a series has no next. */
+    r = series("FREQ=DAILY;COUNT=2", "UTC", 2024, 3, 1, 9);
+    tw_local_time later = {2024, 3, 9, 0, 0, 0};
+    ck_assert_int_eq(tw_recurrence_catch_up(&r, &due, &later, NULL, 0, &cu), TW_OK);
+    ck_assert_int_eq(cu.current.day, 2);
+    ck_assert(!cu.found_next);
+    /* Exception days are never occurrences, so never missed. */
+    int32_t ex[] = {tw_date_to_day(2024, 3, 2)};
+    r = series("FREQ=DAILY", "UTC", 2024, 3, 1, 9);
+    r.exception_days = ex;
+    r.exception_count = 1;
+    ck_assert_int_eq(tw_recurrence_catch_up(&r, &due, &now, NULL, 0, &cu), TW_OK);
+    ck_assert_int_eq(cu.skipped, 2); /* 1 and 3 March */
 }
 END_TEST
 
@@ -244,7 +270,7 @@ START_TEST(repeat_from_completion_moves_the_start)
     r.ignore_count = true;
     tw_local_time end_of_day = {2024, 3, 10, 23, 59, 59};
     tw_recurrence_step step;
-    ck_assert_int_eq(tw_recurrence_step_after(&r, &end_of_day, NULL, NULL, 0, &step), TW_OK);
+    ck_assert_int_eq(tw_recurrence_step_after(&r, &end_of_day, NULL, &step), TW_OK);
     ck_assert(step.found);
     ck_assert_int_eq(step.next.month, 3);
     ck_assert_int_eq(step.next.day, 13);
@@ -253,7 +279,7 @@ START_TEST(repeat_from_completion_moves_the_start)
     r = series("FREQ=WEEKLY;BYDAY=MO,TH", "Europe/Berlin", 2024, 10, 22, 7);
     r.ignore_count = true;
     tw_local_time tue = {2024, 10, 22, 23, 59, 59};
-    ck_assert_int_eq(tw_recurrence_step_after(&r, &tue, NULL, NULL, 0, &step), TW_OK);
+    ck_assert_int_eq(tw_recurrence_step_after(&r, &tue, NULL, &step), TW_OK);
     ck_assert_int_eq(step.next.day, 24);
 }
 END_TEST
@@ -262,14 +288,13 @@ START_TEST(bad_series_are_errors)
 {
     tw_recurrence r = series("FREQ=DAILY", "Nowhere/Town", 2024, 3, 1, 9);
     tw_recurrence_step step;
-    ck_assert_int_eq(tw_recurrence_step_after(&r, NULL, NULL, NULL, 0, &step), TW_ERR_VALIDATION);
+    ck_assert_int_eq(tw_recurrence_step_after(&r, NULL, NULL, &step), TW_ERR_VALIDATION);
     r = series("FREQ=NEVER", "UTC", 2024, 3, 1, 9);
-    ck_assert_int_eq(tw_recurrence_step_after(&r, NULL, NULL, NULL, 0, &step), TW_ERR_VALIDATION);
+    ck_assert_int_eq(tw_recurrence_step_after(&r, NULL, NULL, &step), TW_ERR_VALIDATION);
     /* A walk is bounded: daily from 1970, asked for the year 2400. */
     r = series("FREQ=DAILY", "UTC", 1970, 1, 1, 0);
     tw_local_time far = {2400, 1, 1, 0, 0, 0};
-    ck_assert_int_eq(tw_recurrence_step_after(&r, &far, NULL, NULL, 0, &step),
-                     TW_ERR_FAILED_PRECONDITION);
+    ck_assert_int_eq(tw_recurrence_step_after(&r, &far, NULL, &step), TW_ERR_FAILED_PRECONDITION);
 }
 END_TEST
 
@@ -285,7 +310,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, count_and_until_end_a_series);
     tcase_add_test(tc, exception_dates_are_skipped);
     tcase_add_test(tc, all_day_series_are_dates);
-    tcase_add_test(tc, steps_skip_occurrences_before_a_floor);
+    tcase_add_test(tc, completions_catch_up_with_the_latest_occurrence);
     tcase_add_test(tc, repeat_from_completion_moves_the_start);
     tcase_add_test(tc, bad_series_are_errors);
     suite_add_tcase(s, tc);

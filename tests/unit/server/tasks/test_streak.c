@@ -181,17 +181,17 @@ END_TEST
 START_TEST(task_streaks_count_on_time_occurrences)
 {
     tw_occurrence_done d[] = {
-        {true, 0}, {true, 0}, {false, 0}, {true, 0}, {true, 0}, {true, 0}, {true, 2}, {true, 0},
+        {true, 0}, {true, 0}, {false, 0}, {true, 0}, {true, 0}, {true, 0}, {true, 0}, {true, 2},
     };
     tw_streaks s = tw_streak_occurrences(d, 8, false);
     ck_assert_int_eq(s.longest, 4); /* the four after the late one */
-    ck_assert_int_eq(s.current, 1); /* two skipped before the last */
+    ck_assert_int_eq(s.current, 1); /* two missed before the last */
     s = tw_streak_occurrences(d, 8, true);
-    ck_assert_int_eq(s.current, 0);
+    ck_assert_int_eq(s.current, 0); /* the open occurrence is missed already */
     s = tw_streak_occurrences(d, 7, false);
-    ck_assert_int_eq(s.current, 0); /* skipped after the last one done */
-    s = tw_streak_occurrences(d, 2, false);
-    ck_assert(s.current == 2 && s.longest == 2);
+    ck_assert_int_eq(s.current, 4);
+    s = tw_streak_occurrences(d, 3, false);
+    ck_assert(s.current == 0 && s.longest == 2);
     s = tw_streak_occurrences(NULL, 0, false);
     ck_assert(s.current == 0 && s.longest == 0);
 }
