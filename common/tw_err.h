@@ -65,6 +65,10 @@ enum {
     XX(ALREADY_EXISTS, ALREADY_EXISTS, "RES_002", "already exists")                                \
     XX(CONFLICT, ABORTED, "RES_003", "resource was changed by someone else")                       \
     XX(FAILED_PRECONDITION, FAILED_PRECONDITION, "STATE_001", "not allowed in the current state")  \
+    XX(SYNC_RESYNC, FAILED_PRECONDITION, "SYNC_001",                                               \
+       "sync token is older than the change log: Pull with an empty token")                        \
+    XX(SYNC_BEHIND, ABORTED, "SYNC_002",                                                           \
+       "watch fell behind: Pull from the last token, then Watch again")                            \
     /* Storage. */                                                                                 \
     XX(DB, UNAVAILABLE, "DB_001", "database operation failed")                                     \
     XX(DB_CORRUPT, DATA_LOSS, "DB_002", "stored data is corrupt")                                  \
