@@ -37,6 +37,17 @@ static tw_err start(tw_call *call, struct task_call *tc, const void *request, vo
     return tw_task_call_env(call, tw_call_service_ctx(call), &tc->env, &tc->violations);
 }
 
+/* start() for a request naming one task by id, with an optional etag. */
+static tw_err start_on(tw_call *call, struct task_call *tc, const void *request, void *response,
+                       const char *id, const char *etag)
+{
+    tw_err err = start(call, tc, request, response);
+    if (err == TW_OK)
+        err = tw_task_call_id(call, "id", id, &tc->id);
+    tc->version = tw_task_call_etag(etag, &tc->version_storage);
+    return err;
+}
+
 /* Runs a step in a transaction and maps its error onto the call. */
 static tw_err run(tw_call *call, struct task_call *tc, tw_txn_fn fn)
 {
@@ -280,11 +291,9 @@ static tw_err delete_task(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__DeleteTaskRequest *in = (const void *)request;
     struct task_call tc;
-    tw_err err;
-    if ((err = start(call, &tc, request, response)) ||
-        (err = tw_task_call_id(call, "id", in->id, &tc.id)))
+    tw_err err = start_on(call, &tc, request, response, in->id, in->etag);
+    if (err)
         return err;
-    tc.version = tw_task_call_etag(in->etag, &tc.version_storage);
     return run(call, &tc, delete_step);
 }
 
@@ -318,9 +327,8 @@ static tw_err complete_task(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__CompleteTaskRequest *in = (const void *)request;
     struct complete_args a;
-    tw_err err;
-    if ((err = start(call, &a.tc, request, response)) ||
-        (err = tw_task_call_id(call, "id", in->id, &a.tc.id)))
+    tw_err err = start_on(call, &a.tc, request, response, in->id, in->etag);
+    if (err)
         return err;
     a.done_ms = a.tc.env.now_ms;
     if (in->complete_time != NULL) {
@@ -332,7 +340,6 @@ static tw_err complete_task(tw_call *call, const ProtobufCMessage *request,
         if (a.done_ms > a.tc.env.now_ms)
             a.done_ms = a.tc.env.now_ms;
     }
-    a.tc.version = tw_task_call_etag(in->etag, &a.tc.version_storage);
     if ((err = tw_request_memo_init(call, &a.tc.memo, "CompleteTask", in->request_id, request)))
         return err;
     return tw_task_call_error(call, &a.tc.env, tw_txn_run(a.tc.env.store, complete_step, &a));
@@ -354,11 +361,9 @@ static tw_err reopen_task(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__ReopenTaskRequest *in = (const void *)request;
     struct task_call tc;
-    tw_err err;
-    if ((err = start(call, &tc, request, response)) ||
-        (err = tw_task_call_id(call, "id", in->id, &tc.id)))
+    tw_err err = start_on(call, &tc, request, response, in->id, in->etag);
+    if (err)
         return err;
-    tc.version = tw_task_call_etag(in->etag, &tc.version_storage);
     return run(call, &tc, reopen_step);
 }
 
@@ -381,11 +386,9 @@ static tw_err move_task(tw_call *call, const ProtobufCMessage *request, Protobuf
 {
     const Tw__V1__MoveTaskRequest *in = (const void *)request;
     struct task_call tc;
-    tw_err err;
-    if ((err = start(call, &tc, request, response)) ||
-        (err = tw_task_call_id(call, "id", in->id, &tc.id)))
+    tw_err err = start_on(call, &tc, request, response, in->id, in->etag);
+    if (err)
         return err;
-    tc.version = tw_task_call_etag(in->etag, &tc.version_storage);
     tc.env.prefix = "";
     return run(call, &tc, move_step);
 }
