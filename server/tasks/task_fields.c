@@ -291,7 +291,7 @@ Google__Protobuf__Timestamp *tw_timestamp_new(tw_arena *arena, int64_t unix_ms)
     return t;
 }
 
-bool tw_timestamp_ms(const Google__Protobuf__Timestamp *t, int64_t *unix_ms)
+bool tw_timestamp_read(const Google__Protobuf__Timestamp *t, int64_t *unix_ms)
 {
     if (t == NULL || !timestamp_ok(t))
         return false;

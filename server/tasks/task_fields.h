@@ -94,7 +94,7 @@ void tw_task_copy_fields(Tw__V1__Task *dst, const Tw__V1__Task *src, unsigned fi
 /* A Timestamp in arena; NULL when out of memory. */
 Google__Protobuf__Timestamp *tw_timestamp_new(tw_arena *arena, int64_t unix_ms);
 /* A Timestamp as Unix ms; false when it is out of range (years 1-9999). */
-bool tw_timestamp_ms(const Google__Protobuf__Timestamp *t, int64_t *unix_ms);
+bool tw_timestamp_read(const Google__Protobuf__Timestamp *t, int64_t *unix_ms);
 
 Tw__V1__CalendarDate *tw_calendar_date_new(tw_arena *arena, int32_t day);
 bool tw_calendar_date_valid(const Tw__V1__CalendarDate *d);
