@@ -9,8 +9,9 @@
 #include "tw_store.h"
 #include "tz.h"
 
-/* The user's day settings; the zone string lives in arena. A profile
- * without a zone (or no profile) gives UTC and hour 0. */
+/* The user's day settings from their account (the zone string lives in
+ * arena). A profile without a zone, or with one libical cannot read, gives
+ * UTC; no account (being deleted) gives UTC and hour 0. */
 tw_err tw_profile_day_settings(tw_store *s, const tw_id *user, tw_arena *arena,
                                tw_day_settings *out);
 
