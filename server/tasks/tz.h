@@ -36,8 +36,9 @@ typedef struct tw_local_time {
 } tw_local_time;
 
 /* Sets libical up once (errors not fatal, system zone data). Any function
- * here calls it; `twd serve` calls it first to fail at start-up, with a
- * line in errbuf, when the system zone data is missing. */
+ * here calls it; TaskService's registration calls it first, so that twd
+ * refuses to start, with a line in errbuf, when the system zone data is
+ * missing. */
 bool tw_tz_init(char *errbuf, size_t errlen);
 
 /* True when name is an IANA zone the system knows ("Europe/Berlin",
