@@ -365,12 +365,18 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
     out->results = tw_arena_alloc(arena, (in->n_mutations + 1) * sizeof *out->results);
     if (out->results == NULL)
         return TW_ERR_NO_MEMORY;
+    /* The caller's environment, read once for the whole batch. */
+    tw_task_env env;
+    tw_violations unused;
+    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &env, &unused);
+    if (err)
+        return err;
     for (size_t i = 0; i < in->n_mutations; i++) {
         struct push p;
         memset(&p, 0, sizeof p);
-        tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &p.env, &p.violations);
-        if (err)
-            return err;
+        p.env = env;
+        tw_violations_init(&p.violations, arena);
+        p.env.violations = &p.violations;
         p.m = in->mutations[i];
         if ((p.result = tw_arena_alloc(arena, sizeof *p.result)) == NULL)
             return TW_ERR_NO_MEMORY;
