@@ -65,8 +65,10 @@ static int usage(void)
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"data-dir", required_argument, NULL, 'd'}, {"user", required_argument, NULL, 'u'},
-        {"count", required_argument, NULL, 'n'},    {"batch", required_argument, NULL, 'b'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"user", required_argument, NULL, 'u'},
+        {"count", required_argument, NULL, 'n'},
+        {"batch", required_argument, NULL, 'b'},
         {NULL, 0, NULL, 0},
     };
     const char *data_dir = NULL, *user = NULL;
