@@ -77,7 +77,7 @@ static int64_t change_ms(const Tw__V1__FocusStateChange *c)
 {
     int64_t ms = 0;
     if (c->change_time != NULL)
-        tw_timestamp_ms(c->change_time, &ms);
+        tw_timestamp_to_ms(c->change_time, &ms);
     return ms;
 }
 
@@ -87,7 +87,7 @@ int64_t tw_focus_last_change_ms(const Tw__V1__FocusSession *s)
         return change_ms(s->state_changes[s->n_state_changes - 1]);
     int64_t ms = 0;
     if (s->create_time != NULL)
-        tw_timestamp_ms(s->create_time, &ms);
+        tw_timestamp_to_ms(s->create_time, &ms);
     return ms;
 }
 

@@ -46,7 +46,7 @@ static void add_focus(void *ctx, int64_t from_ms, int64_t to_ms)
 void tw_focus_stats_add(tw_focus_stats *st, const Tw__V1__FocusSession *s, int64_t now_ms)
 {
     int64_t start_ms;
-    if (s->start_time == NULL || !tw_timestamp_ms(s->start_time, &start_ms))
+    if (s->start_time == NULL || !tw_timestamp_to_ms(s->start_time, &start_ms))
         return; /* planned, never started */
     tw_focus_running_spans(s, now_ms, add_focus, st);
     int64_t day = tw_day_of(&st->clock, start_ms) - st->first_day;

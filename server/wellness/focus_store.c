@@ -98,9 +98,9 @@ static int64_t index_ms(const Tw__V1__FocusSession *s)
 {
     int64_t ms = 0;
     if (s->start_time != NULL)
-        tw_timestamp_ms(s->start_time, &ms);
+        tw_timestamp_to_ms(s->start_time, &ms);
     else if (s->create_time != NULL)
-        tw_timestamp_ms(s->create_time, &ms);
+        tw_timestamp_to_ms(s->create_time, &ms);
     return ms;
 }
 
@@ -160,7 +160,7 @@ static tw_err event_at(const Google__Protobuf__Timestamp *event_time, const char
         *at = env->now_ms > last_change_ms ? env->now_ms : last_change_ms;
         return TW_OK;
     }
-    if (!tw_timestamp_ms(event_time, at) || *at < 0)
+    if (!tw_timestamp_to_ms(event_time, at) || *at < 0)
         return tw_bad(&why->bad, "", field, "must be a valid timestamp after 1970-01-01");
     if (*at > env->now_ms + TW_FOCUS_CLOCK_SKEW_MS)
         return tw_bad(&why->bad, "", field, "is more than a minute ahead of the server's clock");
@@ -484,10 +484,10 @@ tw_err tw_focus_distract(tw_txn *t, const tw_id *user, const char *session_id,
         return TW_ERR_FAILED_PRECONDITION;
     }
     int64_t started = 0, at;
-    tw_timestamp_ms(s->start_time, &started);
+    tw_timestamp_to_ms(s->start_time, &started);
     if (d->occur_time == NULL) {
         at = env->now_ms > started ? env->now_ms : started;
-    } else if (!tw_timestamp_ms(d->occur_time, &at)) {
+    } else if (!tw_timestamp_to_ms(d->occur_time, &at)) {
         return tw_bad(&why->bad, "", "distraction.occur_time", "is not a valid timestamp");
     } else if (at < started) {
         return tw_bad(&why->bad, "", "distraction.occur_time", "is before the session started");
@@ -742,9 +742,9 @@ static int cmp_created(const void *a, const void *b)
     const Tw__V1__FocusTemplate *y = *(Tw__V1__FocusTemplate *const *)b;
     int64_t xs = 0, ys = 0;
     if (x->create_time != NULL)
-        tw_timestamp_ms(x->create_time, &xs);
+        tw_timestamp_to_ms(x->create_time, &xs);
     if (y->create_time != NULL)
-        tw_timestamp_ms(y->create_time, &ys);
+        tw_timestamp_to_ms(y->create_time, &ys);
     return xs != ys ? (xs < ys ? -1 : 1) : strcmp(x->id, y->id);
 }
 

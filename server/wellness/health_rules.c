@@ -55,7 +55,7 @@ int64_t tw_health_start_ms(const Tw__V1__HealthLog *e)
 {
     int64_t ms = 0;
     if (e->start_time != NULL)
-        tw_timestamp_ms(e->start_time, &ms);
+        tw_timestamp_to_ms(e->start_time, &ms);
     return ms;
 }
 
@@ -63,7 +63,7 @@ int64_t tw_health_end_ms(const Tw__V1__HealthLog *e)
 {
     int64_t ms = tw_health_start_ms(e);
     if (e->end_time != NULL)
-        tw_timestamp_ms(e->end_time, &ms);
+        tw_timestamp_to_ms(e->end_time, &ms);
     return ms;
 }
 
@@ -95,7 +95,7 @@ static tw_err check_inner_time(struct entry_check *c, const char *field,
 {
     if (ts == NULL)
         return tw_bad(c->bad, c->prefix, field, "is required");
-    if (!tw_timestamp_ms(ts, ms))
+    if (!tw_timestamp_to_ms(ts, ms))
         return tw_bad(c->bad, c->prefix, field, "is not a valid timestamp");
     if (*ms < c->start_ms || *ms > c->end_ms)
         return tw_bad(c->bad, c->prefix, field, "is outside the entry's start_time and end_time");
@@ -321,14 +321,14 @@ static tw_err check_times(struct entry_check *c, Tw__V1__HealthLog *e)
     int64_t latest = c->now_ms + TW_HEALTH_FUTURE_MS;
     if (e->start_time == NULL)
         return tw_bad(c->bad, c->prefix, "start_time", "is required");
-    if (!tw_timestamp_ms(e->start_time, &c->start_ms) || c->start_ms < 0)
+    if (!tw_timestamp_to_ms(e->start_time, &c->start_ms) || c->start_ms < 0)
         return tw_bad(c->bad, c->prefix, "start_time",
                       "must be a valid timestamp after 1970-01-01");
     if (c->start_ms > latest)
         return tw_bad(c->bad, c->prefix, "start_time", "is more than a day in the future");
     c->end_ms = c->start_ms;
     if (e->end_time != NULL) {
-        if (!tw_timestamp_ms(e->end_time, &c->end_ms))
+        if (!tw_timestamp_to_ms(e->end_time, &c->end_ms))
             return tw_bad(c->bad, c->prefix, "end_time", "is not a valid timestamp");
         if (c->end_ms < c->start_ms)
             return tw_bad(c->bad, c->prefix, "end_time", "is before start_time");

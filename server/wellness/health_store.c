@@ -145,7 +145,7 @@ tw_err tw_health_replace(tw_txn *t, const tw_id *user, const Tw__V1__HealthLog *
         return TW_ERR_DB_CORRUPT;
     int64_t create_ms = now_ms;
     if (old->create_time != NULL)
-        tw_timestamp_ms(old->create_time, &create_ms);
+        tw_timestamp_to_ms(old->create_time, &create_ms);
     Tw__V1__HealthLog *s = stored_form(e, &id, create_ms, now_ms, arena);
     if (s == NULL)
         return TW_ERR_NO_MEMORY;

@@ -73,7 +73,7 @@ tw_err tw_check_id(tw_bad_field *bad, const char *prefix, const char *field, con
     return TW_OK;
 }
 
-bool tw_timestamp_ms(const Google__Protobuf__Timestamp *ts, int64_t *ms)
+bool tw_timestamp_to_ms(const Google__Protobuf__Timestamp *ts, int64_t *ms)
 {
     if (ts->nanos < 0 || ts->nanos > 999999999 || ts->seconds < TIMESTAMP_MIN_S ||
         ts->seconds > TIMESTAMP_MAX_S)
@@ -121,7 +121,7 @@ tw_err tw_check_time(tw_bad_field *bad, const char *prefix, const char *field,
         *ms = fallback;
         return TW_OK;
     }
-    if (!tw_timestamp_ms(ts, ms))
+    if (!tw_timestamp_to_ms(ts, ms))
         return tw_bad(bad, prefix, field, "is not a valid timestamp");
     return TW_OK;
 }

@@ -60,7 +60,7 @@ tw_err tw_check_id(tw_bad_field *bad, const char *prefix, const char *field, con
 /* A Timestamp in Unix milliseconds (nanos truncated); false when it is not
  * a valid Timestamp (nanos outside 0..999999999, before year 1 or after
  * 9999). */
-bool tw_timestamp_ms(const Google__Protobuf__Timestamp *ts, int64_t *ms);
+bool tw_timestamp_to_ms(const Google__Protobuf__Timestamp *ts, int64_t *ms);
 
 /* A Duration in milliseconds; false when not valid (nanos outside
  * -999999999..999999999 or of another sign than seconds, beyond +-10000
@@ -119,9 +119,9 @@ typedef struct tw_user_days {
 
 /*
  * Reads user's time zone and day-start hour from their profile (strings in
- * arena). The one place the health log and focus features read the
- * profile: until accounts store one, every user is on UTC with days
- * starting at midnight. A zone the system does not know falls back to UTC.
+ * arena): the one place the health log and focus features read it. No
+ * profile zone (or no account) means UTC and days starting at midnight; a
+ * zone the system no longer knows falls back to UTC.
  */
 tw_err tw_user_days_read(tw_store *store, const tw_id *user, tw_arena *arena, tw_user_days *out);
 

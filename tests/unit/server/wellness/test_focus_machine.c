@@ -128,8 +128,8 @@ START_TEST(focused_time_leaves_out_pauses_and_breaks)
     ck_assert_int_eq(s->state, TW_FOCUS_COMPLETED);
     ck_assert_int_eq(s->n_state_changes, 8);
     int64_t ms;
-    ck_assert(tw_timestamp_ms(s->start_time, &ms) && ms == T0);
-    ck_assert(tw_timestamp_ms(s->end_time, &ms) && ms == T0 + 60 * MIN);
+    ck_assert(tw_timestamp_to_ms(s->start_time, &ms) && ms == T0);
+    ck_assert(tw_timestamp_to_ms(s->end_time, &ms) && ms == T0 + 60 * MIN);
     ck_assert_int_eq(tw_focus_last_change_ms(s), T0 + 60 * MIN);
     /* A second start does not move start_time. */
     ck_assert_int_eq(s->state_changes[0]->state, TW_FOCUS_RUNNING);

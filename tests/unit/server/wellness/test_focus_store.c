@@ -431,7 +431,7 @@ START_TEST(sessions_left_too_long_are_abandoned)
     ck_assert(s->abandoned_by_server);
     /* As of the moment the limit passed: 4 hours of focus. */
     int64_t end;
-    ck_assert(tw_timestamp_ms(s->end_time, &end));
+    ck_assert(tw_timestamp_to_ms(s->end_time, &end));
     ck_assert_int_eq(end, NOW - HOUR);
     ck_assert_int_eq(tw_focus_focused_ms(s, NOW), LIMIT);
     ck_assert_int_eq(counter("focus_sessions", "template=pomodoro,outcome=abandoned"), 1);

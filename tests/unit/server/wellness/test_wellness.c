@@ -5,6 +5,7 @@
  */
 #include "wellness/wellness.h"
 
+#include "auth/account.h"
 #include "store_fixture.h"
 #include "tw_check.h"
 #include "tw_page.h"
@@ -57,12 +58,12 @@ START_TEST(times)
     Google__Protobuf__Timestamp *ts = tw_timestamp_new(arena, -1);
     ck_assert_int_eq(ts->seconds, -1);
     ck_assert_int_eq(ts->nanos, 999000000);
-    ck_assert(tw_timestamp_ms(ts, &ms) && ms == -1);
+    ck_assert(tw_timestamp_to_ms(ts, &ms) && ms == -1);
     ts->nanos = -1;
-    ck_assert(!tw_timestamp_ms(ts, &ms));
+    ck_assert(!tw_timestamp_to_ms(ts, &ms));
     ts->nanos = 0;
     ts->seconds = INT64_C(253402300800); /* 10000-01-01 */
-    ck_assert(!tw_timestamp_ms(ts, &ms));
+    ck_assert(!tw_timestamp_to_ms(ts, &ms));
 
     Google__Protobuf__Duration *d = tw_duration_new(arena, -1500);
     ck_assert_int_eq(d->seconds, -1);
@@ -174,6 +175,42 @@ START_TEST(profile_defaults)
     ck_assert_str_eq(days.time_zone, "UTC");
     ck_assert_int_eq(days.day_start_hour, 0);
     ck_assert_str_eq(tw_tz_name(days.clock.tz), "UTC");
+}
+END_TEST
+
+/* Stores an account for alice with zone and day-start hour. */
+static void put_account(const char *zone, int hour)
+{
+    Tw__Store__V1__Account a = TW__STORE__V1__ACCOUNT__INIT;
+    a.id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)fx_alice.bytes};
+    a.email = "alice@example.com";
+    a.role = TW_ROLE_USER;
+    a.state = TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_ACTIVE;
+    a.time_zone = (char *)zone;
+    a.day_start_hour = hour;
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_account_put(t, &a), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+}
+
+START_TEST(profile_zone_and_day_start)
+{
+    put_account("America/New_York", 4);
+    tw_user_days days;
+    ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
+    ck_assert_str_eq(days.time_zone, "America/New_York");
+    ck_assert_int_eq(days.day_start_hour, 4);
+    ck_assert_str_eq(tw_tz_name(days.clock.tz), "America/New_York");
+    ck_assert_int_eq(days.clock.day_start_hour, 4);
+    /* A zone the system does not know (any more) reads as UTC. */
+    put_account("Mars/Olympus_Mons", 4);
+    ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
+    ck_assert_str_eq(days.time_zone, "UTC");
+    ck_assert_int_eq(days.day_start_hour, 4);
+    put_account("", 0);
+    ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
+    ck_assert_str_eq(days.time_zone, "UTC");
 }
 END_TEST
 
@@ -307,6 +344,7 @@ Suite *tw_test_suite(void)
     TCase *store = tcase_create("store");
     tcase_add_checked_fixture(store, fx_setup, fx_teardown);
     tcase_add_test(store, profile_defaults);
+    tcase_add_test(store, profile_zone_and_day_start);
     tcase_add_test(store, pages_newest_first_within_a_range);
     tcase_add_test(store, tokens_are_bound_to_the_query_and_user);
     suite_add_tcase(s, store);
