@@ -178,21 +178,14 @@ static tw_err list_focus_sessions(tw_call *call, const ProtobufCMessage *request
     Tw__V1__ListFocusSessionsResponse *out = (void *)response;
     tw_arena *arena = tw_call_arena(call);
     tw_id user;
-    tw_bad_field bad;
-    tw_err err = tw_wellness_caller(call, &user);
-    if (err)
-        return err;
     uint32_t limit;
-    if (tw_store_page_size(in->page_size, &limit))
-        return tw_call_field_violation(call, "page_size", "must not be negative");
+    int64_t from, to;
+    tw_err err = tw_wellness_caller(call, &user);
+    if (err || (err = tw_wellness_list_bounds(call, in->page_size, in->start_time, in->end_time,
+                                              &limit, &from, &to)))
+        return err;
     if ((int)in->state < 0 || (int)in->state >= TW_FOCUS_STATE_COUNT)
         return tw_call_field_violation(call, "state", "unknown state %d", (int)in->state);
-    int64_t from, to;
-    if ((err = tw_check_time(&bad, "", "start_time", in->start_time, INT64_MIN, &from)) ||
-        (err = tw_check_time(&bad, "", "end_time", in->end_time, INT64_MAX, &to)))
-        return tw_wellness_fail(call, err, &bad, NULL);
-    if (to <= from)
-        return tw_call_field_violation(call, "end_time", "is not after start_time");
     if ((err =
              tw_focus_list(app_of(call)->store, &user, (int)in->state, from, to, in->page_token,
                            limit, arena, &out->sessions, &out->n_sessions, &out->next_page_token)))
@@ -274,19 +267,13 @@ static tw_err get_focus_stats(tw_call *call, const ProtobufCMessage *request,
     Tw__V1__GetFocusStatsResponse *out = (void *)response;
     tw_arena *arena = tw_call_arena(call);
     tw_store *store = app_of(call)->store;
-    tw_id user;
-    tw_bad_field bad;
-    int64_t first;
-    int32_t ndays;
-    tw_err err = tw_wellness_caller(call, &user);
-    if (err || (err = tw_check_date_range(&bad, in->start_date, in->end_date, &first, &ndays)))
-        return tw_wellness_fail(call, err, &bad, NULL);
-    tw_user_days days;
+    tw_day_request r;
     tw_focus_stats st;
-    int64_t now = tw_wall_ms();
-    if ((err = tw_user_days_read(store, &user, arena, &days)) ||
-        (err = tw_focus_stats_init(&st, &days.clock, first, ndays, arena)) ||
-        (err = tw_focus_collect_stats(store, &user, &st, now, arena)))
+    tw_err err = tw_wellness_day_request(call, store, in->start_date, in->end_date, &r);
+    if (err)
+        return err;
+    if ((err = tw_focus_stats_init(&st, &r.days.clock, r.first_day, r.ndays, arena)) ||
+        (err = tw_focus_collect_stats(store, &r.user, &st, tw_wall_ms(), arena)))
         return tw_wellness_fail(call, err, NULL, NULL);
     out->session_count = st.sessions;
     out->completed_count = st.completed;
@@ -295,8 +282,8 @@ static tw_err get_focus_stats(tw_call *call, const ProtobufCMessage *request,
     out->focused_duration = tw_duration_new(arena, st.focused_ms);
     out->average_focused_duration =
         tw_duration_new(arena, st.ended > 0 ? st.ended_focused_ms / st.ended : 0);
-    out->time_zone = (char *)days.time_zone;
-    out->day_start_hour = days.day_start_hour;
+    out->time_zone = (char *)r.days.time_zone;
+    out->day_start_hour = r.days.day_start_hour;
     if (out->focused_duration == NULL || out->average_focused_duration == NULL)
         return TW_ERR_NO_MEMORY;
     return fill_stats(&st, arena, out);

@@ -193,24 +193,19 @@ static tw_err list_health_logs(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__ListHealthLogsRequest *in = (const void *)request;
     Tw__V1__ListHealthLogsResponse *out = (void *)response;
     tw_id user;
-    tw_bad_field bad;
     tw_err err = tw_wellness_caller(call, &user);
     if (err)
         return err;
+    tw_health_query q = {.type = (int)in->type, .source = (int)in->source};
     uint32_t limit;
-    if (tw_store_page_size(in->page_size, &limit))
-        return tw_call_field_violation(call, "page_size", "must not be negative");
+    if ((err = tw_wellness_list_bounds(call, in->page_size, in->start_time, in->end_time, &limit,
+                                       &q.from_ms, &q.to_ms)))
+        return err;
     if ((int)in->type < 0 || (int)in->type >= TW_HEALTH_TYPE_COUNT)
         return tw_call_field_violation(call, "type", "unknown health log type %d", (int)in->type);
     if ((int)in->source < 0 || in->source > TW_HEALTH_SOURCE_MAX)
         return tw_call_field_violation(call, "source", "unknown health log source %d",
                                        (int)in->source);
-    tw_health_query q = {.type = (int)in->type, .source = (int)in->source};
-    if ((err = tw_check_time(&bad, "", "start_time", in->start_time, INT64_MIN, &q.from_ms)) ||
-        (err = tw_check_time(&bad, "", "end_time", in->end_time, INT64_MAX, &q.to_ms)))
-        return tw_wellness_fail(call, err, &bad, NULL);
-    if (q.to_ms <= q.from_ms)
-        return tw_call_field_violation(call, "end_time", "is not after start_time");
     Tw__V1__HealthLog **entries;
     size_t count;
     err = tw_health_list(app_of(call)->store, &user, &q, in->page_token, limit, tw_call_arena(call),
@@ -373,18 +368,15 @@ static tw_err get_daily_summary(tw_call *call, const ProtobufCMessage *request,
     Tw__V1__GetDailySummaryResponse *out = (void *)response;
     tw_arena *arena = tw_call_arena(call);
     tw_store *store = app_of(call)->store;
-    tw_id user;
-    tw_bad_field bad;
-    int64_t first;
-    int32_t ndays;
-    tw_err err = tw_wellness_caller(call, &user);
-    if (err || (err = tw_check_date_range(&bad, in->start_date, in->end_date, &first, &ndays)))
-        return tw_wellness_fail(call, err, &bad, NULL);
-    tw_user_days days;
+    tw_day_request r;
     tw_health_summary s;
-    if ((err = tw_user_days_read(store, &user, arena, &days)) ||
-        (err = tw_health_summary_init(&s, &days.clock, first, ndays, arena)) ||
-        (err = tw_health_summarize(store, &user, &s)))
+    tw_err err = tw_wellness_day_request(call, store, in->start_date, in->end_date, &r);
+    if (err)
+        return err;
+    int64_t first = r.first_day;
+    int32_t ndays = r.ndays;
+    if ((err = tw_health_summary_init(&s, &r.days.clock, first, ndays, arena)) ||
+        (err = tw_health_summarize(store, &r.user, &s)))
         return tw_wellness_fail(call, err, NULL, NULL);
     out->days = tw_arena_alloc(arena, (size_t)ndays * sizeof *out->days);
     Tw__V1__HealthDailySummary *d = tw_arena_alloc(arena, (size_t)ndays * sizeof *d);
@@ -408,8 +400,8 @@ static tw_err get_daily_summary(tw_call *call, const ProtobufCMessage *request,
         out->days[i] = &d[i];
     }
     out->n_days = (size_t)ndays;
-    out->time_zone = (char *)days.time_zone;
-    out->day_start_hour = days.day_start_hour;
+    out->time_zone = (char *)r.days.time_zone;
+    out->day_start_hour = r.days.day_start_hour;
     tw_health_weight_trend(&s, &out->weight_days, &out->weight_change_kg,
                            &out->weight_trend_kg_per_week);
     return TW_OK;

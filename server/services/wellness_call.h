@@ -22,4 +22,26 @@ tw_err tw_wellness_caller(tw_call *call, tw_id *user);
  */
 tw_err tw_wellness_fail(tw_call *call, tw_err err, const tw_bad_field *bad, const char *message);
 
+/* What a summary or statistics request is about: the caller, the range of
+ * their logical days, and how their days are cut. */
+typedef struct tw_day_request {
+    tw_id user;
+    int64_t first_day;
+    int32_t ndays;
+    tw_user_days days;
+} tw_day_request;
+
+/* Reads the caller and start_date..end_date (refusing bad ones as field
+ * violations) and the caller's profile settings; strings in the call's
+ * arena. Returns the error to return from the handler. */
+tw_err tw_wellness_day_request(tw_call *call, tw_store *store, const char *start_date,
+                               const char *end_date, tw_day_request *out);
+
+/* The page size and [start_time, end_time) of a list request (unset ends
+ * are open), refusing bad ones as field violations. */
+tw_err tw_wellness_list_bounds(tw_call *call, int32_t page_size,
+                               const Google__Protobuf__Timestamp *start_time,
+                               const Google__Protobuf__Timestamp *end_time, uint32_t *limit,
+                               int64_t *from_ms, int64_t *to_ms);
+
 #endif

@@ -19,7 +19,7 @@ import grpc
 
 from google.protobuf import duration_pb2, timestamp_pb2
 from twd_harness import RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_until
-from tw.store.v1 import records_pb2  # noqa: E402
+from wellness_e2e import change_log
 from tw.v1 import focus_service_pb2 as fs  # noqa: E402
 from tw.v1 import focus_service_pb2_grpc as fs_grpc  # noqa: E402
 
@@ -28,7 +28,6 @@ PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 MIN = datetime.timedelta(minutes=1)
-CHANGE_PREFIX = 0x31
 # No session of these tests may be abandoned while a test drives it: the
 # limit is 30 days (sessions here start at most 8 days back).
 QUIET = {"TW_API_CALLS_PER_HOUR": "1000000", "TW_API_WRITE_CALLS_PER_HOUR": "1000000",
@@ -106,14 +105,7 @@ class FocusTestCase(TwdTestCase):
             id=session_id)).session
 
     def changes(self, account, resource_type):
-        user = uuid.UUID(account.user_id).bytes
-        found = []
-        for _, key, value in self.twd.store_records():
-            if key[0] == CHANGE_PREFIX and key[1:17] == user:
-                entry = records_pb2.ChangeEntry.FromString(value)
-                if entry.resource_type == resource_type:
-                    found.append(str(uuid.UUID(bytes=entry.resource_id)))
-        return found
+        return [resource_id for _, resource_id in change_log(self.twd, account, resource_type)]
 
 
 class EveryRpcTest(FocusTestCase):

@@ -16,6 +16,7 @@ import grpc
 
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from twd_harness import RPC_TIMEOUT_S, TwdTestCase, assert_rpc_error
+from wellness_e2e import change_log, user_keys
 from tw.store.v1 import records_pb2  # noqa: E402
 from tw.v1 import auth_service_pb2, auth_service_pb2_grpc  # noqa: E402
 from tw.v1 import health_log_service_pb2 as hl  # noqa: E402
@@ -24,8 +25,7 @@ from tw.v1 import health_log_service_pb2_grpc as hl_grpc  # noqa: E402
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 UTC = datetime.timezone.utc
-HEALTH_PREFIXES = range(0x70, 0x75)
-CHANGE_PREFIX = 0x31
+HEALTH_PREFIXES = range(0x70, 0x75)  # HEALTH_LOG* in store/tw_keyspace.h
 
 
 def at(year, month, day, hour=0, minute=0, tz=UTC):
@@ -84,20 +84,10 @@ class HealthLogTestCase(TwdTestCase):
 
     def health_keys(self, account):
         """How many health log keys (entries and indexes) account has."""
-        user = uuid.UUID(account.user_id).bytes
-        return sum(1 for _, key, _ in self.twd.store_records()
-                   if key[0] in HEALTH_PREFIXES and key[1:17] == user)
+        return len(user_keys(self.twd, account, HEALTH_PREFIXES))
 
     def changes(self, account, resource_type):
-        """The (op, resource id) of account's change-log entries of a type."""
-        user = uuid.UUID(account.user_id).bytes
-        found = []
-        for _, key, value in self.twd.store_records():
-            if key[0] == CHANGE_PREFIX and key[1:17] == user:
-                entry = records_pb2.ChangeEntry.FromString(value)
-                if entry.resource_type == resource_type:
-                    found.append((entry.op, str(uuid.UUID(bytes=entry.resource_id))))
-        return found
+        return change_log(self.twd, account, resource_type)
 
     def assert_invalid(self, method, request, field, why, account=None):
         """The call fails with VAL_001 and a BadRequest naming field."""
