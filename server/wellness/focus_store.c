@@ -128,14 +128,15 @@ static tw_err load_session(tw_store *store, tw_txn *t, const tw_id *user, const 
 static tw_err save_session(tw_txn *t, const tw_id *user, const tw_id *id, Tw__V1__FocusSession *s,
                            int64_t old_index_ms, int64_t now_ms, tw_arena *arena)
 {
-    if ((s->update_time = tw_timestamp_new(arena, now_ms)) == NULL)
-        return TW_ERR_NO_MEMORY;
-    /* What is computed on reading is not stored. */
-    s->focused_duration = NULL;
-    s->break_duration = NULL;
+    /* Stored with its focused time and break as of its last change, exact
+     * for every state but RUNNING (which readers bring up to their clock,
+     * tw_focus_present), so that a stored session says what it is to sync. */
+    tw_err err = tw_focus_present(s, tw_focus_last_change_ms(s), arena);
+    if (err || (s->update_time = tw_timestamp_new(arena, now_ms)) == NULL)
+        return err ? err : TW_ERR_NO_MEMORY;
     tw_key k;
     session_key(&k, user, id);
-    tw_err err = tw_txn_put(t, &k, &(tw_value){.msg = &s->base});
+    err = tw_txn_put(t, &k, &(tw_value){.msg = &s->base});
     int64_t new_index_ms = index_ms(s);
     if (!err && old_index_ms != new_index_ms) {
         if (old_index_ms != INT64_MIN) {

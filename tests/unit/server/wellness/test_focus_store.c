@@ -155,7 +155,7 @@ START_TEST(a_session_through_its_life)
     ck_assert_int_eq(s->cycle_index, 1);
     ck_assert_int_eq(s->n_state_changes, 6);
     ck_assert_int_eq(tw_focus_focused_ms(s, NOW), 45 * MIN);
-    ck_assert_ptr_null(s->focused_duration); /* computed on reading, not stored */
+    ck_assert_int_eq(s->focused_duration->seconds, 45 * 60); /* stored as of the last change */
     /* Each write is one change to sync. */
     ck_assert_int_eq(last_sequence(), 6);
     /* The task got the focus; counters saw one completed pomodoro. */
