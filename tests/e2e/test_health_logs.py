@@ -420,8 +420,6 @@ class DailySummaryTest(HealthLogTestCase):
         # The user moves to London: days of entries without an offset follow
         # the profile; the recorded one stays where it was lived.
         auth = self.twd.stub(auth_service_pb2_grpc.AuthServiceStub)
-        if not hasattr(auth_service_pb2, "UpdateMeRequest"):
-            raise unittest.SkipTest("AuthService.UpdateMe is not on this branch yet")
         auth.UpdateMe(auth_service_pb2.UpdateMeRequest(
             user=auth_service_pb2.User(time_zone="Europe/London", day_start_hour=4),
             update_mask=field_mask_pb2.FieldMask(paths=["time_zone", "day_start_hour"])),
