@@ -113,6 +113,9 @@ static const struct setting settings[] = {
      .help = "Deepgram: failed calls in a row that stop calling for a while"},
     {"deepgram_breaker_cooldown_ms", SET_INT, FIELD(deepgram_breaker_cooldown_ms), "30000", 100,
      3600000, .help = "Deepgram: how long calls stop after that"},
+    {"focus_abandon_after_minutes", SET_INT, FIELD(focus_abandon_after_minutes), "240", 1, 43200,
+     .help = "a focus session left running, paused or on a break this long without a change is "
+             "abandoned by the server"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

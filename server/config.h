@@ -64,6 +64,7 @@ typedef struct tw_config {
     int64_t deepgram_max_attempts;
     int64_t deepgram_breaker_failures;
     int64_t deepgram_breaker_cooldown_ms;
+    int64_t focus_abandon_after_minutes; /* a focus session left this long is abandoned */
 } tw_config;
 
 /*

@@ -2,6 +2,8 @@
 #include "jobs.h"
 
 #include "auth/deletion.h"
+#include "wellness/focus_job.h"
+
 #include "tw_log.h"
 
 #include <pthread.h>
@@ -20,6 +22,7 @@
  */
 const tw_job_type tw_job_types[] = {
     {TW_DELETE_ACCOUNT_JOB, tw_account_deletion_run, 10 * 60 * 1000},
+    {TW_FOCUS_ABANDON_JOB, tw_focus_abandon_job, 30000},
     {NULL, NULL, 0},
 };
 

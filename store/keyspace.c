@@ -4,6 +4,9 @@
 #include "tw/store/v1/accounts.pb-c.h"
 #include "tw/store/v1/records.pb-c.h"
 #include "tw/store/v1/task_records.pb-c.h"
+#include "tw/store/v1/wellness_records.pb-c.h"
+#include "tw/v1/focus_service.pb-c.h"
+#include "tw/v1/health_log_service.pb-c.h"
 
 #include <stddef.h>
 

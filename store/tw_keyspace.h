@@ -94,8 +94,8 @@
        P(ID, task))                                                                                \
     XX(TASK_BY_PRIORITY, INDEX, 0x63, OWNED, NONE, NULL, P(ID, user), P(U32, status),              \
        P(U32, priority), P(ID, task))                                                              \
-    XX(TASK_BY_PARENT, INDEX, 0x64, OWNED, NONE, NULL, P(ID, user), P(ID, parent),                 \
-       P(U32, status), P(STR, order))                                                              \
+    XX(TASK_BY_PARENT, INDEX, 0x64, OWNED, NONE, NULL, P(ID, user), P(ID, parent), P(U32, status), \
+       P(STR, order))                                                                              \
     XX(TASK_BY_LABEL, INDEX, 0x65, OWNED, NONE, NULL, P(ID, user), P(STR, label), P(ID, task))     \
     /* Responses of requests made with a request_id, by (user, "Method:" request_id). */           \
     XX(TASK_REQUEST, DATA, 0x66, OWNED, MSG, &tw__store__v1__request_record__descriptor,           \
@@ -112,7 +112,30 @@
     XX(TASK_MISSED, INDEX, 0x6A, OWNED, NONE, NULL, P(ID, user), P(I64, due_ms), P(ID, task))      \
     /* Sync: the result of each pushed mutation, by (user, mutation id). */                        \
     XX(SYNC_MUTATION, DATA, 0x6B, OWNED, MSG, &tw__store__v1__mutation_record__descriptor,         \
-       P(ID, user), P(ID, mutation))
+       P(ID, user), P(ID, mutation))                                                               \
+    /* Health logs (0x70-0x77): entries by id; the time index carries a digest for daily */        \
+    /* summaries; type and source indexes for lists; (source, external id) -> entry id. */         \
+    XX(HEALTH_LOG, DATA, 0x70, OWNED, MSG, &tw__v1__health_log__descriptor, P(ID, user),           \
+       P(ID, log))                                                                                 \
+    XX(HEALTH_LOG_BY_TIME, INDEX, 0x71, OWNED, MSG, &tw__store__v1__health_log_digest__descriptor, \
+       P(ID, user), P(I64, start_ms), P(ID, log))                                                  \
+    XX(HEALTH_LOG_BY_TYPE, INDEX, 0x72, OWNED, NONE, NULL, P(ID, user), P(U32, type),              \
+       P(I64, start_ms), P(ID, log))                                                               \
+    XX(HEALTH_LOG_BY_SOURCE, INDEX, 0x73, OWNED, NONE, NULL, P(ID, user), P(U32, source),          \
+       P(I64, start_ms), P(ID, log))                                                               \
+    XX(HEALTH_LOG_BY_EXTERNAL, INDEX, 0x74, OWNED, ID, NULL, P(ID, user), P(U32, source),          \
+       P(STR, external_id))                                                                        \
+    /* Focus (0x78-0x7F): user templates; sessions by id and by start; the one active */           \
+    /* (running, paused, on break) session of a user; focused ms credited to each task. */         \
+    XX(FOCUS_TEMPLATE, DATA, 0x78, OWNED, MSG, &tw__v1__focus_template__descriptor, P(ID, user),   \
+       P(ID, template))                                                                            \
+    XX(FOCUS_SESSION, DATA, 0x79, OWNED, MSG, &tw__v1__focus_session__descriptor, P(ID, user),     \
+       P(ID, session))                                                                             \
+    XX(FOCUS_SESSION_BY_START, INDEX, 0x7A, OWNED, NONE, NULL, P(ID, user), P(I64, start_ms),      \
+       P(ID, session))                                                                             \
+    XX(FOCUS_ACTIVE, DATA, 0x7B, OWNED, ID, NULL, P(ID, user))                                     \
+    XX(FOCUS_TASK_TIME, DATA, 0x7C, OWNED, MSG, &tw__store__v1__focus_task_time__descriptor,       \
+       P(ID, user), P(ID, task))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

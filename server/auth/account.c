@@ -272,17 +272,6 @@ Tw__Store__V1__Account *tw_account_new(tw_arena *arena, const char *email, const
     return ok ? a : NULL;
 }
 
-Google__Protobuf__Timestamp *tw_timestamp_ms(tw_arena *arena, int64_t unix_ms)
-{
-    Google__Protobuf__Timestamp *ts = tw_arena_alloc(arena, sizeof *ts);
-    if (ts != NULL) {
-        google__protobuf__timestamp__init(ts);
-        ts->seconds = unix_ms / 1000;
-        ts->nanos = (int32_t)(unix_ms % 1000) * 1000000;
-    }
-    return ts;
-}
-
 Tw__V1__User *tw_account_to_user(const Tw__Store__V1__Account *a, tw_arena *arena)
 {
     Tw__V1__User *u = tw_arena_alloc(arena, sizeof *u);
@@ -301,7 +290,7 @@ Tw__V1__User *tw_account_to_user(const Tw__Store__V1__Account *a, tw_arena *aren
     u->role =
         strcmp(a->role, TW_ROLE_ADMIN) == 0 ? TW__V1__ROLE__ROLE_ADMIN : TW__V1__ROLE__ROLE_USER;
     u->disabled = a->disabled;
-    u->create_time = tw_timestamp_ms(arena, a->create_unix_ms);
-    u->update_time = tw_timestamp_ms(arena, a->update_unix_ms);
+    u->create_time = tw_timestamp_new(arena, a->create_unix_ms);
+    u->update_time = tw_timestamp_new(arena, a->update_unix_ms);
     return u;
 }

@@ -7,6 +7,7 @@
 #ifndef TW_ACCOUNT_H
 #define TW_ACCOUNT_H
 
+#include "pbtime.h"
 #include "tw/store/v1/accounts.pb-c.h"
 #include "tw/v1/auth_service.pb-c.h"
 #include "tw_arena.h"
@@ -75,8 +76,5 @@ tw_err tw_txn_account_create(tw_txn *t, const Tw__Store__V1__Account *account);
 
 /* The API form of account, in arena. */
 Tw__V1__User *tw_account_to_user(const Tw__Store__V1__Account *account, tw_arena *arena);
-
-/* A google.protobuf.Timestamp in arena for Unix ms. */
-Google__Protobuf__Timestamp *tw_timestamp_ms(tw_arena *arena, int64_t unix_ms);
 
 #endif

@@ -262,9 +262,9 @@ tw_err tw_session_tokens(tw_keyring *ring, const tw_id *user, const Tw__Store__V
     tw__v1__tokens__init(t);
     t->access_token = tw_arena_strdup(arena, jwt);
     free(jwt);
-    t->access_token_expire_time = tw_timestamp_ms(arena, claims.exp * 1000);
+    t->access_token_expire_time = tw_timestamp_new(arena, claims.exp * 1000);
     t->refresh_token = refresh_token(user, session, arena);
-    t->refresh_token_expire_time = tw_timestamp_ms(arena, session->expire_unix_ms);
+    t->refresh_token_expire_time = tw_timestamp_new(arena, session->expire_unix_ms);
     tw_id_format(&sid, session_text);
     t->session_id = session_text;
     if (t->access_token == NULL || t->refresh_token == NULL)

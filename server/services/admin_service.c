@@ -6,6 +6,7 @@
  * password pool; SetMaintenanceMode and RotateSigningKey change what the
  * gate enforces and verifies with, in the store and in memory.
  */
+#include "pbtime.h"
 #include "services.h"
 
 #include "auth/account.h"
@@ -42,11 +43,7 @@ static void run_backup(void *arg)
         out->backup_id = info.id;
         out->size_bytes = info.size;
         out->file_count = info.files;
-        out->create_time = tw_arena_alloc(tw_call_arena(call), sizeof *out->create_time);
-        if (out->create_time != NULL) {
-            google__protobuf__timestamp__init(out->create_time);
-            out->create_time->seconds = info.timestamp;
-        }
+        out->create_time = tw_timestamp_new(tw_call_arena(call), info.timestamp * 1000);
     }
     free(job);
     tw_call_finish(call, err);
@@ -242,7 +239,7 @@ static tw_err rotate_signing_key(tw_call *call, const ProtobufCMessage *request,
            json_pack("{s:s, s:s}", "key_id", kid, "request_id", tw_call_request_id(call)));
     out->key_id = kid;
     out->previous_key_retire_time =
-        tw_timestamp_ms(tw_call_arena(call), now + TW_KEY_RETIRE_AFTER_MS);
+        tw_timestamp_new(tw_call_arena(call), now + TW_KEY_RETIRE_AFTER_MS);
     return TW_OK;
 }
 

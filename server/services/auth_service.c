@@ -704,9 +704,9 @@ static Tw__V1__Session *session_to_api(const Tw__Store__V1__Session *s, const tw
     out->id = id;
     out->device_name = s->device_name;
     out->platform = (Tw__V1__Platform)s->platform;
-    out->create_time = tw_timestamp_ms(arena, s->create_unix_ms);
-    out->last_seen_time = tw_timestamp_ms(arena, s->last_seen_unix_ms);
-    out->expire_time = tw_timestamp_ms(arena, s->expire_unix_ms);
+    out->create_time = tw_timestamp_new(arena, s->create_unix_ms);
+    out->last_seen_time = tw_timestamp_new(arena, s->last_seen_unix_ms);
+    out->expire_time = tw_timestamp_new(arena, s->expire_unix_ms);
     out->current = memcmp(sid.bytes, current->bytes, TW_ID_BYTES) == 0;
     return out;
 }

@@ -2,23 +2,13 @@
  * tw.v1.ServerInfoService: who the server is and what time it has, for
  * signed-in apps (clock-skew correction for offline-first sync).
  */
+#include "pbtime.h"
 #include "services.h"
 
 #include "tw/v1/server_info_service.pb-c.h"
 #include "tw_time.h"
 
 static int64_t started_unix_ms;
-
-static Google__Protobuf__Timestamp *timestamp_from_ms(tw_arena *arena, int64_t ms)
-{
-    Google__Protobuf__Timestamp *t = tw_arena_alloc(arena, sizeof *t);
-    if (t == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    t->seconds = ms / 1000;
-    t->nanos = (int32_t)(ms % 1000) * 1000000;
-    return t;
-}
 
 static tw_err get_server_info(tw_call *call, const ProtobufCMessage *request,
                               ProtobufCMessage *response)
@@ -27,8 +17,8 @@ static tw_err get_server_info(tw_call *call, const ProtobufCMessage *request,
     tw_arena *arena = tw_call_arena(call);
     out->server_version = TW_VERSION;
     out->api_version = "tw.v1";
-    out->server_time = timestamp_from_ms(arena, tw_wall_ms());
-    out->start_time = timestamp_from_ms(arena, started_unix_ms);
+    out->server_time = tw_timestamp_new(arena, tw_wall_ms());
+    out->start_time = tw_timestamp_new(arena, started_unix_ms);
     out->request_id = (char *)tw_call_request_id(call);
     return out->server_time && out->start_time ? TW_OK : TW_ERR_NO_MEMORY;
 }

@@ -21,5 +21,7 @@ tw_err tw_reflection_service_register(tw_engine *engine, tw_app *app, char *errb
 tw_err tw_auth_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_task_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_sync_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_health_log_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_focus_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 
 #endif

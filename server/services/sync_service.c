@@ -293,7 +293,7 @@ static tw_err check_mutation(struct push *p)
     tw_task_env *env = &p->env;
     p->edit_ms = env->now_ms;
     int64_t ms;
-    if (m->edit_time != NULL && tw_timestamp_read(m->edit_time, &ms) && ms < env->now_ms)
+    if (m->edit_time != NULL && tw_timestamp_to_ms(m->edit_time, &ms) && ms < env->now_ms)
         p->edit_ms = ms;
     switch (m->operation_case) {
     case TW__V1__MUTATION__OPERATION_CREATE_TASK: {
@@ -333,7 +333,7 @@ static tw_err check_mutation(struct push *p)
             return tw_violations_add(v, "complete_task.task_id", "is not a task id (a UUID)");
         p->done_ms = p->edit_ms;
         if (c->complete_time != NULL &&
-            (!tw_timestamp_read(c->complete_time, &p->done_ms) || p->done_ms > env->now_ms ||
+            (!tw_timestamp_to_ms(c->complete_time, &p->done_ms) || p->done_ms > env->now_ms ||
              p->done_ms < env->now_ms - TW_TASK_COMPLETE_PAST_MS))
             return tw_violations_add(v, "complete_task.complete_time",
                                      "must be within the last 7 days, not in the future");

@@ -188,9 +188,9 @@ static tw_err check_list_request(tw_call *call, struct task_call *tc,
         in->has_recurrence > TW__V1__TASK_RECURRENCE_FILTER__TASK_RECURRENCE_FILTER_ONE_OFF)
         tw_violations_add(v, "has_recurrence", "is not a TaskRecurrenceFilter");
     int64_t ms;
-    if (in->due_after_time != NULL && !tw_timestamp_read(in->due_after_time, &ms))
+    if (in->due_after_time != NULL && !tw_timestamp_to_ms(in->due_after_time, &ms))
         tw_violations_add(v, "due_after_time", "is out of range");
-    if (in->due_before_time != NULL && !tw_timestamp_read(in->due_before_time, &ms))
+    if (in->due_before_time != NULL && !tw_timestamp_to_ms(in->due_before_time, &ms))
         tw_violations_add(v, "due_before_time", "is out of range");
     if (in->label[0] != '\0' && tw_utf8_chars(in->label) > TW_TASK_LABEL_MAX)
         tw_violations_add(v, "label", "is longer than %d characters", TW_TASK_LABEL_MAX);
@@ -332,7 +332,7 @@ static tw_err complete_task(tw_call *call, const ProtobufCMessage *request,
         return err;
     a.done_ms = a.tc.env.now_ms;
     if (in->complete_time != NULL) {
-        if (!tw_timestamp_read(in->complete_time, &a.done_ms) ||
+        if (!tw_timestamp_to_ms(in->complete_time, &a.done_ms) ||
             a.done_ms > a.tc.env.now_ms + COMPLETE_FUTURE_SKEW_MS ||
             a.done_ms < a.tc.env.now_ms - TW_TASK_COMPLETE_PAST_MS)
             return tw_call_field_violation(call, "complete_time",

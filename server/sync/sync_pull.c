@@ -1,4 +1,5 @@
 /* Sync tokens and pages of changes (sync_pull.h). */
+#include "pbtime.h"
 #include "sync_pull.h"
 
 #include "tw_changelog.h"
@@ -127,17 +128,6 @@ static Tw__V1__Change *new_change(tw_arena *arena, const char *type, const tw_id
     return c;
 }
 
-static Google__Protobuf__Timestamp *timestamp(tw_arena *arena, int64_t ms)
-{
-    Google__Protobuf__Timestamp *t = tw_arena_alloc(arena, sizeof *t);
-    if (t != NULL) {
-        google__protobuf__timestamp__init(t);
-        t->seconds = ms / 1000;
-        t->nanos = (int32_t)(ms % 1000) * 1000000;
-    }
-    return t;
-}
-
 /* Incremental: the latest change of each resource in the next entries. */
 static tw_err read_log(tw_store *s, const tw_id *user, const tw_sync_types *types,
                        tw_sync_cursor *c, uint32_t limit, tw_arena *arena, tw_sync_page *out)
@@ -165,7 +155,7 @@ static tw_err read_log(tw_store *s, const tw_id *user, const tw_sync_types *type
             continue;
         const tw_sync_resource *r = &tw_sync_resources[type];
         Tw__V1__Change *change = new_change(arena, r->type, &e->resource_id);
-        if (change == NULL || (change->change_time = timestamp(arena, e->time_ms)) == NULL)
+        if (change == NULL || (change->change_time = tw_timestamp_new(arena, e->time_ms)) == NULL)
             return TW_ERR_NO_MEMORY;
         change->sequence = e->sequence;
         if (e->op == TW_CHANGE_TOMBSTONE) {

@@ -279,26 +279,6 @@ void tw_task_copy_fields(Tw__V1__Task *dst, const Tw__V1__Task *src, unsigned fi
 
 /* ---- Values -------------------------------------------------------------------- */
 
-Google__Protobuf__Timestamp *tw_timestamp_new(tw_arena *arena, int64_t unix_ms)
-{
-    Google__Protobuf__Timestamp *t = tw_arena_alloc(arena, sizeof *t);
-    if (t == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    int64_t secs = tw_tz_floor_seconds(unix_ms);
-    t->seconds = secs;
-    t->nanos = (int32_t)(unix_ms - secs * 1000) * 1000000;
-    return t;
-}
-
-bool tw_timestamp_read(const Google__Protobuf__Timestamp *t, int64_t *unix_ms)
-{
-    if (t == NULL || !timestamp_ok(t))
-        return false;
-    *unix_ms = t->seconds * 1000 + t->nanos / 1000000;
-    return true;
-}
-
 Tw__V1__CalendarDate *tw_calendar_date_new(tw_arena *arena, int32_t day)
 {
     Tw__V1__CalendarDate *d = tw_arena_alloc(arena, sizeof *d);

@@ -12,6 +12,7 @@
 #ifndef TW_TASKS_TASK_FIELDS_H
 #define TW_TASKS_TASK_FIELDS_H
 
+#include "pbtime.h"
 #include "tw/v1/task_service.pb-c.h"
 #include "tw_arena.h"
 #include "tw_err.h"
@@ -90,11 +91,6 @@ tw_err tw_task_validate(Tw__V1__Task *t, unsigned fields, bool creating, const c
 void tw_task_copy_fields(Tw__V1__Task *dst, const Tw__V1__Task *src, unsigned fields);
 
 /* ---- Values -------------------------------------------------------------------- */
-
-/* A Timestamp in arena; NULL when out of memory. */
-Google__Protobuf__Timestamp *tw_timestamp_new(tw_arena *arena, int64_t unix_ms);
-/* A Timestamp as Unix ms; false when it is out of range (years 1-9999). */
-bool tw_timestamp_read(const Google__Protobuf__Timestamp *t, int64_t *unix_ms);
 
 Tw__V1__CalendarDate *tw_calendar_date_new(tw_arena *arena, int32_t day);
 bool tw_calendar_date_valid(const Tw__V1__CalendarDate *d);

@@ -67,9 +67,9 @@ static void plan_request(struct plan *p, const tw_id *user, const Tw__V1__ListTa
     p->parent_set = req->parent_id[0] && tw_id_parse(req->parent_id, &p->parent);
     p->top_level = req->top_level_only;
     int64_t ms;
-    if ((p->due_from_set = tw_timestamp_read(req->due_after_time, &ms)))
+    if ((p->due_from_set = tw_timestamp_to_ms(req->due_after_time, &ms)))
         p->due_from = ms;
-    if ((p->due_to_set = tw_timestamp_read(req->due_before_time, &ms)))
+    if ((p->due_to_set = tw_timestamp_to_ms(req->due_before_time, &ms)))
         p->due_to = ms;
     p->recurrence =
         req->has_recurrence == TW__V1__TASK_RECURRENCE_FILTER__TASK_RECURRENCE_FILTER_RECURRING ? 1

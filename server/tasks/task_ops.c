@@ -82,7 +82,7 @@ static tw_err due_local(const Tw__V1__TaskDue *due, tw_local_time *out)
         return TW_OK;
     }
     int64_t ms;
-    if (!tw_timestamp_read(due->time, &ms))
+    if (!tw_timestamp_to_ms(due->time, &ms))
         return TW_ERR_VALIDATION;
     return tw_tz_local(due->time_zone, ms, out);
 }
@@ -609,7 +609,7 @@ static tw_err due_day(const tw_task_env *env, const Tw__V1__TaskDue *due, int32_
         return TW_OK;
     }
     int64_t ms;
-    if (!tw_timestamp_read(due->time, &ms))
+    if (!tw_timestamp_to_ms(due->time, &ms))
         return TW_ERR_DB_CORRUPT;
     return tw_logical_day(&env->day, ms, day);
 }
@@ -645,7 +645,7 @@ tw_err tw_task_op_complete(tw_txn *t, tw_task_env *env, const tw_id *id, const u
     done->previous_status = old->task->status;
     int64_t previous_complete = 0;
     if (old->task->complete_time != NULL)
-        tw_timestamp_read(old->task->complete_time, &previous_complete);
+        tw_timestamp_to_ms(old->task->complete_time, &previous_complete);
     done->previous_complete_unix_ms = previous_complete;
     done->previous_completion_id = old->last_completion_id;
 
@@ -731,7 +731,7 @@ tw_err tw_task_op_reopen(tw_txn *t, tw_task_env *env, const tw_id *id, const uin
         if ((err = tw_task_missed_put(t, &env->user, id, done->skipped_due_unix_ms[i], false)))
             return err;
     int64_t done_ms = 0;
-    tw_timestamp_read(c->complete_time, &done_ms);
+    tw_timestamp_to_ms(c->complete_time, &done_ms);
     if ((err = tw_task_put(t, &env->user, old, rec, env->now_ms, env->arena)) ||
         (err = tw_completion_put(t, &env->user, done, false)) ||
         (err = count(t, TW_COUNTER_TASK_COMPLETIONS, done_ms, -1)))

@@ -113,7 +113,7 @@ static int64_t due_of(const Tw__V1__Task *t)
 {
     int64_t ms = INT64_MAX;
     if (t->due)
-        tw_timestamp_read(t->due->time, &ms);
+        tw_timestamp_to_ms(t->due->time, &ms);
     return ms;
 }
 

@@ -13,7 +13,7 @@
 static int64_t due_ms(const tw_task_record *rec)
 {
     int64_t ms;
-    ck_assert(tw_timestamp_read(rec->task->due->time, &ms));
+    ck_assert(tw_timestamp_to_ms(rec->task->due->time, &ms));
     return ms;
 }
 
@@ -33,7 +33,7 @@ START_TEST(creates_with_defaults)
     tw_task_record *stored = tf_get(&id);
     ck_assert_str_eq(stored->task->title, "Write the report");
     int64_t created;
-    ck_assert(tw_timestamp_read(stored->task->create_time, &created));
+    ck_assert(tw_timestamp_to_ms(stored->task->create_time, &created));
     ck_assert_int_eq(created, FX_EPOCH_MS);
 }
 END_TEST
@@ -306,7 +306,7 @@ START_TEST(missed_occurrences_are_skipped_and_restored_by_reopen)
     ck_assert_int_eq(done->completion->skipped_occurrence_count, 4);
     ck_assert_uint_eq(done->n_skipped_due_unix_ms, 4);
     int64_t occurrence;
-    ck_assert(tw_timestamp_read(done->completion->occurrence_due->time, &occurrence));
+    ck_assert(tw_timestamp_to_ms(done->completion->occurrence_due->time, &occurrence));
     ck_assert_int_eq(occurrence, tf_at(NY, 2024, 3, 5, 9, 0));
     ck_assert_int_eq(due_ms(rec), tf_at(NY, 2024, 3, 6, 9, 0));
     ck_assert_int_eq(tf_reopen(&id, &rec), TW_OK);

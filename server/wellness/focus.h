@@ -1,0 +1,241 @@
+/*
+ * Focus sessions (tw.v1.FocusService): the state machine as a transition
+ * table and the time arithmetic (focus_machine.c), templates
+ * (focus_templates.c), statistics (focus_stats.c), and sessions in the
+ * store (focus_store.c): one transaction per call writing the session, its
+ * start index, the user's active-session marker, a "focus_session" change,
+ * counters, the linked task's focus and the auto-abandon job together.
+ */
+#ifndef TW_WELLNESS_FOCUS_H
+#define TW_WELLNESS_FOCUS_H
+
+#include "tw/store/v1/wellness_records.pb-c.h"
+#include "tw/v1/focus_service.pb-c.h"
+#include "tw_txn.h"
+#include "wellness.h"
+
+/* Shorter names for the generated enums. */
+#define TW_FOCUS_PLANNED     TW__V1__FOCUS_SESSION_STATE__FOCUS_SESSION_STATE_PLANNED
+#define TW_FOCUS_RUNNING     TW__V1__FOCUS_SESSION_STATE__FOCUS_SESSION_STATE_RUNNING
+#define TW_FOCUS_PAUSED      TW__V1__FOCUS_SESSION_STATE__FOCUS_SESSION_STATE_PAUSED
+#define TW_FOCUS_ON_BREAK    TW__V1__FOCUS_SESSION_STATE__FOCUS_SESSION_STATE_ON_BREAK
+#define TW_FOCUS_COMPLETED   TW__V1__FOCUS_SESSION_STATE__FOCUS_SESSION_STATE_COMPLETED
+#define TW_FOCUS_ABANDONED   TW__V1__FOCUS_SESSION_STATE__FOCUS_SESSION_STATE_ABANDONED
+#define TW_FOCUS_STATE_COUNT 7 /* UNSPECIFIED and the six states */
+
+#define TW_FOCUS_CYCLES    TW__V1__FOCUS_TEMPLATE_KIND__FOCUS_TEMPLATE_KIND_CYCLES
+#define TW_FOCUS_FLOWTIME  TW__V1__FOCUS_TEMPLATE_KIND__FOCUS_TEMPLATE_KIND_FLOWTIME
+#define TW_FOCUS_COUNTDOWN TW__V1__FOCUS_TEMPLATE_KIND__FOCUS_TEMPLATE_KIND_COUNTDOWN
+
+#define TW_FOCUS_DISTRACTION_TYPE_COUNT 7 /* UNSPECIFIED and the six types */
+
+/* Limits, as focus_service.proto documents them. */
+#define TW_FOCUS_USER_TEMPLATES_MAX 50
+#define TW_FOCUS_DISTRACTIONS_MAX   500
+#define TW_FOCUS_CHANGES_MAX        1000
+/* How far ahead of the server's clock a client's event_time may be. */
+#define TW_FOCUS_CLOCK_SKEW_MS TW_MS_PER_MIN
+/* How far before a stats range sessions are looked for. */
+#define TW_FOCUS_STATS_LOOKBACK_MS (48 * TW_MS_PER_HOUR)
+/* The job that abandons a session left active too long. */
+#define TW_FOCUS_ABANDON_JOB "focus_abandon"
+
+/* ---- The state machine (focus_machine.c) ---------------------------------- */
+
+/* What a client (or the server) does to a session. */
+typedef enum tw_focus_event {
+    TW_FOCUS_START,
+    TW_FOCUS_PAUSE,
+    TW_FOCUS_RESUME,
+    TW_FOCUS_BREAK,
+    TW_FOCUS_COMPLETE,
+    TW_FOCUS_ABANDON,
+    TW_FOCUS_DISTRACT, /* allowed in some states; changes none */
+    TW_FOCUS_EVENT_COUNT,
+} tw_focus_event;
+
+/* "RUNNING", "ON_BREAK"...; "UNSPECIFIED" for anything else. */
+const char *tw_focus_state_name(int state);
+
+/* "pause", "start a break in"...: what the event does, for messages. */
+const char *tw_focus_event_verb(tw_focus_event ev);
+
+/* The state event ev takes a session in state to, from the transition
+ * table; 0 (UNSPECIFIED) when ev is not allowed in state. */
+int tw_focus_next_state(int state, tw_focus_event ev);
+
+/* RUNNING, PAUSED or ON_BREAK: the user's one session in progress. */
+bool tw_focus_state_active(int state);
+
+/* COMPLETED or ABANDONED. */
+bool tw_focus_state_final(int state);
+
+/*
+ * Applies ev at at_ms (not before the session's last change) to s, in
+ * place: appends the state change (repeated fields are copied into arena),
+ * counts the cycle when a break ends, sets start_time on the first start and
+ * end_time at the end. TW_ERR_FAILED_PRECONDITION, with a message naming
+ * the current state in why, when the table forbids it; TW_ERR_FAILED_PRECONDITION
+ * also when the session has TW_FOCUS_CHANGES_MAX changes.
+ */
+tw_err tw_focus_apply(Tw__V1__FocusSession *s, tw_focus_event ev, int64_t at_ms, tw_arena *arena,
+                      char *why, size_t why_len);
+
+/* When the session last changed state (its creation time when it has no
+ * changes). */
+int64_t tw_focus_last_change_ms(const Tw__V1__FocusSession *s);
+
+/* Time spent RUNNING up to now_ms (a session still running counts until
+ * then); the whole session, or only its current cycle (since the last
+ * break ended). */
+int64_t tw_focus_focused_ms(const Tw__V1__FocusSession *s, int64_t now_ms);
+int64_t tw_focus_cycle_focused_ms(const Tw__V1__FocusSession *s, int64_t now_ms);
+
+/* Calls fn for each stretch [from_ms, to_ms) the session was RUNNING, up
+ * to now_ms. */
+void tw_focus_running_spans(const Tw__V1__FocusSession *s, int64_t now_ms,
+                            void (*fn)(void *ctx, int64_t from_ms, int64_t to_ms), void *ctx);
+
+/* The planned length of a break taken after cycle cycle_index (from 0)
+ * that held cycle_focused_ms of focus. */
+int64_t tw_focus_break_ms(const Tw__V1__FocusTemplate *t, int32_t cycle_index,
+                          int64_t cycle_focused_ms);
+
+/* Fills the fields computed when a session is read: focused_duration and
+ * break_duration as of now_ms. */
+tw_err tw_focus_present(Tw__V1__FocusSession *s, int64_t now_ms, tw_arena *arena);
+
+/* ---- Templates (focus_templates.c) ------------------------------------------ */
+
+/* The built-in templates, in the order they are listed. */
+size_t tw_focus_builtin_count(void);
+const Tw__V1__FocusTemplate *tw_focus_builtin(size_t i);
+/* The built-in template named id, or NULL. */
+const Tw__V1__FocusTemplate *tw_focus_builtin_find(const char *id);
+
+/* Checks a template a client sent (fields named under "template.") and
+ * makes the one to store (in arena, output-only fields cleared). */
+tw_err tw_focus_template_prepare(const Tw__V1__FocusTemplate *in, tw_arena *arena,
+                                 tw_bad_field *bad, Tw__V1__FocusTemplate **out);
+
+/* ---- Statistics (focus_stats.c) --------------------------------------------- */
+
+typedef struct tw_focus_stats {
+    tw_day_clock clock;
+    int64_t first_day;
+    int32_t ndays;
+    int64_t from_ms, to_ms; /* the range's instants */
+    int64_t *day_focused_ms;
+    int32_t *day_sessions, *day_completed;
+    int64_t hour_focused_ms[24];
+    int32_t hour_sessions[24], hour_completed[24];
+    int32_t sessions, completed, abandoned, ended;
+    int64_t focused_ms, ended_focused_ms;
+    int32_t distractions[TW_FOCUS_DISTRACTION_TYPE_COUNT];
+} tw_focus_stats;
+
+/* Starts statistics of days first_day .. first_day + ndays - 1. */
+tw_err tw_focus_stats_init(tw_focus_stats *st, const tw_day_clock *clock, int64_t first_day,
+                           int32_t ndays, tw_arena *arena);
+
+/* Counts one session as of now_ms (planned ones count for nothing). */
+void tw_focus_stats_add(tw_focus_stats *st, const Tw__V1__FocusSession *s, int64_t now_ms);
+
+/* completed / (completed + abandoned); 0 when none ended. */
+double tw_focus_stats_completion_rate(const tw_focus_stats *st);
+
+/* Up to three hours with the most focused time, best first, ties to the
+ * earlier hour; *n gets how many (hours with none are left out). */
+void tw_focus_stats_best_hours(const tw_focus_stats *st, int32_t best[3], size_t *n);
+
+/* ---- The store (focus_store.c) ---------------------------------------------- */
+
+/* Why a store call refused: a bad field (TW_ERR_VALIDATION), or a message
+ * for TW_ERR_NOT_FOUND and TW_ERR_FAILED_PRECONDITION. */
+typedef struct tw_focus_refusal {
+    tw_bad_field bad;
+    char message[200];
+} tw_focus_refusal;
+
+/* What a new session is made of (strings borrowed). */
+typedef struct tw_focus_new {
+    const char *template_id;
+    const char *task_id; /* "" for none */
+    const Google__Protobuf__Duration *planned_duration;
+    char *const *tags;
+    size_t n_tags;
+    const char *request_id; /* "" for none */
+} tw_focus_new;
+
+/* Settings of a call: the server's clock and the auto-abandon limit. */
+typedef struct tw_focus_env {
+    int64_t now_ms;
+    int64_t abandon_after_ms;
+} tw_focus_env;
+
+/* Plans a session (PLANNED), or finds the one its request id made. */
+tw_err tw_focus_create(tw_txn *t, const tw_id *user, const tw_focus_new *n, const tw_focus_env *env,
+                       tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out);
+
+/* Starts the planned session session_id, or (session_id "") a new one
+ * made of n, at event_time (NULL: now). One active session per user:
+ * FAILED_PRECONDITION when another is in progress. */
+tw_err tw_focus_start(tw_txn *t, const tw_id *user, const char *session_id, const tw_focus_new *n,
+                      const Google__Protobuf__Timestamp *event_time, const tw_focus_env *env,
+                      tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out,
+                      bool *job_enqueued);
+
+/* Pause, resume, break, complete or abandon session_id at event_time
+ * (NULL: now). */
+tw_err tw_focus_transition(tw_txn *t, const tw_id *user, const char *session_id, tw_focus_event ev,
+                           const Google__Protobuf__Timestamp *event_time, const tw_focus_env *env,
+                           tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out,
+                           bool *job_enqueued);
+
+/* Records a distraction in session_id. */
+tw_err tw_focus_distract(tw_txn *t, const tw_id *user, const char *session_id,
+                         const Tw__V1__FocusDistraction *d, const tw_focus_env *env,
+                         tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out);
+
+/* Reads a session (committed data). TW_ERR_NOT_FOUND with a message. */
+tw_err tw_focus_get(tw_store *s, const tw_id *user, const char *session_id, tw_arena *arena,
+                    tw_focus_refusal *why, Tw__V1__FocusSession **out);
+
+/* One page of user's sessions, newest start first; state 0 for any. */
+tw_err tw_focus_list(tw_store *s, const tw_id *user, int state, int64_t from_ms, int64_t to_ms,
+                     const char *page_token, uint32_t limit, tw_arena *arena,
+                     Tw__V1__FocusSession ***sessions, size_t *count, char **next_token);
+
+/* Adds user's sessions to statistics st as of now_ms. */
+tw_err tw_focus_collect_stats(tw_store *s, const tw_id *user, tw_focus_stats *st, int64_t now_ms,
+                              tw_arena *arena);
+
+/* Templates of the user: create (up to TW_FOCUS_USER_TEMPLATES_MAX; s is
+ * t's store, whose committed templates are counted), delete, and one page
+ * of the built-in ones followed by the user's, oldest first. */
+tw_err tw_focus_template_create(tw_store *s, tw_txn *t, const tw_id *user,
+                                const Tw__V1__FocusTemplate *tmpl, const char *request_id,
+                                int64_t now_ms, tw_arena *arena, tw_focus_refusal *why,
+                                Tw__V1__FocusTemplate **out);
+tw_err tw_focus_template_delete(tw_txn *t, const tw_id *user, const char *id, tw_arena *arena,
+                                tw_focus_refusal *why);
+tw_err tw_focus_template_list(tw_store *s, const tw_id *user, const char *page_token,
+                              uint32_t limit, tw_arena *arena, Tw__V1__FocusTemplate ***templates,
+                              size_t *count, char **next_token);
+
+/* The focus a task has received from completed sessions. */
+tw_err tw_focus_task_time(tw_store *s, const tw_id *user, const tw_id *task, int64_t *focused_ms,
+                          uint32_t *sessions);
+
+/*
+ * The auto-abandon job (payload: user, session, and how many state changes
+ * the session had when it was enqueued). Abandons the session as of its
+ * last change + abandon_after_ms when that has passed and it has not
+ * changed since; enqueues itself again for later when the limit has not
+ * passed yet; does nothing for a session that changed or ended. Safe to
+ * run twice. *job_enqueued says whether it enqueued a job.
+ */
+tw_err tw_focus_abandon_due(tw_store *s, const void *payload, size_t len, const tw_focus_env *env,
+                            bool *job_enqueued);
+
+#endif

@@ -1,0 +1,13 @@
+/* The job that abandons a focus session left in progress too long
+ * (TW_FOCUS_ABANDON_JOB, a row of tw_job_types in server/jobs.c). */
+#ifndef TW_WELLNESS_FOCUS_JOB_H
+#define TW_WELLNESS_FOCUS_JOB_H
+
+#include "focus.h"
+#include "jobs.h"
+
+/* Runs tw_focus_abandon_due with the server's clock and its
+ * focus_abandon_after_minutes setting. */
+tw_err tw_focus_abandon_job(tw_app *app, const tw_job *job, char *error, size_t error_len);
+
+#endif
