@@ -1,7 +1,7 @@
 /*
  * Unit tests for clients/sigv4.c against AWS's published vectors:
  *
- *   - every case of AWS's SigV4 test suite (../shared/testdata/aws-sigv4,
+ *   - every case of AWS's SigV4 test suite (tests/data/aws-sigv4,
  *     from awslabs/aws-c-auth), signed both ways (Authorization header and
  *     presigned query), comparing the canonical request, the string to sign,
  *     the signature and what is sent, each to the expected file;
@@ -260,7 +260,7 @@ static void check_query_signing(const char *name, const tw_sigv4_params *p, cons
 
 START_TEST(the_suite_has_every_case)
 {
-    /* AWS's v4 suite as copied into shared/testdata: 38 cases. */
+    /* AWS's v4 suite as vendored in tests/data: 38 cases. */
     ck_assert_int_eq(n_cases, 38);
 }
 END_TEST
