@@ -14,7 +14,11 @@ Apple Health external ids, 4 clients), which is reported too. Prints one
 JSON line per figure. twd is started and stopped by tests/e2e/twd_harness.py.
 
 Settings (environment): TW_HEALTH_BENCH_ENTRIES (100000),
-TW_HEALTH_BENCH_DURATION (10s), TW_HEALTH_BENCH_WARMUP (2s).
+TW_HEALTH_BENCH_DURATION (10s), TW_HEALTH_BENCH_WARMUP (2s),
+TW_HEALTH_BENCH_TIME_ZONE (the user's profile zone; unset: none, so UTC).
+The entries carry no utc_offset, so a summary places each one by the
+profile's zone: a zone with daylight saving time (America/New_York) shows
+what time-zone conversions cost.
 """
 import concurrent.futures
 import datetime
@@ -37,6 +41,7 @@ BATCH = 500
 ENTRIES = int(os.environ.get("TW_HEALTH_BENCH_ENTRIES", "100000"))
 DURATION = os.environ.get("TW_HEALTH_BENCH_DURATION", "10s")
 WARMUP = os.environ.get("TW_HEALTH_BENCH_WARMUP", "2s")
+TIME_ZONE = os.environ.get("TW_HEALTH_BENCH_TIME_ZONE", "")
 LOADGEN = os.environ["TW_LOADGEN"]
 UTC = datetime.timezone.utc
 # The stored entries end on this day; the summary covers its last 30 days.
@@ -128,7 +133,7 @@ def loadgen(twd, accounts, method, path, concurrency):
 
 def main():
     with Twd(env=SERVER_ENV) as twd, tempfile.TemporaryDirectory(prefix="tw-health-bench-") as work:
-        account = twd.sign_up()
+        account = twd.sign_up(time_zone=TIME_ZONE) if TIME_ZONE else twd.sign_up()
         stub = twd.stub(hl_grpc.HealthLogServiceStub)
         print(json.dumps(load(twd, account)), flush=True)
 
@@ -140,7 +145,8 @@ def main():
         [result] = loadgen(twd, [account], "/tw.v1.HealthLogService/GetDailySummary",
                            write_request(work, "summary", summary), 8)
         print(json.dumps({"figure": "summary_30d", "stored_entries": ENTRIES,
-                          "entries_in_30_days": counted, "concurrency": 8,
+                          "entries_in_30_days": counted, "time_zone": reply.time_zone,
+                          "concurrency": 8,
                           "calls_per_s": result["calls_per_s"],
                           "latency_ms": result["latency_ms"], "status": result["status"]}),
               flush=True)

@@ -39,8 +39,8 @@ bool tw_password_acceptable(const char *password, char *why, size_t whylen);
 /* True when password is on the shipped list of common passwords. */
 bool tw_password_is_common(const char *password);
 
-/* An IANA zone name with a TZif file in the system's tz database
- * (/usr/share/zoneinfo, or $TZDIR). */
+/* An IANA zone name the system's tz database has, as tz.h reads it
+ * (tw_tz_known). */
 bool tw_time_zone_valid(const char *zone, char *why, size_t whylen);
 
 /* A BCP 47 tag of the usual shape: a 2-3 letter language, then subtags of

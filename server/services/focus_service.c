@@ -272,7 +272,7 @@ static tw_err get_focus_stats(tw_call *call, const ProtobufCMessage *request,
     tw_err err = tw_wellness_day_request(call, store, in->start_date, in->end_date, &r);
     if (err)
         return err;
-    if ((err = tw_focus_stats_init(&st, &r.days.clock, r.first_day, r.ndays, arena)) ||
+    if ((err = tw_focus_stats_init(&st, &r.days, r.first_day, r.ndays, arena)) ||
         (err = tw_focus_collect_stats(store, &r.user, &st, tw_wall_ms(), arena)))
         return tw_wellness_fail(call, err, NULL, NULL);
     out->session_count = st.sessions;

@@ -373,9 +373,9 @@ static tw_err get_daily_summary(tw_call *call, const ProtobufCMessage *request,
     tw_err err = tw_wellness_day_request(call, store, in->start_date, in->end_date, &r);
     if (err)
         return err;
-    int64_t first = r.first_day;
+    int32_t first = r.first_day;
     int32_t ndays = r.ndays;
-    if ((err = tw_health_summary_init(&s, &r.days.clock, first, ndays, arena)) ||
+    if ((err = tw_health_summary_init(&s, &r.days, first, ndays, arena)) ||
         (err = tw_health_summarize(store, &r.user, &s)))
         return tw_wellness_fail(call, err, NULL, NULL);
     out->days = tw_arena_alloc(arena, (size_t)ndays * sizeof *out->days);

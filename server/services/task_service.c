@@ -478,9 +478,5 @@ tw_err tw_task_service_register(tw_engine *engine, tw_app *app, char *errbuf, si
         .methods = task_methods,
     };
     task_service.ctx = app;
-    /* Recurrences and days need the system's zone data: refuse to start
-     * without it rather than fail every task call. */
-    if (!tw_tz_init(errbuf, errlen))
-        return TW_ERR_INTERNAL;
     return tw_engine_add_service(engine, &task_service, errbuf, errlen);
 }

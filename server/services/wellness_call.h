@@ -26,9 +26,9 @@ tw_err tw_wellness_fail(tw_call *call, tw_err err, const tw_bad_field *bad, cons
  * their logical days, and how their days are cut. */
 typedef struct tw_day_request {
     tw_id user;
-    int64_t first_day;
+    int32_t first_day;
     int32_t ndays;
-    tw_user_days days;
+    tw_day_settings days;
 } tw_day_request;
 
 /* Reads the caller and start_date..end_date (refusing bad ones as field

@@ -121,10 +121,12 @@ tw_err tw_focus_template_prepare(const Tw__V1__FocusTemplate *in, tw_arena *aren
 /* ---- Statistics (focus_stats.c) --------------------------------------------- */
 
 typedef struct tw_focus_stats {
-    tw_day_clock clock;
-    int64_t first_day;
+    const char *time_zone; /* the profile's (borrowed), for local hours */
+    tw_day_range range;    /* the days, cut by the profile's zone */
+    int32_t first_day;
     int32_t ndays;
     int64_t from_ms, to_ms; /* the range's instants */
+    tw_err err;             /* the first error met while counting */
     int64_t *day_focused_ms;
     int32_t *day_sessions, *day_completed;
     int64_t hour_focused_ms[24];
@@ -134,12 +136,14 @@ typedef struct tw_focus_stats {
     int32_t distractions[TW_FOCUS_DISTRACTION_TYPE_COUNT];
 } tw_focus_stats;
 
-/* Starts statistics of days first_day .. first_day + ndays - 1. */
-tw_err tw_focus_stats_init(tw_focus_stats *st, const tw_day_clock *clock, int64_t first_day,
+/* Starts statistics of the logical days (settings: the profile's zone and
+ * day-start hour, borrowed) first_day .. first_day + ndays - 1, in arena.
+ * TW_ERR_VALIDATION: unknown zone. */
+tw_err tw_focus_stats_init(tw_focus_stats *st, const tw_day_settings *settings, int32_t first_day,
                            int32_t ndays, tw_arena *arena);
 
 /* Counts one session as of now_ms (planned ones count for nothing). */
-void tw_focus_stats_add(tw_focus_stats *st, const Tw__V1__FocusSession *s, int64_t now_ms);
+tw_err tw_focus_stats_add(tw_focus_stats *st, const Tw__V1__FocusSession *s, int64_t now_ms);
 
 /* completed / (completed + abandoned); 0 when none ended. */
 double tw_focus_stats_completion_rate(const tw_focus_stats *st);

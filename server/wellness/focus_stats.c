@@ -5,15 +5,18 @@
 
 #include <string.h>
 
-tw_err tw_focus_stats_init(tw_focus_stats *st, const tw_day_clock *clock, int64_t first_day,
+tw_err tw_focus_stats_init(tw_focus_stats *st, const tw_day_settings *settings, int32_t first_day,
                            int32_t ndays, tw_arena *arena)
 {
     memset(st, 0, sizeof *st);
-    st->clock = *clock;
+    st->time_zone = settings->time_zone;
     st->first_day = first_day;
     st->ndays = ndays;
-    st->from_ms = tw_day_start_ms(clock, first_day);
-    st->to_ms = tw_day_start_ms(clock, first_day + ndays);
+    tw_err err = tw_day_range_init(&st->range, settings, first_day, ndays, arena);
+    if (err)
+        return err;
+    st->from_ms = st->range.starts[0];
+    st->to_ms = st->range.starts[ndays];
     st->day_focused_ms = tw_arena_alloc(arena, (size_t)ndays * sizeof *st->day_focused_ms);
     st->day_sessions = tw_arena_alloc(arena, (size_t)ndays * sizeof *st->day_sessions);
     st->day_completed = tw_arena_alloc(arena, (size_t)ndays * sizeof *st->day_completed);
@@ -29,12 +32,14 @@ static void add_focus(void *ctx, int64_t from_ms, int64_t to_ms)
         from_ms = st->from_ms;
     if (to_ms > st->to_ms)
         to_ms = st->to_ms;
-    while (from_ms < to_ms) {
+    while (from_ms < to_ms && st->err == TW_OK) {
         int64_t next;
-        int hour = tw_local_hour(&st->clock, from_ms, &next);
+        int hour;
+        if ((st->err = tw_tz_hour(st->time_zone, from_ms, &hour, &next)))
+            return;
         int64_t end = next < to_ms ? next : to_ms;
-        int64_t day = tw_day_of(&st->clock, from_ms) - st->first_day;
-        if (day >= 0 && day < st->ndays) {
+        int32_t day = tw_day_range_index(&st->range, from_ms);
+        if (day >= 0) {
             st->day_focused_ms[day] += end - from_ms;
             st->hour_focused_ms[hour] += end - from_ms;
             st->focused_ms += end - from_ms;
@@ -43,16 +48,20 @@ static void add_focus(void *ctx, int64_t from_ms, int64_t to_ms)
     }
 }
 
-void tw_focus_stats_add(tw_focus_stats *st, const Tw__V1__FocusSession *s, int64_t now_ms)
+tw_err tw_focus_stats_add(tw_focus_stats *st, const Tw__V1__FocusSession *s, int64_t now_ms)
 {
     int64_t start_ms;
     if (s->start_time == NULL || !tw_timestamp_to_ms(s->start_time, &start_ms))
-        return; /* planned, never started */
+        return TW_OK; /* planned, never started */
     tw_focus_running_spans(s, now_ms, add_focus, st);
-    int64_t day = tw_day_of(&st->clock, start_ms) - st->first_day;
-    if (day < 0 || day >= st->ndays)
-        return;
-    int hour = tw_local_hour(&st->clock, start_ms, NULL);
+    if (st->err)
+        return st->err;
+    int32_t day = tw_day_range_index(&st->range, start_ms);
+    if (day < 0)
+        return TW_OK;
+    int hour;
+    if ((st->err = tw_tz_hour(st->time_zone, start_ms, &hour, NULL)))
+        return st->err;
     bool completed = s->state == TW_FOCUS_COMPLETED;
     st->sessions++;
     st->day_sessions[day]++;
@@ -70,6 +79,7 @@ void tw_focus_stats_add(tw_focus_stats *st, const Tw__V1__FocusSession *s, int64
         if (type > 0 && type < TW_FOCUS_DISTRACTION_TYPE_COUNT)
             st->distractions[type]++;
     }
+    return TW_OK;
 }
 
 double tw_focus_stats_completion_rate(const tw_focus_stats *st)

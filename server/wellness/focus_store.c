@@ -623,9 +623,8 @@ tw_err tw_focus_collect_stats(tw_store *s, const tw_id *user, tw_focus_stats *st
             err = TW_OK;
             continue;
         }
-        if (err)
+        if (err || (err = tw_focus_stats_add(st, session, now_ms)))
             break;
-        tw_focus_stats_add(st, session, now_ms);
     }
     tw_arena_free(scratch);
     tw_err close_err = tw_store_iter_close(it);

@@ -92,16 +92,17 @@ typedef struct tw_health_day {
 } tw_health_day;
 
 typedef struct tw_health_summary {
-    tw_day_clock clock; /* the profile's zone and day-start hour */
-    int64_t first_day;
-    int32_t ndays;
-    tw_health_day *days; /* ndays of them */
+    int day_start_hour;  /* the profile's, for entries with their own offset */
+    tw_day_range range;  /* the days, cut by the profile's zone */
+    tw_health_day *days; /* range.ndays of them */
 } tw_health_summary;
 
-/* Starts a summary of days first_day .. first_day + ndays - 1 with
- * zeroed totals in arena. */
-tw_err tw_health_summary_init(tw_health_summary *s, const tw_day_clock *clock, int64_t first_day,
-                              int32_t ndays, tw_arena *arena);
+/* Starts a summary of the logical days (settings: the profile's zone and
+ * day-start hour) first_day .. first_day + ndays - 1 with zeroed totals,
+ * in arena; the days' boundaries are converted here, once, so that adding
+ * an entry converts nothing. TW_ERR_VALIDATION: unknown zone. */
+tw_err tw_health_summary_init(tw_health_summary *s, const tw_day_settings *settings,
+                              int32_t first_day, int32_t ndays, tw_arena *arena);
 
 /* The start times of the entries that may count for the summary's days:
  * [*from_ms, *to_ms). Wider than the days, for entries recorded at other

@@ -4,27 +4,29 @@
 
 #include <string.h>
 
-tw_err tw_health_summary_init(tw_health_summary *s, const tw_day_clock *clock, int64_t first_day,
-                              int32_t ndays, tw_arena *arena)
+tw_err tw_health_summary_init(tw_health_summary *s, const tw_day_settings *settings,
+                              int32_t first_day, int32_t ndays, tw_arena *arena)
 {
     memset(s, 0, sizeof *s);
-    s->clock = *clock;
-    s->first_day = first_day;
-    s->ndays = ndays;
+    s->day_start_hour = settings->day_start_hour;
+    tw_err err = tw_day_range_init(&s->range, settings, first_day, ndays, arena);
+    if (err)
+        return err;
     s->days = tw_arena_alloc(arena, (size_t)ndays * sizeof *s->days);
     return s->days == NULL ? TW_ERR_NO_MEMORY : TW_OK;
 }
 
 void tw_health_summary_window(const tw_health_summary *s, int64_t *from_ms, int64_t *to_ms)
 {
-    int64_t hour = s->clock.day_start_hour * TW_MS_PER_HOUR;
+    const tw_day_range *r = &s->range;
+    int64_t hour = s->day_start_hour * TW_MS_PER_HOUR;
     int64_t max_offset = TW_HEALTH_OFFSET_MAX_S * TW_MS_PER_S;
     /* An entry recorded at offset o counts for day d when its local start
      * (start + o) is in d's local hours; o is within +-18 h. */
-    int64_t lo = s->first_day * TW_MS_PER_DAY + hour - max_offset;
-    int64_t hi = (s->first_day + s->ndays) * TW_MS_PER_DAY + hour + max_offset;
-    int64_t zone_lo = tw_day_start_ms(&s->clock, s->first_day);
-    int64_t zone_hi = tw_day_start_ms(&s->clock, s->first_day + s->ndays);
+    int64_t lo = r->first_day * TW_MS_PER_DAY + hour - max_offset;
+    int64_t hi = (r->first_day + r->ndays) * TW_MS_PER_DAY + hour + max_offset;
+    int64_t zone_lo = r->starts[0];
+    int64_t zone_hi = r->starts[r->ndays];
     lo = zone_lo < lo ? zone_lo : lo;
     hi = zone_hi > hi ? zone_hi : hi;
     /* Sleep counts for the day it ended: it may have started a day earlier. */
@@ -36,12 +38,13 @@ void tw_health_summary_add(tw_health_summary *s, int64_t start_ms,
                            const Tw__Store__V1__HealthLogDigest *d)
 {
     int64_t at = d->type == TW_HEALTH_SLEEP ? d->end_unix_ms : start_ms;
-    int64_t day = d->has_utc_offset
-                      ? tw_day_at_offset(s->clock.day_start_hour, at, d->utc_offset_seconds)
-                      : tw_day_of(&s->clock, at);
-    if (day < s->first_day || day >= s->first_day + s->ndays)
+    int64_t i = d->has_utc_offset ? (int64_t)tw_logical_day_at_offset(s->day_start_hour, at,
+                                                                      d->utc_offset_seconds) -
+                                        s->range.first_day
+                                  : tw_day_range_index(&s->range, at);
+    if (i < 0 || i >= s->range.ndays)
         return;
-    tw_health_day *t = &s->days[day - s->first_day];
+    tw_health_day *t = &s->days[i];
     t->entry_count++;
     switch (d->type) {
     case TW_HEALTH_SLEEP:
@@ -83,7 +86,7 @@ void tw_health_weight_trend(const tw_health_summary *s, int32_t *days, double *c
     /* Least squares of weight against the day's index: slope =
      * (n Sxy - Sx Sy) / (n Sxx - Sx^2). */
     double n = 0, sx = 0, sy = 0, sxy = 0, sxx = 0, first = 0, last = 0;
-    for (int32_t i = 0; i < s->ndays; i++) {
+    for (int32_t i = 0; i < s->range.ndays; i++) {
         double w = s->days[i].weight_kg;
         if (w == 0)
             continue;

@@ -84,44 +84,10 @@ tw_err tw_check_time(tw_bad_field *bad, const char *prefix, const char *field,
 
 /* ---- Logical days ---------------------------------------------------------- */
 
-int64_t tw_day_at_offset(int day_start_hour, int64_t unix_ms, int32_t utc_offset_s)
-{
-    int64_t local_ms = unix_ms + (int64_t)utc_offset_s * TW_MS_PER_S;
-    return tw_floor_div(local_ms - day_start_hour * TW_MS_PER_HOUR, TW_MS_PER_DAY);
-}
-
-int64_t tw_day_of(const tw_day_clock *c, int64_t unix_ms)
-{
-    int32_t off = tw_tz_offset(c->tz, tw_floor_div(unix_ms, TW_MS_PER_S));
-    return tw_day_at_offset(c->day_start_hour, unix_ms, off);
-}
-
-int64_t tw_day_start_ms(const tw_day_clock *c, int64_t day)
-{
-    int64_t local_s = day * 86400 + (int64_t)c->day_start_hour * 3600;
-    return tw_tz_local_to_unix(c->tz, local_s) * TW_MS_PER_S;
-}
-
-int tw_local_hour(const tw_day_clock *c, int64_t unix_ms, int64_t *next_ms)
-{
-    int64_t s = tw_floor_div(unix_ms, TW_MS_PER_S);
-    int32_t off = tw_tz_offset(c->tz, s);
-    int64_t local_ms = unix_ms + (int64_t)off * TW_MS_PER_S;
-    int64_t hour = tw_floor_div(local_ms, TW_MS_PER_HOUR);
-    if (next_ms != NULL) {
-        int64_t next = (hour + 1) * TW_MS_PER_HOUR - (int64_t)off * TW_MS_PER_S;
-        int64_t change = tw_tz_next_change(c->tz, s);
-        if (change != INT64_MAX && change * TW_MS_PER_S < next)
-            next = change * TW_MS_PER_S;
-        *next_ms = next > unix_ms ? next : unix_ms + 1;
-    }
-    return (int)(hour - tw_floor_div(hour, 24) * 24);
-}
-
 tw_err tw_check_date_range(tw_bad_field *bad, const char *start_date, const char *end_date,
-                           int64_t *first, int32_t *ndays)
+                           int32_t *first, int32_t *ndays)
 {
-    int64_t a, b;
+    int32_t a, b;
     if (start_date[0] == '\0')
         return tw_bad(bad, "", "start_date", "is required");
     if (!tw_date_parse(start_date, &a))
@@ -136,7 +102,7 @@ tw_err tw_check_date_range(tw_bad_field *bad, const char *start_date, const char
         return tw_bad(bad, "", "end_date", "is more than %d days after start_date",
                       TW_DAY_RANGE_MAX - 1);
     *first = a;
-    *ndays = (int32_t)(b - a + 1);
+    *ndays = b - a + 1;
     return TW_OK;
 }
 

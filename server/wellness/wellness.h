@@ -18,7 +18,7 @@
 #include "tw_err.h"
 #include "tw_id.h"
 #include "tw_store.h"
-#include "tw_tz.h"
+#include "tz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,44 +65,16 @@ tw_err tw_check_time(tw_bad_field *bad, const char *prefix, const char *field,
 
 /* ---- Logical days ----------------------------------------------------- */
 
-/* How a user's days are cut: their time zone and the hour their day starts
- * (0-23) in local time. Day numbers count from 1970-01-01, as tw_tz.h. */
-typedef struct tw_day_clock {
-    const tw_tz *tz;
-    int day_start_hour;
-} tw_day_clock;
-
-/* The logical day an instant falls in, by the clock's zone. */
-int64_t tw_day_of(const tw_day_clock *c, int64_t unix_ms);
-
-/* The logical day an instant falls in for someone whose local time was
- * utc_offset_s seconds east of UTC then. */
-int64_t tw_day_at_offset(int day_start_hour, int64_t unix_ms, int32_t utc_offset_s);
-
-/* The instant logical day begins (its local day_start_hour; the first such
- * instant when the clocks go back, the jump when they skip it). */
-int64_t tw_day_start_ms(const tw_day_clock *c, int64_t day);
-
-/* The local hour of the clock (0-23) at an instant, and the instant the
- * next local hour starts (or the zone's offset changes, when sooner). */
-int tw_local_hour(const tw_day_clock *c, int64_t unix_ms, int64_t *next_ms);
-
 /* Longest range of days a summary or statistics call covers. */
 #define TW_DAY_RANGE_MAX 366
 
 /* Parses start_date and end_date ("YYYY-MM-DD", inclusive) of a request:
- * *first gets the first day number, *ndays how many (1..TW_DAY_RANGE_MAX). */
+ * *first gets the first day number (tz.h), *ndays how many
+ * (1..TW_DAY_RANGE_MAX). */
 tw_err tw_check_date_range(tw_bad_field *bad, const char *start_date, const char *end_date,
-                           int64_t *first, int32_t *ndays);
+                           int32_t *first, int32_t *ndays);
 
 /* ---- The user's profile ----------------------------------------------- */
-
-/* The profile settings that cut a user's days. */
-typedef struct tw_user_days {
-    const char *time_zone; /* IANA name, "UTC" by default */
-    int day_start_hour;    /* 0-23, 0 by default */
-    tw_day_clock clock;
-} tw_user_days;
 
 /*
  * Reads user's time zone and day-start hour from their profile (strings in
@@ -110,7 +82,7 @@ typedef struct tw_user_days {
  * profile zone (or no account) means UTC and days starting at midnight; a
  * zone the system no longer knows falls back to UTC.
  */
-tw_err tw_user_days_read(tw_store *store, const tw_id *user, tw_arena *arena, tw_user_days *out);
+tw_err tw_user_days_read(tw_store *store, const tw_id *user, tw_arena *arena, tw_day_settings *out);
 
 /* ---- Paging through an index --------------------------------------------- */
 

@@ -14,12 +14,12 @@
 #define DAY  TW_MS_PER_DAY
 
 static tw_arena *arena;
-static int64_t jun1; /* day number of 2024-06-01 */
+static int32_t jun1; /* day number of 2024-06-01 */
 
 static void setup(void)
 {
     arena = tw_arena_new(4096);
-    jun1 = tw_date_to_days(2024, 6, 1);
+    jun1 = tw_date_to_day(2024, 6, 1);
 }
 
 static void teardown(void)
@@ -27,10 +27,9 @@ static void teardown(void)
     tw_arena_free(arena);
 }
 
-static tw_health_summary summary(const char *zone, int hour, int64_t first, int32_t ndays)
+static tw_health_summary summary(const char *zone, int hour, int32_t first, int32_t ndays)
 {
-    tw_day_clock c = {NULL, hour};
-    ck_assert_int_eq(tw_tz_get(zone, &c.tz), TW_OK);
+    tw_day_settings c = {zone, hour};
     tw_health_summary s;
     ck_assert_int_eq(tw_health_summary_init(&s, &c, first, ndays, arena), TW_OK);
     return s;
@@ -128,7 +127,7 @@ END_TEST
 START_TEST(late_day_start_and_dst)
 {
     /* Days start at 04:00 in New York; 2024-03-10 loses an hour. */
-    int64_t mar9 = tw_date_to_days(2024, 3, 9);
+    int32_t mar9 = tw_date_to_day(2024, 3, 9);
     tw_health_summary s = summary("America/New_York", 4, mar9, 3);
     Tw__Store__V1__HealthLogDigest d = digest(TW_HEALTH_STEPS, 0, 1);
     /* 03:30 EDT on March 10 (07:30 UTC): still March 9's logical day. */

@@ -1,7 +1,7 @@
 /*
  * Unit tests for server/wellness/wellness.c: field paths, text and id
- * checks, protobuf times, logical days in zones with DST and a late
- * day-start hour, date ranges, and paging through an index of a real store.
+ * checks, protobuf times, date ranges, the profile's day settings, and
+ * paging through an index of a real store (logical days: test_tz.c).
  */
 #include "wellness/wellness.h"
 
@@ -83,67 +83,12 @@ START_TEST(times)
 }
 END_TEST
 
-START_TEST(days_in_utc)
-{
-    const tw_tz *utc;
-    ck_assert_int_eq(tw_tz_get("UTC", &utc), TW_OK);
-    tw_day_clock c = {utc, 0};
-    int64_t d = tw_date_to_days(2024, 6, 1);
-    ck_assert_int_eq(tw_day_of(&c, d * DAY), d);
-    ck_assert_int_eq(tw_day_of(&c, d * DAY - 1), d - 1);
-    ck_assert_int_eq(tw_day_start_ms(&c, d), d * DAY);
-    /* Days that start at 04:00: 03:59 still belongs to yesterday. */
-    c.day_start_hour = 4;
-    ck_assert_int_eq(tw_day_of(&c, d * DAY + 4 * HOUR - 1), d - 1);
-    ck_assert_int_eq(tw_day_of(&c, d * DAY + 4 * HOUR), d);
-    ck_assert_int_eq(tw_day_start_ms(&c, d), d * DAY + 4 * HOUR);
-    /* At a recorded offset: 23:30 in New York (-4 h) is 03:30 UTC next day. */
-    ck_assert_int_eq(tw_day_at_offset(0, (d + 1) * DAY + 3 * HOUR + HOUR / 2, -4 * 3600), d);
-    ck_assert_int_eq(tw_day_at_offset(0, d * DAY - HOUR, 2 * 3600), d);
-    /* Before 1970 days still count down. */
-    ck_assert_int_eq(tw_day_at_offset(0, -1, 0), -1);
-}
-END_TEST
-
-START_TEST(days_across_dst)
-{
-    const tw_tz *ny;
-    ck_assert_int_eq(tw_tz_get("America/New_York", &ny), TW_OK);
-    tw_day_clock c = {ny, 0};
-    int64_t mar10 = tw_date_to_days(2024, 3, 10), nov3 = tw_date_to_days(2024, 11, 3);
-    /* 2024-03-10 is 23 hours long, 2024-11-03 25. */
-    ck_assert_int_eq(tw_day_start_ms(&c, mar10 + 1) - tw_day_start_ms(&c, mar10), 23 * HOUR);
-    ck_assert_int_eq(tw_day_start_ms(&c, nov3 + 1) - tw_day_start_ms(&c, nov3), 25 * HOUR);
-    ck_assert_int_eq(tw_day_start_ms(&c, mar10), mar10 * DAY + 5 * HOUR);
-    ck_assert_int_eq(tw_day_of(&c, tw_day_start_ms(&c, mar10 + 1) - 1), mar10);
-    ck_assert_int_eq(tw_day_of(&c, tw_day_start_ms(&c, mar10 + 1)), mar10 + 1);
-    /* A day starting at 02:00 on the day 02:00 does not exist starts when
-     * the clocks jump (03:00 EDT, 07:00 UTC). */
-    c.day_start_hour = 2;
-    ck_assert_int_eq(tw_day_start_ms(&c, mar10), mar10 * DAY + 7 * HOUR);
-    ck_assert_int_eq(tw_day_of(&c, mar10 * DAY + 7 * HOUR - 1), mar10 - 1);
-
-    /* Local hours: 01:00-01:59 happens twice on 2024-11-03. */
-    c.day_start_hour = 0;
-    int64_t t = nov3 * DAY + 5 * HOUR; /* 01:00 EDT */
-    int64_t next;
-    ck_assert_int_eq(tw_local_hour(&c, t, &next), 1);
-    ck_assert_int_eq(next, t + HOUR); /* 01:00 EST: the offset changes */
-    ck_assert_int_eq(tw_local_hour(&c, next, &next), 1);
-    ck_assert_int_eq(tw_local_hour(&c, next, NULL), 2);
-    /* Half an hour into an hour: the rest of it. */
-    ck_assert_int_eq(tw_local_hour(&c, t + HOUR / 2, &next), 1);
-    ck_assert_int_eq(next, t + HOUR);
-}
-END_TEST
-
 START_TEST(date_ranges)
 {
     tw_bad_field bad;
-    int64_t first;
-    int32_t n;
+    int32_t first, n;
     ck_assert_int_eq(tw_check_date_range(&bad, "2024-06-01", "2024-06-30", &first, &n), TW_OK);
-    ck_assert_int_eq(first, tw_date_to_days(2024, 6, 1));
+    ck_assert_int_eq(first, tw_date_to_day(2024, 6, 1));
     ck_assert_int_eq(n, 30);
     ck_assert_int_eq(tw_check_date_range(&bad, "2024-06-01", "2024-06-01", &first, &n), TW_OK);
     ck_assert_int_eq(n, 1);
@@ -170,11 +115,10 @@ END_TEST
 
 START_TEST(profile_defaults)
 {
-    tw_user_days days;
+    tw_day_settings days;
     ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
     ck_assert_str_eq(days.time_zone, "UTC");
     ck_assert_int_eq(days.day_start_hour, 0);
-    ck_assert_str_eq(tw_tz_name(days.clock.tz), "UTC");
 }
 END_TEST
 
@@ -197,12 +141,10 @@ static void put_account(const char *zone, int hour)
 START_TEST(profile_zone_and_day_start)
 {
     put_account("America/New_York", 4);
-    tw_user_days days;
+    tw_day_settings days;
     ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
     ck_assert_str_eq(days.time_zone, "America/New_York");
     ck_assert_int_eq(days.day_start_hour, 4);
-    ck_assert_str_eq(tw_tz_name(days.clock.tz), "America/New_York");
-    ck_assert_int_eq(days.clock.day_start_hour, 4);
     /* A zone the system does not know (any more) reads as UTC. */
     put_account("Mars/Olympus_Mons", 4);
     ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
@@ -337,8 +279,6 @@ Suite *tw_test_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, bad_fields);
     tcase_add_test(tc, times);
-    tcase_add_test(tc, days_in_utc);
-    tcase_add_test(tc, days_across_dst);
     tcase_add_test(tc, date_ranges);
     suite_add_tcase(s, tc);
     TCase *store = tcase_create("store");

@@ -1,9 +1,9 @@
 /*
- * What tz.c shares with recurrence.c and nothing else: libical's zone
- * objects, reached only with tw_tz_lock() held.
+ * What tz.c shares with server/tasks/recurrence.c and nothing else:
+ * libical's zone objects, reached only with tw_tz_lock() held.
  */
-#ifndef TW_TASKS_TZ_INTERNAL_H
-#define TW_TASKS_TZ_INTERNAL_H
+#ifndef TW_TZ_INTERNAL_H
+#define TW_TZ_INTERNAL_H
 
 #include "tz.h"
 
