@@ -1,6 +1,7 @@
 /* Caller and refusals for the health log and focus services. */
 #include "wellness_call.h"
 
+#include "auth/profile.h"
 #include "tw_page.h"
 #include "tw_store.h"
 
@@ -45,7 +46,7 @@ tw_err tw_wellness_day_request(tw_call *call, tw_store *store, const char *start
     if (err)
         return err;
     if ((err = tw_check_date_range(&bad, start_date, end_date, &out->first_day, &out->ndays)) ||
-        (err = tw_user_days_read(store, &out->user, tw_call_arena(call), &out->days)))
+        (err = tw_profile_day_settings(store, &out->user, tw_call_arena(call), &out->days)))
         return tw_wellness_fail(call, err, &bad, NULL);
     return TW_OK;
 }

@@ -1,7 +1,7 @@
 /* The edge between calls and task steps (task_call.h). */
 #include "task_call.h"
 
-#include "profile.h"
+#include "auth/profile.h"
 #include "tw_time.h"
 
 #include <openssl/sha.h>

@@ -1,8 +1,9 @@
 /*
  * What the health log and focus features share: reporting a bad field with
- * its path, converting protobuf times and durations, the user's logical
- * days, the user's profile settings those days come from, and the helpers
- * their list calls use to page through an index.
+ * its path, converting protobuf times and durations, the date ranges of
+ * summaries and statistics, and the helpers their list calls use to page
+ * through an index. Logical days are tz.h's; the user's day settings come
+ * from auth/profile.h.
  *
  * Everything here is free of the RPC engine, so that the rules can be unit
  * tested without a server; services turn a tw_bad_field into
@@ -73,16 +74,6 @@ tw_err tw_check_time(tw_bad_field *bad, const char *prefix, const char *field,
  * (1..TW_DAY_RANGE_MAX). */
 tw_err tw_check_date_range(tw_bad_field *bad, const char *start_date, const char *end_date,
                            int32_t *first, int32_t *ndays);
-
-/* ---- The user's profile ----------------------------------------------- */
-
-/*
- * Reads user's time zone and day-start hour from their profile (strings in
- * arena): the one place the health log and focus features read it. No
- * profile zone (or no account) means UTC and days starting at midnight; a
- * zone the system no longer knows falls back to UTC.
- */
-tw_err tw_user_days_read(tw_store *store, const tw_id *user, tw_arena *arena, tw_day_settings *out);
 
 /* ---- Paging through an index --------------------------------------------- */
 

@@ -1,11 +1,10 @@
 /*
  * Unit tests for server/wellness/wellness.c: field paths, text and id
- * checks, protobuf times, date ranges, the profile's day settings, and
- * paging through an index of a real store (logical days: test_tz.c).
+ * checks, protobuf times, date ranges, and paging through an index of a
+ * real store (logical days: test_tz.c; day settings: test_profile.c).
  */
 #include "wellness/wellness.h"
 
-#include "auth/account.h"
 #include "store_fixture.h"
 #include "tw_check.h"
 #include "tw_page.h"
@@ -110,49 +109,6 @@ START_TEST(date_ranges)
         ck_assert_str_eq(bad.field, bad_cases[i].field);
         ck_assert_msg(strstr(bad.why, bad_cases[i].why), "%s", bad.why);
     }
-}
-END_TEST
-
-START_TEST(profile_defaults)
-{
-    tw_day_settings days;
-    ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
-    ck_assert_str_eq(days.time_zone, "UTC");
-    ck_assert_int_eq(days.day_start_hour, 0);
-}
-END_TEST
-
-/* Stores an account for alice with zone and day-start hour. */
-static void put_account(const char *zone, int hour)
-{
-    Tw__Store__V1__Account a = TW__STORE__V1__ACCOUNT__INIT;
-    a.id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)fx_alice.bytes};
-    a.email = "alice@example.com";
-    a.role = TW_ROLE_USER;
-    a.state = TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_ACTIVE;
-    a.time_zone = (char *)zone;
-    a.day_start_hour = hour;
-    tw_txn *t;
-    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
-    ck_assert_int_eq(tw_txn_account_put(t, &a), TW_OK);
-    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
-}
-
-START_TEST(profile_zone_and_day_start)
-{
-    put_account("America/New_York", 4);
-    tw_day_settings days;
-    ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
-    ck_assert_str_eq(days.time_zone, "America/New_York");
-    ck_assert_int_eq(days.day_start_hour, 4);
-    /* A zone the system does not know (any more) reads as UTC. */
-    put_account("Mars/Olympus_Mons", 4);
-    ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
-    ck_assert_str_eq(days.time_zone, "UTC");
-    ck_assert_int_eq(days.day_start_hour, 4);
-    put_account("", 0);
-    ck_assert_int_eq(tw_user_days_read(fx.store, &fx_alice, fx.arena, &days), TW_OK);
-    ck_assert_str_eq(days.time_zone, "UTC");
 }
 END_TEST
 
@@ -283,8 +239,6 @@ Suite *tw_test_suite(void)
     suite_add_tcase(s, tc);
     TCase *store = tcase_create("store");
     tcase_add_checked_fixture(store, fx_setup, fx_teardown);
-    tcase_add_test(store, profile_defaults);
-    tcase_add_test(store, profile_zone_and_day_start);
     tcase_add_test(store, pages_newest_first_within_a_range);
     tcase_add_test(store, tokens_are_bound_to_the_query_and_user);
     suite_add_tcase(s, store);

@@ -1,11 +1,7 @@
-/*
- * Day settings from the user's account profile (profile.h). A zone the
- * accounts code accepted but libical cannot read (no zone data for it) is
- * treated as UTC rather than making every task call fail.
- */
+/* Day settings from the user's account profile (profile.h). */
 #include "profile.h"
 
-#include "auth/account.h"
+#include "account.h"
 
 tw_err tw_profile_day_settings(tw_store *s, const tw_id *user, tw_arena *arena,
                                tw_day_settings *out)
@@ -14,7 +10,7 @@ tw_err tw_profile_day_settings(tw_store *s, const tw_id *user, tw_arena *arena,
     Tw__Store__V1__Account *account;
     tw_err err = tw_account_load(s, user, arena, &account);
     if (err == TW_ERR_NOT_FOUND)
-        return TW_OK; /* being deleted: its calls are refused elsewhere */
+        return TW_OK;
     if (err)
         return err;
     if (account->time_zone[0] != '\0' && tw_tz_known(account->time_zone))
