@@ -31,7 +31,7 @@ static tw_err sync_start(tw_call *call, struct sync_request *r, char **types, si
     tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &r->env, &r->violations);
     if (err)
         return err;
-    char why[160];
+    char why[256];
     if (!tw_sync_types_parse(types, ntypes, &r->types, why, sizeof why))
         return tw_call_field_violation(call, "resource_types", "%s", why);
     err =

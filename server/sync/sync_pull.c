@@ -18,10 +18,13 @@ bool tw_sync_types_parse(char **names, size_t n, tw_sync_types *out, char *why, 
     for (size_t i = 0; i < n; i++) {
         int idx = tw_sync_resource_index(names[i]);
         if (idx < 0) {
-            snprintf(why, why_len,
-                     "\"%.64s\" is not a resource type (known: task, "
-                     "task_completion)",
-                     names[i]);
+            size_t len = (size_t)snprintf(why, why_len,
+                                          "\"%.64s\" is not a resource type (known:", names[i]);
+            for (size_t t = 0; t < ntypes && len < why_len; t++)
+                len += (size_t)snprintf(why + len, why_len - len, "%s %s", t ? "," : "",
+                                        tw_sync_resources[t].type);
+            if (len < why_len)
+                snprintf(why + len, why_len - len, ")");
             return false;
         }
         if (out->want[idx]) {
@@ -163,15 +166,13 @@ static tw_err read_log(tw_store *s, const tw_id *user, const tw_sync_types *type
         } else {
             tw_key k;
             tw_value v;
-            tw_key_init(&k, r->family);
-            tw_key_id(&k, user);
-            tw_key_id(&k, &e->resource_id);
+            tw_sync_resource_key(r, user, &e->resource_id, &k);
             err = tw_store_get(s, &k, arena, &v);
             if (err == TW_ERR_NOT_FOUND)
                 continue; /* deleted since: its tombstone comes later */
             if (err)
                 return err;
-            if (!r->fill(v.msg, change))
+            if (!r->fill(v.msg, change, arena))
                 return TW_ERR_DB_CORRUPT;
         }
         out->changes[out->count++] = change;
@@ -212,7 +213,10 @@ static tw_err read_all(tw_store *s, const tw_id *user, const tw_sync_types *type
             tw_value v;
             tw_store_iter_read_key(it, &kr);
             tw_key_read_id(&kr, &u);
-            tw_key_read_id(&kr, &id);
+            if (r->per_user)
+                id = u;
+            else
+                tw_key_read_id(&kr, &id);
             if ((err = kr.err) || (err = tw_store_iter_value(it, arena, &v)))
                 break;
             Tw__V1__Change *change = new_change(arena, r->type, &id);
@@ -220,7 +224,7 @@ static tw_err read_all(tw_store *s, const tw_id *user, const tw_sync_types *type
                 err = TW_ERR_NO_MEMORY;
                 break;
             }
-            if (!r->fill(v.msg, change)) {
+            if (!r->fill(v.msg, change, arena)) {
                 err = TW_ERR_DB_CORRUPT;
                 break;
             }

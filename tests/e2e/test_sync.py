@@ -4,16 +4,23 @@ device A works offline and pushes its edits in one batch while device B
 watches, and both end with the same tasks; edits made on both sides merge
 field by field; replayed pushes change nothing; a Watch stream replays what
 it missed after a reconnect, tells a client that fell too far behind to
-Pull, and ends cleanly when twd stops. Tokens belong to one user.
+Pull, and ends cleanly when twd stops. Tokens belong to one user. Health
+logs, focus sessions and templates and the profile travel the same way.
 """
 import datetime
 import unittest
 
 import grpc
 
+from google.protobuf import duration_pb2
 from task_client import (FAST_TWD_ENV, S, T, UserView, apply_changes, mask,  # noqa: E402
                          task_records, timestamp, uuid7)
 from twd_harness import RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error
+from tw.v1 import auth_service_pb2, auth_service_pb2_grpc  # noqa: E402
+from tw.v1 import focus_service_pb2 as fs  # noqa: E402
+from tw.v1 import focus_service_pb2_grpc as fs_grpc  # noqa: E402
+from tw.v1 import health_log_service_pb2 as hl  # noqa: E402
+from tw.v1 import health_log_service_pb2_grpc as hl_grpc  # noqa: E402
 
 
 def edit_time(seconds_ago):
@@ -199,6 +206,102 @@ class SyncServiceTest(TwdTestCase):
         self.assertEqual({c.resource_type for c in changes}, {"task_completion"})
         assert_rpc_error(self, lambda: self.a.push(*[S.Mutation(mutation_id=uuid7())] * 501),
                          grpc.StatusCode.INVALID_ARGUMENT, "VAL_001")
+
+
+def latest(changes):
+    """(resource type, id) -> the last change of each resource."""
+    return {(c.resource_type, c.resource_id): c for c in changes}
+
+
+class WellnessAndProfileSyncTest(TwdTestCase):
+    """Health logs, focus sessions and templates and the profile reach the
+    user's other devices through Pull and Watch, deletions as tombstones."""
+    twd_env = FAST_TWD_ENV
+
+    def setUp(self):
+        self.account = self.twd.sign_up(time_zone="Europe/Berlin", display_name="Before")
+        self.view = UserView(self.twd, self.account)
+        self.logs = self.twd.stub(hl_grpc.HealthLogServiceStub)
+        self.focus = self.twd.stub(fs_grpc.FocusServiceStub)
+        self.auth = self.twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+
+    def call(self, stub, method, request):
+        return getattr(stub, method)(request, metadata=self.account.metadata,
+                                     timeout=RPC_TIMEOUT_S)
+
+    def water(self, ml):
+        return self.call(self.logs, "CreateHealthLog", hl.CreateHealthLogRequest(
+            health_log=hl.HealthLog(start_time=edit_time(3600),
+                                    water=hl.HealthWater(volume_ml=ml)))).health_log
+
+    def test_pull_carries_health_logs_focus_and_the_profile(self):
+        # A full sync of a new account: its profile and nothing else.
+        changes, token = self.view.pull_all()
+        self.assertEqual([(c.resource_type, c.resource_id) for c in changes],
+                         [("user", self.account.user_id)])
+        self.assertEqual((changes[0].user.time_zone, changes[0].user.display_name),
+                         ("Europe/Berlin", "Before"))
+
+        kept, dropped = self.water(250), self.water(500)
+        self.call(self.logs, "DeleteHealthLog", hl.DeleteHealthLogRequest(id=dropped.id))
+        session = self.call(self.focus, "StartFocusSession", fs.StartFocusSessionRequest(
+            template_id="pomodoro", event_time=edit_time(1800))).session
+        session = self.call(self.focus, "CompleteFocusSession", fs.CompleteFocusSessionRequest(
+            session_id=session.id, event_time=edit_time(300))).session
+        template = self.call(self.focus, "CreateFocusTemplate", fs.CreateFocusTemplateRequest(
+            template=fs.FocusTemplate(display_name="Short", kind=fs.FOCUS_TEMPLATE_KIND_COUNTDOWN,
+                                      focus_duration=duration_pb2.Duration(seconds=600))))
+        template = template.template
+        self.call(self.focus, "DeleteFocusTemplate", fs.DeleteFocusTemplateRequest(id=template.id))
+        me = self.call(self.auth, "UpdateMe", auth_service_pb2.UpdateMeRequest(
+            user=auth_service_pb2.User(display_name="After", time_zone="Asia/Tokyo"),
+            update_mask=mask("display_name", "time_zone"))).user
+
+        changes, token = self.view.pull_all(token)
+        got = latest(changes)
+        self.assertEqual(got[("health_log", kept.id)].health_log, kept)
+        self.assertTrue(got[("health_log", dropped.id)].deleted)
+        self.assertFalse(got[("health_log", dropped.id)].HasField("health_log"))
+        pulled = got[("focus_session", session.id)].focus_session
+        self.assertEqual(pulled.state, fs.FOCUS_SESSION_STATE_COMPLETED)
+        self.assertEqual(pulled.focused_duration.seconds, 1500)
+        self.assertTrue(got[("focus_template", template.id)].deleted)
+        profile = got[("user", self.account.user_id)].user
+        self.assertEqual(profile, me)
+        self.assertEqual((profile.display_name, profile.time_zone), ("After", "Asia/Tokyo"))
+        self.assertEqual({c.resource_type for c in changes},
+                         {"health_log", "focus_session", "focus_template", "user"})
+        # Sequences grow; each resource is sent once per page.
+        self.assertEqual(len(changes), len(got))
+        sequences = [c.sequence for c in changes]
+        self.assertEqual(sequences, sorted(sequences))
+
+        # A new device's full sync: what exists, no tombstones.
+        full, _ = UserView(self.twd, self.account).pull_all()
+        self.assertEqual({(c.resource_type, c.resource_id) for c in full},
+                         {("health_log", kept.id), ("focus_session", session.id),
+                          ("user", self.account.user_id)})
+        self.assertFalse(any(c.deleted for c in full))
+        # One type alone.
+        only, _ = self.view.pull_all(types=["health_log"])
+        self.assertEqual({c.resource_id for c in only}, {kept.id})
+
+        # Watch sends a new entry live.
+        watch = self.view.watch(token)
+        watch.next()
+        fresh = self.water(750)
+        seen, _ = watch.changes_until(
+            lambda cs: any(c.resource_id == fresh.id for c in cs))
+        self.assertEqual(latest(seen)[("health_log", fresh.id)].health_log, fresh)
+        watch.cancel()
+
+    def test_unknown_types_are_refused_with_the_known_ones(self):
+        _, details = assert_rpc_error(self, lambda: self.view.call("sync", "Pull", S.PullRequest(
+            resource_types=["health_logs"])), grpc.StatusCode.INVALID_ARGUMENT, "VAL_001")
+        why = dict(details.field_violations)["resource_types"]
+        for name in ("task", "task_completion", "health_log", "focus_session", "focus_template",
+                     "user"):
+            self.assertIn(name, why)
 
 
 class WatchShutdownTest(unittest.TestCase):
