@@ -10,12 +10,15 @@
  * has changed since. Ending a session counts it (counters "focus_sessions"
  * and "focus_focused_seconds", dims "template=<built-in name or custom>,
  * outcome=<completed|abandoned>"); distractions count as
- * "focus_distractions", dims "type=<name>". A completed session's focus is
- * credited to its task (FOCUS_TASK_TIME). Writes append "focus_session" or
- * "focus_template" changes.
+ * "focus_distractions", dims "type=<name>". A session's task must be one of
+ * the user's tasks when the session is made; a completed session's focus
+ * is credited to that task, in FOCUS_TASK_TIME and in the task's tracked
+ * focus time (tasks/task_ops.h). Writes append "focus_session" or
+ * "focus_template" changes (and "task", when a task is credited).
  */
 #include "focus.h"
 
+#include "tasks/task_ops.h"
 #include "tw_changelog.h"
 #include "tw_counter.h"
 #include "tw_jobs.h"
@@ -191,12 +194,13 @@ static tw_err enqueue_abandon(tw_txn *t, const tw_id *user, const tw_id *id,
 
 /*
  * The linked task's share of a completed session: its focused time, kept
- * per (user, task) in FOCUS_TASK_TIME, which tasks read. The one place a
- * session reaches its task: when tasks are stored, this also adds to the
- * task itself.
+ * per (user, task) in FOCUS_TASK_TIME with the number of sessions, and
+ * added to the task's tracked focus time in the same transaction; a task
+ * deleted since the session was made gets nothing. The one place a session
+ * reaches its task.
  */
 static tw_err credit_task(tw_txn *t, const tw_id *user, const char *task_id, int64_t focused_ms,
-                          tw_arena *arena)
+                          int64_t now_ms, tw_arena *arena)
 {
     tw_id task;
     if (task_id[0] == '\0' || !tw_id_parse(task_id, &task))
@@ -212,7 +216,11 @@ static tw_err credit_task(tw_txn *t, const tw_id *user, const char *task_id, int
         return err;
     rec.focused_ms += focused_ms;
     rec.session_count++;
-    return tw_txn_put(t, &k, &(tw_value){.msg = &rec.base});
+    if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &rec.base})))
+        return err;
+    tw_task_env task_env = {.user = *user, .arena = arena, .now_ms = now_ms};
+    err = tw_task_op_add_focus(t, &task_env, &task, focused_ms);
+    return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
 /* What ending session s does besides its state: the active marker goes,
@@ -241,7 +249,7 @@ static tw_err end_effects(tw_txn *t, const tw_id *user, const tw_id *id,
         (err = tw_txn_counter_add(t, &(tw_counter){NULL, "focus_focused_seconds", dims}, day,
                                   focused / TW_MS_PER_S)))
         return err;
-    return completed ? credit_task(t, user, s->task_id, focused, arena) : TW_OK;
+    return completed ? credit_task(t, user, s->task_id, focused, env->now_ms, arena) : TW_OK;
 }
 
 /* Appends the first state change of a session made now. */
@@ -312,9 +320,17 @@ static tw_err make_session(tw_txn *t, const tw_id *user, const tw_focus_new *n,
     Tw__V1__FocusTemplate *tmpl;
     if ((err = resolve_template(t, user, n->template_id, arena, why, &tmpl)))
         return err;
-    tw_id task;
-    if (n->task_id[0] != '\0' && !tw_id_parse(n->task_id, &task))
-        return tw_bad(&why->bad, "", "task_id", "must be a UUID");
+    if (n->task_id[0] != '\0') {
+        /* One of the user's tasks (another user's is as unknown). */
+        tw_id task;
+        tw_task_record *rec;
+        if (!tw_id_parse(n->task_id, &task))
+            return tw_bad(&why->bad, "", "task_id", "must be a UUID");
+        if ((err = tw_task_get(NULL, t, user, &task, arena, &rec)) == TW_ERR_NOT_FOUND)
+            return refuse(why, err, "task %s not found", n->task_id);
+        if (err)
+            return err;
+    }
     int64_t planned = 0;
     const Google__Protobuf__Duration *planned_in = n->planned_duration;
     if (planned_in != NULL) {

@@ -3,9 +3,10 @@ FocusService through generated stubs: every RPC; every illegal change of
 state answers FAILED_PRECONDITION naming the current state and changes
 nothing; focused time leaves out pauses and breaks; one session in
 progress per user, also when two starts race; statistics over a week of
-generated sessions; another user's ids are NOT_FOUND; a session left
-running past the limit is abandoned by the server; changes reach the
-user's change log as "focus_session" and "focus_template".
+generated sessions; another user's ids (sessions, templates, tasks) are
+NOT_FOUND; a completed session's focused time shows on its task; a
+session left running past the limit is abandoned by the server; changes
+reach the user's change log as "focus_session" and "focus_template".
 
 Sessions are driven with event_time in the past (what an app that was
 offline sends), so durations are exact without waiting.
@@ -22,6 +23,8 @@ from twd_harness import RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_
 from wellness_e2e import change_log
 from tw.v1 import focus_service_pb2 as fs  # noqa: E402
 from tw.v1 import focus_service_pb2_grpc as fs_grpc  # noqa: E402
+from tw.v1 import task_service_pb2 as ts_pb  # noqa: E402
+from tw.v1 import task_service_pb2_grpc as ts_grpc  # noqa: E402
 
 UTC = datetime.timezone.utc
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
@@ -68,10 +71,23 @@ class FocusTestCase(TwdTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.focus = cls.twd.stub(fs_grpc.FocusServiceStub)
+        cls.tasks = cls.twd.stub(ts_grpc.TaskServiceStub)
 
     def call(self, account, method, request):
         return getattr(self.focus, method)(request, metadata=account.metadata,
                                            timeout=RPC_TIMEOUT_S)
+
+    def task_call(self, account, method, request):
+        return getattr(self.tasks, method)(request, metadata=account.metadata,
+                                           timeout=RPC_TIMEOUT_S)
+
+    def new_task(self, account, title="Write the report"):
+        return self.task_call(account, "CreateTask", ts_pb.CreateTaskRequest(
+            task=ts_pb.Task(title=title))).task
+
+    def tracked_minutes(self, account, task_id):
+        task = self.task_call(account, "GetTask", ts_pb.GetTaskRequest(id=task_id)).task
+        return task.tracked_focus_duration.seconds / 60
 
     def start(self, account, when=None, **fields):
         request = fs.StartFocusSessionRequest(template_id=fields.pop("template_id", "pomodoro"),
@@ -129,7 +145,7 @@ class EveryRpcTest(FocusTestCase):
             page_size=3, page_token=listed.next_page_token))
         self.assertEqual([t.id for t in rest.templates], ["countdown", mine.template.id])
 
-        task = str(uuid.uuid4())
+        task = self.new_task(alice).id
         planned = self.call(alice, "CreateFocusSession", fs.CreateFocusSessionRequest(
             template_id=mine.template.id, task_id=task, tags=["writing"])).session
         self.assertEqual(planned.state, fs.FOCUS_SESSION_STATE_PLANNED)
@@ -153,6 +169,8 @@ class EveryRpcTest(FocusTestCase):
         self.assertEqual(done.cycle_index, 1)
         self.assertEqual(done.end_time, done.state_changes[-1].change_time)
         self.assertEqual(done.task_id, task)
+        tracked = self.task_call(alice, "GetTask", ts_pb.GetTaskRequest(id=task)).task
+        self.assertEqual(tracked.tracked_focus_duration, done.focused_duration)
         self.assertEqual(list(done.tags), ["writing"])
         self.assertEqual([c.state for c in done.state_changes],
                          [fs.FOCUS_SESSION_STATE_PLANNED, fs.FOCUS_SESSION_STATE_RUNNING,
@@ -208,6 +226,7 @@ class EveryRpcTest(FocusTestCase):
     def test_other_users_ids_are_not_found(self):
         alice, bob = self.twd.sign_up(), self.twd.sign_up()
         session = self.start(alice)
+        alices_task = self.new_task(alice)
         template = self.call(alice, "CreateFocusTemplate", fs.CreateFocusTemplateRequest(
             template=fs.FocusTemplate(display_name="Mine", kind=fs.FOCUS_TEMPLATE_KIND_FLOWTIME))
         ).template
@@ -225,6 +244,13 @@ class EveryRpcTest(FocusTestCase):
             ("DeleteFocusTemplate", fs.DeleteFocusTemplateRequest(id=template.id)),
             ("StartFocusSession", fs.StartFocusSessionRequest(template_id=template.id)),
             ("CreateFocusSession", fs.CreateFocusSessionRequest(template_id=template.id)),
+            # Alice's task, and a task id nobody has, are not bob's tasks.
+            ("StartFocusSession", fs.StartFocusSessionRequest(template_id="pomodoro",
+                                                              task_id=alices_task.id)),
+            ("CreateFocusSession", fs.CreateFocusSessionRequest(template_id="pomodoro",
+                                                                task_id=alices_task.id)),
+            ("StartFocusSession", fs.StartFocusSessionRequest(template_id="pomodoro",
+                                                              task_id=str(uuid.uuid4()))),
         ]
         for method, request in calls:
             with self.subTest(method=method):
@@ -233,6 +259,7 @@ class EveryRpcTest(FocusTestCase):
         self.assertEqual(self.get(alice, session.id).state, fs.FOCUS_SESSION_STATE_RUNNING)
         self.assertEqual(len(self.call(bob, "ListFocusSessions",
                                        fs.ListFocusSessionsRequest()).sessions), 0)
+        self.assertEqual(self.changes(bob, "focus_session"), [])
         self.assertEqual(len(self.call(bob, "ListFocusTemplates",
                                        fs.ListFocusTemplatesRequest()).templates), 4)
 
@@ -339,6 +366,36 @@ class StateMachineTest(FocusTestCase):
         assert_rpc_error(self, lambda: self.move(alice, "pause", running.id,
                                                  now() - 40 * MIN),
                          INVALID, "VAL_001")
+
+    def test_a_completed_session_adds_its_focus_to_the_task(self):
+        alice = self.twd.sign_up()
+        task = self.new_task(alice)
+        self.assertEqual(self.tracked_minutes(alice, task.id), 0)
+        t0 = now() - 120 * MIN
+        s = self.start(alice, t0, task_id=task.id)
+        self.move(alice, "pause", s.id, t0 + 20 * MIN)
+        self.move(alice, "resume", s.id, t0 + 30 * MIN)
+        done = self.move(alice, "complete", s.id, t0 + 45 * MIN)
+        self.assertEqual(minutes(done.focused_duration), 35)
+        self.assertEqual(self.tracked_minutes(alice, task.id), 35)
+        # An abandoned session adds nothing; a second completed one adds up.
+        s = self.start(alice, t0 + 50 * MIN, task_id=task.id)
+        self.move(alice, "abandon", s.id, t0 + 60 * MIN)
+        self.assertEqual(self.tracked_minutes(alice, task.id), 35)
+        s = self.start(alice, t0 + 70 * MIN, task_id=task.id)
+        self.move(alice, "complete", s.id, t0 + 95 * MIN)
+        self.assertEqual(self.tracked_minutes(alice, task.id), 35 + 25)
+        # A task deleted while its session runs: the session still completes.
+        doomed = self.new_task(alice, "Doomed")
+        s = self.start(alice, t0 + 100 * MIN, task_id=doomed.id)
+        self.task_call(alice, "DeleteTask", ts_pb.DeleteTaskRequest(id=doomed.id))
+        done = self.move(alice, "complete", s.id, t0 + 110 * MIN)
+        self.assertEqual(done.state, fs.FOCUS_SESSION_STATE_COMPLETED)
+        assert_rpc_error(self, lambda: self.task_call(alice, "GetTask", ts_pb.GetTaskRequest(
+            id=doomed.id)), NOT_FOUND, "RES_001")
+        # A deleted task cannot be picked for a new session.
+        assert_rpc_error(self, lambda: self.start(alice, task_id=doomed.id), NOT_FOUND,
+                         "RES_001")
 
     def test_one_session_in_progress_per_user(self):
         alice = self.twd.sign_up()

@@ -2,13 +2,15 @@
  * Unit tests for server/wellness/focus_store.c on a real store: sessions
  * through their life, one session in progress per user (also when two
  * starts race), refused changes that store nothing, client event times,
- * the linked task's focus, counters, distractions, the auto-abandon job
+ * the linked task (one of the user's, credited in FOCUS_TASK_TIME and on
+ * the task itself), counters, distractions, the auto-abandon job
  * through the real job queue, request-id retries, templates, lists and
  * statistics.
  */
 #include "wellness/focus.h"
 
 #include "store_fixture.h"
+#include "task_fixture.h"
 #include "tw_changelog.h"
 #include "tw_check.h"
 #include "tw_counter.h"
@@ -120,6 +122,30 @@ static Tw__V1__FocusSession *get(const tw_id *user, const char *id)
     return s;
 }
 
+/* A new task of user (made as TaskService makes it); its id. */
+static const char *new_task(const tw_id *user, tw_id *id)
+{
+    tw_id saved = tf_env.user;
+    tf_env.user = *user;
+    *id = tf_id(tf_create_ok(tf_task("Write the report")));
+    tf_env.user = saved;
+    char *text = tw_arena_alloc(fx.arena, TW_ID_TEXT_SIZE);
+    tw_id_format(id, text);
+    return text;
+}
+
+/* The focus a task tracks, in ms; -1 when the task is gone. */
+static int64_t tracked_focus_ms(const tw_id *task)
+{
+    tw_task_record *rec;
+    tw_err err = tw_task_get(fx.store, NULL, &fx_alice, task, fx.arena, &rec);
+    if (err == TW_ERR_NOT_FOUND)
+        return -1;
+    ck_assert_int_eq(err, TW_OK);
+    const Google__Protobuf__Duration *d = rec->task->tracked_focus_duration;
+    return d == NULL ? 0 : d->seconds * 1000 + d->nanos / 1000000;
+}
+
 static uint64_t last_sequence(void)
 {
     tw_change_page page;
@@ -138,7 +164,9 @@ static uint64_t counter(const char *name, const char *dims)
 
 START_TEST(a_session_through_its_life)
 {
-    const char *task = "0190b4e0-0000-7000-8000-000000000a5c";
+    tw_id task_id;
+    const char *task = new_task(&fx_alice, &task_id);
+    uint64_t before = last_sequence();
     Tw__V1__FocusSession *s = start_new(&fx_alice, NOW - 60 * MIN, task);
     char id[TW_ID_TEXT_SIZE];
     snprintf(id, sizeof id, "%s", s->id);
@@ -156,19 +184,25 @@ START_TEST(a_session_through_its_life)
     ck_assert_int_eq(s->n_state_changes, 6);
     ck_assert_int_eq(tw_focus_focused_ms(s, NOW), 45 * MIN);
     ck_assert_int_eq(s->focused_duration->seconds, 45 * 60); /* stored as of the last change */
-    /* Each write is one change to sync. */
-    ck_assert_int_eq(last_sequence(), 6);
+    /* Each write is one change to sync, and the task's credit one more. */
+    ck_assert_int_eq(last_sequence() - before, 6 + 1);
     /* The task got the focus; counters saw one completed pomodoro. */
-    tw_id task_id;
-    ck_assert(tw_id_parse(task, &task_id));
     int64_t ms;
     uint32_t n;
     ck_assert_int_eq(tw_focus_task_time(fx.store, &fx_alice, &task_id, &ms, &n), TW_OK);
     ck_assert_int_eq(ms, 45 * MIN);
     ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(tracked_focus_ms(&task_id), 45 * MIN);
     ck_assert_int_eq(counter("focus_sessions", "template=pomodoro,outcome=completed"), 1);
     ck_assert_int_eq(counter("focus_focused_seconds", "template=pomodoro,outcome=completed"),
                      45 * 60);
+    /* A second session adds to it. */
+    s = start_new(&fx_alice, NOW - 4 * MIN, task);
+    snprintf(id, sizeof id, "%s", s->id);
+    must_move(id, TW_FOCUS_COMPLETE, NOW - MIN);
+    ck_assert_int_eq(tracked_focus_ms(&task_id), 48 * MIN);
+    ck_assert_int_eq(tw_focus_task_time(fx.store, &fx_alice, &task_id, &ms, &n), TW_OK);
+    ck_assert(ms == 48 * MIN && n == 2);
     /* Another user cannot see or touch it. */
     tw_focus_refusal why;
     ck_assert_int_eq(tw_focus_get(fx.store, &fx_bob, id, fx.arena, &why, &s), TW_ERR_NOT_FOUND);
@@ -330,6 +364,12 @@ END_TEST
 
 START_TEST(new_sessions_are_checked)
 {
+    tw_id bobs_task, gone;
+    const char *bobs = new_task(&fx_bob, &bobs_task);
+    const char *deleted = new_task(&fx_alice, &gone);
+    int32_t removed;
+    ck_assert_int_eq(tf_delete(&gone, false, &removed), TW_OK);
+    uint64_t before = last_sequence();
     struct {
         const char *template_id, *task_id, *field, *why;
         int64_t planned_ms;
@@ -339,22 +379,29 @@ START_TEST(new_sessions_are_checked)
         {"tomato", "", "template_id", "built-in template", 0, TW_ERR_VALIDATION},
         {"0190b4e0-0000-7000-8000-000000000001", "", "", "not found", 0, TW_ERR_NOT_FOUND},
         {"pomodoro", "task-1", "task_id", "UUID", 0, TW_ERR_VALIDATION},
+        {"pomodoro", "0190b4e0-0000-7000-8000-000000000a5c", "", "task", 0, TW_ERR_NOT_FOUND},
+        {"pomodoro", bobs, "", bobs, 0, TW_ERR_NOT_FOUND},
+        {"pomodoro", deleted, "", "not found", 0, TW_ERR_NOT_FOUND},
         {"pomodoro", "", "planned_duration", "between 1 minute and 12 hours", 30000,
          TW_ERR_VALIDATION},
         {"pomodoro", "", "planned_duration", "between 1 minute and 12 hours", 13 * HOUR,
          TW_ERR_VALIDATION},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct op o = {.kind = CREATE, .user = &fx_alice};
-        o.fresh.template_id = cases[i].template_id;
-        o.fresh.task_id = cases[i].task_id;
-        if (cases[i].planned_ms)
-            o.fresh.planned_duration = tw_duration_new(fx.arena, cases[i].planned_ms);
-        ck_assert_int_eq(run(&o), cases[i].err);
-        ck_assert_str_eq(o.why.bad.field, cases[i].field);
-        const char *text = cases[i].err == TW_ERR_VALIDATION ? o.why.bad.why : o.why.message;
-        ck_assert_msg(strstr(text, cases[i].why) != NULL, "%zu: %s", i, text);
+        /* Created or started, the same refusal. */
+        for (int kind = CREATE; kind <= START; kind++) {
+            struct op o = {.kind = kind, .user = &fx_alice};
+            o.fresh.template_id = cases[i].template_id;
+            o.fresh.task_id = cases[i].task_id;
+            if (cases[i].planned_ms)
+                o.fresh.planned_duration = tw_duration_new(fx.arena, cases[i].planned_ms);
+            ck_assert_int_eq(run(&o), cases[i].err);
+            ck_assert_str_eq(o.why.bad.field, cases[i].field);
+            const char *text = cases[i].err == TW_ERR_VALIDATION ? o.why.bad.why : o.why.message;
+            ck_assert_msg(strstr(text, cases[i].why) != NULL, "%zu: %s", i, text);
+        }
     }
+    ck_assert_int_eq(last_sequence(), before); /* nothing stored */
     char *tags[21];
     for (int i = 0; i < 21; i++)
         tags[i] = "t";
@@ -368,8 +415,31 @@ START_TEST(new_sessions_are_checked)
     ck_assert_int_eq(run(&o), TW_OK);
     ck_assert_ptr_null(o.out->planned_duration); /* flowtime is open-ended */
     ck_assert_int_eq(o.out->n_tags, 2);
-    ck_assert_int_eq(last_sequence(), 1);
+    ck_assert_int_eq(last_sequence(), before + 1);
 }
+
+/* A task deleted while its session runs gets nothing; the session still
+ * completes and FOCUS_TASK_TIME still counts it. */
+START_TEST(a_task_deleted_meanwhile_is_left_alone)
+{
+    tw_id task_id;
+    const char *task = new_task(&fx_alice, &task_id);
+    Tw__V1__FocusSession *s = start_new(&fx_alice, NOW - 30 * MIN, task);
+    char id[TW_ID_TEXT_SIZE];
+    snprintf(id, sizeof id, "%s", s->id);
+    int32_t removed;
+    ck_assert_int_eq(tf_delete(&task_id, false, &removed), TW_OK);
+    uint64_t before = last_sequence();
+    must_move(id, TW_FOCUS_COMPLETE, NOW - 5 * MIN);
+    ck_assert_int_eq(get(&fx_alice, id)->state, TW_FOCUS_COMPLETED);
+    ck_assert_int_eq(tracked_focus_ms(&task_id), -1);
+    ck_assert_int_eq(last_sequence(), before + 1); /* the session's change only */
+    int64_t ms;
+    uint32_t n;
+    ck_assert_int_eq(tw_focus_task_time(fx.store, &fx_alice, &task_id, &ms, &n), TW_OK);
+    ck_assert(ms == 25 * MIN && n == 1);
+}
+END_TEST
 END_TEST
 
 START_TEST(distractions)
@@ -591,8 +661,9 @@ Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("focus_store");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+    tcase_add_checked_fixture(tc, tf_setup, tf_teardown);
     tcase_add_test(tc, a_session_through_its_life);
+    tcase_add_test(tc, a_task_deleted_meanwhile_is_left_alone);
     tcase_add_test(tc, refused_changes_store_nothing);
     tcase_add_test(tc, one_session_in_progress_per_user);
     tcase_add_test(tc, two_parallel_starts_one_wins);
