@@ -48,3 +48,11 @@ bool tw_utf8_valid(const char *s, size_t len)
     }
     return true;
 }
+
+size_t tw_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}

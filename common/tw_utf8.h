@@ -2,7 +2,8 @@
  * UTF-8 validation (RFC 3629: no overlongs, no surrogates, nothing past
  * U+10FFFF). proto3 requires string fields to be valid UTF-8 and other gRPC
  * implementations refuse anything else, but protobuf-c does not check, so
- * the engine does; the logger uses it to keep lines valid JSON.
+ * the engine does; the logger uses it to keep lines valid JSON. Services
+ * count characters with it for their length limits.
  */
 #ifndef TW_UTF8_H
 #define TW_UTF8_H
@@ -18,5 +19,9 @@ size_t tw_utf8_sequence(const char *s, size_t len);
  * (protobuf-c hands strings over NUL-terminated, so a NUL on the wire
  * already cut the string short before anyone can see it.) */
 bool tw_utf8_valid(const char *s, size_t len);
+
+/* The characters (code points) of NUL-terminated valid UTF-8: what length
+ * limits on user text count. */
+size_t tw_utf8_chars(const char *s);
 
 #endif

@@ -4,6 +4,7 @@
 #include "tw_changelog.h"
 #include "tw_counter.h"
 #include "tw_unique.h"
+#include "tw_utf8.h"
 #include "tz.h"
 
 #include <ctype.h>
@@ -17,15 +18,6 @@ extern const unsigned char tw_common_passwords[];
 extern const size_t tw_common_passwords_size;
 
 #define WHY(...) (snprintf(why, whylen, __VA_ARGS__), false)
-
-/* Characters (code points) of valid UTF-8. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
 
 bool tw_email_normalise(const char *email, char *out, char *why, size_t whylen)
 {
@@ -107,7 +99,7 @@ bool tw_password_is_common(const char *password)
 
 bool tw_password_acceptable(const char *password, char *why, size_t whylen)
 {
-    if (utf8_chars(password) < TW_PASSWORD_MIN_CHARS)
+    if (tw_utf8_chars(password) < TW_PASSWORD_MIN_CHARS)
         return WHY("must be at least %d characters", TW_PASSWORD_MIN_CHARS);
     if (strlen(password) > TW_PASSWORD_MAX_BYTES)
         return WHY("must be at most %d bytes", TW_PASSWORD_MAX_BYTES);
@@ -155,7 +147,7 @@ bool tw_display_name_valid(const char *name, bool allow_empty, char *why, size_t
         start++;
     if (*start == '\0' && !allow_empty)
         return WHY("is required");
-    if (utf8_chars(name) > TW_NAME_MAX_CHARS)
+    if (tw_utf8_chars(name) > TW_NAME_MAX_CHARS)
         return WHY("must be at most %d characters", TW_NAME_MAX_CHARS);
     for (const char *p = name; *p; p++)
         if ((unsigned char)*p < ' ' || *p == 0x7f)

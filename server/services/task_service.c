@@ -11,6 +11,7 @@
 #include "tasks/task_stats.h"
 #include "tw/v1/task_service.pb-c.h"
 #include "tw_page.h"
+#include "tw_utf8.h"
 
 #include <string.h>
 

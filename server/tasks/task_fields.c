@@ -98,14 +98,6 @@ tw_err tw_task_mask_parse(const Google__Protobuf__FieldMask *mask, unsigned allo
     return v->count > before ? TW_ERR_BAD_FIELD_MASK : TW_OK;
 }
 
-size_t tw_utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
-    return n;
-}
-
 static bool blank(const char *s)
 {
     for (; *s; s++)

@@ -112,7 +112,4 @@ bool tw_order_key_between(const char *a, const char *b, char *out);
  * length where it can, so appending many tasks keeps keys short. */
 void tw_order_key_after(const char *a, char *out);
 
-/* Counts characters (code points) of valid UTF-8. */
-size_t tw_utf8_chars(const char *s);
-
 #endif

@@ -26,18 +26,10 @@ tw_err tw_bad(tw_bad_field *bad, const char *prefix, const char *field, const ch
     return TW_ERR_VALIDATION;
 }
 
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 tw_err tw_check_text(tw_bad_field *bad, const char *prefix, const char *field, const char *s,
                      size_t max_chars, bool required)
 {
-    size_t n = utf8_chars(s);
+    size_t n = tw_utf8_chars(s);
     if (required && n == 0)
         return tw_bad(bad, prefix, field, "is required");
     if (n > max_chars)

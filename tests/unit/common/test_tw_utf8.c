@@ -38,12 +38,23 @@ START_TEST(malformed_text_fails)
 }
 END_TEST
 
+START_TEST(characters_are_counted_not_bytes)
+{
+    ck_assert_uint_eq(tw_utf8_chars(""), 0);
+    ck_assert_uint_eq(tw_utf8_chars("hello"), 5);
+    ck_assert_uint_eq(tw_utf8_chars("h\xc3\xa9llo"), 5);             /* é: 2 bytes */
+    ck_assert_uint_eq(tw_utf8_chars("\xe6\x97\xa5\xe6\x9c\xac"), 2); /* 日本 */
+    ck_assert_uint_eq(tw_utf8_chars("\xf0\x9f\x98\x80!"), 2);        /* an emoji and ! */
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("tw_utf8");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, valid_text_passes);
     tcase_add_test(tc, malformed_text_fails);
+    tcase_add_test(tc, characters_are_counted_not_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -158,7 +158,6 @@ START_TEST(values_round_trip)
     ck_assert(tw_calendar_date_valid(d));
     d->day = 30;
     ck_assert(!tw_calendar_date_valid(d));
-    ck_assert_uint_eq(tw_utf8_chars("h\xc3\xa9llo"), 5);
 }
 END_TEST
 
