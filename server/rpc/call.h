@@ -18,6 +18,7 @@
 
 #include "tw_arena.h"
 #include "tw_err.h"
+#include "tw_id.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
@@ -125,6 +126,10 @@ const char *tw_call_request_id(tw_call *call);
 
 /* The authenticated caller, set by the gate; NULL user id for public calls. */
 const char *tw_call_user_id(tw_call *call);
+/* The signed-in user a call acts for, for handlers of a user's data. A
+ * call through the operator socket acts for nobody: it ends with
+ * UNAUTHENTICATED (AUTH_002), returned for the handler to return. */
+tw_err tw_call_user(tw_call *call, tw_id *user);
 const char *tw_call_role(tw_call *call);
 void tw_call_set_caller(tw_call *call, const char *user_id, const char *role);
 /* The session (a UUID string) of the caller's access token, set by the gate

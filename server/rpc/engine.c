@@ -834,6 +834,13 @@ const char *tw_call_user_id(tw_call *c)
 {
     return c->user_id;
 }
+tw_err tw_call_user(tw_call *c, tw_id *user)
+{
+    if (c->user_id == NULL)
+        return tw_call_error(c, TW_ERR_AUTH_MISSING_TOKEN,
+                             "this call acts for a signed-in user: send their access token");
+    return tw_id_parse(c->user_id, user) ? TW_OK : TW_ERR_INTERNAL;
+}
 const char *tw_call_role(tw_call *c)
 {
     return c->role;

@@ -8,6 +8,7 @@
  */
 #include "services.h"
 
+#include "list_call.h"
 #include "auth/account.h"
 #include "auth/auth.h"
 #include "auth/deletion.h"
@@ -719,14 +720,15 @@ static tw_err do_list_sessions(tw_call *call, const ProtobufCMessage *request,
     tw_store *store = call_auth(call)->store;
     tw_arena *arena = tw_call_arena(call);
     uint32_t size;
-    if (tw_store_page_size(in->page_size, &size))
-        return tw_call_field_violation(call, "page_size", "must not be negative");
+    tw_err err = tw_list_call_page_size(call, in->page_size, &size);
+    if (err)
+        return err;
     tw_id user, current;
     caller_ids(call, &user, &current);
     uint8_t *cursor;
     size_t cursor_len;
-    tw_err err = tw_store_page_token_read(store, &user, NULL, 0, in->page_token, arena, &cursor,
-                                          &cursor_len);
+    err = tw_list_call_token(call, tw_store_page_token_read(store, &user, NULL, 0, in->page_token,
+                                                            arena, &cursor, &cursor_len));
     if (err)
         return err;
     tw_key prefix;

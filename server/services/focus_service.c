@@ -7,9 +7,9 @@
  */
 #include "services.h"
 
+#include "list_call.h"
 #include "jobs.h"
 #include "tw/v1/focus_service.pb-c.h"
-#include "tw_page.h"
 #include "tw_time.h"
 #include "wellness/focus.h"
 #include "wellness_call.h"
@@ -75,7 +75,7 @@ static tw_err run_session_call(tw_call *call, struct session_call *c,
                                Tw__V1__FocusSession **session)
 {
     tw_id user;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err)
         return err;
     c->user = &user;
@@ -163,7 +163,7 @@ static tw_err get_focus_session(tw_call *call, const ProtobufCMessage *request,
     tw_arena *arena = tw_call_arena(call);
     tw_id user;
     tw_focus_refusal why = {0};
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err ||
         (err = tw_focus_get(app_of(call)->store, &user, in->id, arena, &why, &out->session)) ||
         (err = tw_focus_present(out->session, tw_wall_ms(), arena)))
@@ -180,7 +180,7 @@ static tw_err list_focus_sessions(tw_call *call, const ProtobufCMessage *request
     tw_id user;
     uint32_t limit;
     int64_t from, to;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err || (err = tw_wellness_list_bounds(call, in->page_size, in->start_time, in->end_time,
                                               &limit, &from, &to)))
         return err;
@@ -316,7 +316,7 @@ static tw_err template_in_txn(tw_txn *t, void *ctx)
 static tw_err run_template_call(tw_call *call, struct template_call *c)
 {
     tw_id user;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err)
         return err;
     c->store = app_of(call)->store;
@@ -351,12 +351,12 @@ static tw_err list_focus_templates(tw_call *call, const ProtobufCMessage *reques
     const Tw__V1__ListFocusTemplatesRequest *in = (const void *)request;
     Tw__V1__ListFocusTemplatesResponse *out = (void *)response;
     tw_id user;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err)
         return err;
     uint32_t limit;
-    if (tw_store_page_size(in->page_size, &limit))
-        return tw_call_field_violation(call, "page_size", "must not be negative");
+    if ((err = tw_list_call_page_size(call, in->page_size, &limit)))
+        return err;
     err = tw_focus_template_list(app_of(call)->store, &user, in->page_token, limit,
                                  tw_call_arena(call), &out->templates, &out->n_templates,
                                  &out->next_page_token);

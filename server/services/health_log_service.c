@@ -42,7 +42,7 @@ static tw_err create_health_log(tw_call *call, const ProtobufCMessage *request,
     Tw__V1__CreateHealthLogResponse *out = (void *)response;
     tw_arena *arena = tw_call_arena(call);
     tw_id user;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err)
         return err;
     if (in->health_log == NULL)
@@ -118,7 +118,7 @@ static tw_err batch_create_health_logs(tw_call *call, const ProtobufCMessage *re
     Tw__V1__BatchCreateHealthLogsResponse *out = (void *)response;
     tw_arena *arena = tw_call_arena(call);
     tw_id user, request_id;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err)
         return err;
     if (in->n_entries == 0)
@@ -178,7 +178,7 @@ static tw_err get_health_log(tw_call *call, const ProtobufCMessage *request,
     Tw__V1__GetHealthLogResponse *out = (void *)response;
     tw_id user, id;
     tw_bad_field bad;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err || (err = tw_check_id(&bad, "", "id", in->id, &id)))
         return tw_wellness_fail(call, err, &bad, NULL);
     err =
@@ -193,7 +193,7 @@ static tw_err list_health_logs(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__ListHealthLogsRequest *in = (const void *)request;
     Tw__V1__ListHealthLogsResponse *out = (void *)response;
     tw_id user;
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err)
         return err;
     tw_health_query q = {.type = (int)in->type, .source = (int)in->source};
@@ -314,7 +314,7 @@ static tw_err update_health_log(tw_call *call, const ProtobufCMessage *request,
     Tw__V1__UpdateHealthLogResponse *out = (void *)response;
     tw_id user;
     struct update u = {.user = &user, .now_ms = tw_wall_ms(), .arena = tw_call_arena(call)};
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err)
         return err;
     if (in->health_log == NULL)
@@ -351,7 +351,7 @@ static tw_err delete_health_log(tw_call *call, const ProtobufCMessage *request,
     tw_id user;
     tw_bad_field bad;
     struct removal r = {.user = &user, .arena = tw_call_arena(call)};
-    tw_err err = tw_wellness_caller(call, &user);
+    tw_err err = tw_call_user(call, &user);
     if (err || (err = tw_check_id(&bad, "", "id", in->id, &r.id)))
         return tw_wellness_fail(call, err, &bad, NULL);
     err = tw_txn_run(app_of(call)->store, delete_in_txn, &r);

@@ -6,6 +6,7 @@
  */
 #include "services.h"
 
+#include "list_call.h"
 #include "tasks/task_call.h"
 #include "tasks/task_list.h"
 #include "tasks/task_stats.h"
@@ -86,21 +87,9 @@ static tw_err page_cursor(tw_call *call, struct task_call *tc, const ProtobufCMe
     if (packed == NULL)
         return TW_ERR_NO_MEMORY;
     protobuf_c_message_pack(query, packed);
-    tw_err err = tw_store_page_token_read(tc->env.store, &tc->env.user, packed, len, token,
-                                          tc->env.arena, cursor, cursor_len);
-    if (err == TW_ERR_BAD_PAGE_TOKEN) {
-        tw_call_field_violation(call, "page_token",
-                                "is not a token this list gave for these filters");
-        return TW_ERR_BAD_PAGE_TOKEN;
-    }
-    return err;
-}
-
-static tw_err page_size(tw_call *call, int32_t requested, uint32_t *out)
-{
-    if (tw_store_page_size(requested, out) != TW_OK)
-        return tw_call_field_violation(call, "page_size", "must not be negative");
-    return TW_OK;
+    return tw_list_call_token(call,
+                              tw_store_page_token_read(tc->env.store, &tc->env.user, packed, len,
+                                                       token, tc->env.arena, cursor, cursor_len));
 }
 
 /* ---- CreateTask ---------------------------------------------------------------- */
@@ -206,7 +195,7 @@ static tw_err list_tasks(tw_call *call, const ProtobufCMessage *request, Protobu
     uint32_t size;
     tw_err err;
     if ((err = start(call, &tc, request, response)) || (err = check_list_request(call, &tc, in)) ||
-        (err = page_size(call, in->page_size, &size)))
+        (err = tw_list_call_page_size(call, in->page_size, &size)))
         return err;
     if (in->parent_id[0] != '\0') {
         /* Another user's task is as unknown as a missing one. */
@@ -426,7 +415,7 @@ static tw_err list_completions(tw_call *call, const ProtobufCMessage *request,
     uint32_t size;
     tw_err err;
     if ((err = start(call, &tc, request, response)) ||
-        (err = page_size(call, in->page_size, &size)) ||
+        (err = tw_list_call_page_size(call, in->page_size, &size)) ||
         (err = existing_task(call, &tc, "task_id", in->task_id, &task)))
         return err;
     Tw__V1__ListCompletionsRequest query = *in;

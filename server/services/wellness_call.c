@@ -1,20 +1,9 @@
-/* Caller and refusals for the health log and focus services. */
+/* Refusals and request ranges for the health log and focus services. */
 #include "wellness_call.h"
 
 #include "auth/profile.h"
-#include "tw_page.h"
+#include "list_call.h"
 #include "tw_store.h"
-
-tw_err tw_wellness_caller(tw_call *call, tw_id *user)
-{
-    const char *id = tw_call_user_id(call);
-    if (id == NULL)
-        return tw_call_error(call, TW_ERR_AUTH_MISSING_TOKEN,
-                             "this call acts for a signed-in user: send their access token");
-    if (!tw_id_parse(id, user))
-        return TW_ERR_INTERNAL;
-    return TW_OK;
-}
 
 tw_err tw_wellness_fail(tw_call *call, tw_err err, const tw_bad_field *bad, const char *message)
 {
@@ -23,6 +12,8 @@ tw_err tw_wellness_fail(tw_call *call, tw_err err, const tw_bad_field *bad, cons
         if (bad != NULL && bad->field[0] != '\0')
             return tw_call_field_violation(call, bad->field, "%s", bad->why);
         return err;
+    case TW_ERR_BAD_PAGE_TOKEN:
+        return tw_list_call_token(call, err);
     case TW_ERR_NOT_FOUND:
     case TW_ERR_FAILED_PRECONDITION:
         return message != NULL && message[0] != '\0' ? tw_call_error(call, err, "%s", message)
@@ -42,7 +33,7 @@ tw_err tw_wellness_day_request(tw_call *call, tw_store *store, const char *start
                                const char *end_date, tw_day_request *out)
 {
     tw_bad_field bad;
-    tw_err err = tw_wellness_caller(call, &out->user);
+    tw_err err = tw_call_user(call, &out->user);
     if (err)
         return err;
     if ((err = tw_check_date_range(&bad, start_date, end_date, &out->first_day, &out->ndays)) ||
@@ -57,10 +48,8 @@ tw_err tw_wellness_list_bounds(tw_call *call, int32_t page_size,
                                int64_t *from_ms, int64_t *to_ms)
 {
     tw_bad_field bad;
-    if (tw_store_page_size(page_size, limit))
-        return tw_call_field_violation(call, "page_size", "must not be negative");
-    tw_err err;
-    if ((err = tw_check_time(&bad, "", "start_time", start_time, INT64_MIN, from_ms)) ||
+    tw_err err = tw_list_call_page_size(call, page_size, limit);
+    if (err || (err = tw_check_time(&bad, "", "start_time", start_time, INT64_MIN, from_ms)) ||
         (err = tw_check_time(&bad, "", "end_time", end_time, INT64_MAX, to_ms)))
         return tw_wellness_fail(call, err, &bad, NULL);
     if (*to_ms <= *from_ms)

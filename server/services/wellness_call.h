@@ -1,7 +1,8 @@
 /*
  * What the health log and focus services share between their handlers:
- * who the caller is, and how a refusal from server/wellness/ becomes the
- * call's status and details.
+ * how a refusal from server/wellness/ becomes the call's status and
+ * details, and the ranges summaries and lists ask for. (Who the caller is:
+ * tw_call_user.)
  */
 #ifndef TW_SERVICES_WELLNESS_CALL_H
 #define TW_SERVICES_WELLNESS_CALL_H
@@ -9,10 +10,6 @@
 #include "rpc/call.h"
 #include "tw_id.h"
 #include "wellness/wellness.h"
-
-/* The signed-in user the call acts for. Calls through the operator socket
- * act for nobody: they get UNAUTHENTICATED (AUTH_002). */
-tw_err tw_wellness_caller(tw_call *call, tw_id *user);
 
 /*
  * Ends a failed store call: TW_ERR_VALIDATION reports bad as a field

@@ -33,18 +33,17 @@ tw_err tw_task_call_write(tw_task_env *env, tw_txn_fn fn, void *ctx)
 tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env, tw_violations *v)
 {
     tw_arena *arena = tw_call_arena(call);
-    const char *user = tw_call_user_id(call);
     memset(env, 0, sizeof *env);
     tw_violations_init(v, arena);
-    if (user == NULL || !tw_id_parse(user, &env->user))
-        return tw_call_error(call, TW_ERR_FAILED_PRECONDITION,
-                             "tasks belong to a user: call with a user's access token");
+    tw_err err = tw_call_user(call, &env->user);
+    if (err)
+        return err;
     env->store = app->store;
     env->arena = arena;
     env->now_ms = tw_wall_ms();
     env->prefix = "task.";
     env->violations = v;
-    tw_err err = tw_profile_day_settings(app->store, &env->user, arena, &env->day);
+    err = tw_profile_day_settings(app->store, &env->user, arena, &env->day);
     if (err)
         tw_call_log_detail(call, "profile: %s", tw_store_last_error());
     return err;

@@ -348,6 +348,11 @@ class PrivacyAndListsTest(HealthLogTestCase):
         assert_rpc_error(self, lambda: self.logs.GetHealthLog(
             hl.GetHealthLogRequest(id=mine.id), timeout=RPC_TIMEOUT_S),
             grpc.StatusCode.UNAUTHENTICATED, "AUTH_002")
+        # Nor to the operator socket without one: it is admin but no user.
+        operator = hl_grpc.HealthLogServiceStub(self.twd.operator_channel())
+        assert_rpc_error(self, lambda: operator.GetHealthLog(
+            hl.GetHealthLogRequest(id=mine.id), timeout=RPC_TIMEOUT_S),
+            grpc.StatusCode.UNAUTHENTICATED, "AUTH_002")
 
     def test_lists_filter_and_page(self):
         account = self.twd.sign_up()
@@ -371,9 +376,11 @@ class PrivacyAndListsTest(HealthLogTestCase):
         self.assertEqual(sorted(e.external_id for e in window),
                          [f"HK-{i:05d}" for i in range(4, 8)])
         first = self.call("ListHealthLogs", hl.ListHealthLogsRequest(page_size=5), account)
-        assert_rpc_error(self, lambda: self.call("ListHealthLogs", hl.ListHealthLogsRequest(
-            page_size=5, page_token=first.next_page_token, type=hl.HEALTH_LOG_TYPE_STEPS),
+        _, details = assert_rpc_error(self, lambda: self.call(
+            "ListHealthLogs", hl.ListHealthLogsRequest(
+                page_size=5, page_token=first.next_page_token, type=hl.HEALTH_LOG_TYPE_STEPS),
             account), INVALID, "VAL_003")
+        self.assertIn("page_token", dict(details.field_violations))
         assert_rpc_error(self, lambda: self.call("ListHealthLogs", hl.ListHealthLogsRequest(
             page_token=first.next_page_token), self.bob), INVALID, "VAL_003")
         self.assert_invalid("ListHealthLogs", hl.ListHealthLogsRequest(page_size=-1),

@@ -13,7 +13,8 @@ import grpc
 
 from task_client import (FAST_TWD_ENV, T, UserView, due_at, due_on, local, mask,  # noqa: E402
                          task_records, timestamp, uuid7)
-from twd_harness import TwdTestCase, assert_rpc_error
+from twd_harness import RPC_TIMEOUT_S, TwdTestCase, assert_rpc_error
+from tw.v1 import task_service_pb2_grpc  # noqa: E402
 
 NY = "America/New_York"
 INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
@@ -270,6 +271,12 @@ class TaskServiceTest(TwdTestCase):
     def test_calls_need_a_signed_in_user(self):
         stub = self.alice.tasks
         assert_rpc_error(self, lambda: stub.ListTasks(T.ListTasksRequest()),
+                         grpc.StatusCode.UNAUTHENTICATED, "AUTH_002")
+        # The operator socket is admin but no user: the gate asks for a
+        # user's token there too, as for every service of a user's data.
+        operator = task_service_pb2_grpc.TaskServiceStub(self.twd.operator_channel())
+        assert_rpc_error(self, lambda: operator.ListTasks(T.ListTasksRequest(),
+                                                          timeout=RPC_TIMEOUT_S),
                          grpc.StatusCode.UNAUTHENTICATED, "AUTH_002")
 
 
