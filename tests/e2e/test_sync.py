@@ -5,7 +5,8 @@ watches, and both end with the same tasks; edits made on both sides merge
 field by field; replayed pushes change nothing; a Watch stream replays what
 it missed after a reconnect, tells a client that fell too far behind to
 Pull, and ends cleanly when twd stops. Tokens belong to one user. Health
-logs, focus sessions and templates and the profile travel the same way.
+logs, focus sessions and templates and the profile travel the same way,
+and so does the focus time a completed session adds to its task.
 """
 import datetime
 import unittest
@@ -244,8 +245,9 @@ class WellnessAndProfileSyncTest(TwdTestCase):
 
         kept, dropped = self.water(250), self.water(500)
         self.call(self.logs, "DeleteHealthLog", hl.DeleteHealthLogRequest(id=dropped.id))
+        task = self.view.create("Focus on this")
         session = self.call(self.focus, "StartFocusSession", fs.StartFocusSessionRequest(
-            template_id="pomodoro", event_time=edit_time(1800))).session
+            template_id="pomodoro", task_id=task.id, event_time=edit_time(1800))).session
         session = self.call(self.focus, "CompleteFocusSession", fs.CompleteFocusSessionRequest(
             session_id=session.id, event_time=edit_time(300))).session
         template = self.call(self.focus, "CreateFocusTemplate", fs.CreateFocusTemplateRequest(
@@ -265,12 +267,18 @@ class WellnessAndProfileSyncTest(TwdTestCase):
         pulled = got[("focus_session", session.id)].focus_session
         self.assertEqual(pulled.state, fs.FOCUS_SESSION_STATE_COMPLETED)
         self.assertEqual(pulled.focused_duration.seconds, 1500)
+        # The completed session's focus reached its task: the task's last
+        # change is the credit, with a new etag.
+        credited = got[("task", task.id)].task
+        self.assertEqual(credited.tracked_focus_duration.seconds, 1500)
+        self.assertNotEqual(credited.etag, task.etag)
+        self.assertEqual(credited, self.view.get(task.id))
         self.assertTrue(got[("focus_template", template.id)].deleted)
         profile = got[("user", self.account.user_id)].user
         self.assertEqual(profile, me)
         self.assertEqual((profile.display_name, profile.time_zone), ("After", "Asia/Tokyo"))
         self.assertEqual({c.resource_type for c in changes},
-                         {"health_log", "focus_session", "focus_template", "user"})
+                         {"health_log", "focus_session", "focus_template", "user", "task"})
         # Sequences grow; each resource is sent once per page.
         self.assertEqual(len(changes), len(got))
         sequences = [c.sequence for c in changes]
@@ -280,7 +288,9 @@ class WellnessAndProfileSyncTest(TwdTestCase):
         full, _ = UserView(self.twd, self.account).pull_all()
         self.assertEqual({(c.resource_type, c.resource_id) for c in full},
                          {("health_log", kept.id), ("focus_session", session.id),
-                          ("user", self.account.user_id)})
+                          ("user", self.account.user_id), ("task", task.id)})
+        self.assertEqual(latest(full)[("task", task.id)].task.tracked_focus_duration.seconds,
+                         1500)
         self.assertFalse(any(c.deleted for c in full))
         # One type alone.
         only, _ = self.view.pull_all(types=["health_log"])
