@@ -172,7 +172,7 @@ static tw_err read_log(tw_store *s, const tw_id *user, const tw_sync_types *type
                 continue; /* deleted since: its tombstone comes later */
             if (err)
                 return err;
-            if (!r->fill(v.msg, change, arena))
+            if (!tw_sync_resource_fill(r, v.msg, change, arena))
                 return TW_ERR_DB_CORRUPT;
         }
         out->changes[out->count++] = change;
@@ -224,7 +224,7 @@ static tw_err read_all(tw_store *s, const tw_id *user, const tw_sync_types *type
                 err = TW_ERR_NO_MEMORY;
                 break;
             }
-            if (!r->fill(v.msg, change, arena)) {
+            if (!tw_sync_resource_fill(r, v.msg, change, arena)) {
                 err = TW_ERR_DB_CORRUPT;
                 break;
             }

@@ -27,10 +27,13 @@ typedef struct tw_sync_resource {
     const char *type; /* as in the change log: "task" */
     tw_kf family;     /* (user, id) -> the stored message */
     bool per_user;    /* the family is keyed (user) alone: id is the user's */
-    /* Sets change's resource from the stored message (borrowed by change;
-     * what the API form needs besides comes from arena). False when the
-     * message is not what the family holds (or memory ran out). */
-    bool (*fill)(const ProtobufCMessage *stored, Tw__V1__Change *change, tw_arena *arena);
+    /* The member of Change's resource oneof (its field number) that
+     * carries it. */
+    unsigned field;
+    /* The API message of a stored one (borrowed from it, or made in
+     * arena), NULL when stored is not what the family holds or memory ran
+     * out; NULL when the family stores the API message itself. */
+    const ProtobufCMessage *(*api_form)(const ProtobufCMessage *stored, tw_arena *arena);
 } tw_sync_resource;
 
 /* Every type, in a fixed order (full syncs go through them in it); the
@@ -40,6 +43,12 @@ extern const tw_sync_resource tw_sync_resources[];
 /* How many rows tw_sync_resources has, and the index of type (-1: none). */
 size_t tw_sync_resource_count(void);
 int tw_sync_resource_index(const char *type);
+
+/* Sets change's resource to the API form of stored, a message of r's
+ * family; false when stored is not what the family holds (or memory ran
+ * out). */
+bool tw_sync_resource_fill(const tw_sync_resource *r, const ProtobufCMessage *stored,
+                           Tw__V1__Change *change, tw_arena *arena);
 
 /* The key of resource id of user in r's family. */
 void tw_sync_resource_key(const tw_sync_resource *r, const tw_id *user, const tw_id *id,
