@@ -126,16 +126,14 @@
     XX(HEALTH_LOG_BY_EXTERNAL, INDEX, 0x74, OWNED, ID, NULL, P(ID, user), P(U32, source),          \
        P(STR, external_id))                                                                        \
     /* Focus (0x78-0x7F): user templates; sessions by id and by start; the one active */           \
-    /* (running, paused, on break) session of a user; focused ms credited to each task. */         \
+    /* (running, paused, on break) session of a user. */                                           \
     XX(FOCUS_TEMPLATE, DATA, 0x78, OWNED, MSG, &tw__v1__focus_template__descriptor, P(ID, user),   \
        P(ID, template))                                                                            \
     XX(FOCUS_SESSION, DATA, 0x79, OWNED, MSG, &tw__v1__focus_session__descriptor, P(ID, user),     \
        P(ID, session))                                                                             \
     XX(FOCUS_SESSION_BY_START, INDEX, 0x7A, OWNED, NONE, NULL, P(ID, user), P(I64, start_ms),      \
        P(ID, session))                                                                             \
-    XX(FOCUS_ACTIVE, DATA, 0x7B, OWNED, ID, NULL, P(ID, user))                                     \
-    XX(FOCUS_TASK_TIME, DATA, 0x7C, OWNED, MSG, &tw__store__v1__focus_task_time__descriptor,       \
-       P(ID, user), P(ID, task))
+    XX(FOCUS_ACTIVE, DATA, 0x7B, OWNED, ID, NULL, P(ID, user))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

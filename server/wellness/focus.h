@@ -227,10 +227,6 @@ tw_err tw_focus_template_list(tw_store *s, const tw_id *user, const char *page_t
                               uint32_t limit, tw_arena *arena, Tw__V1__FocusTemplate ***templates,
                               size_t *count, char **next_token);
 
-/* The focus a task has received from completed sessions. */
-tw_err tw_focus_task_time(tw_store *s, const tw_id *user, const tw_id *task, int64_t *focused_ms,
-                          uint32_t *sessions);
-
 /*
  * The auto-abandon job (payload: user, session, and how many state changes
  * the session had when it was enqueued). Abandons the session as of its

@@ -12,8 +12,7 @@
  * outcome=<completed|abandoned>"); distractions count as
  * "focus_distractions", dims "type=<name>". A session's task must be one of
  * the user's tasks when the session is made; a completed session's focus
- * is credited to that task, in FOCUS_TASK_TIME and in the task's tracked
- * focus time (tasks/task_ops.h). Writes append "focus_session" or
+ * is added to that task's tracked focus time (tasks/task_ops.h). Writes append "focus_session" or
  * "focus_template" changes (and "task", when a task is credited).
  */
 #include "focus.h"
@@ -74,13 +73,6 @@ static void template_key(tw_key *k, const tw_id *user, const tw_id *id)
     tw_key_id(k, user);
     if (id != NULL)
         tw_key_id(k, id);
-}
-
-static void task_key(tw_key *k, const tw_id *user, const tw_id *task)
-{
-    tw_key_init(k, TW_KF_FOCUS_TASK_TIME);
-    tw_key_id(k, user);
-    tw_key_id(k, task);
 }
 
 /* ---- Sessions: reading and writing ---------------------------------------------- */
@@ -193,11 +185,10 @@ static tw_err enqueue_abandon(tw_txn *t, const tw_id *user, const tw_id *id,
 }
 
 /*
- * The linked task's share of a completed session: its focused time, kept
- * per (user, task) in FOCUS_TASK_TIME with the number of sessions, and
- * added to the task's tracked focus time in the same transaction; a task
- * deleted since the session was made gets nothing. The one place a session
- * reaches its task.
+ * The linked task's share of a completed session: its focused time, added
+ * to the task's tracked focus time (a new task version and "task" change)
+ * in the session's transaction; a task deleted since the session was made
+ * gets nothing. The one place a session reaches its task.
  */
 static tw_err credit_task(tw_txn *t, const tw_id *user, const char *task_id, int64_t focused_ms,
                           int64_t now_ms, tw_arena *arena)
@@ -205,21 +196,8 @@ static tw_err credit_task(tw_txn *t, const tw_id *user, const char *task_id, int
     tw_id task;
     if (task_id[0] == '\0' || !tw_id_parse(task_id, &task))
         return TW_OK;
-    tw_key k;
-    task_key(&k, user, &task);
-    tw_value v;
-    Tw__Store__V1__FocusTaskTime rec = TW__STORE__V1__FOCUS_TASK_TIME__INIT;
-    tw_err err = tw_txn_get_for_update(t, &k, arena, &v);
-    if (err == TW_OK)
-        rec = *(Tw__Store__V1__FocusTaskTime *)v.msg;
-    else if (err != TW_ERR_NOT_FOUND)
-        return err;
-    rec.focused_ms += focused_ms;
-    rec.session_count++;
-    if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &rec.base})))
-        return err;
     tw_task_env task_env = {.user = *user, .arena = arena, .now_ms = now_ms};
-    err = tw_task_op_add_focus(t, &task_env, &task, focused_ms);
+    tw_err err = tw_task_op_add_focus(t, &task_env, &task, focused_ms);
     return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
@@ -806,29 +784,6 @@ tw_err tw_focus_template_list(tw_store *s, const tw_id *user, const char *page_t
                                         next_token);
     }
     return TW_OK;
-}
-
-tw_err tw_focus_task_time(tw_store *s, const tw_id *user, const tw_id *task, int64_t *focused_ms,
-                          uint32_t *sessions)
-{
-    tw_arena *arena = tw_arena_new(256);
-    if (arena == NULL)
-        return TW_ERR_NO_MEMORY;
-    tw_key k;
-    task_key(&k, user, task);
-    tw_value v;
-    tw_err err = tw_store_get(s, &k, arena, &v);
-    *focused_ms = 0;
-    *sessions = 0;
-    if (err == TW_OK) {
-        const Tw__Store__V1__FocusTaskTime *rec = (const void *)v.msg;
-        *focused_ms = rec->focused_ms;
-        *sessions = rec->session_count;
-    } else if (err == TW_ERR_NOT_FOUND) {
-        err = TW_OK;
-    }
-    tw_arena_free(arena);
-    return err;
 }
 
 /* ---- The auto-abandon job ----------------------------------------------------------------- */
