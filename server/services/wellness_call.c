@@ -49,7 +49,9 @@ tw_err tw_wellness_list_bounds(tw_call *call, int32_t page_size,
 {
     tw_bad_field bad;
     tw_err err = tw_list_call_page_size(call, page_size, limit);
-    if (err || (err = tw_check_time(&bad, "", "start_time", start_time, INT64_MIN, from_ms)) ||
+    if (err)
+        return err;
+    if ((err = tw_check_time(&bad, "", "start_time", start_time, INT64_MIN, from_ms)) ||
         (err = tw_check_time(&bad, "", "end_time", end_time, INT64_MAX, to_ms)))
         return tw_wellness_fail(call, err, &bad, NULL);
     if (*to_ms <= *from_ms)

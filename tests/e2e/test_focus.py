@@ -286,11 +286,17 @@ class EveryRpcTest(FocusTestCase):
             ("GetFocusStats", fs.GetFocusStatsRequest(start_date="2024-06-02",
                                                       end_date="2024-06-01"),
              "end_date", "before start_date"),
+            ("ListFocusSessions", fs.ListFocusSessionsRequest(page_size=-1),
+             "page_size", "negative"),
+            ("ListFocusTemplates", fs.ListFocusTemplatesRequest(page_size=-1),
+             "page_size", "negative"),
         ]
         for method, request, field, why in cases:
             with self.subTest(method=method, field=field):
                 _, details = assert_rpc_error(self, lambda: self.call(alice, method, request),
                                               INVALID, "VAL_001")
+                # That one violation: nothing else, nothing made up.
+                self.assertEqual([f for f, _ in details.field_violations], [field])
                 self.assertIn(why, dict(details.field_violations)[field])
         self.assertEqual(len(self.call(alice, "ListFocusSessions",
                                        fs.ListFocusSessionsRequest()).sessions), 0)

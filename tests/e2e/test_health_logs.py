@@ -96,6 +96,8 @@ class HealthLogTestCase(TwdTestCase):
         fields = dict(details.field_violations)
         self.assertIn(field, fields, details.field_violations)
         self.assertIn(why, fields[field])
+        # That one violation: nothing else, nothing made up.
+        self.assertEqual(len(details.field_violations), 1, details.field_violations)
 
 
 class EveryRpcTest(HealthLogTestCase):
