@@ -812,18 +812,13 @@ tw_err tw_task_op_add_focus(tw_txn *t, tw_task_env *env, const tw_id *id, int64_
         return err;
     if ((rec = record_copy(env->arena, old)) == NULL)
         return TW_ERR_NO_MEMORY;
-    int64_t total = ms;
-    const Google__Protobuf__Duration *d = old->task->tracked_focus_duration;
-    if (d != NULL)
-        total += d->seconds * 1000 + d->nanos / 1000000;
+    int64_t total = 0; /* none yet (or not a valid Duration): from zero */
+    if (!tw_duration_to_ms(old->task->tracked_focus_duration, &total))
+        total = 0;
+    total += ms;
     if (total < 0)
         total = 0;
-    Google__Protobuf__Duration *nd = tw_arena_alloc(env->arena, sizeof *nd);
-    if (nd == NULL)
+    if ((rec->task->tracked_focus_duration = tw_duration_new(env->arena, total)) == NULL)
         return TW_ERR_NO_MEMORY;
-    google__protobuf__duration__init(nd);
-    nd->seconds = total / 1000;
-    nd->nanos = (int32_t)(total % 1000) * 1000000;
-    rec->task->tracked_focus_duration = nd;
     return tw_task_put(t, &env->user, old, rec, env->now_ms, env->arena);
 }

@@ -408,6 +408,17 @@ START_TEST(focus_time_adds_up)
     ck_assert_int_eq(tw_task_op_add_focus(t, &tf_env, &id, 5 * 60000), TW_OK);
     ck_assert_int_eq(tw_txn_commit(t), TW_OK);
     ck_assert_int_eq(tf_get(&id)->task->tracked_focus_duration->seconds, 30 * 60);
+    /* Milliseconds are kept; time taken back never goes below zero. */
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_task_op_add_focus(t, &tf_env, &id, -1500), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    const Google__Protobuf__Duration *d = tf_get(&id)->task->tracked_focus_duration;
+    ck_assert(d->seconds == 30 * 60 - 2 && d->nanos == 500000000);
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_task_op_add_focus(t, &tf_env, &id, -31 * 60000), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    d = tf_get(&id)->task->tracked_focus_duration;
+    ck_assert(d->seconds == 0 && d->nanos == 0);
 }
 END_TEST
 
