@@ -65,8 +65,11 @@ typedef tw_err tw_handler(tw_call *call, const ProtobufCMessage *request,
 /*
  * Client and bidirectional streaming: on_message gets each message in turn
  * (borrowed only until it returns: copy what you keep) and returns TW_OK to
- * read the next one, or an error to end the call. on_end runs when the client
- * has sent its last message; a client-streaming on_end fills response.
+ * read the next one, an error to end the call, or TW_DEFERRED to read no
+ * more and end the call itself with tw_call_finish() (a client-streaming
+ * handler may answer before the client is done, for example a retried
+ * upload it already has). on_end runs when the client has sent its last
+ * message; a client-streaming on_end fills response.
  */
 typedef tw_err tw_message_handler(tw_call *call, const ProtobufCMessage *message,
                                   ProtobufCMessage *response);
@@ -171,6 +174,16 @@ tw_err tw_call_send(tw_call *call, const ProtobufCMessage *message);
  * any queued messages. For unary and client streaming, response (filled by
  * then) is sent when err is TW_OK. Call it exactly once. */
 void tw_call_finish(tw_call *call, tw_err err);
+
+/*
+ * Flow control for a server stream: asks to be told once every message
+ * queued so far has been sent. fn runs once, on an engine thread with no
+ * engine lock held, or before this returns when nothing is queued; it does
+ * not run once the call is over (the cancel hook tells of that). A handler
+ * with more to send than the backlog allows queues a few messages, asks
+ * for the drain, and queues the next few from fn.
+ */
+void tw_call_on_drain(tw_call *call, void (*fn)(tw_call *call, void *ctx), void *ctx);
 
 /*
  * Asks to be told when a deferred call is cancelled (client cancel, deadline,

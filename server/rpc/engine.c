@@ -154,6 +154,8 @@ struct tw_call {
     size_t queued_bytes;
     void (*cancel_fn)(tw_call *call, void *ctx);
     void *cancel_ctx;
+    void (*drain_fn)(tw_call *call, void *ctx);
+    void *drain_ctx;
 
     /* The outcome, and what it takes to send it. */
     tw_err status;
@@ -460,6 +462,7 @@ tw_err tw_call_send(tw_call *c, const ProtobufCMessage *message)
 
 static void on_send(tw_call *c, bool success)
 {
+    void (*drained)(tw_call *, void *) = NULL;
     pthread_mutex_lock(&c->lock);
     struct send_item *sent = c->in_flight;
     c->in_flight = NULL;
@@ -468,16 +471,37 @@ static void on_send(tw_call *c, bool success)
         c->dead = true;
         drop_queue_locked(c);
     }
-    if (c->queue_head != NULL)
+    if (c->queue_head != NULL) {
         start_send_locked(c);
-    else if (c->finished && !c->status_started)
+    } else if (c->finished && !c->status_started) {
         start_status_locked(c);
+    } else if (c->drain_fn != NULL && !c->dead && !c->finished) {
+        drained = c->drain_fn;
+        c->drain_fn = NULL;
+    }
     pthread_mutex_unlock(&c->lock);
     if (sent != NULL) {
         grpc_byte_buffer_destroy(sent->buffer);
         free(sent);
     }
+    /* Before batch_done: this send still holds the call. */
+    if (drained != NULL)
+        drained(c, c->drain_ctx);
     batch_done(c);
+}
+
+void tw_call_on_drain(tw_call *c, void (*fn)(tw_call *call, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&c->lock);
+    bool over = c->dead || c->finished;
+    bool now = !over && !c->sending && c->queue_head == NULL;
+    if (!over && !now) {
+        c->drain_fn = fn;
+        c->drain_ctx = ctx;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (now)
+        fn(c, ctx);
 }
 
 /* ---- cancellation ------------------------------------------------------------ */

@@ -71,6 +71,9 @@ static tw_err echo(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
     return TW_OK;
 }
 
+/* A SumRequest value that answers at once. */
+#define SUM_NOW 1000
+
 static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
                           ProtobufCMessage *response)
 {
@@ -79,6 +82,10 @@ static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
     atomic_fetch_add(&sum_messages_seen, 1);
     if (in->value < 0)
         return tw_call_field_violation(call, "value", "must not be negative");
+    if (in->value == SUM_NOW) {
+        tw_call_finish(call, TW_OK);
+        return TW_DEFERRED;
+    }
     out->total += in->value;
     out->count++;
     return TW_OK;
@@ -113,10 +120,54 @@ static void count_cancelled(tw_call *call, void *ctx)
     tw_call_finish(call, TW_ERR_CANCELLED);
 }
 
+/* A paced Count: its state lives in the call's arena. */
+struct paced {
+    const Twtest__V1__CountRequest *request;
+    Twtest__V1__CountResponse *response;
+    int sent;
+};
+
+static atomic_int drains_run;
+
+static void paced_cancelled(tw_call *call, void *ctx)
+{
+    atomic_fetch_add(&cancel_hooks_run, 1);
+    tw_call_finish(call, TW_ERR_CANCELLED);
+}
+
+/* Queues the next two messages and asks to hear when they are out; the
+ * stream never holds more than two. */
+static void paced_send(tw_call *call, void *ctx)
+{
+    struct paced *p = ctx;
+    atomic_fetch_add(&drains_run, 1);
+    tw_err err = TW_OK;
+    for (int i = 0; i < 2 && p->sent < p->request->count && err == TW_OK; i++) {
+        p->response->index = ++p->sent;
+        err = tw_call_send(call, &p->response->base);
+    }
+    if (err || p->sent == p->request->count)
+        tw_call_finish(call, err);
+    else
+        tw_call_on_drain(call, paced_send, p);
+}
+
 static tw_err count(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
 {
     const Twtest__V1__CountRequest *in = (const void *)request;
     Twtest__V1__CountResponse *out = (void *)response;
+    if (in->paced) {
+        tw_arena *arena = tw_call_arena(call);
+        struct paced *p = tw_arena_alloc(arena, sizeof *p);
+        uint8_t *padding = tw_arena_alloc(arena, (size_t)in->padding + 1);
+        memset(padding, 'p', (size_t)in->padding);
+        out->padding = (ProtobufCBinaryData){(size_t)in->padding, padding};
+        *p = (struct paced){in, out, 0};
+        tw_call_on_cancel(call, paced_cancelled, NULL);
+        /* Nothing is queued yet: the first drain runs at once. */
+        tw_call_on_drain(call, paced_send, p);
+        return TW_DEFERRED;
+    }
     uint8_t *padding = calloc(1, (size_t)in->padding + 1);
     out->padding = (ProtobufCBinaryData){(size_t)in->padding, padding};
     tw_err err = TW_OK;
@@ -317,8 +368,8 @@ START_TEST(errors_carry_google_rpc_status)
     st = status_details(&r);
     ck_assert_uint_eq(st->n_details, 2);
     ck_assert_str_eq(st->details[1]->type_url, "type.googleapis.com/google.rpc.RetryInfo");
-    Google__Rpc__RetryInfo *retry = google__rpc__retry_info__unpack(
-        NULL, st->details[1]->value.len, st->details[1]->value.data);
+    Google__Rpc__RetryInfo *retry = google__rpc__retry_info__unpack(NULL, st->details[1]->value.len,
+                                                                    st->details[1]->value.data);
     ck_assert_int_eq(retry->retry_delay->seconds, 1);
     ck_assert_int_eq(retry->retry_delay->nanos, 500000000);
     google__rpc__retry_info__free_unpacked(retry, NULL);
@@ -619,6 +670,90 @@ START_TEST(slow_reader_gets_resource_exhausted)
 }
 END_TEST
 
+START_TEST(client_stream_handler_may_answer_early)
+{
+    atomic_store(&sums_completed, 0);
+    rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
+    int64_t values[] = {1, 2, SUM_NOW};
+    for (size_t i = 0; i < 3; i++) {
+        Twtest__V1__SumRequest req = TWTEST__V1__SUM_REQUEST__INIT;
+        req.value = values[i];
+        ck_assert(rpc_stream_send(s, &req.base));
+    }
+    /* The client is not done, yet the answer comes, and on_end never runs. */
+    rpc_result r;
+    rpc_stream_finish(s, &r);
+    ck_assert_int_eq(r.status, GRPC_STATUS_OK);
+    ck_assert(r.has_response);
+    Twtest__V1__SumResponse *resp =
+        twtest__v1__sum_response__unpack(NULL, r.response_len, r.response);
+    ck_assert_int_eq(resp->total, 3);
+    ck_assert_int_eq(resp->count, 2);
+    twtest__v1__sum_response__free_unpacked(resp, NULL);
+    rpc_result_free(&r);
+    ck_assert_int_eq(atomic_load(&sums_completed), 0);
+}
+END_TEST
+
+/* The stream that overflows the backlog unpaced (slow_reader test) goes
+ * through whole when paced with tw_call_on_drain. */
+START_TEST(drain_paces_a_server_stream_past_the_backlog)
+{
+    atomic_store(&drains_run, 0);
+    Twtest__V1__CountRequest req = TWTEST__V1__COUNT_REQUEST__INIT;
+    req.count = 200; /* 200 x 32 KiB = 6.4 MiB, over the 1 MiB backlog */
+    req.padding = 32 << 10;
+    req.paced = true;
+    rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Count", 20000);
+    rpc_stream_send(s, &req.base);
+    rpc_stream_close_send(s);
+    int received = 0;
+    Twtest__V1__CountResponse *m;
+    while ((m = (void *)rpc_stream_recv(s, &twtest__v1__count_response__descriptor)) != NULL) {
+        ck_assert_int_eq(m->index, ++received);
+        ck_assert_uint_eq(m->padding.len, 32 << 10);
+        /* A slow reader: the server must wait for it, not give up. */
+        if (received % 50 == 0)
+            usleep(100 * 1000);
+        protobuf_c_message_free_unpacked(&m->base, NULL);
+    }
+    rpc_result r;
+    rpc_stream_finish(s, &r);
+    ck_assert_int_eq(r.status, GRPC_STATUS_OK);
+    ck_assert_int_eq(received, 200);
+    ck_assert_int_eq(atomic_load(&drains_run), 100);
+    rpc_result_free(&r);
+}
+END_TEST
+
+START_TEST(drain_stops_when_the_client_cancels)
+{
+    atomic_store(&cancel_hooks_run, 0);
+    atomic_store(&drains_run, 0);
+    Twtest__V1__CountRequest req = TWTEST__V1__COUNT_REQUEST__INIT;
+    req.count = 100000;
+    req.padding = 16 << 10;
+    req.paced = true;
+    rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Count", 20000);
+    rpc_stream_send(s, &req.base);
+    for (int i = 0; i < 10; i++) {
+        ProtobufCMessage *m = rpc_stream_recv(s, &twtest__v1__count_response__descriptor);
+        ck_assert_ptr_nonnull(m);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    rpc_stream_cancel(s);
+    rpc_result r;
+    rpc_stream_finish(s, &r);
+    ck_assert_int_eq(r.status, GRPC_STATUS_CANCELLED);
+    rpc_result_free(&r);
+    for (int i = 0; i < 200 && atomic_load(&cancel_hooks_run) == 0; i++)
+        usleep(10 * 1000);
+    ck_assert_int_eq(atomic_load(&cancel_hooks_run), 1);
+    /* Far fewer drains than the 50000 the whole stream would take. */
+    ck_assert_int_lt(atomic_load(&drains_run), 1000);
+}
+END_TEST
+
 START_TEST(bidi_stream_answers_each_message)
 {
     rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Chat", 10000);
@@ -773,6 +908,9 @@ Suite *tw_test_suite(void)
     tcase_add_test(calls, server_stream_sends_in_order);
     tcase_add_test(calls, cancel_mid_stream_reaches_the_handler);
     tcase_add_test(calls, slow_reader_gets_resource_exhausted);
+    tcase_add_test(calls, client_stream_handler_may_answer_early);
+    tcase_add_test(calls, drain_paces_a_server_stream_past_the_backlog);
+    tcase_add_test(calls, drain_stops_when_the_client_cancels);
     tcase_add_test(calls, bidi_stream_answers_each_message);
     tcase_add_test(calls, shutdown_lets_calls_in_flight_finish);
     tcase_add_test(calls, shutdown_cancels_calls_past_the_grace_period);
