@@ -83,7 +83,10 @@ enum {
     XX(MAINTENANCE, UNAVAILABLE, "MAINTENANCE", "service is in maintenance")                       \
     XX(UPSTREAM, UNAVAILABLE, "UPSTREAM_001", "an external service failed")                        \
     XX(NO_MEMORY, RESOURCE_EXHAUSTED, "MEM_001", "server is out of memory")                        \
-    XX(INTERNAL, INTERNAL, "INTERNAL_001", "internal error")
+    XX(INTERNAL, INTERNAL, "INTERNAL_001", "internal error")                                       \
+    /* Voice notes. */                                                                             \
+    XX(VOICE_BAD_FORMAT, INVALID_ARGUMENT, "VOICE_001",                                            \
+       "audio is not mp3, wav, m4a or webm, or not the declared type")
 
 /* clang-format cannot see the rows inside the macro. */
 /* clang-format off */

@@ -14,6 +14,7 @@
 struct tw_auth;
 struct tw_job_runner;
 struct tw_deepgram;
+struct tw_voice;
 
 typedef struct tw_app {
     const tw_config *cfg;
@@ -28,6 +29,8 @@ typedef struct tw_app {
     struct tw_auth *auth;
     /* Deepgram's API (clients/deepgram.h); NULL without deepgram_api_key. */
     struct tw_deepgram *deepgram;
+    /* Voice notes (server/voice/voice.h): NULL until started. */
+    struct tw_voice *voice;
 } tw_app;
 
 #endif

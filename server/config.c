@@ -37,6 +37,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const durabilities[] = {"durable", "fast", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
 static const char *const blob_backends[] = {"fs", "s3", NULL};
+static const char *const voice_engines[] = {"pocketsphinx", NULL};
 
 #define FIELD(f) offsetof(tw_config, f)
 
@@ -116,6 +117,18 @@ static const struct setting settings[] = {
     {"focus_abandon_after_minutes", SET_INT, FIELD(focus_abandon_after_minutes), "240", 1, 43200,
      .help = "a focus session left running, paused or on a break this long without a change is "
              "abandoned by the server"},
+    {"voice_max_bytes", SET_INT, FIELD(voice_max_bytes), "26214400", 1, INT64_C(1) << 30,
+     .help = "largest voice note accepted, in bytes (25 MiB)"},
+    {"voice_retention_days", SET_INT, FIELD(voice_retention_days), "90", 1, 36500,
+     .help = "voice notes older than this many days are deleted with their audio"},
+    {"voice_engine", SET_CHOICE, FIELD(voice_engine), "pocketsphinx", .choices = voice_engines,
+     .help = "transcription engine: pocketsphinx (offline)"},
+    {"voice_model_dir", SET_PATH, FIELD(voice_model_dir), "/usr/share/pocketsphinx/model/en-us",
+     .help = "PocketSphinx model directory (acoustic model en-us/, en-us.lm.bin, dictionary)"},
+    {"voice_transcribers", SET_INT, FIELD(voice_transcribers), "2", 1, 64,
+     .help = "voice notes transcribed at once after upload (each decoder takes ~100 MB)"},
+    {"voice_live_decoders", SET_INT, FIELD(voice_live_decoders), "2", 0, 64,
+     .help = "wav uploads transcribed while they arrive (each ~100 MB); 0 turns it off"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -20,6 +20,10 @@ typedef enum tw_blob_backend {
     TW_BLOB_BACKEND_FS, /* data_dir/blobs */
     TW_BLOB_BACKEND_S3, /* an S3-compatible bucket (s3_* settings) */
 } tw_blob_backend;
+/* Transcription engines, in the order of the voice_engine choices. */
+typedef enum tw_voice_engine_kind {
+    TW_VOICE_ENGINE_POCKETSPHINX, /* offline, Debian's PocketSphinx with the en-us model */
+} tw_voice_engine_kind;
 
 typedef struct tw_config {
     char *listen;              /* gRPC address, host:port */
@@ -65,6 +69,13 @@ typedef struct tw_config {
     int64_t deepgram_breaker_failures;
     int64_t deepgram_breaker_cooldown_ms;
     int64_t focus_abandon_after_minutes; /* a focus session left this long is abandoned */
+    /* Voice notes (server/voice). */
+    int64_t voice_max_bytes;           /* largest upload; larger ones get RESOURCE_EXHAUSTED */
+    int64_t voice_retention_days;      /* notes older than this are deleted with their audio */
+    tw_voice_engine_kind voice_engine; /* which transcription engine */
+    char *voice_model_dir;             /* PocketSphinx's model: <dir>/en-us, en-us.lm.bin, ... */
+    int64_t voice_transcribers;        /* transcriptions run at once (each holds a decoder) */
+    int64_t voice_live_decoders;       /* uploads transcribed while they arrive (wav); 0: none */
 } tw_config;
 
 /*

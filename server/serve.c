@@ -15,6 +15,7 @@
 #include "tw_blob.h"
 #include "tw_log.h"
 #include "tw_migrate.h"
+#include "voice/voice.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -296,6 +297,16 @@ int tw_cmd_serve(int argc, char **argv)
         tw_cli_fail("cannot start job workers");
         goto out;
     }
+    tw_stt_engine *stt = NULL;
+    if (tw_voice_engine_from_config(&cfg, &stt, errbuf, sizeof errbuf)) {
+        tw_cli_fail("%s", errbuf);
+        goto out;
+    }
+    tw_voice_options voice = tw_voice_options_from_config(&cfg, stt);
+    if (tw_voice_start(&app, &voice, errbuf, sizeof errbuf)) {
+        tw_cli_fail("%s", errbuf);
+        goto out;
+    }
     int port = 0;
     if (engine_with_services(&cfg, &app, socket, cert_pem, key_pem, &engine, errbuf,
                              sizeof errbuf) ||
@@ -318,8 +329,9 @@ int tw_cmd_serve(int argc, char **argv)
     tw_engine_shutdown(engine, (int)cfg.shutdown_grace_ms);
     status = EXIT_SUCCESS;
 out:
-    /* Jobs and the pool first: they may finish calls, which the engine must
-     * still be there to send. */
+    /* Jobs and the pools first: they may finish calls, which the engine
+     * must still be there to send. */
+    tw_voice_stop(app.voice);
     tw_jobs_stop(app.jobs);
     tw_pool_free(app.slow_pool);
     tw_auth_close(app.auth);

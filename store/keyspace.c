@@ -7,6 +7,7 @@
 #include "tw/store/v1/wellness_records.pb-c.h"
 #include "tw/v1/focus_service.pb-c.h"
 #include "tw/v1/health_log_service.pb-c.h"
+#include "tw/store/v1/voice_records.pb-c.h"
 
 #include <stddef.h>
 

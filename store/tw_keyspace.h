@@ -133,7 +133,16 @@
        P(ID, session))                                                                             \
     XX(FOCUS_SESSION_BY_START, INDEX, 0x7A, OWNED, NONE, NULL, P(ID, user), P(I64, start_ms),      \
        P(ID, session))                                                                             \
-    XX(FOCUS_ACTIVE, DATA, 0x7B, OWNED, ID, NULL, P(ID, user))
+    XX(FOCUS_ACTIVE, DATA, 0x7B, OWNED, ID, NULL, P(ID, user))                                     \
+    /* Voice notes (server/voice): notes by (user, note); by status for filtered lists; */         \
+    /* an upload's request_id -> note; every note by creation time for the retention sweep. */     \
+    XX(VOICE_NOTE, DATA, 0x80, OWNED, MSG, &tw__store__v1__voice_note_record__descriptor,          \
+       P(ID, user), P(ID, note))                                                                   \
+    XX(VOICE_NOTE_BY_STATUS, INDEX, 0x81, OWNED, NONE, NULL, P(ID, user), P(U32, status),          \
+       P(ID, note))                                                                                \
+    XX(VOICE_NOTE_BY_REQUEST, INDEX, 0x82, OWNED, ID, NULL, P(ID, user), P(STR, request_id))       \
+    XX(VOICE_NOTE_BY_AGE, INDEX, 0x83, SHARED, NONE, NULL, P(I64, create_ms), P(ID, user),         \
+       P(ID, note))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

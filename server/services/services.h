@@ -23,5 +23,6 @@ tw_err tw_task_service_register(tw_engine *engine, tw_app *app, char *errbuf, si
 tw_err tw_sync_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_health_log_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_focus_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_voice_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 
 #endif

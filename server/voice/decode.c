@@ -201,7 +201,7 @@ static tw_err decoding_finish(struct decoding *d, char *why, size_t whylen)
     tw_err err = d->cc ? decode_packet(d, NULL, why, whylen) : TW_OK;
     if (err == TW_OK)
         err = resample_flush(&d->rs, why, whylen);
-    if (err == TW_OK && d->frames == 0 && d->bad_packets > 0)
+    if (err == TW_OK && d->frames == 0)
         err = failf(why, whylen, "no audio could be decoded");
     return err;
 }

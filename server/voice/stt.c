@@ -54,6 +54,12 @@ void tw_stt_live_free(tw_stt_live *l)
         l->ops->live_free(l);
 }
 
+void tw_stt_prepare(tw_stt_engine *e)
+{
+    if (e->ops->prepare != NULL)
+        e->ops->prepare(e);
+}
+
 void tw_stt_free(tw_stt_engine *e)
 {
     if (e != NULL)

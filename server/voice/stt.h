@@ -80,6 +80,8 @@ struct tw_stt_ops {
     tw_err (*live_finish)(tw_stt_live *l, const tw_audio_input *rest, const atomic_bool *abort,
                           tw_arena *arena, tw_transcript *out, char *why, size_t whylen);
     void (*live_free)(tw_stt_live *l);
+    /* Optional: loads what live sessions need, ahead of time. */
+    void (*prepare)(tw_stt_engine *e);
     void (*free)(tw_stt_engine *e);
 };
 
@@ -103,10 +105,15 @@ bool tw_stt_term_valid(tw_stt_engine *e, const tw_stt_term *term, char *why, siz
 tw_err tw_stt_transcribe(tw_stt_engine *e, const tw_stt_request *req, tw_arena *arena,
                          tw_transcript *out, char *why, size_t whylen);
 
+/* Loads what live sessions need (PocketSphinx: its live decoders, a second
+ * each). Blocks: call it off the RPC threads, once, after start. */
+void tw_stt_prepare(tw_stt_engine *e);
+
 /*
  * A live session for an upload of req's format, language and vocabulary:
- * TW_ERR_UNIMPLEMENTED when the engine or the format has none, TW_ERR_BUSY
- * when every live decoder is taken (never waits). Feed it the upload's
+ * TW_ERR_UNIMPLEMENTED when the engine, the format or the vocabulary has
+ * none, TW_ERR_BUSY when no live decoder is ready (it never waits and
+ * never loads one: it may be called on an RPC thread). Feed it the upload's
  * bytes in order from the first; it gives up (an error) on audio it cannot
  * stream, and then the recording is transcribed whole instead. live_finish
  * reads the bytes not fed yet from rest (positioned at live_offset) and

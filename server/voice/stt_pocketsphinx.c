@@ -124,8 +124,9 @@ static void pool_init(struct decoder_pool *p, int max)
     p->max = max;
 }
 
-/* An idle decoder, a new one while under max, or (wait) the next one freed. */
-static tw_err pool_get(struct sphinx_engine *e, struct decoder_pool *p, bool wait,
+/* An idle decoder, a new one while under max (unless idle_only), or
+ * (wait) the next one freed. */
+static tw_err pool_get(struct sphinx_engine *e, struct decoder_pool *p, bool wait, bool idle_only,
                        const atomic_bool *abort, struct decoder **out)
 {
     pthread_mutex_lock(&p->lock);
@@ -136,7 +137,7 @@ static tw_err pool_get(struct sphinx_engine *e, struct decoder_pool *p, bool wai
             pthread_mutex_unlock(&p->lock);
             return TW_OK;
         }
-        if (p->created < p->max) {
+        if (p->created < p->max && !idle_only) {
             p->created++;
             pthread_mutex_unlock(&p->lock);
             tw_err err = decoder_new(e, out);
@@ -492,7 +493,7 @@ static tw_err sphinx_transcribe(tw_stt_engine *base, const tw_stt_request *req, 
 {
     struct sphinx_engine *e = engine_of(base);
     struct decoder *dec;
-    tw_err err = pool_get(e, &e->batch, true, req->abort, &dec);
+    tw_err err = pool_get(e, &e->batch, true, false, req->abort, &dec);
     if (err) {
         snprintf(why, whylen, "no PocketSphinx decoder: %s", tw_err_message(err));
         return err;
@@ -525,7 +526,12 @@ static const struct tw_stt_ops sphinx_ops;
 static tw_err sphinx_live_open(tw_stt_engine *base, const tw_stt_request *req, tw_stt_live **out)
 {
     struct sphinx_engine *e = engine_of(base);
-    if (req->format != TW_AUDIO_WAV || e->live.max == 0)
+    /* Live decoders are never taught words, so they are never replaced
+     * (loading one takes a second: not on an RPC thread). */
+    bool teaches = false;
+    for (size_t i = 0; i < req->nvocabulary; i++)
+        teaches |= req->vocabulary[i].pronunciation[0] != '\0';
+    if (req->format != TW_AUDIO_WAV || e->live.max == 0 || teaches)
         return TW_ERR_UNIMPLEMENTED;
     struct sphinx_live *l = calloc(1, sizeof *l);
     if (l == NULL)
@@ -533,7 +539,7 @@ static tw_err sphinx_live_open(tw_stt_engine *base, const tw_stt_request *req, t
     l->base.ops = &sphinx_ops;
     l->engine = e;
     snprintf(l->language, sizeof l->language, "%s", req->language);
-    tw_err err = pool_get(e, &e->live, false, NULL, &l->dec);
+    tw_err err = pool_get(e, &e->live, false, true, NULL, &l->dec);
     if (err) {
         free(l);
         return err;
@@ -599,6 +605,25 @@ static void sphinx_live_free(tw_stt_live *base)
     free(l);
 }
 
+/* Loads every live decoder, so live sessions find them ready. */
+static void sphinx_prepare(tw_stt_engine *base)
+{
+    struct sphinx_engine *e = engine_of(base);
+    struct decoder *loaded = NULL;
+    for (;;) {
+        struct decoder *d;
+        if (pool_get(e, &e->live, false, false, NULL, &d) != TW_OK)
+            break;
+        d->next = loaded;
+        loaded = d;
+    }
+    while (loaded != NULL) {
+        struct decoder *d = loaded;
+        loaded = d->next;
+        pool_put(&e->live, d);
+    }
+}
+
 static void engine_free(tw_stt_engine *base)
 {
     struct sphinx_engine *e = engine_of(base);
@@ -620,6 +645,7 @@ static const struct tw_stt_ops sphinx_ops = {
     .live_offset = sphinx_live_offset,
     .live_finish = sphinx_live_finish,
     .live_free = sphinx_live_free,
+    .prepare = sphinx_prepare,
     .free = engine_free,
 };
 

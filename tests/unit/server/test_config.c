@@ -60,6 +60,12 @@ START_TEST(defaults_apply_without_any_source)
     ck_assert_int_eq(cfg.workers, 0);
     ck_assert_int_eq(cfg.max_message_bytes, 4194304);
     ck_assert_int_eq(cfg.log_level, TW_LOG_INFO);
+    ck_assert_int_eq(cfg.voice_max_bytes, 25 << 20);
+    ck_assert_int_eq(cfg.voice_retention_days, 90);
+    ck_assert_int_eq(cfg.voice_engine, TW_VOICE_ENGINE_POCKETSPHINX);
+    ck_assert_str_eq(cfg.voice_model_dir, "/usr/share/pocketsphinx/model/en-us");
+    ck_assert_int_eq(cfg.voice_transcribers, 2);
+    ck_assert_int_eq(cfg.voice_live_decoders, 2);
     tw_config_free(&cfg);
 }
 END_TEST

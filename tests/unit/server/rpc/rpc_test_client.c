@@ -159,6 +159,18 @@ void rpc_unary(grpc_channel *channel, const char *method, const ProtobufCMessage
 
 rpc_stream *rpc_stream_open(grpc_channel *channel, const char *method, int timeout_ms)
 {
+    return rpc_stream_open_md(channel, method, timeout_ms, NULL);
+}
+
+rpc_stream *rpc_stream_open_md(grpc_channel *channel, const char *method, int timeout_ms,
+                               const char *const *metadata)
+{
+    grpc_metadata md[8];
+    size_t nmd = 0;
+    for (size_t i = 0; metadata != NULL && metadata[i] != NULL && nmd < 8; i += 2, nmd++) {
+        md[nmd].key = grpc_slice_from_static_string(metadata[i]);
+        md[nmd].value = grpc_slice_from_static_string(metadata[i + 1]);
+    }
     rpc_stream *s = calloc(1, sizeof *s);
     s->cq = grpc_completion_queue_create_for_pluck(NULL);
     s->call = grpc_channel_create_call(channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
@@ -171,6 +183,8 @@ rpc_stream *rpc_stream_open(grpc_channel *channel, const char *method, int timeo
     grpc_op ops[2];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = nmd;
+    ops[0].data.send_initial_metadata.metadata = md;
     int tag;
     run_batch(s->cq, s->call, ops, 1, &tag);
     /* The status may come at any time; collect it in the background. */

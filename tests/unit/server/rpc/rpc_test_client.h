@@ -36,6 +36,10 @@ typedef struct rpc_stream rpc_stream;
 
 /* Opens a call for streaming; the status is collected by rpc_stream_finish. */
 rpc_stream *rpc_stream_open(grpc_channel *channel, const char *method, int timeout_ms);
+/* The same with request metadata: NULL or key, value, ..., NULL (borrowed
+ * until it returns). */
+rpc_stream *rpc_stream_open_md(grpc_channel *channel, const char *method, int timeout_ms,
+                               const char *const *metadata);
 bool rpc_stream_send(rpc_stream *s, const ProtobufCMessage *message);
 bool rpc_stream_close_send(rpc_stream *s);
 /* The next message decoded as type, or NULL at the end of the stream. The

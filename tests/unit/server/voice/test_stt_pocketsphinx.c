@@ -26,6 +26,7 @@ static void open_engine(int batch, int live)
     char errbuf[256] = "";
     ck_assert_msg(tw_stt_pocketsphinx_new(&opts, &engine, errbuf, sizeof errbuf) == TW_OK, "%s",
                   errbuf);
+    tw_stt_prepare(engine);
     arena = tw_arena_new(4096);
 }
 
@@ -188,13 +189,35 @@ START_TEST(live_decoders_are_never_waited_for)
     /* Only WAV streams. */
     req.format = TW_AUDIO_MP3;
     ck_assert_int_eq(tw_stt_live_open(engine, &req, &second), TW_ERR_UNIMPLEMENTED);
+    /* A live decoder is never taught words (it could not be replaced on an
+     * RPC thread): vocabulary with pronunciations means no live session. */
+    req.format = TW_AUDIO_WAV;
+    tw_stt_term taught = {"Zorblax", "Z AO R B L AE K S"}, known = {"young man", ""};
+    req.vocabulary = &taught;
+    req.nvocabulary = 1;
+    ck_assert_int_eq(tw_stt_live_open(engine, &req, &second), TW_ERR_UNIMPLEMENTED);
+    req.vocabulary = &known;
+    ck_assert_int_eq(tw_stt_live_open(engine, &req, &second), TW_OK);
+    tw_stt_live_free(second);
+    req.vocabulary = NULL;
+    req.nvocabulary = 0;
     vf_free(&f);
 
     /* With no live decoders, no live sessions. */
     teardown();
     open_engine(1, 0);
-    req.format = TW_AUDIO_WAV;
     ck_assert_int_eq(tw_stt_live_open(engine, &req, &second), TW_ERR_UNIMPLEMENTED);
+
+    /* Before they are loaded, none is ready: live_open never loads one. */
+    teardown();
+    tw_pocketsphinx_options opts = {"/usr/share/pocketsphinx/model/en-us", 1, 1};
+    char errbuf[256];
+    ck_assert_int_eq(tw_stt_pocketsphinx_new(&opts, &engine, errbuf, sizeof errbuf), TW_OK);
+    arena = tw_arena_new(4096);
+    ck_assert_int_eq(tw_stt_live_open(engine, &req, &second), TW_ERR_BUSY);
+    tw_stt_prepare(engine);
+    ck_assert_int_eq(tw_stt_live_open(engine, &req, &second), TW_OK);
+    tw_stt_live_free(second);
 }
 END_TEST
 

@@ -1,0 +1,187 @@
+/*
+ * Voice notes, below the RPCs of services/voice_service.c: the notes in the
+ * store, their audio in blob storage, transcription as a durable job, live
+ * decoding of uploads while they arrive, watches of a note's status, and
+ * the retention sweep.
+ *
+ * A note is one record (tw.store.v1.VoiceNoteRecord, keyed by user and
+ * note) with three indexes: by status (filtered lists), by the upload's
+ * request_id (retries store once) and by creation time (retention). Every
+ * change is one transaction with the user's change-log entry (resource
+ * type "voice_note") and, when it asks for a transcription, the job; after
+ * it commits, watches of the note hear of it.
+ *
+ * Transcription jobs ("voice_transcribe") run on workers of their own, as
+ * many as voice_transcribers, so long recordings never hold up other jobs.
+ * A job carries the note's generation: retranscribing bumps it, and a job
+ * of an older generation does nothing. The note goes PENDING ->
+ * TRANSCRIBING -> TRANSCRIBED, or FAILED with a reason when the audio cannot
+ * be transcribed or the last attempt fails. A job interrupted by shutdown
+ * runs again at the next start.
+ *
+ * Threads: everything here may be called from any thread; nothing blocks
+ * on the network, but note_create, note_delete and the sweep do blocking
+ * disk work (fsync), so RPC handlers call them from tw_voice_pool().
+ */
+#ifndef TW_VOICE_VOICE_H
+#define TW_VOICE_VOICE_H
+
+#include "app.h"
+#include "rpc/call.h"
+#include "stt.h"
+#include "tw/store/v1/voice_records.pb-c.h"
+#include "tw/v1/voice_service.pb-c.h"
+
+#include <stdint.h>
+
+typedef struct tw_voice tw_voice;
+
+/* The job type of transcriptions. */
+#define TW_VOICE_JOB_TYPE "voice_transcribe"
+/* Audio chunks are at most this big, in uploads and downloads. */
+#define TW_VOICE_CHUNK_MAX (1024 * 1024)
+
+typedef struct tw_voice_options {
+    tw_stt_engine *engine; /* taken, freed by tw_voice_stop (also on failure) */
+    uint64_t max_bytes;    /* largest note */
+    int64_t retention_ms;  /* notes older than this are deleted */
+    int transcribers;      /* job workers */
+    int live_threads;      /* threads decoding live sessions */
+    /* Time for notes and the sweep, in Unix ms; NULL for the wall clock. */
+    int64_t (*clock_ms)(void *ctx);
+    void *clock_ctx;
+    /* How often the retention sweep runs; 0 for hourly, -1 for never (tests
+     * call tw_voice_sweep). */
+    int64_t sweep_interval_ms;
+} tw_voice_options;
+
+/* The engine voice_engine names, made from cfg; errbuf says why not. */
+tw_err tw_voice_engine_from_config(const tw_config *cfg, tw_stt_engine **out, char *errbuf,
+                                   size_t errlen);
+
+/* Options from cfg with engine (taken). */
+tw_voice_options tw_voice_options_from_config(const tw_config *cfg, tw_stt_engine *engine);
+
+/* Starts voice notes for app, whose store and blobs are open, and sets
+ * app->voice: job workers, pools and the sweep. */
+tw_err tw_voice_start(tw_app *app, const tw_voice_options *opts, char *errbuf, size_t errlen);
+
+/* Shutdown begins: transcriptions stop (their jobs run again at the next
+ * start), watches end with UNAVAILABLE, live sessions stop decoding. Safe
+ * to call more than once, and from the engine's shutdown hook. */
+void tw_voice_shutdown(tw_voice *v);
+
+/* Stops the workers, the pools and the sweep and frees v. Accepts NULL. */
+void tw_voice_stop(tw_voice *v);
+
+uint64_t tw_voice_max_bytes(const tw_voice *v);
+tw_stt_engine *tw_voice_engine(tw_voice *v);
+tw_blob_store *tw_voice_blobs(tw_voice *v);
+/* For RPC work that blocks on the disk: commits, deletes, reading audio. */
+tw_pool *tw_voice_pool(tw_voice *v);
+int64_t tw_voice_now_ms(const tw_voice *v);
+
+/* A Timestamp (Unix ms) and a Duration (ms) in arena; NULL when out of memory. */
+Google__Protobuf__Timestamp *tw_voice_timestamp(tw_arena *arena, int64_t unix_ms);
+Google__Protobuf__Duration *tw_voice_duration(tw_arena *arena, int64_t ms);
+
+/* The blob key of a note's audio, "<user-id>/<note-id>", in arena. */
+const char *tw_voice_blob_key(const tw_id *user, const tw_id *note, tw_arena *arena);
+
+/* How long the audio stored under blob_key plays, by its container's
+ * header (blocks on the disk); -1 when the header does not say. */
+int64_t tw_voice_probe_duration(tw_voice *v, const char *blob_key, tw_audio_format format);
+
+/* ---- live decoding of an upload ------------------------------------------- */
+
+typedef struct tw_voice_live tw_voice_live;
+
+/* A live session for an upload of format, when the engine streams it and a
+ * live decoder is free; NULL otherwise (the note is transcribed after the
+ * upload). Strings and terms are borrowed during the call. */
+tw_voice_live *tw_voice_live_open(tw_voice *v, tw_audio_format format, const char *language,
+                                  const tw_stt_term *vocabulary, size_t nvocabulary);
+
+/* The upload's next bytes (copied). Decoding happens on a pool thread;
+ * at most TW_VOICE_LIVE_BACKLOG bytes wait for it, and when it falls
+ * further behind the session stops taking bytes and the job reads the rest
+ * from blob storage. Never blocks. */
+#define TW_VOICE_LIVE_BACKLOG (1024 * 1024)
+void tw_voice_live_feed(tw_voice_live *l, const void *bytes, size_t n);
+
+/* The upload failed: the session ends. Accepts NULL. */
+void tw_voice_live_abandon(tw_voice_live *l);
+
+/* ---- notes ------------------------------------------------------------------- */
+
+/*
+ * Stores a new note whose audio is committed under blob_key: note holds
+ * every field an upload sets (id, file_name, content_type, format,
+ * size_bytes, sha256, duration, language, vocabulary, task_id,
+ * request_id). Status, times and the transcription job are set here; live
+ * (taken; may be NULL) becomes the job's head start. When a note with the
+ * same request_id exists, nothing is stored and *existed is set: the
+ * caller's blob is then its own to delete. *out gets the stored note.
+ */
+tw_err tw_voice_note_create(tw_voice *v, const tw_id *user, const Tw__V1__VoiceNote *note,
+                            const char *blob_key, tw_voice_live *live, tw_arena *arena,
+                            Tw__V1__VoiceNote **out, bool *existed);
+
+/* The note with that id, or the one an upload with request_id stored;
+ * TW_ERR_NOT_FOUND when there is none. */
+tw_err tw_voice_note_get(tw_voice *v, const tw_id *user, const tw_id *note, tw_arena *arena,
+                         Tw__V1__VoiceNote **out);
+tw_err tw_voice_note_by_request(tw_voice *v, const tw_id *user, const char *request_id,
+                                tw_arena *arena, Tw__V1__VoiceNote **out);
+
+/* A page of user's notes, newest first; status 0 for all. page_size and
+ * page_token as in ListVoiceNotesRequest (TW_ERR_BAD_PAGE_TOKEN,
+ * TW_ERR_VALIDATION). */
+tw_err tw_voice_note_list(tw_voice *v, const tw_id *user, Tw__V1__VoiceNoteStatus status,
+                          int32_t page_size, const char *page_token, tw_arena *arena,
+                          Tw__V1__VoiceNote ***notes, size_t *count, char **next_page_token);
+
+/* Deletes the note, its audio and any transcription of it. Blocks on disk. */
+tw_err tw_voice_note_delete(tw_voice *v, const tw_id *user, const tw_id *note);
+
+/* Sends the note back to PENDING under a new generation with a new job;
+ * language NULL keeps it, vocabulary (nvocabulary terms) replaces it when
+ * replace_vocabulary. A transcription of the old generation is stopped. */
+tw_err tw_voice_note_retranscribe(tw_voice *v, const tw_id *user, const tw_id *note,
+                                  const char *language, bool replace_vocabulary,
+                                  Tw__V1__VocabularyTerm *const *vocabulary, size_t nvocabulary,
+                                  tw_arena *arena, Tw__V1__VoiceNote **out);
+
+/* ---- watches --------------------------------------------------------------------- */
+
+/* Serves WatchVoiceNote on call: the note now, then after each change,
+ * ending once its status is final (or it is deleted: NOT_FOUND, or twd
+ * stops: UNAVAILABLE). Returns TW_DEFERRED, or an error when the note
+ * does not exist. */
+tw_err tw_voice_watch(tw_voice *v, tw_call *call, const tw_id *user, const tw_id *note);
+
+/* ---- retention ------------------------------------------------------------------- */
+
+typedef struct tw_voice_sweep_stats {
+    uint64_t notes_deleted;   /* older than the retention */
+    uint64_t orphans_deleted; /* audio without a note, left by a crash */
+} tw_voice_sweep_stats;
+
+/* Deletes notes created before now_ms - retention with their audio, and
+ * audio older than an hour that no note owns. */
+tw_err tw_voice_sweep(tw_voice *v, int64_t now_ms, tw_voice_sweep_stats *out);
+
+/* ---- for tests and metrics ----------------------------------------------------------- */
+
+typedef struct tw_voice_stats {
+    uint64_t live_opened;  /* uploads decoded while they arrived */
+    uint64_t live_behind;  /* of those, the ones that fell behind and finished from storage */
+    uint64_t live_adopted; /* live sessions a transcription job finished */
+    uint64_t transcribed;  /* jobs that stored a transcript */
+    uint64_t failed;       /* jobs that stored FAILED */
+    bool live_ready;       /* the engine's live decoders have loaded */
+} tw_voice_stats;
+
+void tw_voice_get_stats(tw_voice *v, tw_voice_stats *out);
+
+#endif

@@ -1,0 +1,477 @@
+/*
+ * Voice notes in the store (voice.h): the record, its indexes and change-log
+ * entries, and the calls that create, read, list, delete and retranscribe
+ * notes. Each write is one transaction run by tw_txn_run (retried on
+ * conflict), so a note, its indexes, its change-log entry, its counters and
+ * its job exist together or not at all.
+ */
+#include "voice_internal.h"
+
+#include "jobs.h"
+#include "tw_changelog.h"
+#include "tw_counter.h"
+#include "tw_jobs.h"
+#include "tw_key.h"
+#include "tw_log.h"
+#include "tw_page.h"
+#include "tw_txn.h"
+
+#include <string.h>
+
+#define RESOURCE_TYPE "voice_note"
+/* A transcription may be tried this often (shutdowns count as tries). */
+#define JOB_ATTEMPTS 10
+
+static void *arena_pb_alloc(void *arena, size_t size)
+{
+    return tw_arena_alloc(arena, size ? size : 1);
+}
+static void arena_pb_free(void *arena, void *ptr)
+{
+    (void)arena, (void)ptr;
+}
+
+ProtobufCAllocator voice_allocator(tw_arena *arena)
+{
+    return (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, arena};
+}
+
+Google__Protobuf__Timestamp *tw_voice_timestamp(tw_arena *arena, int64_t unix_ms)
+{
+    Google__Protobuf__Timestamp *ts = tw_arena_alloc(arena, sizeof *ts);
+    if (ts != NULL) {
+        google__protobuf__timestamp__init(ts);
+        ts->seconds = unix_ms / 1000;
+        ts->nanos = (int32_t)(unix_ms % 1000) * 1000000;
+    }
+    return ts;
+}
+
+Google__Protobuf__Duration *tw_voice_duration(tw_arena *arena, int64_t ms)
+{
+    Google__Protobuf__Duration *d = tw_arena_alloc(arena, sizeof *d);
+    if (d != NULL) {
+        google__protobuf__duration__init(d);
+        d->seconds = ms / 1000;
+        d->nanos = (int32_t)(ms % 1000) * 1000000;
+    }
+    return d;
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+static void note_key(tw_key *k, const tw_id *user, const tw_id *note)
+{
+    tw_key_init(k, TW_KF_VOICE_NOTE);
+    tw_key_id(k, user);
+    tw_key_id(k, note);
+}
+
+static void status_key(tw_key *k, const tw_id *user, uint32_t status, const tw_id *note)
+{
+    tw_key_init(k, TW_KF_VOICE_NOTE_BY_STATUS);
+    tw_key_id(k, user);
+    tw_key_u32(k, status);
+    if (note != NULL)
+        tw_key_id(k, note);
+}
+
+static void request_key(tw_key *k, const tw_id *user, const char *request_id)
+{
+    tw_key_init(k, TW_KF_VOICE_NOTE_BY_REQUEST);
+    tw_key_id(k, user);
+    tw_key_str(k, request_id);
+}
+
+static void age_key(tw_key *k, int64_t create_ms, const tw_id *user, const tw_id *note)
+{
+    tw_key_init(k, TW_KF_VOICE_NOTE_BY_AGE);
+    tw_key_i64(k, create_ms);
+    tw_key_id(k, user);
+    tw_key_id(k, note);
+}
+
+/* ---- the record ----------------------------------------------------------- */
+
+tw_err voice_record_load(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id *note,
+                         tw_arena *arena, Tw__Store__V1__VoiceNoteRecord **out)
+{
+    tw_key k;
+    note_key(&k, user, note);
+    tw_value val;
+    tw_err err =
+        t ? tw_txn_get_for_update(t, &k, arena, &val) : tw_store_get(v->store, &k, arena, &val);
+    if (err)
+        return err;
+    *out = (Tw__Store__V1__VoiceNoteRecord *)val.msg;
+    if ((*out)->note == NULL)
+        return TW_ERR_DB_CORRUPT;
+    return TW_OK;
+}
+
+tw_err voice_record_put(tw_txn *t, const tw_id *user, const tw_id *note,
+                        const Tw__Store__V1__VoiceNoteRecord *old,
+                        Tw__Store__V1__VoiceNoteRecord *rec)
+{
+    tw_key k;
+    note_key(&k, user, note);
+    tw_err err = tw_txn_put(t, &k, &(tw_value){.msg = &rec->base});
+    uint32_t status = (uint32_t)rec->note->status;
+    if (err == TW_OK && old != NULL && (uint32_t)old->note->status != status) {
+        status_key(&k, user, (uint32_t)old->note->status, note);
+        err = tw_txn_delete(t, &k);
+    }
+    if (err == TW_OK && (old == NULL || (uint32_t)old->note->status != status)) {
+        status_key(&k, user, status, note);
+        err = tw_txn_put(t, &k, NULL);
+    }
+    if (err == TW_OK && old == NULL) {
+        age_key(&k, rec->create_unix_ms, user, note);
+        err = tw_txn_put(t, &k, NULL);
+    }
+    if (err == TW_OK && old == NULL && rec->note->request_id[0] != '\0') {
+        request_key(&k, user, rec->note->request_id);
+        err = tw_txn_put(t, &k, &(tw_value){.id = *note});
+    }
+    if (err == TW_OK)
+        err = tw_txn_changelog_append(t, user, RESOURCE_TYPE, note, TW_CHANGE_UPSERT, NULL);
+    return err;
+}
+
+static tw_err record_delete(tw_txn *t, const tw_id *user, const tw_id *note,
+                            const Tw__Store__V1__VoiceNoteRecord *rec)
+{
+    tw_key k;
+    note_key(&k, user, note);
+    tw_err err = tw_txn_delete(t, &k);
+    if (err == TW_OK) {
+        status_key(&k, user, (uint32_t)rec->note->status, note);
+        err = tw_txn_delete(t, &k);
+    }
+    if (err == TW_OK) {
+        age_key(&k, rec->create_unix_ms, user, note);
+        err = tw_txn_delete(t, &k);
+    }
+    if (err == TW_OK && rec->note->request_id[0] != '\0') {
+        request_key(&k, user, rec->note->request_id);
+        err = tw_txn_delete(t, &k);
+    }
+    if (err == TW_OK)
+        err = tw_txn_changelog_append(t, user, RESOURCE_TYPE, note, TW_CHANGE_TOMBSTONE, NULL);
+    return err;
+}
+
+tw_err voice_job_enqueue(tw_txn *t, const tw_id *user, const tw_id *note, uint32_t generation)
+{
+    Tw__Store__V1__VoiceTranscribeJob job = TW__STORE__V1__VOICE_TRANSCRIBE_JOB__INIT;
+    job.user_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)user->bytes};
+    job.note_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)note->bytes};
+    job.generation = generation;
+    uint8_t payload[64];
+    size_t len = tw__store__v1__voice_transcribe_job__pack(&job, payload);
+    tw_job_options opts = {.max_attempts = JOB_ATTEMPTS};
+    return tw_txn_job_enqueue(t, TW_VOICE_JOB_TYPE, payload, len, &opts, NULL);
+}
+
+/* ---- create ----------------------------------------------------------------- */
+
+struct create {
+    tw_voice *v;
+    const tw_id *user;
+    tw_id note_id;
+    const Tw__V1__VoiceNote *note;
+    const char *blob_key;
+    bool live;
+    tw_arena *arena;
+    int64_t now;
+    bool existed;
+    Tw__V1__VoiceNote *out;
+};
+
+static tw_err create_apply(tw_txn *t, void *ctx)
+{
+    struct create *c = ctx;
+    tw_key k;
+    tw_value val;
+    c->existed = false;
+    if (c->note->request_id[0] != '\0') {
+        request_key(&k, c->user, c->note->request_id);
+        tw_err err = tw_txn_get_for_update(t, &k, c->arena, &val);
+        if (err == TW_OK) {
+            Tw__Store__V1__VoiceNoteRecord *rec;
+            err = voice_record_load(c->v, t, c->user, &val.id, c->arena, &rec);
+            if (err == TW_OK) {
+                c->existed = true;
+                c->out = rec->note;
+            }
+            return err;
+        }
+        if (err != TW_ERR_NOT_FOUND)
+            return err;
+    }
+    Tw__Store__V1__VoiceNoteRecord *rec = tw_arena_alloc(c->arena, sizeof *rec);
+    Tw__V1__VoiceNote *note = tw_arena_alloc(c->arena, sizeof *note);
+    if (rec == NULL || note == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw__store__v1__voice_note_record__init(rec);
+    *note = *c->note;
+    note->status = c->live ? TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_TRANSCRIBING
+                           : TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_PENDING;
+    note->create_time = tw_voice_timestamp(c->arena, c->now);
+    note->update_time = tw_voice_timestamp(c->arena, c->now);
+    rec->note = note;
+    rec->blob_key = (char *)c->blob_key;
+    rec->generation = 1;
+    rec->create_unix_ms = c->now;
+    tw_err err = voice_record_put(t, c->user, &c->note_id, NULL, rec);
+    if (err == TW_OK)
+        err = voice_job_enqueue(t, c->user, &c->note_id, rec->generation);
+    if (err == TW_OK) {
+        char dims[32];
+        snprintf(dims, sizeof dims, "format=%s",
+                 tw_audio_format_name((tw_audio_format)note->format));
+        tw_counter counter = {.name = "voice_note_uploads", .dims = dims};
+        err = tw_txn_counter_add(t, &counter, tw_store_day(c->now), 1);
+    }
+    c->out = note;
+    return err;
+}
+
+tw_err tw_voice_note_create(tw_voice *v, const tw_id *user, const Tw__V1__VoiceNote *note,
+                            const char *blob_key, tw_voice_live *live, tw_arena *arena,
+                            Tw__V1__VoiceNote **out, bool *existed)
+{
+    struct create c = {.v = v,
+                       .user = user,
+                       .note = note,
+                       .blob_key = blob_key,
+                       .live = live != NULL,
+                       .arena = arena,
+                       .now = tw_voice_now_ms(v)};
+    if (!tw_id_parse(note->id, &c.note_id))
+        return TW_ERR_INTERNAL;
+    /* Parked before the commit: the job may start the moment it commits. */
+    if (live != NULL)
+        voice_live_park(v, live, &c.note_id, 1);
+    tw_err err = tw_txn_run(v->store, create_apply, &c);
+    if (live != NULL && (err || c.existed))
+        tw_voice_live_abandon(voice_live_take(v, &c.note_id, 0));
+    if (err)
+        return err;
+    *existed = c.existed;
+    *out = c.out;
+    if (!c.existed)
+        tw_jobs_wake(v->runner);
+    return TW_OK;
+}
+
+/* ---- read -------------------------------------------------------------------- */
+
+tw_err tw_voice_note_get(tw_voice *v, const tw_id *user, const tw_id *note, tw_arena *arena,
+                         Tw__V1__VoiceNote **out)
+{
+    Tw__Store__V1__VoiceNoteRecord *rec;
+    tw_err err = voice_record_load(v, NULL, user, note, arena, &rec);
+    if (err == TW_OK)
+        *out = rec->note;
+    return err;
+}
+
+tw_err tw_voice_note_by_request(tw_voice *v, const tw_id *user, const char *request_id,
+                                tw_arena *arena, Tw__V1__VoiceNote **out)
+{
+    tw_key k;
+    request_key(&k, user, request_id);
+    tw_value val;
+    tw_err err = tw_store_get(v->store, &k, arena, &val);
+    return err ? err : tw_voice_note_get(v, user, &val.id, arena, out);
+}
+
+tw_err tw_voice_note_list(tw_voice *v, const tw_id *user, Tw__V1__VoiceNoteStatus status,
+                          int32_t page_size, const char *page_token, tw_arena *arena,
+                          Tw__V1__VoiceNote ***notes, size_t *count, char **next_page_token)
+{
+    uint32_t size;
+    tw_err err = tw_store_page_size(page_size, &size);
+    if (err)
+        return err;
+    /* The query a token is bound to: the status filter. */
+    uint8_t query[4] = {(uint8_t)(status >> 24), (uint8_t)(status >> 16), (uint8_t)(status >> 8),
+                        (uint8_t)status};
+    uint8_t *cursor;
+    size_t cursor_len;
+    err = tw_store_page_token_read(v->store, user, query, sizeof query, page_token, arena, &cursor,
+                                   &cursor_len);
+    if (err)
+        return err;
+    tw_key prefix;
+    if (status != 0)
+        status_key(&prefix, user, (uint32_t)status, NULL);
+    else {
+        tw_key_init(&prefix, TW_KF_VOICE_NOTE);
+        tw_key_id(&prefix, user);
+    }
+    *notes = tw_arena_alloc(arena, (size + 1) * sizeof **notes);
+    if (*notes == NULL)
+        return TW_ERR_NO_MEMORY;
+    *count = 0;
+    *next_page_token = NULL;
+    tw_store_iter *it;
+    if ((err = tw_store_scan(v->store, &prefix, cursor, cursor_len, true, &it)))
+        return err;
+    uint8_t last[TW_KEY_MAX];
+    size_t last_len = 0;
+    bool more = false;
+    while (err == TW_OK && tw_store_iter_next(it)) {
+        if (*count == size) {
+            more = true;
+            break;
+        }
+        const uint8_t *key;
+        size_t key_len;
+        tw_store_iter_key(it, &key, &key_len);
+        memcpy(last, key, key_len);
+        last_len = key_len;
+        Tw__Store__V1__VoiceNoteRecord *rec = NULL;
+        if (status == 0) {
+            tw_value val;
+            err = tw_store_iter_value(it, arena, &val);
+            rec = err ? NULL : (Tw__Store__V1__VoiceNoteRecord *)val.msg;
+        } else {
+            tw_key_reader r;
+            tw_store_iter_read_key(it, &r);
+            tw_id owner, note;
+            uint32_t st;
+            tw_key_read_id(&r, &owner);
+            tw_key_read_u32(&r, &st);
+            tw_key_read_id(&r, &note);
+            err = r.err ? r.err : voice_record_load(v, NULL, user, &note, arena, &rec);
+            if (err == TW_ERR_NOT_FOUND) { /* deleted since the scan began */
+                err = TW_OK;
+                continue;
+            }
+        }
+        if (err == TW_OK && (rec == NULL || rec->note == NULL))
+            err = TW_ERR_DB_CORRUPT;
+        if (err == TW_OK)
+            (*notes)[(*count)++] = rec->note;
+    }
+    tw_err closed = tw_store_iter_close(it);
+    if (err == TW_OK)
+        err = closed;
+    if (err == TW_OK && more)
+        err = tw_store_page_token_make(v->store, user, query, sizeof query, last, last_len, arena,
+                                       next_page_token);
+    return err;
+}
+
+/* ---- delete -------------------------------------------------------------------- */
+
+struct delete
+{
+    tw_voice *v;
+    const tw_id *user, *note;
+    tw_arena *arena;
+    const char *blob_key;
+};
+
+static tw_err delete_apply(tw_txn *t, void *ctx)
+{
+    struct delete *d = ctx;
+    Tw__Store__V1__VoiceNoteRecord *rec;
+    tw_err err = voice_record_load(d->v, t, d->user, d->note, d->arena, &rec);
+    if (err == TW_OK)
+        err = record_delete(t, d->user, d->note, rec);
+    if (err == TW_OK)
+        d->blob_key = rec->blob_key;
+    return err;
+}
+
+tw_err tw_voice_note_delete(tw_voice *v, const tw_id *user, const tw_id *note)
+{
+    tw_arena *arena = tw_arena_new(2048);
+    if (arena == NULL)
+        return TW_ERR_NO_MEMORY;
+    struct delete d = {v, user, note, arena, NULL};
+    tw_err err = tw_txn_run(v->store, delete_apply, &d);
+    if (err == TW_OK) {
+        voice_abort_transcriptions(v, note, 0);
+        tw_voice_live_abandon(voice_live_take(v, note, 0));
+        /* The note is gone; audio a failure leaves behind has no owner
+         * and the sweep removes it. */
+        tw_err gone = tw_blob_delete(v->blobs, d.blob_key);
+        if (gone && gone != TW_ERR_NOT_FOUND)
+            tw_log(TW_LOG_WARN, "voice note audio not deleted; the sweep will",
+                   json_pack("{s:s, s:s}", "blob", d.blob_key, "detail", tw_store_last_error()));
+        voice_notify(v, user, note);
+    }
+    tw_arena_free(arena);
+    return err;
+}
+
+/* ---- retranscribe ----------------------------------------------------------------- */
+
+struct retranscribe {
+    tw_voice *v;
+    const tw_id *user, *note;
+    const char *language;
+    bool replace_vocabulary;
+    Tw__V1__VocabularyTerm *const *vocabulary;
+    size_t nvocabulary;
+    tw_arena *arena;
+    Tw__V1__VoiceNote *out;
+    uint32_t generation;
+};
+
+static tw_err retranscribe_apply(tw_txn *t, void *ctx)
+{
+    struct retranscribe *r = ctx;
+    Tw__Store__V1__VoiceNoteRecord *old, *rec;
+    tw_err err = voice_record_load(r->v, t, r->user, r->note, r->arena, &old);
+    rec = err ? NULL : tw_arena_alloc(r->arena, sizeof *rec);
+    Tw__V1__VoiceNote *note = err ? NULL : tw_arena_alloc(r->arena, sizeof *note);
+    if (err == TW_OK && (rec == NULL || note == NULL))
+        err = TW_ERR_NO_MEMORY;
+    if (err)
+        return err;
+    *rec = *old;
+    *note = *old->note;
+    rec->note = note;
+    rec->generation = old->generation + 1;
+    note->status = TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_PENDING;
+    note->transcript = NULL;
+    note->failure_reason = "";
+    if (r->language != NULL)
+        note->language = (char *)r->language;
+    if (r->replace_vocabulary) {
+        note->vocabulary = (Tw__V1__VocabularyTerm **)r->vocabulary;
+        note->n_vocabulary = r->nvocabulary;
+    }
+    note->update_time = tw_voice_timestamp(r->arena, tw_voice_now_ms(r->v));
+    err = voice_record_put(t, r->user, r->note, old, rec);
+    if (err == TW_OK)
+        err = voice_job_enqueue(t, r->user, r->note, rec->generation);
+    r->out = note;
+    r->generation = rec->generation;
+    return err;
+}
+
+tw_err tw_voice_note_retranscribe(tw_voice *v, const tw_id *user, const tw_id *note,
+                                  const char *language, bool replace_vocabulary,
+                                  Tw__V1__VocabularyTerm *const *vocabulary, size_t nvocabulary,
+                                  tw_arena *arena, Tw__V1__VoiceNote **out)
+{
+    struct retranscribe r = {v,          user,        note,  language, replace_vocabulary,
+                             vocabulary, nvocabulary, arena, NULL,     0};
+    tw_err err = tw_txn_run(v->store, retranscribe_apply, &r);
+    if (err)
+        return err;
+    /* The old generation's work is void now. */
+    uint32_t generation = r.generation;
+    voice_abort_transcriptions(v, note, generation);
+    tw_voice_live_abandon(voice_live_take(v, note, 0)); /* only uploads have one */
+    tw_jobs_wake(v->runner);
+    voice_notify(v, user, note);
+    *out = r.out;
+    return TW_OK;
+}
