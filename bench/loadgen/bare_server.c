@@ -2,9 +2,12 @@
  * tw-bare-server: the bare gRPC server twd's engine is judged against
  * (DESIGN.md section 5). It does the least a gRPC core server can do and
  * still answer correctly: /grpc.health.v1.Health/Check gets SERVING from a
- * constant, every other method UNIMPLEMENTED. No decoding, logging, arenas
- * or checks, so the gap between its figures and twd's under the same load on
- * the same machine is what the engine costs.
+ * constant, /tw.v1.VoiceService/UploadVoiceNote reads a client stream to its
+ * end, dropping every message, and answers an empty response (the baseline
+ * of voice uploads, bench/voice), every other method UNIMPLEMENTED. No
+ * decoding, logging, arenas, storage or checks, so the gap between its
+ * figures and twd's under the same load on the same machine is what twd
+ * costs.
  *
  *   tw-bare-server [HOST:PORT]      (default $TW_LISTEN, else 127.0.0.1:50051)
  *
@@ -40,21 +43,36 @@ struct route {
     const char *details;
     const char *reply; /* serialized response, or NULL for none */
     size_t reply_len;
-    void *registered; /* grpc_server_register_method's handle, set at start */
+    bool client_stream; /* read every message first, then answer */
+    void *registered;   /* grpc_server_register_method's handle, set at start */
 };
 
 static struct route routes[] = {
     /* grpc.health.v1.HealthCheckResponse{status: SERVING} */
-    {"/grpc.health.v1.Health/Check", GRPC_STATUS_OK, "", "\x08\x01", 2, NULL},
-    {NULL, GRPC_STATUS_UNIMPLEMENTED, "method not implemented by tw-bare-server", NULL, 0, NULL},
+    {"/grpc.health.v1.Health/Check", GRPC_STATUS_OK, "", "\x08\x01", 2, false, NULL},
+    /* An empty tw.v1.UploadVoiceNoteResponse after the whole stream. */
+    {"/tw.v1.VoiceService/UploadVoiceNote", GRPC_STATUS_OK, "", "", 0, true, NULL},
+    {NULL, GRPC_STATUS_UNIMPLEMENTED, "method not implemented by tw-bare-server", NULL, 0, false,
+     NULL},
 };
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
 
-/* One call from request to completion; the completion queue tag. */
+/* A completion queue tag: the call and which of its batches completed.
+ * A client stream has two batches in flight, its reads and its close. */
+struct call_tag {
+    struct server_call *call;
+    bool close;
+};
+
+/* One call from request to completion. */
 struct server_call {
     struct route *route;
     grpc_completion_queue *cq;
-    bool answering; /* false: waiting for a call to arrive */
+    struct call_tag main, close_tag;
+    bool arrived;    /* a call came for this request */
+    bool answered;   /* answer() started its batch */
+    bool main_busy;  /* the request, a read or the answer is in flight */
+    bool close_busy; /* a client stream's RECV_CLOSE_ON_SERVER is in flight */
     grpc_call *call;
     grpc_call_details details; /* generic route only */
     gpr_timespec deadline;
@@ -75,15 +93,21 @@ static bool wait_for_call(struct server_call *c)
 {
     memset(&c->details, 0, sizeof c->details);
     grpc_metadata_array_init(&c->request_metadata);
-    c->answering = false;
+    c->arrived = c->answered = c->close_busy = false;
+    c->main_busy = true;
     c->request = NULL;
     c->reply = NULL;
-    grpc_call_error rc = c->route->registered
-                             ? grpc_server_request_registered_call(
-                                   server, c->route->registered, &c->call, &c->deadline,
-                                   &c->request_metadata, &c->request, c->cq, c->cq, c)
-                             : grpc_server_request_call(server, &c->call, &c->details,
-                                                        &c->request_metadata, c->cq, c->cq, c);
+    c->main = (struct call_tag){c, false};
+    c->close_tag = (struct call_tag){c, true};
+    /* A client stream's messages are read one by one: no payload here. */
+    grpc_byte_buffer **payload = c->route->client_stream ? NULL : &c->request;
+    grpc_call_error rc =
+        c->route->registered
+            ? grpc_server_request_registered_call(server, c->route->registered, &c->call,
+                                                  &c->deadline, &c->request_metadata, payload,
+                                                  c->cq, c->cq, &c->main)
+            : grpc_server_request_call(server, &c->call, &c->details, &c->request_metadata, c->cq,
+                                       c->cq, &c->main);
     if (rc != GRPC_CALL_OK) {
         fprintf(stderr, "tw-bare-server: cannot request a call: %s\n",
                 grpc_call_error_to_string(rc));
@@ -118,10 +142,10 @@ static void release_round(struct server_call *c)
     grpc_metadata_array_destroy(&c->request_metadata);
     if (!c->route->registered)
         grpc_call_details_destroy(&c->details);
-    if (c->answering) {
+    if (c->answered)
         grpc_slice_unref(c->status_details);
+    if (c->arrived)
         grpc_call_unref(c->call);
-    }
 }
 
 static void free_call(struct server_call *c)
@@ -131,7 +155,7 @@ static void free_call(struct server_call *c)
 }
 
 /* One batch, as NOTES.md says: initial metadata with the status, or core
- * sends nothing. */
+ * sends nothing. A client stream posted its close when it arrived. */
 static bool answer(struct server_call *c)
 {
     const struct route *route = c->route;
@@ -149,13 +173,52 @@ static bool answer(struct server_call *c)
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = route->status;
     ops[n++].data.send_status_from_server.status_details = &c->status_details;
-    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
-    c->answering = true;
-    grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (!route->client_stream) {
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    }
+    c->answered = true;
+    grpc_call_error rc = grpc_call_start_batch(c->call, ops, n, &c->main, NULL);
     if (rc != GRPC_CALL_OK)
         fprintf(stderr, "tw-bare-server: cannot answer: %s\n", grpc_call_error_to_string(rc));
-    return rc == GRPC_CALL_OK;
+    c->main_busy = rc == GRPC_CALL_OK;
+    return c->main_busy;
+}
+
+/* A client stream: asks for its next message (into c->request). */
+static bool read_next(struct server_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->request;
+    c->main_busy = grpc_call_start_batch(c->call, &op, 1, &c->main, NULL) == GRPC_CALL_OK;
+    return c->main_busy;
+}
+
+/* A client stream has arrived: its close (which tells of a cancel) and its
+ * first read go in flight. */
+static bool start_reading(struct server_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->cancelled;
+    c->close_busy = grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK;
+    return c->close_busy && read_next(c);
+}
+
+/* A read of a client stream completed: a message (dropped, read on), the
+ * end of the stream (answer) or a broken stream (nothing more). */
+static void on_read(struct server_call *c, bool success)
+{
+    if (success && c->request != NULL) {
+        grpc_byte_buffer_destroy(c->request);
+        c->request = NULL;
+        read_next(c);
+    } else if (success) {
+        answer(c);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -165,12 +228,29 @@ static void *worker_main(void *arg)
         grpc_event ev = grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             return NULL;
-        struct server_call *c = ev.tag;
-        /* A request that fails means the server is shutting down. */
-        if (!c->answering && ev.success && answer(c))
+        struct call_tag *tag = ev.tag;
+        struct server_call *c = tag->call;
+        if (tag->close) {
+            c->close_busy = false;
+        } else if (!c->arrived) {
+            /* A request that fails means the server is shutting down. */
+            c->main_busy = false;
+            c->arrived = ev.success;
+            if (ev.success && c->route->client_stream)
+                start_reading(c);
+            else if (ev.success)
+                answer(c);
+        } else if (!c->answered) {
+            c->main_busy = false;
+            on_read(c, ev.success);
+        } else {
+            c->main_busy = false;
+        }
+        /* The round is over once nothing of the call is in flight. */
+        if (c->main_busy || c->close_busy)
             continue;
         release_round(c);
-        if (!(c->answering && !atomic_load(&stopping) && wait_for_call(c)))
+        if (!(c->arrived && !atomic_load(&stopping) && wait_for_call(c)))
             free_call(c);
     }
 }
@@ -238,7 +318,10 @@ int main(int argc, char **argv)
     for (size_t r = 0; r < ROUTE_COUNT; r++)
         if (routes[r].path)
             routes[r].registered = grpc_server_register_method(
-                server, routes[r].path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+                server, routes[r].path, NULL,
+                routes[r].client_stream ? GRPC_SRM_PAYLOAD_NONE
+                                        : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+                0);
     for (int w = 0; w < WORKER_COUNT; w++) {
         queues[w] = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(server, queues[w], NULL);
