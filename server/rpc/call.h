@@ -65,11 +65,14 @@ typedef tw_err tw_handler(tw_call *call, const ProtobufCMessage *request,
 /*
  * Client and bidirectional streaming: on_message gets each message in turn
  * (borrowed only until it returns: copy what you keep) and returns TW_OK to
- * read the next one, an error to end the call, or TW_DEFERRED to read no
- * more and end the call itself with tw_call_finish() (a client-streaming
- * handler may answer before the client is done, for example a retried
- * upload it already has). on_end runs when the client has sent its last
- * message; a client-streaming on_end fills response.
+ * read the next one, an error to end the call, or TW_DEFERRED to take the
+ * call over: the engine reads nothing more until the handler, from any
+ * thread, calls tw_call_read_next() (work on a pool paces the stream, so a
+ * slow disk holds the client back instead of filling memory) or ends the
+ * call with tw_call_finish() (a client-streaming handler may answer before
+ * the client is done, for example a retried upload it already has). on_end
+ * runs when the client has sent its last message; a client-streaming on_end
+ * fills response.
  */
 typedef tw_err tw_message_handler(tw_call *call, const ProtobufCMessage *message,
                                   ProtobufCMessage *response);
@@ -174,6 +177,15 @@ tw_err tw_call_send(tw_call *call, const ProtobufCMessage *message);
  * any queued messages. For unary and client streaming, response (filled by
  * then) is sent when err is TW_OK. Call it exactly once. */
 void tw_call_finish(tw_call *call, tw_err err);
+
+/*
+ * After on_message returned TW_DEFERRED: reads the next message of the
+ * stream, so on_message (or on_end) runs again on an engine thread. Call it
+ * at most once per deferral and never after tw_call_finish(); the handler
+ * must not touch the call's state once it has (the engine may already be
+ * running on_message). When the call is over, the engine ends it instead.
+ */
+void tw_call_read_next(tw_call *call);
 
 /*
  * Flow control for a server stream: asks to be told once every message

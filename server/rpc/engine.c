@@ -577,6 +577,21 @@ static void start_recv(tw_call *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+void tw_call_read_next(tw_call *c)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &c->recv_buffer;
+    pthread_mutex_lock(&c->lock);
+    bool finished = c->finished;
+    bool reading = !finished && start_batch_locked(c, &op, 1, OP_RECV);
+    pthread_mutex_unlock(&c->lock);
+    /* A read that cannot start will never complete: end the call here. */
+    if (!finished && !reading)
+        tw_call_finish(c, TW_ERR_CANCELLED);
+}
+
 static ProtobufCMessage *new_message(tw_call *c, const ProtobufCMessageDescriptor *type)
 {
     ProtobufCMessage *m = tw_arena_alloc(c->arena, type->sizeof_message);

@@ -71,8 +71,33 @@ static tw_err echo(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
     return TW_OK;
 }
 
-/* A SumRequest value that answers at once. */
-#define SUM_NOW 1000
+/* A SumRequest value that answers at once, and the base of values added
+ * from another thread. */
+#define SUM_NOW   1000
+#define SUM_LATER 10000
+
+static atomic_int sums_deferred;
+
+struct sum_later {
+    tw_call *call;
+    Twtest__V1__SumResponse *out;
+    int64_t value;
+};
+
+/* Adds the value a moment later on a thread of its own, then lets the
+ * engine read the next message. */
+static void *add_later(void *arg)
+{
+    struct sum_later *l = arg;
+    usleep(2000);
+    l->out->total += l->value;
+    l->out->count++;
+    atomic_fetch_add(&sums_deferred, 1);
+    tw_call *call = l->call;
+    free(l);
+    tw_call_read_next(call);
+    return NULL;
+}
 
 static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
                           ProtobufCMessage *response)
@@ -84,6 +109,14 @@ static tw_err sum_message(tw_call *call, const ProtobufCMessage *message,
         return tw_call_field_violation(call, "value", "must not be negative");
     if (in->value == SUM_NOW) {
         tw_call_finish(call, TW_OK);
+        return TW_DEFERRED;
+    }
+    if (in->value >= SUM_LATER) {
+        struct sum_later *l = malloc(sizeof *l);
+        *l = (struct sum_later){call, out, in->value - SUM_LATER};
+        pthread_t t;
+        pthread_create(&t, NULL, add_later, l);
+        pthread_detach(t);
         return TW_DEFERRED;
     }
     out->total += in->value;
@@ -695,6 +728,55 @@ START_TEST(client_stream_handler_may_answer_early)
 }
 END_TEST
 
+/* A handler that hands each message to another thread reads the next one
+ * only when that thread is done: the stream is paced by the work. */
+START_TEST(client_stream_reads_on_when_the_handler_says)
+{
+    atomic_store(&sums_deferred, 0);
+    atomic_store(&sums_completed, 0);
+    rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
+    for (int i = 1; i <= 50; i++) {
+        Twtest__V1__SumRequest req = TWTEST__V1__SUM_REQUEST__INIT;
+        req.value = i % 2 ? SUM_LATER + i : i; /* deferred and direct, mixed */
+        ck_assert(rpc_stream_send(s, &req.base));
+    }
+    ck_assert(rpc_stream_close_send(s));
+    rpc_result r;
+    rpc_stream_finish(s, &r);
+    ck_assert_int_eq(r.status, GRPC_STATUS_OK);
+    Twtest__V1__SumResponse *resp =
+        twtest__v1__sum_response__unpack(NULL, r.response_len, r.response);
+    ck_assert_int_eq(resp->total, 50 * 51 / 2);
+    ck_assert_int_eq(resp->count, 50);
+    twtest__v1__sum_response__free_unpacked(resp, NULL);
+    rpc_result_free(&r);
+    ck_assert_int_eq(atomic_load(&sums_deferred), 25);
+    ck_assert_int_eq(atomic_load(&sums_completed), 1);
+}
+END_TEST
+
+/* Cancelled while the handler holds the stream: the hook runs, the
+ * handler's read_next ends the call, and on_end never runs. */
+START_TEST(client_stream_cancelled_while_deferred)
+{
+    atomic_store(&cancel_hooks_run, 0);
+    atomic_store(&sums_completed, 0);
+    atomic_store(&sums_deferred, 0);
+    rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
+    Twtest__V1__SumRequest req = TWTEST__V1__SUM_REQUEST__INIT;
+    req.value = 1;
+    ck_assert(rpc_stream_send(s, &req.base)); /* sets the cancel hook */
+    for (int i = 0; i < 20; i++) {
+        req.value = SUM_LATER + 1;
+        ck_assert(rpc_stream_send(s, &req.base));
+    }
+    for (int i = 0; i < 500 && atomic_load(&sums_deferred) < 3; i++)
+        usleep(2000);
+    rpc_stream_cancel(s);
+    assert_stream_broken_without_end(s, GRPC_STATUS_CANCELLED);
+}
+END_TEST
+
 /* The stream that overflows the backlog unpaced (slow_reader test) goes
  * through whole when paced with tw_call_on_drain. */
 START_TEST(drain_paces_a_server_stream_past_the_backlog)
@@ -909,6 +991,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(calls, cancel_mid_stream_reaches_the_handler);
     tcase_add_test(calls, slow_reader_gets_resource_exhausted);
     tcase_add_test(calls, client_stream_handler_may_answer_early);
+    tcase_add_test(calls, client_stream_reads_on_when_the_handler_says);
+    tcase_add_test(calls, client_stream_cancelled_while_deferred);
     tcase_add_test(calls, drain_paces_a_server_stream_past_the_backlog);
     tcase_add_test(calls, drain_stops_when_the_client_cancels);
     tcase_add_test(calls, bidi_stream_answers_each_message);
