@@ -129,6 +129,8 @@ static const struct setting settings[] = {
      .help = "voice notes transcribed at once after upload (each decoder takes ~100 MB)"},
     {"voice_live_decoders", SET_INT, FIELD(voice_live_decoders), "2", 0, 64,
      .help = "wav uploads transcribed while they arrive (each ~100 MB); 0 turns it off"},
+    {"voice_job_lease_s", SET_INT, FIELD(voice_job_lease_s), "1800", 5, 86400,
+     .help = "seconds a transcription is leased; after a crash it runs again once they pass"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -76,6 +76,7 @@ typedef struct tw_config {
     char *voice_model_dir;             /* PocketSphinx's model: <dir>/en-us, en-us.lm.bin, ... */
     int64_t voice_transcribers;        /* transcriptions run at once (each holds a decoder) */
     int64_t voice_live_decoders;       /* uploads transcribed while they arrive (wav); 0: none */
+    int64_t voice_job_lease_s;         /* a transcription job's lease (rerun after a crash) */
 } tw_config;
 
 /*

@@ -140,20 +140,28 @@ static tw_err check_vocabulary(tw_call *call, tw_voice *v, const char *field,
 
 enum upload_phase { UP_METADATA, UP_SNIFFING, UP_WRITING, UP_COMMITTING, UP_DONE };
 
-/* Per call, in its arena (tw_method.state_size). Only the engine's thread
- * for the call touches it until the commit is handed to the pool; from
- * then on only the pool task does, and the cancel hook only sets cancelled. */
+/* Who may touch an upload: the engine's thread for the call (between
+ * messages, when the engine reads), or a task on the voice pool (writing a
+ * chunk, committing). A cancel while the pool has it only marks it; the
+ * task sees the mark, drops the upload and ends the call. */
+enum upload_owner { OWN_ENGINE, OWN_POOL, OWN_CANCELLED, OWN_DONE };
+
+/* Per call, in its arena (tw_method.state_size). */
 struct upload {
     tw_call *call;
     tw_voice *v;
     enum upload_phase phase;
+    atomic_int owner;
     tw_id user, note;
     Tw__V1__VoiceNote *meta; /* what the metadata said, in the call's arena */
     tw_stt_term *terms;
-    tw_audio_format declared;
+    tw_audio_format declared, found;
     uint8_t head[TW_AUDIO_SNIFF_BYTES]; /* the first bytes, until sniffed */
     size_t nhead;
     uint64_t received;
+    /* The bytes handed to the pool: a chunk (and, first, the held head). */
+    uint8_t *pending;
+    size_t pending_len, pending_cap;
     const char *blob_key;
     tw_blob_writer *writer;
     EVP_MD_CTX *sha;
@@ -162,27 +170,65 @@ struct upload {
     tw_wav_parser wav_parser; /* wav: finds the duration as bytes pass */
     tw_voice_live *live;
     Tw__V1__UploadVoiceNoteResponse *response;
-    atomic_bool cancelled;
 };
 
-/* Frees what the upload holds; the writer is aborted (nothing of it is
- * left) unless it was committed. */
-static void upload_release(struct upload *u)
+/* What an abandoned upload still holds, freed on the pool: aborting an S3
+ * writer is a request, not for the engine's thread. It owns no part of
+ * the call, which may be gone by the time it runs. */
+struct leftovers {
+    tw_blob_writer *writer;
+    tw_voice_live *live;
+    EVP_MD_CTX *sha;
+    uint8_t *pending;
+};
+
+static void leftovers_free(void *arg)
 {
-    tw_blob_writer_abort(u->writer);
-    u->writer = NULL;
-    tw_voice_live_abandon(u->live);
-    u->live = NULL;
-    EVP_MD_CTX_free(u->sha);
-    u->sha = NULL;
+    struct leftovers *l = arg;
+    tw_blob_writer_abort(l->writer);
+    tw_voice_live_abandon(l->live);
+    EVP_MD_CTX_free(l->sha);
+    free(l->pending);
+    free(l);
 }
 
-/* Drops an upload that is not going to be stored (on the engine's thread:
- * phase is that thread's). */
+/* Takes what the upload holds; the writer is aborted, so nothing of it is
+ * left (after a commit it is NULL and nothing happens to the blob). */
+static struct leftovers upload_take(struct upload *u)
+{
+    struct leftovers l = {u->writer, u->live, u->sha, u->pending};
+    u->writer = NULL;
+    u->live = NULL;
+    u->sha = NULL;
+    u->pending = NULL;
+    u->pending_cap = u->pending_len = 0;
+    return l;
+}
+
+/* On a pool thread: frees at once. */
+static void upload_release(struct upload *u)
+{
+    struct leftovers l = upload_take(u);
+    tw_blob_writer_abort(l.writer);
+    tw_voice_live_abandon(l.live);
+    EVP_MD_CTX_free(l.sha);
+    free(l.pending);
+}
+
+/* On the engine's thread: drops an upload that is not going to be stored,
+ * freeing it on the pool. */
 static void upload_discard(struct upload *u)
 {
-    upload_release(u);
+    struct leftovers *l = malloc(sizeof *l);
+    if (l != NULL) {
+        *l = upload_take(u);
+        if (tw_pool_submit(tw_voice_pool(u->v), leftovers_free, l) != TW_OK)
+            leftovers_free(l);
+    } else {
+        upload_release(u);
+    }
     u->phase = UP_DONE;
+    atomic_store(&u->owner, OWN_DONE);
 }
 
 /* Returns err after discarding the upload: every refusal leaves nothing. */
@@ -195,10 +241,12 @@ static tw_err upload_fail(struct upload *u, tw_err err)
 static void upload_cancelled(tw_call *call, void *ctx)
 {
     struct upload *u = ctx;
-    atomic_store(&u->cancelled, true);
-    /* While streaming the engine's thread owns the upload, and this hook
-     * runs on it; a commit on the pool sees the flag instead. */
-    if (u->phase == UP_SNIFFING || u->phase == UP_WRITING)
+    int owner = OWN_POOL;
+    if (atomic_compare_exchange_strong(&u->owner, &owner, OWN_CANCELLED))
+        return; /* the pool task drops it and ends the call */
+    /* The engine's thread has it, and runs this hook: drop it now; the
+     * engine ends the call. */
+    if (owner == OWN_ENGINE)
         upload_discard(u);
 }
 
@@ -255,7 +303,6 @@ static tw_err upload_metadata(struct upload *u, const Tw__V1__VoiceNoteMetadata 
         Tw__V1__VoiceNote *existing;
         err = tw_voice_note_by_request(v, &u->user, m->request_id, arena, &existing);
         if (err == TW_OK) {
-            u->phase = UP_DONE;
             u->meta = existing;
             return TW_DEFERRED;
         }
@@ -286,12 +333,13 @@ static tw_err upload_metadata(struct upload *u, const Tw__V1__VoiceNoteMetadata 
     if ((u->sha = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL))
         return upload_fail(u, TW_ERR_NO_MEMORY);
     u->phase = UP_SNIFFING;
+    atomic_store(&u->owner, OWN_ENGINE);
     tw_call_on_cancel(call, upload_cancelled, u);
     return TW_OK;
 }
 
 /* Bytes of the audio, in order: to blob storage, the hash, the WAV parser
- * and the live decoder. */
+ * and the live decoder. On a pool thread. */
 static tw_err upload_write(struct upload *u, const uint8_t *data, size_t n)
 {
     tw_err err = tw_blob_writer_append(u->writer, data, n);
@@ -308,8 +356,66 @@ static tw_err upload_write(struct upload *u, const uint8_t *data, size_t n)
     return TW_OK;
 }
 
-/* The format is known: refuse it, or open the blob and write what was held. */
-static tw_err upload_start(struct upload *u, tw_audio_format found, const char *what)
+/* On a pool thread: the pending bytes written, the blob opened first if
+ * this is the first of them. */
+static tw_err upload_write_pending(struct upload *u)
+{
+    if (u->writer == NULL) {
+        tw_err err = tw_blob_writer_open(tw_voice_blobs(u->v), u->blob_key, &u->writer);
+        if (err) {
+            tw_call_log_detail(u->call, "%s", tw_store_last_error());
+            return err;
+        }
+        u->live =
+            tw_voice_live_open(u->v, u->found, u->meta->language, u->terms, u->meta->n_vocabulary);
+    }
+    tw_err err = u->pending_len ? upload_write(u, u->pending, u->pending_len) : TW_OK;
+    u->pending_len = 0;
+    return err;
+}
+
+/* Hands the upload back to the engine, which reads the next message; or,
+ * after a failure or a cancel, drops it and ends the call. On a pool thread. */
+static void upload_hand_back(struct upload *u, tw_err err)
+{
+    tw_call *call = u->call;
+    int owner = OWN_POOL;
+    if (err == TW_OK && atomic_compare_exchange_strong(&u->owner, &owner, OWN_ENGINE)) {
+        tw_call_read_next(call); /* u is the engine's again: not touched after */
+        return;
+    }
+    upload_release(u);
+    atomic_store(&u->owner, OWN_DONE);
+    tw_call_finish(call, err ? err : TW_ERR_CANCELLED);
+}
+
+static void upload_chunk_task(void *arg)
+{
+    struct upload *u = arg;
+    tw_err err = atomic_load(&u->owner) == OWN_CANCELLED ? TW_ERR_CANCELLED : TW_OK;
+    if (err == TW_OK)
+        err = upload_write_pending(u);
+    upload_hand_back(u, err);
+}
+
+/* Copies bytes into the pending buffer. */
+static bool pend(struct upload *u, const uint8_t *data, size_t n)
+{
+    if (u->pending_len + n > u->pending_cap) {
+        size_t cap = u->pending_len + n;
+        uint8_t *grown = realloc(u->pending, cap);
+        if (grown == NULL)
+            return false;
+        u->pending = grown;
+        u->pending_cap = cap;
+    }
+    memcpy(u->pending + u->pending_len, data, n);
+    u->pending_len += n;
+    return true;
+}
+
+/* The format is known: refuse a mismatch; the blob is opened on the pool. */
+static tw_err upload_accept(struct upload *u, tw_audio_format found, const char *what)
 {
     tw_call *call = u->call;
     if (found != u->declared) {
@@ -320,20 +426,18 @@ static tw_err upload_start(struct upload *u, tw_audio_format found, const char *
         return tw_call_error(call, TW_ERR_VOICE_BAD_FORMAT,
                              "the audio is %s, but it was declared as %s", what, declared);
     }
+    u->found = found;
     u->meta->format = (Tw__V1__AudioFormat)found;
-    tw_err err = tw_blob_writer_open(tw_voice_blobs(u->v), u->blob_key, &u->writer);
-    if (err) {
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-        return err;
-    }
     u->wav = found == TW_AUDIO_WAV;
     if (u->wav)
         tw_wav_parser_init(&u->wav_parser);
-    u->live = tw_voice_live_open(u->v, found, u->meta->language, u->terms, u->meta->n_vocabulary);
     u->phase = UP_WRITING;
     return TW_OK;
 }
 
+/* On the engine's thread: checks a chunk and hands it to the pool, which
+ * asks for the next one when it is written (TW_DEFERRED), or holds it
+ * while the format is not known yet (TW_OK). */
 static tw_err upload_chunk(struct upload *u, const ProtobufCBinaryData *chunk)
 {
     tw_call *call = u->call;
@@ -345,25 +449,32 @@ static tw_err upload_chunk(struct upload *u, const ProtobufCBinaryData *chunk)
         return tw_call_error(call, TW_ERR_TOO_LARGE, "a voice note may have at most %llu bytes",
                              (unsigned long long)max);
     u->received += chunk->len;
-    if (u->phase == UP_WRITING)
-        return upload_write(u, chunk->data, chunk->len);
-
-    /* Sniffing: hold the first bytes until they say what they are. */
-    size_t held = u->nhead;
-    size_t take =
-        TW_AUDIO_SNIFF_BYTES - held < chunk->len ? TW_AUDIO_SNIFF_BYTES - held : chunk->len;
-    memcpy(u->head + held, chunk->data, take);
-    u->nhead += take;
-    tw_audio_format found;
-    const char *what;
-    if (!tw_audio_sniff(u->head, u->nhead, false, &found, &what))
-        return TW_OK; /* all of this chunk is held */
-    tw_err err = upload_start(u, found, what);
-    if (err == TW_OK)
-        err = upload_write(u, u->head, held);
-    if (err == TW_OK)
-        err = upload_write(u, chunk->data, chunk->len);
-    return err;
+    if (u->phase == UP_SNIFFING) {
+        /* Hold the first bytes until they say what they are. */
+        size_t held = u->nhead;
+        size_t room = TW_AUDIO_SNIFF_BYTES - held;
+        size_t take = room < chunk->len ? room : chunk->len;
+        memcpy(u->head + held, chunk->data, take);
+        u->nhead += take;
+        tw_audio_format found;
+        const char *what;
+        if (!tw_audio_sniff(u->head, u->nhead, false, &found, &what))
+            return TW_OK; /* all of this chunk is held */
+        tw_err err = upload_accept(u, found, what);
+        if (err)
+            return err;
+        if (!pend(u, u->head, held))
+            return TW_ERR_NO_MEMORY;
+    }
+    if (!pend(u, chunk->data, chunk->len))
+        return TW_ERR_NO_MEMORY;
+    atomic_store(&u->owner, OWN_POOL);
+    tw_err err = tw_pool_submit(tw_voice_pool(u->v), upload_chunk_task, u);
+    if (err) {
+        atomic_store(&u->owner, OWN_ENGINE);
+        return err;
+    }
+    return TW_DEFERRED;
 }
 
 static tw_err upload_message(tw_call *call, const ProtobufCMessage *message,
@@ -382,6 +493,7 @@ static tw_err upload_message(tw_call *call, const ProtobufCMessage *message,
                                            "the first message must carry the metadata");
         err = upload_metadata(u, in->metadata);
         if (err == TW_DEFERRED) { /* a retry: the stored note */
+            u->phase = UP_DONE;
             ((Tw__V1__UploadVoiceNoteResponse *)response)->voice_note = u->meta;
             tw_call_finish(call, TW_OK);
         }
@@ -391,7 +503,7 @@ static tw_err upload_message(tw_call *call, const ProtobufCMessage *message,
         return upload_fail(u, tw_call_field_violation(call, "metadata",
                                                       "only the first message carries metadata"));
     err = upload_chunk(u, &in->chunk);
-    return err ? upload_fail(u, err) : TW_OK;
+    return err == TW_OK || err == TW_DEFERRED ? err : upload_fail(u, err);
 }
 
 static void hex(const uint8_t *bytes, size_t n, char *out)
@@ -405,37 +517,49 @@ static int64_t upload_duration(struct upload *u)
 {
     if (u->wav)
         return tw_wav_parser_duration_ms(&u->wav_parser);
-    return tw_voice_probe_duration(u->v, u->blob_key, (tw_audio_format)u->meta->format);
+    return tw_voice_probe_duration(u->v, u->blob_key, u->found);
 }
 
-/* On the voice pool: the audio made durable, then the note stored. The
- * engine's thread no longer touches the upload; the cancel hook only sets
- * cancelled. */
+/* Ends the commit with err: whatever the upload still holds is freed (the
+ * audio too, unless it was committed). */
+static void upload_commit_end(struct upload *u, tw_err err)
+{
+    upload_release(u);
+    atomic_store(&u->owner, OWN_DONE);
+    tw_call_finish(u->call, err);
+}
+
+/* On the voice pool: the last bytes written, the audio made durable, then
+ * the note stored. A cancel from now on only marks the upload: a note
+ * committed anyway is what a retry with its request_id gets. */
 static void upload_commit(void *arg)
 {
     struct upload *u = arg;
     tw_call *call = u->call;
     tw_arena *arena = tw_call_arena(call);
-    if (atomic_load(&u->cancelled)) {
-        upload_release(u);
-        tw_call_finish(call, TW_ERR_CANCELLED);
-        return;
-    }
+    tw_err err = atomic_load(&u->owner) == OWN_CANCELLED ? TW_ERR_CANCELLED : TW_OK;
+    if (err == TW_OK)
+        err = upload_write_pending(u);
+    if (err == TW_OK && u->wav && tw_wav_parser_finish(&u->wav_parser) != TW_OK)
+        err = tw_call_error(call, TW_ERR_VOICE_BAD_FORMAT, "not a readable WAV file: %s",
+                            u->wav_parser.error);
     uint8_t digest[EVP_MAX_MD_SIZE];
     unsigned digest_len = 0;
-    EVP_DigestFinal_ex(u->sha, digest, &digest_len);
-    char *sha = tw_arena_alloc(arena, 2 * digest_len + 1);
-    if (sha != NULL)
+    char *sha = NULL;
+    if (err == TW_OK) {
+        EVP_DigestFinal_ex(u->sha, digest, &digest_len);
+        if ((sha = tw_arena_alloc(arena, 2 * digest_len + 1)) == NULL)
+            err = TW_ERR_NO_MEMORY;
+    }
+    if (err == TW_OK) {
         hex(digest, digest_len, sha);
-    tw_err err = tw_blob_writer_commit(u->writer);
-    u->writer = NULL;
-    if (err == TW_OK && sha == NULL)
-        err = TW_ERR_NO_MEMORY;
+        err = tw_blob_writer_commit(u->writer);
+        u->writer = NULL;
+        if (err)
+            tw_call_log_detail(call, "%s", tw_store_last_error());
+    }
     if (err) {
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-        upload_release(u);
-        tw_blob_delete(tw_voice_blobs(u->v), u->blob_key);
-        tw_call_finish(call, err);
+        upload_commit_end(u, err);
         return;
     }
     Tw__V1__VoiceNote *note = u->meta;
@@ -456,12 +580,9 @@ static void upload_commit(void *arg)
      * upload's audio belongs to nothing. */
     if (err || existed)
         tw_blob_delete(tw_voice_blobs(u->v), u->blob_key);
-    upload_release(u);
-    if (err == TW_OK) {
-        Tw__V1__UploadVoiceNoteResponse *out = u->response;
-        out->voice_note = stored;
-    }
-    tw_call_finish(call, err);
+    if (err == TW_OK)
+        u->response->voice_note = stored;
+    upload_commit_end(u, err); /* frees what is left; err may be TW_OK */
 }
 
 static tw_err upload_end(tw_call *call, ProtobufCMessage *response)
@@ -475,20 +596,18 @@ static tw_err upload_end(tw_call *call, ProtobufCMessage *response)
         tw_audio_format found;
         const char *what;
         tw_audio_sniff(u->head, u->nhead, true, &found, &what);
-        tw_err err = upload_start(u, found, what);
-        if (err == TW_OK)
-            err = upload_write(u, u->head, u->nhead);
+        tw_err err = upload_accept(u, found, what);
+        if (err == TW_OK && !pend(u, u->head, u->nhead))
+            err = TW_ERR_NO_MEMORY;
         if (err)
             return upload_fail(u, err);
     }
-    if (u->wav && tw_wav_parser_finish(&u->wav_parser) != TW_OK)
-        return upload_fail(u, tw_call_error(call, TW_ERR_VOICE_BAD_FORMAT,
-                                            "not a readable WAV file: %s", u->wav_parser.error));
     u->response = (Tw__V1__UploadVoiceNoteResponse *)response;
     u->phase = UP_COMMITTING;
+    atomic_store(&u->owner, OWN_POOL);
     tw_err err = tw_pool_submit(tw_voice_pool(u->v), upload_commit, u);
     if (err) {
-        u->phase = UP_WRITING;
+        atomic_store(&u->owner, OWN_ENGINE);
         return upload_fail(u, err);
     }
     return TW_DEFERRED;

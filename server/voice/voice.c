@@ -27,8 +27,8 @@
  * audio a moment before its note. */
 #define ORPHAN_AGE_MS (60 * 60 * 1000)
 #define SWEEP_BATCH   128
-#define IO_THREADS    2
-#define IO_QUEUE      256
+#define IO_THREADS    4
+#define IO_QUEUE      1024
 #define LIVE_QUEUE    256
 
 static int64_t wall_clock_ms(void *ctx)
@@ -624,13 +624,6 @@ static tw_err transcribe_job(tw_app *app, const tw_job *job, char *error, size_t
     return err;
 }
 
-/* Transcriptions run on workers of their own (voice_transcribers), so a
- * long recording never holds up other kinds of jobs. */
-static const tw_job_type voice_job_types[] = {
-    {TW_VOICE_JOB_TYPE, transcribe_job, JOB_LEASE_MS},
-    {NULL, NULL, 0},
-};
-
 /* ---- watches ----------------------------------------------------------------------- */
 
 struct voice_watch {
@@ -748,6 +741,7 @@ void voice_notify(tw_voice *v, const tw_id *user, const tw_id *note)
 /* ---- retention ------------------------------------------------------------------------ */
 
 struct aged {
+    int64_t create_ms;
     tw_id user, note;
 };
 
@@ -774,7 +768,7 @@ static tw_err aged_notes(tw_voice *v, int64_t cutoff, struct aged *out, size_t *
         }
         if (created >= cutoff)
             break;
-        (*n)++;
+        out[(*n)++].create_ms = created;
     }
     tw_err closed = tw_store_iter_close(it);
     return err ? err : closed;
@@ -841,8 +835,8 @@ tw_err tw_voice_sweep(tw_voice *v, int64_t now_ms, tw_voice_sweep_stats *out)
             err = tw_voice_note_delete(v, &batch[i].user, &batch[i].note);
             if (err == TW_OK)
                 out->notes_deleted++;
-            else if (err == TW_ERR_NOT_FOUND) /* deleted meanwhile */
-                err = TW_OK;
+            else if (err == TW_ERR_NOT_FOUND) /* its account was deleted */
+                err = voice_age_entry_delete(v, batch[i].create_ms, &batch[i].user, &batch[i].note);
         }
     } while (err == TW_OK && n == SWEEP_BATCH && !atomic_load(&v->stopping));
     free(batch);
@@ -920,6 +914,7 @@ tw_voice_options tw_voice_options_from_config(const tw_config *cfg, tw_stt_engin
         .retention_ms = cfg->voice_retention_days * 24 * 60 * 60 * 1000,
         .transcribers = (int)cfg->voice_transcribers,
         .live_threads = (int)cfg->voice_live_decoders,
+        .job_lease_ms = cfg->voice_job_lease_s * 1000,
     };
 }
 
@@ -964,8 +959,11 @@ tw_err tw_voice_start(tw_app *app, const tw_voice_options *opts, char *errbuf, s
      * transcribed after they end. */
     if (err == TW_OK)
         err = tw_pool_submit(v->live_pool, prepare_engine, v);
+    /* Transcriptions run on workers of their own (voice_transcribers), so a
+     * long recording never holds up other kinds of jobs. */
+    v->job_types[0] = (tw_job_type){TW_VOICE_JOB_TYPE, transcribe_job, opts->job_lease_ms};
     if (err == TW_OK)
-        err = tw_jobs_start(app, voice_job_types, opts->transcribers > 0 ? opts->transcribers : 1,
+        err = tw_jobs_start(app, v->job_types, opts->transcribers > 0 ? opts->transcribers : 1,
                             &v->runner);
     if (err == TW_OK && opts->sweep_interval_ms >= 0) {
         if (pthread_create(&v->sweeper, NULL, sweeper_main, v) == 0)

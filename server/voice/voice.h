@@ -47,6 +47,9 @@ typedef struct tw_voice_options {
     int64_t retention_ms;  /* notes older than this are deleted */
     int transcribers;      /* job workers */
     int live_threads;      /* threads decoding live sessions */
+    /* How long a transcription job is leased: after a crash the job runs
+     * again once this has passed; longer than the slowest transcription. */
+    int64_t job_lease_ms;
     /* Time for notes and the sweep, in Unix ms; NULL for the wall clock. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;

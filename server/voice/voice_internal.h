@@ -6,6 +6,7 @@
 #define TW_VOICE_INTERNAL_H
 
 #include "tw_counter.h"
+#include "jobs.h"
 #include "tw_txn.h"
 #include "voice.h"
 
@@ -29,6 +30,7 @@ struct tw_voice {
     tw_pool *io_pool;   /* RPC work that blocks on the disk */
     tw_pool *live_pool; /* live decoding */
     struct tw_job_runner *runner;
+    tw_job_type job_types[2]; /* transcription, and the end row */
     atomic_bool stopping;
 
     /* Guards the lists below. */
@@ -60,6 +62,10 @@ tw_err voice_record_load(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id 
 tw_err voice_record_put(tw_txn *t, const tw_id *user, const tw_id *note,
                         const Tw__Store__V1__VoiceNoteRecord *old,
                         Tw__Store__V1__VoiceNoteRecord *rec);
+
+/* Deletes a retention index entry whose note is gone already (deleting an
+ * account removes a user's keys, not this index's, which is not theirs). */
+tw_err voice_age_entry_delete(tw_voice *v, int64_t create_ms, const tw_id *user, const tw_id *note);
 
 /* Enqueues the note's transcription job for generation in t. */
 tw_err voice_job_enqueue(tw_txn *t, const tw_id *user, const tw_id *note, uint32_t generation);

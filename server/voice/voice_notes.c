@@ -409,6 +409,25 @@ tw_err tw_voice_note_delete(tw_voice *v, const tw_id *user, const tw_id *note)
     return err;
 }
 
+struct age_entry {
+    int64_t create_ms;
+    const tw_id *user, *note;
+};
+
+static tw_err age_entry_apply(tw_txn *t, void *ctx)
+{
+    struct age_entry *a = ctx;
+    tw_key k;
+    age_key(&k, a->create_ms, a->user, a->note);
+    return tw_txn_delete(t, &k);
+}
+
+tw_err voice_age_entry_delete(tw_voice *v, int64_t create_ms, const tw_id *user, const tw_id *note)
+{
+    struct age_entry a = {create_ms, user, note};
+    return tw_txn_run(v->store, age_entry_apply, &a);
+}
+
 /* ---- retranscribe ----------------------------------------------------------------- */
 
 struct retranscribe {

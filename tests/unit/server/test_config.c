@@ -66,6 +66,7 @@ START_TEST(defaults_apply_without_any_source)
     ck_assert_str_eq(cfg.voice_model_dir, "/usr/share/pocketsphinx/model/en-us");
     ck_assert_int_eq(cfg.voice_transcribers, 2);
     ck_assert_int_eq(cfg.voice_live_decoders, 2);
+    ck_assert_int_eq(cfg.voice_job_lease_s, 1800);
     tw_config_free(&cfg);
 }
 END_TEST
