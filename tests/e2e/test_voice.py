@@ -1,0 +1,413 @@
+"""
+VoiceService end to end: a real twd, a signed-in user, and the Python stubs
+generated from proto/ by standard tooling, as an app would call it.
+
+Speech is made here with espeak-ng and converted with ffmpeg into each of
+the four formats; each is accepted and transcribed (PocketSphinx hears
+espeak-ng's voice poorly, so only that a transcript arrives is checked;
+accuracy is test_voice_accuracy.py's). Refusals (a PNG renamed .mp3, a WAV
+declared as webm), 25 MiB + 1 byte, a cancel and a deadline mid-stream all
+leave nothing in the store or on disk; the same request_id stores once;
+Download returns the exact bytes; Delete removes the audio; and a
+transcription interrupted by a restart (SIGTERM, or SIGKILL and its lease
+running out) finishes.
+"""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import unittest
+
+import grpc
+
+from twd_harness import REPO_DIR, RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_until
+# Generated stubs import only after twd_harness has put them on the path.
+from tw.v1 import voice_service_pb2 as pb  # noqa: E402
+from tw.v1 import voice_service_pb2_grpc as pb_grpc  # noqa: E402
+
+KiB = 1024
+MiB = 1024 * KiB
+MAX_BYTES = 25 * MiB  # twd's default voice_max_bytes
+CHUNK = 64 * KiB
+# Bounds on waiting; generous because sanitizer builds run several times slower.
+TRANSCRIBE_TIMEOUT_S = 600.0
+CLEANUP_TIMEOUT_S = 20.0
+UPLOAD_TIMEOUT_S = 300.0
+SPEECH_WAV = os.path.join(REPO_DIR, "tests", "data", "audio", "speech-44k.wav")
+# One decoder of each kind: these twd processes run beside other tests.
+VOICE_ENV = {"TW_VOICE_TRANSCRIBERS": "1", "TW_VOICE_LIVE_DECODERS": "1"}
+
+Status = pb.VoiceNoteStatus
+FINAL = (Status.VOICE_NOTE_STATUS_TRANSCRIBED, Status.VOICE_NOTE_STATUS_FAILED)
+
+SENTENCE = "please remind me to call the dentist tomorrow morning and buy some milk"
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def run(*args):
+    subprocess.run(args, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE, timeout=120)
+
+
+def make_speech(directory):
+    """The sentence spoken by espeak-ng in each format: {ext: bytes}."""
+    wav = os.path.join(directory, "speech.wav")
+    run("espeak-ng", "-w", wav, SENTENCE)
+    made = {"wav": read(wav)}
+    for ext, codec in (("mp3", "libmp3lame"), ("m4a", "aac"), ("webm", "libopus")):
+        path = os.path.join(directory, f"speech.{ext}")
+        run("ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", wav, "-c:a", codec, path)
+        made[ext] = read(path)
+    return made
+
+
+def make_png(directory):
+    path = os.path.join(directory, "photo.png")
+    run("ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+        "color=c=red:s=64x64", "-frames:v", "1", path)
+    return read(path)
+
+
+def wav_of_size(size):
+    """A WAV header (16 kHz mono, 16-bit) and zeros: `size` bytes."""
+    header = (b"RIFF" + (size - 8).to_bytes(4, "little") + b"WAVEfmt "
+              + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
+              + (1).to_bytes(2, "little") + (16000).to_bytes(4, "little")
+              + (32000).to_bytes(4, "little") + (2).to_bytes(2, "little")
+              + (16).to_bytes(2, "little") + b"data" + (size - 44).to_bytes(4, "little"))
+    return header + bytes(size - len(header))
+
+
+def upload_requests(data, file_name, content_type="", request_id="", chunk=CHUNK,
+                    hold=None, hold_after=0):
+    """The messages of an upload: metadata, then the data in chunks. With
+    hold (a threading.Event), stops after hold_after bytes until it is set
+    (bounded), as a client whose microphone is still recording."""
+    yield pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(
+        file_name=file_name, content_type=content_type, request_id=request_id))
+    for offset in range(0, len(data), chunk):
+        if hold is not None and offset >= hold_after:
+            hold.wait(timeout=60)
+            return
+        yield pb.UploadVoiceNoteRequest(chunk=data[offset:offset + chunk])
+
+
+def files_under(path):
+    found = []
+    for root, _, names in os.walk(path):
+        found.extend(os.path.join(root, name) for name in names)
+    return found
+
+
+class VoiceCalls:
+    """What the tests do, for a twd and a signed-in account."""
+
+    def __init__(self, test, twd, account):
+        self.test, self.twd, self.account = test, twd, account
+        self.voice = pb_grpc.VoiceServiceStub(twd.channel())
+
+    def upload(self, data, file_name, content_type="", request_id="", chunk=CHUNK):
+        reply = self.voice.UploadVoiceNote(
+            upload_requests(data, file_name, content_type, request_id, chunk),
+            metadata=self.account.metadata, timeout=UPLOAD_TIMEOUT_S)
+        return reply.voice_note
+
+    def watch(self, note_id, timeout=TRANSCRIBE_TIMEOUT_S):
+        """Every note WatchVoiceNote sends, until it ends."""
+        return [m.voice_note for m in self.voice.WatchVoiceNote(
+            pb.WatchVoiceNoteRequest(id=note_id), metadata=self.account.metadata,
+            timeout=timeout)]
+
+    def final(self, note_id):
+        seen = self.watch(note_id)
+        self.test.assertIn(seen[-1].status, FINAL)
+        return seen[-1]
+
+    def get(self, note_id):
+        return self.voice.GetVoiceNote(pb.GetVoiceNoteRequest(id=note_id),
+                                       metadata=self.account.metadata,
+                                       timeout=RPC_TIMEOUT_S).voice_note
+
+    def list(self):
+        return list(self.voice.ListVoiceNotes(pb.ListVoiceNotesRequest(page_size=500),
+                                              metadata=self.account.metadata,
+                                              timeout=RPC_TIMEOUT_S).voice_notes)
+
+    def download(self, note_id):
+        return b"".join(m.chunk for m in self.voice.DownloadVoiceNote(
+            pb.DownloadVoiceNoteRequest(id=note_id), metadata=self.account.metadata,
+            timeout=UPLOAD_TIMEOUT_S))
+
+    def delete(self, note_id):
+        self.voice.DeleteVoiceNote(pb.DeleteVoiceNoteRequest(id=note_id),
+                                   metadata=self.account.metadata, timeout=RPC_TIMEOUT_S)
+
+    def blob_path(self, note_id):
+        return os.path.join(self.twd.data_dir, "blobs", self.account.user_id, note_id)
+
+    def assert_nothing_stored(self):
+        """No note, and no byte on disk: not under the user's blobs, not in
+        blob storage's temporary directory. The refusal is answered first
+        and the half-written file goes a moment later, so wait (bounded)."""
+        self.test.assertEqual(self.list(), [])
+        blobs = os.path.join(self.twd.data_dir, "blobs")
+        left = lambda: (files_under(os.path.join(blobs, self.account.user_id))
+                        + files_under(os.path.join(blobs, ".tmp")))
+        wait_until(lambda: not left(), CLEANUP_TIMEOUT_S, "the upload's files to be removed")
+
+
+class VoiceTest(TwdTestCase):
+    twd_env = VOICE_ENV
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.work = tempfile.mkdtemp(prefix="twd-e2e-voice-")
+        cls.speech = make_speech(cls.work)
+        cls.png = make_png(cls.work)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        self.me = self.twd.sign_up()
+        self.calls = VoiceCalls(self, self.twd, self.me)
+
+    def test_each_format_made_with_espeak_is_accepted_and_transcribed(self):
+        types = {"wav": "audio/wav", "mp3": "audio/mpeg", "m4a": "audio/mp4",
+                 "webm": "audio/webm;codecs=opus"}
+        formats = {"wav": pb.AUDIO_FORMAT_WAV, "mp3": pb.AUDIO_FORMAT_MP3,
+                   "m4a": pb.AUDIO_FORMAT_M4A, "webm": pb.AUDIO_FORMAT_WEBM}
+        for ext, data in self.speech.items():
+            with self.subTest(ext):
+                note = self.calls.upload(data, f"reminder.{ext}", types[ext],
+                                         request_id=f"espeak-{ext}")
+                self.assertEqual(note.format, formats[ext])
+                self.assertEqual(note.size_bytes, len(data))
+                self.assertEqual(note.sha256, hashlib.sha256(data).hexdigest())
+                self.assertIn(note.status, (Status.VOICE_NOTE_STATUS_PENDING,
+                                            Status.VOICE_NOTE_STATUS_TRANSCRIBING))
+                self.assertTrue(os.path.exists(self.calls.blob_path(note.id)))
+                done = self.calls.final(note.id)
+                self.assertEqual(done.status, Status.VOICE_NOTE_STATUS_TRANSCRIBED,
+                                 done.failure_reason)
+                self.assertEqual(done.transcript.engine, "pocketsphinx")
+                self.assertEqual(done.transcript.language, "en-US")
+                # espeak-ng says the sentence in about four seconds.
+                self.assertGreater(done.duration.ToMilliseconds(), 2000)
+                self.assertLess(done.duration.ToMilliseconds(), 10000)
+        self.assertEqual(len(self.calls.list()), 4)
+
+    def test_png_renamed_mp3_and_wav_declared_webm_are_refused_and_nothing_stored(self):
+        _, details = assert_rpc_error(
+            self, lambda: self.calls.upload(self.png, "photo.mp3"),
+            grpc.StatusCode.INVALID_ARGUMENT, "VOICE_001")
+        self.assertIn("a PNG image, not mp3", details.message)
+        self.calls.assert_nothing_stored()
+        _, details = assert_rpc_error(
+            self, lambda: self.calls.upload(self.speech["wav"], "note.webm", "audio/webm"),
+            grpc.StatusCode.INVALID_ARGUMENT, "VOICE_001")
+        self.assertIn("WAV audio, but it was declared as webm", details.message)
+        self.calls.assert_nothing_stored()
+        _, details = assert_rpc_error(
+            self, lambda: self.calls.upload(self.speech["mp3"], "note.mp3", "text/plain"),
+            grpc.StatusCode.INVALID_ARGUMENT, "VOICE_001")
+        self.assertEqual(details.field_violations[0][0], "metadata.content_type")
+        self.calls.assert_nothing_stored()
+
+    def test_25_mib_and_one_byte_is_refused_and_nothing_is_left_on_disk(self):
+        data = wav_of_size(MAX_BYTES + 1)
+        _, details = assert_rpc_error(self, lambda: self.calls.upload(data, "long.wav"),
+                                      grpc.StatusCode.RESOURCE_EXHAUSTED, "SIZE_001")
+        self.assertIn(f"at most {MAX_BYTES} bytes", details.message)
+        self.calls.assert_nothing_stored()
+
+    def held_upload(self, timeout):
+        """An upload that sends 1 MiB and then waits, as its future and the
+        event that would let it go on."""
+        hold = threading.Event()
+        future = self.calls.voice.UploadVoiceNote.future(
+            upload_requests(self.speech_padding(), "long.wav", hold=hold, hold_after=MiB),
+            metadata=self.me.metadata, timeout=timeout)
+        tmp = os.path.join(self.twd.data_dir, "blobs", ".tmp")
+        wait_until(lambda: any(os.path.getsize(p) > 0 for p in files_under(tmp)),
+                   CLEANUP_TIMEOUT_S, "the upload's first bytes in blob storage")
+        return future, hold
+
+    def speech_padding(self):
+        return wav_of_size(4 * MiB)
+
+    def test_cancel_mid_stream_leaves_nothing(self):
+        future, hold = self.held_upload(UPLOAD_TIMEOUT_S)
+        future.cancel()
+        hold.set()
+        with self.assertRaises(grpc.FutureCancelledError):
+            future.result()
+        self.calls.assert_nothing_stored()
+
+    def test_deadline_mid_stream_leaves_nothing(self):
+        future, hold = self.held_upload(3)
+        with self.assertRaises(grpc.RpcError) as caught:
+            future.result()
+        hold.set()
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.calls.assert_nothing_stored()
+
+    def test_the_same_request_id_stores_once(self):
+        data = self.speech["m4a"]
+        first = self.calls.upload(data, "a.m4a", request_id="phone-42")
+        again = self.calls.upload(data, "a.m4a", request_id="phone-42")
+        self.assertEqual(again.id, first.id)
+        # A retry that sends only its metadata gets the note at once.
+        reply = self.calls.voice.UploadVoiceNote(
+            upload_requests(b"", "a.m4a", request_id="phone-42"), metadata=self.me.metadata,
+            timeout=RPC_TIMEOUT_S)
+        self.assertEqual(reply.voice_note.id, first.id)
+        self.assertEqual([n.id for n in self.calls.list()], [first.id])
+        self.assertEqual(files_under(os.path.join(self.twd.data_dir, "blobs",
+                                                  self.me.user_id)),
+                         [self.calls.blob_path(first.id)])
+
+    def test_download_returns_the_exact_bytes(self):
+        data = read(SPEECH_WAV) * 5  # 11 MiB, more than a stream's backlog
+        data = data[:len(data) // 2 * 2]
+        note = self.calls.upload(data, "five-times.wav")
+        got = self.calls.download(note.id)
+        self.assertEqual(len(got), len(data))
+        self.assertEqual(hashlib.sha256(got).hexdigest(), note.sha256)
+        self.assertEqual(got, data)
+        self.calls.delete(note.id)  # and its transcription, not needed here
+
+    def test_delete_removes_the_blob(self):
+        note = self.calls.upload(self.speech["mp3"], "a.mp3")
+        path = self.calls.blob_path(note.id)
+        self.assertTrue(os.path.exists(path))
+        self.calls.delete(note.id)
+        self.assertFalse(os.path.exists(path))
+        assert_rpc_error(self, lambda: self.calls.get(note.id), grpc.StatusCode.NOT_FOUND,
+                         "RES_001")
+        assert_rpc_error(self, lambda: self.calls.delete(note.id), grpc.StatusCode.NOT_FOUND,
+                         "RES_001")
+        self.calls.assert_nothing_stored()
+
+    def test_another_users_notes_do_not_exist(self):
+        note = self.calls.upload(self.speech["mp3"], "a.mp3")
+        other = VoiceCalls(self, self.twd, self.twd.sign_up())
+        for call in (lambda: other.get(note.id), lambda: other.download(note.id),
+                     lambda: other.delete(note.id), lambda: other.watch(note.id)):
+            assert_rpc_error(self, call, grpc.StatusCode.NOT_FOUND, "RES_001")
+        self.assertEqual(other.list(), [])
+        self.assertTrue(os.path.exists(self.calls.blob_path(note.id)))
+
+    def test_calls_need_a_signed_in_user(self):
+        voice = pb_grpc.VoiceServiceStub(self.twd.channel())
+        assert_rpc_error(self, lambda: voice.ListVoiceNotes(pb.ListVoiceNotesRequest(),
+                                                            timeout=RPC_TIMEOUT_S),
+                         grpc.StatusCode.UNAUTHENTICATED, "AUTH_002")
+
+
+class VoiceRestartTest(unittest.TestCase):
+    """A transcription under way when twd stops finishes after it starts again."""
+
+    def start_transcription(self, twd):
+        """Uploads 26 s of speech (seconds of decoding) and returns once
+        its transcription job has started."""
+        me = twd.sign_up()
+        calls = VoiceCalls(self, twd, me)
+        note = calls.upload(read(SPEECH_WAV), "long.wav")
+        stream = calls.voice.WatchVoiceNote(pb.WatchVoiceNoteRequest(id=note.id),
+                                            metadata=me.metadata, timeout=TRANSCRIBE_TIMEOUT_S)
+        for change in stream:
+            if change.voice_note.status != Status.VOICE_NOTE_STATUS_PENDING:
+                break
+        stream.cancel()
+        self.assertEqual(change.voice_note.status, Status.VOICE_NOTE_STATUS_TRANSCRIBING)
+        return me, note
+
+    def assert_finishes(self, twd, me, note):
+        calls = VoiceCalls(self, twd, me)
+        done = calls.final(note.id)
+        self.assertEqual(done.status, Status.VOICE_NOTE_STATUS_TRANSCRIBED, done.failure_reason)
+        # The whole recording, not the part heard before the stop.
+        self.assertGreater(len(done.transcript.words), 20)
+        self.assertGreater(done.transcript.words[-1].end_offset.ToMilliseconds(), 20000)
+        # By a second lease of the job: the first one died with the old twd.
+        # (The job's log line follows the transcript that ended the watch.)
+        runs = wait_until(lambda: [line for line in twd.logs() if line.get("msg") == "job done"
+                                   and line.get("type") == "voice_transcribe"],
+                          CLEANUP_TIMEOUT_S, "the transcription job's log line")
+        self.assertEqual(len(runs), 1, runs)
+        self.assertGreaterEqual(runs[0]["attempt"], 2)
+
+    def test_sigterm_during_transcription_then_restart_finishes_the_job(self):
+        with Twd(env=VOICE_ENV) as twd:
+            me, note = self.start_transcription(twd)
+            data_dir = twd.data_dir
+            self.assertEqual(twd.stop(), 0)
+            self.assertTrue(any(line.get("msg") == "job failed"
+                                and "twd is stopping" in line.get("error", "")
+                                for line in twd.logs()), "the job was not interrupted")
+            with Twd(env=VOICE_ENV, data_dir=data_dir) as restarted:
+                self.assert_finishes(restarted, me, note)
+
+    def test_sigkill_during_transcription_then_restart_finishes_after_the_lease(self):
+        env = {**VOICE_ENV, "TW_VOICE_JOB_LEASE_S": "10"}
+        with Twd(env=env) as twd:
+            me, note = self.start_transcription(twd)
+            data_dir = twd.data_dir
+            twd.stop(signal.SIGKILL)
+            with Twd(env=env, data_dir=data_dir) as restarted:
+                self.assert_finishes(restarted, me, note)
+
+
+class VoiceS3Test(unittest.TestCase):
+    """The same upload path with blob_backend=s3, against s3rver on loopback
+    (see test_blob_backend.py): large notes go up as multipart uploads, and
+    a refusal or a cancel aborts them, leaving nothing in the bucket."""
+
+    def test_notes_refusals_and_cancels_on_s3(self):
+        from test_blob_backend import BUCKET, S3rver
+        with S3rver() as s3, Twd(env={**VOICE_ENV, **s3.env()}) as twd:
+            me = twd.sign_up()
+            calls = VoiceCalls(self, twd, me)
+            bucket = os.path.join(s3.dir, BUCKET)
+            empty = lambda: not files_under(bucket)
+
+            # 12 MiB: three 5 MiB parts' worth, stored and read back whole.
+            data = (read(SPEECH_WAV) * 6)[:12 * MiB]
+            note = calls.upload(data, "big.wav")
+            self.assertEqual(note.sha256, hashlib.sha256(data).hexdigest())
+            self.assertEqual(calls.download(note.id), data)
+            self.assertFalse(empty())
+            calls.delete(note.id)
+            wait_until(empty, CLEANUP_TIMEOUT_S, "the note's object to leave the bucket")
+
+            # 25 MiB + 1 byte: five parts were sent before the refusal.
+            assert_rpc_error(self, lambda: calls.upload(wav_of_size(MAX_BYTES + 1), "x.wav"),
+                             grpc.StatusCode.RESOURCE_EXHAUSTED, "SIZE_001")
+            wait_until(empty, CLEANUP_TIMEOUT_S, "the refused upload's parts to be aborted")
+
+            # A cancel after more than a part.
+            hold = threading.Event()
+            future = calls.voice.UploadVoiceNote.future(
+                upload_requests(wav_of_size(12 * MiB), "held.wav", hold=hold,
+                                hold_after=7 * MiB),
+                metadata=me.metadata, timeout=UPLOAD_TIMEOUT_S)
+            wait_until(lambda: not empty(), CLEANUP_TIMEOUT_S, "a part in the bucket")
+            future.cancel()
+            hold.set()
+            wait_until(empty, CLEANUP_TIMEOUT_S, "the cancelled upload's parts to be aborted")
+            self.assertEqual(calls.list(), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
