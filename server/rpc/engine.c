@@ -463,6 +463,7 @@ tw_err tw_call_send(tw_call *c, const ProtobufCMessage *message)
 static void on_send(tw_call *c, bool success)
 {
     void (*drained)(tw_call *, void *) = NULL;
+    void *drained_ctx = NULL;
     pthread_mutex_lock(&c->lock);
     struct send_item *sent = c->in_flight;
     c->in_flight = NULL;
@@ -476,8 +477,12 @@ static void on_send(tw_call *c, bool success)
     } else if (c->finished && !c->status_started) {
         start_status_locked(c);
     } else if (c->drain_fn != NULL && !c->dead && !c->finished) {
+        /* Both under the lock: once it is released, the handler may
+         * register its next drain over them. */
         drained = c->drain_fn;
+        drained_ctx = c->drain_ctx;
         c->drain_fn = NULL;
+        c->drain_ctx = NULL;
     }
     pthread_mutex_unlock(&c->lock);
     if (sent != NULL) {
@@ -486,7 +491,7 @@ static void on_send(tw_call *c, bool success)
     }
     /* Before batch_done: this send still holds the call. */
     if (drained != NULL)
-        drained(c, c->drain_ctx);
+        drained(c, drained_ctx);
     batch_done(c);
 }
 
@@ -529,13 +534,15 @@ static void call_cancelled(tw_call *c)
     c->cancelled = true;
     drop_queue_locked(c);
     void (*fn)(tw_call *, void *) = NULL;
+    void *ctx = NULL;
     if (c->cancel_fn != NULL && !c->cancel_notified) {
         c->cancel_notified = true;
         fn = c->cancel_fn;
+        ctx = c->cancel_ctx;
     }
     pthread_mutex_unlock(&c->lock);
     if (fn != NULL)
-        fn(c, c->cancel_ctx);
+        fn(c, ctx);
 }
 
 static void on_close(tw_call *c, bool success)
