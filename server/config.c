@@ -37,7 +37,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const durabilities[] = {"durable", "fast", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
 static const char *const blob_backends[] = {"fs", "s3", NULL};
-static const char *const voice_engines[] = {"pocketsphinx", NULL};
+static const char *const voice_engines[] = {"pocketsphinx", "deepgram", NULL};
 
 #define FIELD(f) offsetof(tw_config, f)
 
@@ -122,7 +122,7 @@ static const struct setting settings[] = {
     {"voice_retention_days", SET_INT, FIELD(voice_retention_days), "90", 1, 36500,
      .help = "voice notes older than this many days are deleted with their audio"},
     {"voice_engine", SET_CHOICE, FIELD(voice_engine), "pocketsphinx", .choices = voice_engines,
-     .help = "transcription engine: pocketsphinx (offline)"},
+     .help = "transcription engine: pocketsphinx (offline) or deepgram (needs deepgram_api_key)"},
     {"voice_model_dir", SET_PATH, FIELD(voice_model_dir), "/usr/share/pocketsphinx/model/en-us",
      .help = "PocketSphinx model directory (acoustic model en-us/, en-us.lm.bin, dictionary)"},
     {"voice_transcribers", SET_INT, FIELD(voice_transcribers), "2", 1, 64,
@@ -131,6 +131,8 @@ static const struct setting settings[] = {
      .help = "wav uploads transcribed while they arrive (each ~100 MB); 0 turns it off"},
     {"voice_job_lease_s", SET_INT, FIELD(voice_job_lease_s), "1800", 5, 86400,
      .help = "seconds a transcription is leased; after a crash it runs again once they pass"},
+    {"voice_job_attempts", SET_INT, FIELD(voice_job_attempts), "10", 1, 100,
+     .help = "tries of a transcription (backing off between them) before the note is FAILED"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -345,6 +347,10 @@ static const char *config_flag(int argc, char **argv)
 /* Settings that only make sense together. */
 static tw_err check_together(const tw_config *cfg, char *errbuf, size_t errlen)
 {
+    if (cfg->voice_engine == TW_VOICE_ENGINE_DEEPGRAM && cfg->deepgram_api_key[0] == '\0') {
+        snprintf(errbuf, errlen, "voice_engine=deepgram needs setting deepgram_api_key");
+        return TW_ERR_VALIDATION;
+    }
     if (cfg->blob_backend != TW_BLOB_BACKEND_S3)
         return TW_OK;
     const struct {

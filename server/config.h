@@ -23,6 +23,7 @@ typedef enum tw_blob_backend {
 /* Transcription engines, in the order of the voice_engine choices. */
 typedef enum tw_voice_engine_kind {
     TW_VOICE_ENGINE_POCKETSPHINX, /* offline, Debian's PocketSphinx with the en-us model */
+    TW_VOICE_ENGINE_DEEPGRAM,     /* Deepgram's pre-recorded API (deepgram_* settings) */
 } tw_voice_engine_kind;
 
 typedef struct tw_config {
@@ -77,6 +78,7 @@ typedef struct tw_config {
     int64_t voice_transcribers;        /* transcriptions run at once (each holds a decoder) */
     int64_t voice_live_decoders;       /* uploads transcribed while they arrive (wav); 0: none */
     int64_t voice_job_lease_s;         /* a transcription job's lease (rerun after a crash) */
+    int64_t voice_job_attempts;        /* tries of a transcription before FAILED */
 } tw_config;
 
 /*

@@ -298,7 +298,7 @@ int tw_cmd_serve(int argc, char **argv)
         goto out;
     }
     tw_stt_engine *stt = NULL;
-    if (tw_voice_engine_from_config(&cfg, &stt, errbuf, sizeof errbuf)) {
+    if (tw_voice_engine_from_config(&cfg, app.deepgram, &stt, errbuf, sizeof errbuf)) {
         tw_cli_fail("%s", errbuf);
         goto out;
     }

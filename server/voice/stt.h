@@ -12,7 +12,8 @@
  *
  * Errors, for transcribe and live_finish:
  *   TW_ERR_VALIDATION  the recording cannot be transcribed (undecodable, an
- *                      unsupported codec): final, why says it for the user;
+ *                      unsupported codec, a hosted engine refusing the audio
+ *                      or the key): final, why says it for the user;
  *   TW_ERR_CANCELLED   *abort was set;
  *   anything else      a passing failure (storage, network, an engine that
  *                      is busy or down): worth retrying later.
@@ -143,5 +144,12 @@ typedef struct tw_pocketsphinx_options {
  * loaded on first use (about a second and 100 MB each). */
 tw_err tw_stt_pocketsphinx_new(const tw_pocketsphinx_options *opts, tw_stt_engine **out,
                                char *errbuf, size_t errlen);
+
+/* Deepgram's pre-recorded API through client (borrowed: it must outlive the
+ * engine); errbuf says why not (no client: no deepgram_api_key). Whole
+ * recordings only (no live sessions). */
+struct tw_deepgram;
+tw_err tw_stt_deepgram_new(struct tw_deepgram *client, tw_stt_engine **out, char *errbuf,
+                           size_t errlen);
 
 #endif

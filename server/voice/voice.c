@@ -599,7 +599,7 @@ static tw_err run_job(tw_voice *v, const tw_job *job, tw_arena *arena, char *err
     }
     if (err == TW_ERR_VALIDATION) {
         o.kind = OUTCOME_FAILED;
-        o.reason = tw_arena_printf(arena, "the audio cannot be transcribed: %s", why);
+        o.reason = tw_arena_printf(arena, "the note cannot be transcribed: %s", why);
     } else if (err && job->attempts >= job->max_attempts) {
         o.kind = OUTCOME_FAILED;
         o.reason = tw_arena_printf(arena, "transcription failed %u times, last: %s", job->attempts,
@@ -889,8 +889,8 @@ static void *sweeper_main(void *arg)
 
 /* ---- start and stop ------------------------------------------------------------------- */
 
-tw_err tw_voice_engine_from_config(const tw_config *cfg, tw_stt_engine **out, char *errbuf,
-                                   size_t errlen)
+tw_err tw_voice_engine_from_config(const tw_config *cfg, struct tw_deepgram *deepgram,
+                                   tw_stt_engine **out, char *errbuf, size_t errlen)
 {
     switch (cfg->voice_engine) {
     case TW_VOICE_ENGINE_POCKETSPHINX: {
@@ -901,6 +901,8 @@ tw_err tw_voice_engine_from_config(const tw_config *cfg, tw_stt_engine **out, ch
         };
         return tw_stt_pocketsphinx_new(&opts, out, errbuf, errlen);
     }
+    case TW_VOICE_ENGINE_DEEPGRAM:
+        return tw_stt_deepgram_new(deepgram, out, errbuf, errlen);
     }
     snprintf(errbuf, errlen, "unknown voice_engine");
     return TW_ERR_VALIDATION;
@@ -915,6 +917,7 @@ tw_voice_options tw_voice_options_from_config(const tw_config *cfg, tw_stt_engin
         .transcribers = (int)cfg->voice_transcribers,
         .live_threads = (int)cfg->voice_live_decoders,
         .job_lease_ms = cfg->voice_job_lease_s * 1000,
+        .job_attempts = (uint32_t)cfg->voice_job_attempts,
     };
 }
 
@@ -939,6 +942,7 @@ tw_err tw_voice_start(tw_app *app, const tw_voice_options *opts, char *errbuf, s
     v->engine = opts->engine;
     v->max_bytes = opts->max_bytes;
     v->retention_ms = opts->retention_ms;
+    v->job_attempts = opts->job_attempts > 0 ? opts->job_attempts : 10;
     v->clock_ms = opts->clock_ms ? opts->clock_ms : wall_clock_ms;
     v->clock_ctx = opts->clock_ctx;
     v->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : SWEEP_DEFAULT_MS;

@@ -50,6 +50,8 @@ typedef struct tw_voice_options {
     /* How long a transcription job is leased: after a crash the job runs
      * again once this has passed; longer than the slowest transcription. */
     int64_t job_lease_ms;
+    /* Tries of a transcription before the note is FAILED; 0 for 10. */
+    uint32_t job_attempts;
     /* Time for notes and the sweep, in Unix ms; NULL for the wall clock. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
@@ -58,9 +60,10 @@ typedef struct tw_voice_options {
     int64_t sweep_interval_ms;
 } tw_voice_options;
 
-/* The engine voice_engine names, made from cfg; errbuf says why not. */
-tw_err tw_voice_engine_from_config(const tw_config *cfg, tw_stt_engine **out, char *errbuf,
-                                   size_t errlen);
+/* The engine voice_engine names, made from cfg; deepgram is the app's
+ * Deepgram client (NULL without deepgram_api_key). errbuf says why not. */
+tw_err tw_voice_engine_from_config(const tw_config *cfg, struct tw_deepgram *deepgram,
+                                   tw_stt_engine **out, char *errbuf, size_t errlen);
 
 /* Options from cfg with engine (taken). */
 tw_voice_options tw_voice_options_from_config(const tw_config *cfg, tw_stt_engine *engine);

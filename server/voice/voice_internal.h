@@ -24,6 +24,7 @@ struct tw_voice {
     tw_stt_engine *engine;
     uint64_t max_bytes;
     int64_t retention_ms;
+    uint32_t job_attempts; /* a transcription is tried this often (shutdowns count) */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
 
@@ -68,7 +69,8 @@ tw_err voice_record_put(tw_txn *t, const tw_id *user, const tw_id *note,
 tw_err voice_age_entry_delete(tw_voice *v, int64_t create_ms, const tw_id *user, const tw_id *note);
 
 /* Enqueues the note's transcription job for generation in t. */
-tw_err voice_job_enqueue(tw_txn *t, const tw_id *user, const tw_id *note, uint32_t generation);
+tw_err voice_job_enqueue(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id *note,
+                         uint32_t generation);
 
 /* After a committed change of a note: its watches hear of it. */
 void voice_notify(tw_voice *v, const tw_id *user, const tw_id *note);

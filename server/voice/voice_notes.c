@@ -19,9 +19,6 @@
 #include <string.h>
 
 #define RESOURCE_TYPE "voice_note"
-/* A transcription may be tried this often (shutdowns count as tries). */
-#define JOB_ATTEMPTS 10
-
 static void *arena_pb_alloc(void *arena, size_t size)
 {
     return tw_arena_alloc(arena, size ? size : 1);
@@ -161,7 +158,8 @@ static tw_err record_delete(tw_txn *t, const tw_id *user, const tw_id *note,
     return err;
 }
 
-tw_err voice_job_enqueue(tw_txn *t, const tw_id *user, const tw_id *note, uint32_t generation)
+tw_err voice_job_enqueue(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id *note,
+                         uint32_t generation)
 {
     Tw__Store__V1__VoiceTranscribeJob job = TW__STORE__V1__VOICE_TRANSCRIBE_JOB__INIT;
     job.user_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)user->bytes};
@@ -169,7 +167,7 @@ tw_err voice_job_enqueue(tw_txn *t, const tw_id *user, const tw_id *note, uint32
     job.generation = generation;
     uint8_t payload[64];
     size_t len = tw__store__v1__voice_transcribe_job__pack(&job, payload);
-    tw_job_options opts = {.max_attempts = JOB_ATTEMPTS};
+    tw_job_options opts = {.max_attempts = v->job_attempts};
     return tw_txn_job_enqueue(t, TW_VOICE_JOB_TYPE, payload, len, &opts, NULL);
 }
 
@@ -225,7 +223,7 @@ static tw_err create_apply(tw_txn *t, void *ctx)
     rec->create_unix_ms = c->now;
     tw_err err = voice_record_put(t, c->user, &c->note_id, NULL, rec);
     if (err == TW_OK)
-        err = voice_job_enqueue(t, c->user, &c->note_id, rec->generation);
+        err = voice_job_enqueue(c->v, t, c->user, &c->note_id, rec->generation);
     if (err == TW_OK) {
         char dims[32];
         snprintf(dims, sizeof dims, "format=%s",
@@ -469,7 +467,7 @@ static tw_err retranscribe_apply(tw_txn *t, void *ctx)
     note->update_time = tw_voice_timestamp(r->arena, tw_voice_now_ms(r->v));
     err = voice_record_put(t, r->user, r->note, old, rec);
     if (err == TW_OK)
-        err = voice_job_enqueue(t, r->user, r->note, rec->generation);
+        err = voice_job_enqueue(r->v, t, r->user, r->note, rec->generation);
     r->out = note;
     r->generation = rec->generation;
     return err;

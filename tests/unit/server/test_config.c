@@ -188,6 +188,21 @@ START_TEST(blob_storage_and_deepgram_settings)
     ck_assert_int_eq(load(&cfg, 2, bad_backend), TW_ERR_VALIDATION);
     ck_assert_ptr_nonnull(strstr(errbuf, "fs, s3"));
 
+    /* The transcription engine: one of two; Deepgram needs its key. */
+    char *bad_engine[] = {"--voice-engine", "whisper"};
+    ck_assert_int_eq(load(&cfg, 2, bad_engine), TW_ERR_VALIDATION);
+    ck_assert_ptr_nonnull(strstr(errbuf, "voice_engine"));
+    ck_assert_ptr_nonnull(strstr(errbuf, "pocketsphinx, deepgram"));
+    char *deepgram[] = {"--voice-engine", "deepgram"};
+    ck_assert_int_eq(load(&cfg, 2, deepgram), TW_ERR_VALIDATION);
+    ck_assert_str_eq(errbuf, "voice_engine=deepgram needs setting deepgram_api_key");
+    setenv("TW_DEEPGRAM_API_KEY", "dg-key", 1);
+    ck_assert_int_eq(load(&cfg, 2, deepgram), TW_OK);
+    ck_assert_int_eq(cfg.voice_engine, TW_VOICE_ENGINE_DEEPGRAM);
+    ck_assert_int_eq(cfg.voice_job_attempts, 10);
+    tw_config_free(&cfg);
+    unsetenv("TW_DEEPGRAM_API_KEY");
+
     /* A secret that is refused is not echoed. */
     char long_secret[1100];
     memset(long_secret, 'k', sizeof long_secret - 1);

@@ -84,8 +84,8 @@ static void start_voice(void)
 {
     char errbuf[256] = "";
     tw_stt_engine *stt;
-    ck_assert_msg(tw_voice_engine_from_config(&cfg, &stt, errbuf, sizeof errbuf) == TW_OK, "%s",
-                  errbuf);
+    ck_assert_msg(tw_voice_engine_from_config(&cfg, NULL, &stt, errbuf, sizeof errbuf) == TW_OK,
+                  "%s", errbuf);
     tw_voice_options opts = tw_voice_options_from_config(&cfg, stt);
     opts.clock_ms = test_clock;
     opts.sweep_interval_ms = -1; /* tests sweep by hand */
