@@ -20,11 +20,15 @@ import subprocess
 import tempfile
 import threading
 import unittest
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
 
 import grpc
 
 from twd_harness import REPO_DIR, RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_until
 # Generated stubs import only after twd_harness has put them on the path.
+from test_blob_backend import BUCKET, S3rver  # noqa: E402
 from tw.v1 import voice_service_pb2 as pb  # noqa: E402
 from tw.v1 import voice_service_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -371,30 +375,73 @@ class VoiceRestartTest(unittest.TestCase):
 
 class VoiceS3Test(unittest.TestCase):
     """The same upload path with blob_backend=s3, against s3rver on loopback
-    (see test_blob_backend.py): large notes go up as multipart uploads, and
-    a refusal or a cancel aborts them, leaving nothing in the bucket."""
+    (see test_blob_backend.py): a note larger than a part (5 MiB) goes up as
+    a multipart upload, comes back identical and leaves the bucket when
+    deleted; a refusal or a cancel aborts the multipart upload, leaving no
+    object and no incomplete upload. The bucket is read over plain HTTP
+    (s3rver checks no signature)."""
+
+    def s3_get(self, s3, path):
+        """(status, body) of an unsigned GET on s3rver."""
+        try:
+            with urllib.request.urlopen(f"{s3.endpoint}/{BUCKET}{path}", timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def incomplete_uploads(self, s3):
+        """The keys of the bucket's incomplete multipart uploads
+        (ListMultipartUploads)."""
+        status, body = self.s3_get(s3, "?uploads")
+        self.assertEqual(status, 200, body)
+        return [u.findtext("{*}Key") for u in ET.fromstring(body).findall("{*}Upload")]
+
+    def objects(self, s3):
+        """The keys of the bucket's objects (ListObjectsV2; s3rver's answer
+        has a namespace of its own, so any is taken)."""
+        status, body = self.s3_get(s3, "?list-type=2")
+        self.assertEqual(status, 200, body)
+        return [c.findtext("{*}Key") for c in ET.fromstring(body).findall("{*}Contents")]
 
     def test_notes_refusals_and_cancels_on_s3(self):
-        from test_blob_backend import BUCKET, S3rver
         with S3rver() as s3, Twd(env={**VOICE_ENV, **s3.env()}) as twd:
             me = twd.sign_up()
             calls = VoiceCalls(self, twd, me)
-            bucket = os.path.join(s3.dir, BUCKET)
-            empty = lambda: not files_under(bucket)
+            nothing_left = lambda: not self.objects(s3) and not self.incomplete_uploads(s3)
 
-            # 12 MiB: three 5 MiB parts' worth, stored and read back whole.
+            # 12 MiB: held after 7 MiB, when one 5 MiB part has gone up as
+            # a multipart upload, then sent to its end.
             data = (read(SPEECH_WAV) * 6)[:12 * MiB]
-            note = calls.upload(data, "big.wav")
+            hold = threading.Event()
+            future = calls.voice.UploadVoiceNote.future(
+                held_requests(data, "big.wav", hold, 7 * MiB), metadata=me.metadata,
+                timeout=UPLOAD_TIMEOUT_S)
+            uploading = wait_until(lambda: self.incomplete_uploads(s3), CLEANUP_TIMEOUT_S,
+                                   "a multipart upload under way")
+            self.assertEqual(len(uploading), 1)
+            self.assertTrue(uploading[0].startswith(me.user_id + "/"), uploading)
+            self.assertEqual(self.objects(s3), [])  # nothing shows before the commit
+            hold.set()
+            note = future.result().voice_note
+            key = f"{me.user_id}/{note.id}"
+            self.assertEqual(uploading, [key])
+            self.assertEqual(self.incomplete_uploads(s3), [])
+            self.assertEqual(self.objects(s3), [key])
+            status, stored = self.s3_get(s3, "/" + key)
+            self.assertEqual(status, 200)
+            self.assertEqual(hashlib.sha256(stored).hexdigest(), hashlib.sha256(data).hexdigest())
             self.assertEqual(note.sha256, hashlib.sha256(data).hexdigest())
-            self.assertEqual(calls.download(note.id), data)
-            self.assertFalse(empty())
+            got = calls.download(note.id)
+            self.assertEqual(hashlib.sha256(got).hexdigest(), note.sha256)
+            self.assertEqual(got, data)
             calls.delete(note.id)
-            wait_until(empty, CLEANUP_TIMEOUT_S, "the note's object to leave the bucket")
+            self.assertEqual(self.s3_get(s3, "/" + key)[0], 404)
+            self.assertTrue(nothing_left())
 
             # 25 MiB + 1 byte: five parts were sent before the refusal.
             assert_rpc_error(self, lambda: calls.upload(wav_of_size(MAX_BYTES + 1), "x.wav"),
                              grpc.StatusCode.RESOURCE_EXHAUSTED, "SIZE_001")
-            wait_until(empty, CLEANUP_TIMEOUT_S, "the refused upload's parts to be aborted")
+            wait_until(nothing_left, CLEANUP_TIMEOUT_S, "the refused upload's parts to be aborted")
 
             # A cancel after more than a part.
             hold = threading.Event()
@@ -402,11 +449,23 @@ class VoiceS3Test(unittest.TestCase):
                 upload_requests(wav_of_size(12 * MiB), "held.wav", hold=hold,
                                 hold_after=7 * MiB),
                 metadata=me.metadata, timeout=UPLOAD_TIMEOUT_S)
-            wait_until(lambda: not empty(), CLEANUP_TIMEOUT_S, "a part in the bucket")
+            wait_until(lambda: self.incomplete_uploads(s3), CLEANUP_TIMEOUT_S,
+                       "a multipart upload under way")
             future.cancel()
             hold.set()
-            wait_until(empty, CLEANUP_TIMEOUT_S, "the cancelled upload's parts to be aborted")
+            wait_until(nothing_left, CLEANUP_TIMEOUT_S,
+                       "the cancelled upload's multipart upload to be aborted")
             self.assertEqual(calls.list(), [])
+
+
+def held_requests(data, file_name, hold, hold_after):
+    """An upload that waits (bounded) after hold_after bytes until hold is
+    set, then sends the rest."""
+    yield pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(file_name=file_name))
+    for offset in range(0, len(data), CHUNK):
+        if offset == hold_after:
+            hold.wait(timeout=60)
+        yield pb.UploadVoiceNoteRequest(chunk=data[offset:offset + CHUNK])
 
 
 if __name__ == "__main__":
