@@ -3,6 +3,7 @@
 
 #include "auth/account.h"
 #include "tw/store/v1/task_records.pb-c.h"
+#include "tw/store/v1/voice_records.pb-c.h"
 
 #include <string.h>
 
@@ -36,6 +37,16 @@ static const ProtobufCMessage *user_of(const ProtobufCMessage *stored, tw_arena 
     return user != NULL ? &user->base : NULL;
 }
 
+/* A voice note is stored inside its record (blob key, generation). */
+static const ProtobufCMessage *voice_note_of(const ProtobufCMessage *stored, tw_arena *arena)
+{
+    (void)arena;
+    const Tw__Store__V1__VoiceNoteRecord *rec = (const void *)stored;
+    if (stored->descriptor != &tw__store__v1__voice_note_record__descriptor || rec->note == NULL)
+        return NULL;
+    return &rec->note->base;
+}
+
 /* Rows keep their index (full-sync tokens name it): new ones go last. */
 const tw_sync_resource tw_sync_resources[] = {
     {"task", TW_KF_TASK, false, TW__V1__CHANGE__RESOURCE_TASK, task_of},
@@ -47,6 +58,7 @@ const tw_sync_resource tw_sync_resources[] = {
     {"focus_session", TW_KF_FOCUS_SESSION, false, TW__V1__CHANGE__RESOURCE_FOCUS_SESSION, NULL},
     {"focus_template", TW_KF_FOCUS_TEMPLATE, false, TW__V1__CHANGE__RESOURCE_FOCUS_TEMPLATE, NULL},
     {"user", TW_KF_USER, true, TW__V1__CHANGE__RESOURCE_USER, user_of},
+    {"voice_note", TW_KF_VOICE_NOTE, false, TW__V1__CHANGE__RESOURCE_VOICE_NOTE, voice_note_of},
     {NULL},
 };
 

@@ -29,6 +29,7 @@ import grpc
 from twd_harness import REPO_DIR, RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_until
 # Generated stubs import only after twd_harness has put them on the path.
 from test_blob_backend import BUCKET, S3rver  # noqa: E402
+from tw.v1 import sync_service_pb2, sync_service_pb2_grpc  # noqa: E402
 from tw.v1 import voice_service_pb2 as pb  # noqa: E402
 from tw.v1 import voice_service_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -311,6 +312,48 @@ class VoiceTest(TwdTestCase):
             assert_rpc_error(self, call, grpc.StatusCode.NOT_FOUND, "RES_001")
         self.assertEqual(other.list(), [])
         self.assertTrue(os.path.exists(self.calls.blob_path(note.id)))
+
+    def pull(self, token):
+        """Every voice_note change after token (a full sync for ""), and the
+        token after them."""
+        sync = sync_service_pb2_grpc.SyncServiceStub(self.twd.channel())
+        changes = []
+        for _ in range(100):
+            reply = sync.Pull(sync_service_pb2.PullRequest(since_token=token,
+                                                           resource_types=["voice_note"]),
+                              metadata=self.me.metadata, timeout=RPC_TIMEOUT_S)
+            self.assertFalse(reply.full_resync_required)
+            changes.extend(reply.changes)
+            token = reply.next_token
+            if not reply.has_more:
+                return changes, token
+        raise AssertionError("Pull kept saying has_more")
+
+    def test_sync_pull_carries_the_transcribed_note_then_its_tombstone(self):
+        note = self.calls.upload(self.speech["mp3"], "sync.mp3")
+        done = self.calls.final(note.id)
+        self.assertEqual(done.status, Status.VOICE_NOTE_STATUS_TRANSCRIBED, done.failure_reason)
+
+        # A full sync: the note as it is now, transcript included.
+        changes, token = self.pull("")
+        self.assertEqual([(c.resource_type, c.resource_id) for c in changes],
+                         [("voice_note", note.id)])
+        self.assertEqual(changes[0].WhichOneof("resource"), "voice_note")
+        self.assertEqual(changes[0].voice_note, self.calls.get(note.id))
+        self.assertEqual(changes[0].voice_note.transcript, done.transcript)
+        self.assertTrue(changes[0].voice_note.transcript.words)
+
+        # Nothing since the full sync; then the delete is one tombstone.
+        changes, _ = self.pull(token)
+        self.assertEqual(changes, [])
+        self.calls.delete(note.id)
+        changes, _ = self.pull(token)
+        self.assertEqual(len(changes), 1, changes)
+        self.assertEqual(changes[0].resource_type, "voice_note")
+        self.assertEqual(changes[0].resource_id, note.id)
+        self.assertTrue(changes[0].deleted)
+        self.assertIsNone(changes[0].WhichOneof("resource"))
+        self.assertGreater(changes[0].sequence, 0)
 
     def test_calls_need_a_signed_in_user(self):
         voice = pb_grpc.VoiceServiceStub(self.twd.channel())
