@@ -6,51 +6,38 @@ stops start-up with one line naming it, and the secret key never reaches
 the log. (s3rver checks no signature; tests/unit/clients/test_sigv4.c is
 the signature test.)
 """
-import json
 import os
 import shutil
-import subprocess
 import tempfile
-import time
 import unittest
 
-from twd_harness import REPO_DIR, Twd, run_twd
+from twd_harness import REPO_DIR, PortPrinter, Twd, run_twd
 
 LAUNCH = os.path.join(REPO_DIR, "tests", "unit", "clients", "s3rver_launch.js")
 NODE = shutil.which("node") or "/usr/bin/node"
 SECRET = "e2e-secret-never-logged"
 BUCKET = "tw-e2e"
-START_TIMEOUT_S = 20.0
 
 
-class S3rver:
+class S3rver(PortPrinter):
     """s3rver (package.json) on a free loopback port with one bucket."""
 
-    def __enter__(self):
+    def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="twd-e2e-s3rver-")
-        self.process = subprocess.Popen(
-            [NODE, LAUNCH, os.path.join(REPO_DIR, "node_modules"), self.dir, BUCKET],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        line = ""
-        while time.monotonic() < deadline and not line.startswith("PORT "):
-            line = self.process.stdout.readline()
-            if line == "" and self.process.poll() is not None:
-                break
-        if not line.startswith("PORT "):
-            self.__exit__(None, None, None)
-            raise RuntimeError("s3rver did not start")
-        self.endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
+        super().__init__([NODE, LAUNCH, os.path.join(REPO_DIR, "node_modules"), self.dir, BUCKET],
+                         "s3rver")
+
+    def __enter__(self):
+        try:
+            super().__enter__()
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self.endpoint = f"http://127.0.0.1:{self.port}"
         return self
 
     def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
+        super().__exit__(*exc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def env(self, bucket=BUCKET):

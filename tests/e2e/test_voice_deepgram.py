@@ -13,12 +13,10 @@ circuit breaker stops calling Deepgram after repeated failures.
 import hashlib
 import json
 import os
-import subprocess
-import time
 import unittest
 import urllib.request
 
-from twd_harness import REPO_DIR, Twd, run_twd, wait_until
+from twd_harness import REPO_DIR, PortPrinter, Twd, run_twd
 from test_voice import CLEANUP_TIMEOUT_S, VOICE_ENV, VoiceCalls, read
 from tw.v1 import voice_service_pb2 as pb  # noqa: E402
 
@@ -28,40 +26,23 @@ SPEECH_MP3 = os.path.join(REPO_DIR, "tests", "data", "audio", "speech.mp3")
 KEY = "dg-e2e-key"
 ATTEMPTS = 3
 TIMEOUT_MS = 1000
-START_TIMEOUT_S = 30.0
 # Three attempts, one timeout each and backoffs of 1 s and 2 s between them.
 FINAL_TIMEOUT_S = 120.0
 
 Status = pb.VoiceNoteStatus
 
 
-class FakeDeepgram:
+class FakeDeepgram(PortPrinter):
     """fake_vendor.py on a free loopback port."""
 
-    def __enter__(self):
-        self.process = subprocess.Popen(
-            ["/usr/bin/python3", FAKE_VENDOR, "--data", DEEPGRAM_DATA, "--key", KEY],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        line = ""
-        while time.monotonic() < deadline and not line.startswith("PORT "):
-            line = self.process.stdout.readline()
-            if line == "" and self.process.poll() is not None:
-                break
-        if not line.startswith("PORT "):
-            self.__exit__()
-            raise RuntimeError("fake_vendor.py did not start")
-        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
-        return self
+    def __init__(self):
+        super().__init__(["/usr/bin/python3", FAKE_VENDOR, "--data", DEEPGRAM_DATA, "--key", KEY],
+                         "fake_vendor.py")
 
-    def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
+    def __enter__(self):
+        super().__enter__()
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
 
     def _call(self, method, path, body=None):
         req = urllib.request.Request(self.url + path, method=method,
@@ -86,6 +67,15 @@ class FakeDeepgram:
                 **more}
 
 
+def upload_mp3(calls, **metadata):
+    """Uploads tests/data/audio/speech.mp3 as calls' account."""
+    return calls.voice.UploadVoiceNote(
+        iter([pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(
+                  file_name="note.mp3", content_type="audio/mpeg", **metadata)),
+              pb.UploadVoiceNoteRequest(chunk=read(SPEECH_MP3))]),
+        metadata=calls.account.metadata, timeout=60).voice_note
+
+
 def final(calls, note_id):
     done = calls.watch(note_id, timeout=FINAL_TIMEOUT_S)[-1]
     calls.test.assertIn(done.status, (Status.VOICE_NOTE_STATUS_TRANSCRIBED,
@@ -102,7 +92,6 @@ class VoiceDeepgramTest(unittest.TestCase):
         except BaseException:
             cls.fake.__exit__()
             raise
-        cls.audio = read(SPEECH_MP3)
 
     @classmethod
     def tearDownClass(cls):
@@ -115,12 +104,7 @@ class VoiceDeepgramTest(unittest.TestCase):
         self.calls = VoiceCalls(self, self.twd, self.me)
 
     def upload(self, **metadata):
-        reply = self.calls.voice.UploadVoiceNote(
-            iter([pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(
-                      file_name="note.mp3", content_type="audio/mpeg", **metadata)),
-                  pb.UploadVoiceNoteRequest(chunk=self.audio)]),
-            metadata=self.me.metadata, timeout=60)
-        return reply.voice_note
+        return upload_mp3(self.calls, **metadata)
 
     def test_success_maps_text_language_confidence_and_words(self):
         note = self.upload(language="en-US", vocabulary=[pb.VocabularyTerm(phrase="tranquility"),
@@ -146,9 +130,10 @@ class VoiceDeepgramTest(unittest.TestCase):
         self.assertEqual(sent["method"], "POST")
         self.assertEqual(sent["headers"]["authorization"], "Token " + KEY)
         self.assertEqual(sent["headers"]["content-type"], "audio/mpeg")
-        self.assertEqual(sent["body_len"], len(self.audio))
+        audio = read(SPEECH_MP3)
+        self.assertEqual(sent["body_len"], len(audio))
         self.assertEqual(sent["body_sha256"], note.sha256)
-        self.assertEqual(sent["body_sha256"], hashlib.sha256(self.audio).hexdigest())
+        self.assertEqual(sent["body_sha256"], hashlib.sha256(audio).hexdigest())
         query = sent["query"]
         self.assertIn(["model", "nova-3"], query)
         self.assertIn(["smart_format", "true"], query)
@@ -199,11 +184,7 @@ class VoiceDeepgramKeyTest(unittest.TestCase):
         with FakeDeepgram() as fake, Twd(env=fake.env(key="not-the-key")) as twd:
             me = twd.sign_up()
             calls = VoiceCalls(self, twd, me)
-            note = calls.voice.UploadVoiceNote(
-                iter([pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(
-                          file_name="note.mp3")),
-                      pb.UploadVoiceNoteRequest(chunk=read(SPEECH_MP3))]),
-                metadata=me.metadata, timeout=60).voice_note
+            note = upload_mp3(calls)
             done = final(calls, note.id)
             self.assertEqual(done.status, Status.VOICE_NOTE_STATUS_FAILED)
             self.assertIn("HTTP 401", done.failure_reason)
@@ -218,11 +199,7 @@ class VoiceDeepgramKeyTest(unittest.TestCase):
             fake.script(*[{"status": 500, "body_file": "error-500.json"}] * 4)
             me = twd.sign_up()
             calls = VoiceCalls(self, twd, me)
-            note = calls.voice.UploadVoiceNote(
-                iter([pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(
-                          file_name="note.mp3")),
-                      pb.UploadVoiceNoteRequest(chunk=read(SPEECH_MP3))]),
-                metadata=me.metadata, timeout=60).voice_note
+            note = upload_mp3(calls)
             done = final(calls, note.id)
             self.assertEqual(done.status, Status.VOICE_NOTE_STATUS_FAILED)
             self.assertIn("failed 4 times", done.failure_reason)

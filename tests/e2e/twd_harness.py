@@ -125,6 +125,41 @@ def free_port():
         return s.getsockname()[1]
 
 
+class PortPrinter:
+    """A helper server (s3rver, the fake vendor) started as cmd, which
+    prints "PORT <n>" once it listens on 127.0.0.1; as a context manager,
+    self.port is that port and the process is stopped on exit."""
+
+    START_TIMEOUT_S = 30.0
+
+    def __init__(self, cmd, what):
+        self.cmd, self.what = cmd, what
+
+    def __enter__(self):
+        self.process = subprocess.Popen(self.cmd, stdout=subprocess.PIPE,
+                                        stdin=subprocess.DEVNULL, text=True)
+        deadline = time.monotonic() + self.START_TIMEOUT_S
+        line = ""
+        while time.monotonic() < deadline and not line.startswith("PORT "):
+            line = self.process.stdout.readline()
+            if line == "" and self.process.poll() is not None:
+                break
+        if not line.startswith("PORT "):
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"{self.what} did not start")
+        self.port = int(line.split()[1])
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+
 def sanitizer_report(text):
     """The part of a process's stderr from its first sanitizer error on (the
     whole report, stacks included), or "" when there is none."""
