@@ -17,7 +17,7 @@ import unittest
 import urllib.request
 
 from twd_harness import REPO_DIR, PortPrinter, Twd, run_twd
-from test_voice import CLEANUP_TIMEOUT_S, VOICE_ENV, VoiceCalls, read
+from test_voice import VOICE_ENV, VoiceCalls, read
 from tw.v1 import voice_service_pb2 as pb  # noqa: E402
 
 FAKE_VENDOR = os.path.join(REPO_DIR, "tests", "unit", "clients", "fake_vendor.py")
