@@ -538,6 +538,21 @@ START_TEST(gate_admits_and_names_the_caller)
 }
 END_TEST
 
+/* Ends a Sum stream's sending and checks its answer. */
+static void close_and_check_sum(rpc_stream *s, int64_t total, int count)
+{
+    ck_assert(rpc_stream_close_send(s));
+    rpc_result r;
+    rpc_stream_finish(s, &r);
+    ck_assert_int_eq(r.status, GRPC_STATUS_OK);
+    Twtest__V1__SumResponse *resp =
+        twtest__v1__sum_response__unpack(NULL, r.response_len, r.response);
+    ck_assert_int_eq(resp->total, total);
+    ck_assert_int_eq(resp->count, count);
+    twtest__v1__sum_response__free_unpacked(resp, NULL);
+    rpc_result_free(&r);
+}
+
 START_TEST(client_stream_is_consumed_message_by_message)
 {
     rpc_stream *s = rpc_stream_open(channel, "/twtest.v1.EngineTestService/Sum", 10000);
@@ -546,16 +561,7 @@ START_TEST(client_stream_is_consumed_message_by_message)
         req.value = i;
         ck_assert(rpc_stream_send(s, &req.base));
     }
-    ck_assert(rpc_stream_close_send(s));
-    rpc_result r;
-    rpc_stream_finish(s, &r);
-    ck_assert_int_eq(r.status, GRPC_STATUS_OK);
-    Twtest__V1__SumResponse *resp =
-        twtest__v1__sum_response__unpack(NULL, r.response_len, r.response);
-    ck_assert_int_eq(resp->total, 200 * 201 / 2);
-    ck_assert_int_eq(resp->count, 200);
-    twtest__v1__sum_response__free_unpacked(resp, NULL);
-    rpc_result_free(&r);
+    close_and_check_sum(s, 200 * 201 / 2, 200);
 }
 END_TEST
 
@@ -747,16 +753,7 @@ START_TEST(client_stream_reads_on_when_the_handler_says)
         req.value = i % 2 ? SUM_LATER + i : i; /* deferred and direct, mixed */
         ck_assert(rpc_stream_send(s, &req.base));
     }
-    ck_assert(rpc_stream_close_send(s));
-    rpc_result r;
-    rpc_stream_finish(s, &r);
-    ck_assert_int_eq(r.status, GRPC_STATUS_OK);
-    Twtest__V1__SumResponse *resp =
-        twtest__v1__sum_response__unpack(NULL, r.response_len, r.response);
-    ck_assert_int_eq(resp->total, 50 * 51 / 2);
-    ck_assert_int_eq(resp->count, 50);
-    twtest__v1__sum_response__free_unpacked(resp, NULL);
-    rpc_result_free(&r);
+    close_and_check_sum(s, 50 * 51 / 2, 50);
     ck_assert_int_eq(atomic_load(&sums_deferred), 25);
     ck_assert_int_eq(atomic_load(&sums_completed), 1);
 }
