@@ -145,9 +145,9 @@ START_TEST(tokens_are_bound_to_user_and_types)
         TW_ERR_BAD_PAGE_TOKEN);
     tw_sync_types t;
     char why[160];
-    char *unknown[] = {"task", "voice_note"}, *twice[] = {"task", "task"};
+    char *unknown[] = {"task", "no_such_type"}, *twice[] = {"task", "task"};
     ck_assert(!tw_sync_types_parse(unknown, 2, &t, why, sizeof why));
-    ck_assert_ptr_nonnull(strstr(why, "voice_note"));
+    ck_assert_ptr_nonnull(strstr(why, "no_such_type"));
     ck_assert(!tw_sync_types_parse(twice, 2, &t, why, sizeof why));
 }
 END_TEST
