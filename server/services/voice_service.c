@@ -401,6 +401,8 @@ static void upload_chunk_task(void *arg)
 /* Copies bytes into the pending buffer. */
 static bool pend(struct upload *u, const uint8_t *data, size_t n)
 {
+    if (n == 0)
+        return true; /* memcpy may not be given pending's NULL, even for 0 bytes */
     if (u->pending_len + n > u->pending_cap) {
         size_t cap = u->pending_len + n;
         uint8_t *grown = realloc(u->pending, cap);
