@@ -673,10 +673,13 @@ static tw_err list_notes(tw_call *call, const ProtobufCMessage *request, Protobu
 /* ---- DownloadVoiceNote --------------------------------------------------- */
 
 /* Per call, in its arena. The engine's thread starts reads (on drains) and
- * hears of cancels; reads run on the voice pool. `pending` counts reads
- * started and not finished; whoever sees it reach zero with the stream
- * over finishes the call, once (done). The mutex needs no destroy on
- * Linux and dies with the arena. */
+ * hears of cancels; reads run on the voice pool, and a drain may start the
+ * next read while the one that asked for it is still winding up. `pending`
+ * counts reads started and not finished; the stream is over once a read
+ * ended it (ended, with end_err) or the client cancelled; whoever then
+ * sees pending reach zero finishes the call, once (done): finishing frees
+ * the arena, so never while another read still holds d. The mutex needs
+ * no destroy on Linux and dies with the arena. */
 struct download {
     tw_call *call;
     tw_voice *v;
@@ -685,11 +688,28 @@ struct download {
     uint8_t *buffer;
     pthread_mutex_t lock;
     int pending;
-    bool cancelled, done;
+    bool cancelled, ended, done;
+    tw_err end_err;
 };
 
-static void download_finish(struct download *d, tw_err err)
+/* A read is over (d->lock held): the stream ends with err unless it ended
+ * before; true when the caller is the one to finish the call. */
+static bool download_read_over_locked(struct download *d, bool end, tw_err err)
 {
+    d->pending--;
+    if (end && !d->ended) {
+        d->ended = true;
+        d->end_err = err;
+    }
+    bool finish = !d->done && d->pending == 0 && (d->ended || d->cancelled);
+    if (finish)
+        d->done = true;
+    return finish;
+}
+
+static void download_finish(struct download *d)
+{
+    tw_err err = d->ended ? d->end_err : TW_ERR_CANCELLED;
     tw_blob_reader_close(d->reader);
     d->reader = NULL;
     tw_call_finish(d->call, err);
@@ -730,32 +750,26 @@ static void download_step(void *arg)
     if (!end)
         tw_call_on_drain(call, download_drained, d);
     pthread_mutex_lock(&d->lock);
-    d->pending--;
-    bool finish = !d->done && (end || (d->cancelled && d->pending == 0));
-    if (finish)
-        d->done = true;
+    bool finish = download_read_over_locked(d, end, err);
     pthread_mutex_unlock(&d->lock);
     if (finish)
-        download_finish(d, end ? err : TW_ERR_CANCELLED);
+        download_finish(d);
 }
 
 static void download_drained(tw_call *call, void *ctx)
 {
     struct download *d = ctx;
     pthread_mutex_lock(&d->lock);
-    bool go = !d->cancelled && !d->done;
+    bool go = !d->cancelled && !d->ended && !d->done;
     if (go)
         d->pending++;
     pthread_mutex_unlock(&d->lock);
     if (go && tw_pool_submit(tw_voice_pool(d->v), download_step, d) != TW_OK) {
         pthread_mutex_lock(&d->lock);
-        d->pending--;
-        bool finish = !d->done && d->pending == 0;
-        if (finish)
-            d->done = true;
+        bool finish = download_read_over_locked(d, true, TW_ERR_BUSY);
         pthread_mutex_unlock(&d->lock);
         if (finish)
-            download_finish(d, TW_ERR_BUSY);
+            download_finish(d);
     }
 }
 
@@ -769,7 +783,7 @@ static void download_cancelled(tw_call *call, void *ctx)
         d->done = true;
     pthread_mutex_unlock(&d->lock);
     if (finish)
-        download_finish(d, TW_ERR_CANCELLED);
+        download_finish(d);
 }
 
 static tw_err download(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)

@@ -95,8 +95,10 @@ class VoiceDeepgramTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.twd.__exit__(None, None, None)
-        cls.fake.__exit__()
+        try:
+            cls.twd.__exit__(None, None, None)
+        finally:  # also when twd failed: a fake left running would hold ctest's output open
+            cls.fake.__exit__()
 
     def setUp(self):
         self.fake.reset()
