@@ -90,11 +90,8 @@ tw_http_policy tw_http_policy_resolve(const tw_http_policy *p)
 
 long tw_http_backoff_ms(const tw_http_policy *p, int attempt, double random01)
 {
-    long ceiling = p->backoff_base_ms;
-    for (int i = 1; i < attempt && ceiling < p->backoff_max_ms; i++)
-        ceiling *= 2;
-    if (ceiling > p->backoff_max_ms)
-        ceiling = p->backoff_max_ms;
+    long ceiling = (long)tw_backoff_ceiling_ms(p->backoff_base_ms, p->backoff_max_ms,
+                                               attempt > 0 ? (unsigned)attempt : 1);
     if (random01 < 0)
         random01 = 0;
     if (random01 >= 1)

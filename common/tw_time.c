@@ -22,3 +22,11 @@ int64_t tw_mono_ns(void)
 {
     return clock_ns(CLOCK_MONOTONIC);
 }
+
+int64_t tw_backoff_ceiling_ms(int64_t base_ms, int64_t max_ms, unsigned attempt)
+{
+    int64_t d = base_ms;
+    for (unsigned i = 1; i < attempt && d < max_ms; i++)
+        d *= 2;
+    return d < max_ms ? d : max_ms;
+}

@@ -17,4 +17,9 @@ int64_t tw_wall_us(void);
 /* Nanoseconds on the monotonic clock (arbitrary origin). */
 int64_t tw_mono_ns(void);
 
+/* The longest wait before retry number attempt (1 for the first retry):
+ * base * 2^(attempt-1), at most max. Callers add their jitter under it, so
+ * that clients failing together do not come back together. */
+int64_t tw_backoff_ceiling_ms(int64_t base_ms, int64_t max_ms, unsigned attempt);
+
 #endif

@@ -13,7 +13,9 @@
 
 #include "store_internal.h"
 #include "tw/store/v1/records.pb-c.h"
+#include "tw_time.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Due entries a lease call tries before it reports none (each one tried
@@ -242,12 +244,15 @@ struct settle_ctx {
     tw_arena *arena;
 };
 
+/* Between half the ceiling and the ceiling ("equal jitter"): jobs that
+ * failed together (an outside service down for everyone) spread out when
+ * they come back, and none comes back sooner than half its backoff. */
 static int64_t backoff_ms(const tw_store *s, uint32_t attempts)
 {
-    int64_t d = s->opts.job_backoff_base_ms;
-    for (uint32_t i = 1; i < attempts && d < s->opts.job_backoff_max_ms; i++)
-        d *= 2;
-    return d < s->opts.job_backoff_max_ms ? d : s->opts.job_backoff_max_ms;
+    int64_t ceiling =
+        tw_backoff_ceiling_ms(s->opts.job_backoff_base_ms, s->opts.job_backoff_max_ms, attempts);
+    int64_t half = ceiling / 2;
+    return half + (int64_t)arc4random_uniform((uint32_t)(ceiling - half + 1));
 }
 
 static tw_err settle_apply(tw_txn *t, void *ctx)

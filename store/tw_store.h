@@ -60,8 +60,8 @@ typedef struct tw_store_options {
      * NULL for the wall clock. Tests make time pass without sleeping. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
-    /* A failed job waits base * 2^(attempts-1) ms, at most max ms;
-     * 0 means 1 s and 1 h. */
+    /* A failed job waits between half and all of base * 2^(attempts-1)
+     * ms (at most max ms), at random; 0 means 1 s and 1 h. */
     uint32_t job_backoff_base_ms;
     uint32_t job_backoff_max_ms;
 } tw_store_options;

@@ -116,20 +116,48 @@ START_TEST(an_expired_lease_makes_the_job_due_again)
 }
 END_TEST
 
-START_TEST(failures_back_off_exponentially)
+/* Leases the job once it is due: not before half of ceiling_ms after
+ * now, and by ceiling_ms (the backoff's jitter). */
+static tw_job lease_after_backoff(const char *type, int64_t ceiling_ms)
+{
+    tick(ceiling_ms / 2 - 1);
+    none_due(type);
+    tick(ceiling_ms - ceiling_ms / 2 + 1);
+    return lease(type, 60000);
+}
+
+START_TEST(failures_back_off_exponentially_with_jitter)
 {
     enqueue("t", "x", 0, 10);
-    int64_t waits[] = {1000, 2000, 4000, 8000};
-    for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
-        tw_job job = lease("t", 60000);
+    int64_t ceilings[] = {1000, 2000, 4000, 8000};
+    tw_job job = lease("t", 60000);
+    for (size_t i = 0; i < sizeof ceilings / sizeof ceilings[0]; i++) {
         ck_assert_uint_eq(job.attempts, i + 1);
         ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "upstream 503"), TW_OK);
-        tick(waits[i] - 1);
-        none_due("t");
-        tick(1);
+        job = lease_after_backoff("t", ceilings[i]);
     }
-    tw_job job = lease("t", 60000);
     ck_assert_str_eq(job.last_error, "upstream 503");
+}
+END_TEST
+
+/* Jobs failing at the same moment do not all come back at the same one. */
+START_TEST(jobs_failing_together_come_back_apart)
+{
+    enum { JOBS = 20 };
+    for (int i = 0; i < JOBS; i++)
+        enqueue("t", "x", 0, 10);
+    for (int i = 0; i < JOBS; i++) {
+        tw_job job = lease("t", 60000);
+        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "e"), TW_OK);
+    }
+    int due_at_once = 0;
+    tick(500); /* half the 1 s ceiling: the earliest any may be due */
+    for (int ms = 500; ms <= 1000 && due_at_once == 0; ms++, tick(1)) {
+        tw_job job;
+        while (tw_store_job_lease(fx.store, "t", 60000, fx.arena, &job) == TW_OK)
+            due_at_once++;
+    }
+    ck_assert_int_lt(due_at_once, JOBS);
 }
 END_TEST
 
@@ -143,12 +171,12 @@ START_TEST(the_backoff_is_capped)
                           .job_backoff_max_ms = 250};
     ck_assert_int_eq(tw_store_open(&o, &fx.store), TW_OK);
     enqueue("t", "x", 0, 10);
+    int64_t ceilings[] = {100, 200, 250, 250};
+    tw_job job = lease("t", 60000);
     for (int i = 0; i < 4; i++) {
-        tw_job job = lease("t", 60000);
         ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "e"), TW_OK);
-        tick(i == 0 ? 100 : i == 1 ? 200 : 250);
+        job = lease_after_backoff("t", ceilings[i]);
     }
-    lease("t", 60000);
 }
 END_TEST
 
@@ -298,7 +326,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, jobs_come_oldest_due_first_and_not_before_due);
     tcase_add_test(tc, an_aborted_enqueue_leaves_no_job);
     tcase_add_test(tc, an_expired_lease_makes_the_job_due_again);
-    tcase_add_test(tc, failures_back_off_exponentially);
+    tcase_add_test(tc, failures_back_off_exponentially_with_jitter);
+    tcase_add_test(tc, jobs_failing_together_come_back_apart);
     tcase_add_test(tc, the_backoff_is_capped);
     tcase_add_test(tc, jobs_are_dead_lettered_after_their_attempts);
     tcase_add_test(tc, a_job_whose_last_lease_expires_is_dead_lettered);
