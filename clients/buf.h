@@ -42,7 +42,4 @@ const char *tw_buf_str(const tw_buf *b);
  * the buffer; NULL when it has failed or out of memory. */
 char *tw_buf_take(tw_buf *b);
 
-/* Lower-case hex of n bytes, into out (2n + 1 bytes). */
-void tw_hex(const unsigned char *bytes, size_t n, char *out);
-
 #endif

@@ -7,6 +7,7 @@
 #include "sigv4.h"
 
 #include "buf.h"
+#include "tw_hex.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -37,7 +38,7 @@ void tw_sigv4_sha256_hex(const void *data, size_t n, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
-    tw_hex(md, len, out);
+    tw_hex_encode(md, len, out);
 }
 
 static void hmac(const void *key, size_t key_len, const char *msg, unsigned char out[32])
@@ -186,17 +187,6 @@ nomem:
     return TW_ERR_NO_MEMORY;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the percent escapes of n bytes of s, then encodes the result the
  * canonical way; NULL with *bad set for a broken escape. */
 static char *recode(const char *s, size_t n, bool *bad)
@@ -210,8 +200,8 @@ static char *recode(const char *s, size_t n, bool *bad)
             raw[len++] = s[i];
             continue;
         }
-        int hi = i + 1 < n ? hex_value(s[i + 1]) : -1;
-        int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
+        int hi = i + 1 < n ? tw_hex_digit(s[i + 1]) : -1;
+        int lo = i + 2 < n ? tw_hex_digit(s[i + 2]) : -1;
         if (hi >= 0 && lo >= 0) {
             raw[len++] = (char)(hi * 16 + lo);
             i += 2;
@@ -422,7 +412,7 @@ static tw_err finish(const tw_sigv4_params *p, const tw_sigv4_credentials *c, co
     hmac(k_region, 32, p->service, k_service);
     hmac(k_service, 32, "aws4_request", k_signing);
     hmac(k_signing, 32, out->string_to_sign, sig);
-    tw_hex(sig, 32, out->signature);
+    tw_hex_encode(sig, 32, out->signature);
     OPENSSL_cleanse(k_signing, sizeof k_signing);
     return TW_OK;
 }

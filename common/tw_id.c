@@ -1,6 +1,7 @@
 /* UUIDv7 generation and text conversion for tw_id.h. */
 #include "tw_id.h"
 
+#include "tw_hex.h"
 #include "tw_time.h"
 
 #include <pthread.h>
@@ -60,17 +61,6 @@ void tw_id_format(const tw_id *id, char out[TW_ID_TEXT_SIZE])
              b[15]);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool tw_id_parse(const char *text, tw_id *out)
 {
     if (text == NULL || strlen(text) != TW_ID_TEXT_SIZE - 1)
@@ -82,7 +72,7 @@ bool tw_id_parse(const char *text, tw_id *out)
                 return false;
             continue;
         }
-        int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+        int hi = tw_hex_digit(text[i]), lo = tw_hex_digit(text[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out->bytes[n++] = (uint8_t)(hi << 4 | lo);

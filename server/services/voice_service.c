@@ -19,6 +19,7 @@
  */
 #include "services.h"
 
+#include "tw_hex.h"
 #include "tw_id.h"
 #include "tw_utf8.h"
 #include "voice/audio_format.h"
@@ -508,12 +509,6 @@ static tw_err upload_message(tw_call *call, const ProtobufCMessage *message,
     return err == TW_OK || err == TW_DEFERRED ? err : upload_fail(u, err);
 }
 
-static void hex(const uint8_t *bytes, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", bytes[i]);
-}
-
 /* How long the stored audio plays, by its header; -1 when it does not say. */
 static int64_t upload_duration(struct upload *u)
 {
@@ -554,7 +549,7 @@ static void upload_commit(void *arg)
             err = TW_ERR_NO_MEMORY;
     }
     if (err == TW_OK) {
-        hex(digest, digest_len, sha);
+        tw_hex_encode(digest, digest_len, sha);
         err = tw_blob_writer_commit(u->writer);
         u->writer = NULL;
         if (err)
