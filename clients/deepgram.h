@@ -15,7 +15,6 @@
 #define TW_DEEPGRAM_H
 
 #include "http.h"
-#include "tw_blob.h"
 #include "tw_err.h"
 
 #include <stdatomic.h>
@@ -87,12 +86,6 @@ typedef struct tw_deepgram_result {
 tw_err tw_deepgram_transcribe(tw_deepgram *dg, const tw_deepgram_audio *audio,
                               const tw_deepgram_options *opts, tw_deepgram_result **out,
                               tw_upstream_error *uerr);
-
-/* The same with the audio read from blob key of blobs (reopened for each
- * attempt). */
-tw_err tw_deepgram_transcribe_blob(tw_deepgram *dg, tw_blob_store *blobs, const char *key,
-                                   const char *content_type, const tw_deepgram_options *opts,
-                                   tw_deepgram_result **out, tw_upstream_error *uerr);
 
 /* Parses a /v1/listen answer (the JSON text, n bytes); language is the one
  * asked for (may be NULL). TW_ERR_UPSTREAM when it lacks a transcript. */

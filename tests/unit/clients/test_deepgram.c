@@ -3,7 +3,7 @@
  * POST /v1/listen as Deepgram documents: a recorded success with words,
  * 400 for audio it cannot use, 401 for a wrong key, and scripted 429 with
  * Retry-After, 500 and a hang past the timeout. Also the circuit breaker
- * (with a clock the test moves) and audio read from a blob store.
+ * (with a clock the test moves).
  */
 #include "deepgram.h"
 #include "sigv4.h"
@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static fx_server fake;
 static int64_t test_clock_ms;
@@ -367,47 +366,6 @@ START_TEST(bad_options_send_nothing)
 }
 END_TEST
 
-START_TEST(audio_from_a_blob)
-{
-    make_wav();
-    char dir[] = "/tmp/tw-deepgram-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    tw_blob_store *blobs;
-    ck_assert_int_eq(tw_blob_fs_open(dir, &blobs), TW_OK);
-    tw_blob_writer *w;
-    ck_assert_int_eq(tw_blob_writer_open(blobs, "u/note.wav", &w), TW_OK);
-    for (int i = 0; i < 64; i++) /* 256 KiB, read back in the reader's pieces */
-        ck_assert_int_eq(tw_blob_writer_append(w, wav, sizeof wav), TW_OK);
-    ck_assert_int_eq(tw_blob_writer_commit(w), TW_OK);
-
-    tw_deepgram *dg = client("test-key", 3, 5000);
-    fx_fake_script(&fake, "[{\"status\": 503}]");
-    tw_deepgram_result *r;
-    tw_upstream_error uerr;
-    ck_assert_int_eq(
-        tw_deepgram_transcribe_blob(dg, blobs, "u/note.wav", "audio/wav", NULL, &r, &uerr), TW_OK);
-    ck_assert_int_eq(uerr.attempts, 2);
-    tw_deepgram_result_free(r);
-    json_t *got = fx_fake_requests(&fake);
-    json_t *second = json_array_get(got, 1);
-    ck_assert_int_eq(json_integer_value(json_object_get(second, "body_len")), 64 * sizeof wav);
-    json_decref(got);
-    ck_assert_int_eq(
-        tw_deepgram_transcribe_blob(dg, blobs, "u/missing.wav", "audio/wav", NULL, &r, &uerr),
-        TW_ERR_NOT_FOUND);
-    tw_deepgram_free(dg);
-
-    ck_assert_int_eq(tw_blob_delete(blobs, "u/note.wav"), TW_OK);
-    tw_blob_close(blobs);
-    char path[128];
-    snprintf(path, sizeof path, "%s/blobs/.tmp", dir);
-    rmdir(path);
-    snprintf(path, sizeof path, "%s/blobs", dir);
-    rmdir(path);
-    ck_assert_int_eq(rmdir(dir), 0);
-}
-END_TEST
-
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("deepgram");
@@ -424,7 +382,6 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, the_breaker_opens_after_failures_in_a_row);
     tcase_add_test(tc, an_answer_without_a_transcript_fails);
     tcase_add_test(tc, bad_options_send_nothing);
-    tcase_add_test(tc, audio_from_a_blob);
     suite_add_tcase(s, tc);
     return s;
 }
