@@ -52,15 +52,17 @@ static bool run_one(tw_job_runner *r, const tw_job_type *type)
         tw_arena_free(arena);
         return false;
     }
-    char id[TW_ID_TEXT_SIZE], error[512] = "";
+    char id[TW_ID_TEXT_SIZE];
     tw_id_format(&job.id, id);
-    err = type->run(r->app, &job, error, sizeof error);
-    tw_err done =
-        err ? tw_store_job_fail(r->app->store, &job, error[0] ? error : tw_err_message(err))
-            : tw_store_job_complete(r->app->store, &job);
+    tw_job_failure failure = {.error = ""};
+    err = type->run(r->app, &job, &failure);
+    const char *error = failure.error[0] ? failure.error : err ? tw_err_message(err) : "";
+    tw_err done = err ? tw_store_job_fail(r->app->store, &job, error, failure.retry_after_ms)
+                      : tw_store_job_complete(r->app->store, &job);
     tw_log(err ? TW_LOG_WARN : TW_LOG_INFO, err ? "job failed" : "job done",
-           json_pack("{s:s, s:s, s:i, s:s}", "type", type->type, "job_id", id, "attempt",
-                     (int)job.attempts, "error", error));
+           json_pack("{s:s, s:s, s:i, s:s, s:I}", "type", type->type, "job_id", id, "attempt",
+                     (int)job.attempts, "error", error, "retry_after_ms",
+                     (json_int_t)failure.retry_after_ms));
     if (done == TW_ERR_CONFLICT)
         tw_log(TW_LOG_WARN, "job lease ran out while it ran; it will run again",
                json_pack("{s:s, s:s}", "type", type->type, "job_id", id));

@@ -18,13 +18,20 @@
 
 #include <stddef.h>
 
+/* What a handler says of a failed run. */
+typedef struct tw_job_failure {
+    char error[512]; /* a line kept as the job's last_error, never shown to clients */
+    int64_t
+        retry_after_ms; /* try again no sooner (an outside service's Retry-After); 0: the backoff */
+} tw_job_failure;
+
 /*
- * Runs one job. TW_OK completes it; an error fails it, with a line in
- * error (never shown to clients) kept as the job's last_error. The job and
- * its payload are borrowed for the call. A handler must be safe to run
- * twice for one job: a lease can run out while it works.
+ * Runs one job. TW_OK completes it; an error fails it, with what failure
+ * says (it starts zeroed). The job and its payload are borrowed for the
+ * call. A handler must be safe to run twice for one job: a lease can run
+ * out while it works.
  */
-typedef tw_err tw_job_handler(tw_app *app, const tw_job *job, char *error, size_t error_len);
+typedef tw_err tw_job_handler(tw_app *app, const tw_job *job, tw_job_failure *failure);
 
 typedef struct tw_job_type {
     const char *type; /* as enqueued, for example "delete_account" */

@@ -241,6 +241,7 @@ tw_err tw_store_job_lease(tw_store *s, const char *type, int64_t lease_ms, tw_ar
 struct settle_ctx {
     const tw_job *job;
     const char *error; /* NULL: completed */
+    int64_t retry_after_ms;
     tw_arena *arena;
 };
 
@@ -281,31 +282,33 @@ static tw_err settle_apply(tw_txn *t, void *ctx)
         m->due_unix_ms = now;
     } else {
         m->state = TW__STORE__V1__JOB_STATE__JOB_STATE_READY;
-        m->due_unix_ms = now + backoff_ms(t->store, m->attempts);
+        int64_t wait = backoff_ms(t->store, m->attempts);
+        m->due_unix_ms = now + (c->retry_after_ms > wait ? c->retry_after_ms : wait);
     }
     m->last_error = (char *)c->error;
     m->lease_id = (ProtobufCBinaryData){0, NULL};
     return job_save(t, &due_key, m);
 }
 
-static tw_err job_settle(tw_store *s, const tw_job *job, const char *error)
+static tw_err job_settle(tw_store *s, const tw_job *job, const char *error, int64_t retry_after_ms)
 {
     tw_arena *arena = tw_arena_new(1024);
     if (arena == NULL)
         return TW_ERR_NO_MEMORY;
-    tw_err err = tw_txn_run(s, settle_apply, &(struct settle_ctx){job, error, arena});
+    tw_err err =
+        tw_txn_run(s, settle_apply, &(struct settle_ctx){job, error, retry_after_ms, arena});
     tw_arena_free(arena);
     return err;
 }
 
 tw_err tw_store_job_complete(tw_store *s, const tw_job *job)
 {
-    return job_settle(s, job, NULL);
+    return job_settle(s, job, NULL, 0);
 }
 
-tw_err tw_store_job_fail(tw_store *s, const tw_job *job, const char *error)
+tw_err tw_store_job_fail(tw_store *s, const tw_job *job, const char *error, int64_t retry_after_ms)
 {
-    return job_settle(s, job, error ? error : "");
+    return job_settle(s, job, error ? error : "", retry_after_ms);
 }
 
 tw_err tw_store_job_list_dead(tw_store *s, const char *type, uint32_t limit, tw_arena *arena,

@@ -54,10 +54,11 @@ tw_err tw_store_job_lease(tw_store *s, const char *type, int64_t lease_ms, tw_ar
  * this one (it ran out and the job was leased again, completed or failed). */
 tw_err tw_store_job_complete(tw_store *s, const tw_job *job);
 
-/* Failed: due again after the backoff, or dead-lettered when it has had
- * max_attempts. error (borrowed) is kept as last_error. TW_ERR_CONFLICT as
- * for complete. */
-tw_err tw_store_job_fail(tw_store *s, const tw_job *job, const char *error);
+/* Failed: due again after the backoff, or after retry_after_ms when that
+ * is longer (an outside service's Retry-After; 0 when it did not say), or
+ * dead-lettered when it has had max_attempts. error (borrowed) is kept as
+ * last_error. TW_ERR_CONFLICT as for complete. */
+tw_err tw_store_job_fail(tw_store *s, const tw_job *job, const char *error, int64_t retry_after_ms);
 
 /* Dead jobs of type, most recent first, at most limit, in arena. */
 tw_err tw_store_job_list_dead(tw_store *s, const char *type, uint32_t limit, tw_arena *arena,

@@ -96,14 +96,14 @@ static tw_err delete_blob(void *ctx, const char *key, const tw_blob_info *info)
     return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
-tw_err tw_account_deletion_run(tw_app *app, const tw_job *job, char *error, size_t error_len)
+tw_err tw_account_deletion_run(tw_app *app, const tw_job *job, tw_job_failure *failure)
 {
     Tw__Store__V1__AccountDeletion *p =
         tw__store__v1__account_deletion__unpack(NULL, job->payload_len, job->payload);
     if (p == NULL || p->user_id.len != TW_ID_BYTES) {
         if (p != NULL)
             tw__store__v1__account_deletion__free_unpacked(p, NULL);
-        snprintf(error, error_len, "payload is not an AccountDeletion");
+        snprintf(failure->error, sizeof failure->error, "payload is not an AccountDeletion");
         return TW_ERR_DB_CORRUPT;
     }
     tw_id user;
@@ -129,7 +129,7 @@ tw_err tw_account_deletion_run(tw_app *app, const tw_job *job, char *error, size
         err = tw_login_forget(app->store, p->email);
     }
     if (err)
-        snprintf(error, error_len, "%s: %s", step, tw_store_last_error());
+        snprintf(failure->error, sizeof failure->error, "%s: %s", step, tw_store_last_error());
     tw__store__v1__account_deletion__free_unpacked(p, NULL);
     return err;
 }

@@ -12,7 +12,7 @@
 #define TW_DELETION_H
 
 #include "app.h"
-#include "tw_jobs.h"
+#include "jobs.h"
 
 #define TW_DELETE_ACCOUNT_JOB "delete_account"
 
@@ -20,6 +20,6 @@
 tw_err tw_txn_enqueue_account_deletion(tw_txn *t, const tw_id *user, const char *email);
 
 /* The job handler (tw_job_handler). */
-tw_err tw_account_deletion_run(tw_app *app, const tw_job *job, char *error, size_t error_len);
+tw_err tw_account_deletion_run(tw_app *app, const tw_job *job, tw_job_failure *failure);
 
 #endif

@@ -16,7 +16,9 @@
  *                      or the key): final, why says it for the user;
  *   TW_ERR_CANCELLED   *abort was set;
  *   anything else      a passing failure (storage, network, an engine that
- *                      is busy or down): worth retrying later.
+ *                      is busy or down): worth retrying later, and no
+ *                      sooner than out->retry_after_ms when the engine
+ *                      was told when (a hosted engine's Retry-After).
  * Engines are shared by threads: every function may be called from any
  * thread at once, except that one live session is used by one thread at a
  * time.
@@ -51,6 +53,7 @@ typedef struct tw_transcript {
     size_t nwords;
     int64_t duration_ms; /* of the audio, as decoded; -1 when the engine does not say */
     const char *engine;
+    int64_t retry_after_ms; /* after a passing failure: wait at least this long; 0 when unknown */
 } tw_transcript;
 
 /* One recording to transcribe. */

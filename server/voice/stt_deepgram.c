@@ -150,6 +150,7 @@ static tw_err dg_transcribe(tw_stt_engine *base, const tw_stt_request *req, tw_a
         return err;
     }
     snprintf(why, whylen, "%s", uerr.reason[0] ? uerr.reason : "Deepgram failed");
+    out->retry_after_ms = uerr.retry_after_ms > 0 ? uerr.retry_after_ms : 0;
     /* 400 (the audio) and 401/403 (the key) will not change by trying again. */
     return uerr.retryable ? TW_ERR_UPSTREAM : TW_ERR_VALIDATION;
 }

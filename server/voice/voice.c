@@ -541,8 +541,10 @@ static tw_err transcribe(tw_voice *v, const Tw__Store__V1__VoiceNoteRecord *rec,
     return err;
 }
 
-static tw_err run_job(tw_voice *v, const tw_job *job, tw_arena *arena, char *error, size_t errlen)
+static tw_err run_job(tw_voice *v, const tw_job *job, tw_arena *arena, tw_job_failure *failure)
 {
+    char *error = failure->error;
+    size_t errlen = sizeof failure->error;
     ProtobufCAllocator alloc = voice_allocator(arena);
     Tw__Store__V1__VoiceTranscribeJob *p =
         tw__store__v1__voice_transcribe_job__unpack(&alloc, job->payload_len, job->payload);
@@ -582,7 +584,7 @@ static tw_err run_job(tw_voice *v, const tw_job *job, tw_arena *arena, char *err
     struct voice_active active = {.note = note, .generation = p->generation};
     active_add(v, &active);
     tw_voice_live *live = voice_live_take(v, &note, p->generation);
-    tw_transcript transcript;
+    tw_transcript transcript = {0};
     char why[512] = "";
     err = transcribe(v, o.rec, live, &active.abort, arena, &transcript, why, sizeof why);
     tw_voice_live_abandon(live);
@@ -606,6 +608,7 @@ static tw_err run_job(tw_voice *v, const tw_job *job, tw_arena *arena, char *err
                                    why[0] ? why : tw_err_message(err));
     } else if (err) {
         snprintf(error, errlen, "%s", why[0] ? why : tw_err_message(err));
+        failure->retry_after_ms = transcript.retry_after_ms;
         return err;
     }
     err = save_outcome(&o);
@@ -614,12 +617,12 @@ static tw_err run_job(tw_voice *v, const tw_job *job, tw_arena *arena, char *err
     return err;
 }
 
-static tw_err transcribe_job(tw_app *app, const tw_job *job, char *error, size_t errlen)
+static tw_err transcribe_job(tw_app *app, const tw_job *job, tw_job_failure *failure)
 {
     tw_arena *arena = tw_arena_new(16384);
     if (arena == NULL)
         return TW_ERR_NO_MEMORY;
-    tw_err err = run_job(app->voice, job, arena, error, errlen);
+    tw_err err = run_job(app->voice, job, arena, failure);
     tw_arena_free(arena);
     return err;
 }

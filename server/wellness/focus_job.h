@@ -8,6 +8,6 @@
 
 /* Runs tw_focus_abandon_due with the server's clock and its
  * focus_abandon_after_minutes setting. */
-tw_err tw_focus_abandon_job(tw_app *app, const tw_job *job, char *error, size_t error_len);
+tw_err tw_focus_abandon_job(tw_app *app, const tw_job *job, tw_job_failure *failure);
 
 #endif

@@ -168,14 +168,20 @@ class VoiceDeepgramTest(unittest.TestCase):
         self.assertEqual(len(self.fake.requests()), ATTEMPTS)
 
     def test_429_with_retry_after_is_retried_and_then_transcribed(self):
-        self.fake.script({"status": 429, "headers": {"Retry-After": "1"},
+        # Longer than the job's first backoff (at most 1 s) and its poll.
+        retry_after_s = 3
+        self.fake.script({"status": 429, "headers": {"Retry-After": str(retry_after_s)},
                           "body_file": "error-429.json"},
                          {"status": 503, "body_file": "error-500.json"})
         note = self.upload()
         done = final(self.calls, note.id)
         self.assertEqual(done.status, Status.VOICE_NOTE_STATUS_TRANSCRIBED, done.failure_reason)
         self.assertEqual(len(done.transcript.words), 52)
-        self.assertEqual(len(self.fake.requests()), 3)
+        requests = self.fake.requests()
+        self.assertEqual(len(requests), 3)
+        # The job ran again no sooner than Deepgram asked.
+        self.assertGreaterEqual(requests[1]["monotonic_s"] - requests[0]["monotonic_s"],
+                                retry_after_s)
         failed = [l for l in self.twd.logs() if l.get("msg") == "job failed"
                   and l.get("type") == "voice_transcribe" and "HTTP 429" in l.get("error", "")]
         self.assertTrue(failed, "the 429 was not a failed job run")

@@ -116,6 +116,7 @@ class Handler(BaseHTTPRequestHandler):
                 "body_len": len(body),
                 "body_sha256": hashlib.sha256(body).hexdigest(),
                 "chunked": chunked,
+                "monotonic_s": time.monotonic(),
             })
             step = state.script.pop(0) if state.script else None
         if step is not None:

@@ -12,18 +12,28 @@
 
 static atomic_int runs, failures_left;
 
-static tw_err count_run(tw_app *app, const tw_job *job, char *error, size_t error_len)
+static tw_err count_run(tw_app *app, const tw_job *job, tw_job_failure *failure)
 {
     atomic_fetch_add(&runs, 1);
     if (atomic_fetch_sub(&failures_left, 1) > 0) {
-        snprintf(error, error_len, "not yet");
+        snprintf(failure->error, sizeof failure->error, "not yet");
         return TW_ERR_UPSTREAM;
     }
     return TW_OK;
 }
 
+/* Fails as an outside service answering 429 with Retry-After: 60 would. */
+static tw_err busy_run(tw_app *app, const tw_job *job, tw_job_failure *failure)
+{
+    atomic_fetch_add(&runs, 1);
+    snprintf(failure->error, sizeof failure->error, "HTTP 429");
+    failure->retry_after_ms = 60000;
+    return TW_ERR_UPSTREAM;
+}
+
 static const tw_job_type test_types[] = {
     {"count", count_run, 5000},
+    {"busy", busy_run, 5000},
     {NULL, NULL, 0},
 };
 
@@ -55,6 +65,11 @@ static void close_store(void)
 static tw_err enqueue(tw_txn *t, void *ctx)
 {
     return tw_txn_job_enqueue(t, "count", "x", 1, NULL, NULL);
+}
+
+static tw_err enqueue_busy(tw_txn *t, void *ctx)
+{
+    return tw_txn_job_enqueue(t, "busy", "x", 1, NULL, NULL);
 }
 
 static void wait_for_runs(int n)
@@ -89,6 +104,24 @@ START_TEST(failed_jobs_are_retried)
 }
 END_TEST
 
+/* The store's backoff is 1 ms here: only the handler's Retry-After can
+ * keep the job from being due again 20 ms later. */
+START_TEST(a_handlers_retry_after_holds_the_job_back)
+{
+    ck_assert_int_eq(tw_txn_run(app.store, enqueue_busy, NULL), TW_OK);
+    tw_job_runner *runner;
+    ck_assert_int_eq(tw_jobs_start(&app, test_types, 1, &runner), TW_OK);
+    wait_for_runs(1);
+    tw_jobs_stop(runner);
+    ck_assert_int_eq(atomic_load(&runs), 1);
+    usleep(20000);
+    tw_arena *arena = tw_arena_new(1024);
+    tw_job job;
+    ck_assert_int_eq(tw_store_job_lease(app.store, "busy", 1000, arena, &job), TW_ERR_NOT_FOUND);
+    tw_arena_free(arena);
+}
+END_TEST
+
 START_TEST(jobs_wait_for_the_next_start)
 {
     tw_job_runner *runner;
@@ -110,6 +143,7 @@ Suite *tw_test_suite(void)
     tcase_add_checked_fixture(tc, open_store, close_store);
     tcase_add_test(tc, enqueued_jobs_run_once_each);
     tcase_add_test(tc, failed_jobs_are_retried);
+    tcase_add_test(tc, a_handlers_retry_after_holds_the_job_back);
     tcase_add_test(tc, jobs_wait_for_the_next_start);
     suite_add_tcase(s, tc);
     return s;

@@ -111,7 +111,7 @@ START_TEST(an_expired_lease_makes_the_job_due_again)
     ck_assert(memcmp(second.lease_id.bytes, first.lease_id.bytes, TW_ID_BYTES) != 0);
     /* The first worker comes back too late. */
     ck_assert_int_eq(tw_store_job_complete(fx.store, &first), TW_ERR_CONFLICT);
-    ck_assert_int_eq(tw_store_job_fail(fx.store, &first, "late"), TW_ERR_CONFLICT);
+    ck_assert_int_eq(tw_store_job_fail(fx.store, &first, "late", 0), TW_ERR_CONFLICT);
     ck_assert_int_eq(tw_store_job_complete(fx.store, &second), TW_OK);
 }
 END_TEST
@@ -133,7 +133,7 @@ START_TEST(failures_back_off_exponentially_with_jitter)
     tw_job job = lease("t", 60000);
     for (size_t i = 0; i < sizeof ceilings / sizeof ceilings[0]; i++) {
         ck_assert_uint_eq(job.attempts, i + 1);
-        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "upstream 503"), TW_OK);
+        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "upstream 503", 0), TW_OK);
         job = lease_after_backoff("t", ceilings[i]);
     }
     ck_assert_str_eq(job.last_error, "upstream 503");
@@ -148,7 +148,7 @@ START_TEST(jobs_failing_together_come_back_apart)
         enqueue("t", "x", 0, 10);
     for (int i = 0; i < JOBS; i++) {
         tw_job job = lease("t", 60000);
-        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "e"), TW_OK);
+        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "e", 0), TW_OK);
     }
     int due_at_once = 0;
     tick(500); /* half the 1 s ceiling: the earliest any may be due */
@@ -158,6 +158,22 @@ START_TEST(jobs_failing_together_come_back_apart)
             due_at_once++;
     }
     ck_assert_int_lt(due_at_once, JOBS);
+}
+END_TEST
+
+/* An outside service's Retry-After longer than the backoff wins; a
+ * shorter one leaves the backoff. */
+START_TEST(a_retry_after_longer_than_the_backoff_is_waited_out)
+{
+    enqueue("t", "x", 0, 10);
+    tw_job job = lease("t", 60000);
+    ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "HTTP 429", 30000), TW_OK);
+    tick(29999);
+    none_due("t");
+    tick(1);
+    job = lease("t", 60000);
+    ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "HTTP 429", 1), TW_OK);
+    lease_after_backoff("t", 2000);
 }
 END_TEST
 
@@ -174,7 +190,7 @@ START_TEST(the_backoff_is_capped)
     int64_t ceilings[] = {100, 200, 250, 250};
     tw_job job = lease("t", 60000);
     for (int i = 0; i < 4; i++) {
-        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "e"), TW_OK);
+        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "e", 0), TW_OK);
         job = lease_after_backoff("t", ceilings[i]);
     }
 }
@@ -185,7 +201,7 @@ START_TEST(jobs_are_dead_lettered_after_their_attempts)
     tw_id id = enqueue("webhook", "evt_1", 0, 3);
     for (int i = 0; i < 3; i++) {
         tw_job job = lease("webhook", 60000);
-        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "bad signature"), TW_OK);
+        ck_assert_int_eq(tw_store_job_fail(fx.store, &job, "bad signature", 0), TW_OK);
         tick(3600 * 1000);
     }
     none_due("webhook");
@@ -328,6 +344,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, an_expired_lease_makes_the_job_due_again);
     tcase_add_test(tc, failures_back_off_exponentially_with_jitter);
     tcase_add_test(tc, jobs_failing_together_come_back_apart);
+    tcase_add_test(tc, a_retry_after_longer_than_the_backoff_is_waited_out);
     tcase_add_test(tc, the_backoff_is_capped);
     tcase_add_test(tc, jobs_are_dead_lettered_after_their_attempts);
     tcase_add_test(tc, a_job_whose_last_lease_expires_is_dead_lettered);
