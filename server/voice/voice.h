@@ -150,6 +150,12 @@ tw_err tw_voice_note_list(tw_voice *v, const tw_id *user, Tw__V1__VoiceNoteStatu
 /* Deletes the note, its audio and any transcription of it. Blocks on disk. */
 tw_err tw_voice_note_delete(tw_voice *v, const tw_id *user, const tw_id *note);
 
+/* Deletes every note of user as tw_voice_note_delete does, for a deleted
+ * account: the notes-by-age index is shared by all users (the retention
+ * sweep walks it), so removing the user's key prefix alone would leave
+ * their entries there. Blocks on disk. */
+tw_err tw_voice_forget_user(tw_voice *v, const tw_id *user);
+
 /* Sends the note back to PENDING under a new generation with a new job;
  * language NULL keeps it, vocabulary (nvocabulary terms) replaces it when
  * replace_vocabulary. A transcription of the old generation is stopped. */

@@ -407,6 +407,40 @@ tw_err tw_voice_note_delete(tw_voice *v, const tw_id *user, const tw_id *note)
     return err;
 }
 
+/* Notes deleted per pass: ids are read, then each note is deleted in a
+ * transaction of its own, and the scan starts again. */
+#define FORGET_BATCH 64
+
+tw_err tw_voice_forget_user(tw_voice *v, const tw_id *user)
+{
+    tw_key prefix;
+    tw_key_init(&prefix, TW_KF_VOICE_NOTE);
+    tw_key_id(&prefix, user);
+    tw_id notes[FORGET_BATCH];
+    size_t n;
+    tw_err err;
+    do {
+        tw_store_iter *it;
+        if ((err = tw_store_scan(v->store, &prefix, NULL, 0, false, &it)))
+            return err;
+        for (n = 0; n < FORGET_BATCH && tw_store_iter_next(it); n++) {
+            tw_key_reader r;
+            tw_id owner;
+            tw_store_iter_read_key(it, &r);
+            tw_key_read_id(&r, &owner);
+            tw_key_read_id(&r, &notes[n]);
+        }
+        if ((err = tw_store_iter_close(it)))
+            return err;
+        for (size_t i = 0; i < n && err == TW_OK; i++) {
+            err = tw_voice_note_delete(v, user, &notes[i]);
+            if (err == TW_ERR_NOT_FOUND) /* deleted meanwhile by its owner */
+                err = TW_OK;
+        }
+    } while (err == TW_OK && n == FORGET_BATCH);
+    return err;
+}
+
 struct age_entry {
     int64_t create_ms;
     const tw_id *user, *note;

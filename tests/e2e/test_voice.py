@@ -29,6 +29,8 @@ import grpc
 from twd_harness import REPO_DIR, RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_until
 # Generated stubs import only after twd_harness has put them on the path.
 from test_blob_backend import BUCKET, S3rver  # noqa: E402
+from test_account_data import DELETION_TIMEOUT_S, user_traces  # noqa: E402
+from tw.v1 import auth_service_pb2, auth_service_pb2_grpc  # noqa: E402
 from tw.v1 import sync_service_pb2, sync_service_pb2_grpc  # noqa: E402
 from tw.v1 import voice_service_pb2 as pb  # noqa: E402
 from tw.v1 import voice_service_pb2_grpc as pb_grpc  # noqa: E402
@@ -291,6 +293,20 @@ class VoiceTest(TwdTestCase):
         self.assertEqual(hashlib.sha256(got).hexdigest(), note.sha256)
         self.assertEqual(got, data)
         self.calls.delete(note.id)  # and its transcription, not needed here
+
+    def test_deleting_the_account_leaves_no_note_index_entry_or_audio(self):
+        # The notes-by-age index is shared by all users: the account's key
+        # prefix alone does not reach it.
+        note = self.calls.upload(self.speech["mp3"], "a.mp3")
+        self.calls.final(note.id)
+        self.assertTrue(user_traces(self.twd, self.me.user_id, self.me.email))
+        auth = self.twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+        auth.DeleteAccount(auth_service_pb2.DeleteAccountRequest(password=self.me.password),
+                           metadata=self.me.metadata, timeout=RPC_TIMEOUT_S)
+        wait_until(lambda: not user_traces(self.twd, self.me.user_id, self.me.email),
+                   DELETION_TIMEOUT_S, "no key or value of the deleted user left")
+        self.assertEqual(files_under(os.path.join(self.twd.data_dir, "blobs", self.me.user_id)),
+                         [])
 
     def test_delete_removes_the_blob(self):
         note = self.calls.upload(self.speech["mp3"], "a.mp3")
