@@ -18,6 +18,7 @@
  * on the disk and runs on the pool too.
  */
 #include "services.h"
+#include "tasks/task_store.h"
 
 #include "tw_hex.h"
 #include "tw_id.h"
@@ -43,12 +44,16 @@
 #define DOWNLOAD_CHUNK (256 * 1024)
 #define DOWNLOAD_BURST 4
 
+static tw_app *app_of(tw_call *call)
+{
+    return tw_call_service_ctx(call);
+}
+
 /* The running voice feature; NULL while it is stopped (then calls get
  * UNAVAILABLE). */
 static tw_voice *voice_of(tw_call *call)
 {
-    tw_app *app = tw_call_service_ctx(call);
-    return app->voice;
+    return app_of(call)->voice;
 }
 
 /* The signed-in caller as an id. */
@@ -308,6 +313,15 @@ static tw_err upload_metadata(struct upload *u, const Tw__V1__VoiceNoteMetadata 
             return TW_DEFERRED;
         }
         if (err != TW_ERR_NOT_FOUND)
+            return err;
+    }
+    if (m->task_id[0] != '\0') {
+        /* One of the caller's tasks: another user's is as unknown as none. */
+        tw_task_record *rec;
+        err = tw_task_get(app_of(call)->store, NULL, &u->user, &task, arena, &rec);
+        if (err == TW_ERR_NOT_FOUND)
+            return tw_call_error(call, err, "task %s not found", m->task_id);
+        if (err)
             return err;
     }
 

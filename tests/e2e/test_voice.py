@@ -22,6 +22,7 @@ import threading
 import unittest
 import urllib.error
 import urllib.request
+import uuid
 import xml.etree.ElementTree as ET
 
 import grpc
@@ -31,6 +32,7 @@ from twd_harness import REPO_DIR, RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_er
 from test_blob_backend import BUCKET, S3rver  # noqa: E402
 from test_account_data import DELETION_TIMEOUT_S, user_traces  # noqa: E402
 from tw.v1 import auth_service_pb2, auth_service_pb2_grpc  # noqa: E402
+from tw.v1 import task_service_pb2, task_service_pb2_grpc  # noqa: E402
 from tw.v1 import sync_service_pb2, sync_service_pb2_grpc  # noqa: E402
 from tw.v1 import voice_service_pb2 as pb  # noqa: E402
 from tw.v1 import voice_service_pb2_grpc as pb_grpc  # noqa: E402
@@ -93,12 +95,12 @@ def wav_of_size(size):
 
 
 def upload_requests(data, file_name, content_type="", request_id="", chunk=CHUNK,
-                    hold=None, hold_after=0):
+                    hold=None, hold_after=0, task_id=""):
     """The messages of an upload: metadata, then the data in chunks. With
     hold (a threading.Event), stops after hold_after bytes until it is set
     (bounded), as a client whose microphone is still recording."""
     yield pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(
-        file_name=file_name, content_type=content_type, request_id=request_id))
+        file_name=file_name, content_type=content_type, request_id=request_id, task_id=task_id))
     for offset in range(0, len(data), chunk):
         if hold is not None and offset >= hold_after:
             hold.wait(timeout=60)
@@ -120,9 +122,9 @@ class VoiceCalls:
         self.test, self.twd, self.account = test, twd, account
         self.voice = pb_grpc.VoiceServiceStub(twd.channel())
 
-    def upload(self, data, file_name, content_type="", request_id="", chunk=CHUNK):
+    def upload(self, data, file_name, content_type="", request_id="", chunk=CHUNK, task_id=""):
         reply = self.voice.UploadVoiceNote(
-            upload_requests(data, file_name, content_type, request_id, chunk),
+            upload_requests(data, file_name, content_type, request_id, chunk, task_id=task_id),
             metadata=self.account.metadata, timeout=UPLOAD_TIMEOUT_S)
         return reply.voice_note
 
@@ -328,6 +330,25 @@ class VoiceTest(TwdTestCase):
             assert_rpc_error(self, call, grpc.StatusCode.NOT_FOUND, "RES_001")
         self.assertEqual(other.list(), [])
         self.assertTrue(os.path.exists(self.calls.blob_path(note.id)))
+
+    def test_a_note_links_only_to_one_of_the_callers_tasks(self):
+        def new_task(account):
+            tasks = task_service_pb2_grpc.TaskServiceStub(self.twd.channel())
+            return tasks.CreateTask(
+                task_service_pb2.CreateTaskRequest(task=task_service_pb2.Task(title="Call Ann")),
+                metadata=account.metadata, timeout=RPC_TIMEOUT_S).task.id
+
+        mine = new_task(self.me)
+        note = self.calls.upload(self.speech["mp3"], "a.mp3", task_id=mine)
+        self.assertEqual(note.task_id, mine)
+        self.calls.delete(note.id)
+        # Another user's task, and one that never existed: the same answer.
+        for task_id in (new_task(self.twd.sign_up()), str(uuid.uuid4())):
+            with self.subTest(task_id=task_id):
+                assert_rpc_error(self, lambda: self.calls.upload(self.speech["mp3"], "a.mp3",
+                                                                 task_id=task_id),
+                                 grpc.StatusCode.NOT_FOUND, "RES_001")
+                self.calls.assert_nothing_stored()
 
     def pull(self, token):
         """Every voice_note change after token (a full sync for ""), and the
