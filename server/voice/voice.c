@@ -95,6 +95,10 @@ struct blob_input {
 static tw_err blob_read(void *ctx, uint8_t *buf, size_t cap, size_t *n)
 {
     struct blob_input *in = ctx;
+    /* A seek whose reopen failed (the note was deleted under a running
+     * transcription) left no reader; the decoder may read on regardless. */
+    if (in->reader == NULL)
+        return TW_ERR_NOT_FOUND;
     return tw_blob_reader_read(in->reader, buf, cap, n);
 }
 
