@@ -291,7 +291,7 @@ static void usage(FILE *out)
             "  -k BYTES       bytes per chunk message (%d)\n"
             "  -H 'key: val'  request metadata (repeatable), e.g. authorization\n"
             "  --payload mp3|wav   MP3 frames or WAV PCM, repeated (mp3)\n"
-            "  --audio-dir DIR     where speech.mp3 and speech-44k.wav are (tests/data/audio)\n",
+            "  --audio-dir DIR     where speech.mp3 and speech-44k.wav are (build/test_audio)\n",
             DEFAULT_SIZE, DEFAULT_CHUNK);
 }
 
@@ -313,7 +313,7 @@ int main(int argc, char **argv)
                         .size = DEFAULT_SIZE,
                         .chunk = DEFAULT_CHUNK,
                         .payload = "mp3",
-                        .audio_dir = "tests/data/audio"};
+                        .audio_dir = "build/test_audio"};
     static char header_copy[MAX_HEADERS][512];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

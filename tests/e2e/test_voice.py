@@ -27,7 +27,8 @@ import xml.etree.ElementTree as ET
 
 import grpc
 
-from twd_harness import REPO_DIR, RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_until
+from twd_harness import (RPC_TIMEOUT_S, TEST_AUDIO_DIR, Twd, TwdTestCase, assert_rpc_error,
+                         wait_until)
 # Generated stubs import only after twd_harness has put them on the path.
 from test_blob_backend import BUCKET, S3rver  # noqa: E402
 from test_account_data import DELETION_TIMEOUT_S, user_traces  # noqa: E402
@@ -45,7 +46,7 @@ CHUNK = 64 * KiB
 TRANSCRIBE_TIMEOUT_S = 600.0
 CLEANUP_TIMEOUT_S = 20.0
 UPLOAD_TIMEOUT_S = 300.0
-SPEECH_WAV = os.path.join(REPO_DIR, "tests", "data", "audio", "speech-44k.wav")
+SPEECH_WAV = os.path.join(TEST_AUDIO_DIR, "speech-44k.wav")
 # One decoder of each kind: these twd processes run beside other tests.
 VOICE_ENV = {"TW_VOICE_TRANSCRIBERS": "1", "TW_VOICE_LIVE_DECODERS": "1"}
 
@@ -287,7 +288,7 @@ class VoiceTest(TwdTestCase):
                          [self.calls.blob_path(first.id)])
 
     def test_download_returns_the_exact_bytes(self):
-        data = read(SPEECH_WAV) * 5  # 11 MiB, more than a stream's backlog
+        data = read(SPEECH_WAV) * 5  # 10.9 MB, more than a stream's backlog
         data = data[:len(data) // 2 * 2]
         note = self.calls.upload(data, "five-times.wav")
         got = self.calls.download(note.id)

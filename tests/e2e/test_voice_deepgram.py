@@ -16,13 +16,13 @@ import os
 import unittest
 import urllib.request
 
-from twd_harness import REPO_DIR, PortPrinter, Twd, run_twd
+from twd_harness import REPO_DIR, TEST_AUDIO_DIR, PortPrinter, Twd, run_twd
 from test_voice import VOICE_ENV, VoiceCalls, read
 from tw.v1 import voice_service_pb2 as pb  # noqa: E402
 
 FAKE_VENDOR = os.path.join(REPO_DIR, "tests", "unit", "clients", "fake_vendor.py")
 DEEPGRAM_DATA = os.path.join(REPO_DIR, "tests", "data", "deepgram")
-SPEECH_MP3 = os.path.join(REPO_DIR, "tests", "data", "audio", "speech.mp3")
+SPEECH_MP3 = os.path.join(TEST_AUDIO_DIR, "speech.mp3")
 KEY = "dg-e2e-key"
 ATTEMPTS = 3
 TIMEOUT_MS = 1000
@@ -68,7 +68,7 @@ class FakeDeepgram(PortPrinter):
 
 
 def upload_mp3(calls, **metadata):
-    """Uploads tests/data/audio/speech.mp3 as calls' account."""
+    """Uploads speech.mp3 (tests/audio/make_speech) as calls' account."""
     return calls.voice.UploadVoiceNote(
         iter([pb.UploadVoiceNoteRequest(metadata=pb.VoiceNoteMetadata(
                   file_name="note.mp3", content_type="audio/mpeg", **metadata)),

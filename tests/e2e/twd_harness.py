@@ -71,6 +71,8 @@ TWD = _required_env("TWD")
 STORE_DUMP = os.environ.get("TW_STORE_DUMP")
 STUBS_DIR = _required_env("TW_E2E_STUBS")
 REPO_DIR = _required_env("TW_REPO")
+# Speech recordings the build made (tests/audio/make_speech).
+TEST_AUDIO_DIR = _required_env("TW_TEST_AUDIO_DIR")
 
 # The generated modules live at their proto paths: google/rpc/status_pb2.py,
 # grpc/health/v1/health_pb2.py, tw/v1/..._pb2.py. `google` is a namespace

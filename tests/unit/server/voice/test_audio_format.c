@@ -1,7 +1,7 @@
 /*
  * Unit tests for server/voice/audio_format.c: each accepted format is found
  * from the first bytes of real files (headers copied from files made by
- * ffmpeg and from tests/data/audio), look-alikes are refused and named,
+ * ffmpeg and from tests/audio/make_speech), look-alikes are refused and named,
  * and a decision waits for enough bytes however they are split.
  */
 #include "tw_check.h"

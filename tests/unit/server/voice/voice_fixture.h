@@ -1,5 +1,5 @@
 /*
- * What the voice tests share: the recordings in tests/data/audio and
+ * What the voice tests share: the recordings tests/audio/make_speech makes and
  * Debian's pocketsphinx-testdata, files made with ffmpeg and espeak-ng in a
  * temporary directory, and tw_audio_input readers over memory. Helpers fail
  * the running test on an error.
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* tests/data/audio (set by CMake). */
+/* <build>/test_audio, made by tests/audio/make_speech (set by CMake). */
 #define VF_AUDIO_DIR     TW_TEST_AUDIO_DIR
 #define VF_SPEECH_WAV    VF_AUDIO_DIR "/speech-44k.wav"
 #define VF_SPEECH_MP3    VF_AUDIO_DIR "/speech.mp3"
