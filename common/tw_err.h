@@ -60,6 +60,10 @@ enum {
     XX(RATE_LIMITED, RESOURCE_EXHAUSTED, "RATE_001", "rate limit exceeded")                        \
     XX(QUOTA_EXCEEDED, RESOURCE_EXHAUSTED, "QUOTA_001", "plan usage limit reached")                \
     XX(TOO_LARGE, RESOURCE_EXHAUSTED, "SIZE_001", "request is larger than allowed")                \
+    XX(USER_STREAMS_FULL, RESOURCE_EXHAUSTED, "RATE_002",                                          \
+       "this account has as many streams open as it may: finish or cancel one first")             \
+    XX(SERVER_STREAMS_FULL, RESOURCE_EXHAUSTED, "RATE_003",                                        \
+       "the server has as many streams open as it may: retry later")                              \
     /* Resources and their state. */                                                               \
     XX(NOT_FOUND, NOT_FOUND, "RES_001", "not found")                                               \
     XX(ALREADY_EXISTS, ALREADY_EXISTS, "RES_002", "already exists")                                \

@@ -54,6 +54,16 @@ static const struct setting settings[] = {
      .help = "RPC worker threads; 0 means one per core, at least 2"},
     {"max_message_bytes", SET_INT, FIELD(max_message_bytes), "4194304", 1024, 64 << 20,
      .help = "largest request message accepted, in bytes"},
+    {"write_threads", SET_INT, FIELD(write_threads), "8", 0, 256,
+     .help = "threads that run writes, so a slow disk never holds up other calls; 0 runs them "
+             "on the RPC worker threads"},
+    {"max_streams", SET_INT, FIELD(max_streams), "0", 0, 1000000,
+     .help = "streaming calls (uploads, downloads, watches) open at once in the whole server; "
+             "0 means a quarter of the open-file limit, at most 4096"},
+    {"max_uploads_per_user", SET_INT, FIELD(max_uploads_per_user), "4", 1, 1000,
+     .help = "client-streaming calls (uploads) one account may have open at once"},
+    {"max_watches_per_user", SET_INT, FIELD(max_watches_per_user), "16", 1, 1000,
+     .help = "server-streaming calls (watches, downloads) one account may have open at once"},
     {"shutdown_grace_ms", SET_INT, FIELD(shutdown_grace_ms), "10000", 0, 600000,
      .help = "on SIGTERM, how long calls in flight may take to finish"},
     {"log_level", SET_CHOICE, FIELD(log_level), "info", .choices = log_levels,

@@ -33,6 +33,10 @@ typedef struct tw_config {
     tw_durability durability;  /* when a write is acknowledged */
     int64_t workers;           /* completion-queue threads; 0: one per core, at least 2 */
     int64_t max_message_bytes; /* largest request message accepted */
+    int64_t write_threads;        /* threads running TW_WRITE handlers; 0: the RPC workers */
+    int64_t max_streams;          /* streaming calls open at once; 0: from the open-file limit */
+    int64_t max_uploads_per_user; /* client streams one account may hold open */
+    int64_t max_watches_per_user; /* server streams one account may hold open */
     int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
     int64_t job_threads; /* durable-job workers; 0 runs none (jobs wait) */

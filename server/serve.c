@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -149,6 +150,18 @@ static bool load_transport(const tw_config *cfg, char **cert_pem, char **key_pem
     return true;
 }
 
+/* Every connection, open upload and blob read holds a file descriptor:
+ * take all the system allows this process (the soft limit is often 1024).
+ * The engine keeps its streams to a share of it (max_streams). */
+static void raise_open_file_limit(void)
+{
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
+}
+
 /* Builds an engine with every service registered; errbuf says why not. */
 static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char *socket,
                                    const char *cert_pem, const char *key_pem, tw_engine **out,
@@ -162,6 +175,11 @@ static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char
         .max_message_bytes = (size_t)cfg->max_message_bytes,
         .requests_per_method = 8,
         .max_stream_backlog = 8u << 20,
+        .max_streams = (int)cfg->max_streams,
+        .max_client_streams_per_user = (int)cfg->max_uploads_per_user,
+        .max_server_streams_per_user = (int)cfg->max_watches_per_user,
+        .write_threads = (int)cfg->write_threads,
+        .write_queue = 1024,
         .tls_cert_pem = cert_pem,
         .tls_key_pem = key_pem,
     };
@@ -308,6 +326,7 @@ int tw_cmd_serve(int argc, char **argv)
         goto out;
     }
     int port = 0;
+    raise_open_file_limit();
     if (engine_with_services(&cfg, &app, socket, cert_pem, key_pem, &engine, errbuf,
                              sizeof errbuf) ||
         tw_engine_start(engine, &port, errbuf, sizeof errbuf)) {

@@ -108,7 +108,8 @@ int main(int argc, char **argv)
             err = TW_ERR_NO_MEMORY;
             break;
         }
-        tw_violations_init(&violations, env.arena);
+        tw_violations_init(&violations, env.arena, TW_CALL_VIOLATIONS_MAX,
+                           TW_CALL_VIOLATIONS_MAX_BYTES);
         env.violations = &violations;
         b.first = done;
         b.count = count - done < batch ? count - done : batch;

@@ -19,6 +19,7 @@
 #include "tw_arena.h"
 #include "tw_err.h"
 #include "tw_id.h"
+#include "tw_violations.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
@@ -143,6 +144,10 @@ void tw_call_set_caller(tw_call *call, const char *user_id, const char *role);
 const char *tw_call_session_id(tw_call *call);
 void tw_call_set_session(tw_call *call, const char *session_id);
 
+/* The call's "now": the wall clock (Unix ms) read once when it arrived, so
+ * every check and record of one call agrees on the time. */
+int64_t tw_call_now_ms(tw_call *call);
+
 /* Milliseconds until the client's deadline; INT64_MAX when it set none. */
 int64_t tw_call_time_left_ms(tw_call *call);
 
@@ -151,12 +156,18 @@ int64_t tw_call_time_left_ms(tw_call *call);
  * the error table's) and returns err, so a handler can `return
  * tw_call_error(call, TW_ERR_NOT_FOUND, "task %s not found", id);`.
  * Field violations become google.rpc.BadRequest, a retry delay
- * google.rpc.RetryInfo; both are sent only with an error status.
+ * google.rpc.RetryInfo; both are sent only with an error status. The
+ * call's violation list (tw_violations.h) is bounded: past its budget
+ * violations are only counted, and the client gets one "and N more" entry,
+ * so the answer always fits a client's metadata limit. Without a message
+ * of its own, the status message is the first violation.
  */
 tw_err tw_call_error(tw_call *call, tw_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 tw_err tw_call_field_violation(tw_call *call, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The call's violation list, for validators that fill one (borrowed). */
+tw_violations *tw_call_violations(tw_call *call);
 void tw_call_retry_after(tw_call *call, int64_t delay_ms);
 
 /* Adds detail for the call's log line only (a storage error's text, an

@@ -22,9 +22,10 @@
 
 #include "descriptor_set.h"
 #include "error_details.h"
+#include "pool.h"
+#include "request_rules.h"
 #include "schema.h"
 #include "tw_id.h"
-#include "utf8_fields.h"
 #include "tw_log.h"
 #include "tw_time.h"
 
@@ -43,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -55,6 +57,19 @@ _Static_assert((int)TW_GRPC_RESOURCE_EXHAUSTED == (int)GRPC_STATUS_RESOURCE_EXHA
                "status numbering");
 _Static_assert((int)TW_GRPC_UNAUTHENTICATED == (int)GRPC_STATUS_UNAUTHENTICATED,
                "status numbering");
+
+/* Streams of each account, for the per-account caps: a small hash table
+ * under one lock that only streaming calls take. */
+#define STREAM_BUCKETS 256
+/* Without a max_streams setting: this share of the open-file limit. */
+#define STREAMS_PER_OPEN_FILES 4
+#define STREAMS_DEFAULT_MAX    4096
+
+struct user_streams {
+    struct user_streams *next;
+    char *user;
+    int open[2]; /* [0] client streams (uploads), [1] server streams (watches) */
+};
 
 /* Unregistered methods are answered UNIMPLEMENTED; keep this many requested. */
 #define UNKNOWN_METHOD_REQUESTS 4
@@ -70,8 +85,9 @@ struct method_entry {
     const tw_service *service;
     const tw_method *method;
     const ProtobufCMethodDescriptor *descriptor;
-    char *path;   /* "/package.Service/Method" */
-    void *handle; /* from grpc_server_register_method */
+    const tw_message_rules *rules; /* what every request must meet */
+    char *path;                    /* "/package.Service/Method" */
+    void *handle;                  /* from grpc_server_register_method */
 };
 
 struct worker {
@@ -86,6 +102,8 @@ struct tw_engine {
     char *listen;
     char *operator_socket;
     tw_schema *schema;
+    tw_request_rules *rules;
+    tw_pool *write_pool; /* TW_WRITE handlers; NULL: on the queue threads */
     tw_gate_fn *gate;
     void *gate_ctx;
 
@@ -107,6 +125,11 @@ struct tw_engine {
     pthread_cond_t count_zero;
     int pending_requests;
     int live_calls;
+
+    /* Streaming calls open, in all and per account (take_stream). */
+    pthread_mutex_t streams_lock;
+    int streams_open;
+    struct user_streams *stream_users[STREAM_BUCKETS];
 };
 
 /* The events a call waits for; a tag names the call and the event. */
@@ -161,7 +184,7 @@ struct tw_call {
     tw_err status;
     const char *error_message;
     const char *error_detail; /* log only */
-    tw_violation *violations;
+    tw_violations violations; /* the request's bad fields, bounded */
     int64_t retry_after_ms;
     grpc_metadata initial_md[1];
     grpc_metadata trailing_md[1];
@@ -177,8 +200,11 @@ struct tw_call {
     const char *user_id;
     const char *role;
     const char *session_id;
-    char *peer; /* gpr_malloc'd; read on arrival, while the transport is there */
+    char *peer;        /* gpr_malloc'd; read on arrival, while the transport is there */
+    bool holds_stream; /* counted in the engine's open streams */
+    int stream_side;   /* its index in its account's user_streams.open; -1: not counted */
     int64_t start_ns;
+    int64_t now_ms; /* the wall clock at arrival: the call's one "now" */
 };
 
 static void call_request(tw_engine *e, struct worker *w, const struct method_entry *entry);
@@ -225,19 +251,41 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *message, size_t *b
     return buffer;
 }
 
-/* Decodes a received buffer with the given allocator (NULL: malloc). */
-static ProtobufCMessage *unpack_message(const ProtobufCMessageDescriptor *type,
-                                        ProtobufCAllocator *allocator, grpc_byte_buffer *buffer)
+/*
+ * Decodes a received message with the given allocator (NULL: malloc) and
+ * checks it against the method's request rules (request_rules.h), on the
+ * bytes as they came: every bad field goes to the call's violations. On
+ * failure *out is NULL and the error says why.
+ */
+static tw_err read_message(tw_call *c, grpc_byte_buffer *buffer, ProtobufCAllocator *allocator,
+                           ProtobufCMessage **out)
 {
+    const ProtobufCMessageDescriptor *type = c->entry->descriptor->input;
+    *out = NULL;
     grpc_byte_buffer_reader reader;
     if (!grpc_byte_buffer_reader_init(&reader, buffer))
-        return NULL;
+        return TW_ERR_NO_MEMORY;
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
-    ProtobufCMessage *message = protobuf_c_message_unpack(type, allocator, GRPC_SLICE_LENGTH(all),
-                                                          GRPC_SLICE_START_PTR(all));
+    const uint8_t *bytes = GRPC_SLICE_START_PTR(all);
+    size_t len = GRPC_SLICE_LENGTH(all);
+    tw_err err = TW_OK;
+    ProtobufCMessage *message = protobuf_c_message_unpack(type, allocator, len, bytes);
+    if (message == NULL) {
+        err = tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request is not a valid %s", type->name);
+    } else {
+        size_t before = tw_violations_total(&c->violations);
+        tw_request_check(c->entry->rules, bytes, len, c->now_ms, &c->violations);
+        if (tw_violations_total(&c->violations) > before) {
+            if (allocator == NULL)
+                protobuf_c_message_free_unpacked(message, NULL);
+            message = NULL;
+            err = TW_ERR_VALIDATION;
+        }
+    }
     grpc_slice_unref(all);
-    return message;
+    *out = message;
+    return err;
 }
 
 static bool request_id_is_sane(grpc_slice value)
@@ -359,6 +407,9 @@ static void start_status_locked(tw_call *c)
     grpc_op *status = &ops[n++];
     status->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     status->data.send_status_from_server.status = (grpc_status_code)tw_err_grpc_status(c->status);
+    const tw_violation *first = c->violations.head;
+    if (c->error_message == NULL && first != NULL && c->status != TW_OK)
+        c->error_message = tw_arena_printf(c->arena, "%s: %s", first->field, first->description);
     const char *message = c->error_message ? c->error_message : tw_err_message(c->status);
     /* Core copies status_details, so a slice over our string is enough. */
     grpc_slice details = grpc_slice_from_static_string(message);
@@ -368,7 +419,7 @@ static void start_status_locked(tw_call *c)
             .err = c->status,
             .message = message,
             .request_id = c->request_id,
-            .violations = c->violations,
+            .violations = &c->violations,
             .retry_after_ms = c->retry_after_ms,
         };
         uint8_t *packed;
@@ -561,6 +612,100 @@ static void handler_returned(tw_call *c, tw_err err)
         tw_call_finish(c, err);
 }
 
+/* ---- stream caps ---------------------------------------------------------- */
+
+static unsigned user_bucket(const char *user)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (; *user; user++)
+        h = (h ^ (unsigned char)*user) * 16777619u;
+    return h % STREAM_BUCKETS;
+}
+
+/* The account's entry (made when absent and make is set); lock held. */
+static struct user_streams **user_streams_slot(tw_engine *e, const char *user)
+{
+    struct user_streams **slot = &e->stream_users[user_bucket(user)];
+    while (*slot != NULL && strcmp((*slot)->user, user) != 0)
+        slot = &(*slot)->next;
+    return slot;
+}
+
+static const char *const stream_side_names[2] = {"uploads", "streams (watches, downloads)"};
+
+/*
+ * Counts a streaming call against the server's cap and its account's, or
+ * refuses it at once: each open stream may hold a file, a decoder or a
+ * watch, and one account must not take the server's share of them.
+ */
+static tw_err take_stream(tw_call *c)
+{
+    tw_call_kind kind = c->entry->method->kind;
+    if (kind == TW_UNARY)
+        return TW_OK;
+    tw_engine *e = c->engine;
+    int side = kind == TW_SERVER_STREAM;
+    int cap = side ? e->cfg.max_server_streams_per_user : e->cfg.max_client_streams_per_user;
+    tw_err err = TW_OK;
+    int open = 0;
+    pthread_mutex_lock(&e->streams_lock);
+    struct user_streams **slot = NULL;
+    if (e->streams_open >= e->cfg.max_streams) {
+        err = TW_ERR_SERVER_STREAMS_FULL;
+    } else if (c->user_id != NULL && cap > 0) {
+        slot = user_streams_slot(e, c->user_id);
+        if (*slot == NULL && (*slot = calloc(1, sizeof **slot)) != NULL &&
+            ((*slot)->user = strdup(c->user_id)) == NULL) {
+            free(*slot);
+            *slot = NULL;
+        }
+        if (*slot == NULL)
+            err = TW_ERR_NO_MEMORY;
+        else if ((open = (*slot)->open[side]) >= cap)
+            err = TW_ERR_USER_STREAMS_FULL;
+    }
+    if (err == TW_OK) {
+        e->streams_open++;
+        if (slot != NULL)
+            (*slot)->open[side]++;
+        c->holds_stream = true;
+        c->stream_side = slot != NULL ? side : -1;
+    }
+    pthread_mutex_unlock(&e->streams_lock);
+    if (err == TW_ERR_SERVER_STREAMS_FULL) {
+        tw_call_retry_after(c, 1000);
+        return tw_call_error(c, err,
+                             "the server has %d streams open, the most it serves at once; "
+                             "retry later",
+                             e->cfg.max_streams);
+    }
+    if (err == TW_ERR_USER_STREAMS_FULL)
+        return tw_call_error(c, err,
+                             "this account has %d %s open, the most it may at once: "
+                             "finish or cancel one first",
+                             open, stream_side_names[side]);
+    return err;
+}
+
+static void release_stream(tw_call *c)
+{
+    tw_engine *e = c->engine;
+    pthread_mutex_lock(&e->streams_lock);
+    e->streams_open--;
+    if (c->stream_side >= 0) {
+        struct user_streams **slot = user_streams_slot(e, c->user_id);
+        struct user_streams *u = *slot;
+        if (--u->open[c->stream_side] == 0 && u->open[!c->stream_side] == 0) {
+            *slot = u->next;
+            free(u->user);
+            free(u);
+        }
+    }
+    pthread_mutex_unlock(&e->streams_lock);
+}
+
+/* ---- admission ------------------------------------------------------------ */
+
 static tw_err admit(tw_call *c)
 {
     if (call_left_ms(c) <= 0)
@@ -607,13 +752,11 @@ static ProtobufCMessage *new_message(tw_call *c, const ProtobufCMessageDescripto
     return m;
 }
 
-/* proto3 strings must be UTF-8; protobuf-c does not check, so we do. */
-static tw_err check_strings(tw_call *c, const ProtobufCMessage *message)
+/* A TW_WRITE handler, on the write pool. */
+static void run_write_handler(void *arg)
 {
-    char path[256] = "";
-    if (tw_utf8_fields_valid(message, path, sizeof path))
-        return TW_OK;
-    return tw_call_field_violation(c, path, "is not valid UTF-8");
+    tw_call *c = arg;
+    handler_returned(c, c->entry->method->handle(c, c->request, c->response));
 }
 
 /* Runs the method's first handler; streams of client messages go on in on_recv. */
@@ -633,12 +776,17 @@ static tw_err dispatch(tw_call *c)
     }
     if (c->payload == NULL)
         return tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request message is missing");
-    c->request = unpack_message(d->input, &c->allocator, c->payload);
-    if (c->request == NULL)
-        return tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request is not a valid %s",
-                             d->input->name);
-    tw_err err = check_strings(c, c->request);
-    return err ? err : m->handle(c, c->request, c->response);
+    tw_err err = read_message(c, c->payload, &c->allocator, &c->request);
+    if (err)
+        return err;
+    if ((m->flags & TW_WRITE) && c->engine->write_pool != NULL) {
+        err = tw_pool_submit(c->engine->write_pool, run_write_handler, c);
+        return err == TW_OK ? TW_DEFERRED
+                            : tw_call_error(c, TW_ERR_BUSY,
+                                            "too many writes are waiting; retry "
+                                            "with backoff");
+    }
+    return m->handle(c, c->request, c->response);
 }
 
 /*
@@ -666,15 +814,11 @@ static void on_recv(tw_call *c, bool success)
     if (buffer == NULL) {
         err = m->on_end(c, c->response);
     } else {
-        ProtobufCMessage *message = unpack_message(c->entry->descriptor->input, NULL, buffer);
+        ProtobufCMessage *message;
+        err = read_message(c, buffer, NULL, &message);
         grpc_byte_buffer_destroy(buffer);
-        if (message == NULL) {
-            err = tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "stream message is not a valid %s",
-                                c->entry->descriptor->input->name);
-        } else {
-            err = check_strings(c, message);
-            if (err == TW_OK)
-                err = m->on_message(c, message, c->response);
+        if (err == TW_OK) {
+            err = m->on_message(c, message, c->response);
             protobuf_c_message_free_unpacked(message, NULL);
             if (err == TW_OK) {
                 start_recv(c);
@@ -706,11 +850,14 @@ static void call_arrived(tw_call *c)
     pthread_mutex_unlock(&c->lock);
 
     assign_request_id(c);
+    c->now_ms = tw_wall_ms();
     c->arena = tw_arena_new(4096);
     if (c->arena == NULL) {
         tw_call_finish(c, TW_ERR_NO_MEMORY);
         return;
     }
+    tw_violations_init(&c->violations, c->arena, TW_CALL_VIOLATIONS_MAX,
+                       TW_CALL_VIOLATIONS_MAX_BYTES);
     c->allocator = (ProtobufCAllocator){arena_alloc_cb, arena_free_cb, c->arena};
 
     if (c->entry == NULL) {
@@ -721,6 +868,8 @@ static void call_arrived(tw_call *c)
         return;
     }
     tw_err err = admit(c);
+    if (err == TW_OK)
+        err = take_stream(c);
     if (err == TW_OK)
         err = dispatch(c);
     handler_returned(c, err);
@@ -828,6 +977,8 @@ static void call_release(tw_call *c)
     bool was_live = c->started;
     if (was_live)
         log_call(c);
+    if (c->holds_stream)
+        release_stream(c);
     pthread_mutex_lock(&c->lock);
     drop_queue_locked(c);
     pthread_mutex_unlock(&c->lock);
@@ -949,22 +1100,21 @@ void tw_call_log_detail(tw_call *c, const char *fmt, ...)
 
 tw_err tw_call_field_violation(tw_call *c, const char *field, const char *fmt, ...)
 {
-    tw_violation *v = c->arena ? tw_arena_alloc(c->arena, sizeof *v) : NULL;
-    if (v == NULL)
-        return TW_ERR_VALIDATION;
     va_list ap;
     va_start(ap, fmt);
-    v->description = vformat(c->arena, fmt, ap);
+    tw_violations_addv(&c->violations, field, fmt, ap);
     va_end(ap);
-    v->field = tw_arena_strdup(c->arena, field);
-    /* Keep the order the handler found them in. */
-    tw_violation **tail = &c->violations;
-    while (*tail != NULL)
-        tail = &(*tail)->next;
-    *tail = v;
-    if (c->error_message == NULL)
-        c->error_message = tw_arena_printf(c->arena, "%s: %s", v->field, v->description);
     return TW_ERR_VALIDATION;
+}
+
+tw_violations *tw_call_violations(tw_call *c)
+{
+    return &c->violations;
+}
+
+int64_t tw_call_now_ms(tw_call *c)
+{
+    return c->now_ms;
 }
 
 void tw_call_retry_after(tw_call *c, int64_t delay_ms)
@@ -1020,6 +1170,14 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
         e->cfg.operator_socket = e->operator_socket;
     }
     pthread_mutex_init(&e->count_lock, NULL);
+    pthread_mutex_init(&e->streams_lock, NULL);
+    if (e->cfg.max_streams <= 0) {
+        struct rlimit files;
+        rlim_t share = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+                           ? files.rlim_cur / STREAMS_PER_OPEN_FILES
+                           : STREAMS_DEFAULT_MAX;
+        e->cfg.max_streams = share < STREAMS_DEFAULT_MAX ? (int)share : STREAMS_DEFAULT_MAX;
+    }
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -1032,7 +1190,14 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
     tw_err err = e->listen
                      ? tw_schema_load(e->cfg.descriptor_set, e->cfg.descriptor_set_size, &e->schema)
                      : TW_ERR_NO_MEMORY;
+    if (err == TW_OK)
+        err = tw_request_rules_new(e->schema, &e->rules);
+    if (err == TW_OK && e->cfg.write_threads > 0)
+        err = tw_pool_new("writes", e->cfg.write_threads,
+                          e->cfg.write_queue ? e->cfg.write_queue : 1, &e->write_pool);
     if (err) {
+        tw_request_rules_free(e->rules);
+        tw_schema_free(e->schema);
         free(e->listen);
         free(e);
         return err;
@@ -1124,6 +1289,13 @@ tw_err tw_engine_add_service(tw_engine *e, const tw_service *svc, char *errbuf, 
         entry->method = m;
         entry->descriptor = protobuf_c_service_descriptor_get_method_by_name(d, m->name);
         entry->handle = NULL;
+        entry->rules = tw_request_rules_for(e->rules, entry->descriptor->input);
+        if (entry->rules == NULL) {
+            snprintf(errbuf, errlen, "%s: cannot read the request rules of %s", entry->path,
+                     entry->descriptor->input->name);
+            free(entry->path);
+            return TW_ERR_INTERNAL;
+        }
         e->nmethods++;
     }
     return TW_OK;
@@ -1360,6 +1532,8 @@ void tw_engine_free(tw_engine *e)
             tw_engine_shutdown(e, 0);
         grpc_server_destroy(e->server);
     }
+    /* Every call has ended, so no write is waiting or running. */
+    tw_pool_free(e->write_pool);
     for (int i = 0; i < e->nworkers; i++) {
         grpc_completion_queue_shutdown(e->workers[i].cq);
         if (e->workers[i].running)
@@ -1380,8 +1554,10 @@ void tw_engine_free(tw_engine *e)
     free(e->methods);
     free(e->services);
     free(e->workers);
+    tw_request_rules_free(e->rules);
     tw_schema_free(e->schema);
     pthread_mutex_destroy(&e->count_lock);
+    pthread_mutex_destroy(&e->streams_lock);
     pthread_cond_destroy(&e->count_zero);
     free(e->listen);
     free(e->operator_socket);

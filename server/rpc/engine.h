@@ -24,6 +24,25 @@ typedef struct tw_engine_config {
     size_t max_message_bytes;    /* larger requests get RESOURCE_EXHAUSTED */
     int requests_per_method;     /* calls kept requested per method and worker */
     size_t max_stream_backlog;   /* bytes a server stream may queue unread */
+    /* Streaming calls open at once: in the whole server (each may hold a
+     * file or a decoder: keep it below the open-file limit), and per
+     * signed-in account, for client streams (uploads) and for server
+     * streams (watches, downloads). Past a cap a new stream is refused at
+     * once with RESOURCE_EXHAUSTED (RATE_003 server-wide, RATE_002 per
+     * account). 0 for max_streams: a quarter of the open-file limit, at
+     * most 4096; 0 per user: no cap. */
+    int max_streams;
+    int max_client_streams_per_user;
+    int max_server_streams_per_user;
+    /* Handlers of TW_WRITE rows run on a pool of this many threads with
+     * room for write_queue calls waiting (more: UNAVAILABLE, RPC_006), not
+     * on the completion-queue threads: a write waits for the disk, and a
+     * long one (a Push of 500 mutations) must not hold up the calls that
+     * arrive on the same queue behind it. Concurrent writes also reach the
+     * store together, where they share one sync (group commit). 0 runs
+     * them on the completion-queue threads. */
+    int write_threads;
+    size_t write_queue;
     /* The schema served and checked against; NULL for twd's own
      * (proto/descriptor_set.h). Borrowed: it must outlive the engine. */
     const unsigned char *descriptor_set;

@@ -45,9 +45,9 @@ tw_err tw_error_details_pack(tw_arena *arena, const tw_error_report *report, uin
     }
     details[n++] = pack_any(arena, &info.base);
 
-    size_t nviolations = 0;
-    for (const tw_violation *v = report->violations; v != NULL; v = v->next)
-        nviolations++;
+    const tw_violations *list = report->violations;
+    const char *more = list ? tw_violations_more(list) : NULL;
+    size_t nviolations = list ? list->count + (more != NULL) : 0;
     if (nviolations > 0) {
         Google__Rpc__BadRequest bad = GOOGLE__RPC__BAD_REQUEST__INIT;
         bad.field_violations = tw_arena_alloc(arena, nviolations * sizeof *bad.field_violations);
@@ -55,13 +55,18 @@ tw_err tw_error_details_pack(tw_arena *arena, const tw_error_report *report, uin
             tw_arena_alloc(arena, nviolations * sizeof *rows);
         if (bad.field_violations == NULL || rows == NULL)
             return TW_ERR_NO_MEMORY;
-        for (const tw_violation *v = report->violations; v != NULL; v = v->next) {
-            Google__Rpc__BadRequest__FieldViolation *row = &rows[bad.n_field_violations];
-            google__rpc__bad_request__field_violation__init(row);
-            row->field = (char *)v->field;
-            row->description = (char *)v->description;
-            bad.field_violations[bad.n_field_violations++] = row;
+        for (size_t i = 0; i < nviolations; i++) {
+            google__rpc__bad_request__field_violation__init(&rows[i]);
+            bad.field_violations[i] = &rows[i];
         }
+        size_t i = 0;
+        for (const tw_violation *v = list->head; v != NULL; v = v->next, i++) {
+            rows[i].field = (char *)v->field;
+            rows[i].description = (char *)v->description;
+        }
+        if (more != NULL)
+            rows[i].description = (char *)more; /* field "": the request as a whole */
+        bad.n_field_violations = nviolations;
         details[n++] = pack_any(arena, &bad.base);
     }
 

@@ -9,24 +9,19 @@
 
 #include "tw_arena.h"
 #include "tw_err.h"
+#include "tw_violations.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define TW_ERROR_DOMAIN "timeandwellness"
 
-/* One BadRequest.FieldViolation; a list kept in the call's arena. */
-typedef struct tw_violation {
-    const char *field;
-    const char *description;
-    struct tw_violation *next;
-} tw_violation;
-
 typedef struct tw_error_report {
     tw_err err;
     const char *message;            /* shown to the client */
     const char *request_id;         /* borrowed */
-    const tw_violation *violations; /* borrowed; may be NULL */
+    const tw_violations *violations; /* borrowed; may be NULL; its dropped
+                                      * ones become one "and N more" entry */
     int64_t retry_after_ms;         /* < 0: no RetryInfo */
 } tw_error_report;
 

@@ -6,6 +6,7 @@
 #include "schema.h"
 
 #include "google/protobuf/descriptor.pb-c.h"
+#include "wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,21 +32,6 @@ struct tw_schema {
     size_t nsymbols, symbols_cap;
 };
 
-/* Reads a base-128 varint; false at the end of the buffer or past 64 bits. */
-static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = v;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Splits the set into its `repeated FileDescriptorProto file = 1` entries,
  * keeping each file's exact bytes so reflection serves what protoc wrote. */
 static tw_err split_files(tw_schema *s, const uint8_t *data, size_t len)
@@ -53,9 +39,12 @@ static tw_err split_files(tw_schema *s, const uint8_t *data, size_t len)
     const uint8_t *p = data, *end = data + len;
     size_t cap = 0;
     while (p < end) {
-        uint64_t key, size;
-        if (!read_varint(&p, end, &key) || key != ((1 << 3) | 2) || !read_varint(&p, end, &size) ||
-            size > (uint64_t)(end - p))
+        uint32_t number;
+        int wire_type;
+        const uint8_t *bytes;
+        uint64_t size, varint;
+        if (!tw_wire_field(&p, end, &number, &wire_type, &bytes, &size, &varint) || number != 1 ||
+            wire_type != TW_WIRE_LEN)
             return TW_ERR_INTERNAL;
         if (s->nfiles == cap) {
             cap = cap ? cap * 2 : 32;
@@ -66,13 +55,12 @@ static tw_err split_files(tw_schema *s, const uint8_t *data, size_t len)
         }
         struct schema_file *f = &s->files[s->nfiles];
         memset(f, 0, sizeof *f);
-        f->bytes = p;
+        f->bytes = bytes;
         f->len = (size_t)size;
         f->proto = google__protobuf__file_descriptor_proto__unpack(NULL, f->len, f->bytes);
         if (f->proto == NULL)
             return TW_ERR_INTERNAL;
         s->nfiles++;
-        p += size;
     }
     return TW_OK;
 }
@@ -237,4 +225,76 @@ tw_err tw_schema_each_file_with_deps(const tw_schema *schema, int file,
     visit_file(schema, file, seen, fn, ctx);
     free(seen);
     return TW_OK;
+}
+
+/* The message called full_name ("tw.v1.Task", "tw.v1.Task.Nested") among
+ * messages (and their nested types) of a file whose package is prefix. */
+static const Google__Protobuf__DescriptorProto *
+find_message(Google__Protobuf__DescriptorProto *const *messages, size_t n, const char *prefix,
+             const char *full_name)
+{
+    size_t plen = strlen(prefix);
+    if (plen > 0 && (strncmp(full_name, prefix, plen) != 0 || full_name[plen] != '.'))
+        return NULL;
+    const char *rest = full_name + (plen ? plen + 1 : 0);
+    size_t head = strcspn(rest, ".");
+    for (size_t i = 0; i < n; i++) {
+        const Google__Protobuf__DescriptorProto *m = messages[i];
+        if (strlen(m->name) != head || strncmp(m->name, rest, head) != 0)
+            continue;
+        if (rest[head] == '\0')
+            return m;
+        return find_message(m->nested_type, m->n_nested_type, "", rest + head + 1);
+    }
+    return NULL;
+}
+
+bool tw_schema_field_extension(const tw_schema *schema, const char *message, uint32_t field,
+                               uint32_t extension, const uint8_t **data, size_t *len)
+{
+    for (size_t i = 0; i < schema->nfiles; i++) {
+        const Google__Protobuf__FileDescriptorProto *f = schema->files[i].proto;
+        const Google__Protobuf__DescriptorProto *m =
+            find_message(f->message_type, f->n_message_type, f->package ? f->package : "", message);
+        if (m == NULL)
+            continue;
+        for (size_t j = 0; j < m->n_field; j++) {
+            const Google__Protobuf__FieldDescriptorProto *fd = m->field[j];
+            if (!fd->has_number || (uint32_t)fd->number != field || fd->options == NULL)
+                continue;
+            /* protobuf-c keeps extensions it has no code for as unknown
+             * fields, a length-prefixed one with its length in front. */
+            const ProtobufCMessage *options = &fd->options->base;
+            for (unsigned k = 0; k < options->n_unknown_fields; k++) {
+                const ProtobufCMessageUnknownField *u = &options->unknown_fields[k];
+                const uint8_t *p = u->data, *end = u->data + u->len;
+                uint64_t size;
+                if (u->tag == extension && u->wire_type == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
+                    tw_wire_varint(&p, end, &size) && size == (uint64_t)(end - p)) {
+                    *data = p;
+                    *len = (size_t)size;
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+    return false;
+}
+
+bool tw_schema_extension_number(const tw_schema *schema, const char *name, uint32_t *number)
+{
+    for (size_t i = 0; i < schema->nfiles; i++) {
+        const Google__Protobuf__FileDescriptorProto *f = schema->files[i].proto;
+        size_t plen = f->package ? strlen(f->package) : 0;
+        if (plen > 0 && (strncmp(name, f->package, plen) != 0 || name[plen] != '.'))
+            continue;
+        for (size_t j = 0; j < f->n_extension; j++)
+            if (strcmp(f->extension[j]->name, name + (plen ? plen + 1 : 0)) == 0 &&
+                f->extension[j]->has_number) {
+                *number = (uint32_t)f->extension[j]->number;
+                return true;
+            }
+    }
+    return false;
 }

@@ -29,6 +29,17 @@ bool tw_schema_method_streaming(const tw_schema *schema, const char *service, co
 int tw_schema_file_by_name(const tw_schema *schema, const char *name);
 int tw_schema_file_by_symbol(const tw_schema *schema, const char *symbol);
 
+/* The field number of the top-level extension called name ("tw.v1.rules");
+ * false when the schema declares none. */
+bool tw_schema_extension_number(const tw_schema *schema, const char *name, uint32_t *number);
+
+/* The bytes of a message-typed option extension (number extension) set on
+ * field number field of message (a full name, "tw.v1.Task"); false when
+ * the field or the option is not there. The bytes live as long as the
+ * schema. */
+bool tw_schema_field_extension(const tw_schema *schema, const char *message, uint32_t field,
+                               uint32_t extension, const uint8_t **data, size_t *len);
+
 /* Calls fn with the serialized FileDescriptorProto of file and of every
  * file it imports, directly or not, each once, dependencies first. */
 tw_err tw_schema_each_file_with_deps(const tw_schema *schema, int file,

@@ -123,10 +123,6 @@ static tw_err batch_create_health_logs(tw_call *call, const ProtobufCMessage *re
         return err;
     if (in->n_entries == 0)
         return tw_call_field_violation(call, "entries", "needs at least one entry");
-    if (in->n_entries > TW_HEALTH_BATCH_MAX)
-        return tw_call_field_violation(call, "entries[1000]",
-                                       "is beyond the %d entries a batch may hold (it has %zu)",
-                                       TW_HEALTH_BATCH_MAX, in->n_entries);
     bool has_request_id = in->request_id[0] != '\0';
     if (has_request_id && !tw_id_parse(in->request_id, &request_id))
         return tw_call_field_violation(call, "request_id", "must be a UUID");

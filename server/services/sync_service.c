@@ -14,13 +14,15 @@
 
 #include <string.h>
 
-/* Mutations one Push may carry. */
-#define PUSH_MAX 500
+/* Violations one rejected mutation reports, and their text: with the most
+ * mutations a Push may carry (sync_service.proto) the answer stays a small
+ * multiple of the request. */
+#define MUTATION_VIOLATIONS_MAX       5
+#define MUTATION_VIOLATIONS_MAX_BYTES 600
 
 /* The user, types and cursor of a Pull or Watch. */
 struct sync_request {
     tw_task_env env;
-    tw_violations violations;
     tw_sync_types types;
     tw_sync_cursor cursor;
 };
@@ -28,7 +30,7 @@ struct sync_request {
 static tw_err sync_start(tw_call *call, struct sync_request *r, char **types, size_t ntypes,
                          const char *token)
 {
-    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &r->env, &r->violations);
+    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &r->env);
     if (err)
         return err;
     char why[256];
@@ -266,17 +268,25 @@ static void reject(struct push *p, tw_err err)
     res->outcome = TW__V1__MUTATION_OUTCOME__MUTATION_OUTCOME_REJECTED;
     res->error_reason = (char *)tw_err_reason(err);
     res->error_message = (char *)(p->env.message ? p->env.message : tw_err_message(err));
-    size_t n = p->violations.count;
+    const char *more = tw_violations_more(&p->violations);
+    size_t n = p->violations.count + (more != NULL);
     if (n == 0)
         return;
     res->field_violations = tw_arena_alloc(p->env.arena, n * sizeof *res->field_violations);
-    for (tw_violation_item *i = p->violations.head; i && res->field_violations; i = i->next) {
-        Tw__V1__PushFieldViolation *fv = tw_arena_alloc(p->env.arena, sizeof *fv);
-        if (fv == NULL)
-            break;
+    Tw__V1__PushFieldViolation *rows = tw_arena_alloc(p->env.arena, n * sizeof *rows);
+    if (res->field_violations == NULL || rows == NULL)
+        return;
+    for (const tw_violation *i = p->violations.head; i != NULL; i = i->next) {
+        Tw__V1__PushFieldViolation *fv = &rows[res->n_field_violations];
         tw__v1__push_field_violation__init(fv);
         fv->field = (char *)i->field;
         fv->description = (char *)i->description;
+        res->field_violations[res->n_field_violations++] = fv;
+    }
+    if (more != NULL) {
+        Tw__V1__PushFieldViolation *fv = &rows[res->n_field_violations];
+        tw__v1__push_field_violation__init(fv);
+        fv->description = (char *)more;
         res->field_violations[res->n_field_violations++] = fv;
     }
     if (res->n_field_violations > 0 && res->error_message == tw_err_message(err))
@@ -303,7 +313,7 @@ static tw_err check_mutation(struct push *p)
         if (!tw_id_parse(task->id, &id) || !tw_id_is_v7(&id))
             tw_violations_add(v, "create_task.id", "must be a UUIDv7 the client made");
         tw_task_validate(task, TW_TF_ALL, true, "create_task.", v);
-        return v->count > 0 ? TW_ERR_VALIDATION : TW_OK;
+        return tw_violations_any(v) ? TW_ERR_VALIDATION : TW_OK;
     }
     case TW__V1__MUTATION__OPERATION_UPDATE_TASK: {
         const Tw__V1__TaskPatch *patch = m->update_task;
@@ -359,23 +369,21 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
 {
     const Tw__V1__PushRequest *in = (const void *)request;
     Tw__V1__PushResponse *out = (void *)response;
-    if (in->n_mutations > PUSH_MAX)
-        return tw_call_field_violation(call, "mutations", "has more than %d mutations", PUSH_MAX);
     tw_arena *arena = tw_call_arena(call);
     out->results = tw_arena_alloc(arena, (in->n_mutations + 1) * sizeof *out->results);
     if (out->results == NULL)
         return TW_ERR_NO_MEMORY;
     /* The caller's environment, read once for the whole batch. */
     tw_task_env env;
-    tw_violations unused;
-    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &env, &unused);
+    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &env);
     if (err)
         return err;
     for (size_t i = 0; i < in->n_mutations; i++) {
         struct push p;
         memset(&p, 0, sizeof p);
         p.env = env;
-        tw_violations_init(&p.violations, arena);
+        tw_violations_init(&p.violations, arena, MUTATION_VIOLATIONS_MAX,
+                           MUTATION_VIOLATIONS_MAX_BYTES);
         p.env.violations = &p.violations;
         p.m = in->mutations[i];
         if ((p.result = tw_arena_alloc(arena, sizeof *p.result)) == NULL)

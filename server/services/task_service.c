@@ -22,7 +22,7 @@
 /* One call's environment and the arguments of its step. */
 struct task_call {
     tw_task_env env;
-    tw_violations violations;
+    tw_violations *violations; /* the call's */
     tw_request_memo memo;
     tw_id id;
     const uint64_t *version;
@@ -36,7 +36,8 @@ static tw_err start(tw_call *call, struct task_call *tc, const void *request, vo
     memset(tc, 0, sizeof *tc);
     tc->request = request;
     tc->response = response;
-    return tw_task_call_env(call, tw_call_service_ctx(call), &tc->env, &tc->violations);
+    tc->violations = tw_call_violations(call);
+    return tw_task_call_env(call, tw_call_service_ctx(call), &tc->env);
 }
 
 /* start() for a request naming one task by id, with an optional etag. */
@@ -122,9 +123,9 @@ static tw_err create_task(tw_call *call, const ProtobufCMessage *request,
         return tw_call_field_violation(call, "task", "is required");
     tw_id id;
     if (in->task->id[0] != '\0' && (!tw_id_parse(in->task->id, &id) || !tw_id_is_v7(&id)))
-        tw_violations_add(&tc.violations, "task.id", "must be empty or a UUIDv7");
-    tw_task_validate(in->task, TW_TF_ALL, true, "task.", &tc.violations);
-    if (tc.violations.count > 0)
+        tw_violations_add(tc.violations, "task.id", "must be empty or a UUIDv7");
+    tw_task_validate(in->task, TW_TF_ALL, true, "task.", tc.violations);
+    if (tw_violations_any(tc.violations))
         return invalid(call, &tc, TW_ERR_VALIDATION);
     if ((err = tw_request_memo_init(call, &tc.memo, "CreateTask", in->request_id, request)))
         return err;
@@ -157,7 +158,7 @@ static tw_err get_task(tw_call *call, const ProtobufCMessage *request, ProtobufC
 static tw_err check_list_request(tw_call *call, struct task_call *tc,
                                  const Tw__V1__ListTasksRequest *in)
 {
-    tw_violations *v = &tc->violations;
+    tw_violations *v = tc->violations;
     for (size_t i = 0; i < in->n_statuses; i++) {
         if (in->statuses[i] < TW__V1__TASK_STATUS__TASK_STATUS_TODO ||
             in->statuses[i] > TW__V1__TASK_STATUS__TASK_STATUS_ARCHIVED) {
@@ -184,7 +185,7 @@ static tw_err check_list_request(tw_call *call, struct task_call *tc,
         tw_violations_add(v, "due_before_time", "is out of range");
     if (in->label[0] != '\0' && tw_utf8_chars(in->label) > TW_TASK_LABEL_MAX)
         tw_violations_add(v, "label", "is longer than %d characters", TW_TASK_LABEL_MAX);
-    return v->count > 0 ? invalid(call, tc, TW_ERR_VALIDATION) : TW_OK;
+    return tw_violations_any(v) ? invalid(call, tc, TW_ERR_VALIDATION) : TW_OK;
 }
 
 static tw_err list_tasks(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
@@ -254,9 +255,9 @@ static tw_err update_task(tw_call *call, const ProtobufCMessage *request,
         return err;
     unsigned fields;
     if ((err = tw_task_mask_parse(in->update_mask, TW_TF_ALL & ~TW_TF_PARENT, "update_mask",
-                                  &a.tc.violations, &fields)))
+                                  a.tc.violations, &fields)))
         return invalid(call, &a.tc, err);
-    if ((err = tw_task_validate(in->task, fields, false, "task.", &a.tc.violations)))
+    if ((err = tw_task_validate(in->task, fields, false, "task.", a.tc.violations)))
         return invalid(call, &a.tc, err);
     a.update = (tw_task_update){
         .values = in->task,

@@ -36,7 +36,6 @@
 #define REQUEST_ID_MAX    64
 #define FILE_NAME_MAX     255
 #define LANGUAGE_MAX      35
-#define VOCABULARY_MAX    100
 #define PHRASE_MAX        100 /* characters */
 #define PRONUNCIATION_MAX 200
 #define DEFAULT_LANGUAGE  "en-US"
@@ -112,8 +111,6 @@ static tw_err check_vocabulary(tw_call *call, tw_voice *v, const char *field,
                                Tw__V1__VocabularyTerm ***out)
 {
     tw_arena *arena = tw_call_arena(call);
-    if (n > VOCABULARY_MAX)
-        return tw_call_field_violation(call, field, "has more than %d terms", VOCABULARY_MAX);
     Tw__V1__VocabularyTerm **copy = tw_arena_alloc(arena, (n + 1) * sizeof *copy);
     if (copy == NULL)
         return TW_ERR_NO_MEMORY;

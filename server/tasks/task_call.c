@@ -30,19 +30,18 @@ tw_err tw_task_call_write(tw_task_env *env, tw_txn_fn fn, void *ctx)
     return err;
 }
 
-tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env, tw_violations *v)
+tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env)
 {
     tw_arena *arena = tw_call_arena(call);
     memset(env, 0, sizeof *env);
-    tw_violations_init(v, arena);
     tw_err err = tw_call_user(call, &env->user);
     if (err)
         return err;
     env->store = app->store;
     env->arena = arena;
-    env->now_ms = tw_wall_ms();
+    env->now_ms = tw_call_now_ms(call);
     env->prefix = "task.";
-    env->violations = v;
+    env->violations = tw_call_violations(call);
     err = tw_profile_day_settings(app->store, &env->user, arena, &env->day);
     if (err)
         tw_call_log_detail(call, "profile: %s", tw_store_last_error());
@@ -53,11 +52,10 @@ tw_err tw_task_call_error(tw_call *call, const tw_task_env *env, tw_err err)
 {
     if (err == TW_OK || err == TW_DEFERRED)
         return err;
-    if (env->violations != NULL && env->violations->count > 0) {
-        for (const tw_violation_item *i = env->violations->head; i != NULL; i = i->next)
-            tw_call_field_violation(call, i->field, "%s", i->description);
+    /* Violations in the call's own list go out as they are; a Push
+     * mutation's list stays in its result. */
+    if (env->violations != NULL && tw_violations_any(env->violations))
         return err;
-    }
     if (env->message != NULL)
         return tw_call_error(call, err, "%s", env->message);
     tw_call_log_detail(call, "%s", tw_store_last_error());

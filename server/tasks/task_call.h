@@ -12,10 +12,10 @@
 #include "rpc/call.h"
 #include "task_ops.h"
 
-/* Sets env (and v, its violation list) up for the calling user: the
- * call's arena, the clock, the user's day settings. Fails when the call
- * has no user (the operator socket acts for nobody). */
-tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env, tw_violations *v);
+/* Sets env up for the calling user: the call's arena, its "now" and its
+ * violation list, the user's day settings. Fails when the call has no user
+ * (the operator socket acts for nobody). */
+tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env);
 
 /* Ends a step's error on the call: violations as BadRequest, or the
  * step's message, or (storage failures) the store's detail in the log.

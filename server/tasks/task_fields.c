@@ -13,34 +13,6 @@
 #define TS_MAX_SECONDS INT64_C(253402300799)
 #define ESTIMATE_MAX_S (366 * INT64_C(86400))
 
-/* ---- Violations ------------------------------------------------------------ */
-
-void tw_violations_init(tw_violations *v, tw_arena *arena)
-{
-    v->arena = arena;
-    v->head = NULL;
-    v->tail = &v->head;
-    v->count = 0;
-}
-
-tw_err tw_violations_add(tw_violations *v, const char *field, const char *fmt, ...)
-{
-    tw_violation_item *item = tw_arena_alloc(v->arena, sizeof *item);
-    char text[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    v->count++;
-    if (item == NULL)
-        return TW_ERR_VALIDATION;
-    item->field = tw_arena_strdup(v->arena, field);
-    item->description = tw_arena_strdup(v->arena, text);
-    *v->tail = item;
-    v->tail = &item->next;
-    return TW_ERR_VALIDATION;
-}
-
 /* ---- Fields and masks ------------------------------------------------------ */
 
 static const struct {
@@ -77,7 +49,7 @@ tw_err tw_task_mask_parse(const Google__Protobuf__FieldMask *mask, unsigned allo
         tw_violations_add(v, mask_field, "is required: name the fields to change");
         return TW_ERR_BAD_FIELD_MASK;
     }
-    size_t before = v->count;
+    size_t before = tw_violations_total(v);
     for (size_t i = 0; i < mask->n_paths; i++) {
         const char *path = mask->paths[i];
         size_t f = 0;
@@ -95,7 +67,7 @@ tw_err tw_task_mask_parse(const Google__Protobuf__FieldMask *mask, unsigned allo
             *out |= field_names[f].bit;
         }
     }
-    return v->count > before ? TW_ERR_BAD_FIELD_MASK : TW_OK;
+    return tw_violations_total(v) > before ? TW_ERR_BAD_FIELD_MASK : TW_OK;
 }
 
 static bool blank(const char *s)
@@ -144,9 +116,6 @@ static void validate_recurrence(const Tw__V1__TaskRecurrence *r, const char *pre
     char why[200];
     if (!tw_rrule_check(r->rrule, why, sizeof why))
         tw_violations_add(v, path(v, prefix, "recurrence.rrule"), "%s", why);
-    if (r->n_exception_dates > TW_TASK_EXDATES_MAX)
-        tw_violations_add(v, path(v, prefix, "recurrence.exception_dates"),
-                          "has more than %d dates", TW_TASK_EXDATES_MAX);
     for (size_t i = 0; i < r->n_exception_dates; i++) {
         if (!tw_calendar_date_valid(r->exception_dates[i])) {
             tw_violations_add(v, path(v, prefix, "recurrence.exception_dates"),
@@ -159,11 +128,6 @@ static void validate_recurrence(const Tw__V1__TaskRecurrence *r, const char *pre
 /* Labels: checked, and duplicates dropped in place (first one kept). */
 static void validate_labels(Tw__V1__Task *t, const char *prefix, tw_violations *v)
 {
-    if (t->n_labels > TW_TASK_LABELS_MAX) {
-        tw_violations_add(v, path(v, prefix, "labels"), "has more than %d labels",
-                          TW_TASK_LABELS_MAX);
-        return;
-    }
     size_t kept = 0;
     for (size_t i = 0; i < t->n_labels; i++) {
         const char *label = t->labels[i];
@@ -186,7 +150,7 @@ static void validate_labels(Tw__V1__Task *t, const char *prefix, tw_violations *
 tw_err tw_task_validate(Tw__V1__Task *t, unsigned fields, bool creating, const char *prefix,
                         tw_violations *v)
 {
-    size_t before = v->count;
+    size_t before = tw_violations_total(v);
     if (fields & TW_TF_TITLE) {
         size_t chars = tw_utf8_chars(t->title);
         if (chars == 0 || blank(t->title))
@@ -238,7 +202,7 @@ tw_err tw_task_validate(Tw__V1__Task *t, unsigned fields, bool creating, const c
     if ((fields & TW_TF_PARENT) && t->parent_id[0] != '\0' &&
         !tw_task_parse_id(t->parent_id, &parent))
         tw_violations_add(v, path(v, prefix, "parent_id"), "is not a task id (a UUID)");
-    return v->count > before ? TW_ERR_VALIDATION : TW_OK;
+    return tw_violations_total(v) > before ? TW_ERR_VALIDATION : TW_OK;
 }
 
 void tw_task_copy_fields(Tw__V1__Task *dst, const Tw__V1__Task *src, unsigned fields)

@@ -17,6 +17,7 @@
 #include "tw_arena.h"
 #include "tw_err.h"
 #include "tw_id.h"
+#include "tw_violations.h"
 #include "tz.h"
 
 #include <stdarg.h>
@@ -25,31 +26,10 @@
 
 #define TW_TASK_TITLE_MAX       500   /* characters */
 #define TW_TASK_NOTES_MAX       20000 /* characters */
-#define TW_TASK_LABELS_MAX      50
 #define TW_TASK_LABEL_MAX       64 /* characters */
 #define TW_TASK_ORDER_KEY_MAX   128
-#define TW_TASK_EXDATES_MAX     366
 #define TW_TASK_DEPTH_MAX       8 /* levels of nesting, the top level included */
 #define TW_TASK_PRIORITY_LOWEST 4
-
-/* ---- Violations ------------------------------------------------------------ */
-
-typedef struct tw_violation_item {
-    struct tw_violation_item *next;
-    const char *field;
-    const char *description;
-} tw_violation_item;
-
-typedef struct tw_violations {
-    tw_arena *arena; /* where items and their text live */
-    tw_violation_item *head, **tail;
-    size_t count;
-} tw_violations;
-
-void tw_violations_init(tw_violations *v, tw_arena *arena);
-/* Adds one; field is copied. Returns TW_ERR_VALIDATION for `return`. */
-tw_err tw_violations_add(tw_violations *v, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- Fields and masks ------------------------------------------------------ */
 

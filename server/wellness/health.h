@@ -33,8 +33,6 @@
 #define TW_HEALTH_UPDATED   TW__V1__HEALTH_LOG_WRITE_OUTCOME__HEALTH_LOG_WRITE_OUTCOME_UPDATED
 #define TW_HEALTH_UNCHANGED TW__V1__HEALTH_LOG_WRITE_OUTCOME__HEALTH_LOG_WRITE_OUTCOME_UNCHANGED
 
-/* Most entries in one BatchCreateHealthLogs. */
-#define TW_HEALTH_BATCH_MAX 1000
 /* Longest sleep session, and longest span of any entry. */
 #define TW_HEALTH_SLEEP_MAX_MS (24 * TW_MS_PER_HOUR)
 #define TW_HEALTH_SPAN_MAX_MS  (7 * TW_MS_PER_DAY)

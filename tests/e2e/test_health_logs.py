@@ -300,8 +300,8 @@ class ImportTest(HealthLogTestCase):
                             "entries[4].external_id", "repeats the source and external_id of "
                             "entries[1]")
         too_many = hl.BatchCreateHealthLogsRequest(entries=[imported(i) for i in range(1001)])
-        self.assert_invalid("BatchCreateHealthLogs", too_many, "entries[1000]",
-                            "beyond the 1000 entries")
+        self.assert_invalid("BatchCreateHealthLogs", too_many, "entries",
+                            "has 1001 items; at most 1000 are allowed")
         self.assert_invalid("BatchCreateHealthLogs", hl.BatchCreateHealthLogsRequest(),
                             "entries", "at least one")
         self.assert_invalid("BatchCreateHealthLogs", hl.BatchCreateHealthLogsRequest(

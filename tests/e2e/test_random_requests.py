@@ -23,12 +23,10 @@ import uuid
 
 import grpc
 
-from twd_harness import TwdTestCase, api_service_names, rpc_error_details
+from twd_harness import (TwdTestCase, api_methods, api_service_names, call_method,
+                         message_class, rpc_error_details)
 # Generated stubs import only after twd_harness has put them on the path.
-from google.protobuf import symbol_database  # noqa: E402
 from google.protobuf.descriptor import FieldDescriptor  # noqa: E402
-from grpc.health.v1 import health_pb2  # noqa: E402
-from grpc.reflection.v1 import reflection_pb2  # noqa: E402
 
 SEED = int(os.environ.get("TW_RANDOM_REQUESTS_SEED", "20261127"))
 # Requests per method; streaming methods get fewer (each may wait out its deadline).
@@ -70,7 +68,6 @@ class RandomRequests:
 
     def __init__(self, seed):
         self.rng = random.Random(seed)
-        self.db = symbol_database.Default()
 
     def string(self):
         r = self.rng.random()
@@ -134,7 +131,7 @@ class RandomRequests:
         return msg
 
     def message(self, message_descriptor):
-        msg = self.db.GetPrototype(message_descriptor)()
+        msg = message_class(message_descriptor)()
         if self.rng.random() < 0.15:
             return msg  # the empty request
         self.fill(msg)
@@ -142,15 +139,6 @@ class RandomRequests:
             # A field number the message does not have, as a newer client might send.
             msg.MergeFromString(b"\xf8\xff\x03\x01" + b"\x82\x7f\x03abc")
         return msg
-
-
-def methods():
-    """(service descriptor, method descriptor) of every service twd serves."""
-    services = [symbol_database.Default().pool.FindServiceByName(name)
-                for name in api_service_names()]
-    services.append(health_pb2.DESCRIPTOR.services_by_name["Health"])
-    services.append(reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"])
-    return [(s, m) for s in services for m in s.methods]
 
 
 class RandomRequestCase(TwdTestCase):
@@ -168,26 +156,13 @@ class RandomRequestCase(TwdTestCase):
     reaches_handlers = ()
 
     def call(self, service, method, request):
-        path = f"/{service.full_name}/{method.name}"
-        pack = lambda m: m.SerializeToString()  # noqa: E731
-        unpack = symbol_database.Default().GetPrototype(method.output_type).FromString
-        meta = self.metadata()
-        if method.client_streaming and method.server_streaming:
-            return list(self.channel.stream_stream(path, pack, unpack)(
-                iter(request), timeout=STREAM_TIMEOUT_S, metadata=meta))
-        if method.client_streaming:
-            return self.channel.stream_unary(path, pack, unpack)(
-                iter(request), timeout=CALL_TIMEOUT_S, metadata=meta)
-        if method.server_streaming:
-            return list(self.channel.unary_stream(path, pack, unpack)(
-                request, timeout=STREAM_TIMEOUT_S, metadata=meta))
-        return self.channel.unary_unary(path, pack, unpack)(
-            request, timeout=CALL_TIMEOUT_S, metadata=meta)
+        return call_method(self.channel, service, method, request, metadata=self.metadata(),
+                           timeout=CALL_TIMEOUT_S, stream_timeout=STREAM_TIMEOUT_S)
 
     def send_random_requests(self):
         gen = RandomRequests(SEED)
         self.answers = collections.defaultdict(collections.Counter)
-        for service, method in methods():
+        for service, method in api_methods():
             streaming = method.client_streaming or method.server_streaming
             n = REQUESTS_PER_STREAMING_METHOD if streaming else REQUESTS_PER_METHOD
             for i in range(n):

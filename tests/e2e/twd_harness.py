@@ -204,6 +204,63 @@ def api_service_names():
     return names
 
 
+def api_methods(standard=True):
+    """(service descriptor, method descriptor) of every method twd serves:
+    every tw.v1 service and, with standard, gRPC health and reflection. Tests
+    that must cover every method take them from here, so a new method is
+    covered without editing a list."""
+    from google.protobuf import symbol_database
+    pool = symbol_database.Default().pool
+    services = [pool.FindServiceByName(name) for name in api_service_names()]
+    if standard:
+        from grpc.health.v1 import health_pb2
+        from grpc.reflection.v1 import reflection_pb2
+        services.append(health_pb2.DESCRIPTOR.services_by_name["Health"])
+        services.append(reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"])
+    return [(s, m) for s in services for m in s.methods]
+
+
+def method_flags():
+    """{"/pkg.Service/Method": {"admin", "write", ...}} as `twd methods` lists
+    them: who may call a method (public, admin) comes from the server's own
+    method tables."""
+    result = run_twd("methods")
+    if result.returncode != 0:
+        raise AssertionError(f"twd methods failed: {result.stderr}")
+    flags = {}
+    for line in result.stdout.splitlines():
+        path, kind, *rest = line.split(None, 2)
+        flags[path] = set(rest[0].split()) if rest else set()
+    return flags
+
+
+def message_class(descriptor):
+    """The generated class of a message descriptor."""
+    from google.protobuf import symbol_database
+    return symbol_database.Default().GetPrototype(descriptor)
+
+
+def call_method(channel, service, method, request, metadata=None, timeout=10.0,
+                stream_timeout=1.5):
+    """Calls any method by its descriptors, as a generated stub would: a
+    client stream sends `request` as a list of messages, a server stream is
+    read until it ends or stream_timeout passes. Returns the response (a list
+    for a server stream) or raises grpc.RpcError."""
+    path = f"/{service.full_name}/{method.name}"
+    pack = lambda m: m.SerializeToString()  # noqa: E731
+    unpack = message_class(method.output_type).FromString
+    if method.client_streaming and method.server_streaming:
+        return list(channel.stream_stream(path, pack, unpack)(
+            iter(request), timeout=stream_timeout, metadata=metadata))
+    if method.client_streaming:
+        return channel.stream_unary(path, pack, unpack)(
+            iter(request), timeout=timeout, metadata=metadata)
+    if method.server_streaming:
+        return list(channel.unary_stream(path, pack, unpack)(
+            request, timeout=stream_timeout, metadata=metadata))
+    return channel.unary_unary(path, pack, unpack)(request, timeout=timeout, metadata=metadata)
+
+
 # ---- error details -----------------------------------------------------------
 
 @dataclasses.dataclass

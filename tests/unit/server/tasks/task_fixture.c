@@ -10,7 +10,7 @@ tw_violations tf_violations;
 
 static void fresh_env(void)
 {
-    tw_violations_init(&tf_violations, fx.arena);
+    tw_violations_init(&tf_violations, fx.arena, TW_CALL_VIOLATIONS_MAX, TW_CALL_VIOLATIONS_MAX_BYTES);
     tf_env.violations = &tf_violations;
     tf_env.message = NULL;
     tf_env.prefix = "task.";

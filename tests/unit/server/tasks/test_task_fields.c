@@ -13,7 +13,7 @@ static tw_violations v;
 static void setup(void)
 {
     arena = tw_arena_new(4096);
-    tw_violations_init(&v, arena);
+    tw_violations_init(&v, arena, TW_CALL_VIOLATIONS_MAX, TW_CALL_VIOLATIONS_MAX_BYTES);
 }
 
 static void teardown(void)
@@ -60,11 +60,11 @@ START_TEST(new_tasks_get_defaults_and_checks)
                               "task.labels",        "task.order_key"};
     ck_assert_uint_eq(v.count, 6);
     size_t i = 0;
-    for (tw_violation_item *it = v.head; it; it = it->next, i++)
+    for (const tw_violation *it = v.head; it; it = it->next, i++)
         ck_assert_str_eq(it->field, expected[i]);
 
     /* Updates check only the fields they name, and take no defaults. */
-    tw_violations_init(&v, arena);
+    tw_violations_init(&v, arena, TW_CALL_VIOLATIONS_MAX, TW_CALL_VIOLATIONS_MAX_BYTES);
     Tw__V1__Task *u = task("");
     ck_assert_int_eq(tw_task_validate(u, TW_TF_NOTES, false, "task.", &v), TW_OK);
     ck_assert_int_eq(tw_task_validate(u, TW_TF_PRIORITY, false, "task.", &v), TW_ERR_VALIDATION);
