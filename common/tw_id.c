@@ -93,3 +93,8 @@ bool tw_id_is_v7(const tw_id *id)
 {
     return (id->bytes[6] >> 4) == 7 && (id->bytes[8] & 0xc0) == 0x80;
 }
+
+bool tw_id_equal(const tw_id *a, const tw_id *b)
+{
+    return memcmp(a->bytes, b->bytes, TW_ID_BYTES) == 0;
+}

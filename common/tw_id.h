@@ -34,4 +34,7 @@ int64_t tw_id_unix_ms(const tw_id *id);
 /* True when id is a version 7, RFC 9562 variant UUID. */
 bool tw_id_is_v7(const tw_id *id);
 
+/* True when a and b are the same id. */
+bool tw_id_equal(const tw_id *a, const tw_id *b);
+
 #endif

@@ -31,6 +31,9 @@ typedef struct tw_app {
     struct tw_deepgram *deepgram;
     /* Voice notes (server/voice/voice.h): NULL until started. */
     struct tw_voice *voice;
+    /* Every service's step of account deletion (services.h), set when they
+     * are registered. */
+    tw_err (*forget_user)(struct tw_app *app, const tw_id *user);
 } tw_app;
 
 #endif

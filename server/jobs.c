@@ -1,8 +1,6 @@
 /* Job workers for jobs.h, and the table of job types. */
 #include "jobs.h"
 
-#include "auth/deletion.h"
-#include "wellness/focus_job.h"
 
 #include "tw_log.h"
 
@@ -16,15 +14,6 @@
  * with nobody to wake the workers). */
 #define POLL_INTERVAL_MS 500
 
-/*
- * Every job type twd runs. Features add a row: the type they enqueue, its
- * handler, and a lease longer than one run can take.
- */
-const tw_job_type tw_job_types[] = {
-    {TW_DELETE_ACCOUNT_JOB, tw_account_deletion_run, 10 * 60 * 1000},
-    {TW_FOCUS_ABANDON_JOB, tw_focus_abandon_job, 30000},
-    {NULL, NULL, 0},
-};
 
 struct tw_job_runner {
     tw_app *app;

@@ -7,8 +7,8 @@
  * backoff and are dead-lettered after their last attempt). A job whose
  * worker died with twd is leased again when its lease runs out.
  *
- * twd's job types are one table, tw_job_types in jobs.c: a row per type
- * with its handler and lease time.
+ * Each service lists the job types it runs in its tw_service_def
+ * (services/services.h): a row per type with its handler and lease time.
  */
 #ifndef TW_SERVER_JOBS_H
 #define TW_SERVER_JOBS_H
@@ -39,12 +39,9 @@ typedef struct tw_job_type {
     int64_t lease_ms; /* longer than the slowest run of one job */
 } tw_job_type;
 
-/* twd's job types, ending with a row whose type is NULL. */
-extern const tw_job_type tw_job_types[];
-
 typedef struct tw_job_runner tw_job_runner;
 
-/* Starts threads workers over types (borrowed; tw_job_types for twd). */
+/* Starts threads workers over types (borrowed; tw_services_jobs() for twd). */
 tw_err tw_jobs_start(tw_app *app, const tw_job_type *types, int threads, tw_job_runner **out);
 
 /* Tells the workers a job was enqueued, so they look now rather than at

@@ -311,7 +311,8 @@ int tw_cmd_serve(int argc, char **argv)
         tw_cli_fail("cannot start worker threads");
         goto out;
     }
-    if (cfg.job_threads > 0 && tw_jobs_start(&app, tw_job_types, (int)cfg.job_threads, &app.jobs)) {
+    if (cfg.job_threads > 0 &&
+        tw_jobs_start(&app, tw_services_jobs(), (int)cfg.job_threads, &app.jobs)) {
         tw_cli_fail("cannot start job workers");
         goto out;
     }
@@ -382,8 +383,8 @@ static void print_method(void *ctx, const char *path, const tw_method *m)
         unsigned flag;
         const char *label;
     } flag_labels[] = {
-        {TW_PUBLIC, "public"}, {TW_INFRA, "infra"},           {TW_ADMIN, "admin"},
-        {TW_WRITE, "write"},   {TW_IDEMPOTENT, "idempotent"}, {TW_SIGN_IN, "sign-in"},
+        {TW_PUBLIC, "public"}, {TW_INFRA, "infra"},     {TW_ADMIN, "admin"},
+        {TW_WRITE, "write"},   {TW_SIGN_IN, "sign-in"},
     };
     printf("%-60s %-13s", path, kind_labels[m->kind]);
     for (size_t i = 0; i < sizeof flag_labels / sizeof flag_labels[0]; i++)

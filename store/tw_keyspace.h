@@ -97,8 +97,9 @@
     XX(TASK_BY_PARENT, INDEX, 0x64, OWNED, NONE, NULL, P(ID, user), P(ID, parent), P(U32, status), \
        P(STR, order))                                                                              \
     XX(TASK_BY_LABEL, INDEX, 0x65, OWNED, NONE, NULL, P(ID, user), P(STR, label), P(ID, task))     \
-    /* Responses of requests made with a request_id, by (user, "Method:" request_id). */           \
-    XX(TASK_REQUEST, DATA, 0x66, OWNED, MSG, &tw__store__v1__request_record__descriptor,           \
+    /* Responses of requests made with a request_id, by (user, "Method:" request_id), for */      \
+    /* every service (server/kit): the row predates the kit, hence its tasks prefix. */            \
+    XX(REQUEST, DATA, 0x66, OWNED, MSG, &tw__store__v1__request_record__descriptor,                \
        P(ID, user), P(STR, request))                                                               \
     /* The completion log, never pruned: by id, by task, by credited instant (with what */         \
     /* streaks need), and the occurrences skipped (missed) by due. */                              \

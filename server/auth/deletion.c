@@ -5,7 +5,6 @@
 #include "tw/store/v1/accounts.pb-c.h"
 #include "tw_blob.h"
 #include "tw_unique.h"
-#include "voice/voice.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,11 +111,12 @@ tw_err tw_account_deletion_run(tw_app *app, const tw_job *job, tw_job_failure *f
     const char *step = "unique claims";
     /* Claims first: their list (UNIQUE_BY_OWNER) is one of the families. */
     tw_err err = tw_txn_run(app->store, release_claims, &user);
-    /* Voice notes next, while their records still say where their entries
-     * in the shared by-age index are (and their audio is deleted too). */
-    if (!err && app->voice != NULL) {
-        step = "voice notes";
-        err = tw_voice_forget_user(app->voice, &user);
+    /* Every service next, for what the sweep below cannot reach (voice
+     * notes: their entries in a shared index, while their records still
+     * say where they are, and their audio). */
+    if (!err && app->forget_user != NULL) {
+        step = "services";
+        err = app->forget_user(app, &user);
     }
     for (int f = 0; f < TW_KF__COUNT && !err; f++) {
         if (!tw_keyspace_family((tw_kf)f)->owned)

@@ -58,8 +58,7 @@ static tw_err authenticate(tw_call *call, tw_auth *auth, const char *header, boo
     if (s->disabled)
         return TW_ERR_AUTH_DISABLED;
     *admin = strcmp(s->role, TW_ROLE_ADMIN) == 0;
-    tw_call_set_caller(call, claims.sub, *admin ? TW_ROLE_ADMIN : TW_ROLE_USER);
-    tw_call_set_session(call, claims.sid);
+    tw_call_set_caller(call, &user, &session, *admin ? TW_ROLE_ADMIN : TW_ROLE_USER);
     return TW_OK;
 }
 
@@ -70,7 +69,7 @@ tw_err tw_gate_admit(void *ctx, tw_call *call, const tw_method *method)
     /* The operator is an admin but no user: calls that act on a user's own
      * data need that user's token even here. */
     if (tw_call_from_operator_socket(call) && (method->flags & (TW_ADMIN | TW_PUBLIC))) {
-        tw_call_set_caller(call, NULL, TW_ROLE_ADMIN);
+        tw_call_set_caller(call, NULL, NULL, TW_ROLE_ADMIN);
         return TW_OK;
     }
     if (method->flags & TW_PUBLIC)
@@ -88,10 +87,9 @@ tw_err tw_gate_admit(void *ctx, tw_call *call, const tw_method *method)
         return err;
     if ((method->flags & TW_ADMIN) && !admin)
         return TW_ERR_AUTH_FORBIDDEN;
-    tw_id user;
     int64_t retry_ms;
-    tw_id_parse(tw_call_user_id(call), &user);
-    if (!tw_api_limiter_take(auth->api, &user, method->flags & TW_WRITE, tw_wall_us(), &retry_ms)) {
+    if (!tw_api_limiter_take(auth->api, tw_call_caller(call), method->flags & TW_WRITE,
+                             tw_wall_us(), &retry_ms)) {
         tw_call_retry_after(call, retry_ms);
         return tw_call_error(call, TW_ERR_RATE_LIMITED, "too many calls; retry in %lld s",
                              (long long)(retry_ms + 999) / 1000);

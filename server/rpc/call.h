@@ -42,11 +42,13 @@ typedef enum tw_call_kind {
 
 /* What the engine checks before a handler runs. */
 enum tw_method_flag {
-    TW_PUBLIC = 1u << 0,     /* no token needed (Register, Login, ...) */
-    TW_INFRA = 1u << 1,      /* health, reflection: no token, no limits, served in maintenance */
-    TW_ADMIN = 1u << 2,      /* only callers with the admin role */
-    TW_WRITE = 1u << 3,      /* changes stored data */
-    TW_IDEMPOTENT = 1u << 4, /* repeating the call changes nothing more */
+    TW_PUBLIC = 1u << 0, /* no token needed (Register, Login, ...) */
+    TW_INFRA = 1u << 1,  /* health, reflection: no token, no limits, served in maintenance */
+    TW_ADMIN = 1u << 2,  /* only callers with the admin role */
+    /* Changes stored data: counted against the write rate limit, run on the
+     * engine's write threads. (1u << 4 was TW_IDEMPOTENT, which nothing
+     * read: retries are made safe by request_id, see kit/kit.h.) */
+    TW_WRITE = 1u << 3,
     /* With TW_PUBLIC: a sign-in (Login, RefreshToken). In maintenance mode
      * the gate lets it through, because only its handler learns who signs
      * in, and the handler refuses everyone but admins. */
@@ -115,6 +117,14 @@ void *tw_call_state(tw_call *call);
 /* The service's ctx pointer, as given in its tw_service. */
 void *tw_call_service_ctx(tw_call *call);
 
+/* The method's row in its service's table. */
+const tw_method *tw_call_method(tw_call *call);
+
+/* The decoded request of a unary or server-streaming call, and the
+ * response the call will answer with (both owned by the call). */
+const ProtobufCMessage *tw_call_request(tw_call *call);
+ProtobufCMessage *tw_call_response(tw_call *call);
+
 /* The value of a request metadata entry (key in lower case), copied into the
  * call's arena and NUL-terminated; NULL when absent. */
 const char *tw_call_metadata(tw_call *call, const char *key);
@@ -131,18 +141,19 @@ bool tw_call_from_operator_socket(tw_call *call);
  * otherwise one made by the server. Sent back as x-request-id. */
 const char *tw_call_request_id(tw_call *call);
 
-/* The authenticated caller, set by the gate; NULL user id for public calls. */
-const char *tw_call_user_id(tw_call *call);
+/*
+ * The caller, as the gate found it once per call: the signed-in user and
+ * the session of their access token (both NULL for public calls and the
+ * operator socket) and their role. Handlers never look at tokens.
+ */
+void tw_call_set_caller(tw_call *call, const tw_id *user, const tw_id *session, const char *role);
+const tw_id *tw_call_caller(tw_call *call);
+const tw_id *tw_call_session(tw_call *call);
+const char *tw_call_role(tw_call *call);
 /* The signed-in user a call acts for, for handlers of a user's data. A
  * call through the operator socket acts for nobody: it ends with
  * UNAUTHENTICATED (AUTH_002), returned for the handler to return. */
 tw_err tw_call_user(tw_call *call, tw_id *user);
-const char *tw_call_role(tw_call *call);
-void tw_call_set_caller(tw_call *call, const char *user_id, const char *role);
-/* The session (a UUID string) of the caller's access token, set by the gate
- * after tw_call_set_caller; NULL for public and operator-socket calls. */
-const char *tw_call_session_id(tw_call *call);
-void tw_call_set_session(tw_call *call, const char *session_id);
 
 /* The call's "now": the wall clock (Unix ms) read once when it arrived, so
  * every check and record of one call agrees on the time. */

@@ -197,9 +197,10 @@ struct tw_call {
     ProtobufCMessage *response;
     void *state;
     char request_id[REQUEST_ID_MAX + 1];
-    const char *user_id;
+    bool has_user;
+    tw_id user, session;
+    char user_id[TW_ID_TEXT_SIZE]; /* user's text, for the log and the stream caps */
     const char *role;
-    const char *session_id;
     char *peer;        /* gpr_malloc'd; read on arrival, while the transport is there */
     bool holds_stream; /* counted in the engine's open streams */
     int stream_side;   /* its index in its account's user_streams.open; -1: not counted */
@@ -652,7 +653,7 @@ static tw_err take_stream(tw_call *c)
     struct user_streams **slot = NULL;
     if (e->streams_open >= e->cfg.max_streams) {
         err = TW_ERR_SERVER_STREAMS_FULL;
-    } else if (c->user_id != NULL && cap > 0) {
+    } else if (c->has_user && cap > 0) {
         slot = user_streams_slot(e, c->user_id);
         if (*slot == NULL && (*slot = calloc(1, sizeof **slot)) != NULL &&
             ((*slot)->user = strdup(c->user_id)) == NULL) {
@@ -959,7 +960,7 @@ static void log_call(tw_call *c)
     tw_log_line_int(&line, "code", code);
     tw_log_line_ms(&line, "duration_ms", (double)(tw_mono_ns() - c->start_ns) / 1e6);
     tw_log_line_str(&line, "request_id", c->request_id);
-    if (c->user_id != NULL)
+    if (c->has_user)
         tw_log_line_str(&line, "user_id", c->user_id);
     if (err != TW_OK) {
         tw_log_line_str(&line, "reason", tw_err_reason(err));
@@ -1027,16 +1028,21 @@ const char *tw_call_request_id(tw_call *c)
 {
     return c->request_id;
 }
-const char *tw_call_user_id(tw_call *c)
+const tw_id *tw_call_caller(tw_call *c)
 {
-    return c->user_id;
+    return c->has_user ? &c->user : NULL;
+}
+const tw_id *tw_call_session(tw_call *c)
+{
+    return c->has_user ? &c->session : NULL;
 }
 tw_err tw_call_user(tw_call *c, tw_id *user)
 {
-    if (c->user_id == NULL)
+    if (!c->has_user)
         return tw_call_error(c, TW_ERR_AUTH_MISSING_TOKEN,
                              "this call acts for a signed-in user: send their access token");
-    return tw_id_parse(c->user_id, user) ? TW_OK : TW_ERR_INTERNAL;
+    *user = c->user;
+    return TW_OK;
 }
 const char *tw_call_role(tw_call *c)
 {
@@ -1047,20 +1053,30 @@ int64_t tw_call_time_left_ms(tw_call *c)
     return call_left_ms(c);
 }
 
-void tw_call_set_caller(tw_call *c, const char *user_id, const char *role)
+void tw_call_set_caller(tw_call *c, const tw_id *user, const tw_id *session, const char *role)
 {
-    c->user_id = user_id ? tw_arena_strdup(c->arena, user_id) : NULL;
-    c->role = role ? tw_arena_strdup(c->arena, role) : NULL;
+    c->has_user = user != NULL;
+    if (user != NULL) {
+        c->user = *user;
+        c->session = session ? *session : (tw_id){0};
+        tw_id_format(user, c->user_id);
+    }
+    c->role = role; /* a static string: the gate's roles */
 }
 
-const char *tw_call_session_id(tw_call *c)
+const tw_method *tw_call_method(tw_call *c)
 {
-    return c->session_id;
+    return c->entry->method;
 }
 
-void tw_call_set_session(tw_call *c, const char *session_id)
+const ProtobufCMessage *tw_call_request(tw_call *c)
 {
-    c->session_id = session_id ? tw_arena_strdup(c->arena, session_id) : NULL;
+    return c->request;
+}
+
+ProtobufCMessage *tw_call_response(tw_call *c)
+{
+    return c->response;
 }
 
 const char *tw_call_metadata(tw_call *c, const char *key)

@@ -4,6 +4,7 @@
 
 #include "google/protobuf/timestamp.pb-c.h"
 #include "tw/v1/field_rules.pb-c.h"
+#include "tw_id.h"
 #include "tw_utf8.h"
 #include "wire.h"
 
@@ -16,9 +17,10 @@
 #define RULES_OPTION "tw.v1.rules"
 /* Messages inside messages a request may nest; our API needs a handful. */
 #define MAX_DEPTH 16
-/* Repeated fields one message type may have (their counters live on the
- * stack during the walk). */
+/* Repeated and required fields one message type may have (their counters
+ * live on the stack during the walk). */
 #define MAX_REPEATED   32
+#define MAX_REQUIRED   32
 #define PATH_MAX_BYTES 512
 
 /* Timestamps protobuf can express: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
@@ -55,6 +57,8 @@ static const struct time_window {
 struct field_rule {
     uint32_t max_items;             /* repeated fields */
     int slot;                       /* repeated fields: index of its counter */
+    int required;                   /* required fields: 1 + index of its flag; 0: optional */
+    Tw__V1__StringFormat format;    /* string fields */
     const struct time_window *time; /* Timestamp fields */
     const tw_message_rules *child;  /* other message fields */
 };
@@ -63,6 +67,7 @@ struct tw_message_rules {
     const ProtobufCMessageDescriptor *d;
     struct field_rule *fields; /* d->n_fields, in d->fields' order */
     int nrepeated;
+    int nrequired;
 };
 
 struct tw_request_rules {
@@ -154,6 +159,15 @@ static const tw_message_rules *rules_for(tw_request_rules *r, const ProtobufCMes
             rule->slot = m->nrepeated++;
             rule->max_items = option.max_items ? option.max_items : TW_RULES_DEFAULT_MAX_ITEMS;
         }
+        if (option.required) {
+            if (m->nrequired == MAX_REQUIRED)
+                return NULL;
+            rule->required = ++m->nrequired;
+        }
+        if (option.format != TW__V1__STRING_FORMAT__STRING_FORMAT_UNSPECIFIED &&
+            f->type != PROTOBUF_C_TYPE_STRING)
+            return NULL; /* a format on a field that is no string: a mistake in the .proto */
+        rule->format = option.format;
         if (f->type != PROTOBUF_C_TYPE_MESSAGE)
             continue;
         if (f->descriptor == &google__protobuf__timestamp__descriptor) {
@@ -211,12 +225,29 @@ static uint64_t packed_items(ProtobufCType type, const uint8_t *data, uint64_t l
     }
 }
 
-static void check_string(struct walk *w, const uint8_t *data, uint64_t len)
+static void check_string(struct walk *w, const struct field_rule *rule, const uint8_t *data,
+                         uint64_t len)
 {
-    if (memchr(data, '\0', len) != NULL)
+    if (memchr(data, '\0', len) != NULL) {
         tw_violations_add(w->v, w->path, "contains a NUL character");
-    else if (!tw_utf8_valid((const char *)data, len))
+        return;
+    }
+    if (!tw_utf8_valid((const char *)data, len)) {
         tw_violations_add(w->v, w->path, "is not valid UTF-8");
+        return;
+    }
+    if (rule->format == TW__V1__STRING_FORMAT__STRING_FORMAT_UNSPECIFIED || len == 0)
+        return;
+    char text[TW_ID_TEXT_SIZE];
+    tw_id id;
+    bool uuid = len == TW_ID_TEXT_SIZE - 1;
+    if (uuid) {
+        memcpy(text, data, len);
+        text[len] = '\0';
+        uuid = tw_id_parse(text, &id);
+    }
+    if (!uuid)
+        tw_violations_add(w->v, w->path, "must be a UUID");
 }
 
 static void check_timestamp(struct walk *w, const struct time_window *win, const uint8_t *p,
@@ -256,6 +287,7 @@ static void walk_message(struct walk *w, const tw_message_rules *r, const uint8_
                          const uint8_t *end, size_t at, int depth)
 {
     uint64_t counts[MAX_REPEATED] = {0};
+    bool present[MAX_REQUIRED + 1] = {false}; /* [0]: optional fields */
     const ProtobufCMessageDescriptor *d = r->d;
     uint32_t number;
     int wire_type;
@@ -268,6 +300,10 @@ static void walk_message(struct walk *w, const tw_message_rules *r, const uint8_
         if (f == NULL)
             continue; /* unknown fields are skipped, as protobuf-c does */
         const struct field_rule *rule = &r->fields[f - d->fields];
+        /* Set means sent with a value: proto3 leaves out empty strings, but
+         * a client may still send one. */
+        present[rule->required] |=
+            wire_type != TW_WIRE_LEN || len > 0 || f->type == PROTOBUF_C_TYPE_MESSAGE;
         long index = -1;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             uint64_t *count = &counts[rule->slot];
@@ -282,7 +318,7 @@ static void walk_message(struct walk *w, const tw_message_rules *r, const uint8_
             continue;
         size_t field_at = path_push(w, at, f->name, index);
         if (f->type == PROTOBUF_C_TYPE_STRING) {
-            check_string(w, data, len);
+            check_string(w, rule, data, len);
         } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
             if (rule->time != NULL)
                 check_timestamp(w, rule->time, data, data + len);
@@ -295,8 +331,12 @@ static void walk_message(struct walk *w, const tw_message_rules *r, const uint8_
     }
     for (unsigned i = 0; i < d->n_fields; i++) {
         const struct field_rule *rule = &r->fields[i];
-        if (d->fields[i].label != PROTOBUF_C_LABEL_REPEATED ||
-            counts[rule->slot] <= rule->max_items)
+        if (rule->required && !present[rule->required]) {
+            path_push(w, at, d->fields[i].name, -1);
+            tw_violations_add(w->v, w->path, "is required");
+            w->path[at] = '\0';
+        }
+        if (d->fields[i].label != PROTOBUF_C_LABEL_REPEATED || counts[rule->slot] <= rule->max_items)
             continue;
         path_push(w, at, d->fields[i].name, -1);
         tw_violations_add(w->v, w->path, "has %llu items; at most %u are allowed",

@@ -96,8 +96,8 @@ static tw_err set_disabled(tw_call *call, const char *user_id, bool disabled, Tw
     struct set_disabled d = {.disabled = disabled, .arena = tw_call_arena(call)};
     if (!tw_id_parse(user_id, &d.user))
         return tw_call_field_violation(call, "user_id", "must be a user id (a UUID)");
-    const char *caller = tw_call_user_id(call);
-    if (disabled && caller != NULL && strcasecmp(caller, user_id) == 0)
+    const tw_id *caller = tw_call_caller(call);
+    if (disabled && caller != NULL && tw_id_equal(caller, &d.user))
         return tw_call_error(call, TW_ERR_FAILED_PRECONDITION,
                              "an admin cannot disable their own account");
     tw_app *app = tw_call_service_ctx(call);
@@ -245,21 +245,14 @@ static tw_err rotate_signing_key(tw_call *call, const ProtobufCMessage *request,
 
 static const tw_method admin_methods[] = {
     {"CreateBackup", TW_UNARY, TW_ADMIN, .handle = create_backup},
-    {"DisableUser", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT, .handle = disable_user},
-    {"EnableUser", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT, .handle = enable_user},
+    {"DisableUser", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = disable_user},
+    {"EnableUser", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = enable_user},
     {"CreateUser", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = create_user},
-    {"SetMaintenanceMode", TW_UNARY, TW_ADMIN | TW_WRITE | TW_IDEMPOTENT,
-     .handle = set_maintenance_mode},
+    {"SetMaintenanceMode", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = set_maintenance_mode},
     {"RotateSigningKey", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = rotate_signing_key},
     {NULL},
 };
 
-tw_err tw_admin_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
-{
-    static tw_service admin_service = {
-        .descriptor = &tw__v1__admin_service__descriptor,
-        .methods = admin_methods,
-    };
-    admin_service.ctx = app;
-    return tw_engine_add_service(engine, &admin_service, errbuf, errlen);
-}
+const tw_service_def tw_admin_service = {
+    .rpc = {.descriptor = &tw__v1__admin_service__descriptor, .methods = admin_methods},
+};

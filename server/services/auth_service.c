@@ -42,9 +42,9 @@ static tw_err store_error(tw_call *call, tw_err err)
 
 static void caller_ids(tw_call *call, tw_id *user, tw_id *session)
 {
-    tw_id_parse(tw_call_user_id(call), user);
+    *user = *tw_call_caller(call);
     if (session != NULL)
-        tw_id_parse(tw_call_session_id(call), session);
+        *session = *tw_call_session(call);
 }
 
 static tw_err check_device(tw_call *call, const Tw__V1__Device *device)
@@ -800,23 +800,24 @@ static const tw_method auth_methods[] = {
     {"Register", TW_UNARY, TW_PUBLIC | TW_WRITE, .handle = do_register},
     {"Login", TW_UNARY, TW_PUBLIC | TW_SIGN_IN | TW_WRITE, .handle = do_login},
     {"RefreshToken", TW_UNARY, TW_PUBLIC | TW_SIGN_IN | TW_WRITE, .handle = do_refresh_token},
-    {"Logout", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_logout},
-    {"LogoutAll", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_logout_all},
+    {"Logout", TW_UNARY, TW_WRITE, .handle = do_logout},
+    {"LogoutAll", TW_UNARY, TW_WRITE, .handle = do_logout_all},
     {"GetMe", TW_UNARY, 0, .handle = do_get_me},
-    {"UpdateMe", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_update_me},
+    {"UpdateMe", TW_UNARY, TW_WRITE, .handle = do_update_me},
     {"ChangePassword", TW_UNARY, TW_WRITE, .handle = do_change_password},
     {"DeleteAccount", TW_UNARY, TW_WRITE, .handle = do_delete_account},
     {"ListSessions", TW_UNARY, 0, .handle = do_list_sessions},
-    {"RevokeSession", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = do_revoke_session},
+    {"RevokeSession", TW_UNARY, TW_WRITE, .handle = do_revoke_session},
     {NULL},
 };
 
-tw_err tw_auth_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
-{
-    static tw_service auth_service = {
-        .descriptor = &tw__v1__auth_service__descriptor,
-        .methods = auth_methods,
-    };
-    auth_service.ctx = app;
-    return tw_engine_add_service(engine, &auth_service, errbuf, errlen);
-}
+/* Deleting an account for good runs as a durable job (auth/deletion.h). */
+static const tw_job_type auth_jobs[] = {
+    {TW_DELETE_ACCOUNT_JOB, tw_account_deletion_run, 10 * 60 * 1000},
+    {NULL},
+};
+
+const tw_service_def tw_auth_service = {
+    .rpc = {.descriptor = &tw__v1__auth_service__descriptor, .methods = auth_methods},
+    .jobs = auth_jobs,
+};

@@ -12,6 +12,7 @@
 #include "tw/v1/focus_service.pb-c.h"
 #include "tw_time.h"
 #include "wellness/focus.h"
+#include "wellness/focus_job.h"
 #include "wellness_call.h"
 
 #include <string.h>
@@ -366,7 +367,7 @@ static tw_err list_focus_templates(tw_call *call, const ProtobufCMessage *reques
 static const tw_method focus_methods[] = {
     {"CreateFocusTemplate", TW_UNARY, TW_WRITE, .handle = create_focus_template},
     {"ListFocusTemplates", TW_UNARY, 0, .handle = list_focus_templates},
-    {"DeleteFocusTemplate", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = delete_focus_template},
+    {"DeleteFocusTemplate", TW_UNARY, TW_WRITE, .handle = delete_focus_template},
     {"CreateFocusSession", TW_UNARY, TW_WRITE, .handle = create_focus_session},
     {"GetFocusSession", TW_UNARY, 0, .handle = get_focus_session},
     {"StartFocusSession", TW_UNARY, TW_WRITE, .handle = start_focus_session},
@@ -381,12 +382,13 @@ static const tw_method focus_methods[] = {
     {NULL},
 };
 
-tw_err tw_focus_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
-{
-    static tw_service focus_service = {
-        .descriptor = &tw__v1__focus_service__descriptor,
-        .methods = focus_methods,
-    };
-    focus_service.ctx = app;
-    return tw_engine_add_service(engine, &focus_service, errbuf, errlen);
-}
+/* A session left running too long is abandoned by a job (wellness/focus_job.h). */
+static const tw_job_type focus_jobs[] = {
+    {TW_FOCUS_ABANDON_JOB, tw_focus_abandon_job, 30000},
+    {NULL},
+};
+
+const tw_service_def tw_focus_service = {
+    .rpc = {.descriptor = &tw__v1__focus_service__descriptor, .methods = focus_methods},
+    .jobs = focus_jobs,
+};

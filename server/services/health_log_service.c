@@ -408,18 +408,12 @@ static const tw_method health_log_methods[] = {
     {"BatchCreateHealthLogs", TW_UNARY, TW_WRITE, .handle = batch_create_health_logs},
     {"GetHealthLog", TW_UNARY, 0, .handle = get_health_log},
     {"ListHealthLogs", TW_UNARY, 0, .handle = list_health_logs},
-    {"UpdateHealthLog", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = update_health_log},
-    {"DeleteHealthLog", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = delete_health_log},
+    {"UpdateHealthLog", TW_UNARY, TW_WRITE, .handle = update_health_log},
+    {"DeleteHealthLog", TW_UNARY, TW_WRITE, .handle = delete_health_log},
     {"GetDailySummary", TW_UNARY, 0, .handle = get_daily_summary},
     {NULL},
 };
 
-tw_err tw_health_log_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
-{
-    static tw_service health_log_service = {
-        .descriptor = &tw__v1__health_log_service__descriptor,
-        .methods = health_log_methods,
-    };
-    health_log_service.ctx = app;
-    return tw_engine_add_service(engine, &health_log_service, errbuf, errlen);
-}
+const tw_service_def tw_health_log_service = {
+    .rpc = {.descriptor = &tw__v1__health_log_service__descriptor, .methods = health_log_methods},
+};

@@ -115,23 +115,25 @@ static void health_shutdown(void *ctx)
 }
 
 static const tw_method health_methods[] = {
-    {"Check", TW_UNARY, TW_INFRA | TW_IDEMPOTENT, .handle = check},
+    {"Check", TW_UNARY, TW_INFRA, .handle = check},
     {"Watch", TW_SERVER_STREAM, TW_INFRA, .handle = watch, .state_size = sizeof(struct watcher)},
     {NULL},
 };
 
-static const tw_service health_service = {
-    .descriptor = &grpc__health__v1__health__descriptor,
-    .methods = health_methods,
-    .shutdown = health_shutdown,
-};
-
-tw_err tw_health_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
+static tw_err health_attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
+    (void)app, (void)errbuf, (void)errlen;
     pthread_mutex_lock(&health.lock);
     health.engine = engine;
     health.stopping = false;
     health.watchers = NULL;
     pthread_mutex_unlock(&health.lock);
-    return tw_engine_add_service(engine, &health_service, errbuf, errlen);
+    return TW_OK;
 }
+
+const tw_service_def tw_health_service = {
+    .rpc = {.descriptor = &grpc__health__v1__health__descriptor,
+            .methods = health_methods,
+            .shutdown = health_shutdown},
+    .attach = health_attach,
+};

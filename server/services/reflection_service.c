@@ -175,20 +175,22 @@ static const tw_method reflection_methods[] = {
     {NULL},
 };
 
-static const tw_service reflection_v1 = {
-    .descriptor = &grpc__reflection__v1__server_reflection__descriptor,
-    .methods = reflection_methods,
-};
-
-static const tw_service reflection_v1alpha = {
-    .descriptor = &grpc__reflection__v1__server_reflection__descriptor,
-    .name = "grpc.reflection.v1alpha.ServerReflection",
-    .methods = reflection_methods,
-};
-
-tw_err tw_reflection_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
+static tw_err reflection_attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
+    (void)app, (void)errbuf, (void)errlen;
     reflection_engine = engine;
-    tw_err err = tw_engine_add_service(engine, &reflection_v1, errbuf, errlen);
-    return err ? err : tw_engine_add_service(engine, &reflection_v1alpha, errbuf, errlen);
+    return TW_OK;
 }
+
+const tw_service_def tw_reflection_v1_service = {
+    .rpc = {.descriptor = &grpc__reflection__v1__server_reflection__descriptor,
+            .methods = reflection_methods},
+    .attach = reflection_attach,
+};
+
+/* The same implementation under the older name many tools still ask for. */
+const tw_service_def tw_reflection_v1alpha_service = {
+    .rpc = {.descriptor = &grpc__reflection__v1__server_reflection__descriptor,
+            .name = "grpc.reflection.v1alpha.ServerReflection",
+            .methods = reflection_methods},
+};

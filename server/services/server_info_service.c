@@ -24,17 +24,18 @@ static tw_err get_server_info(tw_call *call, const ProtobufCMessage *request,
 }
 
 static const tw_method server_info_methods[] = {
-    {"GetServerInfo", TW_UNARY, TW_IDEMPOTENT, .handle = get_server_info},
+    {"GetServerInfo", TW_UNARY, 0, .handle = get_server_info},
     {NULL},
 };
 
-static const tw_service server_info_service = {
-    .descriptor = &tw__v1__server_info_service__descriptor,
-    .methods = server_info_methods,
-};
-
-tw_err tw_server_info_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
+static tw_err server_info_attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
+    (void)engine, (void)app, (void)errbuf, (void)errlen;
     started_unix_ms = tw_wall_ms();
-    return tw_engine_add_service(engine, &server_info_service, errbuf, errlen);
+    return TW_OK;
 }
+
+const tw_service_def tw_server_info_service = {
+    .rpc = {.descriptor = &tw__v1__server_info_service__descriptor, .methods = server_info_methods},
+    .attach = server_info_attach,
+};

@@ -1,28 +1,52 @@
 /*
- * Every service twd serves. main() calls tw_services_register() once; each
- * service file exports one register function, listed in services.c.
+ * Every service twd serves, and how a service plugs into the rest of twd:
+ * each service file defines one tw_service_def (its method table for the
+ * engine and its hooks) and services.c lists them once. Account deletion,
+ * the job workers and start-up ask the list, so adding a service never
+ * means editing them.
  */
 #ifndef TW_SERVICES_H
 #define TW_SERVICES_H
 
 #include "app.h"
+#include "jobs.h"
 #include "rpc/engine.h"
 
 #include <stddef.h>
 
-/* Registers all services. On failure errbuf names the service and why. */
+typedef struct tw_service_def {
+    /* What the engine serves (rpc.ctx is set to the app). */
+    tw_service rpc;
+    /* Optional: called once before serving, with the engine (health and
+     * reflection describe it) and the app. */
+    tw_err (*attach)(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+    /* Optional: account deletion calls it before it sweeps every key under
+     * the user's id, for what that sweep cannot reach (shared indexes,
+     * blobs). Must be safe to run again. */
+    tw_err (*forget_user)(tw_app *app, const tw_id *user);
+    /* Optional: its background job types, ending with a NULL type. */
+    const tw_job_type *jobs;
+} tw_service_def;
+
+/* Registers every service with the engine and attaches them; on failure
+ * errbuf names the service and why. */
 tw_err tw_services_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 
-/* One per service file; app is kept as the service's ctx. */
-tw_err tw_admin_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_server_info_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_health_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_reflection_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_auth_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_task_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_sync_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_health_log_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_focus_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
-tw_err tw_voice_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+/* Registers one service: attaches it and serves def->rpc with ctx app
+ * through served (filled here; it must outlive the engine). For tests that
+ * serve one service. */
+tw_err tw_service_register(tw_engine *engine, tw_app *app, const tw_service_def *def,
+                           tw_service *served, char *errbuf, size_t errlen);
+
+/* Every service's forget_user, in order (app->forget_user). */
+tw_err tw_services_forget_user(tw_app *app, const tw_id *user);
+
+/* Every job type of every service, ending with a NULL type (static). */
+const tw_job_type *tw_services_jobs(void);
+
+/* The services, each defined in its own file. */
+extern const tw_service_def tw_server_info_service, tw_admin_service, tw_auth_service,
+    tw_task_service, tw_sync_service, tw_health_log_service, tw_focus_service,
+    tw_voice_service, tw_health_service, tw_reflection_v1_service, tw_reflection_v1alpha_service;
 
 #endif

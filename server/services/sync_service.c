@@ -8,7 +8,7 @@
 
 #include "sync/sync_pull.h"
 #include "sync/sync_watch.h"
-#include "tasks/task_call.h"
+#include "task_call.h"
 #include "tw/store/v1/task_records.pb-c.h"
 #include "tw/v1/sync_service.pb-c.h"
 
@@ -43,7 +43,7 @@ static tw_err sync_start(tw_call *call, struct sync_request *r, char **types, si
                                 "is not a token this server gave you for these resource types");
         return err;
     }
-    return tw_task_call_error(call, &r->env, err);
+    return tw_task_call_fail(call, &r->env, err);
 }
 
 /* ---- Pull --------------------------------------------------------------------- */
@@ -64,7 +64,7 @@ static tw_err pull(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
     tw_sync_page page;
     if ((err = tw_sync_read(r.env.store, &r.env.user, &r.types, &r.cursor, limit, r.env.arena,
                             &page)))
-        return tw_task_call_error(call, &r.env, err);
+        return tw_task_call_fail(call, &r.env, err);
     if (page.resync) {
         out->full_resync_required = true;
         return TW_OK;
@@ -74,7 +74,7 @@ static tw_err pull(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
     out->has_more = page.more;
     err = tw_sync_token_make(r.env.store, &r.env.user, &r.types, &r.cursor, r.env.arena,
                              &out->next_token);
-    return tw_task_call_error(call, &r.env, err);
+    return tw_task_call_fail(call, &r.env, err);
 }
 
 /* ---- Watch -------------------------------------------------------------------- */
@@ -308,22 +308,18 @@ static tw_err check_mutation(struct push *p)
     switch (m->operation_case) {
     case TW__V1__MUTATION__OPERATION_CREATE_TASK: {
         Tw__V1__Task *task = m->create_task;
-        tw_id id;
         env->prefix = "create_task.";
-        if (!tw_id_parse(task->id, &id) || !tw_id_is_v7(&id))
-            tw_violations_add(v, "create_task.id", "must be a UUIDv7 the client made");
+        tw_task_check_new_id(task->id, true, "create_task.id", v);
         tw_task_validate(task, TW_TF_ALL, true, "create_task.", v);
         return tw_violations_any(v) ? TW_ERR_VALIDATION : TW_OK;
     }
     case TW__V1__MUTATION__OPERATION_UPDATE_TASK: {
         const Tw__V1__TaskPatch *patch = m->update_task;
         env->prefix = "update_task.task.";
-        if (patch->task == NULL)
-            return tw_violations_add(v, "update_task.task", "is required");
-        if (!tw_id_parse(patch->task->id, &p->task_id))
-            return tw_violations_add(v, "update_task.task.id", "is not a task id (a UUID)");
-        tw_err err = tw_task_mask_parse(patch->update_mask, TW_TF_ALL, "update_task.update_mask", v,
-                                        &p->fields);
+        if (!tw_kit_id(patch->task->id, &p->task_id))
+            return tw_violations_add(v, "update_task.task.id", "is required");
+        tw_err err = tw_mask_parse(patch->update_mask, tw_task_mask_paths, TW_TF_ALL, "Task",
+                                   "update_task.update_mask", v, &p->fields);
         if (err)
             return err;
         if (patch->base_etag[0] != '\0' &&
@@ -333,20 +329,18 @@ static tw_err check_mutation(struct push *p)
     }
     case TW__V1__MUTATION__OPERATION_DELETE_TASK:
         env->prefix = "delete_task.";
-        if (!tw_id_parse(m->delete_task->task_id, &p->task_id))
-            return tw_violations_add(v, "delete_task.task_id", "is not a task id (a UUID)");
+        tw_kit_id(m->delete_task->task_id, &p->task_id); /* required, checked by the engine */
         return TW_OK;
     case TW__V1__MUTATION__OPERATION_COMPLETE_TASK: {
         const Tw__V1__TaskCompletionMutation *c = m->complete_task;
         env->prefix = "complete_task.";
-        if (!tw_id_parse(c->task_id, &p->task_id))
-            return tw_violations_add(v, "complete_task.task_id", "is not a task id (a UUID)");
+        tw_kit_id(c->task_id, &p->task_id); /* required, checked by the engine */
+        /* complete_time is within its window (the engine checked); a
+         * little ahead of our clock counts as now. */
         p->done_ms = p->edit_ms;
-        if (c->complete_time != NULL &&
-            (!tw_timestamp_to_ms(c->complete_time, &p->done_ms) || p->done_ms > env->now_ms ||
-             p->done_ms < env->now_ms - TW_TASK_COMPLETE_PAST_MS))
-            return tw_violations_add(v, "complete_task.complete_time",
-                                     "must be within the last 7 days, not in the future");
+        if (c->complete_time != NULL && tw_timestamp_to_ms(c->complete_time, &p->done_ms) &&
+            p->done_ms > env->now_ms)
+            p->done_ms = env->now_ms;
         p->has_base = c->base_etag[0] != '\0';
         if (p->has_base && !tw_task_etag_version(c->base_etag, &p->base_version))
             return tw_violations_add(v, "complete_task.base_etag", "is not an etag of this server");
@@ -389,16 +383,12 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
         if ((p.result = tw_arena_alloc(arena, sizeof *p.result)) == NULL)
             return TW_ERR_NO_MEMORY;
         out->results[out->n_results++] = p.result;
-        if (!tw_id_parse(p.m->mutation_id, &p.mutation_id)) {
-            tw_violations_add(&p.violations, "mutation_id", "is not a UUID");
-            reject(&p, TW_ERR_VALIDATION); /* nothing to remember it by */
-            continue;
-        }
+        tw_kit_id(p.m->mutation_id, &p.mutation_id); /* required, checked by the engine */
         if ((err = check_mutation(&p)) == TW_OK)
-            err = tw_task_call_write(&p.env, push_step, &p);
+            err = tw_kit_user_txn(p.env.store, &p.env.user, push_step, &p);
         if (err && mutation_error(err)) {
             reject(&p, err);
-            err = tw_task_call_write(&p.env, store_rejection, &p);
+            err = tw_kit_user_txn(p.env.store, &p.env.user, store_rejection, &p);
         }
         if (err) {
             tw_call_log_detail(call, "mutation %zu: %s", i, tw_store_last_error());
@@ -412,9 +402,9 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
 }
 
 static const tw_method sync_methods[] = {
-    {"Pull", TW_UNARY, TW_IDEMPOTENT, .handle = pull},
+    {"Pull", TW_UNARY, 0, .handle = pull},
     {"Watch", TW_SERVER_STREAM, 0, .handle = watch, .state_size = sizeof(tw_sync_watcher)},
-    {"Push", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = push},
+    {"Push", TW_UNARY, TW_WRITE, .handle = push},
     {NULL},
 };
 
@@ -424,15 +414,17 @@ static void sync_shutdown(void *ctx)
     tw_sync_watch_shutdown();
 }
 
-tw_err tw_sync_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
+static tw_err sync_attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
 {
-    static tw_service sync_service = {
-        .descriptor = &tw__v1__sync_service__descriptor,
-        .methods = sync_methods,
-        .shutdown = sync_shutdown,
-    };
-    sync_service.ctx = app;
+    (void)engine, (void)errbuf, (void)errlen;
     if (app->store != NULL)
         tw_sync_watch_attach(app->store);
-    return tw_engine_add_service(engine, &sync_service, errbuf, errlen);
+    return TW_OK;
 }
+
+const tw_service_def tw_sync_service = {
+    .rpc = {.descriptor = &tw__v1__sync_service__descriptor,
+            .methods = sync_methods,
+            .shutdown = sync_shutdown},
+    .attach = sync_attach,
+};

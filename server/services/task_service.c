@@ -1,96 +1,62 @@
 /*
  * tw.v1.TaskService: a user's tasks. Each handler checks its request, then
- * runs one step of tasks/task_ops.h in one transaction (retried by
- * tw_txn_run on a write conflict) and answers with the stored task. Lists
- * and statistics read committed data through the indexes.
+ * runs one step of tasks/task_ops.h as the call's one write (tw_kit_write:
+ * one transaction, retried on a conflict, remembered with its request_id)
+ * and answers with the stored task. Lists and statistics read committed
+ * data through the indexes.
  */
 #include "services.h"
 
-#include "list_call.h"
-#include "tasks/task_call.h"
+#include "task_call.h"
 #include "tasks/task_list.h"
 #include "tasks/task_stats.h"
 #include "tw/v1/task_service.pb-c.h"
-#include "tw_page.h"
 #include "tw_utf8.h"
 
 #include <string.h>
 
-/* How much clock skew a reported completion time may show. */
-#define COMPLETE_FUTURE_SKEW_MS 60000
-
 /* One call's environment and the arguments of its step. */
 struct task_call {
     tw_task_env env;
-    tw_violations *violations; /* the call's */
-    tw_request_memo memo;
-    tw_id id;
-    const uint64_t *version;
+    tw_id id;                /* the task the request names */
+    const uint64_t *version; /* its etag's version; NULL: no check */
     uint64_t version_storage;
     const void *request;
     void *response;
 };
 
-static tw_err start(tw_call *call, struct task_call *tc, const void *request, void *response)
+static tw_err start(tw_call *call, struct task_call *tc)
 {
     memset(tc, 0, sizeof *tc);
-    tc->request = request;
-    tc->response = response;
-    tc->violations = tw_call_violations(call);
+    tc->request = tw_call_request(call);
+    tc->response = tw_call_response(call);
     return tw_task_call_env(call, tw_call_service_ctx(call), &tc->env);
 }
 
-/* start() for a request naming one task by id, with an optional etag. */
-static tw_err start_on(tw_call *call, struct task_call *tc, const void *request, void *response,
-                       const char *id, const char *etag)
+/* start() for a request naming one task by id (checked and required by
+ * the engine), with an optional etag. */
+static tw_err start_on(tw_call *call, struct task_call *tc, const char *id, const char *etag)
 {
-    tw_err err = start(call, tc, request, response);
-    if (err == TW_OK)
-        err = tw_task_call_id(call, "id", id, &tc->id);
+    tw_err err = start(call, tc);
+    tw_kit_id(id, &tc->id);
     tc->version = tw_task_call_etag(etag, &tc->version_storage);
     return err;
 }
 
-/* Runs a step in a transaction and maps its error onto the call. */
+/* Runs a step as the call's write. */
 static tw_err run(tw_call *call, struct task_call *tc, tw_txn_fn fn)
 {
-    return tw_task_call_error(call, &tc->env, tw_task_call_write(&tc->env, fn, tc));
+    return tw_task_call_fail(call, &tc->env, tw_kit_write(call, tc->env.store, fn, tc));
 }
 
-/* The violations a validation found, as the call's BadRequest. */
-static tw_err invalid(tw_call *call, struct task_call *tc, tw_err err)
+/* A task the request names that must be one of the caller's. */
+static tw_err caller_task(tw_call *call, struct task_call *tc, const char *text)
 {
-    return tw_task_call_error(call, &tc->env, err);
-}
-
-/* A new page token for cursor, bound to the request without its paging. */
-static tw_err page_token(tw_call *call, struct task_call *tc, const ProtobufCMessage *query,
-                         const uint8_t *cursor, size_t cursor_len, char **token)
-{
-    *token = "";
-    if (cursor == NULL)
-        return TW_OK;
-    size_t len = protobuf_c_message_get_packed_size(query);
-    uint8_t *packed = tw_arena_alloc(tc->env.arena, len + 1);
-    if (packed == NULL)
-        return TW_ERR_NO_MEMORY;
-    protobuf_c_message_pack(query, packed);
-    return tw_store_page_token_make(tc->env.store, &tc->env.user, packed, len, cursor, cursor_len,
-                                    tc->env.arena, token);
-}
-
-/* The cursor of a request's page token, checked against the request. */
-static tw_err page_cursor(tw_call *call, struct task_call *tc, const ProtobufCMessage *query,
-                          const char *token, uint8_t **cursor, size_t *cursor_len)
-{
-    size_t len = protobuf_c_message_get_packed_size(query);
-    uint8_t *packed = tw_arena_alloc(tc->env.arena, len + 1);
-    if (packed == NULL)
-        return TW_ERR_NO_MEMORY;
-    protobuf_c_message_pack(query, packed);
-    return tw_list_call_token(call,
-                              tw_store_page_token_read(tc->env.store, &tc->env.user, packed, len,
-                                                       token, tc->env.arena, cursor, cursor_len));
+    tw_task_record *rec;
+    tw_err err = tw_task_get(tc->env.store, NULL, &tc->env.user, &tc->id, tc->env.arena, &rec);
+    if (err == TW_ERR_NOT_FOUND)
+        return tw_call_error(call, err, "task %s not found", text);
+    return tw_kit_fail(call, err);
 }
 
 /* ---- CreateTask ---------------------------------------------------------------- */
@@ -100,35 +66,26 @@ static tw_err create_step(tw_txn *t, void *ctx)
     struct task_call *tc = ctx;
     const Tw__V1__CreateTaskRequest *in = tc->request;
     Tw__V1__CreateTaskResponse *out = tc->response;
-    bool replayed;
-    tw_err err = tw_request_replay(t, &tc->env, &tc->memo, &out->base, &replayed);
-    if (err || replayed)
-        return err;
     tw_task_record *rec;
-    if ((err = tw_task_op_create(t, &tc->env, in->task, tc->env.now_ms, &rec)))
-        return err;
-    out->task = rec->task;
-    return tw_request_remember(t, &tc->env, &tc->memo, &out->base);
+    tw_err err = tw_task_op_create(t, &tc->env, in->task, tc->env.now_ms, &rec);
+    if (err == TW_OK)
+        out->task = rec->task;
+    return err;
 }
 
 static tw_err create_task(tw_call *call, const ProtobufCMessage *request,
                           ProtobufCMessage *response)
 {
     const Tw__V1__CreateTaskRequest *in = (const void *)request;
+    (void)response;
     struct task_call tc;
-    tw_err err = start(call, &tc, request, response);
+    tw_err err = start(call, &tc);
     if (err)
         return err;
-    if (in->task == NULL)
-        return tw_call_field_violation(call, "task", "is required");
-    tw_id id;
-    if (in->task->id[0] != '\0' && (!tw_id_parse(in->task->id, &id) || !tw_id_is_v7(&id)))
-        tw_violations_add(tc.violations, "task.id", "must be empty or a UUIDv7");
-    tw_task_validate(in->task, TW_TF_ALL, true, "task.", tc.violations);
-    if (tw_violations_any(tc.violations))
-        return invalid(call, &tc, TW_ERR_VALIDATION);
-    if ((err = tw_request_memo_init(call, &tc.memo, "CreateTask", in->request_id, request)))
-        return err;
+    tw_task_check_new_id(in->task->id, false, "task.id", tc.env.violations);
+    if (tw_task_validate(in->task, TW_TF_ALL, true, "task.", tc.env.violations) ||
+        tw_violations_any(tc.env.violations))
+        return TW_ERR_VALIDATION;
     return run(call, &tc, create_step);
 }
 
@@ -139,38 +96,30 @@ static tw_err get_task(tw_call *call, const ProtobufCMessage *request, ProtobufC
     const Tw__V1__GetTaskRequest *in = (const void *)request;
     Tw__V1__GetTaskResponse *out = (void *)response;
     struct task_call tc;
-    tw_err err;
-    if ((err = start(call, &tc, request, response)) ||
-        (err = tw_task_call_id(call, "id", in->id, &tc.id)))
+    tw_err err = start_on(call, &tc, in->id, "");
+    if (err)
         return err;
     tw_task_record *rec;
     err = tw_task_get(tc.env.store, NULL, &tc.env.user, &tc.id, tc.env.arena, &rec);
     if (err == TW_ERR_NOT_FOUND)
         return tw_call_error(call, err, "task %s not found", in->id);
-    if (err)
-        return tw_task_call_error(call, &tc.env, err);
-    out->task = rec->task;
-    return TW_OK;
+    if (err == TW_OK)
+        out->task = rec->task;
+    return tw_kit_fail(call, err);
 }
 
 /* ---- ListTasks --------------------------------------------------------------------- */
 
-static tw_err check_list_request(tw_call *call, struct task_call *tc,
-                                 const Tw__V1__ListTasksRequest *in)
+static void check_list_request(const Tw__V1__ListTasksRequest *in, tw_violations *v)
 {
-    tw_violations *v = tc->violations;
     for (size_t i = 0; i < in->n_statuses; i++) {
         if (in->statuses[i] < TW__V1__TASK_STATUS__TASK_STATUS_TODO ||
             in->statuses[i] > TW__V1__TASK_STATUS__TASK_STATUS_ARCHIVED) {
             tw_violations_add(v, "statuses",
-                              "status %zu is not TODO, IN_PROGRESS, DONE or "
-                              "ARCHIVED",
-                              i);
+                              "status %zu is not TODO, IN_PROGRESS, DONE or ARCHIVED", i);
             break;
         }
     }
-    if (in->parent_id[0] != '\0' && !tw_id_parse(in->parent_id, &tc->id))
-        tw_violations_add(v, "parent_id", "is not a task id (a UUID)");
     if (in->parent_id[0] != '\0' && in->top_level_only)
         tw_violations_add(v, "top_level_only", "cannot be combined with parent_id");
     if (in->order_by > TW__V1__TASK_ORDER__TASK_ORDER_MANUAL || in->order_by < 0)
@@ -178,14 +127,8 @@ static tw_err check_list_request(tw_call *call, struct task_call *tc,
     if (in->has_recurrence < 0 ||
         in->has_recurrence > TW__V1__TASK_RECURRENCE_FILTER__TASK_RECURRENCE_FILTER_ONE_OFF)
         tw_violations_add(v, "has_recurrence", "is not a TaskRecurrenceFilter");
-    int64_t ms;
-    if (in->due_after_time != NULL && !tw_timestamp_to_ms(in->due_after_time, &ms))
-        tw_violations_add(v, "due_after_time", "is out of range");
-    if (in->due_before_time != NULL && !tw_timestamp_to_ms(in->due_before_time, &ms))
-        tw_violations_add(v, "due_before_time", "is out of range");
     if (in->label[0] != '\0' && tw_utf8_chars(in->label) > TW_TASK_LABEL_MAX)
         tw_violations_add(v, "label", "is longer than %d characters", TW_TASK_LABEL_MAX);
-    return tw_violations_any(v) ? invalid(call, tc, TW_ERR_VALIDATION) : TW_OK;
 }
 
 static tw_err list_tasks(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
@@ -193,34 +136,27 @@ static tw_err list_tasks(tw_call *call, const ProtobufCMessage *request, Protobu
     const Tw__V1__ListTasksRequest *in = (const void *)request;
     Tw__V1__ListTasksResponse *out = (void *)response;
     struct task_call tc;
-    uint32_t size;
-    tw_err err;
-    if ((err = start(call, &tc, request, response)) || (err = check_list_request(call, &tc, in)) ||
-        (err = tw_list_call_page_size(call, in->page_size, &size)))
+    tw_kit_page page;
+    tw_err err = start(call, &tc);
+    if (err)
         return err;
-    if (in->parent_id[0] != '\0') {
-        /* Another user's task is as unknown as a missing one. */
-        tw_task_record *parent;
-        err = tw_task_get(tc.env.store, NULL, &tc.env.user, &tc.id, tc.env.arena, &parent);
-        if (err == TW_ERR_NOT_FOUND)
-            return tw_call_error(call, err, "task %s not found", in->parent_id);
-        if (err)
-            return tw_task_call_error(call, &tc.env, err);
-    }
-    Tw__V1__ListTasksRequest query = *in;
-    query.page_size = 0;
-    query.page_token = "";
-    uint8_t *cursor, *next;
-    size_t cursor_len, next_len, count;
+    check_list_request(in, tc.env.violations);
+    if (tw_violations_any(tc.env.violations))
+        return TW_ERR_VALIDATION;
+    if ((err = tw_kit_page_open(call, tc.env.store, &page)))
+        return err;
+    /* Another user's task is as unknown as a missing one. */
+    if (tw_kit_id(in->parent_id, &tc.id) && (err = caller_task(call, &tc, in->parent_id)))
+        return err;
+    uint8_t *next;
+    size_t next_len, count;
     Tw__V1__Task **tasks;
-    if ((err = page_cursor(call, &tc, &query.base, in->page_token, &cursor, &cursor_len)) ||
-        (err = tw_task_list(tc.env.store, &tc.env.user, in, cursor, cursor_len, size, tc.env.arena,
-                            &tasks, &count, &next, &next_len)) ||
-        (err = page_token(call, &tc, &query.base, next, next_len, &out->next_page_token)))
-        return tw_task_call_error(call, &tc.env, err);
+    if ((err = tw_task_list(tc.env.store, &tc.env.user, in, page.cursor, page.cursor_len, page.size,
+                            tc.env.arena, &tasks, &count, &next, &next_len)))
+        return tw_kit_fail(call, err);
     out->tasks = tasks;
     out->n_tasks = count;
-    return TW_OK;
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
 }
 
 /* ---- UpdateTask -------------------------------------------------------------------- */
@@ -245,26 +181,24 @@ static tw_err update_task(tw_call *call, const ProtobufCMessage *request,
                           ProtobufCMessage *response)
 {
     const Tw__V1__UpdateTaskRequest *in = (const void *)request;
+    (void)response;
     struct update_args a;
-    tw_err err = start(call, &a.tc, request, response);
+    tw_err err = start_on(call, &a.tc, in->task->id, in->etag);
     if (err)
         return err;
-    if (in->task == NULL)
-        return tw_call_field_violation(call, "task", "is required");
-    if ((err = tw_task_call_id(call, "task.id", in->task->id, &a.tc.id)))
-        return err;
+    if (!tw_kit_id(in->task->id, &a.tc.id))
+        return tw_call_field_violation(call, "task.id", "is required");
     unsigned fields;
-    if ((err = tw_task_mask_parse(in->update_mask, TW_TF_ALL & ~TW_TF_PARENT, "update_mask",
-                                  a.tc.violations, &fields)))
-        return invalid(call, &a.tc, err);
-    if ((err = tw_task_validate(in->task, fields, false, "task.", a.tc.violations)))
-        return invalid(call, &a.tc, err);
+    if ((err = tw_mask_parse(in->update_mask, tw_task_mask_paths, TW_TF_ALL & ~TW_TF_PARENT, "Task",
+                             "update_mask", a.tc.env.violations, &fields)) ||
+        (err = tw_task_validate(in->task, fields, false, "task.", a.tc.env.violations)))
+        return err;
     a.update = (tw_task_update){
         .values = in->task,
         .fields = fields,
-        .version = tw_task_call_etag(in->etag, &a.tc.version_storage),
+        .version = a.tc.version,
     };
-    return tw_task_call_error(call, &a.tc.env, tw_task_call_write(&a.tc.env, update_step, &a));
+    return tw_task_call_fail(call, &a.tc.env, tw_kit_write(call, a.tc.env.store, update_step, &a));
 }
 
 /* ---- DeleteTask -------------------------------------------------------------------- */
@@ -281,11 +215,10 @@ static tw_err delete_task(tw_call *call, const ProtobufCMessage *request,
                           ProtobufCMessage *response)
 {
     const Tw__V1__DeleteTaskRequest *in = (const void *)request;
+    (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, request, response, in->id, in->etag);
-    if (err)
-        return err;
-    return run(call, &tc, delete_step);
+    tw_err err = start_on(call, &tc, in->id, in->etag);
+    return err ? err : run(call, &tc, delete_step);
 }
 
 /* ---- CompleteTask and ReopenTask ---------------------------------------------------- */
@@ -299,41 +232,34 @@ static tw_err complete_step(tw_txn *t, void *ctx)
 {
     struct complete_args *a = ctx;
     Tw__V1__CompleteTaskResponse *out = a->tc.response;
-    bool replayed;
-    tw_err err = tw_request_replay(t, &a->tc.env, &a->tc.memo, &out->base, &replayed);
-    if (err || replayed)
-        return err;
     tw_task_record *rec;
     tw_completion_record *done;
-    if ((err =
-             tw_task_op_complete(t, &a->tc.env, &a->tc.id, a->tc.version, a->done_ms, &rec, &done)))
-        return err;
-    out->task = rec->task;
-    out->completion = done->completion;
-    return tw_request_remember(t, &a->tc.env, &a->tc.memo, &out->base);
+    tw_err err =
+        tw_task_op_complete(t, &a->tc.env, &a->tc.id, a->tc.version, a->done_ms, &rec, &done);
+    if (err == TW_OK) {
+        out->task = rec->task;
+        out->completion = done->completion;
+    }
+    return err;
 }
 
 static tw_err complete_task(tw_call *call, const ProtobufCMessage *request,
                             ProtobufCMessage *response)
 {
     const Tw__V1__CompleteTaskRequest *in = (const void *)request;
+    (void)response;
     struct complete_args a;
-    tw_err err = start_on(call, &a.tc, request, response, in->id, in->etag);
+    tw_err err = start_on(call, &a.tc, in->id, in->etag);
     if (err)
         return err;
+    /* The engine kept complete_time within its window (RECENT); a little
+     * ahead of our clock counts as now. */
     a.done_ms = a.tc.env.now_ms;
-    if (in->complete_time != NULL) {
-        if (!tw_timestamp_to_ms(in->complete_time, &a.done_ms) ||
-            a.done_ms > a.tc.env.now_ms + COMPLETE_FUTURE_SKEW_MS ||
-            a.done_ms < a.tc.env.now_ms - TW_TASK_COMPLETE_PAST_MS)
-            return tw_call_field_violation(call, "complete_time",
-                                           "must be within the last 7 days, not in the future");
-        if (a.done_ms > a.tc.env.now_ms)
-            a.done_ms = a.tc.env.now_ms;
-    }
-    if ((err = tw_request_memo_init(call, &a.tc.memo, "CompleteTask", in->request_id, request)))
-        return err;
-    return tw_task_call_error(call, &a.tc.env, tw_task_call_write(&a.tc.env, complete_step, &a));
+    if (in->complete_time != NULL && tw_timestamp_to_ms(in->complete_time, &a.done_ms) &&
+        a.done_ms > a.tc.env.now_ms)
+        a.done_ms = a.tc.env.now_ms;
+    return tw_task_call_fail(call, &a.tc.env,
+                             tw_kit_write(call, a.tc.env.store, complete_step, &a));
 }
 
 static tw_err reopen_step(tw_txn *t, void *ctx)
@@ -351,11 +277,10 @@ static tw_err reopen_task(tw_call *call, const ProtobufCMessage *request,
                           ProtobufCMessage *response)
 {
     const Tw__V1__ReopenTaskRequest *in = (const void *)request;
+    (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, request, response, in->id, in->etag);
-    if (err)
-        return err;
-    return run(call, &tc, reopen_step);
+    tw_err err = start_on(call, &tc, in->id, in->etag);
+    return err ? err : run(call, &tc, reopen_step);
 }
 
 /* ---- MoveTask --------------------------------------------------------------------- */
@@ -376,8 +301,9 @@ static tw_err move_step(tw_txn *t, void *ctx)
 static tw_err move_task(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
 {
     const Tw__V1__MoveTaskRequest *in = (const void *)request;
+    (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, request, response, in->id, in->etag);
+    tw_err err = start_on(call, &tc, in->id, in->etag);
     if (err)
         return err;
     tc.env.prefix = "";
@@ -386,24 +312,16 @@ static tw_err move_task(tw_call *call, const ProtobufCMessage *request, Protobuf
 
 /* ---- ListCompletions and GetTaskStats --------------------------------------------- */
 
-/* Parses an optional task id that must name one of the caller's tasks. */
-static tw_err existing_task(tw_call *call, struct task_call *tc, const char *field,
-                            const char *text, const tw_id **out)
+/* An optional task id that must name one of the caller's tasks: *out is
+ * NULL when the field is empty. */
+static tw_err optional_task(tw_call *call, struct task_call *tc, const char *text,
+                            const tw_id **out)
 {
     *out = NULL;
-    if (text[0] == '\0')
+    if (!tw_kit_id(text, &tc->id))
         return TW_OK;
-    tw_err err = tw_task_call_id(call, field, text, &tc->id);
-    if (err)
-        return err;
-    tw_task_record *rec;
-    err = tw_task_get(tc->env.store, NULL, &tc->env.user, &tc->id, tc->env.arena, &rec);
-    if (err == TW_ERR_NOT_FOUND)
-        return tw_call_error(call, err, "task %s not found", text);
-    if (err)
-        return tw_task_call_error(call, &tc->env, err);
     *out = &tc->id;
-    return TW_OK;
+    return caller_task(call, tc, text);
 }
 
 static tw_err list_completions(tw_call *call, const ProtobufCMessage *request,
@@ -412,25 +330,20 @@ static tw_err list_completions(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__ListCompletionsRequest *in = (const void *)request;
     Tw__V1__ListCompletionsResponse *out = (void *)response;
     struct task_call tc;
+    tw_kit_page page;
     const tw_id *task;
-    uint32_t size;
     tw_err err;
-    if ((err = start(call, &tc, request, response)) ||
-        (err = tw_list_call_page_size(call, in->page_size, &size)) ||
-        (err = existing_task(call, &tc, "task_id", in->task_id, &task)))
+    if ((err = start(call, &tc)) || (err = tw_kit_page_open(call, tc.env.store, &page)) ||
+        (err = optional_task(call, &tc, in->task_id, &task)))
         return err;
-    Tw__V1__ListCompletionsRequest query = *in;
-    query.page_size = 0;
-    query.page_token = "";
-    uint8_t *cursor, *next;
-    size_t cursor_len, next_len, count;
-    if ((err = page_cursor(call, &tc, &query.base, in->page_token, &cursor, &cursor_len)) ||
-        (err = tw_completion_list(tc.env.store, &tc.env.user, task, cursor, cursor_len, size,
-                                  tc.env.arena, &out->completions, &count, &next, &next_len)) ||
-        (err = page_token(call, &tc, &query.base, next, next_len, &out->next_page_token)))
-        return tw_task_call_error(call, &tc.env, err);
+    uint8_t *next;
+    size_t next_len, count;
+    if ((err = tw_completion_list(tc.env.store, &tc.env.user, task, page.cursor, page.cursor_len,
+                                  page.size, tc.env.arena, &out->completions, &count, &next,
+                                  &next_len)))
+        return tw_kit_fail(call, err);
     out->n_completions = count;
-    return TW_OK;
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
 }
 
 static tw_err get_task_stats(tw_call *call, const ProtobufCMessage *request,
@@ -440,34 +353,27 @@ static tw_err get_task_stats(tw_call *call, const ProtobufCMessage *request,
     struct task_call tc;
     const tw_id *task;
     tw_err err;
-    if ((err = start(call, &tc, request, response)) ||
-        (err = existing_task(call, &tc, "task_id", in->task_id, &task)))
+    if ((err = start(call, &tc)) || (err = optional_task(call, &tc, in->task_id, &task)))
         return err;
     err = tw_task_stats(tc.env.store, &tc.env.user, &tc.env.day, tc.env.now_ms, task, tc.env.arena,
                         (Tw__V1__GetTaskStatsResponse *)response);
-    return tw_task_call_error(call, &tc.env, err);
+    return tw_kit_fail(call, err);
 }
 
 static const tw_method task_methods[] = {
     {"CreateTask", TW_UNARY, TW_WRITE, .handle = create_task},
-    {"GetTask", TW_UNARY, TW_IDEMPOTENT, .handle = get_task},
-    {"ListTasks", TW_UNARY, TW_IDEMPOTENT, .handle = list_tasks},
+    {"GetTask", TW_UNARY, 0, .handle = get_task},
+    {"ListTasks", TW_UNARY, 0, .handle = list_tasks},
     {"UpdateTask", TW_UNARY, TW_WRITE, .handle = update_task},
-    {"DeleteTask", TW_UNARY, TW_WRITE | TW_IDEMPOTENT, .handle = delete_task},
+    {"DeleteTask", TW_UNARY, TW_WRITE, .handle = delete_task},
     {"CompleteTask", TW_UNARY, TW_WRITE, .handle = complete_task},
     {"ReopenTask", TW_UNARY, TW_WRITE, .handle = reopen_task},
     {"MoveTask", TW_UNARY, TW_WRITE, .handle = move_task},
-    {"ListCompletions", TW_UNARY, TW_IDEMPOTENT, .handle = list_completions},
-    {"GetTaskStats", TW_UNARY, TW_IDEMPOTENT, .handle = get_task_stats},
+    {"ListCompletions", TW_UNARY, 0, .handle = list_completions},
+    {"GetTaskStats", TW_UNARY, 0, .handle = get_task_stats},
     {NULL},
 };
 
-tw_err tw_task_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
-{
-    static tw_service task_service = {
-        .descriptor = &tw__v1__task_service__descriptor,
-        .methods = task_methods,
-    };
-    task_service.ctx = app;
-    return tw_engine_add_service(engine, &task_service, errbuf, errlen);
-}
+const tw_service_def tw_task_service = {
+    .rpc = {.descriptor = &tw__v1__task_service__descriptor, .methods = task_methods},
+};

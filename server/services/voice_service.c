@@ -55,13 +55,6 @@ static tw_voice *voice_of(tw_call *call)
     return app_of(call)->voice;
 }
 
-/* The signed-in caller as an id. */
-static tw_err caller_id(tw_call *call, tw_id *out)
-{
-    const char *user = tw_call_user_id(call);
-    return user != NULL && tw_id_parse(user, out) ? TW_OK : TW_ERR_AUTH_MISSING_TOKEN;
-}
-
 static tw_err parse_note_id(tw_call *call, const char *field, const char *text, tw_id *out)
 {
     if (!tw_id_parse(text, out))
@@ -258,7 +251,7 @@ static tw_err upload_metadata(struct upload *u, const Tw__V1__VoiceNoteMetadata 
     tw_call *call = u->call;
     tw_arena *arena = tw_call_arena(call);
     tw_voice *v = u->v;
-    tw_err err = caller_id(call, &u->user);
+    tw_err err = tw_call_user(call, &u->user);
     if (err)
         return err;
     if (strlen(m->request_id) > REQUEST_ID_MAX || !printable_ascii(m->request_id))
@@ -628,7 +621,7 @@ static tw_err load_note(tw_call *call, const char *id, Tw__V1__VoiceNote **out)
 {
     tw_voice *v = voice_of(call);
     tw_id user, note;
-    tw_err err = v ? caller_id(call, &user) : TW_ERR_SHUTTING_DOWN;
+    tw_err err = v ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
     if (err == TW_OK)
         err = parse_note_id(call, "id", id, &note);
     if (err == TW_OK)
@@ -652,7 +645,7 @@ static tw_err list_notes(tw_call *call, const ProtobufCMessage *request, Protobu
     const Tw__V1__ListVoiceNotesRequest *in = (const void *)request;
     Tw__V1__ListVoiceNotesResponse *out = (void *)response;
     tw_id user;
-    tw_err err = voice_of(call) ? caller_id(call, &user) : TW_ERR_SHUTTING_DOWN;
+    tw_err err = voice_of(call) ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
     if (err)
         return err;
     if (in->page_size < 0)
@@ -800,7 +793,7 @@ static tw_err download(tw_call *call, const ProtobufCMessage *request, ProtobufC
     if (err)
         return err;
     tw_id user, id;
-    caller_id(call, &user);
+    tw_call_user(call, &user);
     tw_id_parse(in->id, &id);
     struct download *d = tw_call_state(call);
     d->call = call;
@@ -841,7 +834,7 @@ static tw_err delete_note(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__DeleteVoiceNoteRequest *in = (const void *)request;
     struct removal *r = tw_call_state(call);
-    tw_err err = voice_of(call) ? caller_id(call, &r->user) : TW_ERR_SHUTTING_DOWN;
+    tw_err err = voice_of(call) ? tw_call_user(call, &r->user) : TW_ERR_SHUTTING_DOWN;
     if (err == TW_OK)
         err = parse_note_id(call, "id", in->id, &r->note);
     if (err)
@@ -863,7 +856,7 @@ static tw_err retranscribe(tw_call *call, const ProtobufCMessage *request,
     Tw__V1__RetranscribeVoiceNoteResponse *out = (void *)response;
     tw_voice *v = voice_of(call);
     tw_id user, note;
-    tw_err err = v ? caller_id(call, &user) : TW_ERR_SHUTTING_DOWN;
+    tw_err err = v ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
     if (err == TW_OK)
         err = parse_note_id(call, "id", in->id, &note);
     const char *language = NULL;
@@ -892,7 +885,7 @@ static tw_err watch(tw_call *call, const ProtobufCMessage *request, ProtobufCMes
 {
     const Tw__V1__WatchVoiceNoteRequest *in = (const void *)request;
     tw_id user, note;
-    tw_err err = voice_of(call) ? caller_id(call, &user) : TW_ERR_SHUTTING_DOWN;
+    tw_err err = voice_of(call) ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
     if (err == TW_OK)
         err = parse_note_id(call, "id", in->id, &note);
     if (err == TW_OK)
@@ -924,13 +917,16 @@ static void voice_service_shutdown(void *ctx)
     tw_voice_shutdown(app->voice);
 }
 
-tw_err tw_voice_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
+/* Account deletion: notes are deleted as DeleteVoiceNote does (record,
+ * indexes, the shared by-age entry, audio, a running transcription). */
+static tw_err voice_forget_user(tw_app *app, const tw_id *user)
 {
-    static tw_service voice_service = {
-        .descriptor = &tw__v1__voice_service__descriptor,
-        .methods = voice_methods,
-        .shutdown = voice_service_shutdown,
-    };
-    voice_service.ctx = app;
-    return tw_engine_add_service(engine, &voice_service, errbuf, errlen);
+    return app->voice != NULL ? tw_voice_forget_user(app->voice, user) : TW_OK;
 }
+
+const tw_service_def tw_voice_service = {
+    .rpc = {.descriptor = &tw__v1__voice_service__descriptor,
+            .methods = voice_methods,
+            .shutdown = voice_service_shutdown},
+    .forget_user = voice_forget_user,
+};

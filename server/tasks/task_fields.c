@@ -15,59 +15,33 @@
 
 /* ---- Fields and masks ------------------------------------------------------ */
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} field_names[] = {
-    {TW_TF_TITLE, "title"},
-    {TW_TF_NOTES, "notes"},
-    {TW_TF_STATUS, "status"},
-    {TW_TF_PRIORITY, "priority"},
-    {TW_TF_DUE, "due"},
-    {TW_TF_DEADLINE, "deadline_time"},
-    {TW_TF_ESTIMATE, "estimated_duration"},
-    {TW_TF_LABELS, "labels"},
-    {TW_TF_ORDER_KEY, "order_key"},
-    {TW_TF_RECURRENCE, "recurrence"},
-    {TW_TF_PARENT, "parent_id"},
+const tw_mask_path tw_task_mask_paths[] = {
+    {"title", TW_TF_TITLE, NULL},
+    {"notes", TW_TF_NOTES, NULL},
+    {"status", TW_TF_STATUS, NULL},
+    {"priority", TW_TF_PRIORITY, NULL},
+    {"due", TW_TF_DUE, NULL},
+    {"deadline_time", TW_TF_DEADLINE, NULL},
+    {"estimated_duration", TW_TF_ESTIMATE, NULL},
+    {"labels", TW_TF_LABELS, NULL},
+    {"order_key", TW_TF_ORDER_KEY, NULL},
+    {"recurrence", TW_TF_RECURRENCE, NULL},
+    {"parent_id", TW_TF_PARENT, "use MoveTask"},
+    {NULL},
 };
-#define NFIELDS (sizeof field_names / sizeof field_names[0])
+
+void tw_task_check_new_id(const char *id, bool required, const char *field, tw_violations *v)
+{
+    tw_id parsed;
+    if (id[0] == '\0' && !required)
+        return;
+    if (!tw_id_parse(id, &parsed) || !tw_id_is_v7(&parsed))
+        tw_violations_add(v, field, "must be a UUIDv7 the client made");
+}
 
 const char *tw_task_field_name(unsigned field)
 {
-    for (size_t i = 0; i < NFIELDS; i++)
-        if (field_names[i].bit == field)
-            return field_names[i].name;
-    return "?";
-}
-
-tw_err tw_task_mask_parse(const Google__Protobuf__FieldMask *mask, unsigned allowed,
-                          const char *mask_field, tw_violations *v, unsigned *out)
-{
-    *out = 0;
-    if (mask == NULL || mask->n_paths == 0) {
-        tw_violations_add(v, mask_field, "is required: name the fields to change");
-        return TW_ERR_BAD_FIELD_MASK;
-    }
-    size_t before = tw_violations_total(v);
-    for (size_t i = 0; i < mask->n_paths; i++) {
-        const char *path = mask->paths[i];
-        size_t f = 0;
-        while (f < NFIELDS && strcmp(field_names[f].name, path) != 0)
-            f++;
-        if (f == NFIELDS) {
-            tw_violations_add(v, mask_field, "\"%s\" is not a field of Task that can be changed",
-                              path);
-        } else if (!(allowed & field_names[f].bit)) {
-            tw_violations_add(v, mask_field, "\"%s\" cannot be changed here%s", path,
-                              field_names[f].bit == TW_TF_PARENT ? ": use MoveTask" : "");
-        } else if (*out & field_names[f].bit) {
-            tw_violations_add(v, mask_field, "\"%s\" is named twice", path);
-        } else {
-            *out |= field_names[f].bit;
-        }
-    }
-    return tw_violations_total(v) > before ? TW_ERR_BAD_FIELD_MASK : TW_OK;
+    return tw_mask_path_of(tw_task_mask_paths, field);
 }
 
 static bool blank(const char *s)

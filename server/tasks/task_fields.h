@@ -12,6 +12,7 @@
 #ifndef TW_TASKS_TASK_FIELDS_H
 #define TW_TASKS_TASK_FIELDS_H
 
+#include "kit/mask.h"
 #include "pbtime.h"
 #include "tw/v1/task_service.pb-c.h"
 #include "tw_arena.h"
@@ -50,14 +51,15 @@ enum tw_task_field {
 /* Every field a client edits (a new task sets them all). */
 #define TW_TF_ALL 0x7ffu
 
+/* The paths an update mask of a Task may name (kit/mask.h). */
+extern const tw_mask_path tw_task_mask_paths[];
+
 /* The mask name of one field bit ("deadline_time"). */
 const char *tw_task_field_name(unsigned field);
 
-/* The bits of a FieldMask's paths; allowed says which fields may appear.
- * An unknown, disallowed, repeated or empty path adds a violation on
- * mask_field ("update_mask") and returns TW_ERR_BAD_FIELD_MASK. */
-tw_err tw_task_mask_parse(const Google__Protobuf__FieldMask *mask, unsigned allowed,
-                          const char *mask_field, tw_violations *v, unsigned *out);
+/* The id a client chose for a new task (CreateTask, Push): a UUIDv7, so
+ * ids sort by creation; empty is refused only when required. */
+void tw_task_check_new_id(const char *id, bool required, const char *field, tw_violations *v);
 
 /* Checks the fields of t named in fields, each reported as prefix + name
  * ("task." + "title"); creating says t is a new task (status and

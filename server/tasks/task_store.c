@@ -320,7 +320,7 @@ tw_err tw_task_missed_put(tw_txn *t, const tw_id *user, const tw_id *task, int64
 
 static void request_key(tw_key *k, const tw_id *user, const char *key)
 {
-    tw_key_init(k, TW_KF_TASK_REQUEST);
+    tw_key_init(k, TW_KF_REQUEST);
     tw_key_id(k, user);
     tw_key_str(k, key);
 }

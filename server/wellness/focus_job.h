@@ -1,5 +1,5 @@
 /* The job that abandons a focus session left in progress too long
- * (TW_FOCUS_ABANDON_JOB, a row of tw_job_types in server/jobs.c). */
+ * (TW_FOCUS_ABANDON_JOB, a job of the focus service). */
 #ifndef TW_WELLNESS_FOCUS_JOB_H
 #define TW_WELLNESS_FOCUS_JOB_H
 

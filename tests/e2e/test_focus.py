@@ -19,7 +19,8 @@ import uuid
 import grpc
 
 from google.protobuf import duration_pb2, timestamp_pb2
-from twd_harness import RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, wait_until
+from twd_harness import (RPC_TIMEOUT_S, FakeClock, Twd, TwdTestCase, assert_rpc_error,
+                         wait_until)
 from wellness_e2e import change_log
 from tw.v1 import focus_service_pb2 as fs  # noqa: E402
 from tw.v1 import focus_service_pb2_grpc as fs_grpc  # noqa: E402
@@ -441,6 +442,23 @@ class StateMachineTest(FocusTestCase):
 
 
 class StatsTest(FocusTestCase):
+    """A week of sessions, recorded as they happen: the server accepts
+    focus events only from the last 24 hours, so twd's clock is moved to
+    each day's evening before its sessions are sent."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.clock = FakeClock()
+        cls.addClassCleanup(cls.clock.close)
+        cls.twd_env = dict(QUIET, **cls.clock.env)
+        super().setUpClass()
+
+    def at(self, when, account):
+        """Moves twd's clock to when; signs account in again (its access
+        token was made at another time)."""
+        self.clock.set(when)
+        return self.twd.sign_in(account.email, account.password)
+
     def test_a_week_of_generated_sessions(self):
         alice = self.twd.sign_up()  # UTC, days from midnight
         today = now().replace(hour=0, minute=0, second=0)
@@ -450,6 +468,7 @@ class StatsTest(FocusTestCase):
         # abandoned, two internal distractions on even days.
         for d in range(7):
             day = first + datetime.timedelta(days=d)
+            alice = self.at(day + datetime.timedelta(hours=23, minutes=59), alice)
             s = self.start(alice, day + datetime.timedelta(hours=9))
             self.distract(alice, s.id, when=day + datetime.timedelta(hours=9, minutes=3))
             self.move(alice, "break", s.id, day + datetime.timedelta(hours=9, minutes=25))
@@ -465,8 +484,11 @@ class StatsTest(FocusTestCase):
             self.move(alice, "resume", s.id, day + datetime.timedelta(hours=15, minutes=20))
             self.move(alice, "abandon", s.id, day + datetime.timedelta(hours=15, minutes=30))
         # A session from the day before the week: not counted at all.
+        alice = self.at(first - datetime.timedelta(minutes=1), alice)
         s = self.start(alice, first - datetime.timedelta(hours=3))
         self.move(alice, "complete", s.id, first - datetime.timedelta(hours=2))
+        self.clock.reset()
+        alice = self.twd.sign_in(alice.email, alice.password)
 
         stats = self.call(alice, "GetFocusStats", fs.GetFocusStatsRequest(
             start_date=first.date().isoformat(),

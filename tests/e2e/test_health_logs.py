@@ -315,7 +315,7 @@ class ImportTest(HealthLogTestCase):
             "between -18 and +18 hours")
         future = datetime.datetime.now(UTC) + datetime.timedelta(days=2)
         self.assert_invalid("CreateHealthLog", hl.CreateHealthLogRequest(
-            health_log=water(future, 100)), "health_log.start_time", "in the future")
+            health_log=water(future, 100)), "health_log.start_time", "at most 1 day after the server's clock")
         # Nothing of any of these was stored, not even the good entries.
         self.assertEqual(self.list_all(account), [])
         self.assertEqual(self.health_keys(account), 0)

@@ -183,6 +183,44 @@ def _merged_env(overrides):
     return env
 
 
+class FakeClock:
+    """A wall clock a test moves for a twd it starts with `env=clock.env`:
+    Debian's libfaketime, preloaded, shifts twd's real-time clock by an
+    offset it rereads from a file on every call (the monotonic clock, which
+    deadlines and timers use, stays real). For history that an API only
+    accepts as it happens (a focus session started days ago)."""
+
+    LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+    def __init__(self):
+        self._dir = tempfile.mkdtemp(prefix="twd-e2e-clock-")
+        self._file = os.path.join(self._dir, "offset")
+        self.reset()
+
+    @property
+    def env(self):
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        return {"LD_PRELOAD": self.LIBRARY, "FAKETIME_TIMESTAMP_FILE": self._file,
+                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                # The sanitizer runtime wants to come first; libfaketime only
+                # wraps the clock, so the order does not matter here.
+                "ASAN_OPTIONS": ":".join(filter(None, [asan, "verify_asan_link_order=0"]))}
+
+    def set(self, when):
+        """twd's clock reads `when` (a datetime) from now on, and ticks on."""
+        offset = when.timestamp() - time.time()
+        with open(self._file + ".tmp", "w") as f:
+            f.write(f"{offset:+.3f}\n")
+        os.replace(self._file + ".tmp", self._file)
+
+    def reset(self):
+        with open(self._file, "w") as f:
+            f.write("+0\n")
+
+    def close(self):
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
 def run_twd(*args, env=None, timeout=30.0):
     """Runs a one-shot twd command (--version, methods, a serve that must
     fail) in a scratch working directory, so a default ./data lands there.

@@ -59,7 +59,11 @@ static tw_err echo(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
         return tw_call_field_violation(call, in->bad_field, "is not acceptable");
     out->text = in->text;
     out->request_id = (char *)tw_call_request_id(call);
-    out->user_id = (char *)(tw_call_user_id(call) ? tw_call_user_id(call) : "");
+    const tw_id *caller = tw_call_caller(call);
+    if (caller != NULL) {
+        out->user_id = tw_arena_alloc(tw_call_arena(call), TW_ID_TEXT_SIZE);
+        tw_id_format(caller, out->user_id);
+    }
     if (in->defer_ms > 0) {
         struct deferred *d = malloc(sizeof *d);
         *d = (struct deferred){call, in->defer_ms};
@@ -238,6 +242,9 @@ static const tw_service test_service = {
     .methods = test_methods,
 };
 
+/* The caller the test gate admits. */
+static const tw_id test_user = {{0x01, 0x8f, [15] = 0x01}};
+
 static tw_err test_gate(void *ctx, tw_call *call, const tw_method *method)
 {
     const char *token = tw_call_metadata(call, "authorization");
@@ -245,7 +252,7 @@ static tw_err test_gate(void *ctx, tw_call *call, const tw_method *method)
         return TW_ERR_AUTH_MISSING_TOKEN;
     if (strcmp(token, "Bearer good") != 0)
         return TW_ERR_AUTH_INVALID_TOKEN;
-    tw_call_set_caller(call, "user-1", "user");
+    tw_call_set_caller(call, &test_user, NULL, "user");
     return TW_OK;
 }
 
@@ -523,7 +530,9 @@ START_TEST(gate_admits_and_names_the_caller)
     ck_assert_int_eq(r.status, GRPC_STATUS_OK);
     Twtest__V1__EchoResponse *resp =
         twtest__v1__echo_response__unpack(NULL, r.response_len, r.response);
-    ck_assert_str_eq(resp->user_id, "user-1");
+    char expected[TW_ID_TEXT_SIZE];
+    tw_id_format(&test_user, expected);
+    ck_assert_str_eq(resp->user_id, expected);
     twtest__v1__echo_response__free_unpacked(resp, NULL);
     rpc_result_free(&r);
 

@@ -128,7 +128,9 @@ START_TEST(a_field_mask_gets_the_default_limit)
     Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
     mask.paths = paths;
     mask.n_paths = TW_RULES_DEFAULT_MAX_ITEMS;
+    Tw__V1__Task task = TW__V1__TASK__INIT;
     Tw__V1__UpdateTaskRequest in = TW__V1__UPDATE_TASK_REQUEST__INIT;
+    in.task = &task;
     in.update_mask = &mask;
     ck_assert_uint_eq(check(&in.base), 0);
     mask.n_paths++;
@@ -192,6 +194,27 @@ START_TEST(history_may_be_old_but_not_ahead)
 }
 END_TEST
 
+START_TEST(ids_are_uuids_and_required_fields_are_set)
+{
+    Tw__V1__GetTaskRequest in = TW__V1__GET_TASK_REQUEST__INIT;
+    ck_assert_uint_eq(check(&in.base), 1);
+    ck_assert_str_eq(nth(0)->field, "id");
+    ck_assert_str_eq(nth(0)->description, "is required");
+    in.id = "not-a-uuid";
+    ck_assert_uint_eq(check(&in.base), 2);
+    ck_assert_str_eq(nth(1)->description, "must be a UUID");
+    in.id = "0190f5c2-1b2c-7d3e-8f40-5a6b7c8d9e0f";
+    ck_assert_uint_eq(check(&in.base), 2);
+    /* A required message is set even when empty. */
+    Tw__V1__Task task = TW__V1__TASK__INIT;
+    Tw__V1__CreateTaskRequest create = TW__V1__CREATE_TASK_REQUEST__INIT;
+    ck_assert_uint_eq(check(&create.base), 3);
+    ck_assert_str_eq(nth(2)->field, "task");
+    create.task = &task;
+    ck_assert_uint_eq(check(&create.base), 3);
+}
+END_TEST
+
 START_TEST(unknown_fields_are_skipped)
 {
     /* Field 99 (LEN) holding a NUL, then a good title: only known fields count. */
@@ -216,6 +239,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, packed_repeated_fields_are_counted_by_item);
     tcase_add_test(tc, timestamps_keep_to_their_window);
     tcase_add_test(tc, history_may_be_old_but_not_ahead);
+    tcase_add_test(tc, ids_are_uuids_and_required_fields_are_set);
     tcase_add_test(tc, unknown_fields_are_skipped);
     suite_add_tcase(s, tc);
     return s;

@@ -76,9 +76,12 @@ static tw_err test_gate(void *ctx, tw_call *call, const tw_method *method)
         return TW_ERR_AUTH_MISSING_TOKEN;
     if (strncmp(auth, "Bearer ", 7) != 0 || !tw_id_parse(auth + 7, &id))
         return TW_ERR_AUTH_INVALID_TOKEN;
-    tw_call_set_caller(call, auth + 7, "user");
+    tw_call_set_caller(call, &id, &id, "user");
     return TW_OK;
 }
+
+/* What the engine serves of the voice service. */
+static tw_service voice_served;
 
 static void start_voice(void)
 {
@@ -125,7 +128,7 @@ static void setup(void)
         .max_stream_backlog = 8 << 20,
     };
     ck_assert_int_eq(tw_engine_new(&ecfg, &engine), TW_OK);
-    ck_assert_msg(tw_voice_service_register(engine, &app, errbuf, sizeof errbuf) == TW_OK, "%s",
+    ck_assert_msg(tw_service_register(engine, &app, &tw_voice_service, &voice_served, errbuf, sizeof errbuf) == TW_OK, "%s",
                   errbuf);
     tw_engine_set_gate(engine, test_gate, NULL);
     int port = 0;

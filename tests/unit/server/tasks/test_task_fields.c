@@ -71,29 +71,6 @@ START_TEST(new_tasks_get_defaults_and_checks)
 }
 END_TEST
 
-START_TEST(masks_name_known_fields_once)
-{
-    char *good[] = {"title", "due", "recurrence"};
-    Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
-    mask.paths = good;
-    mask.n_paths = 3;
-    unsigned fields;
-    ck_assert_int_eq(tw_task_mask_parse(&mask, TW_TF_ALL, "update_mask", &v, &fields), TW_OK);
-    ck_assert_uint_eq(fields, TW_TF_TITLE | TW_TF_DUE | TW_TF_RECURRENCE);
-    char *bad[] = {"title", "color", "title", "parent_id", "due.time"};
-    mask.paths = bad;
-    mask.n_paths = 5;
-    ck_assert_int_eq(
-        tw_task_mask_parse(&mask, TW_TF_ALL & ~TW_TF_PARENT, "update_mask", &v, &fields),
-        TW_ERR_BAD_FIELD_MASK);
-    ck_assert_uint_eq(v.count, 4);
-    ck_assert_str_eq(v.head->field, "update_mask");
-    ck_assert_ptr_nonnull(strstr(v.head->description, "color"));
-    ck_assert_int_eq(tw_task_mask_parse(NULL, TW_TF_ALL, "update_mask", &v, &fields),
-                     TW_ERR_BAD_FIELD_MASK);
-}
-END_TEST
-
 START_TEST(order_keys_fit_between_any_two)
 {
     char key[TW_TASK_ORDER_KEY_MAX + 2], prev[TW_TASK_ORDER_KEY_MAX + 2];
@@ -167,7 +144,6 @@ Suite *tw_test_suite(void)
     TCase *tc = tcase_create("task_fields");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, new_tasks_get_defaults_and_checks);
-    tcase_add_test(tc, masks_name_known_fields_once);
     tcase_add_test(tc, order_keys_fit_between_any_two);
     tcase_add_test(tc, values_round_trip);
     suite_add_tcase(s, tc);
