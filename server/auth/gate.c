@@ -89,7 +89,7 @@ tw_err tw_gate_admit(void *ctx, tw_call *call, const tw_method *method)
         return TW_ERR_AUTH_FORBIDDEN;
     int64_t retry_ms;
     if (!tw_api_limiter_take(auth->api, tw_call_caller(call), method->flags & TW_WRITE,
-                             tw_wall_us(), &retry_ms)) {
+                             tw_mono_ns() / 1000, &retry_ms)) {
         tw_call_retry_after(call, retry_ms);
         return tw_call_error(call, TW_ERR_RATE_LIMITED, "too many calls; retry in %lld s",
                              (long long)(retry_ms + 999) / 1000);

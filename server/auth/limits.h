@@ -103,7 +103,9 @@ tw_err tw_api_limiter_new(const int64_t limits[TW_API__COUNT], tw_api_limiter **
 void tw_api_limiter_free(tw_api_limiter *l);
 
 /* Counts a call of user (of every class, plus the write class when write)
- * at now_us; false with *retry_ms when over a limit (nothing is counted). */
+ * at now_us, on the monotonic clock (the counts live in memory; a wall
+ * clock set back must not lock anyone out); false with *retry_ms when over
+ * a limit (nothing is counted). */
 bool tw_api_limiter_take(tw_api_limiter *l, const tw_id *user, bool write, int64_t now_us,
                          int64_t *retry_ms);
 

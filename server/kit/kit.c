@@ -254,11 +254,21 @@ tw_err tw_kit_page_open(tw_call *call, tw_store *store, tw_kit_page *page)
     const char *token = *(const char *const *)((const char *)request + paging[1]->offset);
     if (tw_store_page_size(size, &page->size) != TW_OK)
         return tw_call_field_violation(call, "page_size", "must not be negative");
-    uint8_t *query, *cursor;
-    tw_err err = pack_without(tw_call_arena(call), request, paging, 2, &query, &page->query_len);
+    /* The query a token is bound to: the method, then the request as sent
+     * without its paging (two lists with empty requests still differ). */
+    uint8_t *packed, *query, *cursor;
+    size_t packed_len;
+    tw_err err = pack_without(tw_call_arena(call), request, paging, 2, &packed, &packed_len);
     if (err)
         return err;
+    const char *method = tw_call_path(call);
+    size_t method_len = strlen(method) + 1;
+    if ((query = tw_arena_alloc(tw_call_arena(call), method_len + packed_len)) == NULL)
+        return TW_ERR_NO_MEMORY;
+    memcpy(query, method, method_len);
+    memcpy(query + method_len, packed, packed_len);
     page->query = query;
+    page->query_len = method_len + packed_len;
     err = tw_store_page_token_read(store, user ? &page->user : NULL, page->query, page->query_len,
                                    token, tw_call_arena(call), &cursor, &page->cursor_len);
     page->cursor = cursor;

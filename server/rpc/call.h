@@ -117,8 +117,10 @@ void *tw_call_state(tw_call *call);
 /* The service's ctx pointer, as given in its tw_service. */
 void *tw_call_service_ctx(tw_call *call);
 
-/* The method's row in its service's table. */
+/* The method's row in its service's table, and its full path
+ * ("/tw.v1.TaskService/ListTasks"). */
 const tw_method *tw_call_method(tw_call *call);
+const char *tw_call_path(tw_call *call);
 
 /* The decoded request of a unary or server-streaming call, and the
  * response the call will answer with (both owned by the call). */

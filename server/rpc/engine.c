@@ -1069,6 +1069,11 @@ const tw_method *tw_call_method(tw_call *c)
     return c->entry->method;
 }
 
+const char *tw_call_path(tw_call *c)
+{
+    return c->entry->path;
+}
+
 const ProtobufCMessage *tw_call_request(tw_call *c)
 {
     return c->request;
