@@ -302,6 +302,8 @@ tw_err tw_stripe_event_parse(const char *json, size_t n, tw_arena *arena, tw_str
     out->api_version = text(&r, root, "api_version");
     out->object_type = text(&r, object, "object");
     out->object_id = text(&r, object, "id");
+    out->previous_customer =
+        text(&r, json_object_get(json_object_get(root, "data"), "previous_attributes"), "customer");
     const char *kind = out->object_type;
     if (strcmp(kind, "subscription") == 0 && (out->subscription = NEW(&r, tw_stripe_subscription)))
         read_subscription(&r, object, out->subscription);
@@ -386,7 +388,9 @@ static tw_err map_error(const tw_http_response *resp, tw_stripe_error *err)
         snprintf(err->upstream.reason + n, sizeof err->upstream.reason - n, ": %s%s%s: %s",
                  err->type, err->code[0] ? "/" : "", err->code, err->message);
     }
-    long status = resp->status;
+    /* The status of a final answer; 0 when none came (a 100 Continue
+     * followed by silence is no answer). */
+    long status = err->upstream.status;
     if (status == 0 || status == 409 || status == 429 || status >= 500)
         return TW_ERR_UPSTREAM;
     if (status == 402 || strcmp(err->type, "card_error") == 0)
@@ -443,10 +447,13 @@ static tw_err call(tw_stripe *s, const char *method, const char *path, tw_buf *p
     char idem_header[TW_STRIPE_IDEMPOTENCY_KEY_MAX + 32] = "";
     if (post)
         snprintf(idem_header, sizeof idem_header, "Idempotency-Key: %s", idempotency_key);
+    /* "Expect:" (empty) keeps curl from waiting for a 100 Continue before
+     * a form of a few hundred bytes: one round trip less per call. */
     const char *headers[] = {
         s->auth_header,
         "Stripe-Version: " TW_STRIPE_API_VERSION,
         "Content-Type: application/x-www-form-urlencoded",
+        "Expect:",
         idem_header,
     };
     tw_http_request req = {
@@ -454,7 +461,7 @@ static tw_err call(tw_stripe *s, const char *method, const char *path, tw_buf *p
         .method = method,
         .url = tw_buf_str(&url),
         .headers = headers,
-        .n_headers = post ? 4 : 2,
+        .n_headers = post ? 5 : 2,
         .body = post ? tw_buf_str(params) : NULL,
         .body_len = post ? params->len : 0,
         /* GET and DELETE are idempotent at Stripe, and every POST carries
@@ -468,7 +475,7 @@ static tw_err call(tw_stripe *s, const char *method, const char *path, tw_buf *p
         e = tw_http_perform(&req, &s->policy, &resp, &err->upstream);
     if (e == TW_ERR_UPSTREAM) {
         e = map_error(&resp, err);
-        if (e == TW_ERR_UPSTREAM && resp.status == 409)
+        if (e == TW_ERR_UPSTREAM && err->upstream.status == 409)
             err->upstream.retryable = true;
     } else if (e == TW_OK) {
         *out = json_loadb(resp.body ? resp.body : "", resp.body_len, 0, NULL);

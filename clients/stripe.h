@@ -196,6 +196,8 @@ typedef struct tw_stripe_event {
     const char *api_version;
     const char *object_type; /* data.object.object: "subscription", "invoice", ... */
     const char *object_id;
+    /* data.previous_attributes.customer: whose a detached payment method was. */
+    const char *previous_customer;
     tw_stripe_subscription *subscription;
     tw_stripe_invoice *invoice;
     tw_stripe_payment_intent *payment_intent;
