@@ -186,9 +186,11 @@ static tw_err merge_fn(tw_txn *t, void *ctx)
         r->status = PAY_SUCCEEDED;
     else if (f->status == PAY_FAILED && !charged(r->status))
         r->status = PAY_FAILED;
-    if (f->failure_message != NULL && f->failure_message[0] != '\0' && !charged(r->status))
+    /* A failure's message, while it is one: once paid, there is none (so
+     * the record is the same whichever of the two arrived first). */
+    if (f->failure_message != NULL && f->failure_message[0] != '\0')
         r->failure_message = (char *)f->failure_message;
-    r->failure_message = (char *)fill(r->failure_message, "");
+    r->failure_message = charged(r->status) ? "" : (char *)fill(r->failure_message, "");
     if (f->refunded > r->refunded_minor)
         r->refunded_minor = f->refunded;
     if (charged(r->status) && r->refunded_minor > 0)
