@@ -496,9 +496,11 @@ tw_err tw_billing_create_plan(tw_billing_ctx *c, const Tw__V1__Plan *in, const c
                                "must be STANDARD: the first price is the plan's own");
         for (size_t j = 0; j < i; j++)
             if (strcmp(p->prices[j]->currency, p->prices[i]->currency) == 0 &&
-                p->prices[j]->audience == p->prices[i]->audience)
+                p->prices[j]->audience == p->prices[i]->audience) {
+                prefix[strlen(prefix) - 1] = '\0'; /* "plan.prices[i]" */
                 return billing_bad(c, prefix, "repeats the currency and audience of prices[%zu]",
                                    j);
+            }
         p->n_prices++;
     }
     if ((err = check_limits(c, in, p)))
