@@ -1211,7 +1211,9 @@ tw_err billing_reprice_job(tw_billing_ctx *c, const char *plan_id)
 {
     plan_record *plan;
     tw_err err = billing_plan_load(c->billing, NULL, plan_id, c->arena, &plan);
-    if (err || c->billing->stripe == NULL)
+    if (err == TW_ERR_NOT_FOUND || c->billing->stripe == NULL)
+        return TW_OK; /* nothing to move */
+    if (err)
         return err;
     tw_key prefix;
     tw_key_init(&prefix, TW_KF_BILLING_SUB_BY_PLAN);

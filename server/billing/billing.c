@@ -15,11 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-const char *const tw_billing_job_types[] = {
-    TW_BILLING_JOB_WEBHOOK,     TW_BILLING_JOB_PERIOD_END,     TW_BILLING_JOB_REPRICE,
-    TW_BILLING_JOB_CARD_EXPIRY, TW_BILLING_JOB_STUDENT_EXPIRY, NULL,
-};
-
 tw_err tw_billing_new(const tw_billing_config *cfg, tw_billing **out)
 {
     *out = NULL;
@@ -335,45 +330,88 @@ tw_err billing_enqueue(tw_txn *t, const char *type, const tw_id *user, const cha
     return tw_txn_job_enqueue(t, type, payload, len, &opts, NULL);
 }
 
+/* Billing's jobs: each runs with the job's context (c->user the user the
+ * job is for, when it has one) and its ref. */
+typedef tw_err (*job_fn)(tw_billing_ctx *c, const char *ref, char *error, size_t error_len,
+                         int64_t *retry_after_ms);
+
+static tw_err webhook_job(tw_billing_ctx *c, const char *ref, char *error, size_t error_len,
+                          int64_t *retry_after_ms)
+{
+    return billing_webhook_job(c->billing, ref, c->now_ms, c->arena, error, error_len,
+                               retry_after_ms);
+}
+
+static tw_err period_end_job(tw_billing_ctx *c, const char *ref, char *error, size_t error_len,
+                             int64_t *retry_after_ms)
+{
+    return billing_period_end_job(c->billing, &c->user, ref, c->now_ms, c->arena);
+}
+
+static tw_err reprice_job(tw_billing_ctx *c, const char *ref, char *error, size_t error_len,
+                          int64_t *retry_after_ms)
+{
+    return billing_reprice_job(c, ref);
+}
+
+static tw_err card_expiry_job(tw_billing_ctx *c, const char *ref, char *error, size_t error_len,
+                              int64_t *retry_after_ms)
+{
+    return billing_card_expiry_job(c->billing, &c->user, ref, c->now_ms, c->arena);
+}
+
+static tw_err student_expiry_job(tw_billing_ctx *c, const char *ref, char *error, size_t error_len,
+                                 int64_t *retry_after_ms)
+{
+    return billing_student_expiry_job(c->billing, &c->user, ref, c->now_ms, c->arena);
+}
+
+static const struct {
+    const char *type;
+    bool for_a_user;
+    job_fn run;
+} jobs[] = {
+    {TW_BILLING_JOB_WEBHOOK, false, webhook_job},
+    {TW_BILLING_JOB_PERIOD_END, true, period_end_job},
+    {TW_BILLING_JOB_REPRICE, false, reprice_job},
+    {TW_BILLING_JOB_CARD_EXPIRY, true, card_expiry_job},
+    {TW_BILLING_JOB_STUDENT_EXPIRY, true, student_expiry_job},
+};
+
+const char *tw_billing_job_type(size_t i)
+{
+    return i < sizeof jobs / sizeof *jobs ? jobs[i].type : NULL;
+}
+
 tw_err tw_billing_job_run(tw_billing *b, const tw_job *job, int64_t now_ms, char *error,
                           size_t error_len, int64_t *retry_after_ms)
 {
     *retry_after_ms = 0;
     error[0] = '\0';
+    size_t i = 0;
+    while (i < sizeof jobs / sizeof *jobs && strcmp(jobs[i].type, job->type) != 0)
+        i++;
+    if (i == sizeof jobs / sizeof *jobs) {
+        snprintf(error, error_len, "%s is not a billing job", job->type);
+        return TW_ERR_INTERNAL;
+    }
     Tw__Store__V1__BillingJob *p =
         tw__store__v1__billing_job__unpack(NULL, job->payload_len, job->payload);
-    if (p == NULL) {
-        snprintf(error, error_len, "payload is not a BillingJob");
+    tw_billing_ctx c = {.billing = b, .now_ms = now_ms};
+    if (p == NULL || (jobs[i].for_a_user && !billing_bytes_id(p->user_id, &c.user))) {
+        snprintf(error, error_len, "payload is not a BillingJob%s", p == NULL ? "" : " for a user");
+        tw__store__v1__billing_job__free_unpacked(p, NULL);
         return TW_ERR_DB_CORRUPT;
     }
-    tw_arena *arena = tw_arena_new(8192);
-    tw_id user = {{0}};
-    bool has_user = billing_bytes_id(p->user_id, &user);
     tw_err err = TW_ERR_NO_MEMORY;
-    if (arena == NULL)
-        goto out;
-    tw_billing_ctx c = {.billing = b, .user = user, .now_ms = now_ms, .arena = arena};
-    if (strcmp(job->type, TW_BILLING_JOB_WEBHOOK) == 0)
-        err = billing_webhook_job(b, p->ref, now_ms, arena, error, error_len, retry_after_ms);
-    else if (!has_user && strcmp(job->type, TW_BILLING_JOB_REPRICE) != 0)
-        err = TW_ERR_DB_CORRUPT;
-    else if (strcmp(job->type, TW_BILLING_JOB_PERIOD_END) == 0)
-        err = billing_period_end_job(b, &user, p->ref, now_ms, arena);
-    else if (strcmp(job->type, TW_BILLING_JOB_REPRICE) == 0)
-        err = billing_reprice_job(&c, p->ref);
-    else if (strcmp(job->type, TW_BILLING_JOB_CARD_EXPIRY) == 0)
-        err = billing_card_expiry_job(b, &user, p->ref, now_ms, arena);
-    else if (strcmp(job->type, TW_BILLING_JOB_STUDENT_EXPIRY) == 0)
-        err = billing_student_expiry_job(b, &user, p->ref, now_ms, arena);
-    else
-        err = TW_ERR_INTERNAL;
+    if ((c.arena = tw_arena_new(8192)) != NULL)
+        err = jobs[i].run(&c, p->ref, error, error_len, retry_after_ms);
     if (err && error[0] == '\0')
         snprintf(error, error_len, "%s%s%s", tw_err_message(err), c.why.message[0] ? ": " : "",
                  c.why.message);
     if (c.why.retry_after_ms > *retry_after_ms)
         *retry_after_ms = c.why.retry_after_ms;
-out:
-    tw_arena_free(arena);
+    tw_arena_free(c.arena);
     tw__store__v1__billing_job__free_unpacked(p, NULL);
     return err;
 }

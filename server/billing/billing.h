@@ -274,7 +274,7 @@ tw_err tw_billing_export(tw_billing_ctx *c, Tw__V1__ExportBillingRecordsResponse
 tw_err tw_billing_job_run(tw_billing *b, const tw_job *job, int64_t now_ms, char *error,
                           size_t error_len, int64_t *retry_after_ms);
 
-/* The job types tw_billing_job_run takes, ending with NULL. */
-extern const char *const tw_billing_job_types[];
+/* The i-th job type tw_billing_job_run takes; NULL past the last. */
+const char *tw_billing_job_type(size_t i);
 
 #endif

@@ -44,6 +44,14 @@ static void payment_key(tw_key *k, const tw_id *user, const char *id)
     tw_key_str(k, id);
 }
 
+static void payment_time_key(tw_key *k, const tw_id *user, int64_t ms, const char *id)
+{
+    tw_key_init(k, TW_KF_BILLING_PAYMENT_BY_TIME);
+    tw_key_id(k, user);
+    tw_key_i64(k, ms);
+    tw_key_str(k, id);
+}
+
 static void pm_key(tw_key *k, const tw_id *user, const char *id)
 {
     tw_key_init(k, TW_KF_BILLING_PAYMENT_METHOD);
@@ -170,6 +178,10 @@ static tw_err merge_fn(tw_txn *t, void *ctx)
     bool was_charged = charged(r->status);
     int old_attempts = r->attempt_count;
     int64_t old_refunded = r->refunded_minor;
+    /* Listed by the earliest creation time any of its objects has. */
+    int64_t old_created = fresh ? 0 : r->create_unix_ms;
+    if (f->created_ms > 0 && f->created_ms < r->create_unix_ms)
+        r->create_unix_ms = f->created_ms;
 
     r->invoice_id = (char *)fill(r->invoice_id, f->invoice);
     r->payment_intent_id = (char *)fill(r->payment_intent_id, f->payment_intent);
@@ -216,13 +228,15 @@ static tw_err merge_fn(tw_txn *t, void *ctx)
         err = billing_count(t, "billing_refunds", "", c->now_ms, 1);
     if (!err)
         err = billing_count(t, "billing_refunded_minor", dims, c->now_ms, refunded);
-    if (!err && fresh) {
+    if (!err && old_created != r->create_unix_ms) {
         tw_key by_time;
-        tw_key_init(&by_time, TW_KF_BILLING_PAYMENT_BY_TIME);
-        tw_key_id(&by_time, &c->user);
-        tw_key_i64(&by_time, r->create_unix_ms);
-        tw_key_str(&by_time, r->id);
-        err = tw_txn_put(t, &by_time, NULL);
+        if (!fresh) {
+            payment_time_key(&by_time, &c->user, old_created, r->id);
+            err = tw_txn_delete(t, &by_time);
+        }
+        payment_time_key(&by_time, &c->user, r->create_unix_ms, r->id);
+        if (!err)
+            err = tw_txn_put(t, &by_time, NULL);
     }
     return err ? err : billing_put(t, &k, r);
 }

@@ -38,9 +38,11 @@ Control (never recorded), besides fake_vendor's /_script, /_requests and
   POST /_payment_methods {"brand", "last4", "exp_month", "exp_year",
                          "decline_code"}: a card the app made with
                          Stripe's SDK, not attached; answers it
-  POST /_advance         {"subscription": id}: the period ends now: the
-                         subscription renews (charging its payment method)
-                         or, with cancel_at_period_end, ends
+  POST /_advance         {"subscription": id, "decline": code (optional)}:
+                         the period ends now: the subscription renews
+                         (charging its payment method, declined with code
+                         when given, as when the bank refuses a card that
+                         paid before) or, with cancel_at_period_end, ends
 """
 import argparse
 import calendar
@@ -195,7 +197,8 @@ class StripeHandler(fake_vendor.Handler):
                     elif path == "/_payment_methods":
                         answer = self.test_card(json.loads(body))
                     else:
-                        answer = self.advance(json.loads(body)["subscription"])
+                        asked = json.loads(body)
+                        answer = self.advance(asked["subscription"], asked.get("decline"))
                 except StripeError as e:
                     self.send(e.status, json.dumps({"error": e.error}).encode())
                     return
@@ -440,9 +443,9 @@ class StripeHandler(fake_vendor.Handler):
 
     # ---- charging ---------------------------------------------------------
 
-    def charge(self, customer, pm, amount, currency, invoice):
-        """Charges pm for invoice (a dict, changed in place); returns the
-        StripeError of a decline, or None."""
+    def charge(self, customer, pm, amount, currency, invoice, decline=None):
+        """Charges pm for invoice (a dict, changed in place), declined with
+        decline when given; returns the StripeError of a decline, or None."""
         state = self.server.state
         now = int(time.time())
         pi = {"id": state.new_id("pi"), "object": "payment_intent", "amount": amount,
@@ -459,7 +462,7 @@ class StripeHandler(fake_vendor.Handler):
         invoice["payment_intent"], invoice["charge"] = pi["id"], ch["id"]
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
-        decline = pm["_decline"] if pm else "generic_decline"
+        decline = decline or (pm["_decline"] if pm else "generic_decline")
         error = None
         if decline:
             message = DECLINE_MESSAGES.get(decline, "Your card was declined.")
@@ -650,7 +653,7 @@ class StripeHandler(fake_vendor.Handler):
         sub.update(status="canceled", ended_at=now, canceled_at=sub["canceled_at"] or now)
         self.server.state.event("customer.subscription.deleted", sub, key=self.key)
 
-    def advance(self, sub_id):
+    def advance(self, sub_id, decline=None):
         state = self.server.state
         self.key = None
         sub = state.get("subscription", sub_id, "subscription")
@@ -669,7 +672,7 @@ class StripeHandler(fake_vendor.Handler):
             inv.update(status="void")
         else:
             error = self.charge(sub["customer"], self.payment_method_of(sub),
-                                price["unit_amount"], price["currency"], inv)
+                                price["unit_amount"], price["currency"], inv, decline)
             sub["status"] = "past_due" if error else "active"
         sub["latest_invoice"] = inv["id"]
         state.kind("invoice")[inv["id"]] = inv

@@ -718,6 +718,14 @@ START_TEST(webhook_events_read_into_their_objects)
     free(text);
     ck_assert_ptr_nonnull(ev.payment_method);
     ck_assert_str_eq(ev.payment_method->customer, cus.id);
+    ck_assert_str_eq(ev.previous_customer, "");
+    tw_stripe_payment_method detached;
+    ck_assert_int_eq(tw_stripe_payment_method_detach(s, card, NULL, arena, &detached, NULL), TW_OK);
+    text = event_of("payment_method.detached");
+    ck_assert_int_eq(tw_stripe_event_parse(text, strlen(text), arena, &ev), TW_OK);
+    free(text);
+    ck_assert_str_eq(ev.payment_method->customer, "");
+    ck_assert_str_eq(ev.previous_customer, cus.id);
 
     /* Not events as Stripe documents them. */
     const char *bad[] = {

@@ -120,10 +120,10 @@ int bx_run_jobs(tw_billing *b)
     int ran = 0;
     for (bool any = true; any && ran < 10000;) {
         any = false;
-        for (const char *const *type = tw_billing_job_types; *type != NULL; type++) {
+        for (size_t i = 0; tw_billing_job_type(i) != NULL; i++) {
             tw_arena *arena = tw_arena_new(4096);
             tw_job job;
-            tw_err err = tw_store_job_lease(fx.store, *type, 60000, arena, &job);
+            tw_err err = tw_store_job_lease(fx.store, tw_billing_job_type(i), 60000, arena, &job);
             if (err == TW_ERR_NOT_FOUND) {
                 tw_arena_free(arena);
                 continue;
