@@ -151,7 +151,7 @@ tw_err tw_billing_list_payments(tw_billing_ctx *c, int32_t page_size, const char
 tw_err tw_billing_refund_payment(tw_billing_ctx *c, const char *payment_id, int64_t amount_minor,
                                  const char *request_id, Tw__V1__Payment **out);
 tw_err tw_billing_retry_invoice(tw_billing_ctx *c, const char *payment_id, Tw__V1__Payment **out);
-/* ListPaymentMethods (store only), the default first. */
+/* ListPaymentMethods (store only), by id. */
 tw_err tw_billing_list_payment_methods(tw_billing_ctx *c, int32_t page_size, const char *page_token,
                                        Tw__V1__ListPaymentMethodsResponse **out);
 tw_err tw_billing_attach_payment_method(tw_billing_ctx *c, const char *payment_method_id,

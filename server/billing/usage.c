@@ -139,27 +139,13 @@ static tw_err use_fn(tw_txn *t, void *ctx)
     return use_in(t, ctx);
 }
 
-tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, int64_t amount,
-                                int64_t now_ms, tw_billing_quota *quota)
+/* Counts amount of resource for user in the period of their entitlement
+ * now: in t, or (t NULL) in a transaction of its own; refused over the
+ * limit when check. */
+static tw_err use(tw_billing *b, tw_txn *t, const tw_id *user, int resource, int64_t amount,
+                  int64_t now_ms, bool check, tw_billing_quota *quota)
 {
-    if (resource <= 0 || resource >= TW_RESOURCE_COUNT || amount <= 0)
-        return TW_ERR_VALIDATION;
-    tw_arena *arena = tw_arena_new(2048);
-    if (arena == NULL)
-        return TW_ERR_NO_MEMORY;
-    tw_billing_entitlement ent;
-    tw_err err = tw_billing_entitlement_get(b, user, now_ms, arena, &ent);
-    struct use w = {user, resource, amount, now_ms, true, &ent, quota};
-    if (!err)
-        err = tw_txn_run(b->store, use_fn, &w);
-    tw_arena_free(arena);
-    return err;
-}
-
-tw_err tw_txn_billing_usage_add(tw_txn *t, tw_billing *b, const tw_id *user, int resource,
-                                int64_t amount, int64_t now_ms)
-{
-    if (resource <= 0 || resource >= TW_RESOURCE_COUNT || amount < 0)
+    if (resource <= 0 || resource >= TW_RESOURCE_COUNT || amount < 0 || (check && amount == 0))
         return TW_ERR_VALIDATION;
     if (amount == 0)
         return TW_OK;
@@ -168,11 +154,23 @@ tw_err tw_txn_billing_usage_add(tw_txn *t, tw_billing *b, const tw_id *user, int
         return TW_ERR_NO_MEMORY;
     tw_billing_entitlement ent;
     tw_err err = tw_billing_entitlement_get(b, user, now_ms, arena, &ent);
-    struct use w = {user, resource, amount, now_ms, false, &ent, NULL};
+    struct use w = {user, resource, amount, now_ms, check, &ent, quota};
     if (!err)
-        err = use_in(t, &w);
+        err = t ? use_in(t, &w) : tw_txn_run(b->store, use_fn, &w);
     tw_arena_free(arena);
     return err;
+}
+
+tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, int64_t amount,
+                                int64_t now_ms, tw_billing_quota *quota)
+{
+    return use(b, NULL, user, resource, amount, now_ms, true, quota);
+}
+
+tw_err tw_txn_billing_usage_add(tw_txn *t, tw_billing *b, const tw_id *user, int resource,
+                                int64_t amount, int64_t now_ms)
+{
+    return use(b, t, user, resource, amount, now_ms, false, NULL);
 }
 
 /* Every resource's use in the entitlement's period, in arena. */
