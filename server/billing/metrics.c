@@ -325,8 +325,10 @@ tw_err tw_billing_export(tw_billing_ctx *c, Tw__V1__ExportBillingRecordsResponse
         Tw__V1__Payment **all = tw_arena_alloc(c->arena, (r->n_payments + n + 1) * sizeof *all);
         if (all == NULL)
             return TW_ERR_NO_MEMORY;
-        memcpy(all, r->payments, r->n_payments * sizeof *all);
-        memcpy(all + r->n_payments, items, n * sizeof *all);
+        if (r->n_payments > 0) /* none: the list is NULL */
+            memcpy(all, r->payments, r->n_payments * sizeof *all);
+        if (n > 0)
+            memcpy(all + r->n_payments, items, n * sizeof *all);
         r->payments = all;
         r->n_payments += n;
         token = next;

@@ -211,7 +211,8 @@ static tw_err merge_fn(tw_txn *t, void *ctx)
         char **ids = tw_arena_alloc(c->arena, (r->n_refund_request_ids + 1) * sizeof *ids);
         if (ids == NULL)
             return TW_ERR_NO_MEMORY;
-        memcpy(ids, r->refund_request_ids, r->n_refund_request_ids * sizeof *ids);
+        if (r->n_refund_request_ids > 0) /* none: the list may be NULL */
+            memcpy(ids, r->refund_request_ids, r->n_refund_request_ids * sizeof *ids);
         ids[r->n_refund_request_ids++] = (char *)f->refund_request_id;
         r->refund_request_ids = ids;
     }
