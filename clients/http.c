@@ -361,6 +361,15 @@ static enum outcome classify(CURLcode rc, const struct xfer *x, long timeout_ms,
         if (is_2xx(x->status))
             return DONE;
         tw_upstream_error_setf(uerr, "%s: HTTP %ld", what, x->status);
+        char hint[16];
+        const tw_http_response answer = {.headers = (char *)tw_buf_str(&x->headers)};
+        if (x->req->retry_hint_header != NULL &&
+            tw_http_response_header(&answer, x->req->retry_hint_header, hint, sizeof hint)) {
+            if (strcmp(hint, "true") == 0)
+                return TRANSIENT;
+            if (strcmp(hint, "false") == 0)
+                return FINAL;
+        }
         switch (x->status) {
         case 408:
         case 429:

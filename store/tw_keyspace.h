@@ -143,7 +143,39 @@
        P(ID, note))                                                                                \
     XX(VOICE_NOTE_BY_REQUEST, INDEX, 0x82, OWNED, ID, NULL, P(ID, user), P(STR, request_id))       \
     XX(VOICE_NOTE_BY_AGE, INDEX, 0x83, SHARED, NONE, NULL, P(I64, create_ms), P(ID, user),         \
-       P(ID, note))
+       P(ID, note))                                                                                \
+    /* Billing (server/billing, 0xA0-0xAF): plans by id; each user's billing account (Stripe */    \
+    /* customer, subscription) and the Stripe customer id -> user; payments by Stripe id and */    \
+    /* by creation time; saved payment methods; the entitlement every limit check reads; */        \
+    /* usage per resource per billing period (counted, never deleted at roll-over); users */       \
+    /* who crossed an alert threshold by (day or hour, user, kind); student verifications and */   \
+    /* the review queue by (status, submission); Stripe's events by id and by receipt time; */     \
+    /* live subscriptions by plan, for moving them to a new price at renewal. */                   \
+    XX(BILLING_PLAN, DATA, 0xA0, SHARED, MSG, &tw__store__v1__plan_record__descriptor,             \
+       P(STR, plan))                                                                               \
+    XX(BILLING_ACCOUNT, DATA, 0xA1, OWNED, MSG,                                                    \
+       &tw__store__v1__billing_account_record__descriptor, P(ID, user))                            \
+    XX(BILLING_STRIPE_CUSTOMER, INDEX, 0xA2, SHARED, ID, NULL, P(STR, customer))                   \
+    XX(BILLING_PAYMENT, DATA, 0xA3, OWNED, MSG, &tw__store__v1__payment_record__descriptor,        \
+       P(ID, user), P(STR, payment))                                                               \
+    XX(BILLING_PAYMENT_BY_TIME, INDEX, 0xA4, OWNED, NONE, NULL, P(ID, user), P(I64, create_ms),    \
+       P(STR, payment))                                                                            \
+    XX(BILLING_PAYMENT_METHOD, DATA, 0xA5, OWNED, MSG,                                             \
+       &tw__store__v1__payment_method_record__descriptor, P(ID, user), P(STR, payment_method))     \
+    XX(BILLING_ENTITLEMENT, DATA, 0xA6, OWNED, MSG,                                                \
+       &tw__store__v1__entitlement_record__descriptor, P(ID, user))                                \
+    XX(BILLING_USAGE, COUNTERS, 0xA7, OWNED, U64, NULL, P(ID, user), P(U32, resource),             \
+       P(I64, period_start_ms))                                                                    \
+    XX(BILLING_ALERT, INDEX, 0xA8, SHARED, NONE, NULL, P(I64, time_ms), P(ID, user), P(STR, kind)) \
+    XX(BILLING_STUDENT, DATA, 0xA9, OWNED, MSG,                                                    \
+       &tw__store__v1__student_verification_record__descriptor, P(ID, user))                       \
+    XX(BILLING_STUDENT_BY_STATUS, INDEX, 0xAA, SHARED, NONE, NULL, P(U32, status),                 \
+       P(I64, submit_ms), P(ID, user))                                                             \
+    XX(BILLING_WEBHOOK_EVENT, DATA, 0xAB, SHARED, MSG,                                             \
+       &tw__store__v1__webhook_event_record__descriptor, P(STR, event))                            \
+    XX(BILLING_WEBHOOK_BY_TIME, INDEX, 0xAC, SHARED, NONE, NULL, P(I64, receive_ms),               \
+       P(STR, event))                                                                              \
+    XX(BILLING_SUB_BY_PLAN, INDEX, 0xAD, SHARED, NONE, NULL, P(STR, plan), P(ID, user))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */
