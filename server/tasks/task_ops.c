@@ -522,8 +522,9 @@ static tw_err due_at(tw_task_env *env, const Tw__V1__TaskDue *like, const tw_loc
 
 /*
  * A recurring task done at done_ms. *occurrence gets the occurrence the
- * completion is for: the latest one that has come by then (earlier ones
- * still undone are recorded in done as missed), or the current due when
+ * completion is for: the latest one that has come by then, where within
+ * the grace window the new day's have not come yet (earlier ones still
+ * undone are recorded in done as missed), or the current due when
  * repeating from completion. The task's due moves to the next occurrence,
  * or *found is false when the series is over.
  */
@@ -558,16 +559,20 @@ static tw_err advance(tw_txn *t, tw_task_env *env, tw_task_record *rec, int64_t 
         *found = step.found;
         next = step.next;
     } else {
+        /* Occurrences that have come by the cutoff (within the grace
+         * window: by the end of yesterday), for both kinds of due. */
         tw_local_time current, now;
-        if ((err = due_local(due, &current)))
+        int64_t cutoff_ms;
+        if ((err = due_local(due, &current)) ||
+            (err = tw_streak_occurrence_cutoff(&env->day, done_ms, &cutoff_ms)))
             return err;
         if (all_day(due)) {
             int32_t today;
-            if ((err = tw_logical_day(&env->day, done_ms, &today)))
+            if ((err = tw_logical_day(&env->day, cutoff_ms, &today)))
                 return err;
             now = (tw_local_time){0};
             tw_day_to_date(today, &now.year, &now.month, &now.day);
-        } else if ((err = tw_tz_local(due->time_zone, done_ms, &now))) {
+        } else if ((err = tw_tz_local(due->time_zone, cutoff_ms, &now))) {
             return err;
         }
         tw_local_time *skipped = tw_arena_alloc(env->arena, TW_TASK_MISSED_KEEP * sizeof *skipped);

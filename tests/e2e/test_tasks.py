@@ -211,6 +211,40 @@ class TaskServiceTest(TwdTestCase):
         per_task = self.alice.t("GetTaskStats", T.GetTaskStatsRequest(task_id=daily.id))
         self.assertEqual(per_task.longest_streak, 3)
 
+    def test_all_day_and_timed_habits_share_the_grace_window(self):
+        # Issue 16: a daily habit due yesterday and done at 05:00 today (in
+        # the first 6 hours of the day) completes yesterday's occurrence, on
+        # time, whether it is all day or at 01:00 (today's 01:00 has
+        # passed, but today's occurrences have not come in the grace window).
+        tz = zoneinfo.ZoneInfo(NY)
+        today = (datetime.datetime.now(datetime.timezone.utc).astimezone(tz) -
+                 datetime.timedelta(days=2)).date()
+        yesterday = today - datetime.timedelta(days=1)
+        done_at = timestamp(local(NY, today.year, today.month, today.day, 5, 0))
+        dues = {"all day": due_on(yesterday.year, yesterday.month, yesterday.day, NY),
+                "01:00": due_at(NY, yesterday.year, yesterday.month, yesterday.day, 1, 0)}
+        for kind, due in dues.items():
+            with self.subTest(kind=kind):
+                habit = self.alice.create(f"Habit {kind}", due=due,
+                                          recurrence=T.TaskRecurrence(rrule="FREQ=DAILY"))
+                reply = self.alice.t("CompleteTask", T.CompleteTaskRequest(
+                    id=habit.id, complete_time=done_at))
+                c = reply.completion
+                self.assertEqual(c.occurrence_due, habit.due)
+                self.assertEqual((c.credited_date.year, c.credited_date.month,
+                                  c.credited_date.day),
+                                 (yesterday.year, yesterday.month, yesterday.day))
+                self.assertTrue(c.on_time)
+                self.assertEqual(c.skipped_occurrence_count, 0)
+                nxt = (reply.task.due.date.day if kind == "all day" else
+                       reply.task.due.time.ToDatetime(tzinfo=datetime.timezone.utc)
+                       .astimezone(tz).day)
+                self.assertEqual(nxt, today.day)
+                # Missed: only the occurrence still open since (two days ago
+                # by the real clock), not the one done in the grace window.
+                stats = self.alice.t("GetTaskStats", T.GetTaskStatsRequest(task_id=habit.id))
+                self.assertEqual((stats.missed_7d, stats.completed_7d), (1, 1))
+
     def test_subtasks_move_and_need_force_to_delete(self):
         project = self.alice.create("Project")
         steps = [self.alice.create(f"step {i}", parent_id=project.id) for i in range(3)]

@@ -371,6 +371,61 @@ START_TEST(late_within_grace_counts_for_yesterday)
 }
 END_TEST
 
+/* Issue 16: one grace rule for all-day and timed habits. A completion in
+ * the first 6 hours of the logical day, while yesterday's occurrence is
+ * open, completes yesterday's, on time; today's has not come yet. */
+START_TEST(grace_is_the_same_for_all_day_and_timed_habits)
+{
+    tw_completion_record *done;
+    /* All day, due 2 December, done at 05:00 on the 3rd. */
+    Tw__V1__Task *t = tf_task("Meditate");
+    t->due = tf_due_date(NY, 2026, 12, 2);
+    t->recurrence = tf_rrule("FREQ=DAILY");
+    tw_task_record *rec = tf_create_ok(t);
+    tw_id id = tf_id(rec);
+    tf_set_now(tf_at(NY, 2026, 12, 3, 5, 0));
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->skipped_occurrence_count, 0);
+    ck_assert_int_eq(done->completion->occurrence_due->date->day, 2);
+    ck_assert_int_eq(done->completion->credited_date->day, 2);
+    ck_assert_int_eq(rec->task->due->date->day, 3);
+    /* Done again at once: the 3rd's, early, counted on the 3rd. */
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->occurrence_due->date->day, 3);
+    ck_assert_int_eq(done->completion->credited_date->day, 3);
+    ck_assert_int_eq(rec->task->due->date->day, 4);
+    /* After the grace window the day's own occurrence has come: the 4th
+     * done at 06:00 on the 5th is the 5th's, and the 4th is missed. */
+    tf_set_now(tf_at(NY, 2026, 12, 5, 6, 0));
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert_int_eq(done->completion->skipped_occurrence_count, 1);
+    ck_assert_int_eq(done->completion->occurrence_due->date->day, 5);
+    ck_assert_int_eq(done->completion->credited_date->day, 5);
+
+    /* Timed, daily at 01:00: done at 05:00 on the 3rd with the 2nd's
+     * open is the 2nd's, although the 3rd's 01:00 has passed. */
+    t = tf_task("Night pill");
+    t->due = tf_due_time(NY, 2026, 12, 2, 1, 0);
+    t->recurrence = tf_rrule("FREQ=DAILY");
+    tf_set_now(tf_at(NY, 2026, 12, 1, 12, 0));
+    rec = tf_create_ok(t);
+    id = tf_id(rec);
+    tf_set_now(tf_at(NY, 2026, 12, 3, 5, 0));
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->skipped_occurrence_count, 0);
+    ck_assert_int_eq(done->completion->credited_date->day, 2);
+    ck_assert_int_eq(due_ms(rec), tf_at(NY, 2026, 12, 3, 1, 0));
+    /* Again: the 3rd's 01:00, on its day. */
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->credited_date->day, 3);
+    ck_assert_int_eq(due_ms(rec), tf_at(NY, 2026, 12, 4, 1, 0));
+}
+END_TEST
+
 START_TEST(moves_reorder_and_reparent)
 {
     tw_task_record *a = tf_create_ok(tf_task("A")), *b = tf_create_ok(tf_task("B")),
@@ -440,6 +495,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, missed_occurrences_are_skipped_and_restored_by_reopen);
     tcase_add_test(tc, series_end_with_count_and_restart_from_completion);
     tcase_add_test(tc, late_within_grace_counts_for_yesterday);
+    tcase_add_test(tc, grace_is_the_same_for_all_day_and_timed_habits);
     tcase_add_test(tc, moves_reorder_and_reparent);
     tcase_add_test(tc, focus_time_adds_up);
     suite_add_tcase(s, tc);
