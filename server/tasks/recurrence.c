@@ -121,7 +121,7 @@ static tw_local_time from_ical(struct icaltimetype t, bool all_day)
     return (tw_local_time){t.year, t.month, t.day, t.hour, t.minute, t.second};
 }
 
-static bool is_exception(const tw_recurrence *r, const tw_local_time *t)
+bool tw_recurrence_excludes(const tw_recurrence *r, const tw_local_time *t)
 {
     int32_t day = tw_date_to_day(t->year, t->month, t->day);
     for (size_t i = 0; i < r->exception_count; i++)
@@ -223,7 +223,7 @@ static tw_err walk(const tw_recurrence *r, bool (*visit)(void *ctx, const tw_loc
             err = TW_OK;
             break;
         }
-        if (is_exception(r, &lt))
+        if (tw_recurrence_excludes(r, &lt))
             continue;
         if (!visit(ctx, &lt)) {
             err = TW_OK;

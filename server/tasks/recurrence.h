@@ -45,6 +45,9 @@ bool tw_rrule_check(const char *rrule, char *why, size_t why_len);
 /* The COUNT of a checked rrule; 0 when it has none. */
 int tw_rrule_count(const char *rrule);
 
+/* Whether t falls on one of r's exception days (EXDATE). */
+bool tw_recurrence_excludes(const tw_recurrence *r, const tw_local_time *t);
+
 typedef struct tw_recurrence_step {
     bool found;         /* false: the series has no occurrence left */
     tw_local_time next; /* the first occurrence after `after`, not before `not_before` */

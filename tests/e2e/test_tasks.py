@@ -14,7 +14,7 @@ import grpc
 from task_client import (FAST_TWD_ENV, T, UserView, due_at, due_on, local, mask,  # noqa: E402
                          task_records, timestamp, uuid7)
 from twd_harness import RPC_TIMEOUT_S, TwdTestCase, assert_rpc_error
-from tw.v1 import task_service_pb2_grpc  # noqa: E402
+from tw.v1 import calendar_date_pb2, task_service_pb2_grpc  # noqa: E402
 
 NY = "America/New_York"
 INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
@@ -244,6 +244,27 @@ class TaskServiceTest(TwdTestCase):
                 # by the real clock), not the one done in the grace window.
                 stats = self.alice.t("GetTaskStats", T.GetTaskStatsRequest(task_id=habit.id))
                 self.assertEqual((stats.missed_7d, stats.completed_7d), (1, 1))
+
+    def test_an_exception_date_on_the_due_moves_the_due(self):
+        # Issue 16: RFC 5545 removes an EXDATE from the set even when it is
+        # DTSTART, so the task is due on the next day not excluded; COUNT
+        # still counts the removed one (as dateutil's rruleset does).
+        monday = T.TaskDue(time=timestamp(local(NY, 2031, 6, 2, 9, 0)), time_zone=NY)
+        skip = [calendar_date_pb2.CalendarDate(year=2031, month=6, day=d) for d in (2, 3)]
+        task = self.alice.create("Swim", due=monday, recurrence=T.TaskRecurrence(
+            rrule="FREQ=DAILY;COUNT=4", exception_dates=skip))
+        dues = [task.due.time.ToDatetime(tzinfo=datetime.timezone.utc)]
+        for _ in range(3):
+            reply = self.alice.t("CompleteTask", T.CompleteTaskRequest(id=task.id))
+            if reply.task.status == T.TASK_STATUS_DONE:
+                break
+            dues.append(reply.task.due.time.ToDatetime(tzinfo=datetime.timezone.utc))
+        self.assertEqual(reply.task.status, T.TASK_STATUS_DONE)
+        self.assertEqual(dues, [local(NY, 2031, 6, d, 9, 0) for d in (4, 5)])
+        # Excluding every occurrence: refused, naming the field.
+        self.assert_invalid(lambda: self.alice.create("Never", due=monday, recurrence=(
+            T.TaskRecurrence(rrule="FREQ=DAILY;COUNT=2", exception_dates=skip))),
+            "task.recurrence.exception_dates")
 
     def test_subtasks_move_and_need_force_to_delete(self):
         project = self.alice.create("Project")
