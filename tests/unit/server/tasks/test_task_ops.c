@@ -203,6 +203,16 @@ START_TEST(merges_settle_fields_edited_on_both_sides_by_edit_time)
 }
 END_TEST
 
+static bool was_deleted(const tw_id *user, const tw_id *id)
+{
+    tw_txn *t;
+    bool deleted;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_task_was_deleted(t, user, id, &deleted), TW_OK);
+    tw_txn_abort(t);
+    return deleted;
+}
+
 START_TEST(deletes_need_force_for_subtasks)
 {
     tw_task_record *parent = tf_create_ok(tf_task("Parent"));
@@ -229,6 +239,13 @@ START_TEST(deletes_need_force_for_subtasks)
     for (size_t i = 0; i < 3; i++)
         ck_assert_int_eq(page.changes[i].op, TW_CHANGE_TOMBSTONE);
     ck_assert_int_eq(tf_delete(&id, true, &deleted), TW_ERR_NOT_FOUND);
+    /* Each deletion is recorded for its user (Push tells a deleted task
+     * from an id never had); another user never deleted them. */
+    tw_id never = tw_id_new();
+    ck_assert(was_deleted(&fx_alice, &id));
+    ck_assert(was_deleted(&fx_alice, &child_id));
+    ck_assert(!was_deleted(&fx_alice, &never));
+    ck_assert(!was_deleted(&fx_bob, &id));
 }
 END_TEST
 
