@@ -114,6 +114,9 @@
     /* Sync: the result of each pushed mutation, by (user, mutation id). */                        \
     XX(SYNC_MUTATION, DATA, 0x6B, OWNED, MSG, &tw__store__v1__mutation_record__descriptor,         \
        P(ID, user), P(ID, mutation))                                                               \
+    /* Tasks the user deleted (each has a tombstone in the change log), so Push can tell */        \
+    /* a deleted task from an id never had; read only while the task does not exist. */            \
+    XX(TASK_DELETED, DATA, 0x6C, OWNED, NONE, NULL, P(ID, user), P(ID, task))                      \
     /* Health logs (0x70-0x77): entries by id; the time index carries a digest for daily */        \
     /* summaries; type and source indexes for lists; (source, external id) -> entry id. */         \
     XX(HEALTH_LOG, DATA, 0x70, OWNED, MSG, &tw__v1__health_log__descriptor, P(ID, user),           \

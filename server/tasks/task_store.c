@@ -142,15 +142,34 @@ tw_err tw_task_put(tw_txn *t, const tw_id *user, const tw_task_record *old, tw_t
     return tw_txn_changelog_append(t, user, TW_RESOURCE_TASK, &id, TW_CHANGE_UPSERT, NULL);
 }
 
+static void deleted_key(tw_key *k, const tw_id *user, const tw_id *id)
+{
+    tw_key_init(k, TW_KF_TASK_DELETED);
+    tw_key_id(k, user);
+    tw_key_id(k, id);
+}
+
 tw_err tw_task_remove(tw_txn *t, const tw_id *user, const tw_task_record *old)
 {
     tw_id id = tw_task_record_id(old);
-    tw_key k;
+    tw_key k, deleted;
     task_key(&k, user, &id);
+    deleted_key(&deleted, user, &id);
     tw_err err;
-    if ((err = index_write(t, user, old, false)) || (err = tw_txn_delete(t, &k)))
+    if ((err = index_write(t, user, old, false)) || (err = tw_txn_delete(t, &k)) ||
+        (err = tw_txn_put(t, &deleted, NULL)))
         return err;
     return tw_txn_changelog_append(t, user, TW_RESOURCE_TASK, &id, TW_CHANGE_TOMBSTONE, NULL);
+}
+
+tw_err tw_task_was_deleted(tw_txn *t, const tw_id *user, const tw_id *id, bool *deleted)
+{
+    tw_key k;
+    tw_value v;
+    deleted_key(&k, user, id);
+    tw_err err = tw_txn_get_for_update(t, &k, NULL, &v);
+    *deleted = err == TW_OK;
+    return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
 /* The id at the end of a parent-index key's order part. */
