@@ -231,6 +231,22 @@ class TokenAttackTest(AuthTestCase):
         token = forge(self.header(kid=str(uuid.uuid4())), self.claims(), self.secret)
         self.assert_refused(bearer(token), "AUTH_001")
 
+    def test_an_oversized_token_is_unauthenticated_and_the_channel_stays_usable(self):
+        # Issue 16, item 7a: gRPC core's 8 KiB default refused this with
+        # RESOURCE_EXHAUSTED before the gate saw it.
+        channel = self.twd.channel()
+        auth = auth_service_pb2_grpc.AuthServiceStub(channel)
+        for size in (100 * 1024, 4097):
+            _, details = assert_rpc_error(
+                self, lambda: auth.GetMe(auth_service_pb2.GetMeRequest(),
+                                         metadata=bearer("a" * size), timeout=RPC_TIMEOUT_S),
+                UNAUTHENTICATED, "AUTH_001")
+            self.assertEqual(details.message, "access token is longer than 4096 bytes")
+            # The next call on the same channel is served.
+            reply = auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=self.me.metadata,
+                               timeout=RPC_TIMEOUT_S)
+            self.assertEqual(reply.user.id, self.me.user_id)
+
     def test_session_that_never_existed(self):
         token = forge(self.header(), self.claims(sid=str(uuid.uuid4())), self.secret)
         self.assert_refused(bearer(token), "AUTH_004")
