@@ -49,7 +49,8 @@ class AdminCommandTest(unittest.TestCase):
             auth = twd.stub(auth_service_pb2_grpc.AuthServiceStub)
             me = auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=admin.metadata,
                             timeout=RPC_TIMEOUT_S).user
-            self.assertEqual((me.role, me.display_name), (auth_service_pb2.ROLE_ADMIN, "Root"))
+            # The display name defaults to the normalised address's local part.
+            self.assertEqual((me.role, me.display_name), (auth_service_pb2.ROLE_ADMIN, "root"))
 
             again = twd_command("admin", "create", "--email", "Root@EXAMPLE.com",
                                 password=ADMIN_PASSWORD + "\n", data_dir=twd.data_dir)

@@ -75,7 +75,7 @@ class SessionCycleTest(AuthTestCase):
         self.assertEqual(me.email, "  Ana.Cycle@Example.COM ")
         profile = self.get_me(me).user
         self.assertEqual(profile.id, me.user_id)
-        self.assertEqual(profile.email, "Ana.Cycle@example.com")  # trimmed, domain lower-cased
+        self.assertEqual(profile.email, "ana.cycle@example.com")  # trimmed, lower-cased
         self.assertEqual((profile.display_name, profile.time_zone, profile.locale),
                          ("Ana", "Europe/Paris", "fr-FR"))
         self.assertEqual(profile.role, auth_service_pb2.ROLE_USER)
@@ -373,6 +373,35 @@ class RegisterValidationTest(AuthTestCase):
         self.assertEqual(outcomes.count(grpc.StatusCode.ALREADY_EXISTS), 7, outcomes)
         assert_rpc_error(self, lambda: self.register(email=email), grpc.StatusCode.ALREADY_EXISTS,
                          "RES_002")
+
+
+class EmailCaseTest(AuthTestCase):
+    """Issue 16, item 7b: an address is one account whatever its letter case
+    (dots and +tags are left alone: what they mean is up to each provider)."""
+
+    def test_every_spelling_reaches_one_account(self):
+        tag = uuid.uuid4().hex[:8]
+        me = self.twd.sign_up(email=f"  Case-{tag}@Example.COM ")
+        self.assertEqual(self.get_me(me).user.email, f"case-{tag}@example.com")
+        for spelling in (f"case-{tag}@example.com", f"CASE-{tag}@EXAMPLE.COM",
+                         f"Case-{tag}@example.com"):
+            self.assertEqual(self.login(spelling, me.password).user.id, me.user_id)
+
+    def test_another_case_of_a_taken_address_is_already_taken(self):
+        tag = uuid.uuid4().hex[:8]
+        self.twd.sign_up(email=f"Case-{tag}@example.com")
+        for spelling in (f"case-{tag}@example.com", f"CASE-{tag}@example.com"):
+            assert_rpc_error(self, lambda: self.auth.Register(auth_service_pb2.RegisterRequest(
+                email=spelling, password="another fine password", display_name="Other"),
+                timeout=RPC_TIMEOUT_S), grpc.StatusCode.ALREADY_EXISTS, "RES_002")
+        admin = admin_service_pb2_grpc.AdminServiceStub(self.twd.operator_channel())
+        assert_rpc_error(self, lambda: admin.CreateUser(admin_service_pb2.CreateUserRequest(
+            email=f"CASE-{tag}@Example.com", password="another fine password",
+            role=auth_service_pb2.ROLE_USER),
+            timeout=RPC_TIMEOUT_S), grpc.StatusCode.ALREADY_EXISTS, "RES_002")
+        # Not the same address: a +tag and a dot are kept as typed.
+        for other in (f"case-{tag}+x@example.com", f"case.-{tag}@example.com"):
+            self.twd.sign_up(email=other)
 
 
 if __name__ == "__main__":
