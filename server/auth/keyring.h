@@ -24,9 +24,9 @@
 /* A replaced key verifies this long after its rotation: the access-token
  * lifetime plus the clock skew jwt.c allows for iat. */
 #define TW_KEY_RETIRE_AFTER_MS ((TW_ACCESS_TOKEN_TTL_S + TW_JWT_IAT_SKEW_S) * 1000ll)
-/* The current key and up to 31 replaced ones: one rotation every 30 s for a
- * whole token lifetime. Each key is ~90 bytes in the store and one kid
- * comparison at most per lookup. */
+/* The current key and up to 31 replaced ones: a rotation every 31 s for a
+ * whole token lifetime plus skew. Each key costs ~90 bytes in the store and
+ * at most one kid comparison per lookup. */
 #define TW_KEYRING_MAX_KEYS 32
 
 typedef struct tw_keyring tw_keyring;
