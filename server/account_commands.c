@@ -204,23 +204,30 @@ int tw_cmd_keys(int argc, char **argv)
     Tw__V1__RotateSigningKeyRequest request = TW__V1__ROTATE_SIGNING_KEY_REQUEST__INIT;
     tw_arena *arena = tw_arena_new(1024);
     ProtobufCMessage *response = NULL;
-    char kid[TW_JWT_KID_SIZE] = "";
+    tw_key_rotation made = {.kid = ""};
     tw_err err =
         arena ? call_server(&cfg, "/tw.v1.AdminService/RotateSigningKey", &request.base,
                             &tw__v1__rotate_signing_key_response__descriptor, arena, &response)
               : TW_ERR_NO_MEMORY;
     if (!err) {
-        snprintf(kid, sizeof kid, "%s", ((Tw__V1__RotateSigningKeyResponse *)response)->key_id);
+        snprintf(made.kid, sizeof made.kid, "%s",
+                 ((Tw__V1__RotateSigningKeyResponse *)response)->key_id);
     } else if (err == TW_ERR_UPSTREAM) {
         tw_store *s = NULL;
-        err = open_store(&cfg, &s);
-        if (!err && (err = tw_keys_rotate_in_store(s, tw_wall_ms(), kid)))
+        if ((err = open_store(&cfg, &s)) == TW_OK)
+            err = tw_keys_rotate_in_store(s, tw_wall_ms(), &made);
+        if (err == TW_ERR_RATE_LIMITED) {
+            char why[160];
+            tw_key_rotation_refusal(&made, why, sizeof why);
+            tw_cli_fail("cannot rotate the key: %s", why);
+        } else if (err && s != NULL) {
             tw_cli_fail("cannot rotate the key: %s", tw_store_last_error());
+        }
         tw_store_close(s);
     }
     if (!err)
-        printf("new signing key %s; the previous one verifies tokens for %d more minutes\n", kid,
-               (int)(TW_KEY_RETIRE_AFTER_MS / 60000));
+        printf("new signing key %s; the key it replaces verifies tokens for %d more minutes\n",
+               made.kid, (int)(TW_KEY_RETIRE_AFTER_MS / 60000));
     tw_arena_free(arena);
     tw_config_free(&cfg);
     return err ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -1,9 +1,64 @@
-/* Helpers shared by twd's subcommands (cli.h). */
+/* The dispatcher of twd's subcommands and the helpers they share (cli.h). */
 #include "cli.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+static void print_overview(const tw_cli_command *commands, size_t count, FILE *out)
+{
+    fprintf(out, "usage: twd <command> [settings]\n\ncommands:\n");
+    for (size_t i = 0; i < count; i++) {
+        fprintf(out, "  twd %s\n", commands[i].usage);
+        for (const char *line = commands[i].summary; *line;) {
+            size_t len = strcspn(line, "\n");
+            fprintf(out, "      %.*s\n", (int)len, line);
+            line += len + (line[len] == '\n');
+        }
+    }
+    fprintf(out, "  twd <command> --help\n  twd --version\n  twd --help\n\n");
+    tw_config_print_help(out);
+}
+
+static void print_command_help(const tw_cli_command *c)
+{
+    printf("usage: twd %s\n\n%s", c->usage, c->summary);
+    if (c->takes_settings) {
+        printf("\n");
+        tw_config_print_help(stdout);
+    }
+}
+
+int tw_cli_main(const tw_cli_command *commands, size_t count, int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(commands, count, stderr);
+        return TW_EXIT_USAGE;
+    }
+    if (is_help(argv[1])) {
+        print_overview(commands, count, stdout);
+        return EXIT_SUCCESS;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        for (int a = 2; a < argc; a++) {
+            if (is_help(argv[a])) {
+                print_command_help(&commands[i]);
+                return EXIT_SUCCESS;
+            }
+        }
+        return commands[i].run(argc - 2, argv + 2);
+    }
+    fprintf(stderr, "twd: unknown command \"%s\" (see twd --help)\n", argv[1]);
+    return TW_EXIT_USAGE;
+}
 
 void tw_cli_fail(const char *fmt, ...)
 {

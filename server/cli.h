@@ -1,6 +1,7 @@
 /*
- * twd's subcommands, one function each (main.c holds the table), and the
- * helpers they share for options, settings and errors.
+ * twd's subcommands, one function each (main.c holds the table), the one
+ * dispatcher that runs them (and answers --help for every one of them), and
+ * the helpers they share for options, settings and errors.
  */
 #ifndef TW_CLI_H
 #define TW_CLI_H
@@ -19,6 +20,27 @@ int tw_cmd_backup(int argc, char **argv);  /* store_commands.c */
 int tw_cmd_check(int argc, char **argv);   /* store_commands.c */
 int tw_cmd_admin(int argc, char **argv);   /* account_commands.c */
 int tw_cmd_keys(int argc, char **argv);    /* account_commands.c */
+
+/* One row of twd's command table. */
+typedef struct tw_cli_command {
+    const char *name; /* the word after twd: "backup" */
+    /* Runs it with the arguments after the name; returns the exit status. */
+    int (*run)(int argc, char **argv);
+    const char *usage;   /* after "twd ": "backup create --to DIR | ..." */
+    const char *summary; /* what it does: lines ending in "\n" */
+    bool takes_settings; /* it reads the settings: --help lists them */
+} tw_cli_command;
+
+/*
+ * twd's main() over commands (count rows): `twd --help` (or -h) prints
+ * every command and the settings to standard output and returns 0; no
+ * command or an unknown one prints to standard error and returns
+ * TW_EXIT_USAGE. `twd <command> ...` with --help or -h anywhere among its
+ * arguments prints that command's usage, summary and (when it takes
+ * them) the settings, and returns 0 without running it; otherwise it runs
+ * the command. Every command gets --help here, not in its own code.
+ */
+int tw_cli_main(const tw_cli_command *commands, size_t count, int argc, char **argv);
 
 /* Prints "twd: <message>" as one line on standard error. */
 void tw_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

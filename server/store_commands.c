@@ -48,6 +48,13 @@ static int open_for_command(const tw_config *cfg, bool read_only, tw_store **out
 
 /* ---- migrate ------------------------------------------------------------- */
 
+static void print_note(void *ctx, const char *text)
+{
+    (void)ctx;
+    printf("      %s\n", text);
+}
+
+/* The migrations, then what they left for an operator to resolve. */
 static int migrate_status(tw_store *s)
 {
     tw_arena *arena = tw_arena_new(4096);
@@ -65,6 +72,8 @@ static int migrate_status(tw_store *s)
         }
         printf("%4u  %-32s %s\n", rows[i].number, rows[i].name, when);
     }
+    if (!err)
+        err = tw_store_migration_notes(s, print_note, NULL);
     tw_arena_free(arena);
     return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -84,6 +84,9 @@
        P(STR, name))                                                                               \
     XX(LOGIN_FAILURES, DATA, 0x54, SHARED, MSG, &tw__store__v1__login_failures__descriptor,        \
        P(STR, subject))                                                                            \
+    /* Accounts whose emails differ only by case from an older one's (migration 2). */             \
+    XX(EMAIL_CASE_COLLISION, DATA, 0x55, SHARED, MSG,                                              \
+       &tw__store__v1__email_case_collision__descriptor, P(STR, email))                            \
     /* Tasks (0x60-0x6F): tasks by id, and one index per list order, each by status so a */        \
     /* filtered list is a prefix scan; by parent in manual order, where the order part is the */   \
     /* order key, a NUL and the task id's 16 bytes (siblings may share an order key). */           \

@@ -1396,6 +1396,11 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
          .value.integer = (int)e->cfg.max_message_bytes},
         /* A second server on our port must fail, not share our connections. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        /* Request headers up to 256 KiB reach the gate, which answers an
+         * oversized token UNAUTHENTICATED (AUTH_001). Core 1.51 has this one
+         * hard limit (no GRPC_ARG_ABSOLUTE_MAX_METADATA_SIZE yet); its 8 KiB
+         * default refused such a call RESOURCE_EXHAUSTED before any check. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_METADATA_SIZE, .value.integer = 256 * 1024},
     };
     grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
     e->server = grpc_server_create(&channel_args, NULL);

@@ -226,18 +226,24 @@ static tw_err rotate_signing_key(tw_call *call, const ProtobufCMessage *request,
 {
     Tw__V1__RotateSigningKeyResponse *out = (void *)response;
     tw_app *app = tw_call_service_ctx(call);
-    char *kid = tw_arena_alloc(tw_call_arena(call), TW_JWT_KID_SIZE);
-    if (kid == NULL)
-        return TW_ERR_NO_MEMORY;
     int64_t now = tw_wall_ms();
-    tw_err err = tw_keyring_rotate(app->auth->keys, now, kid);
+    tw_key_rotation made;
+    tw_err err = tw_keyring_rotate(app->auth->keys, now, &made);
+    if (err == TW_ERR_RATE_LIMITED) {
+        char why[160];
+        tw_key_rotation_refusal(&made, why, sizeof why);
+        tw_call_retry_after(call, made.retry_after_ms);
+        return tw_call_error(call, err, "%s", why);
+    }
     if (err) {
         tw_call_log_detail(call, "%s", tw_store_last_error());
         return err;
     }
+    out->key_id = tw_arena_strdup(tw_call_arena(call), made.kid);
+    if (out->key_id == NULL)
+        return TW_ERR_NO_MEMORY;
     tw_log(TW_LOG_INFO, "signing key rotated",
-           json_pack("{s:s, s:s}", "key_id", kid, "request_id", tw_call_request_id(call)));
-    out->key_id = kid;
+           json_pack("{s:s, s:s}", "key_id", made.kid, "request_id", tw_call_request_id(call)));
     out->previous_key_retire_time =
         tw_timestamp_new(tw_call_arena(call), now + TW_KEY_RETIRE_AFTER_MS);
     return TW_OK;

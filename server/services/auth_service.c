@@ -238,7 +238,7 @@ static void run_login(void *arg)
     /* An unknown email costs one hash too, so timing tells nothing. */
     tw_id user;
     Tw__Store__V1__Account *account = NULL;
-    tw_err err = tw_store_unique_lookup(auth->store, TW_EMAIL_SPACE, job->email, &user);
+    tw_err err = tw_account_find_by_email(auth->store, in->email, arena, &user);
     if (err == TW_OK)
         err = tw_account_load(auth->store, &user, arena, &account);
     bool match = false, weaker = false;
@@ -569,7 +569,7 @@ static tw_err delete_account_txn(tw_txn *t, void *ctx)
     tw_key k;
     tw_account_key(&k, &c->user);
     if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &a->base})) ||
-        (err = tw_txn_unique_release(t, TW_EMAIL_SPACE, a->email, &c->user)) ||
+        (err = tw_txn_account_release_email(t, a, c->arena)) ||
         (err = tw_txn_sessions_revoke(t, &c->user, NULL, NULL)) ||
         (err = tw_txn_counter_add(t, &(tw_counter){.name = "account_deletions"},
                                   tw_store_day(a->update_unix_ms), 1)))
