@@ -93,3 +93,16 @@ bool tw_id_is_v7(const tw_id *id)
 {
     return (id->bytes[6] >> 4) == 7 && (id->bytes[8] & 0xc0) == 0x80;
 }
+
+bool tw_request_id_valid(const char *p, size_t len)
+{
+    if (len == 0 || len > TW_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+            (c == '\0' || !strchr("-_.:", c)))
+            return false;
+    }
+    return true;
+}

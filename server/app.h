@@ -15,6 +15,7 @@ struct tw_auth;
 struct tw_job_runner;
 struct tw_deepgram;
 struct tw_voice;
+struct tw_ops;
 
 typedef struct tw_app {
     const tw_config *cfg;
@@ -31,6 +32,9 @@ typedef struct tw_app {
     struct tw_deepgram *deepgram;
     /* Voice notes (server/voice/voice.h): NULL until started. */
     struct tw_voice *voice;
+    /* Health probes, the HTTP side, scheduled backups (server/ops/ops.h):
+     * NULL until serving. */
+    struct tw_ops *ops;
 } tw_app;
 
 #endif

@@ -32,7 +32,10 @@ static const struct command {
      "      online backup through a running twd (or of a stopped one), check one by\n"
      "      restoring it to a temporary directory, restore one into --data-dir"},
     {"admin", tw_cmd_admin,
-     "admin create --email EMAIL [--display-name NAME] [settings]\n"
+     "admin COMMAND [options] [--json] [--server HOST:PORT [--ca-file PEM] [--token-file F]]\n"
+     "      the runbook's procedures and queries against a running twd (docs/operations.md;\n"
+     "      `twd admin` alone lists the commands)\n"
+     "  twd admin create --email EMAIL [--display-name NAME] [settings]\n"
      "      create an admin account (through a running twd, or in the stopped store);\n"
      "      the password is prompted for, or read as one line from standard input"},
     {"keys", tw_cmd_keys,

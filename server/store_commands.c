@@ -158,10 +158,11 @@ static tw_err backup_through_server(const tw_config *cfg, const char *dir, tw_ba
     request.directory = (char *)dir;
     tw_arena *arena = tw_arena_new(1024);
     ProtobufCMessage *response = NULL;
-    tw_err err = arena ? tw_rpc_call(target, "/tw.v1.AdminService/CreateBackup", &request.base,
-                                     &tw__v1__create_backup_response__descriptor,
-                                     BACKUP_RPC_TIMEOUT_MS, arena, &response, errbuf, sizeof errbuf)
-                       : TW_ERR_NO_MEMORY;
+    tw_err err =
+        arena ? tw_rpc_call(&(tw_rpc_target){.address = target}, "/tw.v1.AdminService/CreateBackup",
+                            &request.base, &tw__v1__create_backup_response__descriptor,
+                            BACKUP_RPC_TIMEOUT_MS, arena, &response, errbuf, sizeof errbuf)
+              : TW_ERR_NO_MEMORY;
     if (!err) {
         const Tw__V1__CreateBackupResponse *out = (const void *)response;
         *info = (tw_backup_info){

@@ -142,7 +142,10 @@
        P(ID, note))                                                                                \
     XX(VOICE_NOTE_BY_REQUEST, INDEX, 0x82, OWNED, ID, NULL, P(ID, user), P(STR, request_id))       \
     XX(VOICE_NOTE_BY_AGE, INDEX, 0x83, SHARED, NONE, NULL, P(I64, create_ms), P(ID, user),         \
-       P(ID, note))
+       P(ID, note))                                                                                \
+    /* Operations (0x90-0x9F): accounts by flag ("disabled", "admin"), newest first within a */    \
+    /* flag, for AdminService.ListUsers; kept by tw_txn_account_put, built by migration 2. */      \
+    XX(ACCOUNT_BY_FLAG, INDEX, 0x90, SHARED, NONE, NULL, P(STR, flag), P(ID, user))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

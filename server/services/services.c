@@ -13,6 +13,7 @@ static tw_err (*const service_registrars[])(tw_engine *engine, tw_app *app, char
     tw_health_log_service_register,
     tw_focus_service_register,
     tw_voice_service_register,
+    tw_export_service_register,
     /* Infrastructure last: health and reflection describe the services above. */
     tw_health_service_register,
     tw_reflection_service_register,

@@ -24,5 +24,16 @@ tw_err tw_sync_service_register(tw_engine *engine, tw_app *app, char *errbuf, si
 tw_err tw_health_log_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_focus_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
 tw_err tw_voice_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+tw_err tw_export_service_register(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen);
+
+/* Streams user's data export on a server-streaming call whose response
+ * message (the handler's, of the method's output type) has one field,
+ * `chunk`, an ExportChunk (export_service.c). Returns what the handler
+ * returns: TW_DEFERRED, or an error. */
+tw_err tw_export_stream(tw_call *call, tw_app *app, const tw_id *user, ProtobufCMessage *response);
+
+/* grpc.health.v1: the store answers its probe (SERVING) or not
+ * (NOT_SERVING); watchers hear each change. Any thread. */
+void tw_health_service_set_store_ok(bool ok);
 
 #endif

@@ -117,7 +117,7 @@ class MigrateAndCheckTest(unittest.TestCase):
             self.assertEqual(status.returncode, 0, status.stderr)
             self.assertRegex(status.stdout, r"^\s+1\s+\S+\s+applied ")
             down = run_twd("migrate", "down", "--data-dir", data_dir)
-            self.assertEqual(down.stdout.strip(), "reverted migration 1")
+            self.assertEqual(down.stdout.strip(), "reverted migration 2")
             self.assertIn("pending", run_twd("migrate", "status", "--data-dir", data_dir).stdout)
             up = run_twd("migrate", "up", "--data-dir", data_dir)
             self.assertEqual(up.stdout.strip(), "applied 1 migration(s)")
