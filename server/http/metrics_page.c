@@ -107,7 +107,17 @@ static void label_value(FILE *out, const char *v)
 struct method_row {
     char service[128];
     char method[128];
+    const char *kind; /* unary, client_stream, server_stream, bidi_stream */
     tw_rpc_method_stats stats;
+};
+
+/* A call's kind as a label: only unary latencies say how fast twd
+ * answers (a stream's time is as long as the client keeps it). */
+static const char *const kind_labels[] = {
+    [TW_UNARY] = "unary",
+    [TW_CLIENT_STREAM] = "client_stream",
+    [TW_SERVER_STREAM] = "server_stream",
+    [TW_BIDI_STREAM] = "bidi_stream",
 };
 
 struct method_rows {
@@ -118,19 +128,19 @@ struct method_rows {
 
 static void collect_method(void *ctx, const char *path, const tw_method *m)
 {
-    (void)m;
     struct method_rows *r = ctx;
     struct method_row *row = &r->rows[r->count];
     const char *slash = strrchr(path, '/');
     snprintf(row->service, sizeof row->service, "%.*s", (int)(slash - path - 1), path + 1);
     snprintf(row->method, sizeof row->method, "%s", slash + 1);
+    row->kind = kind_labels[m->kind];
     tw_rpc_metrics_read(r->metrics, r->count, &row->stats);
     r->count++;
 }
 
 static void method_labels(FILE *out, const struct method_row *row)
 {
-    fprintf(out, "service=\"%s\",method=\"%s\"", row->service, row->method);
+    fprintf(out, "service=\"%s\",method=\"%s\",kind=\"%s\"", row->service, row->method, row->kind);
 }
 
 static void write_rpc(FILE *out, tw_engine *engine)
@@ -144,6 +154,7 @@ static void write_rpc(FILE *out, tw_engine *engine)
     /* The last slot: methods nobody registered. */
     snprintf(r.rows[r.count].service, sizeof r.rows[r.count].service, "unknown");
     snprintf(r.rows[r.count].method, sizeof r.rows[r.count].method, "unknown");
+    r.rows[r.count].kind = "unary";
     tw_rpc_metrics_read(metrics, r.count, &r.rows[r.count].stats);
     r.count++;
 
@@ -448,6 +459,28 @@ static uint64_t status_kb(const char *status, const char *name)
     return p ? strtoull(p + strlen(name), NULL, 10) * 1024 : 0;
 }
 
+/* The cgroup v2 memory limit when there is one (a container's), else the
+ * machine's memory, in bytes: what "memory usage > 80%" is measured by. */
+static uint64_t memory_limit(void)
+{
+    char text[64] = "";
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    if (f != NULL) {
+        if (fgets(text, sizeof text, f) == NULL)
+            text[0] = '\0';
+        fclose(f);
+    }
+    if (text[0] >= '0' && text[0] <= '9')
+        return strtoull(text, NULL, 10);
+    char meminfo[512] = "";
+    if ((f = fopen("/proc/meminfo", "r")) != NULL) {
+        size_t n = fread(meminfo, 1, sizeof meminfo - 1, f);
+        meminfo[n] = '\0';
+        fclose(f);
+    }
+    return status_kb(meminfo, "MemTotal:");
+}
+
 static void write_process(FILE *out, tw_app *app)
 {
     char status[8192] = "";
@@ -467,6 +500,9 @@ static void write_process(FILE *out, tw_app *app)
            "Largest resident memory size so far, in bytes.");
     fprintf(out, "tw_process_peak_resident_memory_bytes %llu\n",
             (unsigned long long)status_kb(status, "VmHWM:"));
+    family(out, "tw_process_memory_limit_bytes", "gauge",
+           "Memory twd may use: its cgroup's memory.max, else the machine's memory.");
+    fprintf(out, "tw_process_memory_limit_bytes %llu\n", (unsigned long long)memory_limit());
     unsigned long long fds = 0;
     DIR *d = opendir("/proc/self/fd");
     while (d != NULL && readdir(d) != NULL)
