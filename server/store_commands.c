@@ -3,11 +3,14 @@
  *   twd migrate status|up|down   numbered migrations (tw_migrate.h)
  *   twd check                    checksum and decode every key (safe while serving)
  *   twd backup create --to DIR   online: through a running twd's operator socket
- *   twd backup verify --from DIR restore into a temporary directory and check
- *   twd backup restore --from DIR [--data-dir DIR]
+ *   twd backup verify --from DIR restore into a temporary directory and check,
+ *                                every voice note's audio against its SHA-256
+ *   twd backup restore --from DIR [--data-dir DIR]   the database and the audio
+ * Backups hold the audio beside the database (server/ops/backup.h).
  * Each takes the usual settings (--data-dir, --config, TW_*) after its words.
  */
 #include "cli.h"
+#include "ops/backup.h"
 #include "rpc/client.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_backup.h"
@@ -174,17 +177,37 @@ static tw_err backup_through_server(const tw_config *cfg, const char *dir, tw_ba
     return err;
 }
 
+/* The configured blob storage, for the audio of offline backups and
+ * restores: <data_dir>/blobs, or the S3 bucket. */
+static tw_err open_blobs(const tw_config *cfg, tw_blob_store **out)
+{
+    if (cfg->blob_backend == TW_BLOB_BACKEND_FS)
+        return tw_blob_fs_open(cfg->data_dir, out);
+    tw_blob_s3_options opts = tw_cli_s3_options(cfg);
+    return tw_blob_s3_open(&opts, out);
+}
+
 static int backup_create(const tw_config *cfg, const char *dir)
 {
     tw_backup_info info;
     tw_err err = backup_through_server(cfg, dir, &info);
     if (err == TW_ERR_UPSTREAM) { /* no server running: back up the closed store */
         tw_store *s = NULL;
+        tw_blob_store *blobs = NULL;
         if (open_for_command(cfg, true, &s) != EXIT_SUCCESS)
             return EXIT_FAILURE;
-        err = tw_store_backup_create(s, dir, &info);
+        tw_backup_status st;
+        err = open_blobs(cfg, &blobs);
+        if (!err)
+            err = tw_ops_backup_create(s, blobs, dir, &st);
+        if (!err && !st.ok)
+            err = TW_ERR_DB_CORRUPT;
         if (err)
-            tw_cli_fail("backup to %s failed: %s", dir, tw_store_last_error());
+            tw_cli_fail("backup to %s failed: %s", dir,
+                        st.error[0] ? st.error : tw_store_last_error());
+        else
+            info = (tw_backup_info){.id = st.id, .size = st.db_bytes, .files = st.db_files};
+        tw_blob_close(blobs);
         tw_store_close(s);
     }
     if (!err)
@@ -196,25 +219,35 @@ static int backup_verify(const tw_config *cfg, const char *dir)
 {
     tw_backup_info info;
     tw_store_report report;
+    tw_audio_report audio;
     memset(&report, 0, sizeof report);
-    tw_err err = tw_store_backup_verify(dir, &info, &report);
+    tw_err err = tw_ops_backup_verify(dir, &info, &report, &audio);
     if (err) {
         tw_cli_fail("backup in %s is not usable: %s", dir, tw_store_last_error());
         return EXIT_FAILURE;
     }
     print_backup(dir, &info);
     print_report("restored and checked", &report);
+    printf("audio: %llu voice notes checked against their SHA-256, %llu bytes\n",
+           (unsigned long long)audio.notes, (unsigned long long)audio.bytes);
     return EXIT_SUCCESS;
 }
 
 static int backup_restore(const tw_config *cfg, const char *dir)
 {
-    if (tw_store_backup_restore(dir, cfg->data_dir)) {
+    tw_blob_store *blobs = NULL;
+    tw_audio_report audio;
+    tw_err err = open_blobs(cfg, &blobs);
+    if (!err)
+        err = tw_ops_backup_restore(dir, cfg->data_dir, blobs, &audio);
+    tw_blob_close(blobs);
+    if (err) {
         tw_cli_fail("restore from %s into %s failed: %s", dir, cfg->data_dir,
                     tw_store_last_error());
         return EXIT_FAILURE;
     }
-    printf("restored the latest backup in %s into %s\n", dir, cfg->data_dir);
+    printf("restored the latest backup in %s into %s, with the audio of %llu voice notes\n", dir,
+           cfg->data_dir, (unsigned long long)audio.notes);
     return EXIT_SUCCESS;
 }
 
