@@ -23,8 +23,8 @@ static const struct command {
      "methods\n      list every RPC with its kind and flags (fails if a table and the .proto "
      "disagree)"},
     {"migrate", tw_cmd_migrate,
-     "migrate status|up|down [settings]\n      list, apply or revert database migrations "
-     "(serve applies them too)"},
+     "migrate status|up|down [--to N] [settings]\n      list, apply or revert database "
+     "migrations (serve applies them too; down\n      reverts the last one, or all above N)"},
     {"check", tw_cmd_check,
      "check [settings]\n      verify the checksum of every key and value (safe while serving)"},
     {"backup", tw_cmd_backup,

@@ -80,14 +80,39 @@ static int migrate_up(tw_store *s)
     return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* --to N of `migrate down`: revert every migration above N; without it,
+ * the last one only. */
+static const char *down_to;
+
 static int migrate_down(tw_store *s)
 {
+    char *end = NULL;
+    long to = down_to ? strtol(down_to, &end, 10) : -1;
+    if (down_to && (*end != '\0' || to < 0)) {
+        tw_cli_fail("--to needs a migration number");
+        return TW_EXIT_USAGE;
+    }
     uint32_t number = 0;
-    tw_err err = tw_store_migrate_down(s, &tw_store_migrations, &number);
-    if (!err && number == 0)
-        printf("no migration is applied\n");
-    else if (!err)
+    tw_err err = TW_OK;
+    bool any = false;
+    do {
+        tw_arena *arena = tw_arena_new(1024);
+        tw_migration_status *rows;
+        size_t n, last = 0;
+        err = arena ? tw_store_migrate_status(s, &tw_store_migrations, arena, &rows, &n)
+                    : TW_ERR_NO_MEMORY;
+        for (size_t i = 0; !err && i < n; i++)
+            last = rows[i].applied ? rows[i].number : last;
+        tw_arena_free(arena);
+        if (err || (to >= 0 && last <= (size_t)to))
+            break;
+        if ((err = tw_store_migrate_down(s, &tw_store_migrations, &number)) || number == 0)
+            break;
         printf("reverted migration %u\n", number);
+        any = true;
+    } while (to >= 0);
+    if (!err && !any)
+        printf(number == 0 && to < 0 ? "no migration is applied\n" : "nothing to revert\n");
     return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -107,18 +132,21 @@ int tw_cmd_migrate(int argc, char **argv)
            (argc < 1 || strcmp(argv[0], migrate_actions[action].word) != 0))
         action++;
     if (action == sizeof migrate_actions / sizeof migrate_actions[0]) {
-        tw_cli_fail("usage: twd migrate status|up|down [settings]");
+        tw_cli_fail("usage: twd migrate status|up|down [--to N] [settings]");
         return TW_EXIT_USAGE;
     }
+    argc--, argv++;
+    down_to = tw_cli_take_option(&argc, argv, "--to");
     tw_config cfg;
-    if (!tw_cli_load_config(&cfg, argc - 1, argv + 1))
+    if (!tw_cli_load_config(&cfg, argc, argv))
         return TW_EXIT_USAGE;
     tw_store *s = NULL;
     int status = open_for_command(&cfg, false, &s);
     if (status == EXIT_SUCCESS) {
         status = migrate_actions[action].run(s);
         if (status != EXIT_SUCCESS)
-            tw_cli_fail("migrate %s failed: %s", argv[0], tw_store_last_error());
+            tw_cli_fail("migrate %s failed: %s", migrate_actions[action].word,
+                        tw_store_last_error());
     }
     tw_store_close(s);
     tw_config_free(&cfg);
