@@ -6,6 +6,8 @@
  */
 #include "http.h"
 
+#include "upstream_stats.h"
+
 #include "buf.h"
 #include "tw_log.h"
 #include "tw_time.h"
@@ -580,6 +582,9 @@ tw_err tw_http_perform(const tw_http_request *req, const tw_http_policy *policy,
         uerr->status = resp->status;
         uerr->retryable = false;
     }
+    bool no_answer = uerr->status == 0 || uerr->status == 429 || uerr->status >= 500;
+    tw_upstream_record(req->service, err != TW_OK && err != TW_ERR_CANCELLED && no_answer,
+                       (tw_mono_ns() - start_ns) / 1000000, uerr->reason);
     tw_buf_free(&x.body);
     tw_buf_free(&x.headers);
     curl_slist_free_all(headers);

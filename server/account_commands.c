@@ -35,8 +35,8 @@ static tw_err call_server(const tw_config *cfg, const char *method, const Protob
     if (access(socket, F_OK) != 0)
         return TW_ERR_UPSTREAM;
     snprintf(target, sizeof target, "unix:%s", socket);
-    tw_err err = tw_rpc_call(target, method, request, response_type, ADMIN_RPC_TIMEOUT_MS, arena,
-                             response, errbuf, sizeof errbuf);
+    tw_err err = tw_rpc_call(&(tw_rpc_target){.address = target}, method, request, response_type,
+                             ADMIN_RPC_TIMEOUT_MS, arena, response, errbuf, sizeof errbuf);
     if (err && err != TW_ERR_UPSTREAM)
         tw_cli_fail("the running twd refused: %s", errbuf);
     return err;
@@ -76,10 +76,10 @@ static bool read_line(const char *prompt, char *buf, size_t len)
     return ok;
 }
 
-static bool read_password(char *buf, size_t len)
+bool tw_cli_read_password(char *buf, size_t len)
 {
     if (!read_line("Password: ", buf, len)) {
-        tw_cli_fail("admin create needs a password on standard input");
+        tw_cli_fail("a password is needed on standard input");
         return false;
     }
     if (isatty(STDIN_FILENO)) {
@@ -154,7 +154,7 @@ static int admin_create(int argc, char **argv)
         return TW_EXIT_USAGE;
     char password[TW_PASSWORD_MAX_BYTES + 2], id[TW_ID_TEXT_SIZE] = "";
     int status = EXIT_FAILURE;
-    if (read_password(password, sizeof password)) {
+    if (tw_cli_read_password(password, sizeof password)) {
         Tw__V1__CreateUserRequest request = TW__V1__CREATE_USER_REQUEST__INIT;
         request.email = (char *)email;
         request.password = password;
@@ -181,13 +181,9 @@ static int admin_create(int argc, char **argv)
     return status;
 }
 
-int tw_cmd_admin(int argc, char **argv)
+int tw_cmd_admin_create(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "create") != 0) {
-        tw_cli_fail("usage: twd admin create --email EMAIL [--display-name NAME] [settings]");
-        return TW_EXIT_USAGE;
-    }
-    return admin_create(argc - 1, argv + 1);
+    return admin_create(argc, argv);
 }
 
 /* ---- keys rotate ------------------------------------------------------------ */

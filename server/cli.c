@@ -1,6 +1,10 @@
 /* The dispatcher of twd's subcommands and the helpers they share (cli.h). */
 #include "cli.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,5 +121,37 @@ tw_store_options tw_cli_store_options(const tw_config *cfg, bool read_only)
         .data_dir = cfg->data_dir,
         .durability = cfg->durability,
         .read_only = read_only,
+    };
+}
+
+int tw_cli_make_dirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+tw_blob_s3_options tw_cli_s3_options(const tw_config *cfg)
+{
+    return (tw_blob_s3_options){
+        .s3 =
+            {
+                .endpoint = cfg->s3_endpoint,
+                .region = cfg->s3_region,
+                .bucket = cfg->s3_bucket,
+                .access_key_id = cfg->s3_access_key_id,
+                .secret_access_key = cfg->s3_secret_access_key,
+                .policy = {.connect_timeout_ms = (long)cfg->s3_connect_timeout_ms,
+                           .timeout_ms = (long)cfg->s3_timeout_ms,
+                           .max_attempts = (int)cfg->s3_max_attempts},
+            },
     };
 }

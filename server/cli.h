@@ -6,6 +6,7 @@
 #ifndef TW_CLI_H
 #define TW_CLI_H
 
+#include "blob_s3.h"
 #include "config.h"
 
 #include <stdbool.h>
@@ -18,7 +19,8 @@ int tw_cmd_methods(int argc, char **argv); /* serve.c */
 int tw_cmd_migrate(int argc, char **argv); /* store_commands.c */
 int tw_cmd_backup(int argc, char **argv);  /* store_commands.c */
 int tw_cmd_check(int argc, char **argv);   /* store_commands.c */
-int tw_cmd_admin(int argc, char **argv);   /* account_commands.c */
+int tw_cmd_admin(int argc, char **argv);   /* admin_commands.c */
+int tw_cmd_admin_create(int argc, char **argv); /* account_commands.c: `twd admin create` */
 int tw_cmd_keys(int argc, char **argv);    /* account_commands.c */
 
 /* One row of twd's command table. */
@@ -42,6 +44,11 @@ typedef struct tw_cli_command {
  */
 int tw_cli_main(const tw_cli_command *commands, size_t count, int argc, char **argv);
 
+/* A password: prompted for twice without echo on a terminal, else one line
+ * of standard input (account_commands.c). False (with a line printed) when
+ * there is none or the two differ. */
+bool tw_cli_read_password(char *buf, size_t len);
+
 /* Prints "twd: <message>" as one line on standard error. */
 void tw_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -55,6 +62,12 @@ bool tw_cli_load_config(tw_config *cfg, int argc, char **argv);
 
 /* The operator socket's path: operator_socket, inside data_dir when relative. */
 void tw_cli_operator_socket(const tw_config *cfg, char *out, size_t len);
+
+/* mkdir -p, private to the account running twd (0700); 0 or -1 with errno. */
+int tw_cli_make_dirs(const char *path);
+
+/* The S3 client settings of cfg (the s3_* settings), borrowed from it. */
+tw_blob_s3_options tw_cli_s3_options(const tw_config *cfg);
 
 /* Store options for the configured data directory. */
 tw_store_options tw_cli_store_options(const tw_config *cfg, bool read_only);

@@ -143,6 +143,29 @@ static const struct setting settings[] = {
      .help = "seconds a transcription is leased; after a crash it runs again once they pass"},
     {"voice_job_attempts", SET_INT, FIELD(voice_job_attempts), "10", 1, 100,
      .help = "tries of a transcription (backing off between them) before the note is FAILED"},
+    {"http_listen", SET_ADDRESS, FIELD(http_listen), "127.0.0.1:8080",
+     .help = "HTTP address for /health, /health/db, /health/detailed and /metrics, host:port "
+             "(port 0 picks a free port); TLS as for gRPC (tls_cert, tls_key)"},
+    {"http_max_connections", SET_INT, FIELD(http_max_connections), "64", 1, 10000,
+     .help = "HTTP connections served at once (each on a thread); more wait to be accepted"},
+    {"http_timeout_s", SET_INT, FIELD(http_timeout_s), "30", 1, 3600,
+     .help = "longest HTTP request, from its first byte, and longest idle HTTP connection"},
+    {"store_statistics", SET_CHOICE, FIELD(store_statistics), "true", .choices = booleans,
+     .help = "true: keep RocksDB's statistics (read/write timings, cache, compaction) for "
+             "/metrics"},
+    {"backup_dir", SET_FILE, FIELD(backup_dir), "",
+     .help = "directory for scheduled backups (database and audio); empty: none scheduled"},
+    {"backup_interval_s", SET_INT, FIELD(backup_interval_s), "86400", 60, 31 * 86400,
+     .help = "seconds between scheduled backups (the first one runs this long after start-up, "
+             "or at once when the last one is older)"},
+    {"backup_keep", SET_INT, FIELD(backup_keep), "7", 1, 1000,
+     .help = "scheduled backups kept in backup_dir; older ones and audio only they hold are "
+             "removed"},
+    {"backup_upload", SET_CHOICE, FIELD(backup_upload), "false", .choices = booleans,
+     .help = "true: copy each scheduled backup to the S3 bucket (the s3_* settings), the "
+             "off-site copy"},
+    {"backup_s3_prefix", SET_TEXT, FIELD(backup_s3_prefix), "backups/",
+     .help = "object names of uploaded backups start with this"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -361,7 +384,11 @@ static tw_err check_together(const tw_config *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "voice_engine=deepgram needs setting deepgram_api_key");
         return TW_ERR_VALIDATION;
     }
-    if (cfg->blob_backend != TW_BLOB_BACKEND_S3)
+    if (cfg->backup_upload && cfg->backup_dir == NULL) {
+        snprintf(errbuf, errlen, "backup_upload=true needs setting backup_dir");
+        return TW_ERR_VALIDATION;
+    }
+    if (cfg->blob_backend != TW_BLOB_BACKEND_S3 && !cfg->backup_upload)
         return TW_OK;
     const struct {
         const char *name, *value;
@@ -374,7 +401,10 @@ static tw_err check_together(const tw_config *cfg, char *errbuf, size_t errlen)
     };
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
         if (needed[i].value == NULL || needed[i].value[0] == '\0') {
-            snprintf(errbuf, errlen, "blob_backend=s3 needs setting %s", needed[i].name);
+            snprintf(errbuf, errlen, "%s needs setting %s",
+                     cfg->blob_backend == TW_BLOB_BACKEND_S3 ? "blob_backend=s3"
+                                                             : "backup_upload=true",
+                     needed[i].name);
             return TW_ERR_VALIDATION;
         }
     }
@@ -447,6 +477,26 @@ void tw_config_free(tw_config *cfg)
             free(*field);
             *field = NULL;
         }
+    }
+}
+
+void tw_config_each(const tw_config *cfg,
+                    void (*fn)(void *ctx, const char *name, const char *value), void *ctx)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const void *field = (const char *)cfg + s->offset;
+        char text[64];
+        const char *value = text;
+        if (s->type == SET_INT) {
+            snprintf(text, sizeof text, "%lld", (long long)*(const int64_t *)field);
+        } else if (s->type == SET_CHOICE) {
+            value = s->choices[*(const int *)field];
+        } else {
+            const char *str = *(char *const *)field;
+            value = str == NULL ? "" : s->type == SET_SECRET ? (str[0] ? "(set)" : "") : str;
+        }
+        fn(ctx, s->name, value);
     }
 }
 

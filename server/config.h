@@ -83,6 +83,16 @@ typedef struct tw_config {
     int64_t voice_live_decoders;       /* uploads transcribed while they arrive (wav); 0: none */
     int64_t voice_job_lease_s;         /* a transcription job's lease (rerun after a crash) */
     int64_t voice_job_attempts;        /* tries of a transcription before FAILED */
+    /* Operations (server/http, server/ops). */
+    char *http_listen;             /* /health, /metrics: host:port */
+    int64_t http_max_connections;  /* HTTP connections served at once */
+    int64_t http_timeout_s;        /* one HTTP request, and an idle connection */
+    int store_statistics;          /* 1: RocksDB statistics for /metrics */
+    char *backup_dir;              /* scheduled backups go here; NULL: none */
+    int64_t backup_interval_s;     /* between scheduled backups */
+    int64_t backup_keep;           /* scheduled backups kept; older ones are purged */
+    int backup_upload;             /* 1: copy each scheduled backup to S3 (s3_* settings) */
+    char *backup_s3_prefix;        /* object names of uploaded backups start with this */
 } tw_config;
 
 /*
@@ -94,6 +104,12 @@ tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_
 
 /* Frees what tw_config_load allocated. */
 void tw_config_free(tw_config *cfg);
+
+/* Calls fn with each setting's name and value as text, in the table's
+ * order; a secret's value is "(set)" or "" (never the secret), a path that
+ * is unset is "". Strings are borrowed during each call. */
+void tw_config_each(const tw_config *cfg, void (*fn)(void *ctx, const char *name, const char *value),
+                    void *ctx);
 
 /* Lists every setting with its flag, variable, default and meaning. */
 void tw_config_print_help(FILE *out);

@@ -19,9 +19,10 @@ static const tw_cli_command commands[] = {
     {"serve", tw_cmd_serve, "serve [settings]", "run the server until SIGTERM or SIGINT\n", true},
     {"methods", tw_cmd_methods, "methods",
      "list every RPC with its kind and flags (fails if a table and the .proto disagree)\n", false},
-    {"migrate", tw_cmd_migrate, "migrate status|up|down [settings]",
-     "list, apply or revert database migrations (serve applies them too); status also\n"
-     "lists what a migration left for an operator to resolve\n",
+    {"migrate", tw_cmd_migrate, "migrate status|up|down [--to N] [settings]",
+     "list, apply or revert database migrations (serve applies them too; down\n"
+     "reverts the last one, or all above N); status also lists what a migration\n"
+     "left for an operator to resolve\n",
      true},
     {"check", tw_cmd_check, "check [settings]",
      "verify the checksum of every key and value (safe while serving)\n", true},
@@ -30,9 +31,13 @@ static const tw_cli_command commands[] = {
      "online backup through a running twd (or of a stopped one), check one by\n"
      "restoring it to a temporary directory, restore one into --data-dir\n",
      true},
-    {"admin", tw_cmd_admin, "admin create --email EMAIL [--display-name NAME] [settings]",
-     "create an admin account (through a running twd, or in the stopped store);\n"
-     "the password is prompted for, or read as one line from standard input\n",
+    {"admin", tw_cmd_admin,
+     "admin COMMAND [options] [--json] [--server HOST:PORT [--ca-file PEM] [--token-file F]]\n"
+     "  twd admin create --email EMAIL [--display-name NAME] [settings]",
+     "the runbook's procedures and queries against a running twd (docs/operations.md;\n"
+     "`twd admin` alone lists the commands); admin create makes an admin account\n"
+     "(through a running twd, or in the stopped store): the password is prompted\n"
+     "for, or read as one line from standard input\n",
      true},
     {"keys", tw_cmd_keys, "keys rotate [settings]",
      "new access-token signing key; tokens signed with earlier keys keep working\n"

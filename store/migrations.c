@@ -22,6 +22,10 @@
  *   still open, so an operator can resolve them (one of the accounts is
  *   deleted; deleting the holder passes the address to the oldest listed).
  *   Down claims every account's own spelling again and drops the lists.
+ * 3 account_flag_index: lists every disabled account and every admin under
+ *   its flag (ACCOUNT_BY_FLAG), backfilled from the accounts (USER), so
+ *   AdminService.ListUsers can filter without reading every account;
+ *   server/auth/account.c keeps it in step from then on. Down removes it.
  */
 #include "tw_migrate.h"
 
@@ -401,9 +405,52 @@ tw_err tw_store_migration_notes(tw_store *s, tw_migration_line_fn *line, void *c
     return err ? err : close_err;
 }
 
+/* Migration 3. The flag names are server/auth/account.h's. */
+
+static tw_err flag_index_put(tw_txn *t, const uint8_t *key, size_t len, const tw_value *v)
+{
+    const Tw__Store__V1__Account *a = (const Tw__Store__V1__Account *)v->msg;
+    if (a->id.len != TW_ID_BYTES)
+        return store_fail(TW_ERR_DB_CORRUPT, "account record without an id");
+    tw_id user;
+    memcpy(user.bytes, a->id.data, TW_ID_BYTES);
+    const struct {
+        const char *flag;
+        bool set;
+    } flags[] = {{"disabled", a->disabled}, {"admin", strcmp(a->role, "admin") == 0}};
+    tw_err err = TW_OK;
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0] && !err; i++) {
+        tw_key k;
+        tw_key_init(&k, TW_KF_ACCOUNT_BY_FLAG);
+        tw_key_str(&k, flags[i].flag);
+        tw_key_id(&k, &user);
+        err = flags[i].set ? tw_txn_put(t, &k, NULL) : tw_txn_delete(t, &k);
+    }
+    return err;
+}
+
+static tw_err flag_index_delete(tw_txn *t, const uint8_t *key, size_t len, const tw_value *v)
+{
+    tw_key k = {.family = TW_KF_ACCOUNT_BY_FLAG, .len = len};
+    memcpy(k.bytes, key, len);
+    k.nparts = tw_keyspace_family(TW_KF_ACCOUNT_BY_FLAG)->nparts;
+    return tw_txn_delete(t, &k);
+}
+
+static tw_err account_flag_index_up(tw_store *s)
+{
+    return each_record(s, TW_KF_USER, flag_index_put);
+}
+
+static tw_err account_flag_index_down(tw_store *s)
+{
+    return each_record(s, TW_KF_ACCOUNT_BY_FLAG, flag_index_delete);
+}
+
 static const tw_migration rows[] = {
     {1, "unique_by_owner", unique_by_owner_up, unique_by_owner_down},
     {2, "email_case_insensitive", email_case_insensitive_up, email_case_insensitive_down},
+    {3, "account_flag_index", account_flag_index_up, account_flag_index_down},
 };
 
 const tw_migration_set tw_store_migrations = {rows, sizeof rows / sizeof rows[0]};

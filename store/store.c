@@ -149,6 +149,8 @@ static void set_options(tw_store *s)
     /* Keep every table file open: a read-only opener (`twd check`) then
      * never trips over a file compacted away while it reads. */
     rocksdb_options_set_max_open_files(o, -1);
+    if (s->opts.statistics)
+        rocksdb_options_enable_statistics(o);
     s->db_opts = o;
     for (int i = 0; i < TW_CF__COUNT; i++) {
         s->cf_opts[i] = rocksdb_options_create();

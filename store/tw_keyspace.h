@@ -181,7 +181,10 @@
        &tw__store__v1__webhook_event_record__descriptor, P(STR, event))                            \
     XX(BILLING_WEBHOOK_BY_TIME, INDEX, 0xAC, SHARED, NONE, NULL, P(I64, receive_ms),               \
        P(STR, event))                                                                              \
-    XX(BILLING_SUB_BY_PLAN, INDEX, 0xAD, SHARED, NONE, NULL, P(STR, plan), P(ID, user))
+    XX(BILLING_SUB_BY_PLAN, INDEX, 0xAD, SHARED, NONE, NULL, P(STR, plan), P(ID, user))            \
+    /* Operations (0x90-0x9F): accounts by flag ("disabled", "admin"), newest first within a */    \
+    /* flag, for AdminService.ListUsers; kept by tw_txn_account_put, built by migration 3. */      \
+    XX(ACCOUNT_BY_FLAG, INDEX, 0x90, SHARED, NONE, NULL, P(STR, flag), P(ID, user))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

@@ -207,6 +207,32 @@ static bool account_id(const Tw__Store__V1__Account *a, tw_id *id)
     return true;
 }
 
+void tw_account_flag_key(tw_key *k, const char *flag, const tw_id *user)
+{
+    tw_key_init(k, TW_KF_ACCOUNT_BY_FLAG);
+    tw_key_str(k, flag);
+    tw_key_id(k, user);
+}
+
+/* Lists the account under each flag it has, and only those. */
+static tw_err put_flags(tw_txn *t, const tw_id *id, const Tw__Store__V1__Account *account)
+{
+    const struct {
+        const char *flag;
+        bool set;
+    } flags[] = {
+        {TW_ACCOUNT_FLAG_DISABLED, account->disabled},
+        {TW_ACCOUNT_FLAG_ADMIN, strcmp(account->role, TW_ROLE_ADMIN) == 0},
+    };
+    tw_err err = TW_OK;
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0] && !err; i++) {
+        tw_key k;
+        tw_account_flag_key(&k, flags[i].flag, id);
+        err = flags[i].set ? tw_txn_put(t, &k, NULL) : tw_txn_delete(t, &k);
+    }
+    return err;
+}
+
 tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account)
 {
     tw_id id;
@@ -215,6 +241,8 @@ tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account)
     tw_key k;
     tw_account_key(&k, &id);
     tw_err err = tw_txn_put(t, &k, &(tw_value){.msg = (ProtobufCMessage *)&account->base});
+    if (!err)
+        err = put_flags(t, &id, account);
     return err ? err : tw_txn_changelog_append(t, &id, "user", &id, TW_CHANGE_UPSERT, NULL);
 }
 

@@ -65,7 +65,15 @@ tw_err tw_account_load(tw_store *s, const tw_id *user, tw_arena *arena,
 tw_err tw_txn_account_load(tw_txn *t, const tw_id *user, tw_arena *arena,
                            Tw__Store__V1__Account **out);
 
-/* Writes an account changed in t, with its change-log entry ("user"). */
+/* The flags ACCOUNT_BY_FLAG lists accounts by (AdminService.ListUsers). */
+#define TW_ACCOUNT_FLAG_DISABLED "disabled"
+#define TW_ACCOUNT_FLAG_ADMIN    "admin"
+
+/* The ACCOUNT_BY_FLAG key of user under flag. */
+void tw_account_flag_key(tw_key *k, const char *flag, const tw_id *user);
+
+/* Writes an account changed in t, with its change-log entry ("user"), and
+ * keeps its entries in ACCOUNT_BY_FLAG (disabled, admin) in step. */
 tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account);
 
 /* A new active account in arena with a fresh id; strings are copied. */

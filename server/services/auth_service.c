@@ -692,26 +692,6 @@ static tw_err do_delete_account(tw_call *call, const ProtobufCMessage *request,
 
 /* ---- ListSessions, RevokeSession ----------------------------------------------------------- */
 
-static Tw__V1__Session *session_to_api(const Tw__Store__V1__Session *s, const tw_id *current,
-                                       tw_arena *arena)
-{
-    Tw__V1__Session *out = tw_arena_alloc(arena, sizeof *out);
-    char *id = tw_arena_alloc(arena, TW_ID_TEXT_SIZE);
-    tw_id sid;
-    if (out == NULL || id == NULL || !tw_session_id_of(s, &sid))
-        return NULL;
-    tw__v1__session__init(out);
-    tw_id_format(&sid, id);
-    out->id = id;
-    out->device_name = s->device_name;
-    out->platform = (Tw__V1__Platform)s->platform;
-    out->create_time = tw_timestamp_new(arena, s->create_unix_ms);
-    out->last_seen_time = tw_timestamp_new(arena, s->last_seen_unix_ms);
-    out->expire_time = tw_timestamp_new(arena, s->expire_unix_ms);
-    out->current = memcmp(sid.bytes, current->bytes, TW_ID_BYTES) == 0;
-    return out;
-}
-
 static tw_err do_list_sessions(tw_call *call, const ProtobufCMessage *request,
                                ProtobufCMessage *response)
 {
@@ -750,7 +730,7 @@ static tw_err do_list_sessions(tw_call *call, const ProtobufCMessage *request,
         tw_value v;
         if ((err = tw_store_iter_value(it, arena, &v)))
             break;
-        Tw__V1__Session *s = session_to_api((void *)v.msg, &current, arena);
+        Tw__V1__Session *s = tw_session_to_api((void *)v.msg, &current, arena);
         if (s == NULL) {
             err = TW_ERR_NO_MEMORY;
             break;
