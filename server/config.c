@@ -57,7 +57,18 @@ static const struct setting settings[] = {
     {"shutdown_grace_ms", SET_INT, FIELD(shutdown_grace_ms), "10000", 0, 600000,
      .help = "on SIGTERM, how long calls in flight may take to finish"},
     {"log_level", SET_CHOICE, FIELD(log_level), "info", .choices = log_levels,
-     .help = "debug, info, warn or error"},
+     .help = "debug, info, warn or error; at debug every call gets a log line"},
+    {"log_slow_ms", SET_INT, FIELD(log_slow_ms), "200", 0, 3600000,
+     .help = "unary calls this slow or slower always get a log line; 0: none counts as slow"},
+    {"log_sample", SET_INT, FIELD(log_sample), "1000", 0, 1000000000,
+     .help = "one in this many calls that went well (and fast) gets a log line; 0: none, 1: "
+             "all; failed calls always get one"},
+    {"log_lines_per_s", SET_INT, FIELD(log_lines_per_s), "100", 0, 1000000,
+     .help = "call log lines a second at most, so a flood cannot fill the disk; beyond, calls "
+             "are counted (\"suppressed\"); 0: no limit"},
+    {"log_summary_s", SET_INT, FIELD(log_summary_s), "60", 0, 86400,
+     .help = "seconds between the per-method summary lines (calls, failures, slow calls, "
+             "latency); 0: none"},
     {"job_threads", SET_INT, FIELD(job_threads), "2", 0, 64,
      .help = "background job workers (account deletion, ...); 0 runs none and jobs wait"},
     {"password_scrypt_log2_n", SET_INT, FIELD(password_scrypt_log2_n), "17", 8, 22,

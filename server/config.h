@@ -35,6 +35,10 @@ typedef struct tw_config {
     int64_t max_message_bytes; /* largest request message accepted */
     int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
+    int64_t log_slow_ms;     /* unary calls this slow always get a log line */
+    int64_t log_sample;      /* one in this many calls that went well gets one */
+    int64_t log_lines_per_s; /* call lines a second at most; 0: no limit */
+    int64_t log_summary_s;   /* seconds between per-method summary lines; 0: none */
     int64_t job_threads; /* durable-job workers; 0 runs none (jobs wait) */
 
     /* Accounts (server/auth). */

@@ -35,7 +35,9 @@ Account fields: email, password, user_id (UUID text), session_id,
 access_token, refresh_token, metadata ([("authorization", "Bearer ...")]).
 twd.operator_channel() reaches the operator socket (admin role, no token).
 Every Twd sets TW_PASSWORD_SCRYPT_LOG2_N=12 (fast hashes) unless env says
-otherwise; twd's default is 17.
+otherwise; twd's default is 17. It also logs every call (TW_LOG_SAMPLE=1,
+TW_LOG_LINES_PER_S=0, where twd samples and bounds call lines), since tests
+wait for a call's log line; tests of the log's own policy set their own.
 
 Only the standard library, grpc and google.protobuf: no pytest.
 """
@@ -100,6 +102,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 _STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 # Password hashing cost for test servers: fast, unless a test sets its own.
 TEST_SCRYPT_LOG2_N = "12"
+# Every call logged, unbounded: tests wait for call lines (call_logs()).
+TEST_CALL_LOG = {"TW_LOG_SAMPLE": "1", "TW_LOG_LINES_PER_S": "0"}
 _account_numbers = itertools.count(1)
 
 
@@ -284,7 +288,8 @@ class Twd:
         self.extra_args = tuple(extra_args)
         self.tls_root = tls_root
         self.given_data_dir = data_dir
-        self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N, **(env or {})}
+        self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N, **TEST_CALL_LOG,
+                    **(env or {})}
         self.config = config
         self.port = None
         self.process = None
