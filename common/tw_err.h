@@ -60,6 +60,7 @@ enum {
     XX(RATE_LIMITED, RESOURCE_EXHAUSTED, "RATE_001", "rate limit exceeded")                        \
     XX(QUOTA_EXCEEDED, RESOURCE_EXHAUSTED, "QUOTA_001", "plan usage limit reached")                \
     XX(TOO_LARGE, RESOURCE_EXHAUSTED, "SIZE_001", "request is larger than allowed")                \
+    XX(SIGN_IN_BUSY, RESOURCE_EXHAUSTED, "RATE_002", "too many sign-ins at once, retry shortly")   \
     /* Resources and their state. */                                                               \
     XX(NOT_FOUND, NOT_FOUND, "RES_001", "not found")                                               \
     XX(ALREADY_EXISTS, ALREADY_EXISTS, "RES_002", "already exists")                                \

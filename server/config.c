@@ -77,6 +77,9 @@ static const struct setting settings[] = {
     {"password_hash_threads", SET_INT, FIELD(password_hash_threads), "2", 1, 64,
      .help = "password hashes computed at once; each takes 128 * 2^N * 8 bytes (128 MiB at "
              "N=17)"},
+    {"password_hash_queue", SET_INT, FIELD(password_hash_queue), "8", 1, 4096,
+     .help = "password hashes (sign-ins, sign-ups, password checks) waiting for a thread at most; "
+             "beyond, RESOURCE_EXHAUSTED (RATE_002) with a RetryInfo at once"},
     {"login_failures_per_account", SET_INT, FIELD(login_failures_per_account), "5", 1, 1000,
      .help = "failed sign-ins per account per window before RESOURCE_EXHAUSTED"},
     {"login_failures_per_peer", SET_INT, FIELD(login_failures_per_peer), "50", 1, 100000,

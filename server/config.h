@@ -44,6 +44,7 @@ typedef struct tw_config {
     /* Accounts (server/auth). */
     int64_t password_scrypt_log2_n;     /* scrypt N = 2^this for new hashes */
     int64_t password_hash_threads;      /* hashes at once: ~128 MiB each at N=2^17 */
+    int64_t password_hash_queue;        /* hashes waiting at most; beyond, RATE_002 at once */
     int64_t login_failures_per_account; /* per window, then RATE_001 */
     int64_t login_failures_per_peer;    /* per window, from one client address */
     int64_t login_failure_window_s;
