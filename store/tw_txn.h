@@ -14,6 +14,11 @@
  *
  * A transaction belongs to one thread at a time. Writes are visible to its
  * own gets before commit and to nobody else until then.
+ *
+ * Under TW_DURABLE, commit returns once the transaction is durable, and
+ * concurrent commits share the WAL sync that makes them so (group commit,
+ * store/txn.c). Others may read a commit a moment (one sync) before it is
+ * durable; the change log never hands out such an entry.
  */
 #ifndef TW_TXN_H
 #define TW_TXN_H
