@@ -387,10 +387,10 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
             continue;
         }
         if ((err = check_mutation(&p)) == TW_OK)
-            err = tw_task_call_write(&p.env, push_step, &p);
+            err = tw_txn_run(p.env.store, push_step, &p);
         if (err && mutation_error(err)) {
             reject(&p, err);
-            err = tw_task_call_write(&p.env, store_rejection, &p);
+            err = tw_txn_run(p.env.store, store_rejection, &p);
         }
         if (err) {
             tw_call_log_detail(call, "mutation %zu: %s", i, tw_store_last_error());

@@ -53,7 +53,7 @@ static tw_err start_on(tw_call *call, struct task_call *tc, const void *request,
 /* Runs a step in a transaction and maps its error onto the call. */
 static tw_err run(tw_call *call, struct task_call *tc, tw_txn_fn fn)
 {
-    return tw_task_call_error(call, &tc->env, tw_task_call_write(&tc->env, fn, tc));
+    return tw_task_call_error(call, &tc->env, tw_txn_run(tc->env.store, fn, tc));
 }
 
 /* The violations a validation found, as the call's BadRequest. */
@@ -263,7 +263,7 @@ static tw_err update_task(tw_call *call, const ProtobufCMessage *request,
         .fields = fields,
         .version = tw_task_call_etag(in->etag, &a.tc.version_storage),
     };
-    return tw_task_call_error(call, &a.tc.env, tw_task_call_write(&a.tc.env, update_step, &a));
+    return tw_task_call_error(call, &a.tc.env, tw_txn_run(a.tc.env.store, update_step, &a));
 }
 
 /* ---- DeleteTask -------------------------------------------------------------------- */
@@ -332,7 +332,7 @@ static tw_err complete_task(tw_call *call, const ProtobufCMessage *request,
     }
     if ((err = tw_request_memo_init(call, &a.tc.memo, "CompleteTask", in->request_id, request)))
         return err;
-    return tw_task_call_error(call, &a.tc.env, tw_task_call_write(&a.tc.env, complete_step, &a));
+    return tw_task_call_error(call, &a.tc.env, tw_txn_run(a.tc.env.store, complete_step, &a));
 }
 
 static tw_err reopen_step(tw_txn *t, void *ctx)

@@ -5,30 +5,7 @@
 #include "tw_time.h"
 
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <string.h>
-
-/* Writers' locks, one per group of users (by the random end of the id). */
-#define USER_LOCKS 64
-
-static pthread_mutex_t user_locks[USER_LOCKS];
-static pthread_once_t user_locks_once = PTHREAD_ONCE_INIT;
-
-static void user_locks_init(void)
-{
-    for (size_t i = 0; i < USER_LOCKS; i++)
-        pthread_mutex_init(&user_locks[i], NULL);
-}
-
-tw_err tw_task_call_write(tw_task_env *env, tw_txn_fn fn, void *ctx)
-{
-    pthread_once(&user_locks_once, user_locks_init);
-    pthread_mutex_t *lock = &user_locks[env->user.bytes[TW_ID_BYTES - 1] % USER_LOCKS];
-    pthread_mutex_lock(lock);
-    tw_err err = tw_txn_run(env->store, fn, ctx);
-    pthread_mutex_unlock(lock);
-    return err;
-}
 
 tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env, tw_violations *v)
 {

@@ -22,15 +22,6 @@ tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env, tw_violati
  * Returns err. */
 tw_err tw_task_call_error(tw_call *call, const tw_task_env *env, tw_err err);
 
-/*
- * Runs fn in a transaction (tw_txn_run) as the only writer of env's user
- * among task and sync calls: every write of a user appends to that user's
- * change log, so two at once would conflict and one would be retried (and
- * under sustained load, fail with ABORTED). Writes of one user queue
- * instead; writes of different users still run side by side.
- */
-tw_err tw_task_call_write(tw_task_env *env, tw_txn_fn fn, void *ctx);
-
 /* Parses a required id field into out; a violation on field otherwise. */
 tw_err tw_task_call_id(tw_call *call, const char *field, const char *text, tw_id *out);
 
