@@ -39,7 +39,7 @@ typedef struct tw_config {
     int64_t log_sample;      /* one in this many calls that went well gets one */
     int64_t log_lines_per_s; /* call lines a second at most; 0: no limit */
     int64_t log_summary_s;   /* seconds between per-method summary lines; 0: none */
-    int64_t job_threads; /* durable-job workers; 0 runs none (jobs wait) */
+    int64_t job_threads;     /* durable-job workers; 0 runs none (jobs wait) */
 
     /* Accounts (server/auth). */
     int64_t password_scrypt_log2_n;     /* scrypt N = 2^this for new hashes */

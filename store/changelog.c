@@ -62,8 +62,8 @@ static tw_err put_untracked(tw_txn *t, const tw_key *k, const ProtobufCMessage *
     const tw_key_family *f = tw_keyspace_family(k->family);
     uint8_t *bytes;
     size_t len;
-    if ((err = store_value_encode(f, &(tw_value){.msg = (ProtobufCMessage *)msg}, t->arena,
-                                  &bytes, &len)))
+    if ((err = store_value_encode(f, &(tw_value){.msg = (ProtobufCMessage *)msg}, t->arena, &bytes,
+                                  &len)))
         return err;
     rocksdb_writebatch_wi_t *wi = rocksdb_transaction_get_writebatch_wi(t->rtx);
     if (wi == NULL)

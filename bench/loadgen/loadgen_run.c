@@ -50,7 +50,7 @@ struct plan {
 struct call_slot {
     const struct channel *channel;
     const grpc_metadata *metadata; /* the plan's variant this slot sends */
-    grpc_call *call; /* NULL while idle */
+    grpc_call *call;               /* NULL while idle */
     grpc_byte_buffer *request;
     grpc_byte_buffer *response;
     grpc_metadata_array initial_metadata;

@@ -15,9 +15,9 @@
 
 /* Latency buckets: four per doubling of microseconds, from 1 us to 16 s;
  * a percentile is reported as its bucket's upper edge (at most 19 % high). */
-#define BUCKETS     96
-#define METHOD_SLOT (TW_CALL_LOG_METHODS + 1)
-#define METHOD_NAME_MAX   128
+#define BUCKETS         96
+#define METHOD_SLOT     (TW_CALL_LOG_METHODS + 1)
+#define METHOD_NAME_MAX 128
 
 /* One method's counts on one thread. Only that thread writes them (plain
  * loads and stores, relaxed atomics so that the summary may read them while
@@ -72,8 +72,8 @@ static unsigned bucket_of(int64_t duration_ns)
         return 0;
     unsigned octave = 63u - (unsigned)__builtin_clzll(us);
     /* The two bits after the leading one: which quarter of the doubling. */
-    unsigned quarter = octave >= 2 ? (unsigned)(us >> (octave - 2)) & 3u
-                                   : (unsigned)(us << (2 - octave)) & 3u;
+    unsigned quarter =
+        octave >= 2 ? (unsigned)(us >> (octave - 2)) & 3u : (unsigned)(us << (2 - octave)) & 3u;
     unsigned b = octave * 4 + quarter;
     return b < BUCKETS ? b : BUCKETS - 1;
 }
@@ -280,8 +280,7 @@ static void *summary_main(void *arg)
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += opts.summary_s;
-        while (!summary_stop &&
-               pthread_cond_timedwait(&summary_wake, &summary_lock, &until) == 0)
+        while (!summary_stop && pthread_cond_timedwait(&summary_wake, &summary_lock, &until) == 0)
             ;
         pthread_mutex_unlock(&summary_lock);
         int64_t now = tw_mono_ns();
