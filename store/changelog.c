@@ -52,26 +52,11 @@ static tw_err head_read(tw_store *s, const tw_id *user, tw_arena *arena, struct 
     return TW_OK;
 }
 
-/* Puts a value into t's batch without tracking its key: only for keys the
- * log locks guard, which no other commit can write meanwhile. */
+/* Puts a log key into t untracked: the log locks guard the user's entries
+ * and head, so no other commit writes them meanwhile. */
 static tw_err put_untracked(tw_txn *t, const tw_key *k, const ProtobufCMessage *msg)
 {
-    tw_err err = store_key_ready(k);
-    if (err)
-        return err;
-    const tw_key_family *f = tw_keyspace_family(k->family);
-    uint8_t *bytes;
-    size_t len;
-    if ((err = store_value_encode(f, &(tw_value){.msg = (ProtobufCMessage *)msg}, t->arena, &bytes,
-                                  &len)))
-        return err;
-    rocksdb_writebatch_wi_t *wi = rocksdb_transaction_get_writebatch_wi(t->rtx);
-    if (wi == NULL)
-        return TW_ERR_NO_MEMORY;
-    rocksdb_writebatch_wi_put_cf(wi, t->store->cf[f->cf], (const char *)k->bytes, k->len,
-                                 (const char *)bytes, len);
-    rocksdb_free(wi); /* the wrapper only; the batch belongs to the transaction */
-    return TW_OK;
+    return store_txn_write_untracked(t, k, &(tw_value){.msg = (ProtobufCMessage *)msg}, false);
 }
 
 pthread_mutex_t *store_log_lock(tw_store *s, const tw_id *user)

@@ -89,6 +89,11 @@ pthread_mutex_t *store_log_lock(tw_store *s, const tw_id *user);
  * log locks make them safe). Call with the locks of every log of t held. */
 tw_err store_log_apply(tw_txn *t);
 
+/* Puts (v; NULL for a TW_VAL_NONE family) or deletes (del) a complete key
+ * in t's batch without tracking it: commit checks no conflict on it. Only
+ * for keys something else guards (tw_txn_put_index, the log locks). */
+tw_err store_txn_write_untracked(tw_txn *t, const tw_key *k, const tw_value *v, bool del);
+
 /* Makes every commit up to ticket durable (TW_DURABLE), sharing one WAL
  * sync with every committer waiting at the same time. */
 tw_err store_sync_through(tw_store *s, uint64_t ticket);

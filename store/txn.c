@@ -90,6 +90,38 @@ tw_err tw_txn_put(tw_txn *t, const tw_key *k, const tw_value *v)
     return rerr ? store_rocks_error(rerr, f->name) : TW_OK;
 }
 
+tw_err store_txn_write_untracked(tw_txn *t, const tw_key *k, const tw_value *v, bool del)
+{
+    tw_err err = store_key_ready(k);
+    if (err)
+        return err;
+    const tw_key_family *f = tw_keyspace_family(k->family);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (!del && (err = store_value_encode(f, v, t->arena, &bytes, &len)))
+        return err;
+    rocksdb_writebatch_wi_t *wi = rocksdb_transaction_get_writebatch_wi(t->rtx);
+    if (wi == NULL)
+        return TW_ERR_NO_MEMORY;
+    if (del)
+        rocksdb_writebatch_wi_delete_cf(wi, t->store->cf[f->cf], (const char *)k->bytes, k->len);
+    else
+        rocksdb_writebatch_wi_put_cf(wi, t->store->cf[f->cf], (const char *)k->bytes, k->len,
+                                     (const char *)bytes, len);
+    rocksdb_free(wi); /* the wrapper only; the batch belongs to the transaction */
+    return TW_OK;
+}
+
+tw_err tw_txn_put_index(tw_txn *t, const tw_key *k, const tw_value *v)
+{
+    return store_txn_write_untracked(t, k, v, false);
+}
+
+tw_err tw_txn_delete_index(tw_txn *t, const tw_key *k)
+{
+    return store_txn_write_untracked(t, k, NULL, true);
+}
+
 tw_err tw_txn_delete(tw_txn *t, const tw_key *k)
 {
     tw_err err = store_key_ready(k);
