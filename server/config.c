@@ -140,9 +140,11 @@ static const struct setting settings[] = {
     {"voice_model_dir", SET_PATH, FIELD(voice_model_dir), "/usr/share/pocketsphinx/model/en-us",
      .help = "PocketSphinx model directory (acoustic model en-us/, en-us.lm.bin, dictionary)"},
     {"voice_transcribers", SET_INT, FIELD(voice_transcribers), "2", 1, 64,
-     .help = "voice notes transcribed at once after upload (each decoder takes ~100 MB)"},
+     .help = "voice notes transcribed at once after upload (each decoder takes ~90 MB while "
+             "loaded)"},
     {"voice_live_decoders", SET_INT, FIELD(voice_live_decoders), "2", 0, 64,
-     .help = "wav uploads transcribed while they arrive (each ~100 MB); 0 turns it off"},
+     .help = "wav uploads transcribed while they arrive (decoders load when needed, ~90 MB "
+             "each, freed after a minute idle); 0 turns it off"},
     {"voice_job_lease_s", SET_INT, FIELD(voice_job_lease_s), "1800", 5, 86400,
      .help = "seconds a transcription is leased; after a crash it runs again once they pass"},
     {"voice_job_attempts", SET_INT, FIELD(voice_job_attempts), "10", 1, 100,

@@ -109,13 +109,6 @@ tw_voice_options tw_voice_options_from_config(const tw_config *cfg, tw_stt_engin
     };
 }
 
-static void prepare_engine(void *arg)
-{
-    tw_voice *v = arg;
-    tw_stt_prepare(v->engine);
-    atomic_store(&v->live_ready, true);
-}
-
 tw_err tw_voice_start(tw_app *app, const tw_voice_options *opts, char *errbuf, size_t errlen)
 {
     tw_voice *v = calloc(1, sizeof *v);
@@ -147,10 +140,10 @@ tw_err tw_voice_start(tw_app *app, const tw_voice_options *opts, char *errbuf, s
     tw_err err = tw_pool_new("voice-io", IO_THREADS, IO_QUEUE, &v->io_pool);
     if (err == TW_OK)
         err = tw_pool_new("voice-live", live_threads, LIVE_QUEUE, &v->live_pool);
-    /* Live decoders load in the background; until then uploads are
-     * transcribed after they end. */
-    if (err == TW_OK)
-        err = tw_pool_submit(v->live_pool, prepare_engine, v);
+    /* Live decoders load when needed (voice_live_load): about 90 MB each,
+     * not held by a twd that no WAV upload has used for a while. */
+    if (err == TW_OK && opts->preload_live_decoders)
+        voice_live_load(v);
     /* Transcriptions run on workers of their own (voice_transcribers), so a
      * long recording never holds up other kinds of jobs. */
     v->job_types[0] = (tw_job_type){TW_VOICE_JOB_TYPE, voice_transcribe_job, opts->job_lease_ms};

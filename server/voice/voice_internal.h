@@ -51,6 +51,7 @@ struct tw_voice {
 
     atomic_uint_fast64_t live_opened, live_behind, live_adopted, transcribed, failed;
     atomic_bool live_ready;
+    atomic_bool live_loading; /* a load of live decoders is queued or running */
 };
 
 /* ProtobufCAllocator over an arena. */
@@ -87,6 +88,10 @@ tw_voice_live *voice_live_take(tw_voice *v, const tw_id *note, uint32_t generati
 
 /* Parks a live session under the note's generation until its job takes it. */
 void voice_live_park(tw_voice *v, tw_voice_live *l, const tw_id *note, uint32_t generation);
+
+/* Loads the engine's live decoders on the live pool, unless a load is
+ * queued or running already. */
+void voice_live_load(tw_voice *v);
 
 /* Stopping: abandons every parked live session. */
 void voice_live_abandon_parked(tw_voice *v);

@@ -59,6 +59,24 @@ static void live_free(tw_voice_live *l)
     free(l);
 }
 
+static void live_load_task(void *arg)
+{
+    tw_voice *v = arg;
+    if (!atomic_load(&v->stopping)) {
+        tw_stt_prepare(v->engine);
+        atomic_store(&v->live_ready, true);
+    }
+    atomic_store(&v->live_loading, false);
+}
+
+void voice_live_load(tw_voice *v)
+{
+    if (atomic_exchange(&v->live_loading, true))
+        return;
+    if (tw_pool_submit(v->live_pool, live_load_task, v) != TW_OK)
+        atomic_store(&v->live_loading, false);
+}
+
 tw_voice_live *tw_voice_live_open(tw_voice *v, tw_audio_format format, const char *language,
                                   const tw_stt_term *vocabulary, size_t nvocabulary)
 {
@@ -69,7 +87,10 @@ tw_voice_live *tw_voice_live_open(tw_voice *v, tw_audio_format format, const cha
                           .vocabulary = vocabulary,
                           .nvocabulary = nvocabulary};
     tw_stt_live *session;
-    if (tw_stt_live_open(v->engine, &req, &session) != TW_OK)
+    tw_err err = tw_stt_live_open(v->engine, &req, &session);
+    if (err == TW_ERR_BUSY)
+        voice_live_load(v); /* for the next upload: loading takes a second */
+    if (err)
         return NULL;
     tw_voice_live *l = calloc(1, sizeof *l);
     if (l == NULL) {
