@@ -200,10 +200,13 @@ static tw_err upload_metadata(struct tw_voice_upload *u, const Tw__V1__VoiceNote
     return TW_OK;
 }
 
-/* Bytes of the audio, in order: to blob storage, the hash, the WAV parser
- * and the live decoder. On a pool thread. */
-static tw_err upload_write(struct tw_voice_upload *u, const uint8_t *data, size_t n)
+/* The pending bytes of the audio, in order: to blob storage, the hash, the
+ * WAV parser and the live decoder, which takes the buffer itself (the next
+ * chunk gets a new one) rather than a copy. On a pool thread. */
+static tw_err upload_write(struct tw_voice_upload *u)
 {
+    const uint8_t *data = u->pending;
+    size_t n = u->pending_len;
     tw_err err = tw_blob_writer_append(u->writer, data, n);
     if (err) {
         tw_call_log_detail(u->call, "%s", tw_store_last_error());
@@ -214,7 +217,10 @@ static tw_err upload_write(struct tw_voice_upload *u, const uint8_t *data, size_
     if (u->wav && tw_wav_parser_feed(&u->wav_parser, data, n, NULL, NULL) != TW_OK)
         return tw_call_error(u->call, TW_ERR_VOICE_BAD_FORMAT, "not a readable WAV file: %s",
                              u->wav_parser.error);
-    tw_voice_live_feed(u->live, data, n);
+    if (tw_voice_live_feed(u->live, u->pending, n)) {
+        u->pending = NULL;
+        u->pending_cap = 0;
+    }
     return TW_OK;
 }
 
@@ -231,7 +237,7 @@ static tw_err upload_write_pending(struct tw_voice_upload *u)
         u->live =
             tw_voice_live_open(u->v, u->found, u->meta->language, u->terms, u->meta->n_vocabulary);
     }
-    tw_err err = u->pending_len ? upload_write(u, u->pending, u->pending_len) : TW_OK;
+    tw_err err = u->pending_len ? upload_write(u) : TW_OK;
     u->pending_len = 0;
     return err;
 }

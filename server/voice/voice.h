@@ -114,12 +114,14 @@ typedef struct tw_voice_live tw_voice_live;
 tw_voice_live *tw_voice_live_open(tw_voice *v, tw_audio_format format, const char *language,
                                   const tw_stt_term *vocabulary, size_t nvocabulary);
 
-/* The upload's next bytes (copied). Decoding happens on a pool thread;
- * at most TW_VOICE_LIVE_BACKLOG bytes wait for it, and when it falls
- * further behind the session stops taking bytes and the job reads the rest
- * from blob storage. Never blocks. */
+/* The upload's next bytes, handed over rather than copied: when it returns
+ * true the session has taken bytes (malloc'd, n of them) and frees them;
+ * false (no session, or it stopped taking bytes) leaves them the caller's.
+ * Decoding happens on a pool thread; at most TW_VOICE_LIVE_BACKLOG bytes
+ * wait for it, and when it falls further behind the session stops taking
+ * bytes and the job reads the rest from blob storage. Never blocks. */
 #define TW_VOICE_LIVE_BACKLOG (1024 * 1024)
-void tw_voice_live_feed(tw_voice_live *l, const void *bytes, size_t n);
+bool tw_voice_live_feed(tw_voice_live *l, void *bytes, size_t n);
 
 /* The upload failed: the session ends. Accepts NULL. */
 void tw_voice_live_abandon(tw_voice_live *l);

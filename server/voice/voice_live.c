@@ -16,10 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bytes the upload handed over (tw_voice_live_feed), not copied. */
 struct chunk {
     struct chunk *next;
     size_t len;
-    uint8_t data[];
+    uint8_t *data;
 };
 
 struct tw_voice_live {
@@ -39,12 +40,18 @@ struct tw_voice_live {
     tw_voice_live *next;
 };
 
+static void chunk_free(struct chunk *c)
+{
+    free(c->data);
+    free(c);
+}
+
 static void drop_chunks_locked(tw_voice_live *l)
 {
     while (l->head != NULL) {
         struct chunk *c = l->head;
         l->head = c->next;
-        free(c);
+        chunk_free(c);
     }
     l->tail = NULL;
     l->queued = 0;
@@ -135,7 +142,7 @@ static void live_drain(void *arg)
 
         char why[256] = "";
         tw_err err = tw_stt_live_feed(l->session, c->data, c->len, why, sizeof why);
-        free(c);
+        chunk_free(c);
         if (err) {
             tw_log(TW_LOG_DEBUG, "live decoding gave up; the note is transcribed whole",
                    json_pack("{s:s, s:s}", "reason", tw_err_name(err), "detail", why));
@@ -146,25 +153,23 @@ static void live_drain(void *arg)
     }
 }
 
-void tw_voice_live_feed(tw_voice_live *l, const void *bytes, size_t n)
+bool tw_voice_live_feed(tw_voice_live *l, void *bytes, size_t n)
 {
     if (l == NULL || n == 0)
-        return;
+        return false;
     pthread_mutex_lock(&l->lock);
     if (l->failed || l->behind || l->abandoned) {
         pthread_mutex_unlock(&l->lock);
-        return;
+        return false;
     }
-    struct chunk *c = l->queued + n <= TW_VOICE_LIVE_BACKLOG ? malloc(sizeof *c + n) : NULL;
+    struct chunk *c = l->queued + n <= TW_VOICE_LIVE_BACKLOG ? malloc(sizeof *c) : NULL;
     if (c == NULL) {
         l->behind = true;
         atomic_fetch_add(&l->v->live_behind, 1);
         pthread_mutex_unlock(&l->lock);
-        return;
+        return false;
     }
-    c->next = NULL;
-    c->len = n;
-    memcpy(c->data, bytes, n);
+    *c = (struct chunk){NULL, n, bytes};
     if (l->tail)
         l->tail->next = c;
     else
@@ -183,6 +188,7 @@ void tw_voice_live_feed(tw_voice_live *l, const void *bytes, size_t n)
         pthread_cond_broadcast(&l->idle);
         pthread_mutex_unlock(&l->lock);
     }
+    return true; /* queued, or freed with the queue */
 }
 
 static void live_free_task(void *arg)
