@@ -64,6 +64,7 @@ enum {
        "this account has as many streams open as it may: finish or cancel one first")             \
     XX(SERVER_STREAMS_FULL, RESOURCE_EXHAUSTED, "RATE_003",                                        \
        "the server has as many streams open as it may: retry later")                              \
+    XX(SIGN_IN_BUSY, RESOURCE_EXHAUSTED, "RATE_004", "too many sign-ins at once, retry shortly")   \
     /* Resources and their state. */                                                               \
     XX(NOT_FOUND, NOT_FOUND, "RES_001", "not found")                                               \
     XX(ALREADY_EXISTS, ALREADY_EXISTS, "RES_002", "already exists")                                \

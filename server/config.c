@@ -67,7 +67,18 @@ static const struct setting settings[] = {
     {"shutdown_grace_ms", SET_INT, FIELD(shutdown_grace_ms), "10000", 0, 600000,
      .help = "on SIGTERM, how long calls in flight may take to finish"},
     {"log_level", SET_CHOICE, FIELD(log_level), "info", .choices = log_levels,
-     .help = "debug, info, warn or error"},
+     .help = "debug, info, warn or error; at debug every call gets a log line"},
+    {"log_slow_ms", SET_INT, FIELD(log_slow_ms), "200", 0, 3600000,
+     .help = "unary calls this slow or slower always get a log line; 0: none counts as slow"},
+    {"log_sample", SET_INT, FIELD(log_sample), "1000", 0, 1000000000,
+     .help = "one in this many calls that went well (and fast) gets a log line; 0: none, 1: "
+             "all; failed calls always get one"},
+    {"log_lines_per_s", SET_INT, FIELD(log_lines_per_s), "100", 0, 1000000,
+     .help = "call log lines a second at most, so a flood cannot fill the disk; beyond, calls "
+             "are counted (\"suppressed\"); 0: no limit"},
+    {"log_summary_s", SET_INT, FIELD(log_summary_s), "60", 0, 86400,
+     .help = "seconds between the per-method summary lines (calls, failures, slow calls, "
+             "latency); 0: none"},
     {"job_threads", SET_INT, FIELD(job_threads), "2", 0, 64,
      .help = "background job workers (account deletion, ...); 0 runs none and jobs wait"},
     {"password_scrypt_log2_n", SET_INT, FIELD(password_scrypt_log2_n), "17", 8, 22,
@@ -76,6 +87,9 @@ static const struct setting settings[] = {
     {"password_hash_threads", SET_INT, FIELD(password_hash_threads), "2", 1, 64,
      .help = "password hashes computed at once; each takes 128 * 2^N * 8 bytes (128 MiB at "
              "N=17)"},
+    {"password_hash_queue", SET_INT, FIELD(password_hash_queue), "8", 1, 4096,
+     .help = "password hashes (sign-ins, sign-ups, password checks) waiting for a thread at most; "
+             "beyond, RESOURCE_EXHAUSTED (RATE_004) with a RetryInfo at once"},
     {"login_failures_per_account", SET_INT, FIELD(login_failures_per_account), "5", 1, 1000,
      .help = "failed sign-ins per account per window before RESOURCE_EXHAUSTED"},
     {"login_failures_per_peer", SET_INT, FIELD(login_failures_per_peer), "50", 1, 100000,
@@ -136,9 +150,11 @@ static const struct setting settings[] = {
     {"voice_model_dir", SET_PATH, FIELD(voice_model_dir), "/usr/share/pocketsphinx/model/en-us",
      .help = "PocketSphinx model directory (acoustic model en-us/, en-us.lm.bin, dictionary)"},
     {"voice_transcribers", SET_INT, FIELD(voice_transcribers), "2", 1, 64,
-     .help = "voice notes transcribed at once after upload (each decoder takes ~100 MB)"},
+     .help = "voice notes transcribed at once after upload (each decoder takes ~90 MB while "
+             "loaded)"},
     {"voice_live_decoders", SET_INT, FIELD(voice_live_decoders), "2", 0, 64,
-     .help = "wav uploads transcribed while they arrive (each ~100 MB); 0 turns it off"},
+     .help = "wav uploads transcribed while they arrive (decoders load when needed, ~90 MB "
+             "each, freed after a minute idle); 0 turns it off"},
     {"voice_job_lease_s", SET_INT, FIELD(voice_job_lease_s), "1800", 5, 86400,
      .help = "seconds a transcription is leased; after a crash it runs again once they pass"},
     {"voice_job_attempts", SET_INT, FIELD(voice_job_attempts), "10", 1, 100,

@@ -39,11 +39,16 @@ typedef struct tw_config {
     int64_t max_watches_per_user; /* server streams one account may hold open */
     int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
-    int64_t job_threads; /* durable-job workers; 0 runs none (jobs wait) */
+    int64_t log_slow_ms;     /* unary calls this slow always get a log line */
+    int64_t log_sample;      /* one in this many calls that went well gets one */
+    int64_t log_lines_per_s; /* call lines a second at most; 0: no limit */
+    int64_t log_summary_s;   /* seconds between per-method summary lines; 0: none */
+    int64_t job_threads;     /* durable-job workers; 0 runs none (jobs wait) */
 
     /* Accounts (server/auth). */
     int64_t password_scrypt_log2_n;     /* scrypt N = 2^this for new hashes */
     int64_t password_hash_threads;      /* hashes at once: ~128 MiB each at N=2^17 */
+    int64_t password_hash_queue;        /* hashes waiting at most; beyond, RATE_004 at once */
     int64_t login_failures_per_account; /* per window, then RATE_001 */
     int64_t login_failures_per_peer;    /* per window, from one client address */
     int64_t login_failure_window_s;

@@ -11,6 +11,7 @@
 #include "deepgram.h"
 #include "jobs.h"
 #include "ops/ops.h"
+#include "rpc/call_log.h"
 #include "rpc/engine.h"
 #include "services/services.h"
 #include "tw_blob.h"
@@ -38,6 +39,9 @@
 
 /* A certificate chain or key file larger than this is not one. */
 #define TLS_FILE_MAX (1 << 20)
+/* Log lines waiting for the writer thread at most; beyond, lines are
+ * dropped and counted (tw_log.h). */
+#define LOG_QUEUE_BYTES (4u << 20)
 /* Threads and queue of the pool for blocking work (backups, vendors). */
 #define SLOW_POOL_THREADS 2
 #define SLOW_POOL_QUEUE   64
@@ -251,7 +255,7 @@ int tw_cmd_serve(int argc, char **argv)
     tw_log_set_level(cfg.log_level);
 
     /* Block the stop signals before gRPC starts threads, so that only
-     * sigwait below receives them. */
+     * sigwait below receives them (the log's writer thread included). */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
@@ -264,6 +268,12 @@ int tw_cmd_serve(int argc, char **argv)
     tw_engine *engine = NULL;
     char errbuf[512], socket[PATH_MAX], *cert_pem = NULL, *key_pem = NULL;
     tw_cli_operator_socket(&cfg, socket, sizeof socket);
+    tw_call_log_options call_log = {cfg.log_slow_ms, cfg.log_sample, cfg.log_lines_per_s,
+                                    cfg.log_summary_s};
+    if (tw_log_async_start(LOG_QUEUE_BYTES) || tw_call_log_configure(&call_log)) {
+        tw_cli_fail("cannot start the log's threads");
+        goto out;
+    }
     if (!load_transport(&cfg, &cert_pem, &key_pem)) {
         status = TW_EXIT_USAGE;
         goto out;
@@ -344,11 +354,13 @@ out:
     tw_pool_free(app.slow_pool);
     tw_auth_close(app.auth);
     tw_engine_free(engine);
+    tw_call_log_stop();
     tw_blob_close(app.blobs);
     tw_deepgram_free(app.deepgram);
     tw_store_close(app.store);
     if (status == EXIT_SUCCESS)
         tw_log(TW_LOG_INFO, "stopped", NULL);
+    tw_log_async_stop();
     free(cert_pem);
     if (key_pem != NULL) {
         OPENSSL_cleanse(key_pem, strlen(key_pem));

@@ -41,7 +41,8 @@ typedef struct tw_store tw_store;
 /* When a commit returns, as the durability profiles say. */
 typedef enum tw_durability {
     /* The WAL is fsynced before commit returns: survives power loss.
-     * Concurrent commits share one fsync (RocksDB's group commit). */
+     * Concurrent commits share one fsync (the store's group commit,
+     * store/txn.c). */
     TW_DURABLE,
     /* The WAL is written but not synced: survives a crash of twd, not of
      * the machine. */

@@ -20,6 +20,7 @@
  */
 #include "engine.h"
 
+#include "call_log.h"
 #include "descriptor_set.h"
 #include "error_details.h"
 #include "metrics.h"
@@ -961,36 +962,26 @@ static void count_call(tw_call *c, tw_err err)
                               tw_mono_ns() - c->start_ns, in, c->bytes_out);
 }
 
-/* One line per call, built without allocating: this runs for every call. */
+/* Every call ends here, with the outcome the client saw: call_log.c
+ * decides whether it gets a line. */
 static void log_call(tw_call *c, tw_err err)
 {
-    int code = tw_err_grpc_status(err);
-    tw_log_line line;
-    if (!tw_log_line_begin(&line, code == GRPC_STATUS_INTERNAL ? TW_LOG_ERROR : TW_LOG_INFO,
-                           "call"))
-        return;
-    char method[256];
-    if (c->entry != NULL)
-        snprintf(method, sizeof method, "%s", c->entry->path);
-    else
-        snprintf(method, sizeof method, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.method),
+    char unknown[256];
+    if (c->entry == NULL)
+        snprintf(unknown, sizeof unknown, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.method),
                  (const char *)GRPC_SLICE_START_PTR(c->details.method));
-    tw_log_line_str(&line, "method", method);
-    tw_log_line_str(&line, "peer", c->peer);
-    tw_log_line_str(&line, "status", tw_err_name(err));
-    tw_log_line_int(&line, "code", code);
-    tw_log_line_ms(&line, "duration_ms", (double)(tw_mono_ns() - c->start_ns) / 1e6);
-    tw_log_line_str(&line, "request_id", c->request_id);
-    if (c->has_user)
-        tw_log_line_str(&line, "user_id", c->user_id);
-    if (err != TW_OK) {
-        tw_log_line_str(&line, "reason", tw_err_reason(err));
-        if (c->error_message)
-            tw_log_line_str(&line, "error", c->error_message);
-        if (c->error_detail)
-            tw_log_line_str(&line, "detail", c->error_detail);
-    }
-    tw_log_line_end(&line);
+    tw_call_log(&(tw_call_log_entry){
+        .method = c->entry ? c->entry->path : unknown,
+        .method_index = c->entry ? (size_t)(c->entry - c->engine->methods) + 1 : 0,
+        .unary = c->entry == NULL || c->entry->method->kind == TW_UNARY,
+        .err = err,
+        .duration_ns = tw_mono_ns() - c->start_ns,
+        .peer = c->peer,
+        .request_id = c->request_id,
+        .user_id = c->has_user ? c->user_id : NULL,
+        .error_message = c->error_message,
+        .error_detail = c->error_detail,
+    });
 }
 
 static void call_release(tw_call *c)

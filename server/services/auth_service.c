@@ -67,6 +67,22 @@ static tw_err limited(tw_call *call, int64_t retry_ms)
                          (long long)(retry_ms + 999) / 1000);
 }
 
+/* RESOURCE_EXHAUSTED RATE_004 with a RetryInfo: the password pool's queue
+ * is full. Come back when what is ahead should be done, give or take a
+ * random half of that, so refused clients do not all return at once. */
+static tw_err hashing_busy(tw_call *call, tw_auth *auth)
+{
+    static _Thread_local unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)tw_mono_ns() | 1;
+    int64_t rounds = (int64_t)tw_pool_waiting(auth->hash_pool) / auth->hash_threads + 1;
+    int64_t ahead_ms = rounds * tw_password_hash_ms();
+    int64_t retry_ms = ahead_ms + (int64_t)(rand_r(&seed) % (unsigned)(ahead_ms / 2 + 1));
+    tw_call_retry_after(call, retry_ms);
+    return tw_call_error(call, TW_ERR_SIGN_IN_BUSY, "too many sign-ins at once; retry in %lld ms",
+                         (long long)retry_ms);
+}
+
 /* ---- work on the password pool ---------------------------------------------- */
 
 /* A call whose password work runs on the pool. */
@@ -92,10 +108,11 @@ static tw_err defer(tw_call *call, void (*run)(void *), const ProtobufCMessage *
     snprintf(job->email, sizeof job->email, "%s", email);
     if (ticket != NULL)
         job->ticket = *ticket;
-    tw_err err = tw_pool_submit(job->auth->hash_pool, run, job);
+    tw_auth *auth = job->auth;
+    tw_err err = tw_pool_submit(auth->hash_pool, run, job);
     if (err)
         free(job);
-    return err;
+    return err == TW_ERR_BUSY ? hashing_busy(call, auth) : err;
 }
 
 /* What a sign-in writes: the account (rehashed or new) and a new session. */

@@ -404,10 +404,10 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
         out->results[out->n_results++] = p.result;
         tw_kit_id(p.m->mutation_id, &p.mutation_id); /* required, checked by the engine */
         if ((err = check_mutation(&p)) == TW_OK)
-            err = tw_kit_user_txn(p.env.store, &p.env.user, push_step, &p);
+            err = tw_txn_run(p.env.store, push_step, &p);
         if (err && mutation_error(err)) {
             reject(&p, err);
-            err = tw_kit_user_txn(p.env.store, &p.env.user, store_rejection, &p);
+            err = tw_txn_run(p.env.store, store_rejection, &p);
         }
         if (err) {
             tw_call_log_detail(call, "mutation %zu: %s", i, tw_store_last_error());

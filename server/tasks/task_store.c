@@ -66,7 +66,9 @@ static void order_part(tw_key *k, const char *order_key, const tw_id *id)
     tw_key_strn(k, buf, len + ORDER_TAIL);
 }
 
-/* Puts (present) or deletes every index entry of rec. */
+/* Puts (present) or deletes every index entry of rec. Each names the task,
+ * whose record the transaction writes as well (tw_task_put, tw_task_remove),
+ * so they are written as index entries (tw_txn_put_index). */
 static tw_err index_write(tw_txn *t, const tw_id *user, const tw_task_record *rec, bool present)
 {
     const Tw__V1__Task *task = rec->task;
@@ -94,13 +96,13 @@ static tw_err index_write(tw_txn *t, const tw_id *user, const tw_task_record *re
     order_part(&k[3], task->order_key, &id);
     tw_err err = TW_OK;
     for (size_t i = 0; err == TW_OK && i < 4; i++)
-        err = present ? tw_txn_put(t, &k[i], NULL) : tw_txn_delete(t, &k[i]);
+        err = present ? tw_txn_put_index(t, &k[i], NULL) : tw_txn_delete_index(t, &k[i]);
     for (size_t i = 0; err == TW_OK && i < task->n_labels; i++) {
         tw_key_init(&k[4], TW_KF_TASK_BY_LABEL);
         tw_key_id(&k[4], user);
         tw_key_str(&k[4], task->labels[i]);
         tw_key_id(&k[4], &id);
-        err = present ? tw_txn_put(t, &k[4], NULL) : tw_txn_delete(t, &k[4]);
+        err = present ? tw_txn_put_index(t, &k[4], NULL) : tw_txn_delete_index(t, &k[4]);
     }
     return err;
 }

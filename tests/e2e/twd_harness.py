@@ -37,7 +37,10 @@ twd.operator_channel() reaches the operator socket (admin role, no token).
 Every Twd sets TW_PASSWORD_SCRYPT_LOG2_N=12 (fast hashes) unless env says
 otherwise; twd's default is 17. Its HTTP side (/health, /metrics) listens on
 a free loopback port (TW_HTTP_LISTEN=127.0.0.1:0 unless env says otherwise):
-`twd.http_get("/health")` returns (status, headers, body text).
+`twd.http_get("/health")` returns (status, headers, body text). It also logs
+every call (TW_LOG_SAMPLE=1, TW_LOG_LINES_PER_S=0, where twd samples and
+bounds call lines), since tests wait for a call's log line; tests of the
+log's own policy set their own.
 
 Only the standard library, grpc and google.protobuf: no pytest.
 """
@@ -102,6 +105,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 _STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 # Password hashing cost for test servers: fast, unless a test sets its own.
 TEST_SCRYPT_LOG2_N = "12"
+# Every call logged, unbounded: tests wait for call lines (call_logs()).
+TEST_CALL_LOG = {"TW_LOG_SAMPLE": "1", "TW_LOG_LINES_PER_S": "0"}
 _account_numbers = itertools.count(1)
 
 
@@ -382,7 +387,7 @@ class Twd:
         self.tls_root = tls_root
         self.given_data_dir = data_dir
         self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N,
-                    "TW_HTTP_LISTEN": "127.0.0.1:0", **(env or {})}
+                    "TW_HTTP_LISTEN": "127.0.0.1:0", **TEST_CALL_LOG, **(env or {})}
         self.config = config
         self.port = None
         self.http_port = None

@@ -91,7 +91,8 @@ static void start_voice(void)
                   "%s", errbuf);
     tw_voice_options opts = tw_voice_options_from_config(&cfg, stt);
     opts.clock_ms = test_clock;
-    opts.sweep_interval_ms = -1; /* tests sweep by hand */
+    opts.sweep_interval_ms = -1;       /* tests sweep by hand */
+    opts.preload_live_decoders = true; /* a WAV upload is decoded as it arrives */
     ck_assert_msg(tw_voice_start(&app, &opts, errbuf, sizeof errbuf) == TW_OK, "%s", errbuf);
     /* Live decoders load in the background (a second or so each). */
     tw_voice_stats stats = {0};
