@@ -4,7 +4,7 @@
 #   make run           ... then serve with embedded defaults (./data, 127.0.0.1:50051)
 #   make test          ... then run every test
 #   make test SANITIZE=address,undefined   the same, built with sanitizers in build-address-undefined/
-#   make bench         ... then run the benchmarks
+#   make bench         ... then run every benchmark of the performance table (bench/run all)
 comma := ,
 SANITIZE ?=
 ifeq ($(SANITIZE),)
@@ -32,7 +32,7 @@ test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 bench: build
-	bench/run $(BUILD_DIR)
+	bench/run all $(BUILD_DIR)
 
 clean:
 	rm -rf build build-*/

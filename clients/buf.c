@@ -33,6 +33,12 @@ static bool fail(tw_buf *b, bool over)
     return false;
 }
 
+void tw_buf_fail(tw_buf *b)
+{
+    if (!b->failed)
+        fail(b, false);
+}
+
 bool tw_buf_add(tw_buf *b, const void *data, size_t n)
 {
     if (b->failed)

@@ -35,6 +35,10 @@ bool tw_buf_add(tw_buf *b, const void *data, size_t n);
 bool tw_buf_adds(tw_buf *b, const char *s);
 bool tw_buf_addf(tw_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Fails the buffer as an out-of-memory append would: for a chain of
+ * appends whose value could not be made (an encoding out of memory). */
+void tw_buf_fail(tw_buf *b);
+
 /* The text so far ("" when empty or failed). */
 const char *tw_buf_str(const tw_buf *b);
 

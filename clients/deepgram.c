@@ -124,6 +124,18 @@ static bool breaker_admit(tw_deepgram *dg, tw_upstream_error *uerr)
     return admit;
 }
 
+const char *tw_deepgram_breaker_state(tw_deepgram *dg)
+{
+    static const char *const names[] = {
+        [CLOSED] = "closed", [OPEN] = "open", [HALF_OPEN] = "half_open"};
+    int64_t now = dg->clock_ms(dg->clock_ctx);
+    pthread_mutex_lock(&dg->lock);
+    /* Open until the cool-down ends; after it the next call is the trial. */
+    enum breaker_state state = dg->state == OPEN && now >= dg->open_until ? HALF_OPEN : dg->state;
+    pthread_mutex_unlock(&dg->lock);
+    return names[state];
+}
+
 enum call_outcome {
     HEALTHY, /* Deepgram answered, even with a 4xx */
     FAILED,  /* it did not, or answered 429 / 5xx */

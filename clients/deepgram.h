@@ -74,6 +74,11 @@ typedef struct tw_deepgram_result {
     size_t n_words;
 } tw_deepgram_result;
 
+/* The breaker's state now: "closed" (calling), "open" (not calling until
+ * the cool-down ends) or "half_open" (one trial call decides), for
+ * /health/detailed and /metrics. */
+const char *tw_deepgram_breaker_state(tw_deepgram *dg);
+
 /*
  * Transcribes the audio. TW_OK with *out (free with tw_deepgram_result_free).
  * TW_ERR_VALIDATION for a bad language or keyterm (nothing is sent).

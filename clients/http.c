@@ -6,6 +6,8 @@
  */
 #include "http.h"
 
+#include "upstream_stats.h"
+
 #include "buf.h"
 #include "tw_log.h"
 #include "tw_time.h"
@@ -361,6 +363,15 @@ static enum outcome classify(CURLcode rc, const struct xfer *x, long timeout_ms,
         if (is_2xx(x->status))
             return DONE;
         tw_upstream_error_setf(uerr, "%s: HTTP %ld", what, x->status);
+        char hint[16];
+        const tw_http_response answer = {.headers = (char *)tw_buf_str(&x->headers)};
+        if (x->req->retry_hint_header != NULL &&
+            tw_http_response_header(&answer, x->req->retry_hint_header, hint, sizeof hint)) {
+            if (strcmp(hint, "true") == 0)
+                return TRANSIENT;
+            if (strcmp(hint, "false") == 0)
+                return FINAL;
+        }
         switch (x->status) {
         case 408:
         case 429:
@@ -571,6 +582,9 @@ tw_err tw_http_perform(const tw_http_request *req, const tw_http_policy *policy,
         uerr->status = resp->status;
         uerr->retryable = false;
     }
+    bool no_answer = uerr->status == 0 || uerr->status == 429 || uerr->status >= 500;
+    tw_upstream_record(req->service, err != TW_OK && err != TW_ERR_CANCELLED && no_answer,
+                       (tw_mono_ns() - start_ns) / 1000000, uerr->reason);
     tw_buf_free(&x.body);
     tw_buf_free(&x.headers);
     curl_slist_free_all(headers);

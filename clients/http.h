@@ -68,6 +68,10 @@ typedef struct tw_http_request {
     /* Idempotent, so retried after timeouts, lost connections, 408, 429
      * and 5xx. Any request is retried when it could not connect at all. */
     bool retry_safe;
+    /* A header by which the vendor says whether an error answer is worth
+     * retrying ("Stripe-Should-Retry"): "true" makes it transient, "false"
+     * final, whatever its status; absent, the status decides. NULL: none. */
+    const char *retry_hint_header;
     /* Largest body kept in tw_http_response [1 MiB]; a larger answer fails. */
     size_t max_response_bytes;
     /* Stream a 2xx body here instead of keeping it. Once bytes went to the

@@ -55,7 +55,7 @@ enum {
     XX(AUTH_DISABLED, UNAUTHENTICATED, "AUTH_005", "account is disabled")                          \
     XX(AUTH_BAD_CREDENTIALS, UNAUTHENTICATED, "AUTH_006", "email or password is incorrect")        \
     XX(AUTH_FORBIDDEN, PERMISSION_DENIED, "AUTH_007", "this call needs the admin role")            \
-    XX(AUTH_WRONG_PASSWORD, PERMISSION_DENIED, "AUTH_008", "password is incorrect")               \
+    XX(AUTH_WRONG_PASSWORD, PERMISSION_DENIED, "AUTH_008", "password is incorrect")                \
     /* Limits. */                                                                                  \
     XX(RATE_LIMITED, RESOURCE_EXHAUSTED, "RATE_001", "rate limit exceeded")                        \
     XX(QUOTA_EXCEEDED, RESOURCE_EXHAUSTED, "QUOTA_001", "plan usage limit reached")                \
@@ -64,6 +64,7 @@ enum {
        "this account has as many streams open as it may: finish or cancel one first")             \
     XX(SERVER_STREAMS_FULL, RESOURCE_EXHAUSTED, "RATE_003",                                        \
        "the server has as many streams open as it may: retry later")                              \
+    XX(SIGN_IN_BUSY, RESOURCE_EXHAUSTED, "RATE_004", "too many sign-ins at once, retry shortly")   \
     /* Resources and their state. */                                                               \
     XX(NOT_FOUND, NOT_FOUND, "RES_001", "not found")                                               \
     XX(ALREADY_EXISTS, ALREADY_EXISTS, "RES_002", "already exists")                                \
@@ -90,7 +91,27 @@ enum {
     XX(INTERNAL, INTERNAL, "INTERNAL_001", "internal error")                                       \
     /* Voice notes. */                                                                             \
     XX(VOICE_BAD_FORMAT, INVALID_ARGUMENT, "VOICE_001",                                            \
-       "audio is not mp3, wav, m4a or webm, or not the declared type")
+       "audio is not mp3, wav, m4a or webm, or not the declared type")                             \
+    /* Billing: payments (Stripe's answers mapped), webhooks, student verification. */             \
+    XX(PAY_CARD_DECLINED, FAILED_PRECONDITION, "PAY_001", "the card was declined")                 \
+    XX(PAY_REFUSED, FAILED_PRECONDITION, "PAY_002", "the payment provider refused the request")    \
+    XX(PAY_DISABLED, FAILED_PRECONDITION, "PAY_003", "payments are not configured on this server") \
+    XX(PAY_MISCONFIGURED, INTERNAL, "PAY_004",                                                     \
+       "the payment provider refused this server's credentials")                                   \
+    XX(PAY_IDEMPOTENCY, INTERNAL, "PAY_005",                                                       \
+       "a retried payment request did not match the first one")                                    \
+    XX(WEBHOOK_BAD_SIGNATURE, INVALID_ARGUMENT, "PAY_006",                                         \
+       "webhook signature is missing or does not match")                                           \
+    XX(WEBHOOK_STALE, INVALID_ARGUMENT, "PAY_007", "webhook timestamp is outside the tolerance")   \
+    XX(PLAN_INACTIVE, FAILED_PRECONDITION, "PAY_008",                                              \
+       "the plan is not offered to new subscribers")                                               \
+    XX(STUDENT_REQUIRED, FAILED_PRECONDITION, "STUDENT_001",                                       \
+       "an approved student verification is needed")                                               \
+    XX(STUDENT_WRONG_CODE, INVALID_ARGUMENT, "STUDENT_002", "the verification code is wrong")      \
+    XX(STUDENT_LOCKED, FAILED_PRECONDITION, "STUDENT_003",                                         \
+       "too many wrong codes: submit a new verification")                                          \
+    XX(STUDENT_CODE_EXPIRED, FAILED_PRECONDITION, "STUDENT_004",                                   \
+       "the verification code has expired: submit a new verification")
 
 /* clang-format cannot see the rows inside the macro. */
 /* clang-format off */

@@ -98,3 +98,16 @@ bool tw_id_equal(const tw_id *a, const tw_id *b)
 {
     return memcmp(a->bytes, b->bytes, TW_ID_BYTES) == 0;
 }
+
+bool tw_request_id_valid(const char *p, size_t len)
+{
+    if (len == 0 || len > TW_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+            (c == '\0' || !strchr("-_.:", c)))
+            return false;
+    }
+    return true;
+}

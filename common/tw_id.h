@@ -8,6 +8,7 @@
 #define TW_ID_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TW_ID_BYTES 16
@@ -36,5 +37,13 @@ bool tw_id_is_v7(const tw_id *id);
 
 /* True when a and b are the same id. */
 bool tw_id_equal(const tw_id *a, const tw_id *b);
+
+/* Longest request id (x-request-id) a client may choose. */
+#define TW_REQUEST_ID_MAX 64
+
+/* Whether len bytes at p are a request id twd takes from a client (gRPC's
+ * and HTTP's x-request-id alike): 1 to TW_REQUEST_ID_MAX letters, digits
+ * and "-_.:", so it is safe in logs and headers. */
+bool tw_request_id_valid(const char *p, size_t len);
 
 #endif

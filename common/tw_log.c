@@ -4,6 +4,7 @@
 #include "tw_time.h"
 #include "tw_utf8.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -154,12 +155,130 @@ void tw_log_line_ms(tw_log_line *line, const char *key, double ms)
     append_number(line, key, num, snprintf(num, sizeof num, "%.3f", ms));
 }
 
+/* ---- the writer thread ------------------------------------------------------- */
+
+/* The queue: a ring of bytes holding whole lines, head where the next line
+ * goes, count bytes waiting from head - count. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    char *ring;
+    size_t cap, head, count;
+    bool stop;
+    pthread_t thread;
+} queue = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static atomic_bool async_on;
+static _Atomic uint64_t dropped;
+
+static void write_all(const char *bytes, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, bytes, len);
+        if (n <= 0)
+            return; /* nowhere to log that logging failed */
+        bytes += n;
+        len -= (size_t)n;
+    }
+}
+
+static void enqueue(const char *bytes, size_t len)
+{
+    pthread_mutex_lock(&queue.lock);
+    if (queue.cap - queue.count < len) {
+        pthread_mutex_unlock(&queue.lock);
+        atomic_fetch_add(&dropped, 1);
+        return;
+    }
+    size_t first = queue.cap - queue.head < len ? queue.cap - queue.head : len;
+    memcpy(queue.ring + queue.head, bytes, first);
+    memcpy(queue.ring, bytes + first, len - first);
+    queue.head = (queue.head + len) % queue.cap;
+    queue.count += len;
+    pthread_cond_signal(&queue.wake);
+    pthread_mutex_unlock(&queue.lock);
+}
+
+/* A line saying how many lines the full queue cost. */
+static void report_dropped(void)
+{
+    uint64_t n = atomic_exchange(&dropped, 0);
+    if (n == 0)
+        return;
+    tw_log_line line;
+    if (tw_log_line_begin(&line, TW_LOG_WARN, "log lines dropped: the queue was full")) {
+        tw_log_line_int(&line, "dropped", (long long)n);
+        line.buf[line.len++] = '}';
+        line.buf[line.len++] = '\n';
+        write_all(line.buf, line.len);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&queue.lock);
+    for (;;) {
+        while (queue.count == 0 && !queue.stop)
+            pthread_cond_wait(&queue.wake, &queue.lock);
+        if (queue.count == 0)
+            break; /* stopping, and everything is written */
+        /* The oldest bytes up to the end of the ring; the rest next time.
+         * Producers only fill the free part, so these stay put unlocked. */
+        size_t tail = (queue.head + queue.cap - queue.count) % queue.cap;
+        size_t len = queue.cap - tail < queue.count ? queue.cap - tail : queue.count;
+        pthread_mutex_unlock(&queue.lock);
+        write_all(queue.ring + tail, len);
+        report_dropped();
+        pthread_mutex_lock(&queue.lock);
+        queue.count -= len;
+    }
+    pthread_mutex_unlock(&queue.lock);
+    return NULL;
+}
+
+tw_err tw_log_async_start(size_t queue_bytes)
+{
+    if (atomic_load(&async_on))
+        return TW_OK;
+    if (queue.ring == NULL) { /* a second start keeps the first ring */
+        if ((queue.ring = malloc(queue_bytes)) == NULL)
+            return TW_ERR_NO_MEMORY;
+        queue.cap = queue_bytes;
+    }
+    queue.head = queue.count = 0;
+    queue.stop = false;
+    pthread_cond_init(&queue.wake, NULL);
+    if (pthread_create(&queue.thread, NULL, writer_main, NULL) != 0) {
+        pthread_cond_destroy(&queue.wake);
+        return TW_ERR_INTERNAL;
+    }
+    atomic_store(&async_on, true);
+    return TW_OK;
+}
+
+void tw_log_async_stop(void)
+{
+    if (!atomic_exchange(&async_on, false))
+        return;
+    /* Lines logged from here on are written at once; the writer writes
+     * what is queued and ends. The ring is kept, not freed: a line racing
+     * the switch may still be copied into it. */
+    pthread_mutex_lock(&queue.lock);
+    queue.stop = true;
+    pthread_cond_signal(&queue.wake);
+    pthread_mutex_unlock(&queue.lock);
+    pthread_join(queue.thread, NULL);
+    report_dropped();
+}
+
 void tw_log_line_end(tw_log_line *line)
 {
     line->buf[line->len++] = '}';
     line->buf[line->len++] = '\n';
-    ssize_t ignored = write(STDERR_FILENO, line->buf, line->len);
-    (void)ignored;
+    if (atomic_load_explicit(&async_on, memory_order_acquire))
+        enqueue(line->buf, line->len);
+    else
+        write_all(line->buf, line->len);
 }
 
 void tw_log(tw_log_level level, const char *msg, json_t *fields)

@@ -3,12 +3,21 @@
  *   {"time":"2026-11-26T22:30:48.123Z","level":"info","msg":"call",...}
  * Lines are written whole with one write(2), so threads never interleave.
  * Never pass a token, password or key in fields.
+ *
+ * A server starts the writer thread (tw_log_async_start): lines then go to
+ * a bounded queue in memory and that thread writes them, so a thread that
+ * logs never waits for the disk or a pipe. When the queue is full a line is
+ * dropped and counted, and the writer says how many it lost. Without the
+ * writer (tools, tests) each line is written at once.
  */
 #ifndef TW_LOG_H
 #define TW_LOG_H
 
+#include "tw_err.h"
+
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum tw_log_level {
     TW_LOG_DEBUG,
@@ -50,6 +59,13 @@ void tw_log_line_int(tw_log_line *line, const char *key, long long value);
 void tw_log_line_ms(tw_log_line *line, const char *key, double ms);
 /* Writes the line with one write(2). */
 void tw_log_line_end(tw_log_line *line);
+
+/* Starts the writer thread with a queue of queue_bytes. */
+tw_err tw_log_async_start(size_t queue_bytes);
+
+/* Writes every queued line, stops the writer; lines are written at once
+ * again. Accepts a writer never started. */
+void tw_log_async_stop(void);
 
 /* Logs msg with the members of fields (taken: it is released; may be NULL). */
 void tw_log(tw_log_level level, const char *msg, json_t *fields);

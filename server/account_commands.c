@@ -35,8 +35,8 @@ static tw_err call_server(const tw_config *cfg, const char *method, const Protob
     if (access(socket, F_OK) != 0)
         return TW_ERR_UPSTREAM;
     snprintf(target, sizeof target, "unix:%s", socket);
-    tw_err err = tw_rpc_call(target, method, request, response_type, ADMIN_RPC_TIMEOUT_MS, arena,
-                             response, errbuf, sizeof errbuf);
+    tw_err err = tw_rpc_call(&(tw_rpc_target){.address = target}, method, request, response_type,
+                             ADMIN_RPC_TIMEOUT_MS, arena, response, errbuf, sizeof errbuf);
     if (err && err != TW_ERR_UPSTREAM)
         tw_cli_fail("the running twd refused: %s", errbuf);
     return err;
@@ -76,10 +76,10 @@ static bool read_line(const char *prompt, char *buf, size_t len)
     return ok;
 }
 
-static bool read_password(char *buf, size_t len)
+bool tw_cli_read_password(char *buf, size_t len)
 {
     if (!read_line("Password: ", buf, len)) {
-        tw_cli_fail("admin create needs a password on standard input");
+        tw_cli_fail("a password is needed on standard input");
         return false;
     }
     if (isatty(STDIN_FILENO)) {
@@ -154,7 +154,7 @@ static int admin_create(int argc, char **argv)
         return TW_EXIT_USAGE;
     char password[TW_PASSWORD_MAX_BYTES + 2], id[TW_ID_TEXT_SIZE] = "";
     int status = EXIT_FAILURE;
-    if (read_password(password, sizeof password)) {
+    if (tw_cli_read_password(password, sizeof password)) {
         Tw__V1__CreateUserRequest request = TW__V1__CREATE_USER_REQUEST__INIT;
         request.email = (char *)email;
         request.password = password;
@@ -181,13 +181,9 @@ static int admin_create(int argc, char **argv)
     return status;
 }
 
-int tw_cmd_admin(int argc, char **argv)
+int tw_cmd_admin_create(int argc, char **argv)
 {
-    if (argc < 1 || strcmp(argv[0], "create") != 0) {
-        tw_cli_fail("usage: twd admin create --email EMAIL [--display-name NAME] [settings]");
-        return TW_EXIT_USAGE;
-    }
-    return admin_create(argc - 1, argv + 1);
+    return admin_create(argc, argv);
 }
 
 /* ---- keys rotate ------------------------------------------------------------ */
@@ -204,23 +200,30 @@ int tw_cmd_keys(int argc, char **argv)
     Tw__V1__RotateSigningKeyRequest request = TW__V1__ROTATE_SIGNING_KEY_REQUEST__INIT;
     tw_arena *arena = tw_arena_new(1024);
     ProtobufCMessage *response = NULL;
-    char kid[TW_JWT_KID_SIZE] = "";
+    tw_key_rotation made = {.kid = ""};
     tw_err err =
         arena ? call_server(&cfg, "/tw.v1.AdminService/RotateSigningKey", &request.base,
                             &tw__v1__rotate_signing_key_response__descriptor, arena, &response)
               : TW_ERR_NO_MEMORY;
     if (!err) {
-        snprintf(kid, sizeof kid, "%s", ((Tw__V1__RotateSigningKeyResponse *)response)->key_id);
+        snprintf(made.kid, sizeof made.kid, "%s",
+                 ((Tw__V1__RotateSigningKeyResponse *)response)->key_id);
     } else if (err == TW_ERR_UPSTREAM) {
         tw_store *s = NULL;
-        err = open_store(&cfg, &s);
-        if (!err && (err = tw_keys_rotate_in_store(s, tw_wall_ms(), kid)))
+        if ((err = open_store(&cfg, &s)) == TW_OK)
+            err = tw_keys_rotate_in_store(s, tw_wall_ms(), &made);
+        if (err == TW_ERR_RATE_LIMITED) {
+            char why[160];
+            tw_key_rotation_refusal(&made, why, sizeof why);
+            tw_cli_fail("cannot rotate the key: %s", why);
+        } else if (err && s != NULL) {
             tw_cli_fail("cannot rotate the key: %s", tw_store_last_error());
+        }
         tw_store_close(s);
     }
     if (!err)
-        printf("new signing key %s; the previous one verifies tokens for %d more minutes\n", kid,
-               (int)(TW_KEY_RETIRE_AFTER_MS / 60000));
+        printf("new signing key %s; the key it replaces verifies tokens for %d more minutes\n",
+               made.kid, (int)(TW_KEY_RETIRE_AFTER_MS / 60000));
     tw_arena_free(arena);
     tw_config_free(&cfg);
     return err ? EXIT_FAILURE : EXIT_SUCCESS;

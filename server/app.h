@@ -15,6 +15,7 @@ struct tw_auth;
 struct tw_job_runner;
 struct tw_deepgram;
 struct tw_voice;
+struct tw_ops;
 
 typedef struct tw_app {
     const tw_config *cfg;
@@ -34,6 +35,10 @@ typedef struct tw_app {
     /* Every service's step of account deletion (services.h), set when they
      * are registered. */
     tw_err (*forget_user)(struct tw_app *app, const tw_id *user);
+
+    /* Health probes, the HTTP side, scheduled backups (server/ops/ops.h):
+     * NULL until serving. */
+    struct tw_ops *ops;
 } tw_app;
 
 #endif

@@ -67,7 +67,18 @@ static const struct setting settings[] = {
     {"shutdown_grace_ms", SET_INT, FIELD(shutdown_grace_ms), "10000", 0, 600000,
      .help = "on SIGTERM, how long calls in flight may take to finish"},
     {"log_level", SET_CHOICE, FIELD(log_level), "info", .choices = log_levels,
-     .help = "debug, info, warn or error"},
+     .help = "debug, info, warn or error; at debug every call gets a log line"},
+    {"log_slow_ms", SET_INT, FIELD(log_slow_ms), "200", 0, 3600000,
+     .help = "unary calls this slow or slower always get a log line; 0: none counts as slow"},
+    {"log_sample", SET_INT, FIELD(log_sample), "1000", 0, 1000000000,
+     .help = "one in this many calls that went well (and fast) gets a log line; 0: none, 1: "
+             "all; failed calls always get one"},
+    {"log_lines_per_s", SET_INT, FIELD(log_lines_per_s), "100", 0, 1000000,
+     .help = "call log lines a second at most, so a flood cannot fill the disk; beyond, calls "
+             "are counted (\"suppressed\"); 0: no limit"},
+    {"log_summary_s", SET_INT, FIELD(log_summary_s), "60", 0, 86400,
+     .help = "seconds between the per-method summary lines (calls, failures, slow calls, "
+             "latency); 0: none"},
     {"job_threads", SET_INT, FIELD(job_threads), "2", 0, 64,
      .help = "background job workers (account deletion, ...); 0 runs none and jobs wait"},
     {"password_scrypt_log2_n", SET_INT, FIELD(password_scrypt_log2_n), "17", 8, 22,
@@ -76,6 +87,9 @@ static const struct setting settings[] = {
     {"password_hash_threads", SET_INT, FIELD(password_hash_threads), "2", 1, 64,
      .help = "password hashes computed at once; each takes 128 * 2^N * 8 bytes (128 MiB at "
              "N=17)"},
+    {"password_hash_queue", SET_INT, FIELD(password_hash_queue), "8", 1, 4096,
+     .help = "password hashes (sign-ins, sign-ups, password checks) waiting for a thread at most; "
+             "beyond, RESOURCE_EXHAUSTED (RATE_004) with a RetryInfo at once"},
     {"login_failures_per_account", SET_INT, FIELD(login_failures_per_account), "5", 1, 1000,
      .help = "failed sign-ins per account per window before RESOURCE_EXHAUSTED"},
     {"login_failures_per_peer", SET_INT, FIELD(login_failures_per_peer), "50", 1, 100000,
@@ -136,13 +150,38 @@ static const struct setting settings[] = {
     {"voice_model_dir", SET_PATH, FIELD(voice_model_dir), "/usr/share/pocketsphinx/model/en-us",
      .help = "PocketSphinx model directory (acoustic model en-us/, en-us.lm.bin, dictionary)"},
     {"voice_transcribers", SET_INT, FIELD(voice_transcribers), "2", 1, 64,
-     .help = "voice notes transcribed at once after upload (each decoder takes ~100 MB)"},
+     .help = "voice notes transcribed at once after upload (each decoder takes ~90 MB while "
+             "loaded)"},
     {"voice_live_decoders", SET_INT, FIELD(voice_live_decoders), "2", 0, 64,
-     .help = "wav uploads transcribed while they arrive (each ~100 MB); 0 turns it off"},
+     .help = "wav uploads transcribed while they arrive (decoders load when needed, ~90 MB "
+             "each, freed after a minute idle); 0 turns it off"},
     {"voice_job_lease_s", SET_INT, FIELD(voice_job_lease_s), "1800", 5, 86400,
      .help = "seconds a transcription is leased; after a crash it runs again once they pass"},
     {"voice_job_attempts", SET_INT, FIELD(voice_job_attempts), "10", 1, 100,
      .help = "tries of a transcription (backing off between them) before the note is FAILED"},
+    {"http_listen", SET_ADDRESS, FIELD(http_listen), "127.0.0.1:8080",
+     .help = "HTTP address for /health, /health/db, /health/detailed and /metrics, host:port "
+             "(port 0 picks a free port); TLS as for gRPC (tls_cert, tls_key)"},
+    {"http_max_connections", SET_INT, FIELD(http_max_connections), "64", 1, 10000,
+     .help = "HTTP connections served at once (each on a thread); more wait to be accepted"},
+    {"http_timeout_s", SET_INT, FIELD(http_timeout_s), "30", 1, 3600,
+     .help = "longest HTTP request, from its first byte, and longest idle HTTP connection"},
+    {"store_statistics", SET_CHOICE, FIELD(store_statistics), "true", .choices = booleans,
+     .help = "true: keep RocksDB's statistics (read/write timings, cache, compaction) for "
+             "/metrics"},
+    {"backup_dir", SET_FILE, FIELD(backup_dir), "",
+     .help = "directory for scheduled backups (database and audio); empty: none scheduled"},
+    {"backup_interval_s", SET_INT, FIELD(backup_interval_s), "86400", 60, 31 * 86400,
+     .help = "seconds between scheduled backups (the first one runs this long after start-up, "
+             "or at once when the last one is older)"},
+    {"backup_keep", SET_INT, FIELD(backup_keep), "7", 1, 1000,
+     .help = "scheduled backups kept in backup_dir; older ones and audio only they hold are "
+             "removed"},
+    {"backup_upload", SET_CHOICE, FIELD(backup_upload), "false", .choices = booleans,
+     .help = "true: copy each scheduled backup to the S3 bucket (the s3_* settings), the "
+             "off-site copy"},
+    {"backup_s3_prefix", SET_TEXT, FIELD(backup_s3_prefix), "backups/",
+     .help = "object names of uploaded backups start with this"},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -361,7 +400,11 @@ static tw_err check_together(const tw_config *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "voice_engine=deepgram needs setting deepgram_api_key");
         return TW_ERR_VALIDATION;
     }
-    if (cfg->blob_backend != TW_BLOB_BACKEND_S3)
+    if (cfg->backup_upload && cfg->backup_dir == NULL) {
+        snprintf(errbuf, errlen, "backup_upload=true needs setting backup_dir");
+        return TW_ERR_VALIDATION;
+    }
+    if (cfg->blob_backend != TW_BLOB_BACKEND_S3 && !cfg->backup_upload)
         return TW_OK;
     const struct {
         const char *name, *value;
@@ -374,7 +417,10 @@ static tw_err check_together(const tw_config *cfg, char *errbuf, size_t errlen)
     };
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
         if (needed[i].value == NULL || needed[i].value[0] == '\0') {
-            snprintf(errbuf, errlen, "blob_backend=s3 needs setting %s", needed[i].name);
+            snprintf(errbuf, errlen, "%s needs setting %s",
+                     cfg->blob_backend == TW_BLOB_BACKEND_S3 ? "blob_backend=s3"
+                                                             : "backup_upload=true",
+                     needed[i].name);
             return TW_ERR_VALIDATION;
         }
     }
@@ -447,6 +493,26 @@ void tw_config_free(tw_config *cfg)
             free(*field);
             *field = NULL;
         }
+    }
+}
+
+void tw_config_each(const tw_config *cfg,
+                    void (*fn)(void *ctx, const char *name, const char *value), void *ctx)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const void *field = (const char *)cfg + s->offset;
+        char text[64];
+        const char *value = text;
+        if (s->type == SET_INT) {
+            snprintf(text, sizeof text, "%lld", (long long)*(const int64_t *)field);
+        } else if (s->type == SET_CHOICE) {
+            value = s->choices[*(const int *)field];
+        } else {
+            const char *str = *(char *const *)field;
+            value = str == NULL ? "" : s->type == SET_SECRET ? (str[0] ? "(set)" : "") : str;
+        }
+        fn(ctx, s->name, value);
     }
 }
 

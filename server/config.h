@@ -39,11 +39,16 @@ typedef struct tw_config {
     int64_t max_watches_per_user; /* server streams one account may hold open */
     int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
-    int64_t job_threads; /* durable-job workers; 0 runs none (jobs wait) */
+    int64_t log_slow_ms;     /* unary calls this slow always get a log line */
+    int64_t log_sample;      /* one in this many calls that went well gets one */
+    int64_t log_lines_per_s; /* call lines a second at most; 0: no limit */
+    int64_t log_summary_s;   /* seconds between per-method summary lines; 0: none */
+    int64_t job_threads;     /* durable-job workers; 0 runs none (jobs wait) */
 
     /* Accounts (server/auth). */
     int64_t password_scrypt_log2_n;     /* scrypt N = 2^this for new hashes */
     int64_t password_hash_threads;      /* hashes at once: ~128 MiB each at N=2^17 */
+    int64_t password_hash_queue;        /* hashes waiting at most; beyond, RATE_004 at once */
     int64_t login_failures_per_account; /* per window, then RATE_001 */
     int64_t login_failures_per_peer;    /* per window, from one client address */
     int64_t login_failure_window_s;
@@ -83,6 +88,16 @@ typedef struct tw_config {
     int64_t voice_live_decoders;       /* uploads transcribed while they arrive (wav); 0: none */
     int64_t voice_job_lease_s;         /* a transcription job's lease (rerun after a crash) */
     int64_t voice_job_attempts;        /* tries of a transcription before FAILED */
+    /* Operations (server/http, server/ops). */
+    char *http_listen;             /* /health, /metrics: host:port */
+    int64_t http_max_connections;  /* HTTP connections served at once */
+    int64_t http_timeout_s;        /* one HTTP request, and an idle connection */
+    int store_statistics;          /* 1: RocksDB statistics for /metrics */
+    char *backup_dir;              /* scheduled backups go here; NULL: none */
+    int64_t backup_interval_s;     /* between scheduled backups */
+    int64_t backup_keep;           /* scheduled backups kept; older ones are purged */
+    int backup_upload;             /* 1: copy each scheduled backup to S3 (s3_* settings) */
+    char *backup_s3_prefix;        /* object names of uploaded backups start with this */
 } tw_config;
 
 /*
@@ -94,6 +109,12 @@ tw_err tw_config_load(tw_config *cfg, int argc, char **argv, char *errbuf, size_
 
 /* Frees what tw_config_load allocated. */
 void tw_config_free(tw_config *cfg);
+
+/* Calls fn with each setting's name and value as text, in the table's
+ * order; a secret's value is "(set)" or "" (never the secret), a path that
+ * is unset is "". Strings are borrowed during each call. */
+void tw_config_each(const tw_config *cfg, void (*fn)(void *ctx, const char *name, const char *value),
+                    void *ctx);
 
 /* Lists every setting with its flag, variable, default and meaning. */
 void tw_config_print_help(FILE *out);

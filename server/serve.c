@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "deepgram.h"
 #include "jobs.h"
+#include "ops/ops.h"
+#include "rpc/call_log.h"
 #include "rpc/engine.h"
 #include "services/services.h"
 #include "tw_blob.h"
@@ -37,25 +39,12 @@
 
 /* A certificate chain or key file larger than this is not one. */
 #define TLS_FILE_MAX (1 << 20)
+/* Log lines waiting for the writer thread at most; beyond, lines are
+ * dropped and counted (tw_log.h). */
+#define LOG_QUEUE_BYTES (4u << 20)
 /* Threads and queue of the pool for blocking work (backups, vendors). */
 #define SLOW_POOL_THREADS 2
 #define SLOW_POOL_QUEUE   64
-
-/* mkdir -p, private to the account running twd. */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 /* The whole of a small file, NUL-terminated and malloc'd; NULL with errno. */
 static char *read_file(const char *path)
@@ -110,18 +99,22 @@ static bool host_is_loopback(const char *listen)
     return loopback;
 }
 
-/* TLS from tls_cert and tls_key, checked to be a certificate and its key;
- * plaintext only on loopback unless allow_insecure_remote. On failure
- * prints one line and returns false. */
+/* TLS from tls_cert and tls_key, checked to be a certificate and its key,
+ * for gRPC (listen) and HTTP (http_listen) alike; plaintext only on
+ * loopback unless allow_insecure_remote. On failure prints one line and
+ * returns false. */
 static bool load_transport(const tw_config *cfg, char **cert_pem, char **key_pem)
 {
     *cert_pem = *key_pem = NULL;
     if (cfg->tls_cert == NULL) {
-        if (cfg->allow_insecure_remote || host_is_loopback(cfg->listen))
+        const char *setting = !host_is_loopback(cfg->listen)        ? "listen"
+                              : !host_is_loopback(cfg->http_listen) ? "http_listen"
+                                                                    : NULL;
+        if (cfg->allow_insecure_remote || setting == NULL)
             return true;
-        tw_cli_fail("invalid setting listen=%s: plaintext is served only on loopback; set "
+        tw_cli_fail("invalid setting %s=%s: plaintext is served only on loopback; set "
                     "tls_cert and tls_key, or allow_insecure_remote=true behind a TLS proxy",
-                    cfg->listen);
+                    setting, strcmp(setting, "listen") == 0 ? cfg->listen : cfg->http_listen);
         return false;
     }
     const char *which = "tls_cert", *path = cfg->tls_cert;
@@ -196,6 +189,7 @@ static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char
 static tw_err open_store(const tw_config *cfg, tw_store **out)
 {
     tw_store_options opts = tw_cli_store_options(cfg, false);
+    opts.statistics = cfg->store_statistics;
     tw_err err = tw_store_open(&opts, out);
     if (err) {
         tw_cli_fail("cannot open the database in %s: %s", cfg->data_dir, tw_store_last_error());
@@ -222,19 +216,7 @@ static tw_err open_blobs(const tw_config *cfg, tw_blob_store **out)
             tw_cli_fail("cannot open blob storage in %s: %s", cfg->data_dir, tw_store_last_error());
         return err;
     }
-    tw_blob_s3_options opts = {
-        .s3 =
-            {
-                .endpoint = cfg->s3_endpoint,
-                .region = cfg->s3_region,
-                .bucket = cfg->s3_bucket,
-                .access_key_id = cfg->s3_access_key_id,
-                .secret_access_key = cfg->s3_secret_access_key,
-                .policy = {.connect_timeout_ms = (long)cfg->s3_connect_timeout_ms,
-                           .timeout_ms = (long)cfg->s3_timeout_ms,
-                           .max_attempts = (int)cfg->s3_max_attempts},
-            },
-    };
+    tw_blob_s3_options opts = tw_cli_s3_options(cfg);
     tw_err err = tw_blob_s3_open(&opts, out);
     if (err)
         tw_cli_fail("cannot open blob storage in S3 bucket %s at %s: %s", cfg->s3_bucket,
@@ -273,7 +255,7 @@ int tw_cmd_serve(int argc, char **argv)
     tw_log_set_level(cfg.log_level);
 
     /* Block the stop signals before gRPC starts threads, so that only
-     * sigwait below receives them. */
+     * sigwait below receives them (the log's writer thread included). */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
@@ -286,15 +268,22 @@ int tw_cmd_serve(int argc, char **argv)
     tw_engine *engine = NULL;
     char errbuf[512], socket[PATH_MAX], *cert_pem = NULL, *key_pem = NULL;
     tw_cli_operator_socket(&cfg, socket, sizeof socket);
+    tw_call_log_options call_log = {cfg.log_slow_ms, cfg.log_sample, cfg.log_lines_per_s,
+                                    cfg.log_summary_s};
+    if (tw_log_async_start(LOG_QUEUE_BYTES) || tw_call_log_configure(&call_log)) {
+        tw_cli_fail("cannot start the log's threads");
+        goto out;
+    }
     if (!load_transport(&cfg, &cert_pem, &key_pem)) {
         status = TW_EXIT_USAGE;
         goto out;
     }
-    if (!tw_engine_address_available(cfg.listen, errbuf, sizeof errbuf)) {
+    if (!tw_engine_address_available(cfg.listen, errbuf, sizeof errbuf) ||
+        !tw_engine_address_available(cfg.http_listen, errbuf, sizeof errbuf)) {
         tw_cli_fail("%s", errbuf);
         goto out;
     }
-    if (make_dirs(cfg.data_dir) != 0) {
+    if (tw_cli_make_dirs(cfg.data_dir) != 0) {
         tw_cli_fail("cannot create data_dir %s: %s", cfg.data_dir, strerror(errno));
         goto out;
     }
@@ -334,9 +323,15 @@ int tw_cmd_serve(int argc, char **argv)
         tw_cli_fail("%s", errbuf);
         goto out;
     }
+    int http_port = 0;
+    if (tw_ops_start(&app, engine, cert_pem, key_pem, &http_port, errbuf, sizeof errbuf)) {
+        tw_cli_fail("%s", errbuf);
+        goto out;
+    }
     tw_log(TW_LOG_INFO, "listening",
-           json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "listen", cfg.listen, "port",
-                     port, "operator_socket", socket, "data_dir", cfg.data_dir, "durability",
+           json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "listen",
+                     cfg.listen, "port", port, "http_listen", cfg.http_listen, "http_port",
+                     http_port, "operator_socket", socket, "data_dir", cfg.data_dir, "durability",
                      cfg.durability == TW_DURABLE ? "durable" : "fast", "version", TW_VERSION,
                      "blob_backend", cfg.blob_backend == TW_BLOB_BACKEND_S3 ? "s3" : "fs",
                      "deepgram", app.deepgram != NULL, "tls", cert_pem != NULL));
@@ -349,6 +344,9 @@ int tw_cmd_serve(int argc, char **argv)
     tw_engine_shutdown(engine, (int)cfg.shutdown_grace_ms);
     status = EXIT_SUCCESS;
 out:
+    /* The HTTP side answered 503 during the grace period; it goes first
+     * now, as it reads everything below. */
+    tw_ops_stop(app.ops);
     /* Jobs and the pools first: they may finish calls, which the engine
      * must still be there to send. */
     tw_voice_stop(app.voice);
@@ -356,11 +354,13 @@ out:
     tw_pool_free(app.slow_pool);
     tw_auth_close(app.auth);
     tw_engine_free(engine);
+    tw_call_log_stop();
     tw_blob_close(app.blobs);
     tw_deepgram_free(app.deepgram);
     tw_store_close(app.store);
     if (status == EXIT_SUCCESS)
         tw_log(TW_LOG_INFO, "stopped", NULL);
+    tw_log_async_stop();
     free(cert_pem);
     if (key_pem != NULL) {
         OPENSSL_cleanse(key_pem, strlen(key_pem));

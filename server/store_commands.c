@@ -3,11 +3,14 @@
  *   twd migrate status|up|down   numbered migrations (tw_migrate.h)
  *   twd check                    checksum and decode every key (safe while serving)
  *   twd backup create --to DIR   online: through a running twd's operator socket
- *   twd backup verify --from DIR restore into a temporary directory and check
- *   twd backup restore --from DIR [--data-dir DIR]
+ *   twd backup verify --from DIR restore into a temporary directory and check,
+ *                                every voice note's audio against its SHA-256
+ *   twd backup restore --from DIR [--data-dir DIR]   the database and the audio
+ * Backups hold the audio beside the database (server/ops/backup.h).
  * Each takes the usual settings (--data-dir, --config, TW_*) after its words.
  */
 #include "cli.h"
+#include "ops/backup.h"
 #include "rpc/client.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_backup.h"
@@ -48,6 +51,13 @@ static int open_for_command(const tw_config *cfg, bool read_only, tw_store **out
 
 /* ---- migrate ------------------------------------------------------------- */
 
+static void print_note(void *ctx, const char *text)
+{
+    (void)ctx;
+    printf("      %s\n", text);
+}
+
+/* The migrations, then what they left for an operator to resolve. */
 static int migrate_status(tw_store *s)
 {
     tw_arena *arena = tw_arena_new(4096);
@@ -65,6 +75,8 @@ static int migrate_status(tw_store *s)
         }
         printf("%4u  %-32s %s\n", rows[i].number, rows[i].name, when);
     }
+    if (!err)
+        err = tw_store_migration_notes(s, print_note, NULL);
     tw_arena_free(arena);
     return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }
@@ -77,14 +89,39 @@ static int migrate_up(tw_store *s)
     return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* --to N of `migrate down`: revert every migration above N; without it,
+ * the last one only. */
+static const char *down_to;
+
 static int migrate_down(tw_store *s)
 {
+    char *end = NULL;
+    long to = down_to ? strtol(down_to, &end, 10) : -1;
+    if (down_to && (*end != '\0' || to < 0)) {
+        tw_cli_fail("--to needs a migration number");
+        return TW_EXIT_USAGE;
+    }
     uint32_t number = 0;
-    tw_err err = tw_store_migrate_down(s, &tw_store_migrations, &number);
-    if (!err && number == 0)
-        printf("no migration is applied\n");
-    else if (!err)
+    tw_err err = TW_OK;
+    bool any = false;
+    do {
+        tw_arena *arena = tw_arena_new(1024);
+        tw_migration_status *rows;
+        size_t n, last = 0;
+        err = arena ? tw_store_migrate_status(s, &tw_store_migrations, arena, &rows, &n)
+                    : TW_ERR_NO_MEMORY;
+        for (size_t i = 0; !err && i < n; i++)
+            last = rows[i].applied ? rows[i].number : last;
+        tw_arena_free(arena);
+        if (err || (to >= 0 && last <= (size_t)to))
+            break;
+        if ((err = tw_store_migrate_down(s, &tw_store_migrations, &number)) || number == 0)
+            break;
         printf("reverted migration %u\n", number);
+        any = true;
+    } while (to >= 0);
+    if (!err && !any)
+        printf(number == 0 && to < 0 ? "no migration is applied\n" : "nothing to revert\n");
     return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
@@ -104,18 +141,21 @@ int tw_cmd_migrate(int argc, char **argv)
            (argc < 1 || strcmp(argv[0], migrate_actions[action].word) != 0))
         action++;
     if (action == sizeof migrate_actions / sizeof migrate_actions[0]) {
-        tw_cli_fail("usage: twd migrate status|up|down [settings]");
+        tw_cli_fail("usage: twd migrate status|up|down [--to N] [settings]");
         return TW_EXIT_USAGE;
     }
+    argc--, argv++;
+    down_to = tw_cli_take_option(&argc, argv, "--to");
     tw_config cfg;
-    if (!tw_cli_load_config(&cfg, argc - 1, argv + 1))
+    if (!tw_cli_load_config(&cfg, argc, argv))
         return TW_EXIT_USAGE;
     tw_store *s = NULL;
     int status = open_for_command(&cfg, false, &s);
     if (status == EXIT_SUCCESS) {
         status = migrate_actions[action].run(s);
         if (status != EXIT_SUCCESS)
-            tw_cli_fail("migrate %s failed: %s", argv[0], tw_store_last_error());
+            tw_cli_fail("migrate %s failed: %s", migrate_actions[action].word,
+                        tw_store_last_error());
     }
     tw_store_close(s);
     tw_config_free(&cfg);
@@ -158,10 +198,11 @@ static tw_err backup_through_server(const tw_config *cfg, const char *dir, tw_ba
     request.directory = (char *)dir;
     tw_arena *arena = tw_arena_new(1024);
     ProtobufCMessage *response = NULL;
-    tw_err err = arena ? tw_rpc_call(target, "/tw.v1.AdminService/CreateBackup", &request.base,
-                                     &tw__v1__create_backup_response__descriptor,
-                                     BACKUP_RPC_TIMEOUT_MS, arena, &response, errbuf, sizeof errbuf)
-                       : TW_ERR_NO_MEMORY;
+    tw_err err =
+        arena ? tw_rpc_call(&(tw_rpc_target){.address = target}, "/tw.v1.AdminService/CreateBackup",
+                            &request.base, &tw__v1__create_backup_response__descriptor,
+                            BACKUP_RPC_TIMEOUT_MS, arena, &response, errbuf, sizeof errbuf)
+              : TW_ERR_NO_MEMORY;
     if (!err) {
         const Tw__V1__CreateBackupResponse *out = (const void *)response;
         *info = (tw_backup_info){
@@ -173,17 +214,37 @@ static tw_err backup_through_server(const tw_config *cfg, const char *dir, tw_ba
     return err;
 }
 
+/* The configured blob storage, for the audio of offline backups and
+ * restores: <data_dir>/blobs, or the S3 bucket. */
+static tw_err open_blobs(const tw_config *cfg, tw_blob_store **out)
+{
+    if (cfg->blob_backend == TW_BLOB_BACKEND_FS)
+        return tw_blob_fs_open(cfg->data_dir, out);
+    tw_blob_s3_options opts = tw_cli_s3_options(cfg);
+    return tw_blob_s3_open(&opts, out);
+}
+
 static int backup_create(const tw_config *cfg, const char *dir)
 {
     tw_backup_info info;
     tw_err err = backup_through_server(cfg, dir, &info);
     if (err == TW_ERR_UPSTREAM) { /* no server running: back up the closed store */
         tw_store *s = NULL;
+        tw_blob_store *blobs = NULL;
         if (open_for_command(cfg, true, &s) != EXIT_SUCCESS)
             return EXIT_FAILURE;
-        err = tw_store_backup_create(s, dir, &info);
+        tw_backup_status st;
+        err = open_blobs(cfg, &blobs);
+        if (!err)
+            err = tw_ops_backup_create(s, blobs, dir, &st);
+        if (!err && !st.ok)
+            err = TW_ERR_DB_CORRUPT;
         if (err)
-            tw_cli_fail("backup to %s failed: %s", dir, tw_store_last_error());
+            tw_cli_fail("backup to %s failed: %s", dir,
+                        st.error[0] ? st.error : tw_store_last_error());
+        else
+            info = (tw_backup_info){.id = st.id, .size = st.db_bytes, .files = st.db_files};
+        tw_blob_close(blobs);
         tw_store_close(s);
     }
     if (!err)
@@ -195,25 +256,35 @@ static int backup_verify(const tw_config *cfg, const char *dir)
 {
     tw_backup_info info;
     tw_store_report report;
+    tw_audio_report audio;
     memset(&report, 0, sizeof report);
-    tw_err err = tw_store_backup_verify(dir, &info, &report);
+    tw_err err = tw_ops_backup_verify(dir, &info, &report, &audio);
     if (err) {
         tw_cli_fail("backup in %s is not usable: %s", dir, tw_store_last_error());
         return EXIT_FAILURE;
     }
     print_backup(dir, &info);
     print_report("restored and checked", &report);
+    printf("audio: %llu voice notes checked against their SHA-256, %llu bytes\n",
+           (unsigned long long)audio.notes, (unsigned long long)audio.bytes);
     return EXIT_SUCCESS;
 }
 
 static int backup_restore(const tw_config *cfg, const char *dir)
 {
-    if (tw_store_backup_restore(dir, cfg->data_dir)) {
+    tw_blob_store *blobs = NULL;
+    tw_audio_report audio;
+    tw_err err = open_blobs(cfg, &blobs);
+    if (!err)
+        err = tw_ops_backup_restore(dir, cfg->data_dir, blobs, &audio);
+    tw_blob_close(blobs);
+    if (err) {
         tw_cli_fail("restore from %s into %s failed: %s", dir, cfg->data_dir,
                     tw_store_last_error());
         return EXIT_FAILURE;
     }
-    printf("restored the latest backup in %s into %s\n", dir, cfg->data_dir);
+    printf("restored the latest backup in %s into %s, with the audio of %llu voice notes\n", dir,
+           cfg->data_dir, (unsigned long long)audio.notes);
     return EXIT_SUCCESS;
 }
 

@@ -295,12 +295,17 @@ tw_err tw_tz_local(const char *zone, int64_t unix_ms, tw_local_time *out)
     return err;
 }
 
+int64_t tw_tz_instant_locked(icaltimezone *zone, const tw_local_time *local)
+{
+    return resolve_locked(zone, local_seconds(local), false);
+}
+
 tw_err tw_tz_instant(const char *zone, const tw_local_time *local, int64_t *unix_ms)
 {
     tw_tz_lock();
     icaltimezone *z = tw_tz_zone_locked(zone);
     if (z != NULL)
-        *unix_ms = resolve_locked(z, local_seconds(local), false) * MS_PER_S;
+        *unix_ms = tw_tz_instant_locked(z, local) * MS_PER_S;
     tw_tz_unlock();
     return z != NULL ? TW_OK : TW_ERR_VALIDATION;
 }

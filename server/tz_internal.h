@@ -13,4 +13,7 @@
  * the zone stays valid for the life of the process. */
 icaltimezone *tw_tz_zone_locked(const char *name);
 
+/* tw_tz_instant with the lock held and the zone found, in Unix seconds. */
+int64_t tw_tz_instant_locked(icaltimezone *zone, const tw_local_time *local);
+
 #endif

@@ -83,6 +83,24 @@ static tw_err restore_latest(rocksdb_backup_engine_t *be, const char *data_dir)
 
 tw_err tw_store_backup_verify(const char *backup_dir, tw_backup_info *info, tw_store_report *report)
 {
+    return tw_store_backup_verify_with(backup_dir, info, report, NULL, NULL);
+}
+
+/* Opens the store restored into data_dir read-only and runs check on it. */
+static tw_err check_restored(const char *data_dir, tw_backup_check_fn check, void *ctx)
+{
+    tw_store *s;
+    tw_err err = tw_store_open(&(tw_store_options){.data_dir = data_dir, .read_only = true}, &s);
+    if (err == TW_OK) {
+        err = check(ctx, s);
+        tw_store_close(s);
+    }
+    return err;
+}
+
+tw_err tw_store_backup_verify_with(const char *backup_dir, tw_backup_info *info,
+                                   tw_store_report *report, tw_backup_check_fn check, void *ctx)
+{
     rocksdb_options_t *opts = rocksdb_options_create();
     rocksdb_backup_engine_t *be = NULL;
     tw_backup_info bi;
@@ -114,6 +132,8 @@ tw_err tw_store_backup_verify(const char *backup_dir, tw_backup_info *info, tw_s
     if ((err = restore_latest(be, tmp)))
         goto out;
     err = tw_store_check(tmp, report ? report : &ignored);
+    if (err == TW_OK && check != NULL)
+        err = check_restored(tmp, check, ctx);
 out:
     /* The engine first: closing it waits for copies still under way. */
     if (be != NULL)
@@ -148,5 +168,48 @@ out:
         rocksdb_backup_engine_close(be);
     rocksdb_options_destroy(opts);
     free(current);
+    return err;
+}
+
+tw_err tw_store_backup_list(const char *backup_dir, tw_backup_info *out, size_t cap, size_t *count)
+{
+    *count = 0;
+    if (access(backup_dir, F_OK) != 0)
+        return TW_OK;
+    rocksdb_options_t *opts = rocksdb_options_create();
+    rocksdb_backup_engine_t *be = NULL;
+    tw_err err = engine_open(backup_dir, opts, true, &be);
+    if (err == TW_OK) {
+        const rocksdb_backup_engine_info_t *bi = rocksdb_backup_engine_get_backup_info(be);
+        int n = rocksdb_backup_engine_info_count(bi);
+        for (int i = 0; i < n && (size_t)i < cap; i++)
+            out[i] = (tw_backup_info){
+                .id = rocksdb_backup_engine_info_backup_id(bi, i),
+                .timestamp = rocksdb_backup_engine_info_timestamp(bi, i),
+                .size = rocksdb_backup_engine_info_size(bi, i),
+                .files = rocksdb_backup_engine_info_number_files(bi, i),
+                .count = (uint32_t)n,
+            };
+        *count = (size_t)n;
+        rocksdb_backup_engine_info_destroy(bi);
+        rocksdb_backup_engine_close(be);
+    }
+    rocksdb_options_destroy(opts);
+    return err;
+}
+
+tw_err tw_store_backup_purge(const char *backup_dir, uint32_t keep)
+{
+    rocksdb_options_t *opts = rocksdb_options_create();
+    rocksdb_backup_engine_t *be = NULL;
+    tw_err err = engine_open(backup_dir, opts, true, &be);
+    if (err == TW_OK) {
+        char *rerr = NULL;
+        rocksdb_backup_engine_purge_old_backups(be, keep, &rerr);
+        if (rerr != NULL)
+            err = store_rocks_error(rerr, "purge");
+        rocksdb_backup_engine_close(be);
+    }
+    rocksdb_options_destroy(opts);
     return err;
 }

@@ -28,17 +28,20 @@ static void entry_key(tw_key *k, const tw_id *user, uint64_t sequence)
     tw_key_u64(k, sequence);
 }
 
-/* Reads a head through txn_get (NULL t: the committed one from s);
- * an absent head is a log that has never been written. */
-static tw_err head_read(tw_store *s, tw_txn *t, const tw_id *user, tw_arena *arena,
-                        struct store_head *out)
+/* A log head as stored; an absent head is a log never written. */
+struct head {
+    uint64_t last_sequence;
+    uint64_t trimmed_through;
+};
+
+/* The committed head of user's log. */
+static tw_err head_read(tw_store *s, const tw_id *user, tw_arena *arena, struct head *out)
 {
     tw_key k;
     head_key(&k, user);
     tw_value v;
-    tw_err err = t ? tw_txn_get_for_update(t, &k, arena, &v) : tw_store_get(s, &k, arena, &v);
+    tw_err err = tw_store_get(s, &k, arena, &v);
     memset(out, 0, sizeof *out);
-    out->user = *user;
     if (err == TW_ERR_NOT_FOUND)
         return TW_OK;
     if (err)
@@ -49,36 +52,73 @@ static tw_err head_read(tw_store *s, tw_txn *t, const tw_id *user, tw_arena *are
     return TW_OK;
 }
 
-static tw_err head_save(tw_txn *t, const struct store_head *h)
+/* Puts a log key into t untracked: the log locks guard the user's entries
+ * and head, so no other commit writes them meanwhile. */
+static tw_err put_untracked(tw_txn *t, const tw_key *k, const ProtobufCMessage *msg)
 {
-    tw_key k;
-    head_key(&k, &h->user);
-    Tw__Store__V1__ChangeHead m = TW__STORE__V1__CHANGE_HEAD__INIT;
-    m.last_sequence = h->last_sequence;
-    m.trimmed_through = h->trimmed_through;
-    return tw_txn_put(t, &k, &(tw_value){.msg = &m.base});
+    return store_txn_write_untracked(t, k, &(tw_value){.msg = (ProtobufCMessage *)msg}, false);
 }
 
-/* The head of user's log as t sees it, read for update once per
- * transaction and kept in t, so several appends share it. */
-static tw_err head_load(tw_txn *t, const tw_id *user, struct store_head **out)
+pthread_mutex_t *store_log_lock(tw_store *s, const tw_id *user)
 {
-    for (struct store_head *h = t->heads; h != NULL; h = h->next) {
-        if (memcmp(h->user.bytes, user->bytes, TW_ID_BYTES) == 0) {
-            *out = h;
-            return TW_OK;
-        }
+    return &s->log_locks[user->bytes[TW_ID_BYTES - 1] % STORE_LOG_LOCKS];
+}
+
+struct store_log *store_log_of(tw_txn *t, const tw_id *user)
+{
+    for (struct store_log *l = t->logs; l != NULL; l = l->next) {
+        if (memcmp(l->user.bytes, user->bytes, TW_ID_BYTES) == 0)
+            return l;
     }
-    struct store_head *h = tw_arena_alloc(t->arena, sizeof *h);
-    if (h == NULL)
-        return TW_ERR_NO_MEMORY;
-    tw_err err = head_read(t->store, t, user, t->arena, h);
+    struct store_log *l = tw_arena_alloc(t->arena, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    memset(l, 0, sizeof *l);
+    l->user = *user;
+    l->appends_end = &l->appends;
+    l->next = t->logs;
+    t->logs = l;
+    return l;
+}
+
+/* Writes one log's entries and head; see store_log_apply. */
+static tw_err log_apply(tw_txn *t, struct store_log *l)
+{
+    struct head h;
+    tw_err err = head_read(t->store, &l->user, t->arena, &h);
+    int64_t now_ms = store_now_ms(t->store);
+    for (struct store_append *a = l->appends; err == TW_OK && a != NULL; a = a->next) {
+        Tw__Store__V1__ChangeEntry m = TW__STORE__V1__CHANGE_ENTRY__INIT;
+        m.sequence = ++h.last_sequence;
+        m.resource_type = (char *)a->resource_type;
+        m.resource_id = (ProtobufCBinaryData){TW_ID_BYTES, a->resource_id.bytes};
+        m.op = (Tw__Store__V1__ChangeOp)a->op;
+        m.change_unix_ms = now_ms;
+        tw_key k;
+        entry_key(&k, &l->user, m.sequence);
+        err = put_untracked(t, &k, &m.base);
+        if (a->sequence != NULL)
+            *a->sequence = m.sequence;
+    }
     if (err)
         return err;
-    h->next = t->heads;
-    t->heads = h;
-    *out = h;
-    return TW_OK;
+    if (l->trimmed_through > h.trimmed_through)
+        h.trimmed_through = l->trimmed_through;
+    l->last_sequence = h.last_sequence;
+    tw_key k;
+    head_key(&k, &l->user);
+    Tw__Store__V1__ChangeHead m = TW__STORE__V1__CHANGE_HEAD__INIT;
+    m.last_sequence = h.last_sequence;
+    m.trimmed_through = h.trimmed_through;
+    return put_untracked(t, &k, &m.base);
+}
+
+tw_err store_log_apply(tw_txn *t)
+{
+    tw_err err = TW_OK;
+    for (struct store_log *l = t->logs; err == TW_OK && l != NULL; l = l->next)
+        err = log_apply(t, l);
+    return err;
 }
 
 tw_err tw_txn_changelog_append(tw_txn *t, const tw_id *user, const char *resource_type,
@@ -86,27 +126,14 @@ tw_err tw_txn_changelog_append(tw_txn *t, const tw_id *user, const char *resourc
 {
     if (op != TW_CHANGE_UPSERT && op != TW_CHANGE_TOMBSTONE)
         return store_fail(TW_ERR_INTERNAL, "change-log op %d", (int)op);
-    struct store_head *h;
-    tw_err err = head_load(t, user, &h);
-    if (err)
-        return err;
-    uint64_t seq = h->last_sequence + 1;
-    Tw__Store__V1__ChangeEntry m = TW__STORE__V1__CHANGE_ENTRY__INIT;
-    m.sequence = seq;
-    m.resource_type = (char *)resource_type;
-    m.resource_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)resource_id->bytes};
-    m.op = (Tw__Store__V1__ChangeOp)op;
-    m.change_unix_ms = store_now_ms(t->store);
-    tw_key k;
-    entry_key(&k, user, seq);
-    if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &m.base})))
-        return err;
-    h->last_sequence = seq;
-    h->appended = true;
-    if ((err = head_save(t, h)))
-        return err;
-    if (sequence != NULL)
-        *sequence = seq;
+    struct store_log *l = store_log_of(t, user);
+    struct store_append *a = tw_arena_alloc(t->arena, sizeof *a);
+    char *type = tw_arena_strdup(t->arena, resource_type);
+    if (l == NULL || a == NULL || type == NULL)
+        return TW_ERR_NO_MEMORY;
+    *a = (struct store_append){NULL, type, *resource_id, (int)op, sequence};
+    *l->appends_end = a;
+    l->appends_end = &a->next;
     return TW_OK;
 }
 
@@ -137,8 +164,8 @@ tw_err tw_store_changelog_read(tw_store *s, const tw_id *user, uint64_t since, u
     memset(out, 0, sizeof *out);
     if (limit > TW_CHANGELOG_MAX_LIMIT)
         limit = TW_CHANGELOG_MAX_LIMIT;
-    struct store_head head;
-    tw_err err = head_read(s, NULL, user, arena, &head);
+    struct head head;
+    tw_err err = head_read(s, user, arena, &head);
     if (err)
         return err;
     out->last_sequence = head.last_sequence;
@@ -168,7 +195,9 @@ tw_err tw_store_changelog_read(tw_store *s, const tw_id *user, uint64_t since, u
     if (err == TW_OK && (err = close_err) == TW_OK && out->count > 0 &&
         out->changes[out->count - 1].sequence > out->last_sequence)
         out->last_sequence = out->changes[out->count - 1].sequence; /* committed since */
-    return err;
+    /* A client keeps what it was handed as its cursor: only durable
+     * entries may be handed out (store/txn.c). */
+    return err ? err : store_sync_committed(s);
 }
 
 struct trim_chunk {
@@ -180,16 +209,16 @@ struct trim_chunk {
 static tw_err trim_apply(tw_txn *t, void *ctx)
 {
     const struct trim_chunk *c = ctx;
-    struct store_head *h;
-    tw_err err = head_load(t, &c->user, &h);
+    struct store_log *l = store_log_of(t, &c->user);
+    tw_err err = l ? TW_OK : TW_ERR_NO_MEMORY;
     for (size_t i = 0; err == TW_OK && i < c->count; i++) {
         tw_key k;
         entry_key(&k, &c->user, c->sequences[i]);
         err = tw_txn_delete(t, &k);
-        if (c->sequences[i] > h->trimmed_through)
-            h->trimmed_through = c->sequences[i];
+        if (c->sequences[i] > l->trimmed_through)
+            l->trimmed_through = c->sequences[i]; /* into the head at commit */
     }
-    return err ? err : head_save(t, h);
+    return err;
 }
 
 /* Fills c with the next entries of c->user older than before_ms, oldest

@@ -109,3 +109,88 @@ out:
     tw_arena_free(arena);
     return err;
 }
+
+/* Sums the days in [first_day, last_day] of the series at prefix (name,
+ * dims), reading only those days. */
+static tw_err series_total(tw_store *s, const tw_key *series, uint32_t first_day, uint32_t last_day,
+                           tw_arena *arena, uint64_t *total)
+{
+    tw_key from = *series;
+    tw_key_u32(&from, first_day - 1);
+    tw_store_iter *it;
+    tw_err err = tw_store_scan(s, series, first_day ? from.bytes : NULL, first_day ? from.len : 0,
+                               false, &it);
+    *total = 0;
+    while (err == TW_OK && tw_store_iter_next(it)) {
+        const uint8_t *key;
+        size_t len;
+        tw_store_iter_key(it, &key, &len);
+        uint32_t day = (uint32_t)key[len - 4] << 24 | (uint32_t)key[len - 3] << 16 |
+                       (uint32_t)key[len - 2] << 8 | key[len - 1];
+        if (day > last_day)
+            break;
+        tw_value v;
+        if ((err = tw_store_iter_value(it, arena, &v)) == TW_OK)
+            *total += v.u64;
+    }
+    tw_err close_err = tw_store_iter_close(it);
+    return err ? err : close_err;
+}
+
+tw_err tw_store_counter_series(tw_store *s, const tw_id *user, const char *name, uint32_t first_day,
+                               uint32_t last_day, tw_counter_series_fn fn, void *ctx)
+{
+    tw_key prefix;
+    tw_key_init(&prefix, user ? TW_KF_USER_COUNTER : TW_KF_COUNTER);
+    if (user)
+        tw_key_id(&prefix, user);
+    tw_key_str(&prefix, name);
+    tw_arena *arena = tw_arena_new(1024);
+    if (arena == NULL)
+        return TW_ERR_NO_MEMORY;
+    /* The next series starts after the last possible day of this one. */
+    tw_key after = {.len = 0};
+    tw_err err = TW_OK;
+    for (;;) {
+        tw_store_iter *it;
+        if ((err = tw_store_scan(s, &prefix, after.bytes, after.len, false, &it)))
+            break;
+        char *dims = NULL;
+        if (tw_store_iter_next(it)) {
+            tw_key_reader r;
+            tw_store_iter_read_key(it, &r);
+            if (user) {
+                tw_id owner;
+                tw_key_read_id(&r, &owner);
+            }
+            char *counter_name;
+            tw_key_read_str(&r, arena, &counter_name, NULL);
+            tw_key_read_str(&r, arena, &dims, NULL);
+            if (r.err)
+                err = store_fail(TW_ERR_DB_CORRUPT, "bad counter key");
+        }
+        tw_err close_err = tw_store_iter_close(it);
+        err = err ? err : close_err;
+        if (err || dims == NULL)
+            break;
+        tw_key series = prefix;
+        tw_key_str(&series, dims);
+        uint64_t total = 0;
+        if (first_day <= last_day &&
+            (err = series_total(s, &series, first_day, last_day, arena, &total)))
+            break;
+        if ((err = fn(ctx, dims, total)))
+            break;
+        after = series;
+        tw_key_u32(&after, UINT32_MAX);
+        if ((err = after.err))
+            break;
+        if (tw_arena_used(arena) > 64 * 1024) {
+            tw_arena_free(arena);
+            if ((arena = tw_arena_new(1024)) == NULL)
+                return TW_ERR_NO_MEMORY;
+        }
+    }
+    tw_arena_free(arena);
+    return err;
+}

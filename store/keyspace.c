@@ -2,6 +2,7 @@
 #include "tw_keyspace.h"
 
 #include "tw/store/v1/accounts.pb-c.h"
+#include "tw/store/v1/billing_records.pb-c.h"
 #include "tw/store/v1/records.pb-c.h"
 #include "tw/store/v1/task_records.pb-c.h"
 #include "tw/store/v1/wellness_records.pb-c.h"

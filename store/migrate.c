@@ -4,6 +4,20 @@
 #include "store_internal.h"
 #include "tw/store/v1/records.pb-c.h"
 
+/* The refusal of a database a newer twd migrated: both versions, and the
+ * way back. */
+static tw_err newer_database(const tw_migration_set *set, const Tw__Store__V1__MigrationRecord *rec)
+{
+    const tw_migration *last = set->count ? &set->rows[set->count - 1] : NULL;
+    const char *by = rec->twd_version[0] ? rec->twd_version : "a newer version";
+    return store_fail(TW_ERR_FAILED_PRECONDITION,
+                      "the database is at migration %u (%s), applied by twd %s; this twd %s "
+                      "knows migrations up to %u (%s). To use this twd, first run `twd migrate "
+                      "down --to %u` with twd %s on this data directory",
+                      rec->number, rec->name, by, TW_VERSION, last ? last->number : 0,
+                      last ? last->name : "none", last ? last->number : 0, by);
+}
+
 /* Which migrations of set are applied. Records are read in number order
  * and must name the set's first migrations, in order: *applied gets how
  * many, and apply_ms (NULL, or one slot per row) when each was applied, 0
@@ -38,9 +52,7 @@ static tw_err load_applied(tw_store *s, const tw_migration_set *set, int64_t *ap
         while (i < set->count && set->rows[i].number != rec->number)
             i++;
         if (i == set->count)
-            err = store_fail(TW_ERR_FAILED_PRECONDITION,
-                             "database has migration %u (%s), unknown to this twd: it is newer",
-                             rec->number, rec->name);
+            err = newer_database(set, rec);
         else if (i != n)
             err = store_fail(TW_ERR_FAILED_PRECONDITION,
                              "migration %u is applied but %u before it is not", rec->number,
@@ -72,6 +84,7 @@ static tw_err record_apply(tw_txn *t, void *ctx)
     rec.number = c->m->number;
     rec.name = (char *)c->m->name;
     rec.apply_unix_ms = store_now_ms(t->store);
+    rec.twd_version = TW_VERSION;
     return tw_txn_put(t, &k, &(tw_value){.msg = &rec.base});
 }
 

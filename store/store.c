@@ -105,6 +105,10 @@ int64_t store_now_ms(const tw_store *s)
 
 static void store_free(tw_store *s)
 {
+    for (int i = 0; i < STORE_LOG_LOCKS; i++)
+        pthread_mutex_destroy(&s->log_locks[i]);
+    pthread_mutex_destroy(&s->sync_lock);
+    pthread_cond_destroy(&s->sync_done);
     for (int i = 0; i < TW_CF__COUNT; i++) {
         if (s->cf[i] != NULL)
             rocksdb_column_family_handle_destroy(s->cf[i]);
@@ -149,14 +153,17 @@ static void set_options(tw_store *s)
     /* Keep every table file open: a read-only opener (`twd check`) then
      * never trips over a file compacted away while it reads. */
     rocksdb_options_set_max_open_files(o, -1);
+    if (s->opts.statistics)
+        rocksdb_options_enable_statistics(o);
     s->db_opts = o;
     for (int i = 0; i < TW_CF__COUNT; i++) {
         s->cf_opts[i] = rocksdb_options_create();
         if (tw_keyspace_cf_merges_u64((tw_cf)i))
             rocksdb_options_set_uint64add_merge_operator(s->cf_opts[i]);
     }
+    /* Commits never sync the WAL themselves: under TW_DURABLE they wait for
+     * a shared sync instead (store/txn.c). */
     s->write_opts = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_set_sync(s->write_opts, s->opts.durability == TW_DURABLE);
     s->read_opts = rocksdb_readoptions_create();
     s->txn_opts = rocksdb_optimistictransaction_options_create();
 }
@@ -249,7 +256,13 @@ tw_err tw_store_open(const tw_store_options *opts, tw_store **out)
     tw_err err = TW_ERR_NO_MEMORY;
     tw_store *s = calloc(1, sizeof *s);
     *out = NULL;
-    if (s == NULL || asprintf(&db_dir, "%s/db", opts->data_dir) < 0) {
+    if (s == NULL)
+        return TW_ERR_NO_MEMORY;
+    for (int i = 0; i < STORE_LOG_LOCKS; i++)
+        pthread_mutex_init(&s->log_locks[i], NULL);
+    pthread_mutex_init(&s->sync_lock, NULL);
+    pthread_cond_init(&s->sync_done, NULL);
+    if (asprintf(&db_dir, "%s/db", opts->data_dir) < 0) {
         db_dir = NULL;
         goto out;
     }

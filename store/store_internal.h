@@ -9,10 +9,14 @@
 #include "tw_store.h"
 #include "tw_txn.h"
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 
 #define STORE_PAGE_KEY_BYTES 32
+/* Locks serialising change-log commits, one per group of users (by the
+ * random last byte of the id): a power of two up to 256. */
+#define STORE_LOG_LOCKS 256
 
 struct tw_store {
     rocksdb_optimistictransactiondb_t *otxn; /* NULL when open read-only */
@@ -29,23 +33,74 @@ struct tw_store {
     void *listener_ctx;
     /* The last commit failed for a storage reason (not a conflict). */
     atomic_bool writes_failing;
+
+    /* Change-log commits of one user run one at a time (store/txn.c). */
+    pthread_mutex_t log_locks[STORE_LOG_LOCKS];
+
+    /* Group commit (TW_DURABLE): commits write the WAL without syncing it
+     * and take a ticket; one sync of the WAL makes every commit before it
+     * durable (store/txn.c). Tickets count from 1; synced and failed_through
+     * are guarded by sync_lock, and synced is read without it too. */
+    _Atomic uint64_t committed; /* tickets handed out */
+    _Atomic uint64_t synced;    /* every ticket up to this is durable */
+    uint64_t failed_through;    /* a sync failed: tickets up to this may be lost */
+    bool syncing;               /* one thread syncs at a time */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_done;
 };
 
-/* A change-log head a transaction has loaded (store/changelog.c). */
-struct store_head {
-    struct store_head *next;
+/* A change-log entry a transaction appends; its sequence number is given
+ * at commit (store/changelog.c). */
+struct store_append {
+    struct store_append *next;
+    const char *resource_type; /* in the transaction's arena */
+    tw_id resource_id;
+    int op;             /* tw_change_op */
+    uint64_t *sequence; /* the caller's, set at commit; NULL: not wanted */
+};
+
+/* What a transaction does to one user's change log: entries to append, in
+ * order, and entries it deleted (trimming). Applied to the user's log head
+ * at commit, with the user's log lock held. */
+struct store_log {
+    struct store_log *next;
     tw_id user;
-    uint64_t last_sequence;
-    uint64_t trimmed_through;
-    bool appended; /* tell the commit listener */
+    struct store_append *appends, **appends_end;
+    uint64_t trimmed_through; /* entries up to here are deleted by t; 0: none */
+    uint64_t last_sequence;   /* after store_log_apply: for the commit listener */
 };
 
 struct tw_txn {
     tw_store *store;
     rocksdb_transaction_t *rtx;
-    tw_arena *arena; /* packed values, heads; dies with the transaction */
-    struct store_head *heads;
+    tw_arena *arena; /* packed values, logs; dies with the transaction */
+    struct store_log *logs;
 };
+
+/* The log of user in t, made empty when t has none yet; NULL when out of
+ * memory. */
+struct store_log *store_log_of(tw_txn *t, const tw_id *user);
+
+/* The lock of user's change log. */
+pthread_mutex_t *store_log_lock(tw_store *s, const tw_id *user);
+
+/* Gives t's appended entries their sequence numbers after the user's
+ * committed head, and writes them and the new heads into t untracked (the
+ * log locks make them safe). Call with the locks of every log of t held. */
+tw_err store_log_apply(tw_txn *t);
+
+/* Puts (v; NULL for a TW_VAL_NONE family) or deletes (del) a complete key
+ * in t's batch without tracking it: commit checks no conflict on it. Only
+ * for keys something else guards (tw_txn_put_index, the log locks). */
+tw_err store_txn_write_untracked(tw_txn *t, const tw_key *k, const tw_value *v, bool del);
+
+/* Makes every commit up to ticket durable (TW_DURABLE), sharing one WAL
+ * sync with every committer waiting at the same time. */
+tw_err store_sync_through(tw_store *s, uint64_t ticket);
+
+/* Makes every commit so far durable: what a reader is about to hand out
+ * was not written by a commit that could still be lost. */
+tw_err store_sync_committed(tw_store *s);
 
 /* Records "what: message" as this thread's last error and returns what the
  * RocksDB error err maps to. Takes err (rocksdb_free). */

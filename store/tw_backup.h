@@ -2,8 +2,8 @@
  * Backups with RocksDB's BackupEngine, for `twd backup create|verify|
  * restore`. A backup directory holds any number of backups (table files
  * shared between them, each with its checksum); verify and restore use the
- * latest. Audio blobs are not in it: the blob store is backed up (or
- * replicated, for S3) on its own.
+ * latest. Audio is not in the database: server/ops/backup.c keeps it
+ * beside the database's files, in the same directory.
  */
 #ifndef TW_BACKUP_H
 #define TW_BACKUP_H
@@ -36,6 +36,24 @@ tw_err tw_store_backup_create(tw_store *s, const char *backup_dir, tw_backup_inf
  * backup; TW_ERR_DB_CORRUPT (or TW_ERR_DB) when it is damaged. */
 tw_err tw_store_backup_verify(const char *backup_dir, tw_backup_info *info,
                               tw_store_report *report);
+
+/* As tw_store_backup_verify, and then, while the restored store is still
+ * open (read-only), calls check (when not NULL) with it, for what lies
+ * beside the database (the audio of its voice notes); an error from check
+ * is the result. */
+typedef tw_err (*tw_backup_check_fn)(void *ctx, tw_store *restored);
+tw_err tw_store_backup_verify_with(const char *backup_dir, tw_backup_info *info,
+                                   tw_store_report *report, tw_backup_check_fn check, void *ctx);
+
+/* Every backup in backup_dir, oldest first, at most cap of them in out;
+ * *count gets how many there are (may exceed cap). A missing directory
+ * holds none. */
+tw_err tw_store_backup_list(const char *backup_dir, tw_backup_info *out, size_t cap,
+                            size_t *count);
+
+/* Deletes all but the keep newest backups of backup_dir (and the files
+ * only they used). */
+tw_err tw_store_backup_purge(const char *backup_dir, uint32_t keep);
 
 /* Restores the latest backup in backup_dir as the store of data_dir, then
  * checks it as tw_store_check does. data_dir must not hold a store already

@@ -2,11 +2,13 @@
  * The per-user change log, for sync. Every write of user data appends, in
  * the same transaction, an entry (resource type, resource id, upsert or
  * tombstone) under the user's next sequence number: sequences of one user
- * are gap-free and increase in commit order (two writers for one user
- * conflict on the user's log head and one retries). Pull reads the entries
- * after a client's cursor; Watch is woken by the store's commit listener
- * (tw_store_set_commit_listener). Old entries are trimmed; a client whose
- * cursor is older than what was trimmed must resynchronise from scratch.
+ * are gap-free and increase in commit order. The store numbers the entries
+ * at commit, one commit of a user at a time (store/txn.c), so writers of one
+ * user, whatever service they serve, neither conflict nor retry over the
+ * log. Pull reads the entries after a client's cursor; Watch is woken by the
+ * store's commit listener (tw_store_set_commit_listener). Old entries are
+ * trimmed; a client whose cursor is older than what was trimmed must
+ * resynchronise from scratch.
  */
 #ifndef TW_CHANGELOG_H
 #define TW_CHANGELOG_H
@@ -18,9 +20,11 @@ typedef enum tw_change_op {
     TW_CHANGE_TOMBSTONE = 2, /* deleted: drop it */
 } tw_change_op;
 
-/* Appends an entry to user's log in t; *sequence (may be NULL) gets its
- * sequence. resource_type ("task") and the ids are borrowed during the call.
- * A transaction may append several entries, for several users. */
+/* Appends an entry to user's log in t. Its sequence is given when t
+ * commits: *sequence (may be NULL; it must outlive the commit) gets it then.
+ * resource_type ("task") and the ids are copied. A transaction may append
+ * several entries, for several users; they follow each other in the order
+ * appended. */
 tw_err tw_txn_changelog_append(tw_txn *t, const tw_id *user, const char *resource_type,
                                const tw_id *resource_id, tw_change_op op, uint64_t *sequence);
 
@@ -53,7 +57,8 @@ typedef struct tw_change_page {
 
 /* The entries of user's log after sequence since (0: from the start), at
  * most limit of them (0 reads only the head; capped at
- * TW_CHANGELOG_MAX_LIMIT), allocated in arena. */
+ * TW_CHANGELOG_MAX_LIMIT), allocated in arena. Under TW_DURABLE it returns
+ * once what it read is durable: a commit is visible a moment before. */
 tw_err tw_store_changelog_read(tw_store *s, const tw_id *user, uint64_t since, uint32_t limit,
                                tw_arena *arena, tw_change_page *out);
 

@@ -40,4 +40,18 @@ tw_err tw_txn_counter_add(tw_txn *t, const tw_counter *c, uint32_t day, int64_t 
 tw_err tw_store_counter_read(tw_store *s, const tw_counter *c, uint32_t first_day, uint32_t ndays,
                              uint64_t *per_day, uint64_t *total);
 
+/*
+ * Every dimensions series of counter name (service-wide when user is NULL),
+ * in dims order, with its total over days first_day .. last_day: fn gets
+ * the dims string ("" for none; borrowed during the call) and the total,
+ * also 0 for a series with no count in the range. The time is a seek per
+ * series plus one read per counted day in the range, never a walk of other
+ * days: "health log entries by type in the last 24 h" reads two days of
+ * each type. An error from fn stops the listing and is returned.
+ */
+typedef tw_err (*tw_counter_series_fn)(void *ctx, const char *dims, uint64_t total);
+tw_err tw_store_counter_series(tw_store *s, const tw_id *user, const char *name,
+                               uint32_t first_day, uint32_t last_day, tw_counter_series_fn fn,
+                               void *ctx);
+
 #endif

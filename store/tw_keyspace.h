@@ -84,6 +84,9 @@
        P(STR, name))                                                                               \
     XX(LOGIN_FAILURES, DATA, 0x54, SHARED, MSG, &tw__store__v1__login_failures__descriptor,        \
        P(STR, subject))                                                                            \
+    /* Accounts whose emails differ only by case from an older one's (migration 2). */             \
+    XX(EMAIL_CASE_COLLISION, DATA, 0x55, SHARED, MSG,                                              \
+       &tw__store__v1__email_case_collision__descriptor, P(STR, email))                            \
     /* Tasks (0x60-0x6F): tasks by id, and one index per list order, each by status so a */        \
     /* filtered list is a prefix scan; by parent in manual order, where the order part is the */   \
     /* order key, a NUL and the task id's 16 bytes (siblings may share an order key). */           \
@@ -114,6 +117,9 @@
     /* Sync: the result of each pushed mutation, by (user, mutation id). */                        \
     XX(SYNC_MUTATION, DATA, 0x6B, OWNED, MSG, &tw__store__v1__mutation_record__descriptor,         \
        P(ID, user), P(ID, mutation))                                                               \
+    /* Tasks the user deleted (each has a tombstone in the change log), so Push can tell */        \
+    /* a deleted task from an id never had; read only while the task does not exist. */            \
+    XX(TASK_DELETED, DATA, 0x6C, OWNED, NONE, NULL, P(ID, user), P(ID, task))                      \
     /* Health logs (0x70-0x77): entries by id; the time index carries a digest for daily */        \
     /* summaries; type and source indexes for lists; (source, external id) -> entry id. */         \
     XX(HEALTH_LOG, DATA, 0x70, OWNED, MSG, &tw__store__v1__health_log_record__descriptor,          \
@@ -143,7 +149,42 @@
        P(ID, note))                                                                                \
     XX(VOICE_NOTE_BY_REQUEST, INDEX, 0x82, OWNED, ID, NULL, P(ID, user), P(STR, request_id))       \
     XX(VOICE_NOTE_BY_AGE, INDEX, 0x83, SHARED, NONE, NULL, P(I64, create_ms), P(ID, user),         \
-       P(ID, note))
+       P(ID, note))                                                                                \
+    /* Billing (server/billing, 0xA0-0xAF): plans by id; each user's billing account (Stripe */    \
+    /* customer, subscription) and the Stripe customer id -> user; payments by Stripe id and */    \
+    /* by creation time; saved payment methods; the entitlement every limit check reads; */        \
+    /* usage per resource per billing period (counted, never deleted at roll-over); users */       \
+    /* who crossed an alert threshold by (day or hour, user, kind); student verifications and */   \
+    /* the review queue by (status, submission); Stripe's events by id and by receipt time; */     \
+    /* live subscriptions by plan, for moving them to a new price at renewal. */                   \
+    XX(BILLING_PLAN, DATA, 0xA0, SHARED, MSG, &tw__store__v1__plan_record__descriptor,             \
+       P(STR, plan))                                                                               \
+    XX(BILLING_ACCOUNT, DATA, 0xA1, OWNED, MSG,                                                    \
+       &tw__store__v1__billing_account_record__descriptor, P(ID, user))                            \
+    XX(BILLING_STRIPE_CUSTOMER, INDEX, 0xA2, SHARED, ID, NULL, P(STR, customer))                   \
+    XX(BILLING_PAYMENT, DATA, 0xA3, OWNED, MSG, &tw__store__v1__payment_record__descriptor,        \
+       P(ID, user), P(STR, payment))                                                               \
+    XX(BILLING_PAYMENT_BY_TIME, INDEX, 0xA4, OWNED, NONE, NULL, P(ID, user), P(I64, create_ms),    \
+       P(STR, payment))                                                                            \
+    XX(BILLING_PAYMENT_METHOD, DATA, 0xA5, OWNED, MSG,                                             \
+       &tw__store__v1__payment_method_record__descriptor, P(ID, user), P(STR, payment_method))     \
+    XX(BILLING_ENTITLEMENT, DATA, 0xA6, OWNED, MSG,                                                \
+       &tw__store__v1__entitlement_record__descriptor, P(ID, user))                                \
+    XX(BILLING_USAGE, COUNTERS, 0xA7, OWNED, U64, NULL, P(ID, user), P(U32, resource),             \
+       P(I64, period_start_ms))                                                                    \
+    XX(BILLING_ALERT, INDEX, 0xA8, SHARED, NONE, NULL, P(I64, time_ms), P(ID, user), P(STR, kind)) \
+    XX(BILLING_STUDENT, DATA, 0xA9, OWNED, MSG,                                                    \
+       &tw__store__v1__student_verification_record__descriptor, P(ID, user))                       \
+    XX(BILLING_STUDENT_BY_STATUS, INDEX, 0xAA, SHARED, NONE, NULL, P(U32, status),                 \
+       P(I64, submit_ms), P(ID, user))                                                             \
+    XX(BILLING_WEBHOOK_EVENT, DATA, 0xAB, SHARED, MSG,                                             \
+       &tw__store__v1__webhook_event_record__descriptor, P(STR, event))                            \
+    XX(BILLING_WEBHOOK_BY_TIME, INDEX, 0xAC, SHARED, NONE, NULL, P(I64, receive_ms),               \
+       P(STR, event))                                                                              \
+    XX(BILLING_SUB_BY_PLAN, INDEX, 0xAD, SHARED, NONE, NULL, P(STR, plan), P(ID, user))            \
+    /* Operations (0x90-0x9F): accounts by flag ("disabled", "admin"), newest first within a */    \
+    /* flag, for AdminService.ListUsers; kept by tw_txn_account_put, built by migration 3. */      \
+    XX(ACCOUNT_BY_FLAG, INDEX, 0x90, SHARED, NONE, NULL, P(STR, flag), P(ID, user))
 
 /* clang-format cannot see the rows inside the macros. */
 /* clang-format off */

@@ -32,6 +32,14 @@ typedef struct tw_migration_set {
 /* twd's migrations (store/migrations.c). */
 extern const tw_migration_set tw_store_migrations;
 
+/* Receives one line of tw_store_migration_notes. */
+typedef void tw_migration_line_fn(void *ctx, const char *text);
+
+/* What twd's applied migrations left for an operator to resolve (today:
+ * migration 2's email case collisions still open), one line at a time to
+ * line(ctx, text); `twd migrate status` prints them. */
+tw_err tw_store_migration_notes(tw_store *s, tw_migration_line_fn *line, void *ctx);
+
 typedef struct tw_migration_status {
     uint32_t number;
     const char *name;

@@ -41,7 +41,8 @@ typedef struct tw_store tw_store;
 /* When a commit returns, as the durability profiles say. */
 typedef enum tw_durability {
     /* The WAL is fsynced before commit returns: survives power loss.
-     * Concurrent commits share one fsync (RocksDB's group commit). */
+     * Concurrent commits share one fsync (the store's group commit,
+     * store/txn.c). */
     TW_DURABLE,
     /* The WAL is written but not synced: survives a crash of twd, not of
      * the machine. */
@@ -60,6 +61,10 @@ typedef struct tw_store_options {
      * NULL for the wall clock. Tests make time pass without sleeping. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
+    /* Keep RocksDB's statistics (counters and timing histograms of reads,
+     * writes, compactions; tw_store_ops.h) for /metrics. Costs a little on
+     * every read and write. */
+    bool statistics;
     /* A failed job waits between half and all of base * 2^(attempts-1)
      * ms (at most max ms), at random; 0 means 1 s and 1 h. */
     uint32_t job_backoff_base_ms;

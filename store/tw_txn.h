@@ -14,6 +14,11 @@
  *
  * A transaction belongs to one thread at a time. Writes are visible to its
  * own gets before commit and to nobody else until then.
+ *
+ * Under TW_DURABLE, commit returns once the transaction is durable, and
+ * concurrent commits share the WAL sync that makes them so (group commit,
+ * store/txn.c). Others may read a commit a moment (one sync) before it is
+ * durable; the change log never hands out such an entry.
  */
 #ifndef TW_TXN_H
 #define TW_TXN_H
@@ -41,6 +46,16 @@ tw_err tw_txn_put(tw_txn *t, const tw_key *k, const tw_value *v);
 
 /* Deletes a complete key; deleting an absent key is not an error. */
 tw_err tw_txn_delete(tw_txn *t, const tw_key *k);
+
+/*
+ * The same for an index entry of an entity whose own key t reads for update
+ * or writes: any transaction changing the entry must do so too, so it
+ * conflicts on the entity's key, and the entry itself is written untracked
+ * (commit checks no conflict for it: one memtable lookup and lock bucket
+ * fewer per entry). t reads the entry back like any write.
+ */
+tw_err tw_txn_put_index(tw_txn *t, const tw_key *k, const tw_value *v);
+tw_err tw_txn_delete_index(tw_txn *t, const tw_key *k);
 
 /* Commits and ends the transaction, whatever the outcome (t is freed).
  * TW_ERR_CONFLICT: lost a race, nothing written. Other errors: nothing

@@ -39,7 +39,7 @@ struct channel {
 /* Read-only while the workers run. */
 struct plan {
     grpc_slice request;
-    grpc_metadata *metadata;
+    grpc_metadata *metadata; /* variants of metadata_count entries each */
     size_t metadata_count;
     int64_t deadline_ns;     /* 0: none */
     int64_t measure_from_ns; /* CLOCK_MONOTONIC */
@@ -49,7 +49,8 @@ struct plan {
 /* One call at a time; the slot is the completion queue tag. */
 struct call_slot {
     const struct channel *channel;
-    grpc_call *call; /* NULL while idle */
+    const grpc_metadata *metadata; /* the plan's variant this slot sends */
+    grpc_call *call;               /* NULL while idle */
     grpc_byte_buffer *request;
     grpc_byte_buffer *response;
     grpc_metadata_array initial_metadata;
@@ -127,7 +128,7 @@ static bool call_start(struct worker *w, struct call_slot *s)
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[0].data.send_initial_metadata.count = p->metadata_count;
-    ops[0].data.send_initial_metadata.metadata = p->metadata;
+    ops[0].data.send_initial_metadata.metadata = (grpc_metadata *)s->metadata;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = s->request;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -296,7 +297,12 @@ enum load_outcome load_run(const struct load_spec *spec, struct load_result *res
     struct channel *channels = calloc(spec->channels, sizeof *channels);
     struct worker *workers = calloc(spec->threads, sizeof *workers);
     struct call_slot *slots = calloc(spec->concurrency, sizeof *slots);
-    grpc_metadata *metadata = calloc(spec->header_count + 1, sizeof *metadata);
+    /* One variant per slot header (or one without): the common headers,
+     * then that slot header. */
+    size_t variants = spec->slot_header_count ? spec->slot_header_count : 1;
+    size_t per_variant = spec->header_count + (spec->slot_header_count ? 1 : 0);
+    size_t metadata_len = variants * per_variant;
+    grpc_metadata *metadata = calloc(metadata_len + 1, sizeof *metadata);
     result->latency = histogram_create();
     if (!channels || !workers || !slots || !metadata || !result->latency) {
         fprintf(stderr, "tw-loadgen: out of memory\n");
@@ -304,12 +310,17 @@ enum load_outcome load_run(const struct load_spec *spec, struct load_result *res
     }
 
     plan.request = grpc_slice_from_copied_buffer((const char *)spec->request, spec->request_len);
-    for (size_t i = 0; i < spec->header_count; i++) {
-        metadata[i].key = grpc_slice_from_copied_string(spec->headers[i].key);
-        metadata[i].value = grpc_slice_from_copied_string(spec->headers[i].value);
+    for (size_t v = 0; v < variants; v++) {
+        grpc_metadata *row = metadata + v * per_variant;
+        for (size_t i = 0; i < per_variant; i++) {
+            const struct load_header *h =
+                i < spec->header_count ? &spec->headers[i] : &spec->slot_headers[v];
+            row[i].key = grpc_slice_from_copied_string(h->key);
+            row[i].value = grpc_slice_from_copied_string(h->value);
+        }
     }
     plan.metadata = metadata;
-    plan.metadata_count = spec->header_count;
+    plan.metadata_count = per_variant;
 
     for (unsigned i = 0; i < spec->channels; i++) {
         channels[i].channel = open_channel(spec->target);
@@ -334,8 +345,10 @@ enum load_outcome load_run(const struct load_spec *spec, struct load_result *res
             fprintf(stderr, "tw-loadgen: out of memory\n");
             goto out;
         }
-        for (size_t i = first; i < end; i++)
+        for (size_t i = first; i < end; i++) {
             slots[i].channel = &channels[i % spec->channels];
+            slots[i].metadata = metadata + (i % variants) * per_variant;
+        }
     }
     plan.measure_from_ns = now_ns() + (int64_t)(spec->warmup_s * (double)NS_PER_S);
     plan.measure_until_ns = plan.measure_from_ns + (int64_t)(spec->duration_s * (double)NS_PER_S);
@@ -365,7 +378,7 @@ out:
     for (unsigned i = 0; channels && i < spec->channels; i++)
         if (channels[i].channel)
             grpc_channel_destroy(channels[i].channel);
-    for (size_t i = 0; metadata && i < spec->header_count; i++) {
+    for (size_t i = 0; metadata && i < metadata_len; i++) {
         grpc_slice_unref(metadata[i].key);
         grpc_slice_unref(metadata[i].value);
     }

@@ -36,6 +36,10 @@ struct load_spec {
     size_t request_len;
     const struct load_header *headers;
     size_t header_count;
+    /* Call slot i also sends slot_headers[i % slot_header_count] (none when
+     * the count is 0): one token per slot spreads the calls over users. */
+    const struct load_header *slot_headers;
+    size_t slot_header_count;
 };
 
 /* Calls that completed inside the measured window (after the warm-up). */

@@ -1,6 +1,7 @@
 /*
  * tw-store-bench: the store's own throughput on a temporary database, one
- * JSON line per figure. Each figure runs for --seconds (default 2):
+ * JSON line per figure (only NAME with --figure NAME). Each figure runs for
+ * --seconds (default 2):
  *   fast_put       one put per transaction, TW_FAST (WAL written, no sync)
  *   durable_put    the same, TW_DURABLE (WAL fsynced at each commit)
  *   durable_put_4t four threads of durable puts: RocksDB's group commit
@@ -181,13 +182,24 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return remove(path);
 }
 
+/* Whether the figure called name runs: all of them without --figure. */
+static const char *only;
+static bool wanted(const char *name)
+{
+    return only == NULL || strcmp(only, name) == 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--seconds") == 0)
-        seconds = atof(argv[2]);
-    else if (argc != 1) {
-        fprintf(stderr, "usage: tw-store-bench [--seconds N]\n");
-        return 2;
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) {
+            seconds = atof(argv[i + 1]);
+        } else if (i + 1 < argc && strcmp(argv[i], "--figure") == 0) {
+            only = argv[i + 1];
+        } else {
+            fprintf(stderr, "usage: tw-store-bench [--seconds N] [--figure NAME]\n");
+            return 2;
+        }
     }
     if (mkdtemp(dir) == NULL) {
         perror("mkdtemp");
@@ -197,21 +209,28 @@ int main(int argc, char **argv)
     memset(resource_type, 't', 64);
 
     tw_store *s = open_store(TW_FAST);
-    measure(s, &(struct figure){"fast_put", put_one, 1});
+    if (wanted("fast_put"))
+        measure(s, &(struct figure){"fast_put", put_one, 1});
     tw_store_close(s);
     s = open_store(TW_DURABLE);
-    measure(s, &(struct figure){"durable_put", put_one, 1});
-    measure(s, &(struct figure){"durable_put_4t", put_one, PUT_THREADS});
+    if (wanted("durable_put"))
+        measure(s, &(struct figure){"durable_put", put_one, 1});
+    if (wanted("durable_put_4t"))
+        measure(s, &(struct figure){"durable_put_4t", put_one, PUT_THREADS});
     tw_store_close(s);
-    s = open_store(TW_FAST);
-    struct run fill = {s, 0, 0};
-    for (unsigned u = 0; u < USERS; u++) { /* scans need SCAN_ITEMS per user */
-        while (atomic_load(&next_seq[u]) < 2 * SCAN_ITEMS)
-            put_for(&fill, u);
+    if (wanted("get") || wanted("scan50")) {
+        s = open_store(TW_FAST);
+        struct run fill = {s, 0, 0};
+        for (unsigned u = 0; u < USERS; u++) { /* scans need SCAN_ITEMS per user */
+            while (atomic_load(&next_seq[u]) < 2 * SCAN_ITEMS)
+                put_for(&fill, u);
+        }
+        if (wanted("get"))
+            measure(s, &(struct figure){"get", get_one, 1});
+        if (wanted("scan50"))
+            measure(s, &(struct figure){"scan50", scan_one, 1});
+        tw_store_close(s);
     }
-    measure(s, &(struct figure){"get", get_one, 1});
-    measure(s, &(struct figure){"scan50", scan_one, 1});
-    tw_store_close(s);
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }

@@ -6,6 +6,8 @@ the build generates (BUILD/e2e_stubs):
     bench_client.py STUBS ADDR login EMAIL PASSWORD -> an access token
     bench_client.py STUBS ADDR count TOKEN        -> how many tasks the user has
     bench_client.py STUBS ADDR token-at TOKEN N   -> a ListTasks page token N tasks in
+    bench_client.py STUBS ADDR task-id TOKEN      -> the id of the user's first task
+    bench_client.py STUBS ADDR tokens N           -> access tokens of N new users, one a line
 """
 import secrets
 import sys
@@ -22,12 +24,23 @@ def main(argv):
     channel = grpc.insecure_channel(address)
     auth = auth_service_pb2_grpc.AuthServiceStub(channel)
     tasks = task_service_pb2_grpc.TaskServiceStub(channel)
-    if command == "signup":
+    def register():
         email = f"bench-{secrets.token_hex(6)}@example.com"
         password = "bench-" + secrets.token_urlsafe(16)
         reply = auth.Register(A.RegisterRequest(email=email, password=password,
                                                 display_name="Bench"), timeout=30)
+        return reply, email, password
+
+    if command == "signup":
+        reply, email, password = register()
         print(reply.user.id, email, password)
+    elif command == "tokens":
+        for _ in range(int(args[0])):
+            print(register()[0].tokens.access_token)
+    elif command == "task-id":
+        reply = tasks.ListTasks(T.ListTasksRequest(page_size=1),
+                                metadata=[("authorization", "Bearer " + args[0])], timeout=60)
+        print(reply.tasks[0].id)
     elif command == "login":
         reply = auth.Login(A.LoginRequest(email=args[0], password=args[1]), timeout=30)
         print(reply.tokens.access_token)

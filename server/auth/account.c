@@ -19,7 +19,9 @@ extern const size_t tw_common_passwords_size;
 
 #define WHY(...) (snprintf(why, whylen, __VA_ARGS__), false)
 
-bool tw_email_normalise(const char *email, char *out, char *why, size_t whylen)
+/* Trims email and checks its shape into out, the domain in lower case; the
+ * local part in lower case too when fold_local. */
+static bool email_parse(const char *email, bool fold_local, char *out, char *why, size_t whylen)
 {
     while (isspace((unsigned char)*email))
         email++;
@@ -42,9 +44,16 @@ bool tw_email_normalise(const char *email, char *out, char *why, size_t whylen)
     const char *dot = strchr(domain, '.');
     if (dot == NULL || domain[0] == '.' || out[len - 1] == '.' || strstr(domain, ".."))
         return WHY("has no valid domain");
-    for (char *p = at + 1; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
+    /* ASCII letters only: bytes of other scripts stay as they are. */
+    for (char *p = fold_local ? out : at + 1; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
     return true;
+}
+
+bool tw_email_normalise(const char *email, char *out, char *why, size_t whylen)
+{
+    return email_parse(email, true, out, why, whylen);
 }
 
 /* ---- common passwords ------------------------------------------------------ */
@@ -198,6 +207,32 @@ static bool account_id(const Tw__Store__V1__Account *a, tw_id *id)
     return true;
 }
 
+void tw_account_flag_key(tw_key *k, const char *flag, const tw_id *user)
+{
+    tw_key_init(k, TW_KF_ACCOUNT_BY_FLAG);
+    tw_key_str(k, flag);
+    tw_key_id(k, user);
+}
+
+/* Lists the account under each flag it has, and only those. */
+static tw_err put_flags(tw_txn *t, const tw_id *id, const Tw__Store__V1__Account *account)
+{
+    const struct {
+        const char *flag;
+        bool set;
+    } flags[] = {
+        {TW_ACCOUNT_FLAG_DISABLED, account->disabled},
+        {TW_ACCOUNT_FLAG_ADMIN, strcmp(account->role, TW_ROLE_ADMIN) == 0},
+    };
+    tw_err err = TW_OK;
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0] && !err; i++) {
+        tw_key k;
+        tw_account_flag_key(&k, flags[i].flag, id);
+        err = flags[i].set ? tw_txn_put(t, &k, NULL) : tw_txn_delete(t, &k);
+    }
+    return err;
+}
+
 tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account)
 {
     tw_id id;
@@ -206,6 +241,8 @@ tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account)
     tw_key k;
     tw_account_key(&k, &id);
     tw_err err = tw_txn_put(t, &k, &(tw_value){.msg = (ProtobufCMessage *)&account->base});
+    if (!err)
+        err = put_flags(t, &id, account);
     return err ? err : tw_txn_changelog_append(t, &id, "user", &id, TW_CHANGE_UPSERT, NULL);
 }
 
@@ -221,6 +258,90 @@ tw_err tw_txn_account_create(tw_txn *t, const Tw__Store__V1__Account *account)
         err = tw_txn_counter_add(t, &(tw_counter){.name = "registrations"},
                                  tw_store_day(account->create_unix_ms), 1);
     return err;
+}
+
+/* ---- addresses that differ only by case (EmailCaseCollision) ---------------- */
+
+static void collision_key(tw_key *k, const char *normal)
+{
+    tw_key_init(k, TW_KF_EMAIL_CASE_COLLISION);
+    tw_key_str(k, normal);
+}
+
+static bool entry_is(const Tw__Store__V1__CaseCollidingAccount *entry, const tw_id *user)
+{
+    return entry->user_id.len == TW_ID_BYTES &&
+           memcmp(entry->user_id.data, user->bytes, TW_ID_BYTES) == 0;
+}
+
+tw_err tw_account_find_by_email(tw_store *s, const char *email, tw_arena *arena, tw_id *owner)
+{
+    char normal[TW_EMAIL_MAX + 1], spelling[TW_EMAIL_MAX + 1], why[160];
+    if (!email_parse(email, true, normal, why, sizeof why) ||
+        !email_parse(email, false, spelling, why, sizeof why))
+        return TW_ERR_NOT_FOUND;
+    tw_key k;
+    tw_value v;
+    collision_key(&k, normal);
+    tw_err err = tw_store_get(s, &k, arena, &v);
+    if (err && err != TW_ERR_NOT_FOUND)
+        return err;
+    const Tw__Store__V1__EmailCaseCollision *c = err ? NULL : (const void *)v.msg;
+    for (size_t i = 0; c != NULL && i < c->n_accounts; i++) {
+        const Tw__Store__V1__CaseCollidingAccount *entry = c->accounts[i];
+        if (strcmp(entry->email, spelling) == 0 && entry->user_id.len == TW_ID_BYTES) {
+            memcpy(owner->bytes, entry->user_id.data, TW_ID_BYTES);
+            return TW_OK;
+        }
+    }
+    return tw_store_unique_lookup(s, TW_EMAIL_SPACE, normal, owner);
+}
+
+/* Writes c back, or deletes it once it lists nobody. */
+static tw_err collision_put(tw_txn *t, const tw_key *k, Tw__Store__V1__EmailCaseCollision *c)
+{
+    return c->n_accounts == 0 ? tw_txn_delete(t, k)
+                              : tw_txn_put(t, k, &(tw_value){.msg = &c->base});
+}
+
+tw_err tw_txn_account_release_email(tw_txn *t, const Tw__Store__V1__Account *account,
+                                    tw_arena *arena)
+{
+    tw_id id;
+    char normal[TW_EMAIL_MAX + 1], why[160];
+    if (!account_id(account, &id) || !email_parse(account->email, true, normal, why, sizeof why))
+        return TW_ERR_INTERNAL;
+    tw_key k;
+    tw_value v;
+    collision_key(&k, normal);
+    tw_err err = tw_txn_get_for_update(t, &k, arena, &v);
+    if (err == TW_ERR_NOT_FOUND) /* the usual case: no collision */
+        return tw_txn_unique_release(t, TW_EMAIL_SPACE, normal, &id);
+    if (err)
+        return err;
+    Tw__Store__V1__EmailCaseCollision *c = (void *)v.msg;
+    for (size_t i = 0; i < c->n_accounts; i++) {
+        if (entry_is(c->accounts[i], &id)) { /* listed: it holds no claim */
+            memmove(&c->accounts[i], &c->accounts[i + 1],
+                    (c->n_accounts - i - 1) * sizeof *c->accounts);
+            c->n_accounts--;
+            return collision_put(t, &k, c);
+        }
+    }
+    /* The holder goes: the oldest listed account gets the address. */
+    if ((err = tw_txn_unique_release(t, TW_EMAIL_SPACE, normal, &id)))
+        return err;
+    tw_id heir;
+    if (c->n_accounts == 0)
+        return collision_put(t, &k, c);
+    if (c->accounts[0]->user_id.len != TW_ID_BYTES)
+        return TW_ERR_DB_CORRUPT;
+    memcpy(heir.bytes, c->accounts[0]->user_id.data, TW_ID_BYTES);
+    memmove(&c->accounts[0], &c->accounts[1], (c->n_accounts - 1) * sizeof *c->accounts);
+    c->n_accounts--;
+    if ((err = tw_txn_unique_claim(t, TW_EMAIL_SPACE, normal, &heir)))
+        return err;
+    return collision_put(t, &k, c);
 }
 
 Tw__Store__V1__Account *tw_account_new(tw_arena *arena, const char *email, const char *hash,

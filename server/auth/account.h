@@ -28,8 +28,12 @@
 /* Each check returns true when the value is fine, or false with a short
  * reason in why (for a BadRequest field violation). */
 
-/* Normalises an email (surrounding white space removed, the domain in lower
- * case) into out (TW_EMAIL_MAX + 1 bytes) and checks its shape. */
+/* Normalises an email into out (TW_EMAIL_MAX + 1 bytes) and checks its
+ * shape: surrounding white space removed, the whole address in lower case
+ * (ASCII letters; other bytes are kept). Addresses that differ only by case
+ * are one account, as the big providers treat them; dots and +tags are
+ * kept, since what they mean is up to each provider. Every lookup or claim
+ * of an email goes through this form. */
 bool tw_email_normalise(const char *email, char *out, char *why, size_t whylen);
 
 /* At least 8 characters, at most 1024 bytes, not a common password (the
@@ -61,7 +65,15 @@ tw_err tw_account_load(tw_store *s, const tw_id *user, tw_arena *arena,
 tw_err tw_txn_account_load(tw_txn *t, const tw_id *user, tw_arena *arena,
                            Tw__Store__V1__Account **out);
 
-/* Writes an account changed in t, with its change-log entry ("user"). */
+/* The flags ACCOUNT_BY_FLAG lists accounts by (AdminService.ListUsers). */
+#define TW_ACCOUNT_FLAG_DISABLED "disabled"
+#define TW_ACCOUNT_FLAG_ADMIN    "admin"
+
+/* The ACCOUNT_BY_FLAG key of user under flag. */
+void tw_account_flag_key(tw_key *k, const char *flag, const tw_id *user);
+
+/* Writes an account changed in t, with its change-log entry ("user"), and
+ * keeps its entries in ACCOUNT_BY_FLAG (disabled, admin) in step. */
 tw_err tw_txn_account_put(tw_txn *t, const Tw__Store__V1__Account *account);
 
 /* A new active account in arena with a fresh id; strings are copied. */
@@ -73,6 +85,20 @@ Tw__Store__V1__Account *tw_account_new(tw_arena *arena, const char *email, const
  * claims the email (TW_ERR_ALREADY_EXISTS when taken), writes it, logs the
  * change and counts the registration. */
 tw_err tw_txn_account_create(tw_txn *t, const Tw__Store__V1__Account *account);
+
+/* Who signs in with email (as typed; already checked): an account listed
+ * in an EmailCaseCollision under exactly this spelling (the domain's case
+ * aside), else the holder of its normal form. TW_ERR_NOT_FOUND when nobody.
+ * The collision record is read in arena. */
+tw_err tw_account_find_by_email(tw_store *s, const char *email, tw_arena *arena, tw_id *owner);
+
+/* Frees account's address in t, as its deletion begins: releases the claim
+ * of its normal form, or, for an account listed in an EmailCaseCollision,
+ * takes it off the list. When the holder of a collision's address goes,
+ * the oldest listed account gets the claim and leaves the list. Records
+ * are read in arena. */
+tw_err tw_txn_account_release_email(tw_txn *t, const Tw__Store__V1__Account *account,
+                                    tw_arena *arena);
 
 /* The API form of account, in arena. */
 Tw__V1__User *tw_account_to_user(const Tw__Store__V1__Account *account, tw_arena *arena);

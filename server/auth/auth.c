@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Hashes waiting for a thread; beyond, sign-ins get BUSY at once. */
-#define HASH_QUEUE 1024
-#define MODE_NAME  "mode"
+#define MODE_NAME "mode"
 
 static void maintenance_key(tw_key *k)
 {
@@ -58,9 +56,10 @@ tw_err tw_auth_open(tw_store *s, const tw_config *cfg, tw_auth **out)
         err = tw_login_limiter_new(s, &logins, &auth->logins);
     if (!err)
         err = tw_api_limiter_new(api, &auth->api);
+    auth->hash_threads = (int)cfg->password_hash_threads;
     if (!err)
-        err =
-            tw_pool_new("password", (int)cfg->password_hash_threads, HASH_QUEUE, &auth->hash_pool);
+        err = tw_pool_new("password", auth->hash_threads, (size_t)cfg->password_hash_queue,
+                          &auth->hash_pool);
     if (err) {
         tw_auth_close(auth);
         return err;

@@ -26,8 +26,11 @@ typedef struct tw_auth {
     tw_login_limiter *logins;
     tw_api_limiter *api;
     /* Password hashing only: each hash holds ~128 MiB (at N=2^17) for a few
-     * hundred ms, so its threads bound memory; a full queue answers BUSY. */
+     * hundred ms, so its threads bound memory, and its queue (the sign-in
+     * admission queue) bounds the wait: when full, submit answers BUSY at
+     * once and the caller is told when to come back. */
     tw_pool *hash_pool;
+    int hash_threads;
     tw_password_cost cost; /* for new hashes */
 
     atomic_bool maintenance;

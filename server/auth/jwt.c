@@ -10,10 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TOKEN       4096
 #define SIGNATURE_BYTES 32
-/* Clocks of servers behind one balancer may differ a little. */
-#define IAT_SKEW_S 60
 
 static void sign_input(const tw_jwt_key *key, const char *input, size_t len,
                        uint8_t sig[SIGNATURE_BYTES])
@@ -47,7 +44,7 @@ tw_err tw_jwt_sign(const tw_jwt_key *key, const tw_jwt_claims *claims, char **to
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", TW_JWT_ISSUER, "aud",
                   TW_JWT_AUDIENCE, "sub", claims->sub, "sid", claims->sid, "jti", claims->jti,
                   "iat", (json_int_t)claims->iat, "exp", (json_int_t)claims->exp);
-    char buf[MAX_TOKEN];
+    char buf[TW_JWT_MAX_BYTES];
     size_t pos = 0;
     bool ok = header && payload && append_json_part(header, buf, sizeof buf, &pos);
     if (ok) {
@@ -69,7 +66,7 @@ tw_err tw_jwt_sign(const tw_jwt_key *key, const tw_jwt_claims *claims, char **to
 /* Decodes one base64url part holding a JSON object; NULL when it is not. */
 static json_t *decode_json_part(const char *text, size_t len)
 {
-    uint8_t buf[MAX_TOKEN];
+    uint8_t buf[TW_JWT_MAX_BYTES];
     size_t n;
     if (len == 0 || tw_base64_decoded_max(len) > sizeof buf ||
         !tw_base64_decode(TW_BASE64_URL, text, len, buf, &n))
@@ -127,7 +124,7 @@ static tw_err check_claims(json_t *payload, int64_t now, tw_jwt_claims *claims)
         return TW_ERR_AUTH_INVALID_TOKEN;
     claims->exp = json_integer_value(exp);
     claims->iat = json_integer_value(iat);
-    if (claims->iat > now + IAT_SKEW_S || (nbf != NULL && json_integer_value(nbf) > now))
+    if (claims->iat > now + TW_JWT_IAT_SKEW_S || (nbf != NULL && json_integer_value(nbf) > now))
         return TW_ERR_AUTH_INVALID_TOKEN;
     if (claims->exp <= now)
         return TW_ERR_AUTH_EXPIRED_TOKEN;
@@ -138,10 +135,11 @@ tw_err tw_jwt_verify(const char *token, tw_jwt_key_lookup *lookup, void *ctx, in
                      tw_jwt_claims *claims)
 {
     memset(claims, 0, sizeof *claims);
-    size_t len = strnlen(token, MAX_TOKEN + 1);
+    size_t len = strnlen(token, TW_JWT_MAX_BYTES + 1);
     const char *dot1 = memchr(token, '.', len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
-    if (len > MAX_TOKEN || dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
+    if (len > TW_JWT_MAX_BYTES || dot2 == NULL ||
+        memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)))
         return TW_ERR_AUTH_INVALID_TOKEN;
 
     json_t *header = decode_json_part(token, (size_t)(dot1 - token));

@@ -1,8 +1,8 @@
 /*
  * Access tokens: JWTs signed with HS256 and nothing else. The header names
  * the signing key (`kid`) so keys can rotate without logging anyone out:
- * verification asks for the key by kid, and the current and previous keys
- * both answer until the previous one retires.
+ * verification asks for the key by kid, and the key ring (keyring.h)
+ * answers for the current key and every replaced one until it retires.
  *
  * Claims: iss "timeandwellness", aud "tw-app", sub (user id), sid (session
  * id), jti (token id), iat and exp (Unix seconds).
@@ -20,6 +20,11 @@
 #define TW_JWT_AUDIENCE     "tw-app"
 #define TW_JWT_SECRET_BYTES 32
 #define TW_JWT_KID_SIZE     40
+/* Longest token accepted; ours are about 400 bytes. */
+#define TW_JWT_MAX_BYTES 4096
+/* Clocks of servers behind one balancer may differ this much: a token
+ * issued up to this far in the future is accepted. */
+#define TW_JWT_IAT_SKEW_S 60
 
 typedef struct tw_jwt_key {
     char kid[TW_JWT_KID_SIZE];
@@ -43,7 +48,8 @@ tw_err tw_jwt_sign(const tw_jwt_key *key, const tw_jwt_claims *claims, char **to
 
 /*
  * Verifies token at time now (Unix seconds) and fills *claims. Refuses, with
- * TW_ERR_AUTH_INVALID_TOKEN, any alg but HS256, an unknown kid, a bad
+ * TW_ERR_AUTH_INVALID_TOKEN, a token longer than TW_JWT_MAX_BYTES, any alg
+ * but HS256, an unknown kid, a bad
  * signature (compared in constant time), a wrong iss or aud, missing claims,
  * malformed parts; with TW_ERR_AUTH_EXPIRED_TOKEN an exp at or before now.
  */

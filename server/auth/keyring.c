@@ -8,13 +8,13 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RING_NAME "jwt"
-/* The current key and previous ones still verifying; rotating more often
- * than every access-token lifetime drops the oldest early. */
-#define MAX_KEYS 4
+#define MAX_KEYS  TW_KEYRING_MAX_KEYS
 
 struct ring_key {
     tw_jwt_key key;
@@ -50,11 +50,14 @@ static tw_err new_key(Tw__Store__V1__SigningKey *out, uint8_t *secret, char *kid
 struct rotate {
     int64_t now_ms;
     bool only_if_empty; /* first start: make a key only when there is none */
-    char kid[TW_JWT_KID_SIZE];
+    tw_key_rotation *out;
 };
 
-/* Writes the ring with a new current key; the old current retires after
- * the access-token lifetime, retired keys and the oldest beyond MAX_KEYS go. */
+/* Writes the ring with a new current key. The old current key retires
+ * TW_KEY_RETIRE_AFTER_MS from now; keys whose retire time has passed go;
+ * every other key stays. When that leaves no slot for the new key, nothing
+ * is written: TW_ERR_RATE_LIMITED, with the time until the oldest key
+ * retires and frees one. */
 static tw_err rotate_txn(tw_txn *t, void *ctx)
 {
     struct rotate *r = ctx;
@@ -74,19 +77,30 @@ static tw_err rotate_txn(tw_txn *t, void *ctx)
     }
     Tw__Store__V1__SigningKey fresh, *list[MAX_KEYS];
     uint8_t secret[TW_JWT_SECRET_BYTES];
-    size_t n = 0;
-    if ((err = new_key(&fresh, secret, r->kid, r->now_ms))) {
-        tw_arena_free(arena);
-        return err;
-    }
-    list[n++] = &fresh;
-    for (size_t i = 0; old != NULL && i < old->n_keys && n < MAX_KEYS; i++) {
+    size_t n = 1; /* list[0] is the new key */
+    int64_t first_retire_ms = INT64_MAX;
+    for (size_t i = 0; old != NULL && i < old->n_keys; i++) {
         Tw__Store__V1__SigningKey *key = old->keys[i];
         if (key->retire_unix_ms == 0)
             key->retire_unix_ms = r->now_ms + TW_KEY_RETIRE_AFTER_MS;
-        if (key->retire_unix_ms > r->now_ms)
-            list[n++] = key;
+        if (key->retire_unix_ms <= r->now_ms)
+            continue;
+        if (key->retire_unix_ms < first_retire_ms)
+            first_retire_ms = key->retire_unix_ms;
+        if (n < MAX_KEYS)
+            list[n] = key;
+        n++;
     }
+    if (n > MAX_KEYS) { /* full of keys that still verify: refuse */
+        r->out->retry_after_ms = first_retire_ms - r->now_ms;
+        tw_arena_free(arena);
+        return TW_ERR_RATE_LIMITED;
+    }
+    if ((err = new_key(&fresh, secret, r->out->kid, r->now_ms))) {
+        tw_arena_free(arena);
+        return err;
+    }
+    list[0] = &fresh;
     Tw__Store__V1__SigningKeys ring = TW__STORE__V1__SIGNING_KEYS__INIT;
     ring.n_keys = n;
     ring.keys = list;
@@ -96,13 +110,19 @@ static tw_err rotate_txn(tw_txn *t, void *ctx)
     return err;
 }
 
-tw_err tw_keys_rotate_in_store(tw_store *s, int64_t now_ms, char *kid)
+tw_err tw_keys_rotate_in_store(tw_store *s, int64_t now_ms, tw_key_rotation *out)
 {
-    struct rotate r = {.now_ms = now_ms};
-    tw_err err = tw_txn_run(s, rotate_txn, &r);
-    if (!err && kid != NULL)
-        memcpy(kid, r.kid, TW_JWT_KID_SIZE);
-    return err;
+    tw_key_rotation scratch;
+    struct rotate r = {.now_ms = now_ms, .out = out ? out : &scratch};
+    memset(r.out, 0, sizeof *r.out);
+    return tw_txn_run(s, rotate_txn, &r);
+}
+
+void tw_key_rotation_refusal(const tw_key_rotation *refused, char *out, size_t len)
+{
+    snprintf(out, len,
+             "%d signing keys still verify tokens; the oldest retires in %lld s, then rotate again",
+             TW_KEYRING_MAX_KEYS, (long long)(refused->retry_after_ms + 999) / 1000);
 }
 
 /* Reads the stored ring into memory. */
@@ -150,7 +170,8 @@ tw_err tw_keyring_open(tw_store *s, tw_keyring **out)
         return TW_ERR_NO_MEMORY;
     ring->store = s;
     pthread_rwlock_init(&ring->lock, NULL);
-    struct rotate first = {.now_ms = tw_wall_ms(), .only_if_empty = true};
+    tw_key_rotation made;
+    struct rotate first = {.now_ms = tw_wall_ms(), .only_if_empty = true, .out = &made};
     tw_err err = tw_txn_run(s, rotate_txn, &first);
     if (!err)
         err = ring_load(ring);
@@ -198,8 +219,8 @@ bool tw_keyring_lookup(void *ctx, const char *kid, tw_jwt_key *out)
     return tw_keyring_lookup_at(ctx, kid, tw_wall_ms(), out);
 }
 
-tw_err tw_keyring_rotate(tw_keyring *ring, int64_t now_ms, char *kid)
+tw_err tw_keyring_rotate(tw_keyring *ring, int64_t now_ms, tw_key_rotation *out)
 {
-    tw_err err = tw_keys_rotate_in_store(ring->store, now_ms, kid);
+    tw_err err = tw_keys_rotate_in_store(ring->store, now_ms, out);
     return err ? err : ring_load(ring);
 }

@@ -1,6 +1,7 @@
 /* Sign-in and API rate limits for limits.h. */
 #include "limits.h"
 
+#include "account.h"
 #include "tw/store/v1/accounts.pb-c.h"
 #include "tw_log.h"
 #include "tw_txn.h"
@@ -174,10 +175,14 @@ static bool subject_allows(tw_login_limiter *l, const char *subject, int64_t lim
                                   l->limits.window_ms, now_ms, retry_ms);
 }
 
-/* "account:" and the SHA-256 of the email in hex: failure records name no
- * email in clear, not even of addresses that have no account. */
+/* "account:" and the SHA-256 of the normalised email in hex: failure
+ * records name no email in clear, not even of addresses that have no
+ * account; every spelling of one address counts against one budget. */
 static void account_subject(const char *email, char *out, size_t len)
 {
+    char normal[TW_EMAIL_MAX + 1], why[160];
+    if (tw_email_normalise(email, normal, why, sizeof why))
+        email = normal;
     uint8_t digest[32];
     unsigned int n = 0;
     EVP_Digest(email, strlen(email), digest, &n, EVP_sha256(), NULL);

@@ -7,7 +7,9 @@
  *
  * Each hash takes about 128 MiB and a few hundred milliseconds at the
  * default cost: call these from a bounded pool (server/pool.h), never from
- * a completion-queue thread.
+ * a completion-queue thread. That pool's queue is the admission queue of
+ * sign-ins: when it is full, callers are refused at once and told to come
+ * back after about tw_password_hash_ms() per hash ahead of them.
  */
 #ifndef TW_PASSWORD_H
 #define TW_PASSWORD_H
@@ -15,6 +17,7 @@
 #include "tw_err.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct tw_password_cost {
     int log2_n; /* N = 2^log2_n */
@@ -39,5 +42,9 @@ tw_err tw_password_verify(const char *password, const char *stored, tw_password_
 /* Spends what a verification at cost spends, for logins with an unknown
  * email, so that timing does not tell which emails exist. */
 void tw_password_burn(const char *password, tw_password_cost cost);
+
+/* How long a hash has taken on this machine lately, in ms: a moving
+ * average over the hashes above (250 before the first). */
+int64_t tw_password_hash_ms(void);
 
 #endif

@@ -272,3 +272,23 @@ tw_err tw_session_tokens(tw_keyring *ring, const tw_id *user, const Tw__Store__V
     *out = t;
     return TW_OK;
 }
+
+Tw__V1__Session *tw_session_to_api(const Tw__Store__V1__Session *s, const tw_id *current,
+                                   tw_arena *arena)
+{
+    Tw__V1__Session *out = tw_arena_alloc(arena, sizeof *out);
+    char *id = tw_arena_alloc(arena, TW_ID_TEXT_SIZE);
+    tw_id sid;
+    if (out == NULL || id == NULL || !tw_session_id_of(s, &sid))
+        return NULL;
+    tw__v1__session__init(out);
+    tw_id_format(&sid, id);
+    out->id = id;
+    out->device_name = s->device_name;
+    out->platform = (Tw__V1__Platform)s->platform;
+    out->create_time = tw_timestamp_new(arena, s->create_unix_ms);
+    out->last_seen_time = tw_timestamp_new(arena, s->last_seen_unix_ms);
+    out->expire_time = tw_timestamp_new(arena, s->expire_unix_ms);
+    out->current = current != NULL && memcmp(sid.bytes, current->bytes, TW_ID_BYTES) == 0;
+    return out;
+}

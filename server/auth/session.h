@@ -55,6 +55,11 @@ tw_err tw_txn_sessions_sync(tw_txn *t, const tw_id *user, const char *role, bool
 tw_err tw_session_tokens(tw_keyring *ring, const tw_id *user, const Tw__Store__V1__Session *session,
                          int64_t now_ms, tw_arena *arena, Tw__V1__Tokens **out);
 
+/* The API form of a stored session, in arena; current (may be NULL) is the
+ * caller's own session, marked as such. NULL when out of memory. */
+Tw__V1__Session *tw_session_to_api(const Tw__Store__V1__Session *s, const tw_id *current,
+                                   tw_arena *arena);
+
 /* The Unix ms of a session's UUIDv7 id text, for listings. */
 bool tw_session_id_of(const Tw__Store__V1__Session *session, tw_id *out);
 

@@ -6,7 +6,6 @@
 #include "tw_page.h"
 
 #include <openssl/sha.h>
-#include <pthread.h>
 #include <string.h>
 
 /* ---- Errors ---------------------------------------------------------------- */
@@ -62,20 +61,6 @@ ProtobufCAllocator tw_kit_allocator(tw_call *call)
 }
 
 /* ---- Writes ---------------------------------------------------------------- */
-
-/* Writers of one user queue here (by the random end of the id): each write
- * appends to the user's change log, so two at once would conflict on its
- * head and one would be retried, under load until it gave up. Writes of
- * different users run side by side. */
-#define USER_LOCKS 64
-static pthread_mutex_t user_locks[USER_LOCKS];
-static pthread_once_t user_locks_once = PTHREAD_ONCE_INIT;
-
-static void user_locks_init(void)
-{
-    for (size_t i = 0; i < USER_LOCKS; i++)
-        pthread_mutex_init(&user_locks[i], NULL);
-}
 
 /* A request made with a request_id: where its response is kept and what
  * it was (the request packed without its request_id, hashed). */
@@ -220,17 +205,7 @@ tw_err tw_kit_write(tw_call *call, tw_store *store, tw_txn_fn fn, void *ctx)
         err = memo_of(call, &w.memo);
     if (err)
         return err;
-    return tw_kit_fail(call, tw_kit_user_txn(store, &w.user, write_step, &w));
-}
-
-tw_err tw_kit_user_txn(tw_store *store, const tw_id *user, tw_txn_fn fn, void *ctx)
-{
-    pthread_once(&user_locks_once, user_locks_init);
-    pthread_mutex_t *lock = &user_locks[user->bytes[TW_ID_BYTES - 1] % USER_LOCKS];
-    pthread_mutex_lock(lock);
-    tw_err err = tw_txn_run(store, fn, ctx);
-    pthread_mutex_unlock(lock);
-    return err;
+    return tw_kit_fail(call, tw_txn_run(store, write_step, &w));
 }
 
 /* ---- Lists ----------------------------------------------------------------- */

@@ -71,11 +71,6 @@ ProtobufCAllocator tw_kit_allocator(tw_call *call);
  */
 tw_err tw_kit_write(tw_call *call, tw_store *store, tw_txn_fn fn, void *ctx);
 
-/* A transaction of user's without a call (a Push mutation, a job): fn in
- * tw_txn_run, serialised with the user's other writes as tw_kit_write
- * does. The store's error as it is. */
-tw_err tw_kit_user_txn(tw_store *store, const tw_id *user, tw_txn_fn fn, void *ctx);
-
 /* ---- Lists ----------------------------------------------------------------- */
 
 typedef struct tw_kit_page {

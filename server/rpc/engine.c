@@ -20,8 +20,10 @@
  */
 #include "engine.h"
 
+#include "call_log.h"
 #include "descriptor_set.h"
 #include "error_details.h"
+#include "metrics.h"
 #include "pool.h"
 #include "request_rules.h"
 #include "schema.h"
@@ -75,7 +77,7 @@ struct user_streams {
 #define UNKNOWN_METHOD_REQUESTS 4
 /* How long shutdown waits for handlers to release cancelled calls. */
 #define RELEASE_WAIT_MS 10000
-#define REQUEST_ID_MAX  64
+#define REQUEST_ID_MAX  TW_REQUEST_ID_MAX
 /* A client's deadline timer fires before ours (its deadline is earlier by
  * the time the request took to arrive, more under load) and it then cancels:
  * a cancel this close to our deadline is the deadline passing. */
@@ -118,6 +120,7 @@ struct tw_engine {
     grpc_completion_queue *shutdown_cq;
     bool started;
     atomic_bool shutting_down;
+    tw_rpc_metrics *metrics; /* calls by method, code and latency (metrics.h) */
 
     /* Calls requested but not arrived, and calls arrived but not freed;
      * shutdown waits for both to reach zero. */
@@ -206,6 +209,7 @@ struct tw_call {
     int stream_side;   /* its index in its account's user_streams.open; -1: not counted */
     int64_t start_ns;
     int64_t now_ms; /* the wall clock at arrival: the call's one "now" */
+    uint64_t bytes_in, bytes_out; /* message bytes, for metrics.h */
 };
 
 static void call_request(tw_engine *e, struct worker *w, const struct method_entry *entry);
@@ -222,6 +226,13 @@ static void *arena_alloc_cb(void *ctx, size_t size)
 static void arena_free_cb(void *ctx, void *ptr)
 {
     (void)ctx, (void)ptr;
+}
+
+/* The call's method as metrics.h numbers it: its place in the engine's
+ * table, or nmethods for a method nobody registered. */
+static size_t method_number(const tw_call *c)
+{
+    return c->entry ? (size_t)(c->entry - c->engine->methods) : c->engine->nmethods;
 }
 
 static bool slice_equals(grpc_slice slice, const char *s)
@@ -291,15 +302,7 @@ static tw_err read_message(tw_call *c, grpc_byte_buffer *buffer, ProtobufCAlloca
 
 static bool request_id_is_sane(grpc_slice value)
 {
-    size_t len = GRPC_SLICE_LENGTH(value);
-    if (len == 0 || len > REQUEST_ID_MAX)
-        return false;
-    const uint8_t *p = GRPC_SLICE_START_PTR(value);
-    for (size_t i = 0; i < len; i++)
-        if (!(p[i] >= '0' && p[i] <= '9') && !(p[i] >= 'a' && p[i] <= 'z') &&
-            !(p[i] >= 'A' && p[i] <= 'Z') && !strchr("-_.:", p[i]))
-            return false;
-    return true;
+    return tw_request_id_valid((const char *)GRPC_SLICE_START_PTR(value), GRPC_SLICE_LENGTH(value));
 }
 
 static void assign_request_id(tw_call *c)
@@ -400,7 +403,9 @@ static void start_status_locked(tw_call *c)
         add_initial_metadata(c, &ops[n++]);
 
     if (sends_response_message(c)) {
-        c->response_buffer = pack_message(c->response, NULL);
+        size_t bytes;
+        c->response_buffer = pack_message(c->response, &bytes);
+        c->bytes_out += bytes;
         ops[n].op = GRPC_OP_SEND_MESSAGE;
         ops[n++].data.send_message.send_message = c->response_buffer;
     }
@@ -506,6 +511,7 @@ tw_err tw_call_send(tw_call *c, const ProtobufCMessage *message)
         c->queue_head = item;
     c->queue_tail = item;
     c->queued_bytes += item->bytes;
+    c->bytes_out += item->bytes;
     if (!c->sending)
         start_send_locked(c);
     pthread_mutex_unlock(&c->lock);
@@ -815,6 +821,7 @@ static void on_recv(tw_call *c, bool success)
     if (buffer == NULL) {
         err = m->on_end(c, c->response);
     } else {
+        c->bytes_in += grpc_byte_buffer_length(buffer);
         ProtobufCMessage *message;
         err = read_message(c, buffer, NULL, &message);
         grpc_byte_buffer_destroy(buffer);
@@ -838,6 +845,7 @@ static void call_arrived(tw_call *c)
     c->start_ns = tw_mono_ns();
     c->peer = grpc_call_get_peer(c->call);
     count_change(e, &e->live_calls, +1);
+    tw_rpc_metrics_call_started(e->metrics, method_number(c));
     if (!atomic_load(&e->shutting_down))
         call_request(e, c->worker, c->entry);
 
@@ -935,49 +943,56 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
     }
 }
 
-/* One line per call, built without allocating: this runs for every call. */
-static void log_call(tw_call *c)
+/* The outcome the client saw: a cancelled call never delivered the
+ * handler's status. */
+static tw_err outcome_seen(tw_call *c)
 {
-    tw_err err = c->status;
-    /* A cancelled call never delivered the handler's status: log what the
-     * client saw instead. */
     if (c->cancelled)
-        err = call_left_ms(c) <= DEADLINE_SLACK_MS ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
-    int code = tw_err_grpc_status(err);
-    tw_log_line line;
-    if (!tw_log_line_begin(&line, code == GRPC_STATUS_INTERNAL ? TW_LOG_ERROR : TW_LOG_INFO,
-                           "call"))
-        return;
-    char method[256];
-    if (c->entry != NULL)
-        snprintf(method, sizeof method, "%s", c->entry->path);
-    else
-        snprintf(method, sizeof method, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.method),
+        return call_left_ms(c) <= DEADLINE_SLACK_MS ? TW_ERR_DEADLINE : TW_ERR_CANCELLED;
+    return c->status;
+}
+
+/* Counts the ended call for metrics.h: its outcome, time and bytes. */
+static void count_call(tw_call *c, tw_err err)
+{
+    uint64_t in = c->bytes_in;
+    if (c->payload != NULL)
+        in += grpc_byte_buffer_length(c->payload);
+    tw_rpc_metrics_call_ended(c->engine->metrics, method_number(c), tw_err_grpc_status(err),
+                              tw_mono_ns() - c->start_ns, in, c->bytes_out);
+}
+
+/* Every call ends here, with the outcome the client saw: call_log.c
+ * decides whether it gets a line. */
+static void log_call(tw_call *c, tw_err err)
+{
+    char unknown[256];
+    if (c->entry == NULL)
+        snprintf(unknown, sizeof unknown, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.method),
                  (const char *)GRPC_SLICE_START_PTR(c->details.method));
-    tw_log_line_str(&line, "method", method);
-    tw_log_line_str(&line, "peer", c->peer);
-    tw_log_line_str(&line, "status", tw_err_name(err));
-    tw_log_line_int(&line, "code", code);
-    tw_log_line_ms(&line, "duration_ms", (double)(tw_mono_ns() - c->start_ns) / 1e6);
-    tw_log_line_str(&line, "request_id", c->request_id);
-    if (c->has_user)
-        tw_log_line_str(&line, "user_id", c->user_id);
-    if (err != TW_OK) {
-        tw_log_line_str(&line, "reason", tw_err_reason(err));
-        if (c->error_message)
-            tw_log_line_str(&line, "error", c->error_message);
-        if (c->error_detail)
-            tw_log_line_str(&line, "detail", c->error_detail);
-    }
-    tw_log_line_end(&line);
+    tw_call_log(&(tw_call_log_entry){
+        .method = c->entry ? c->entry->path : unknown,
+        .method_index = c->entry ? (size_t)(c->entry - c->engine->methods) + 1 : 0,
+        .unary = c->entry == NULL || c->entry->method->kind == TW_UNARY,
+        .err = err,
+        .duration_ns = tw_mono_ns() - c->start_ns,
+        .peer = c->peer,
+        .request_id = c->request_id,
+        .user_id = c->has_user ? c->user_id : NULL,
+        .error_message = c->error_message,
+        .error_detail = c->error_detail,
+    });
 }
 
 static void call_release(tw_call *c)
 {
     tw_engine *e = c->engine;
     bool was_live = c->started;
-    if (was_live)
-        log_call(c);
+    if (was_live) {
+        tw_err seen = outcome_seen(c);
+        log_call(c, seen);
+        count_call(c, seen);
+    }
     if (c->holds_stream)
         release_stream(c);
     pthread_mutex_lock(&c->lock);
@@ -1396,10 +1411,17 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
          .value.integer = (int)e->cfg.max_message_bytes},
         /* A second server on our port must fail, not share our connections. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        /* Request headers up to 256 KiB reach the gate, which answers an
+         * oversized token UNAUTHENTICATED (AUTH_001). Core 1.51 has this one
+         * hard limit (no GRPC_ARG_ABSOLUTE_MAX_METADATA_SIZE yet); its 8 KiB
+         * default refused such a call RESOURCE_EXHAUSTED before any check. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_METADATA_SIZE, .value.integer = 256 * 1024},
     };
     grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
     e->server = grpc_server_create(&channel_args, NULL);
 
+    if (tw_rpc_metrics_new(e->nmethods, &e->metrics))
+        return TW_ERR_NO_MEMORY;
     e->nworkers = e->cfg.workers > 0 ? e->cfg.workers : 1;
     e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
     if (e->workers == NULL)
@@ -1577,6 +1599,7 @@ void tw_engine_free(tw_engine *e)
     free(e->workers);
     tw_request_rules_free(e->rules);
     tw_schema_free(e->schema);
+    tw_rpc_metrics_free(e->metrics);
     pthread_mutex_destroy(&e->count_lock);
     pthread_mutex_destroy(&e->streams_lock);
     pthread_cond_destroy(&e->count_zero);
@@ -1584,6 +1607,11 @@ void tw_engine_free(tw_engine *e)
     free(e->operator_socket);
     free(e);
     grpc_shutdown();
+}
+
+tw_rpc_metrics *tw_engine_metrics(const tw_engine *e)
+{
+    return e->metrics;
 }
 
 const char *tw_engine_grpc_version(void)

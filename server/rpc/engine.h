@@ -108,6 +108,10 @@ void tw_engine_each_method(const tw_engine *engine,
                            void (*fn)(void *ctx, const char *path, const tw_method *method),
                            void *ctx);
 
+/* The engine's call metrics (metrics.h), summed when read; NULL before
+ * tw_engine_start. Method numbers follow tw_engine_each_method. */
+struct tw_rpc_metrics *tw_engine_metrics(const tw_engine *engine);
+
 /* Frees the engine after tw_engine_shutdown (or one never started) and
  * shuts gRPC down. Accepts NULL. */
 void tw_engine_free(tw_engine *engine);

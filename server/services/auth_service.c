@@ -67,6 +67,22 @@ static tw_err limited(tw_call *call, int64_t retry_ms)
                          (long long)(retry_ms + 999) / 1000);
 }
 
+/* RESOURCE_EXHAUSTED RATE_004 with a RetryInfo: the password pool's queue
+ * is full. Come back when what is ahead should be done, give or take a
+ * random half of that, so refused clients do not all return at once. */
+static tw_err hashing_busy(tw_call *call, tw_auth *auth)
+{
+    static _Thread_local unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)tw_mono_ns() | 1;
+    int64_t rounds = (int64_t)tw_pool_waiting(auth->hash_pool) / auth->hash_threads + 1;
+    int64_t ahead_ms = rounds * tw_password_hash_ms();
+    int64_t retry_ms = ahead_ms + (int64_t)(rand_r(&seed) % (unsigned)(ahead_ms / 2 + 1));
+    tw_call_retry_after(call, retry_ms);
+    return tw_call_error(call, TW_ERR_SIGN_IN_BUSY, "too many sign-ins at once; retry in %lld ms",
+                         (long long)retry_ms);
+}
+
 /* ---- work on the password pool ---------------------------------------------- */
 
 /* A call whose password work runs on the pool. */
@@ -92,10 +108,11 @@ static tw_err defer(tw_call *call, void (*run)(void *), const ProtobufCMessage *
     snprintf(job->email, sizeof job->email, "%s", email);
     if (ticket != NULL)
         job->ticket = *ticket;
-    tw_err err = tw_pool_submit(job->auth->hash_pool, run, job);
+    tw_auth *auth = job->auth;
+    tw_err err = tw_pool_submit(auth->hash_pool, run, job);
     if (err)
         free(job);
-    return err;
+    return err == TW_ERR_BUSY ? hashing_busy(call, auth) : err;
 }
 
 /* What a sign-in writes: the account (rehashed or new) and a new session. */
@@ -238,7 +255,7 @@ static void run_login(void *arg)
     /* An unknown email costs one hash too, so timing tells nothing. */
     tw_id user;
     Tw__Store__V1__Account *account = NULL;
-    tw_err err = tw_store_unique_lookup(auth->store, TW_EMAIL_SPACE, job->email, &user);
+    tw_err err = tw_account_find_by_email(auth->store, in->email, arena, &user);
     if (err == TW_OK)
         err = tw_account_load(auth->store, &user, arena, &account);
     bool match = false, weaker = false;
@@ -569,7 +586,7 @@ static tw_err delete_account_txn(tw_txn *t, void *ctx)
     tw_key k;
     tw_account_key(&k, &c->user);
     if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &a->base})) ||
-        (err = tw_txn_unique_release(t, TW_EMAIL_SPACE, a->email, &c->user)) ||
+        (err = tw_txn_account_release_email(t, a, c->arena)) ||
         (err = tw_txn_sessions_revoke(t, &c->user, NULL, NULL)) ||
         (err = tw_txn_counter_add(t, &(tw_counter){.name = "account_deletions"},
                                   tw_store_day(a->update_unix_ms), 1)))
@@ -692,26 +709,6 @@ static tw_err do_delete_account(tw_call *call, const ProtobufCMessage *request,
 
 /* ---- ListSessions, RevokeSession ----------------------------------------------------------- */
 
-static Tw__V1__Session *session_to_api(const Tw__Store__V1__Session *s, const tw_id *current,
-                                       tw_arena *arena)
-{
-    Tw__V1__Session *out = tw_arena_alloc(arena, sizeof *out);
-    char *id = tw_arena_alloc(arena, TW_ID_TEXT_SIZE);
-    tw_id sid;
-    if (out == NULL || id == NULL || !tw_session_id_of(s, &sid))
-        return NULL;
-    tw__v1__session__init(out);
-    tw_id_format(&sid, id);
-    out->id = id;
-    out->device_name = s->device_name;
-    out->platform = (Tw__V1__Platform)s->platform;
-    out->create_time = tw_timestamp_new(arena, s->create_unix_ms);
-    out->last_seen_time = tw_timestamp_new(arena, s->last_seen_unix_ms);
-    out->expire_time = tw_timestamp_new(arena, s->expire_unix_ms);
-    out->current = memcmp(sid.bytes, current->bytes, TW_ID_BYTES) == 0;
-    return out;
-}
-
 static tw_err do_list_sessions(tw_call *call, const ProtobufCMessage *request,
                                ProtobufCMessage *response)
 {
@@ -750,7 +747,7 @@ static tw_err do_list_sessions(tw_call *call, const ProtobufCMessage *request,
         tw_value v;
         if ((err = tw_store_iter_value(it, arena, &v)))
             break;
-        Tw__V1__Session *s = session_to_api((void *)v.msg, &current, arena);
+        Tw__V1__Session *s = tw_session_to_api((void *)v.msg, &current, arena);
         if (s == NULL) {
             err = TW_ERR_NO_MEMORY;
             break;

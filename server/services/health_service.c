@@ -1,9 +1,11 @@
 /*
  * grpc.health.v1.Health, the standard health protocol load balancers and
  * orchestrators speak. "" is the whole server; each registered service name
- * answers too. Everything is SERVING until shutdown begins; then Watch
- * streams get NOT_SERVING and end with UNAVAILABLE so clients reconnect
- * elsewhere, and Check answers NOT_SERVING.
+ * answers too. Everything is SERVING while the store answers its probe
+ * (server/ops: a real read every second) and NOT_SERVING while it does not,
+ * Watch streams hearing each change. Once shutdown begins Watch streams get
+ * NOT_SERVING and end with UNAVAILABLE so clients reconnect elsewhere, and
+ * Check answers NOT_SERVING.
  */
 #include "services.h"
 
@@ -26,6 +28,7 @@ static struct {
     tw_engine *engine;
     pthread_mutex_t lock;
     bool stopping;
+    bool store_failing;
     struct watcher *watchers;
 } health = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -34,8 +37,9 @@ static serving_status status_of_locked(const char *service)
 {
     if (!tw_engine_has_service(health.engine, service))
         return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-    return health.stopping ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
-                           : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    return health.stopping || health.store_failing
+               ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+               : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
 }
 
 static tw_err check(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
@@ -95,6 +99,22 @@ static tw_err watch(tw_call *call, const ProtobufCMessage *request, ProtobufCMes
     return TW_DEFERRED;
 }
 
+void tw_health_service_set_store_ok(bool ok)
+{
+    pthread_mutex_lock(&health.lock);
+    bool changed = health.store_failing == ok;
+    health.store_failing = !ok;
+    /* Each watcher hears the change for the service it watches; sends
+     * only queue, so the lock is not held across a network wait. */
+    for (struct watcher *w = changed && !health.stopping ? health.watchers : NULL; w != NULL;
+         w = w->next) {
+        Grpc__Health__V1__HealthCheckResponse out = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+        out.status = status_of_locked(w->service);
+        tw_call_send(w->call, &out.base);
+    }
+    pthread_mutex_unlock(&health.lock);
+}
+
 /* Shutdown: every watcher hears NOT_SERVING, then its stream ends. */
 static void health_shutdown(void *ctx)
 {
@@ -126,6 +146,7 @@ static tw_err health_attach(tw_engine *engine, tw_app *app, char *errbuf, size_t
     pthread_mutex_lock(&health.lock);
     health.engine = engine;
     health.stopping = false;
+    health.store_failing = false;
     health.watchers = NULL;
     pthread_mutex_unlock(&health.lock);
     return TW_OK;

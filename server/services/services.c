@@ -14,6 +14,7 @@ static const tw_service_def *const services[] = {
     &tw_health_log_service,
     &tw_focus_service,
     &tw_voice_service,
+    &tw_export_service,
     /* Infrastructure last: health and reflection describe the services above. */
     &tw_health_service,
     &tw_reflection_v1_service,

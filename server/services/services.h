@@ -47,6 +47,16 @@ const tw_job_type *tw_services_jobs(void);
 /* The services, each defined in its own file. */
 extern const tw_service_def tw_server_info_service, tw_admin_service, tw_auth_service,
     tw_task_service, tw_sync_service, tw_health_log_service, tw_focus_service,
-    tw_voice_service, tw_health_service, tw_reflection_v1_service, tw_reflection_v1alpha_service;
+    tw_voice_service, tw_export_service, tw_health_service, tw_reflection_v1_service, tw_reflection_v1alpha_service;
+
+/* Streams user's data export on a server-streaming call whose response
+ * message (the handler's, of the method's output type) has one field,
+ * `chunk`, an ExportChunk (export_service.c). Returns what the handler
+ * returns: TW_DEFERRED, or an error. */
+tw_err tw_export_stream(tw_call *call, tw_app *app, const tw_id *user, ProtobufCMessage *response);
+
+/* grpc.health.v1: the store answers its probe (SERVING) or not
+ * (NOT_SERVING); watchers hear each change. Any thread. */
+void tw_health_service_set_store_ok(bool ok);
 
 #endif

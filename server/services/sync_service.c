@@ -169,8 +169,25 @@ static tw_err server_version(tw_txn *t, struct push *p)
     return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
+/* Loads the mutation's task into the result. A task the user deleted
+ * leaves it unset with *deleted true; an id the user never had is
+ * TW_ERR_NOT_FOUND. */
+static tw_err existing_task(tw_txn *t, struct push *p, bool *deleted)
+{
+    *deleted = false;
+    tw_err err = server_version(t, p);
+    if (err || p->result->task != NULL ||
+        (err = tw_task_was_deleted(t, &p->env.user, &p->task_id, deleted)) || *deleted)
+        return err;
+    return tw_task_fail(&p->env, TW_ERR_NOT_FOUND, "task %s not found",
+                        tw_task_format_id(p->env.arena, &p->task_id));
+}
+
 /* Applies one mutation in t. Errors of the mutation itself (invalid, not
- * found, not allowed now) abort t and make it REJECTED. */
+ * found, not allowed now) abort t and make it REJECTED. A mutation of a
+ * task the user deleted is a CONFLICT with no task (deleting it again is
+ * APPLIED: deleting is idempotent); of an id the user never had
+ * (another user's included), REJECTED. */
 static tw_err push_step(tw_txn *t, void *ctx)
 {
     struct push *p = ctx;
@@ -183,6 +200,16 @@ static tw_err push_step(tw_txn *t, void *ctx)
     res->mutation_id = p->m->mutation_id;
     res->outcome = TW__V1__MUTATION_OUTCOME__MUTATION_OUTCOME_APPLIED;
     tw_task_record *rec;
+    if (p->m->operation_case != TW__V1__MUTATION__OPERATION_CREATE_TASK) {
+        bool deleted;
+        if ((err = existing_task(t, p, &deleted)))
+            return err;
+        if (deleted) {
+            if (p->m->operation_case != TW__V1__MUTATION__OPERATION_DELETE_TASK)
+                res->outcome = TW__V1__MUTATION_OUTCOME__MUTATION_OUTCOME_CONFLICT;
+            return remember(t, p);
+        }
+    }
     switch (p->m->operation_case) {
     case TW__V1__MUTATION__OPERATION_CREATE_TASK:
         err = tw_task_op_create(t, &p->env, p->m->create_task, p->edit_ms, &rec);
@@ -215,19 +242,11 @@ static tw_err push_step(tw_txn *t, void *ctx)
     case TW__V1__MUTATION__OPERATION_DELETE_TASK: {
         int32_t deleted;
         err = tw_task_op_delete(t, &p->env, &p->task_id, p->m->delete_task->force, NULL, &deleted);
-        if (err == TW_ERR_NOT_FOUND)
-            err = TW_OK; /* already gone: deleting is idempotent */
+        res->task = NULL;
         break;
     }
     case TW__V1__MUTATION__OPERATION_COMPLETE_TASK: {
         tw_completion_record *done;
-        if ((err = server_version(t, p)))
-            break;
-        if (res->task == NULL) {
-            err = TW_ERR_NOT_FOUND;
-            tw_task_fail(&p->env, err, "task %s not found", p->m->complete_task->task_id);
-            break;
-        }
         uint64_t version;
         if (p->has_base &&
             (!tw_task_etag_version(res->task->etag, &version) || version != p->base_version)) {
@@ -385,10 +404,10 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
         out->results[out->n_results++] = p.result;
         tw_kit_id(p.m->mutation_id, &p.mutation_id); /* required, checked by the engine */
         if ((err = check_mutation(&p)) == TW_OK)
-            err = tw_kit_user_txn(p.env.store, &p.env.user, push_step, &p);
+            err = tw_txn_run(p.env.store, push_step, &p);
         if (err && mutation_error(err)) {
             reject(&p, err);
-            err = tw_kit_user_txn(p.env.store, &p.env.user, store_rejection, &p);
+            err = tw_txn_run(p.env.store, store_rejection, &p);
         }
         if (err) {
             tw_call_log_detail(call, "mutation %zu: %s", i, tw_store_last_error());

@@ -121,7 +121,7 @@ static tw_local_time from_ical(struct icaltimetype t, bool all_day)
     return (tw_local_time){t.year, t.month, t.day, t.hour, t.minute, t.second};
 }
 
-static bool is_exception(const tw_recurrence *r, const tw_local_time *t)
+bool tw_recurrence_excludes(const tw_recurrence *r, const tw_local_time *t)
 {
     int32_t day = tw_date_to_day(t->year, t->month, t->day);
     for (size_t i = 0; i < r->exception_count; i++)
@@ -139,9 +139,40 @@ static tw_local_time bound(const tw_local_time *t, bool all_day)
     return b;
 }
 
-/* Calls visit with each occurrence of r in order (exception days left
+/* Whether occurrence o (a wall-clock time in zone) is past the rule's
+ * UNTIL: a UTC UNTIL (RFC 5545's form with a TZID start) is compared with
+ * the occurrence's instant, read as tw_tz_instant reads it; a floating
+ * or date UNTIL with its wall-clock time (a date as its midnight). The
+ * lock is held. */
+static bool past_until(icaltimezone *zone, struct icaltimetype until, const tw_local_time *o)
+{
+    tw_local_time u = {until.year, until.month, until.day, 0, 0, 0};
+    if (!until.is_date) {
+        u.hour = until.hour;
+        u.minute = until.minute;
+        u.second = until.second;
+    }
+    if (icaltime_is_utc(until)) {
+        icaltimezone *utc = icaltimezone_get_utc_timezone();
+        return tw_tz_instant_locked(zone, o) > tw_tz_instant_locked(utc, &u);
+    }
+    return tw_local_time_cmp(o, &u) > 0;
+}
+
+/*
+ * Calls visit with each occurrence of r in order (exception days left
  * out) until it returns false; *ended says the series ran out first.
- * TW_ERR_FAILED_PRECONDITION after TW_RECURRENCE_MAX_WALK occurrences. */
+ * TW_ERR_FAILED_PRECONDITION after TW_RECURRENCE_MAX_WALK occurrences.
+ *
+ * libical walks the rule on floating (zone-less) wall-clock times: the
+ * rules tasks accept have no part finer than a day, so an occurrence's
+ * wall-clock time is the rule's whatever the zone does. Given the zone,
+ * libical 3.0 turns an occurrence in a spring-forward gap (02:30) into
+ * the time after the jump (03:30) and goes on from there, so every later
+ * occurrence kept the wrong hour (issue 16). Reading a wall-clock time
+ * as an instant (a gap's as after the jump) is tw_tz_instant's job; only
+ * UNTIL needs the zone here, so it is checked here rather than by libical.
+ */
 static tw_err walk(const tw_recurrence *r, bool (*visit)(void *ctx, const tw_local_time *o),
                    void *ctx, bool *ended)
 {
@@ -162,13 +193,18 @@ static tw_err walk(const tw_recurrence *r, bool (*visit)(void *ctx, const tw_loc
     tw_tz_lock();
     icaltimezone *zone = tw_tz_zone_locked(r->time_zone);
     struct icalrecurrencetype rule = icalrecurrencetype_from_string(r->rrule);
+    struct icaltimetype until = icaltime_null_time();
     icalrecur_iterator *it = NULL;
     if (zone == NULL || rule.freq == ICAL_NO_RECURRENCE) {
         err = TW_ERR_VALIDATION;
         goto out;
     }
-    if (!r->all_day)
-        start.zone = zone;
+    if (!r->all_day) {
+        /* All-day series compare dates: libical's own UNTIL check is
+         * right for them. */
+        until = rule.until;
+        rule.until = icaltime_null_time();
+    }
     if (r->ignore_count)
         rule.count = 0;
     /* libical refuses to iterate a rule that can never occur (30
@@ -180,13 +216,14 @@ static tw_err walk(const tw_recurrence *r, bool (*visit)(void *ctx, const tw_loc
     err = TW_ERR_FAILED_PRECONDITION; /* unless the walk ends sooner */
     for (int walked = 0; walked < TW_RECURRENCE_MAX_WALK; walked++) {
         struct icaltimetype t = icalrecur_iterator_next(it);
-        if (icaltime_is_null_time(t)) {
+        tw_local_time lt = from_ical(t, r->all_day);
+        if (icaltime_is_null_time(t) ||
+            (!icaltime_is_null_time(until) && past_until(zone, until, &lt))) {
             *ended = true;
             err = TW_OK;
             break;
         }
-        tw_local_time lt = from_ical(t, r->all_day);
-        if (is_exception(r, &lt))
+        if (tw_recurrence_excludes(r, &lt))
             continue;
         if (!visit(ctx, &lt)) {
             err = TW_OK;

@@ -1,7 +1,11 @@
 /*
  * Recurring tasks: RFC 5545 RRULEs (the subset tasks accept) with EXDATE
- * days, evaluated by libical in the task's own time zone, so an occurrence
- * at 09:00 stays at 09:00 local time across daylight-saving changes.
+ * days, evaluated by libical on wall-clock times of the task's own time
+ * zone, so an occurrence at 09:00 stays at 09:00 local time across
+ * daylight-saving changes. Occurrences are wall-clock times: one that a
+ * spring-forward gap skips (02:30) is still 02:30 here, and becomes an
+ * instant (03:30 after the jump) only through tw_tz_instant; the ones after
+ * it are 02:30 again (issue 16, as python-dateutil with zoneinfo).
  *
  * A series is an RRULE, a zone and its first occurrence (DTSTART, a local
  * time in that zone, or a date for all-day tasks). Moving a task along its
@@ -40,6 +44,9 @@ bool tw_rrule_check(const char *rrule, char *why, size_t why_len);
 
 /* The COUNT of a checked rrule; 0 when it has none. */
 int tw_rrule_count(const char *rrule);
+
+/* Whether t falls on one of r's exception days (EXDATE). */
+bool tw_recurrence_excludes(const tw_recurrence *r, const tw_local_time *t);
 
 typedef struct tw_recurrence_step {
     bool found;         /* false: the series has no occurrence left */

@@ -3,27 +3,47 @@
 
 #define GRACE_MS ((int64_t)TW_STREAK_GRACE_HOURS * 3600 * 1000)
 
+/* The logical day done_ms falls in, its start, and whether done_ms is in
+ * its grace window (its first TW_STREAK_GRACE_HOURS). */
+static tw_err grace_of(const tw_day_settings *s, int64_t done_ms, int32_t *day, int64_t *day_start,
+                       bool *in_grace)
+{
+    tw_err err = tw_logical_day(s, done_ms, day);
+    if (err == TW_OK)
+        err = tw_logical_day_start(s, *day, day_start);
+    *in_grace = err == TW_OK && done_ms < *day_start + GRACE_MS;
+    return err;
+}
+
+tw_err tw_streak_occurrence_cutoff(const tw_day_settings *s, int64_t done_ms, int64_t *cutoff_ms)
+{
+    int32_t day;
+    int64_t day_start;
+    bool in_grace;
+    tw_err err = grace_of(s, done_ms, &day, &day_start, &in_grace);
+    if (err == TW_OK)
+        *cutoff_ms = in_grace ? day_start - 1 : done_ms;
+    return err;
+}
+
 tw_err tw_streak_credit(const tw_day_settings *s, int64_t done_ms, bool has_due, int32_t due_day,
                         tw_credit_result *out)
 {
     int32_t done_day;
-    tw_err err = tw_logical_day(s, done_ms, &done_day);
+    int64_t day_start;
+    bool in_grace;
+    tw_err err = grace_of(s, done_ms, &done_day, &day_start, &in_grace);
     if (err)
         return err;
     *out = (tw_credit_result){.credit_ms = done_ms, .credited_day = done_day, .on_time = true};
     if (!has_due || done_day <= due_day)
         return TW_OK;
-    if (done_day == due_day + 1) {
-        int64_t day_start;
-        if ((err = tw_logical_day_start(s, done_day, &day_start)))
-            return err;
-        if (done_ms < day_start + GRACE_MS) {
-            /* Late, within the grace window: it counts for yesterday, and
-             * stands for yesterday's last moment. */
-            out->credit_ms = day_start - 1;
-            out->credited_day = due_day;
-            return TW_OK;
-        }
+    if (done_day == due_day + 1 && in_grace) {
+        /* Late, within the grace window: it counts for yesterday, and
+         * stands for yesterday's last moment. */
+        out->credit_ms = day_start - 1;
+        out->credited_day = due_day;
+        return TW_OK;
     }
     out->on_time = false;
     return TW_OK;

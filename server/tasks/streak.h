@@ -4,7 +4,10 @@
  *
  * A completion credits one logical day: the day it was done, or, when an
  * earlier occurrence was done late within the grace window (the first
- * TW_STREAK_GRACE_HOURS of the next day), the occurrence's own day. It
+ * TW_STREAK_GRACE_HOURS of the next day), the occurrence's own day. The
+ * grace window is one rule for all-day and timed occurrences alike: while
+ * it lasts, the new day's occurrences have not come yet, so a completion
+ * is for yesterday's occurrence when that one is still open (issue 16). It
  * remembers the day settings (time zone, day-start hour) in force when it
  * was made, so later changes of zone never rewrite history.
  *
@@ -45,6 +48,12 @@ typedef struct tw_credit_result {
 
 tw_err tw_streak_credit(const tw_day_settings *s, int64_t done_ms, bool has_due, int32_t due_day,
                         tw_credit_result *out);
+
+/* The instant up to which a recurring task's occurrences count as come for
+ * a completion done at done_ms: done_ms, or, within the grace window, the
+ * last moment of the logical day before (that day's occurrence is the one
+ * done, on time). */
+tw_err tw_streak_occurrence_cutoff(const tw_day_settings *s, int64_t done_ms, int64_t *cutoff_ms);
 
 /* How many logical days lie from credit a to the later credit b: the
  * smaller of the two counts, in a's settings and in b's. 0: same day;

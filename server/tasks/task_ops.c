@@ -136,8 +136,35 @@ static tw_err series_of(tw_arena *arena, const tw_task_record *rec, tw_recurrenc
     return due_local(start, &r->start);
 }
 
+/* A due like `like` (its zone, all-day or not) at local time lt. */
+static tw_err due_at(tw_task_env *env, const Tw__V1__TaskDue *like, const tw_local_time *lt,
+                     Tw__V1__TaskDue **out)
+{
+    Tw__V1__TaskDue *due = tw_arena_alloc(env->arena, sizeof *due);
+    if (due == NULL)
+        return TW_ERR_NO_MEMORY;
+    *due = *like;
+    if (all_day(like)) {
+        due->date = tw_calendar_date_new(env->arena, tw_date_to_day(lt->year, lt->month, lt->day));
+        if (due->date == NULL)
+            return TW_ERR_NO_MEMORY;
+    } else {
+        int64_t ms;
+        tw_err err = local_instant(like, lt, &ms);
+        if (err)
+            return err;
+        if ((due->time = tw_timestamp_new(env->arena, ms)) == NULL)
+            return TW_ERR_NO_MEMORY;
+    }
+    *out = due;
+    return TW_OK;
+}
+
 /* A recurring task needs a due, and its series an occurrence on or after
- * it. Restarts the series at the current due. */
+ * it. Restarts the series at the current due. A due on an exception day
+ * is no occurrence (RFC 5545 removes EXDATEs from the set): it moves to the
+ * next occurrence not excluded, while the series still starts (and COUNT
+ * counts) from the due as given. */
 static tw_err settle_series(tw_task_env *env, tw_task_record *rec)
 {
     const Tw__V1__Task *task = rec->task;
@@ -157,12 +184,19 @@ static tw_err settle_series(tw_task_env *env, tw_task_record *rec)
         return err == TW_ERR_VALIDATION ? violation(env, "due", "cannot be read in its zone") : err;
     r.ignore_count = false;
     tw_recurrence_step step;
+    bool excluded = tw_recurrence_excludes(&r, &first);
     err = tw_recurrence_step_after(&r, NULL, &first, &step);
+    if (err == TW_OK && !step.found && excluded)
+        return violation(env, "recurrence.exception_dates", "exclude every occurrence");
     if (err == TW_OK && !step.found)
         return violation(env, "recurrence.rrule", "has no occurrence on or after the due");
     if (err)
         return violation(env, "recurrence.rrule", "cannot be evaluated from the due");
-    return TW_OK;
+    if (!excluded)
+        return TW_OK;
+    if ((err = due_at(env, task->due, &step.next, &rec->task->due)))
+        return err;
+    return settle_due(env, rec);
 }
 
 /* ---- Field stamps ---------------------------------------------------------------- */
@@ -496,34 +530,11 @@ tw_err tw_task_op_delete(tw_txn *t, tw_task_env *env, const tw_id *id, bool forc
 
 /* ---- Complete and reopen ----------------------------------------------------------- */
 
-/* A due like `like` (its zone, all-day or not) at local time lt. */
-static tw_err due_at(tw_task_env *env, const Tw__V1__TaskDue *like, const tw_local_time *lt,
-                     Tw__V1__TaskDue **out)
-{
-    Tw__V1__TaskDue *due = tw_arena_alloc(env->arena, sizeof *due);
-    if (due == NULL)
-        return TW_ERR_NO_MEMORY;
-    *due = *like;
-    if (all_day(like)) {
-        due->date = tw_calendar_date_new(env->arena, tw_date_to_day(lt->year, lt->month, lt->day));
-        if (due->date == NULL)
-            return TW_ERR_NO_MEMORY;
-    } else {
-        int64_t ms;
-        tw_err err = local_instant(like, lt, &ms);
-        if (err)
-            return err;
-        if ((due->time = tw_timestamp_new(env->arena, ms)) == NULL)
-            return TW_ERR_NO_MEMORY;
-    }
-    *out = due;
-    return TW_OK;
-}
-
 /*
  * A recurring task done at done_ms. *occurrence gets the occurrence the
- * completion is for: the latest one that has come by then (earlier ones
- * still undone are recorded in done as missed), or the current due when
+ * completion is for: the latest one that has come by then, where within
+ * the grace window the new day's have not come yet (earlier ones still
+ * undone are recorded in done as missed), or the current due when
  * repeating from completion. The task's due moves to the next occurrence,
  * or *found is false when the series is over.
  */
@@ -558,16 +569,20 @@ static tw_err advance(tw_txn *t, tw_task_env *env, tw_task_record *rec, int64_t 
         *found = step.found;
         next = step.next;
     } else {
+        /* Occurrences that have come by the cutoff (within the grace
+         * window: by the end of yesterday), for both kinds of due. */
         tw_local_time current, now;
-        if ((err = due_local(due, &current)))
+        int64_t cutoff_ms;
+        if ((err = due_local(due, &current)) ||
+            (err = tw_streak_occurrence_cutoff(&env->day, done_ms, &cutoff_ms)))
             return err;
         if (all_day(due)) {
             int32_t today;
-            if ((err = tw_logical_day(&env->day, done_ms, &today)))
+            if ((err = tw_logical_day(&env->day, cutoff_ms, &today)))
                 return err;
             now = (tw_local_time){0};
             tw_day_to_date(today, &now.year, &now.month, &now.day);
-        } else if ((err = tw_tz_local(due->time_zone, done_ms, &now))) {
+        } else if ((err = tw_tz_local(due->time_zone, cutoff_ms, &now))) {
             return err;
         }
         tw_local_time *skipped = tw_arena_alloc(env->arena, TW_TASK_MISSED_KEEP * sizeof *skipped);

@@ -66,7 +66,9 @@ static void order_part(tw_key *k, const char *order_key, const tw_id *id)
     tw_key_strn(k, buf, len + ORDER_TAIL);
 }
 
-/* Puts (present) or deletes every index entry of rec. */
+/* Puts (present) or deletes every index entry of rec. Each names the task,
+ * whose record the transaction writes as well (tw_task_put, tw_task_remove),
+ * so they are written as index entries (tw_txn_put_index). */
 static tw_err index_write(tw_txn *t, const tw_id *user, const tw_task_record *rec, bool present)
 {
     const Tw__V1__Task *task = rec->task;
@@ -94,13 +96,13 @@ static tw_err index_write(tw_txn *t, const tw_id *user, const tw_task_record *re
     order_part(&k[3], task->order_key, &id);
     tw_err err = TW_OK;
     for (size_t i = 0; err == TW_OK && i < 4; i++)
-        err = present ? tw_txn_put(t, &k[i], NULL) : tw_txn_delete(t, &k[i]);
+        err = present ? tw_txn_put_index(t, &k[i], NULL) : tw_txn_delete_index(t, &k[i]);
     for (size_t i = 0; err == TW_OK && i < task->n_labels; i++) {
         tw_key_init(&k[4], TW_KF_TASK_BY_LABEL);
         tw_key_id(&k[4], user);
         tw_key_str(&k[4], task->labels[i]);
         tw_key_id(&k[4], &id);
-        err = present ? tw_txn_put(t, &k[4], NULL) : tw_txn_delete(t, &k[4]);
+        err = present ? tw_txn_put_index(t, &k[4], NULL) : tw_txn_delete_index(t, &k[4]);
     }
     return err;
 }
@@ -142,15 +144,34 @@ tw_err tw_task_put(tw_txn *t, const tw_id *user, const tw_task_record *old, tw_t
     return tw_txn_changelog_append(t, user, TW_RESOURCE_TASK, &id, TW_CHANGE_UPSERT, NULL);
 }
 
+static void deleted_key(tw_key *k, const tw_id *user, const tw_id *id)
+{
+    tw_key_init(k, TW_KF_TASK_DELETED);
+    tw_key_id(k, user);
+    tw_key_id(k, id);
+}
+
 tw_err tw_task_remove(tw_txn *t, const tw_id *user, const tw_task_record *old)
 {
     tw_id id = tw_task_record_id(old);
-    tw_key k;
+    tw_key k, deleted;
     task_key(&k, user, &id);
+    deleted_key(&deleted, user, &id);
     tw_err err;
-    if ((err = index_write(t, user, old, false)) || (err = tw_txn_delete(t, &k)))
+    if ((err = index_write(t, user, old, false)) || (err = tw_txn_delete(t, &k)) ||
+        (err = tw_txn_put(t, &deleted, NULL)))
         return err;
     return tw_txn_changelog_append(t, user, TW_RESOURCE_TASK, &id, TW_CHANGE_TOMBSTONE, NULL);
+}
+
+tw_err tw_task_was_deleted(tw_txn *t, const tw_id *user, const tw_id *id, bool *deleted)
+{
+    tw_key k;
+    tw_value v;
+    deleted_key(&k, user, id);
+    tw_err err = tw_txn_get_for_update(t, &k, NULL, &v);
+    *deleted = err == TW_OK;
+    return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
 /* The id at the end of a parent-index key's order part. */

@@ -35,8 +35,14 @@ tw_err tw_task_get(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id, t
 tw_err tw_task_put(tw_txn *t, const tw_id *user, const tw_task_record *old, tw_task_record *rec,
                    int64_t now_ms, tw_arena *arena);
 
-/* Deletes old with its index entries and appends a tombstone. */
+/* Deletes old with its index entries, appends a tombstone and records the
+ * deletion (TASK_DELETED). */
 tw_err tw_task_remove(tw_txn *t, const tw_id *user, const tw_task_record *old);
+
+/* Whether user deleted a task with this id (tw_task_remove): asked about
+ * an id that has no task now, it tells a deleted task from one the user
+ * never had (another user's ids included). Read for update in t. */
+tw_err tw_task_was_deleted(tw_txn *t, const tw_id *user, const tw_id *id, bool *deleted);
 
 /* The etag of a version, and the version of an etag (false: not one). */
 char *tw_task_etag(tw_arena *arena, uint64_t version);

@@ -110,7 +110,8 @@ tw_err tw_stt_transcribe(tw_stt_engine *e, const tw_stt_request *req, tw_arena *
                          tw_transcript *out, char *why, size_t whylen);
 
 /* Loads what live sessions need (PocketSphinx: its live decoders, a second
- * each). Blocks: call it off the RPC threads, once, after start. */
+ * each, kept until they idle for a minute). Blocks: call it off the RPC
+ * threads. */
 void tw_stt_prepare(tw_stt_engine *e);
 
 /*
@@ -144,7 +145,8 @@ typedef struct tw_pocketsphinx_options {
 
 /* PocketSphinx (Debian's 5prealpha) with its en-us model. Checks that the
  * model's files are there (errbuf says which is missing); decoders are
- * loaded on first use (about a second and 100 MB each). */
+ * loaded when needed (about a second and 90 MB each), reused, and freed
+ * after a minute idle. */
 tw_err tw_stt_pocketsphinx_new(const tw_pocketsphinx_options *opts, tw_stt_engine **out,
                                char *errbuf, size_t errlen);
 

@@ -8,11 +8,21 @@
  * utterances, and each utterance's hypothesis joins the text. Bounded
  * utterances also keep the decoder's memory bounded on long recordings.
  *
- * Decoders load the model (about a second and 100 MB each), so they are
- * made on first use and kept in two pools: batch decoders for whole
- * recordings (a caller waits for one) and live decoders for uploads being
- * decoded while they arrive (a caller never waits: no decoder, no live
- * session). A decoder taught new words (vocabulary) is not reused.
+ * Decoders load the model (about a second and 90 MB each), so they are
+ * made when needed and kept in one pool: up to batch_decoders at a time
+ * transcribe whole recordings (a caller waits for one) and up to
+ * live_decoders decode uploads while they arrive (a caller never waits: no
+ * idle decoder, no live session; tw_stt_prepare loads them ahead). A
+ * decoder is reused for the next recording of either kind (ps_start_stream
+ * resets it), and one idle for DECODER_IDLE_MS is freed, so an idle twd
+ * holds none. A decoder taught new words (vocabulary) is not reused.
+ *
+ * Why not one model shared by every decoder: PocketSphinx 5prealpha has no
+ * API to build a decoder on another's acoustic model (ps_init loads its
+ * own), and its language model (the trie of en-us.lm.bin, most of the
+ * 90 MB with the dictionary) keeps a scoring cache in the model itself
+ * (lm_trie_t's backoff_cache and hist_cache), so two decoders scoring one
+ * model at once would race. Reuse is what the library allows.
  */
 #include "stt.h"
 
@@ -34,11 +44,14 @@
 #define READ_BYTES    (64 * 1024)
 /* How often a caller waiting for a decoder looks at its abort flag. */
 #define WAIT_SLICE_MS 200
+/* How long an idle decoder is kept for the next recording. */
+#define DECODER_IDLE_MS (60 * 1000)
 
 struct decoder {
     ps_decoder_t *ps;
     struct decoder *next;
-    bool tainted; /* taught words: free it after use */
+    bool tainted;    /* taught words: free it after use */
+    int64_t idle_ms; /* when it was last put back (CLOCK_MONOTONIC) */
     /* The cepstral mean normalisation as loaded (means, then sums, and the
      * frame count): PocketSphinx adapts it to the audio it hears and keeps
      * it across utterances, so each recording starts from it again. */
@@ -46,17 +59,26 @@ struct decoder {
     int32 cmn_initial_frames;
 };
 
+/* What a decoder is taken for: each kind has its own limit of decoders in
+ * use at once. */
+enum decoder_use { USE_BATCH, USE_LIVE };
+
 struct decoder_pool {
     pthread_mutex_t lock;
-    pthread_cond_t freed;
-    struct decoder *idle;
-    int created, max;
+    pthread_cond_t freed; /* a decoder came back or was freed */
+    pthread_cond_t reap;  /* the reaper has something new to look at */
+    struct decoder *idle; /* most recently used first */
+    int created, max;     /* max: both limits together */
+    int busy[2], limit[2];
+    bool stopping;
+    pthread_t reaper;
+    bool reaper_started;
 };
 
 struct sphinx_engine {
     tw_stt_engine base;
     char *hmm, *lm, *dict;
-    struct decoder_pool batch, live;
+    struct decoder_pool pool;
 };
 
 /* ---- decoders ------------------------------------------------------------ */
@@ -113,37 +135,90 @@ static void decoder_free(struct decoder *d)
     free(d);
 }
 
-static void pool_init(struct decoder_pool *p, int max)
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec mono_at(int64_t ms)
+{
+    return (struct timespec){ms / 1000, (ms % 1000) * 1000000};
+}
+
+/* Frees decoders idle for DECODER_IDLE_MS, the oldest first, until the
+ * pool stops. */
+static void *reaper_main(void *arg)
+{
+    struct decoder_pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stopping) {
+        struct decoder **oldest = &p->idle;
+        while (*oldest != NULL && (*oldest)->next != NULL)
+            oldest = &(*oldest)->next;
+        if (*oldest == NULL) {
+            pthread_cond_wait(&p->reap, &p->lock);
+            continue;
+        }
+        int64_t due = (*oldest)->idle_ms + DECODER_IDLE_MS;
+        if (mono_ms() < due) {
+            struct timespec until = mono_at(due);
+            pthread_cond_timedwait(&p->reap, &p->lock, &until);
+            continue;
+        }
+        struct decoder *d = *oldest;
+        *oldest = NULL;
+        p->created--;
+        pthread_cond_signal(&p->freed);
+        pthread_mutex_unlock(&p->lock);
+        decoder_free(d);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void pool_init(struct decoder_pool *p, int batch, int live)
 {
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&p->freed, &attr);
+    pthread_cond_init(&p->reap, &attr);
     pthread_condattr_destroy(&attr);
-    p->max = max;
+    p->limit[USE_BATCH] = batch;
+    p->limit[USE_LIVE] = live;
+    p->max = batch + live;
+    p->reaper_started = pthread_create(&p->reaper, NULL, reaper_main, p) == 0;
 }
 
-/* An idle decoder, a new one while under max (unless idle_only), or
- * (wait) the next one freed. */
-static tw_err pool_get(struct sphinx_engine *e, struct decoder_pool *p, bool wait, bool idle_only,
+/* A decoder for use: an idle one, a new one while under max (unless
+ * idle_only), or (wait) the next one freed; never more of one use at once
+ * than its limit. */
+static tw_err pool_get(struct sphinx_engine *e, enum decoder_use use, bool wait, bool idle_only,
                        const atomic_bool *abort, struct decoder **out)
 {
+    struct decoder_pool *p = &e->pool;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        if (p->idle != NULL) {
+        if (p->busy[use] < p->limit[use] && p->idle != NULL) {
             *out = p->idle;
             p->idle = p->idle->next;
+            p->busy[use]++;
             pthread_mutex_unlock(&p->lock);
             return TW_OK;
         }
-        if (p->created < p->max && !idle_only) {
+        if (p->busy[use] < p->limit[use] && p->created < p->max && !idle_only) {
             p->created++;
+            p->busy[use]++;
             pthread_mutex_unlock(&p->lock);
             tw_err err = decoder_new(e, out);
             if (err) {
                 pthread_mutex_lock(&p->lock);
                 p->created--;
+                p->busy[use]--;
                 pthread_cond_signal(&p->freed);
                 pthread_mutex_unlock(&p->lock);
             }
@@ -157,25 +232,24 @@ static tw_err pool_get(struct sphinx_engine *e, struct decoder_pool *p, bool wai
             pthread_mutex_unlock(&p->lock);
             return TW_ERR_CANCELLED;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)WAIT_SLICE_MS * 1000000;
-        until.tv_sec += until.tv_nsec / 1000000000;
-        until.tv_nsec %= 1000000000;
+        struct timespec until = mono_at(mono_ms() + WAIT_SLICE_MS);
         pthread_cond_timedwait(&p->freed, &p->lock, &until);
     }
 }
 
-static void pool_put(struct decoder_pool *p, struct decoder *d)
+static void pool_put(struct decoder_pool *p, enum decoder_use use, struct decoder *d)
 {
     pthread_mutex_lock(&p->lock);
+    p->busy[use]--;
     if (d->tainted) {
         p->created--;
     } else {
+        d->idle_ms = mono_ms();
         d->next = p->idle;
         p->idle = d;
+        pthread_cond_signal(&p->reap);
     }
-    pthread_cond_signal(&p->freed);
+    pthread_cond_broadcast(&p->freed);
     pthread_mutex_unlock(&p->lock);
     if (d->tainted)
         decoder_free(d);
@@ -183,6 +257,13 @@ static void pool_put(struct decoder_pool *p, struct decoder *d)
 
 static void pool_destroy(struct decoder_pool *p)
 {
+    if (p->reaper_started) {
+        pthread_mutex_lock(&p->lock);
+        p->stopping = true;
+        pthread_cond_signal(&p->reap);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->reaper, NULL);
+    }
     while (p->idle != NULL) {
         struct decoder *d = p->idle;
         p->idle = d->next;
@@ -190,6 +271,7 @@ static void pool_destroy(struct decoder_pool *p)
     }
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->freed);
+    pthread_cond_destroy(&p->reap);
 }
 
 /* ---- vocabulary ------------------------------------------------------------- */
@@ -493,7 +575,7 @@ static tw_err sphinx_transcribe(tw_stt_engine *base, const tw_stt_request *req, 
 {
     struct sphinx_engine *e = engine_of(base);
     struct decoder *dec;
-    tw_err err = pool_get(e, &e->batch, true, false, req->abort, &dec);
+    tw_err err = pool_get(e, USE_BATCH, true, false, req->abort, &dec);
     if (err) {
         snprintf(why, whylen, "no PocketSphinx decoder: %s", tw_err_message(err));
         return err;
@@ -506,7 +588,7 @@ static tw_err sphinx_transcribe(tw_stt_engine *base, const tw_stt_request *req, 
     if (err == TW_OK)
         err = recognizer_finish(&r, arena, req->language, out);
     recognizer_free(&r);
-    pool_put(&e->batch, dec);
+    pool_put(&e->pool, USE_BATCH, dec);
     return err;
 }
 
@@ -531,7 +613,7 @@ static tw_err sphinx_live_open(tw_stt_engine *base, const tw_stt_request *req, t
     bool teaches = false;
     for (size_t i = 0; i < req->nvocabulary; i++)
         teaches |= req->vocabulary[i].pronunciation[0] != '\0';
-    if (req->format != TW_AUDIO_WAV || e->live.max == 0 || teaches)
+    if (req->format != TW_AUDIO_WAV || e->pool.limit[USE_LIVE] == 0 || teaches)
         return TW_ERR_UNIMPLEMENTED;
     struct sphinx_live *l = calloc(1, sizeof *l);
     if (l == NULL)
@@ -539,7 +621,7 @@ static tw_err sphinx_live_open(tw_stt_engine *base, const tw_stt_request *req, t
     l->base.ops = &sphinx_ops;
     l->engine = e;
     snprintf(l->language, sizeof l->language, "%s", req->language);
-    tw_err err = pool_get(e, &e->live, false, true, NULL, &l->dec);
+    tw_err err = pool_get(e, USE_LIVE, false, true, NULL, &l->dec);
     if (err) {
         free(l);
         return err;
@@ -600,19 +682,20 @@ static void sphinx_live_free(tw_stt_live *base)
     tw_wav_decoder_free(l->wav);
     if (l->dec != NULL) {
         recognizer_free(&l->rec);
-        pool_put(&l->engine->live, l->dec);
+        pool_put(&l->engine->pool, USE_LIVE, l->dec);
     }
     free(l);
 }
 
-/* Loads every live decoder, so live sessions find them ready. */
+/* Loads decoders until live_decoders of them are idle or in live use,
+ * so live sessions find them ready. */
 static void sphinx_prepare(tw_stt_engine *base)
 {
     struct sphinx_engine *e = engine_of(base);
     struct decoder *loaded = NULL;
     for (;;) {
         struct decoder *d;
-        if (pool_get(e, &e->live, false, false, NULL, &d) != TW_OK)
+        if (pool_get(e, USE_LIVE, false, false, NULL, &d) != TW_OK)
             break;
         d->next = loaded;
         loaded = d;
@@ -620,15 +703,14 @@ static void sphinx_prepare(tw_stt_engine *base)
     while (loaded != NULL) {
         struct decoder *d = loaded;
         loaded = d->next;
-        pool_put(&e->live, d);
+        pool_put(&e->pool, USE_LIVE, d);
     }
 }
 
 static void engine_free(tw_stt_engine *base)
 {
     struct sphinx_engine *e = engine_of(base);
-    pool_destroy(&e->batch);
-    pool_destroy(&e->live);
+    pool_destroy(&e->pool);
     free(e->hmm);
     free(e->lm);
     free(e->dict);
@@ -663,8 +745,7 @@ tw_err tw_stt_pocketsphinx_new(const tw_pocketsphinx_options *opts, tw_stt_engin
         e->lm = NULL;
     if (asprintf(&e->dict, "%s/cmudict-en-us.dict", opts->model_dir) < 0)
         e->dict = NULL;
-    pool_init(&e->batch, opts->batch_decoders > 0 ? opts->batch_decoders : 1);
-    pool_init(&e->live, opts->live_decoders);
+    pool_init(&e->pool, opts->batch_decoders > 0 ? opts->batch_decoders : 1, opts->live_decoders);
     if (e->hmm == NULL || e->lm == NULL || e->dict == NULL) {
         engine_free(&e->base);
         return TW_ERR_NO_MEMORY;

@@ -58,6 +58,10 @@ typedef struct tw_voice_options {
     /* How often the retention sweep runs; 0 for hourly, -1 for never (tests
      * call tw_voice_sweep). */
     int64_t sweep_interval_ms;
+    /* Load the live decoders in the background at start (tests that need a
+     * WAV upload decoded as it arrives). Otherwise the first WAV upload that
+     * finds no decoder idle starts loading one for the uploads after it. */
+    bool preload_live_decoders;
 } tw_voice_options;
 
 /* The engine voice_engine names, made from cfg; deepgram is the app's
@@ -103,17 +107,21 @@ int64_t tw_voice_probe_duration(tw_voice *v, const char *blob_key, tw_audio_form
 typedef struct tw_voice_live tw_voice_live;
 
 /* A live session for an upload of format, when the engine streams it and a
- * live decoder is free; NULL otherwise (the note is transcribed after the
- * upload). Strings and terms are borrowed during the call. */
+ * live decoder is idle; NULL otherwise (the note is transcribed after the
+ * upload), and when no decoder was idle one starts loading in the
+ * background for the next upload. Strings and terms are borrowed during
+ * the call. */
 tw_voice_live *tw_voice_live_open(tw_voice *v, tw_audio_format format, const char *language,
                                   const tw_stt_term *vocabulary, size_t nvocabulary);
 
-/* The upload's next bytes (copied). Decoding happens on a pool thread;
- * at most TW_VOICE_LIVE_BACKLOG bytes wait for it, and when it falls
- * further behind the session stops taking bytes and the job reads the rest
- * from blob storage. Never blocks. */
+/* The upload's next bytes, handed over rather than copied: when it returns
+ * true the session has taken bytes (malloc'd, n of them) and frees them;
+ * false (no session, or it stopped taking bytes) leaves them the caller's.
+ * Decoding happens on a pool thread; at most TW_VOICE_LIVE_BACKLOG bytes
+ * wait for it, and when it falls further behind the session stops taking
+ * bytes and the job reads the rest from blob storage. Never blocks. */
 #define TW_VOICE_LIVE_BACKLOG (1024 * 1024)
-void tw_voice_live_feed(tw_voice_live *l, const void *bytes, size_t n);
+bool tw_voice_live_feed(tw_voice_live *l, void *bytes, size_t n);
 
 /* The upload failed: the session ends. Accepts NULL. */
 void tw_voice_live_abandon(tw_voice_live *l);
@@ -191,7 +199,7 @@ typedef struct tw_voice_stats {
     uint64_t live_adopted; /* live sessions a transcription job finished */
     uint64_t transcribed;  /* jobs that stored a transcript */
     uint64_t failed;       /* jobs that stored FAILED */
-    bool live_ready;       /* the engine's live decoders have loaded */
+    bool live_ready;       /* the engine has loaded its live decoders once */
 } tw_voice_stats;
 
 void tw_voice_get_stats(tw_voice *v, tw_voice_stats *out);

@@ -1,6 +1,8 @@
 /*
- * Shared by voice.c (lifecycle, live sessions, jobs, watches, sweep) and
- * voice_notes.c (the notes in the store). Not for other files.
+ * Shared by the files of the voice feature: voice.c (start and stop),
+ * voice_notes.c (the notes in the store), voice_live.c (live sessions),
+ * voice_transcribe.c (transcription jobs), voice_watch.c (watches) and
+ * voice_retention.c (the sweep). Not for other files.
  */
 #ifndef TW_VOICE_INTERNAL_H
 #define TW_VOICE_INTERNAL_H
@@ -49,6 +51,7 @@ struct tw_voice {
 
     atomic_uint_fast64_t live_opened, live_behind, live_adopted, transcribed, failed;
     atomic_bool live_ready;
+    atomic_bool live_loading; /* a load of live decoders is queued or running */
 };
 
 /* ProtobufCAllocator over an arena. */
@@ -85,5 +88,49 @@ tw_voice_live *voice_live_take(tw_voice *v, const tw_id *note, uint32_t generati
 
 /* Parks a live session under the note's generation until its job takes it. */
 void voice_live_park(tw_voice *v, tw_voice_live *l, const tw_id *note, uint32_t generation);
+
+/* Loads the engine's live decoders on the live pool, unless a load is
+ * queued or running already. */
+void voice_live_load(tw_voice *v);
+
+/* Stopping: abandons every parked live session. */
+void voice_live_abandon_parked(tw_voice *v);
+
+/* Finishes the transcript of a stored note from its live session l: once
+ * the bytes l queued are decoded, the rest of the audio (blob_key, from
+ * where l got to) goes to its decoder. *used is false when l cannot finish
+ * it (its decoder refused the audio): the caller transcribes the whole
+ * recording instead; otherwise the result is err and out. */
+tw_err voice_live_finish(tw_voice *v, tw_voice_live *l, const char *blob_key,
+                         const atomic_bool *abort, tw_arena *arena, tw_transcript *out, char *why,
+                         size_t whylen, bool *used);
+
+/* Audio stored in blob storage, as a tw_audio_input (voice_transcribe.c). */
+struct voice_blob_input {
+    tw_blob_store *blobs;
+    const char *key; /* borrowed */
+    tw_blob_reader *reader;
+};
+
+/* Opens in over the blob under key from offset; out reads through it until
+ * voice_blob_input_close (which accepts an input that failed to open). */
+tw_err voice_blob_input_open(struct voice_blob_input *in, tw_blob_store *blobs, const char *key,
+                             uint64_t offset, tw_audio_input *out);
+void voice_blob_input_close(struct voice_blob_input *in);
+
+/* The handler of TW_VOICE_JOB_TYPE jobs (voice_transcribe.c). */
+tw_err voice_transcribe_job(tw_app *app, const tw_job *job, tw_job_failure *failure);
+
+/* Shutdown, with v->lock held: every transcription running stops. */
+void voice_transcriptions_abort_locked(tw_voice *v);
+
+/* Shutdown, with v->lock held: every watch ends with err (voice_watch.c). */
+void voice_watches_end_locked(tw_voice *v, tw_err err);
+
+/* The retention sweeper thread (voice_retention.c): started by
+ * tw_voice_start, stopped (and joined) by tw_voice_stop; stopping one never
+ * started does nothing. */
+tw_err voice_sweeper_start(tw_voice *v);
+void voice_sweeper_stop(tw_voice *v);
 
 #endif

@@ -53,19 +53,23 @@ static void claim_value(char *buf, size_t size, int thread, uint64_t seq)
 struct writer {
     tw_store *store;
     int thread;
-    uint64_t seq; /* out: the sequence this transaction appended */
+    uint64_t last; /* the sequence of the thread's last commit */
+    uint64_t seq;  /* out: the sequence this transaction appended */
 };
 
+/* Each thread is the only writer of its user, so its next commit's entry
+ * is the next sequence: the claim names it, and the check finds the two
+ * together or neither. */
 static tw_err write_one(tw_txn *t, void *ctx)
 {
     struct writer *w = ctx;
     tw_id user = writer_user(w->thread), res = tw_id_new();
     tw_counter c = {.user = &user, .name = COUNTER};
     char value[64];
+    claim_value(value, sizeof value, w->thread, w->last + 1);
     tw_err err = tw_txn_changelog_append(t, &user, "crash", &res, TW_CHANGE_UPSERT, &w->seq);
     if (err)
         return err;
-    claim_value(value, sizeof value, w->thread, w->seq);
     if ((err = tw_txn_unique_claim(t, "crash", value, &user)))
         return err;
     return tw_txn_counter_add(t, &c, 0, 1);
@@ -75,12 +79,19 @@ static void *write_forever(void *arg)
 {
     struct writer w = *(struct writer *)arg;
     for (;;) {
+        uint64_t expected = w.last + 1;
         tw_err err = tw_txn_run(w.store, write_one, &w);
         if (err) {
             fprintf(stderr, "writer %d: %s: %s\n", w.thread, tw_err_name(err),
                     tw_store_last_error());
             exit(2);
         }
+        if (w.seq != expected) {
+            fprintf(stderr, "writer %d: committed sequence %llu, not %llu\n", w.thread,
+                    (unsigned long long)w.seq, (unsigned long long)expected);
+            exit(2);
+        }
+        w.last = w.seq;
         char line[64];
         int n = snprintf(line, sizeof line, "%d %llu\n", w.thread, (unsigned long long)w.seq);
         /* One write(2) per line: shorter than PIPE_BUF, so never torn. */
@@ -101,8 +112,15 @@ static int run_writer(const char *dir)
     }
     pthread_t th[WRITERS];
     struct writer w[WRITERS];
+    tw_arena *arena = tw_arena_new(1024);
     for (int i = 0; i < WRITERS; i++) {
-        w[i] = (struct writer){s, i, 0};
+        tw_id user = writer_user(i);
+        tw_change_page head; /* where the last writer's commits stopped */
+        if (arena == NULL || tw_store_changelog_read(s, &user, 0, 0, arena, &head) != TW_OK) {
+            fprintf(stderr, "writer: cannot read the change log: %s\n", tw_store_last_error());
+            return 2;
+        }
+        w[i] = (struct writer){s, i, head.last_sequence, 0};
         pthread_create(&th[i], NULL, write_forever, &w[i]);
     }
     for (int i = 0; i < WRITERS; i++)

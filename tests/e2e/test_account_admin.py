@@ -49,7 +49,8 @@ class AdminCommandTest(unittest.TestCase):
             auth = twd.stub(auth_service_pb2_grpc.AuthServiceStub)
             me = auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=admin.metadata,
                             timeout=RPC_TIMEOUT_S).user
-            self.assertEqual((me.role, me.display_name), (auth_service_pb2.ROLE_ADMIN, "Root"))
+            # The display name defaults to the normalised address's local part.
+            self.assertEqual((me.role, me.display_name), (auth_service_pb2.ROLE_ADMIN, "root"))
 
             again = twd_command("admin", "create", "--email", "Root@EXAMPLE.com",
                                 password=ADMIN_PASSWORD + "\n", data_dir=twd.data_dir)
@@ -175,6 +176,53 @@ class KeyRotationTest(TwdTestCase):
         for token in (me.access_token, tokens.access_token):
             auth.GetMe(auth_service_pb2.GetMeRequest(),
                        metadata=[("authorization", f"Bearer {token}")], timeout=RPC_TIMEOUT_S)
+
+
+class KeyRotationFloodTest(unittest.TestCase):
+    """Issue 16, item 5: however often keys rotate, every token issued along
+    the way verifies until it expires (expiry itself is in the unit test,
+    tests/unit/server/auth/test_keyring.c, with an injected clock)."""
+
+    def test_ten_rotations_in_a_minute_log_nobody_out(self):
+        with Twd() as twd:
+            auth = twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+            admin = admin_service_pb2_grpc.AdminServiceStub(twd.operator_channel())
+            me = twd.sign_up()
+            tokens = [me.access_token]
+            for i in range(10):
+                # Both real paths: the RPC, and `twd keys rotate` through the socket.
+                if i % 2:
+                    admin.RotateSigningKey(admin_service_pb2.RotateSigningKeyRequest(),
+                                           timeout=RPC_TIMEOUT_S)
+                else:
+                    rotated = twd_command("keys", "rotate", data_dir=twd.data_dir)
+                    self.assertEqual(rotated.returncode, 0, rotated.stderr)
+                tokens.append(twd.sign_in(me.email, me.password).access_token)
+            self.assertEqual(len({kid_of(token) for token in tokens}), 11)
+            for token in tokens:
+                auth.GetMe(auth_service_pb2.GetMeRequest(),
+                           metadata=[("authorization", f"Bearer {token}")], timeout=RPC_TIMEOUT_S)
+
+    def test_a_full_ring_refuses_rotation_and_keeps_every_key(self):
+        with Twd() as twd:
+            auth = twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+            admin = admin_service_pb2_grpc.AdminServiceStub(twd.operator_channel())
+            me = twd.sign_up()
+            rotate = lambda: admin.RotateSigningKey(  # noqa: E731
+                admin_service_pb2.RotateSigningKeyRequest(), timeout=RPC_TIMEOUT_S)
+            for _ in range(31):  # the ring holds the current key and 31 replaced ones
+                rotate()
+            _, details = assert_rpc_error(self, rotate, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                          "RATE_001")
+            self.assertRegex(details.message,
+                             r"^32 signing keys still verify tokens; the oldest retires in \d+ s")
+            self.assertGreater(details.retry_delay, 800)
+            refused = twd_command("keys", "rotate", data_dir=twd.data_dir)
+            self.assertEqual(refused.returncode, 1)
+            self.assertIn("32 signing keys still verify tokens", refused.stderr)
+            # The first token, signed with the oldest key, still works.
+            auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=me.metadata,
+                       timeout=RPC_TIMEOUT_S)
 
 
 def make_certificate(directory, name="server"):

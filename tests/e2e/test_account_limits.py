@@ -2,7 +2,9 @@
 Rate limits through real calls: the 6th sign-in after 5 failures (one at a
 time, all at once, across a restart, unknown emails alike), the per-address
 limit, and the per-user API limit with its write class; each refusal is
-RESOURCE_EXHAUSTED, reason RATE_001, with a RetryInfo.
+RESOURCE_EXHAUSTED, reason RATE_001, with a RetryInfo. And the sign-in
+admission queue: more sign-ins at once than password hashing admits are
+refused with RATE_004 and a RetryInfo instead of waiting their turn.
 """
 import concurrent.futures
 import unittest
@@ -10,7 +12,7 @@ import unittest
 import grpc
 from google.protobuf import field_mask_pb2
 
-from twd_harness import RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error
+from twd_harness import RPC_TIMEOUT_S, Twd, TwdTestCase, assert_rpc_error, rpc_error_details
 from tw.v1 import auth_service_pb2, auth_service_pb2_grpc  # noqa: E402
 
 EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -104,6 +106,60 @@ class LoginLimitRestartAndPeerTest(unittest.TestCase):
                 self, lambda: login(twd, accounts[3].email, accounts[3].password), EXHAUSTED,
                 "RATE_001")
             self.assertGreater(details.retry_delay, 0)
+
+
+class SignInAdmissionTest(TwdTestCase):
+    # One hash at a time and one waiting, at the production cost (a few
+    # hundred ms a hash): a burst of sign-ins overflows the queue.
+    twd_env = {"TW_PASSWORD_HASH_THREADS": "1", "TW_PASSWORD_HASH_QUEUE": "1",
+               "TW_PASSWORD_SCRYPT_LOG2_N": "17"}
+    burst = 12
+
+    def test_a_burst_beyond_the_queue_is_refused_with_retry_info(self):
+        me = self.twd.sign_up()
+
+        def attempt(_):
+            try:
+                login(self.twd, me.email, me.password)
+                return ("OK", None, None)
+            except grpc.RpcError as error:
+                details = rpc_error_details(error)
+                return (error.code().name, details.reason, details.retry_delay)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.burst) as pool:
+            outcomes = list(pool.map(attempt, range(self.burst)))
+        refused = [o for o in outcomes if o[0] != "OK"]
+        self.assertGreaterEqual(len(outcomes) - len(refused), 1, outcomes)
+        self.assertGreaterEqual(len(refused), 1, outcomes)
+        for code, reason, retry_delay in refused:
+            self.assertEqual((code, reason), ("RESOURCE_EXHAUSTED", "RATE_004"), outcomes)
+            self.assertIsNotNone(retry_delay, "no RetryInfo")
+            self.assertGreater(retry_delay, 0)
+        # A refusal is no failed sign-in: the account is not limited, and
+        # signing in one at a time works as before.
+        self.twd.sign_in(me.email, me.password)
+
+    def test_a_refused_sign_up_stores_nothing(self):
+        emails = [f"burst-{i}@example.com" for i in range(self.burst)]
+
+        def attempt(email):
+            auth = self.twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+            try:
+                auth.Register(auth_service_pb2.RegisterRequest(
+                    email=email, password="a long password 1", display_name="Burst"),
+                    timeout=RPC_TIMEOUT_S)
+                return "OK"
+            except grpc.RpcError as error:
+                return rpc_error_details(error).reason
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.burst) as pool:
+            outcomes = dict(zip(emails, pool.map(attempt, emails)))
+        self.assertIn("RATE_004", outcomes.values(), outcomes)
+        self.assertTrue(set(outcomes.values()) <= {"OK", "RATE_004"}, outcomes)
+        for email, result in outcomes.items():
+            if result == "RATE_004":  # refused: the email is still free
+                assert_rpc_error(self, lambda: login(self.twd, email, "a long password 1"),
+                                 UNAUTHENTICATED, "AUTH_006")
 
 
 class ApiLimitTest(TwdTestCase):

@@ -75,7 +75,7 @@ class SessionCycleTest(AuthTestCase):
         self.assertEqual(me.email, "  Ana.Cycle@Example.COM ")
         profile = self.get_me(me).user
         self.assertEqual(profile.id, me.user_id)
-        self.assertEqual(profile.email, "Ana.Cycle@example.com")  # trimmed, domain lower-cased
+        self.assertEqual(profile.email, "ana.cycle@example.com")  # trimmed, lower-cased
         self.assertEqual((profile.display_name, profile.time_zone, profile.locale),
                          ("Ana", "Europe/Paris", "fr-FR"))
         self.assertEqual(profile.role, auth_service_pb2.ROLE_USER)
@@ -231,6 +231,22 @@ class TokenAttackTest(AuthTestCase):
         token = forge(self.header(kid=str(uuid.uuid4())), self.claims(), self.secret)
         self.assert_refused(bearer(token), "AUTH_001")
 
+    def test_an_oversized_token_is_unauthenticated_and_the_channel_stays_usable(self):
+        # Issue 16, item 7a: gRPC core's 8 KiB default refused this with
+        # RESOURCE_EXHAUSTED before the gate saw it.
+        channel = self.twd.channel()
+        auth = auth_service_pb2_grpc.AuthServiceStub(channel)
+        for size in (100 * 1024, 4097):
+            _, details = assert_rpc_error(
+                self, lambda: auth.GetMe(auth_service_pb2.GetMeRequest(),
+                                         metadata=bearer("a" * size), timeout=RPC_TIMEOUT_S),
+                UNAUTHENTICATED, "AUTH_001")
+            self.assertEqual(details.message, "access token is longer than 4096 bytes")
+            # The next call on the same channel is served.
+            reply = auth.GetMe(auth_service_pb2.GetMeRequest(), metadata=self.me.metadata,
+                               timeout=RPC_TIMEOUT_S)
+            self.assertEqual(reply.user.id, self.me.user_id)
+
     def test_session_that_never_existed(self):
         token = forge(self.header(), self.claims(sid=str(uuid.uuid4())), self.secret)
         self.assert_refused(bearer(token), "AUTH_004")
@@ -357,6 +373,35 @@ class RegisterValidationTest(AuthTestCase):
         self.assertEqual(outcomes.count(grpc.StatusCode.ALREADY_EXISTS), 7, outcomes)
         assert_rpc_error(self, lambda: self.register(email=email), grpc.StatusCode.ALREADY_EXISTS,
                          "RES_002")
+
+
+class EmailCaseTest(AuthTestCase):
+    """Issue 16, item 7b: an address is one account whatever its letter case
+    (dots and +tags are left alone: what they mean is up to each provider)."""
+
+    def test_every_spelling_reaches_one_account(self):
+        tag = uuid.uuid4().hex[:8]
+        me = self.twd.sign_up(email=f"  Case-{tag}@Example.COM ")
+        self.assertEqual(self.get_me(me).user.email, f"case-{tag}@example.com")
+        for spelling in (f"case-{tag}@example.com", f"CASE-{tag}@EXAMPLE.COM",
+                         f"Case-{tag}@example.com"):
+            self.assertEqual(self.login(spelling, me.password).user.id, me.user_id)
+
+    def test_another_case_of_a_taken_address_is_already_taken(self):
+        tag = uuid.uuid4().hex[:8]
+        self.twd.sign_up(email=f"Case-{tag}@example.com")
+        for spelling in (f"case-{tag}@example.com", f"CASE-{tag}@example.com"):
+            assert_rpc_error(self, lambda: self.auth.Register(auth_service_pb2.RegisterRequest(
+                email=spelling, password="another fine password", display_name="Other"),
+                timeout=RPC_TIMEOUT_S), grpc.StatusCode.ALREADY_EXISTS, "RES_002")
+        admin = admin_service_pb2_grpc.AdminServiceStub(self.twd.operator_channel())
+        assert_rpc_error(self, lambda: admin.CreateUser(admin_service_pb2.CreateUserRequest(
+            email=f"CASE-{tag}@Example.com", password="another fine password",
+            role=auth_service_pb2.ROLE_USER),
+            timeout=RPC_TIMEOUT_S), grpc.StatusCode.ALREADY_EXISTS, "RES_002")
+        # Not the same address: a +tag and a dot are kept as typed.
+        for other in (f"case-{tag}+x@example.com", f"case.-{tag}@example.com"):
+            self.twd.sign_up(email=other)
 
 
 if __name__ == "__main__":

@@ -3,17 +3,22 @@ The RPC engine's shared behaviour, seen from a client: calls it cannot serve
 (unknown method, undecodable or oversized message) get the right status at
 once, deadlines and client cancels end calls cleanly without hurting the
 server, GetServerInfo answers, and every call leaves one JSON log line that
-never holds a client's credentials.
+never holds a client's credentials (at debug level, or with TW_LOG_SAMPLE=1
+as the harness sets it). At the production defaults the call log keeps
+failed and slow calls, a sample of the rest and a per-method summary, and
+writes at most TW_LOG_LINES_PER_S call lines a second.
 """
 import datetime
+import math
 import threading
+import time
 import unittest
 import uuid
 
 import grpc
 
 from twd_harness import (RPC_TIMEOUT_S, SERVING, TwdTestCase, assert_rpc_error,
-                         initial_metadata, metadata, run_twd)
+                         initial_metadata, metadata, run_twd, wait_until)
 # Generated stubs import only after twd_harness has put them on the path.
 from grpc.health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 from grpc.reflection.v1 import reflection_pb2, reflection_pb2_grpc  # noqa: E402
@@ -261,6 +266,109 @@ class CallLogTest(TwdTestCase):
         log = self.twd.stderr_text()
         for token in (secret, account.access_token, account.refresh_token, account.password):
             self.assertNotIn(token, log)
+
+
+class CallLogPolicyTest(TwdTestCase):
+    """Sampling off, nothing slow, a summary every second."""
+    twd_env = {"TW_LOG_SAMPLE": "0", "TW_LOG_SLOW_MS": "0", "TW_LOG_SUMMARY_S": "1"}
+
+    def summaries(self, since, method):
+        return [line for line in self.twd.logs(since)
+                if line.get("msg") == "calls" and line.get("method") == method]
+
+    def check_and_wait_for_its_summary(self, request_id):
+        since = self.twd.log_size()
+        self.twd.stub(health_pb2_grpc.HealthStub).Check(
+            health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT_S,
+            metadata=metadata(x_request_id=request_id))
+        return wait_until(lambda: self.summaries(since, CHECK_PATH), RPC_TIMEOUT_S,
+                          "a summary line counting Health/Check")[0]
+
+    def test_a_call_that_went_well_is_counted_not_logged(self):
+        request_id = new_request_id()
+        line = self.check_and_wait_for_its_summary(request_id)
+        self.assertGreaterEqual(line["calls"], 1, line)
+        for field in ("window_s", "failed", "slow", "mean_ms", "p50_ms", "p99_ms"):
+            self.assertIn(field, line)
+        # A second summary, a second later: the first call was counted (and,
+        # had it been logged, its line queued at once) before the first one.
+        self.check_and_wait_for_its_summary(new_request_id())
+        self.assertEqual(self.twd.call_logs(request_id=request_id), [])
+
+    def test_a_failed_call_is_logged_and_counted_as_failed(self):
+        request_id = new_request_id()
+        since = self.twd.log_size()
+        assert_rpc_error(self, lambda: self.twd.stub(health_pb2_grpc.HealthStub).Check(
+            health_pb2.HealthCheckRequest(service="nope"), timeout=RPC_TIMEOUT_S,
+            metadata=metadata(x_request_id=request_id)), grpc.StatusCode.NOT_FOUND, "RES_001")
+        line = self.twd.wait_for_call_log(request_id=request_id)
+        self.assertEqual((line["code"], line["reason"]), (5, "RES_001"), line)
+        wait_until(lambda: sum(s["failed"] for s in self.summaries(since, CHECK_PATH)) >= 1,
+                   RPC_TIMEOUT_S, "a summary counting the failed Health/Check")
+
+
+class CallLogBoundTest(TwdTestCase):
+    """At most 5 call lines a second; what is not logged is counted."""
+    lines_per_s = 5
+    twd_env = {"TW_LOG_SAMPLE": "0", "TW_LOG_LINES_PER_S": str(lines_per_s),
+               "TW_LOG_SUMMARY_S": "1"}
+
+    def test_a_flood_of_failed_calls_is_bounded_and_accounted_for(self):
+        prefix, calls = f"e2e-flood-{uuid.uuid4()}-", 100
+        since = self.twd.log_size()
+        health = self.twd.stub(health_pb2_grpc.HealthStub)
+        started = time.monotonic()
+        for i in range(calls):
+            with self.assertRaises(grpc.RpcError):
+                health.Check(health_pb2.HealthCheckRequest(service="nope"),
+                             timeout=RPC_TIMEOUT_S, metadata=metadata(x_request_id=f"{prefix}{i}"))
+        elapsed = time.monotonic() - started
+
+        def accounted():
+            lines = self.twd.logs(since)
+            logged = [line for line in lines if line.get("msg") == "call" and
+                      line.get("request_id", "").startswith(prefix)]
+            suppressed = sum(line.get("suppressed", 0) for line in lines)
+            return (logged, suppressed) if len(logged) + suppressed >= calls else None
+
+        logged, suppressed = wait_until(accounted, RPC_TIMEOUT_S,
+                                        "every failed call logged or counted as suppressed")
+        self.assertGreaterEqual(len(logged), 1)
+        # Lines are bounded per second of the run (counted in whole seconds,
+        # the bound's window, plus one for a window it straddles).
+        self.assertLessEqual(len(logged), self.lines_per_s * (math.ceil(elapsed) + 1))
+        self.assertGreater(suppressed, 0)
+
+
+class CallLogSampleTest(TwdTestCase):
+    """One call in two that went well gets a line."""
+    twd_env = {"TW_LOG_SAMPLE": "2", "TW_LOG_SLOW_MS": "0"}
+
+    def test_one_in_n_calls_that_went_well_is_logged_as_sampled(self):
+        prefix, calls = f"e2e-sample-{uuid.uuid4()}-", 20
+        health = self.twd.stub(health_pb2_grpc.HealthStub)
+        for i in range(calls):
+            health.Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT_S,
+                         metadata=metadata(x_request_id=f"{prefix}{i}"))
+        # Each worker thread counts its own calls: at least one line, and at
+        # most one per two calls.
+        lines = wait_until(lambda: [line for line in self.twd.call_logs()
+                                    if line["request_id"].startswith(prefix)],
+                           RPC_TIMEOUT_S, "a sampled call line")
+        self.assertLessEqual(len(lines), calls // 2)
+        self.assertTrue(all(line["sampled"] == 2 for line in lines), lines)
+
+
+class CallLogSlowTest(TwdTestCase):
+    """Sampling off; every unary call of 1 ms or more is slow."""
+    twd_env = {"TW_LOG_SAMPLE": "0", "TW_LOG_SLOW_MS": "1"}
+
+    def test_a_slow_call_that_went_well_is_logged_as_slow(self):
+        # Register hashes a password (scrypt, several ms even at the tests'
+        # low cost): slow at this threshold.
+        self.twd.sign_up()
+        line = self.twd.wait_for_call_log(method="/tw.v1.AuthService/Register", status="OK")
+        self.assertEqual(line["slow"], 1, line)
 
 
 if __name__ == "__main__":

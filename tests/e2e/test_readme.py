@@ -34,7 +34,7 @@ class ReadmeExampleTest(TwdTestCase):
         self.assertIn("tw.v1.AuthService", run.stdout.split())
         # The last call is GetMe with the token Login returned.
         self.assertRegex(run.stdout, r'"email": "ada@example.com"[^}]*\}\s*\}\s*$')
-        self.assertEqual(self.twd.call_logs(method="/tw.v1.AuthService/GetMe")[-1]["status"], "OK")
+        self.twd.wait_for_call_log(method="/tw.v1.AuthService/GetMe", status="OK")
 
     def test_readme_documents_the_address_make_run_serves(self):
         with open(os.path.join(REPO_DIR, "server", "config.c"), encoding="utf-8") as f:

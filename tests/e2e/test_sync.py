@@ -2,9 +2,10 @@
 SyncService through generated stubs, as two devices of one user use it:
 device A works offline and pushes its edits in one batch while device B
 watches, and both end with the same tasks; edits made on both sides merge
-field by field; replayed pushes change nothing; a Watch stream replays what
-it missed after a reconnect, tells a client that fell too far behind to
-Pull, and ends cleanly when twd stops. Tokens belong to one user. Health
+field by field; replayed pushes change nothing; a pushed edit of a task
+deleted on the server is a conflict, of an id never had a rejection; a
+Watch stream replays what it missed after a reconnect, tells a client that
+fell too far behind to Pull, and ends cleanly when twd stops. Tokens belong to one user. Health
 logs, focus sessions and templates and the profile travel the same way,
 and so does the focus time a completed session adds to its task.
 """
@@ -153,6 +154,46 @@ class SyncServiceTest(TwdTestCase):
         # Only the replay records' reads happened: nothing was written.
         self.assertEqual(task_records(self.twd), records)
         self.assertEqual(self.a.get(task.id).completed_occurrence_count, 1)
+
+    def test_pushes_tell_a_deleted_task_from_one_never_had(self):
+        # Issue 16: a task this user deleted (its tombstone is in the
+        # user's change log) is a CONFLICT for an update or a completion,
+        # with no server version: the client drops its copy. Deleting it
+        # again is APPLIED (a retried or doubled delete is not refused). An
+        # id the server never had for this user, or another user's task,
+        # is REJECTED with RES_001 for every mutation, and writes nothing.
+        gone = self.a.create("Deleted on B")
+        child = self.a.create("Its subtask", parent_id=gone.id)
+        self.b.t("DeleteTask", T.DeleteTaskRequest(id=gone.id, force=True))
+        owner = UserView(self.twd, self.twd.sign_up())
+        other = owner.create("Someone else's")
+
+        def mutations(task_id):
+            return [S.Mutation(mutation_id=uuid7(), update_task=S.TaskPatch(
+                        task=T.Task(id=task_id, title="Edited offline"),
+                        update_mask=mask("title"))),
+                    S.Mutation(mutation_id=uuid7(), complete_task=S.TaskCompletionMutation(
+                        task_id=task_id)),
+                    S.Mutation(mutation_id=uuid7(), delete_task=S.TaskDeletion(
+                        task_id=task_id))]
+
+        for task_id in (gone.id, child.id):
+            results = self.a.push(*mutations(task_id))
+            self.assertEqual([r.outcome for r in results],
+                             [S.MUTATION_OUTCOME_CONFLICT, S.MUTATION_OUTCOME_CONFLICT,
+                              S.MUTATION_OUTCOME_APPLIED], task_id)
+            self.assertTrue(all(not r.HasField("task") and not r.error_reason
+                                for r in results), results)
+        for task_id in (uuid7(), other.id):
+            records = task_records(self.twd)
+            _, token = self.a.pull_all()
+            results = self.a.push(*mutations(task_id))
+            self.assertEqual([r.outcome for r in results], [S.MUTATION_OUTCOME_REJECTED] * 3)
+            self.assertEqual([r.error_reason for r in results], ["RES_001"] * 3)
+            self.assertEqual(self.a.pull_all(token)[0], [])
+            # Only the three results are remembered (under their mutation ids).
+            self.assertEqual(len(task_records(self.twd) - records), 3)
+        self.assertEqual(owner.get(other.id), other)
 
     def test_watch_replays_after_a_reconnect(self):
         _, token = self.b.pull_all()

@@ -14,7 +14,7 @@ import grpc
 from task_client import (FAST_TWD_ENV, T, UserView, due_at, due_on, local, mask,  # noqa: E402
                          task_records, timestamp, uuid7)
 from twd_harness import RPC_TIMEOUT_S, TwdTestCase, assert_rpc_error
-from tw.v1 import task_service_pb2_grpc  # noqa: E402
+from tw.v1 import calendar_date_pb2, task_service_pb2_grpc  # noqa: E402
 
 NY = "America/New_York"
 INVALID, NOT_FOUND = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
@@ -210,6 +210,61 @@ class TaskServiceTest(TwdTestCase):
         self.assertEqual(stats.completion_rate_7d, 1.0)
         per_task = self.alice.t("GetTaskStats", T.GetTaskStatsRequest(task_id=daily.id))
         self.assertEqual(per_task.longest_streak, 3)
+
+    def test_all_day_and_timed_habits_share_the_grace_window(self):
+        # Issue 16: a daily habit due yesterday and done at 05:00 today (in
+        # the first 6 hours of the day) completes yesterday's occurrence, on
+        # time, whether it is all day or at 01:00 (today's 01:00 has
+        # passed, but today's occurrences have not come in the grace window).
+        tz = zoneinfo.ZoneInfo(NY)
+        today = (datetime.datetime.now(datetime.timezone.utc).astimezone(tz) -
+                 datetime.timedelta(days=2)).date()
+        yesterday = today - datetime.timedelta(days=1)
+        done_at = timestamp(local(NY, today.year, today.month, today.day, 5, 0))
+        dues = {"all day": due_on(yesterday.year, yesterday.month, yesterday.day, NY),
+                "01:00": due_at(NY, yesterday.year, yesterday.month, yesterday.day, 1, 0)}
+        for kind, due in dues.items():
+            with self.subTest(kind=kind):
+                habit = self.alice.create(f"Habit {kind}", due=due,
+                                          recurrence=T.TaskRecurrence(rrule="FREQ=DAILY"))
+                reply = self.alice.t("CompleteTask", T.CompleteTaskRequest(
+                    id=habit.id, complete_time=done_at))
+                c = reply.completion
+                self.assertEqual(c.occurrence_due, habit.due)
+                self.assertEqual((c.credited_date.year, c.credited_date.month,
+                                  c.credited_date.day),
+                                 (yesterday.year, yesterday.month, yesterday.day))
+                self.assertTrue(c.on_time)
+                self.assertEqual(c.skipped_occurrence_count, 0)
+                nxt = (reply.task.due.date.day if kind == "all day" else
+                       reply.task.due.time.ToDatetime(tzinfo=datetime.timezone.utc)
+                       .astimezone(tz).day)
+                self.assertEqual(nxt, today.day)
+                # Missed: only the occurrence still open since (two days ago
+                # by the real clock), not the one done in the grace window.
+                stats = self.alice.t("GetTaskStats", T.GetTaskStatsRequest(task_id=habit.id))
+                self.assertEqual((stats.missed_7d, stats.completed_7d), (1, 1))
+
+    def test_an_exception_date_on_the_due_moves_the_due(self):
+        # Issue 16: RFC 5545 removes an EXDATE from the set even when it is
+        # DTSTART, so the task is due on the next day not excluded; COUNT
+        # still counts the removed one (as dateutil's rruleset does).
+        monday = T.TaskDue(time=timestamp(local(NY, 2031, 6, 2, 9, 0)), time_zone=NY)
+        skip = [calendar_date_pb2.CalendarDate(year=2031, month=6, day=d) for d in (2, 3)]
+        task = self.alice.create("Swim", due=monday, recurrence=T.TaskRecurrence(
+            rrule="FREQ=DAILY;COUNT=4", exception_dates=skip))
+        dues = [task.due.time.ToDatetime(tzinfo=datetime.timezone.utc)]
+        for _ in range(3):
+            reply = self.alice.t("CompleteTask", T.CompleteTaskRequest(id=task.id))
+            if reply.task.status == T.TASK_STATUS_DONE:
+                break
+            dues.append(reply.task.due.time.ToDatetime(tzinfo=datetime.timezone.utc))
+        self.assertEqual(reply.task.status, T.TASK_STATUS_DONE)
+        self.assertEqual(dues, [local(NY, 2031, 6, d, 9, 0) for d in (4, 5)])
+        # Excluding every occurrence: refused, naming the field.
+        self.assert_invalid(lambda: self.alice.create("Never", due=monday, recurrence=(
+            T.TaskRecurrence(rrule="FREQ=DAILY;COUNT=2", exception_dates=skip))),
+            "task.recurrence.exception_dates")
 
     def test_subtasks_move_and_need_force_to_delete(self):
         project = self.alice.create("Project")

@@ -23,6 +23,7 @@ import unittest
 import urllib.error
 import urllib.request
 import uuid
+import uuid
 import xml.etree.ElementTree as ET
 
 import grpc
@@ -42,6 +43,8 @@ KiB = 1024
 MiB = 1024 * KiB
 MAX_BYTES = 25 * MiB  # twd's default voice_max_bytes
 CHUNK = 64 * KiB
+# The request_id a phone would keep for one recording while it retries.
+PHONE_REQUEST_ID = "0190a6b2-0000-7000-8000-000000000042"
 # Bounds on waiting; generous because sanitizer builds run several times slower.
 TRANSCRIBE_TIMEOUT_S = 600.0
 CLEANUP_TIMEOUT_S = 20.0
@@ -200,7 +203,7 @@ class VoiceTest(TwdTestCase):
         for ext, data in self.speech.items():
             with self.subTest(ext):
                 note = self.calls.upload(data, f"reminder.{ext}", types[ext],
-                                         request_id=f"espeak-{ext}")
+                                         request_id=str(uuid.uuid4()))
                 self.assertEqual(note.format, formats[ext])
                 self.assertEqual(note.size_bytes, len(data))
                 self.assertEqual(note.sha256, hashlib.sha256(data).hexdigest())
@@ -274,12 +277,12 @@ class VoiceTest(TwdTestCase):
 
     def test_the_same_request_id_stores_once(self):
         data = self.speech["m4a"]
-        first = self.calls.upload(data, "a.m4a", request_id="phone-42")
-        again = self.calls.upload(data, "a.m4a", request_id="phone-42")
+        first = self.calls.upload(data, "a.m4a", request_id=PHONE_REQUEST_ID)
+        again = self.calls.upload(data, "a.m4a", request_id=PHONE_REQUEST_ID)
         self.assertEqual(again.id, first.id)
         # A retry that sends only its metadata gets the note at once.
         reply = self.calls.voice.UploadVoiceNote(
-            upload_requests(b"", "a.m4a", request_id="phone-42"), metadata=self.me.metadata,
+            upload_requests(b"", "a.m4a", request_id=PHONE_REQUEST_ID), metadata=self.me.metadata,
             timeout=RPC_TIMEOUT_S)
         self.assertEqual(reply.voice_note.id, first.id)
         self.assertEqual([n.id for n in self.calls.list()], [first.id])

@@ -35,7 +35,12 @@ Account fields: email, password, user_id (UUID text), session_id,
 access_token, refresh_token, metadata ([("authorization", "Bearer ...")]).
 twd.operator_channel() reaches the operator socket (admin role, no token).
 Every Twd sets TW_PASSWORD_SCRYPT_LOG2_N=12 (fast hashes) unless env says
-otherwise; twd's default is 17.
+otherwise; twd's default is 17. Its HTTP side (/health, /metrics) listens on
+a free loopback port (TW_HTTP_LISTEN=127.0.0.1:0 unless env says otherwise):
+`twd.http_get("/health")` returns (status, headers, body text). It also logs
+every call (TW_LOG_SAMPLE=1, TW_LOG_LINES_PER_S=0, where twd samples and
+bounds call lines), since tests wait for a call's log line; tests of the
+log's own policy set their own.
 
 Only the standard library, grpc and google.protobuf: no pytest.
 """
@@ -100,6 +105,8 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
 _STATUS_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 # Password hashing cost for test servers: fast, unless a test sets its own.
 TEST_SCRYPT_LOG2_N = "12"
+# Every call logged, unbounded: tests wait for call lines (call_logs()).
+TEST_CALL_LOG = {"TW_LOG_SAMPLE": "1", "TW_LOG_LINES_PER_S": "0"}
 _account_numbers = itertools.count(1)
 
 
@@ -379,9 +386,11 @@ class Twd:
         self.extra_args = tuple(extra_args)
         self.tls_root = tls_root
         self.given_data_dir = data_dir
-        self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N, **(env or {})}
+        self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N,
+                    "TW_HTTP_LISTEN": "127.0.0.1:0", **TEST_CALL_LOG, **(env or {})}
         self.config = config
         self.port = None
+        self.http_port = None
         self.process = None
         self.temp_dir = None
         self.data_dir = None
@@ -456,9 +465,12 @@ class Twd:
 
     def _listening_here(self):
         """Whether our twd logged that it listens on our port: what answered
-        health is then ours, not another server's."""
-        return any(line.get("msg") == "listening" and line.get("port") == self.port
-                   for line in self.logs())
+        health is then ours, not another server's. Notes its HTTP port."""
+        for line in self.logs():
+            if line.get("msg") == "listening" and line.get("port") == self.port:
+                self.http_port = line.get("http_port")
+                return True
+        return False
 
     # -- calling ------------------------------------------------------------------
 
@@ -487,6 +499,26 @@ class Twd:
         channel = grpc.insecure_channel("unix:" + os.path.join(self.data_dir, "twd.sock"))
         self._channels.append(channel)
         return channel
+
+    def http_get(self, path, headers=None, method="GET", body=None, timeout=RPC_TIMEOUT_S):
+        """One request to twd's HTTP side (HTTPS when tls_root is set):
+        (status, headers as a dict with lower-case names, body text)."""
+        import http.client
+        import ssl
+        if self.tls_root is None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout)
+        else:
+            context = ssl.create_default_context(cadata=self.tls_root.decode())
+            context.check_hostname = False
+            conn = http.client.HTTPSConnection("127.0.0.1", self.http_port, timeout=timeout,
+                                               context=context)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            reply = conn.getresponse()
+            return (reply.status, {k.lower(): v for k, v in reply.getheaders()},
+                    reply.read().decode())
+        finally:
+            conn.close()
 
     # -- accounts -------------------------------------------------------------
 

@@ -12,16 +12,22 @@ What it answers:
                     MP3, MP4/M4A, WebM); else 200 with --listen-response.
   anything else     404, unless a script step is queued.
 
+Other vendors' fakes (fake_stripe.py) import this module and subclass
+Handler, overriding vendor() with their own behaviour.
+
 Control (never recorded):
   POST /_script     JSON list of steps answered in turn by the next
                     requests, before the vendor behaviour above. A step:
                     {"status": 429, "headers": {...}, "body": "text" or
                     "body_file": "name in --data", "hang_ms": n (read the
                     request, then send nothing for n ms and close),
-                    "partial": true (send half the body, then close)}
+                    "partial": true (send half the body, then close),
+                    "process": true (with hang_ms: let the vendor act on
+                    the request first, as a server whose answer is lost)}
   GET  /_requests   JSON list of what was received: method, path, query
                     (list of [name, value]), headers (lower-case names),
-                    body_len, body_sha256, chunked.
+                    form (a form-encoded body as a list of [name, value],
+                    else null), body_len, body_sha256, chunked.
   POST /_reset      forgets the script and the requests.
 """
 import argparse
@@ -113,6 +119,9 @@ class Handler(BaseHTTPRequestHandler):
                 "path": url.path,
                 "query": parse_qsl(url.query, keep_blank_values=True),
                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                "form": parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+                if self.headers.get("Content-Type") == "application/x-www-form-urlencoded"
+                else None,
                 "body_len": len(body),
                 "body_sha256": hashlib.sha256(body).hexdigest(),
                 "chunked": chunked,
@@ -120,14 +129,20 @@ class Handler(BaseHTTPRequestHandler):
             })
             step = state.script.pop(0) if state.script else None
         if step is not None:
-            self.answer_step(step)
-        elif url.path == "/v1/listen" and self.command == "POST":
-            self.deepgram_listen(body)
+            self.answer_step(step, url, body)
         else:
-            self.send(404, b'{"err_code":"NOT_FOUND"}')
+            self.send(*self.vendor(url, body))
 
-    def answer_step(self, step):
+    def vendor(self, url, body):
+        """The vendor's answer to a request: (status, body, headers)."""
+        if url.path == "/v1/listen" and self.command == "POST":
+            return self.deepgram_listen(body)
+        return 404, b'{"err_code":"NOT_FOUND"}', None
+
+    def answer_step(self, step, url, body):
         if "hang_ms" in step:
+            if step.get("process"):
+                self.vendor(url, body)
             deadline = time.monotonic() + min(step["hang_ms"], HANG_MAX_MS) / 1000
             while time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -151,13 +166,21 @@ class Handler(BaseHTTPRequestHandler):
         args = self.server.state.args
         request_id = {"dg-request-id": str(uuid.uuid4())}
         if self.headers.get("Authorization") != "Token " + args.key:
-            self.send(401, self.data_file("error-401.json"), request_id)
-        elif not looks_like_audio(body):
-            self.send(400, self.data_file("error-400.json"), request_id)
-        else:
-            self.send(200, self.data_file(args.listen_response), request_id)
+            return 401, self.data_file("error-401.json"), request_id
+        if not looks_like_audio(body):
+            return 400, self.data_file("error-400.json"), request_id
+        return 200, self.data_file(args.listen_response), request_id
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+def serve(handler, state):
+    """Serves handler on a free loopback port, printing it first."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.state = state
+    print("PORT", server.server_address[1], flush=True)
+    server.serve_forever()
 
 
 def main():
@@ -166,11 +189,7 @@ def main():
     parser.add_argument("--key", default="test-key", help="the API key that is accepted")
     parser.add_argument("--listen-response", default="listen-nova3-preamble.json")
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.state = State(args)
-    print("PORT", server.server_address[1], flush=True)
-    server.serve_forever()
+    serve(Handler, State(args))
 
 
 if __name__ == "__main__":

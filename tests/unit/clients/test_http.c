@@ -268,6 +268,46 @@ START_TEST(unsafe_calls_and_final_answers_are_not_retried)
 }
 END_TEST
 
+START_TEST(a_retry_hint_header_overrides_the_status)
+{
+    char url[128];
+    url_of(url, sizeof url, "/hinted");
+    /* "true" makes a 409 (final by its status) worth another attempt... */
+    fx_fake_script(&fake, "[{\"status\": 409, \"headers\": {\"Stripe-Should-Retry\": \"true\"}}, "
+                          "{\"status\": 200, \"body\": \"ok\"}]");
+    tw_http_request req = {.service = "test",
+                           .method = "POST",
+                           .url = url,
+                           .body = "a=1",
+                           .body_len = 3,
+                           .retry_safe = true,
+                           .retry_hint_header = "Stripe-Should-Retry"};
+    tw_http_response resp;
+    tw_upstream_error uerr;
+    ck_assert_int_eq(tw_http_perform(&req, &quick, &resp, &uerr), TW_OK);
+    ck_assert_int_eq(uerr.attempts, 2);
+    tw_http_response_free(&resp);
+
+    /* ... and "false" makes a 500 (transient by its status) final. */
+    fx_fake_script(&fake, "[{\"status\": 500, \"headers\": {\"stripe-should-retry\": \"false\"}}, "
+                          "{\"status\": 200}]");
+    ck_assert_int_eq(tw_http_perform(&req, &quick, &resp, &uerr), TW_ERR_UPSTREAM);
+    ck_assert_int_eq(uerr.attempts, 1);
+    ck_assert_int_eq(uerr.status, 500);
+    ck_assert(!uerr.retryable);
+    tw_http_response_free(&resp);
+
+    /* Without the header configured, it is only a header. */
+    fx_fake_reset(&fake);
+    fx_fake_script(&fake, "[{\"status\": 409, \"headers\": {\"Stripe-Should-Retry\": \"true\"}}, "
+                          "{\"status\": 200}]");
+    req.retry_hint_header = NULL;
+    ck_assert_int_eq(tw_http_perform(&req, &quick, &resp, &uerr), TW_ERR_UPSTREAM);
+    ck_assert_int_eq(uerr.attempts, 1);
+    tw_http_response_free(&resp);
+}
+END_TEST
+
 START_TEST(a_refused_connection_is_retried_even_when_unsafe)
 {
     char url[128];
@@ -555,6 +595,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, a_streamed_body_arrives_whole_sized_or_chunked);
     tcase_add_test(tc, safe_calls_are_retried_on_5xx_with_the_body_sent_again);
     tcase_add_test(tc, unsafe_calls_and_final_answers_are_not_retried);
+    tcase_add_test(tc, a_retry_hint_header_overrides_the_status);
     tcase_add_test(tc, a_refused_connection_is_retried_even_when_unsafe);
     tcase_add_test(tc, retry_after_is_waited_for_or_ends_the_retries);
     tcase_add_test(tc, a_hang_ends_at_the_timeout_and_the_deadline_bounds_retries);

@@ -97,6 +97,14 @@ void fx_fake_vendor_start(fx_server *s, const char *vendor, const char *key)
     fx_server_start(s, argv);
 }
 
+void fx_fake_stripe_start(fx_server *s, const char *key)
+{
+    char key_arg[256];
+    snprintf(key_arg, sizeof key_arg, "%s", key);
+    char *argv[] = {"/usr/bin/python3", TW_FAKE_STRIPE, "--key", key_arg, NULL};
+    fx_server_start(s, argv);
+}
+
 void fx_s3rver_start(fx_server *s, const char *data_dir, const char *bucket)
 {
     char dir[1024], name[128];
@@ -206,11 +214,18 @@ void fx_fake_reset(const fx_server *s)
     free(control(s, "POST", "/_reset", ""));
 }
 
+json_t *fx_fake_control(const fx_server *s, const char *method, const char *path, const char *body)
+{
+    char *text = control(s, method, path, body);
+    json_t *answer = json_loads(text ? text : "", 0, NULL);
+    free(text);
+    ck_assert_msg(answer != NULL, "%s %s: the answer is not JSON", method, path);
+    return answer;
+}
+
 json_t *fx_fake_requests(const fx_server *s)
 {
-    char *text = control(s, "GET", "/_requests", NULL);
-    json_t *list = json_loads(text, 0, NULL);
-    free(text);
+    json_t *list = fx_fake_control(s, "GET", "/_requests", NULL);
     ck_assert(json_is_array(list));
     return list;
 }

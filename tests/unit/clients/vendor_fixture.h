@@ -28,6 +28,9 @@ void fx_server_stop(fx_server *s);
 /* fake_vendor.py serving tests/data/<vendor>, accepting key. */
 void fx_fake_vendor_start(fx_server *s, const char *vendor, const char *key);
 
+/* fake_stripe.py, accepting secret key key. */
+void fx_fake_stripe_start(fx_server *s, const char *key);
+
 /* s3rver (package.json) serving bucket from data_dir, through
  * s3rver_launch.js, which adds the multipart calls s3rver lacks. */
 void fx_s3rver_start(fx_server *s, const char *data_dir, const char *bucket);
@@ -51,6 +54,9 @@ void fx_fake_script(const fx_server *s, const char *steps_json);
 void fx_fake_reset(const fx_server *s);
 /* The requests fake_vendor received (a JSON array; json_decref it). */
 json_t *fx_fake_requests(const fx_server *s);
+/* Any control call (method, path such as "/_state", body or NULL); its
+ * answer as JSON (json_decref it). */
+json_t *fx_fake_control(const fx_server *s, const char *method, const char *path, const char *body);
 
 /* A port on 127.0.0.1 that nothing listens on (bound, then closed). */
 int fx_closed_port(void);

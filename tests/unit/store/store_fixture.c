@@ -1,6 +1,7 @@
 /* Shared helpers of the store's tests (store_fixture.h). */
 #include "store_fixture.h"
 
+#include "tw/store/v1/accounts.pb-c.h"
 #include "tw_check.h"
 
 #include <ftw.h>
@@ -100,4 +101,35 @@ void fxb_teardown(void)
     fxb.blobs = NULL;
     fx_rmdir(fxb.dir);
     fxb.dir = NULL;
+}
+
+struct old_account {
+    const tw_id *id;
+    const char *email;
+    int64_t create_unix_ms;
+};
+
+static tw_err old_account_txn(tw_txn *t, void *ctx)
+{
+    const struct old_account *o = ctx;
+    Tw__Store__V1__Account a = TW__STORE__V1__ACCOUNT__INIT;
+    a.id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)o->id->bytes};
+    a.email = (char *)o->email;
+    a.role = "user";
+    a.state = TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_ACTIVE;
+    a.create_unix_ms = a.update_unix_ms = o->create_unix_ms;
+    tw_key k;
+    tw_key_init(&k, TW_KF_USER);
+    tw_key_id(&k, o->id);
+    tw_err err = tw_txn_put(t, &k, &(tw_value){.msg = &a.base});
+    tw_key_init(&k, TW_KF_UNIQUE);
+    tw_key_str(&k, "email");
+    tw_key_str(&k, o->email);
+    return err ? err : tw_txn_put(t, &k, &(tw_value){.id = *o->id});
+}
+
+void fx_old_account(const tw_id *id, const char *email, int64_t create_unix_ms)
+{
+    struct old_account o = {id, email, create_unix_ms};
+    ck_assert_int_eq(tw_txn_run(fx.store, old_account_txn, &o), TW_OK);
 }

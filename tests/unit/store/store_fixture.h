@@ -52,6 +52,11 @@ void fx_teardown(void);
 /* Two users for tests that need some. */
 extern const tw_id fx_alice, fx_bob;
 
+/* An active account as twd stored it before migrations 1 and 2: its USER
+ * record and the claim of email exactly as given in the "email" space (no
+ * owner list, no case folding). */
+void fx_old_account(const tw_id *id, const char *email, int64_t create_unix_ms);
+
 /* A filesystem blob store on a fresh directory, as a Check fixture too. */
 typedef struct fx_blobs {
     char *dir;

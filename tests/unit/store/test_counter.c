@@ -5,6 +5,8 @@
 
 #include "tw_check.h"
 
+#include <stdio.h>
+
 #include <pthread.h>
 
 struct add {
@@ -137,6 +139,53 @@ START_TEST(concurrent_additions_never_conflict)
 }
 END_TEST
 
+/* What tw_store_counter_series listed: up to 8 series. */
+struct listed {
+    char dims[8][32];
+    uint64_t totals[8];
+    int n;
+};
+
+static tw_err list_fn(void *ctx, const char *dims, uint64_t total)
+{
+    struct listed *l = ctx;
+    ck_assert_int_lt(l->n, 8);
+    snprintf(l->dims[l->n], sizeof l->dims[0], "%s", dims);
+    l->totals[l->n++] = total;
+    return TW_OK;
+}
+
+START_TEST(series_list_every_dimension_with_its_total_over_days)
+{
+    const tw_counter sleep = {.name = "entries", .dims = "type=sleep"};
+    const tw_counter water = {.name = "entries", .dims = "type=water"};
+    const tw_counter other = {.name = "entriesX", .dims = "type=sleep"};
+    add(&sleep, 100, 2);
+    add(&sleep, 101, 3);
+    add(&sleep, 250, 7);
+    add(&water, 50, 1);
+    add(&other, 101, 9);
+    struct listed l = {.n = 0};
+    ck_assert_int_eq(tw_store_counter_series(fx.store, NULL, "entries", 100, 200, list_fn, &l),
+                     TW_OK);
+    ck_assert_int_eq(l.n, 2); /* a series with nothing in the range is still listed */
+    ck_assert_str_eq(l.dims[0], "type=sleep");
+    ck_assert_uint_eq(l.totals[0], 5);
+    ck_assert_str_eq(l.dims[1], "type=water");
+    ck_assert_uint_eq(l.totals[1], 0);
+    l.n = 0;
+    ck_assert_int_eq(tw_store_counter_series(fx.store, NULL, "entries", 0, 1000, list_fn, &l),
+                     TW_OK);
+    ck_assert_uint_eq(l.totals[0], 12);
+    ck_assert_uint_eq(l.totals[1], 1);
+    l.n = 0;
+    tw_id user = tw_id_new();
+    ck_assert_int_eq(tw_store_counter_series(fx.store, &user, "entries", 0, 1000, list_fn, &l),
+                     TW_OK);
+    ck_assert_int_eq(l.n, 0);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("counter");
@@ -148,6 +197,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, an_aborted_addition_counts_nothing);
     tcase_add_test(tc, ranges_are_bounded);
     tcase_add_test(tc, concurrent_additions_never_conflict);
+    tcase_add_test(tc, series_list_every_dimension_with_its_total_over_days);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,8 @@
 
 #include "tw_check.h"
 
+#include <string.h>
+
 static bool third_may_succeed;
 static int runs[4]; /* up runs per migration number */
 
@@ -169,6 +171,63 @@ START_TEST(a_database_newer_than_the_binary_is_refused)
 }
 END_TEST
 
+/* A record every migration leaves alone, standing for users' data. */
+static tw_err put_data(tw_txn *t, void *ctx)
+{
+    tw_key k;
+    tw_key_init(&k, TW_KF_META);
+    tw_key_str(&k, "test-data");
+    Tw__Store__V1__StoreInfo m = TW__STORE__V1__STORE_INFO__INIT;
+    m.format_version = 42;
+    return tw_txn_put(t, &k, &(tw_value){.msg = &m.base});
+}
+
+static bool data_kept(void)
+{
+    tw_key k;
+    tw_value v;
+    tw_key_init(&k, TW_KF_META);
+    tw_key_str(&k, "test-data");
+    return tw_store_get(fx.store, &k, fx.arena, &v) == TW_OK &&
+           ((Tw__Store__V1__StoreInfo *)v.msg)->format_version == 42;
+}
+
+/* An upgrade to a twd with migration 3, a roll back to the twd before it
+ * (which refuses the store until it is migrated down, and says how), and
+ * the upgrade again: the data stays through all of it. */
+START_TEST(roll_forward_back_and_forward_again_keeps_the_data)
+{
+    third_may_succeed = true;
+    const tw_migration_set *older = &first_two, *newer = &all_three;
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, older, NULL), TW_OK);
+    ck_assert_int_eq(tw_txn_run(fx.store, put_data, NULL), TW_OK);
+
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, newer, NULL), TW_OK); /* forward */
+    ck_assert(marked(3) && data_kept());
+    tw_store_close(fx.store);
+    fx_reopen(&fx);
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, older, NULL), TW_ERR_FAILED_PRECONDITION);
+    const char *why = tw_store_last_error();
+    ck_assert_msg(strstr(why, "at migration 3 (three), applied by twd " TW_VERSION) != NULL, "%s",
+                  why);
+    ck_assert_msg(strstr(why, "knows migrations up to 2 (two)") != NULL, "%s", why);
+    ck_assert_msg(strstr(why, "`twd migrate down --to 2` with twd " TW_VERSION) != NULL, "%s", why);
+
+    uint32_t number;
+    ck_assert_int_eq(tw_store_migrate_down(fx.store, newer, &number), TW_OK); /* back */
+    ck_assert_uint_eq(number, 3);
+    size_t applied = 9;
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, older, &applied), TW_OK);
+    ck_assert_uint_eq(applied, 0);
+    ck_assert(!marked(3) && marked(2) && data_kept());
+
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, newer, &applied), TW_OK); /* forward again */
+    ck_assert_uint_eq(applied, 1);
+    ck_assert(marked(3) && data_kept());
+    expect_status(newer, (bool[]){true, true, true});
+}
+END_TEST
+
 static tw_err forget_one(tw_txn *t, void *ctx)
 {
     tw_key k;
@@ -206,6 +265,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, down_reverts_the_last_one_at_a_time);
     tcase_add_test(tc, a_failing_migration_stays_pending);
     tcase_add_test(tc, a_database_newer_than_the_binary_is_refused);
+    tcase_add_test(tc, roll_forward_back_and_forward_again_keeps_the_data);
     tcase_add_test(tc, a_hole_in_the_record_is_refused);
     tcase_add_test(tc, a_table_out_of_order_is_a_bug);
     suite_add_tcase(s, tc);

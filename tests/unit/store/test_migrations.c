@@ -1,17 +1,40 @@
 /* Unit tests for store/migrations.c: every migration of twd runs up and
- * down on a store with data in it, and migration 1 does what it says. */
+ * down on a store with data in it, and each migration does what it says. */
 #include "store_fixture.h"
+#include "tw/store/v1/accounts.pb-c.h"
 #include "tw_migrate.h"
 #include "tw_unique.h"
 
 #include "tw_check.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define OWNERS 3
 #define CLAIMS 300 /* more than one backfill chunk */
 
 static tw_id owners[OWNERS];
+
+/* Accounts stored the old way (migration 2's test data). Two pairs whose
+ * addresses differ only by case: of "Case-X", the newer account has the
+ * smaller id (the migration meets it first) and held the lower-case
+ * spelling, so the migration must move that claim to the older one; of
+ * "Mixed.Case", the older comes first. One more account is alone. */
+static tw_id case_old, case_new, mixed_old, mixed_new, solo;
+
+static void old_accounts(void)
+{
+    case_new = tw_id_new();
+    case_old = tw_id_new();
+    mixed_old = tw_id_new();
+    mixed_new = tw_id_new();
+    solo = tw_id_new();
+    fx_old_account(&case_new, "case-x@example.com", FX_EPOCH_MS - 1000);
+    fx_old_account(&case_old, "Case-X@example.com", FX_EPOCH_MS - 2000);
+    fx_old_account(&mixed_old, "Mixed.Case@example.com", FX_EPOCH_MS - 3000);
+    fx_old_account(&mixed_new, "mixed.case@example.com", FX_EPOCH_MS - 500);
+    fx_old_account(&solo, "Solo.User@example.com", FX_EPOCH_MS);
+}
 
 /* Claims as a binary before migration 1 wrote them: UNIQUE only. */
 static tw_err old_claims(tw_txn *t, void *ctx)
@@ -46,6 +69,7 @@ START_TEST(every_migration_goes_up_and_down)
     for (int i = 0; i < OWNERS; i++)
         owners[i] = tw_id_new();
     ck_assert_int_eq(tw_txn_run(fx.store, old_claims, NULL), TW_OK);
+    old_accounts();
     tw_store_report before = report();
     const tw_migration_set *set = &tw_store_migrations;
     size_t applied;
@@ -97,6 +121,91 @@ START_TEST(unique_by_owner_lists_old_claims_under_their_owners)
 }
 END_TEST
 
+/* Owner of value in the email space, or "nobody". */
+static const tw_id *holder(const char *value)
+{
+    static tw_id owner;
+    static const tw_id nobody;
+    return tw_store_unique_lookup(fx.store, "email", value, &owner) == TW_OK ? &owner : &nobody;
+}
+
+#define ck_assert_holder(value, id) ck_assert_mem_eq(holder(value)->bytes, (id)->bytes, TW_ID_BYTES)
+
+static void collect_line(void *ctx, const char *text)
+{
+    char *lines = ctx;
+    strcat(lines, text);
+    strcat(lines, "\n");
+}
+
+static void notes(char *lines)
+{
+    lines[0] = '\0';
+    ck_assert_int_eq(tw_store_migration_notes(fx.store, collect_line, lines), TW_OK);
+}
+
+START_TEST(email_claims_become_case_insensitive_and_collisions_are_kept_and_reported)
+{
+    const tw_migration_set two = {tw_store_migrations.rows, 2};
+    old_accounts();
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, &two, NULL), TW_OK);
+
+    /* Each address is claimed in its normal form, by the oldest account. */
+    const tw_id nobody = {{0}};
+    ck_assert_holder("case-x@example.com", &case_old);
+    ck_assert_holder("mixed.case@example.com", &mixed_old);
+    ck_assert_holder("solo.user@example.com", &solo);
+    ck_assert_holder("Case-X@example.com", &nobody);
+    ck_assert_holder("Mixed.Case@example.com", &nobody);
+    ck_assert_holder("Solo.User@example.com", &nobody);
+
+    /* The newer of each pair is listed with the address it signs in with. */
+    tw_key k;
+    tw_value v;
+    tw_key_init(&k, TW_KF_EMAIL_CASE_COLLISION);
+    tw_key_str(&k, "case-x@example.com");
+    ck_assert_int_eq(tw_store_get(fx.store, &k, fx.arena, &v), TW_OK);
+    const Tw__Store__V1__EmailCaseCollision *c = (const void *)v.msg;
+    ck_assert_uint_eq(c->n_accounts, 1);
+    ck_assert_mem_eq(c->accounts[0]->user_id.data, case_new.bytes, TW_ID_BYTES);
+    ck_assert_str_eq(c->accounts[0]->email, "case-x@example.com");
+
+    /* The operator sees both in `twd migrate status`. */
+    char lines[4096], ids[4][TW_ID_TEXT_SIZE], expected[1024];
+    tw_id_format(&case_old, ids[0]);
+    tw_id_format(&case_new, ids[1]);
+    tw_id_format(&mixed_old, ids[2]);
+    tw_id_format(&mixed_new, ids[3]);
+    snprintf(expected, sizeof expected,
+             "email case collision: case-x@example.com belongs to user %s; user %s signs in only "
+             "as case-x@example.com\n"
+             "email case collision: mixed.case@example.com belongs to user %s; user %s signs in "
+             "only as mixed.case@example.com\n",
+             ids[0], ids[1], ids[2], ids[3]);
+    notes(lines);
+    ck_assert_str_eq(lines, expected);
+
+    /* Running it again (a crash before its record) changes nothing. */
+    tw_store_report once = report();
+    ck_assert_int_eq(tw_store_migrations.rows[1].up(fx.store), TW_OK);
+    tw_store_report twice = report();
+    ck_assert_mem_eq(twice.keys, once.keys, sizeof once.keys);
+    notes(lines);
+    ck_assert_str_eq(lines, expected);
+
+    /* Down: every account claims its own spelling again; no lists remain. */
+    ck_assert_int_eq(tw_store_migrate_down(fx.store, &two, NULL), TW_OK);
+    ck_assert_holder("case-x@example.com", &case_new);
+    ck_assert_holder("Case-X@example.com", &case_old);
+    ck_assert_holder("Mixed.Case@example.com", &mixed_old);
+    ck_assert_holder("mixed.case@example.com", &mixed_new);
+    ck_assert_holder("Solo.User@example.com", &solo);
+    ck_assert_holder("solo.user@example.com", &nobody);
+    notes(lines);
+    ck_assert_str_eq(lines, "");
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("migrations");
@@ -104,6 +213,7 @@ Suite *tw_test_suite(void)
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_add_test(tc, every_migration_goes_up_and_down);
     tcase_add_test(tc, unique_by_owner_lists_old_claims_under_their_owners);
+    tcase_add_test(tc, email_claims_become_case_insensitive_and_collisions_are_kept_and_reported);
     suite_add_tcase(s, tc);
     return s;
 }

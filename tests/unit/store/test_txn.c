@@ -123,6 +123,62 @@ START_TEST(a_transaction_sees_its_own_writes_first)
 }
 END_TEST
 
+/* An index entry of the task res under user (a TW_VAL_NONE family). */
+static void index_key(tw_key *k)
+{
+    tw_key_init(k, TW_KF_TASK_BY_STATUS);
+    tw_key_id(k, &user);
+    tw_key_u32(k, 1);
+    tw_key_id(k, &res);
+}
+
+static bool index_present(void)
+{
+    tw_key k;
+    tw_value v;
+    index_key(&k);
+    tw_err err = tw_store_get(fx.store, &k, fx.arena, &v);
+    ck_assert(err == TW_OK || err == TW_ERR_NOT_FOUND);
+    return err == TW_OK;
+}
+
+START_TEST(index_entries_are_untracked_and_guarded_by_their_entity)
+{
+    tw_txn *t1, *t2;
+    tw_key k, entity;
+    tw_value v;
+    index_key(&k);
+    meta_key(&entity, "entity");
+    /* Written untracked: t1 reads it back, and a rival's commit of the
+     * same key is no conflict for t1. */
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t1), TW_OK);
+    ck_assert_int_eq(tw_txn_put_index(t1, &k, NULL), TW_OK);
+    ck_assert_int_eq(tw_txn_get(t1, &k, fx.arena, &v), TW_OK);
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t2), TW_OK);
+    ck_assert_int_eq(tw_txn_put(t2, &k, NULL), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t2), TW_OK);
+    ck_assert_int_eq(tw_txn_delete_index(t1, &k), TW_OK);
+    ck_assert_int_eq(tw_txn_get(t1, &k, fx.arena, &v), TW_ERR_NOT_FOUND);
+    ck_assert_int_eq(tw_txn_commit(t1), TW_OK);
+    ck_assert(!index_present());
+    /* Guarded by the entity t1 reads for update: a rival changing the
+     * entity makes t1's whole commit, index entry included, fail. */
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t1), TW_OK);
+    ck_assert_int_eq(tw_txn_get_for_update(t1, &entity, fx.arena, &v), TW_ERR_NOT_FOUND);
+    ck_assert_int_eq(tw_txn_put_index(t1, &k, NULL), TW_OK);
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t2), TW_OK);
+    ck_assert_int_eq(put_meta(t2, "entity", 1), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t2), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t1), TW_ERR_CONFLICT);
+    ck_assert(!index_present());
+    /* An aborted transaction leaves its entries out too. */
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t1), TW_OK);
+    ck_assert_int_eq(tw_txn_put_index(t1, &k, NULL), TW_OK);
+    tw_txn_abort(t1);
+    ck_assert(!index_present());
+}
+END_TEST
+
 /* t1 reads "raced" (for update or not) and writes it and "bystander";
  * meanwhile t2 writes "raced" and commits first. Returns t1's commit. */
 static tw_err commit_after_a_rival(bool for_update)
@@ -235,6 +291,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, a_transaction_sees_its_own_writes_first);
     tcase_add_test(tc, a_key_read_for_update_and_changed_meanwhile_conflicts);
     tcase_add_test(tc, a_plain_read_does_not_conflict);
+    tcase_add_test(tc, index_entries_are_untracked_and_guarded_by_their_entity);
     tcase_add_test(tc, run_retries_a_conflict_with_fresh_reads);
     tcase_add_test(tc, run_gives_up_when_conflicts_persist);
     tcase_add_test(tc, bad_keys_and_values_are_refused);

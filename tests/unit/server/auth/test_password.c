@@ -81,6 +81,18 @@ START_TEST(foreign_strings_are_corrupt)
 }
 END_TEST
 
+/* The estimate refused sign-ins are given follows the hashes timed here
+ * (cost 10 takes a few ms, not the first guess's 250). */
+START_TEST(hash_time_follows_measured_hashes)
+{
+    char *stored;
+    ck_assert_int_eq(tw_password_hash("correct horse", cheap, &stored), TW_OK);
+    free(stored);
+    ck_assert_int_ge(tw_password_hash_ms(), 1);
+    ck_assert_int_lt(tw_password_hash_ms(), 250);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("password");
@@ -91,6 +103,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, default_cost_works_with_raised_maxmem);
     tcase_add_test(tc, weaker_hashes_are_reported_for_rehash);
     tcase_add_test(tc, foreign_strings_are_corrupt);
+    tcase_add_test(tc, hash_time_follows_measured_hashes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -91,7 +91,8 @@ static void start_voice(void)
                   "%s", errbuf);
     tw_voice_options opts = tw_voice_options_from_config(&cfg, stt);
     opts.clock_ms = test_clock;
-    opts.sweep_interval_ms = -1; /* tests sweep by hand */
+    opts.sweep_interval_ms = -1;       /* tests sweep by hand */
+    opts.preload_live_decoders = true; /* a WAV upload is decoded as it arrives */
     ck_assert_msg(tw_voice_start(&app, &opts, errbuf, sizeof errbuf) == TW_OK, "%s", errbuf);
     /* Live decoders load in the background (a second or so each). */
     tw_voice_stats stats = {0};
@@ -413,7 +414,7 @@ START_TEST(wav_is_stored_and_transcribed_while_it_streams)
     vf_file f = vf_read(VF_LIBRIVOX_0880);
     upload_spec u = {.file_name = "note.wav",
                      .content_type = "audio/wav",
-                     .request_id = "wav-1",
+                     .request_id = "0190a6b2-0000-7000-8000-0000000000a1",
                      .bytes = f.bytes,
                      .len = f.len,
                      .chunk = 16 * 1024};
@@ -429,7 +430,7 @@ START_TEST(wav_is_stored_and_transcribed_while_it_streams)
     ck_assert_int_eq(note->duration->seconds, 2);
     ck_assert_int_ge(note->duration->nanos, 980000000);
     ck_assert_str_eq(note->language, "en-US");
-    ck_assert_str_eq(note->request_id, "wav-1");
+    ck_assert_str_eq(note->request_id, "0190a6b2-0000-7000-8000-0000000000a1");
     /* Decoded as it arrived: transcription is under way at once. */
     ck_assert_int_eq(note->status, TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_TRANSCRIBING);
     ck_assert(blob_exists(USER_A, note->id));
@@ -704,7 +705,7 @@ START_TEST(same_request_id_stores_once)
 {
     vf_file f = vf_read(VF_SPEECH_MP3);
     upload_spec u = {.file_name = "a.mp3",
-                     .request_id = "retry-1",
+                     .request_id = "0190a6b2-0000-7000-8000-0000000000a2",
                      .bytes = f.bytes,
                      .len = f.len,
                      .chunk = 4096};
@@ -724,7 +725,7 @@ START_TEST(same_request_id_stores_once)
 
     /* Two uploads racing with one request_id: one note, one blob. */
     upload_spec race = u;
-    race.request_id = "race-1";
+    race.request_id = "0190a6b2-0000-7000-8000-0000000000a3";
     rpc_stream *one = upload_open(&race, auth_a, TIMEOUT_MS);
     rpc_stream *two = upload_open(&race, auth_a, TIMEOUT_MS);
     upload_send(one, &race, 0, race.len);

@@ -1,8 +1,9 @@
 /* Unit tests for server/tasks/recurrence.c: the RRULE subset, daily,
  * weekly and monthly series (ordinals included), COUNT and UNTIL, EXDATE,
  * 09:00 staying 09:00 across the March and November daylight-saving
- * changes in America/New_York and Europe/Berlin, skipped occurrences and
- * the moving start used by repeat-from-completion. */
+ * changes in America/New_York and Europe/Berlin, occurrences in 2027's
+ * spring-forward gaps and fall-back overlaps (Berlin, New York, Lord Howe),
+ * skipped occurrences and the moving start used by repeat-from-completion. */
 #include "tasks/recurrence.h"
 
 #include "tw_check.h"
@@ -12,9 +13,19 @@
 
 #define MAX_OCC 64
 
+static int64_t utc_of(const char *zone, tw_local_time lt)
+{
+    int64_t ms;
+    ck_assert_int_eq(tw_tz_instant(zone, &lt, &ms), TW_OK);
+    return ms;
+}
+
 /* Up to max occurrences of a series from its start, as text
- * "YYYY-MM-DD HH:MM" (or "YYYY-MM-DD" all day), joined by ", ". */
-static const char *walk(const tw_recurrence *r, int max)
+ * "YYYY-MM-DD HH:MM" (or "YYYY-MM-DD" all day), joined by ", ". With
+ * via_instants, each occurrence is read as an instant and back, as a
+ * stored due is, and the next one is looked for after that reading, the
+ * way CompleteTask walks a series (a skipped 02:30 comes back as 03:30). */
+static const char *walk_series(const tw_recurrence *r, int max, bool via_instants)
 {
     static char out[MAX_OCC * 20];
     out[0] = '\0';
@@ -26,8 +37,11 @@ static const char *walk(const tw_recurrence *r, int max)
         if (!step.found)
             break;
         at = step.next;
+        if (via_instants)
+            ck_assert_int_eq(tw_tz_local(r->time_zone, utc_of(r->time_zone, step.next), &at),
+                             TW_OK);
         after = &at;
-        char one[32];
+        char one[48];
         if (r->all_day)
             snprintf(one, sizeof one, "%04d-%02d-%02d", at.year, at.month, at.day);
         else
@@ -40,16 +54,21 @@ static const char *walk(const tw_recurrence *r, int max)
     return out;
 }
 
+static const char *walk(const tw_recurrence *r, int max)
+{
+    return walk_series(r, max, false);
+}
+
+static const char *walk_via_instants(const char *rrule, const char *zone, tw_local_time start,
+                                     int max)
+{
+    tw_recurrence r = {.rrule = rrule, .time_zone = zone, .start = start};
+    return walk_series(&r, max, true);
+}
+
 static tw_recurrence series(const char *rrule, const char *zone, int y, int m, int d, int h)
 {
     return (tw_recurrence){.rrule = rrule, .time_zone = zone, .start = {y, m, d, h, 0, 0}};
-}
-
-static int64_t utc_of(const char *zone, tw_local_time lt)
-{
-    int64_t ms;
-    ck_assert_int_eq(tw_tz_instant(zone, &lt, &ms), TW_OK);
-    return ms;
 }
 
 START_TEST(rules_outside_the_subset_are_refused)
@@ -136,6 +155,90 @@ START_TEST(daily_at_nine_across_the_european_changes)
     /* Weekly across the change keeps the hour too. */
     r = series("FREQ=WEEKLY", "Europe/Berlin", 2024, 3, 25, 9);
     ck_assert_str_eq(walk(&r, 2), "2024-03-25 09:00, 2024-04-01 09:00");
+}
+END_TEST
+
+/* Series across 2027's daylight-saving changes walked as CompleteTask walks
+ * them, and what python-dateutil's rrule with zoneinfo gives for each
+ * (tests/e2e/test_recurrence_dst.py checks the same through the API).
+ * Spring forward: an occurrence in the gap moves forward by the gap's
+ * length (the wall clock reads it after the jump), and only that one; the
+ * next ones are back at the rule's time (issue 16). Fall back: a time that
+ * occurs twice is its first occurrence (dateutil's fold=0). */
+static const struct {
+    const char *rrule, *zone;
+    tw_local_time start;
+    int count;
+    const char *expected;
+} dst_cases[] = {
+    {"FREQ=DAILY",
+     "Europe/Berlin",
+     {2027, 3, 26, 2, 30, 0},
+     5,
+     "2027-03-26 02:30, 2027-03-27 02:30, 2027-03-28 03:30, 2027-03-29 02:30, 2027-03-30 02:30"},
+    {"FREQ=DAILY",
+     "America/New_York",
+     {2027, 3, 13, 2, 15, 0},
+     4,
+     "2027-03-13 02:15, 2027-03-14 03:15, 2027-03-15 02:15, 2027-03-16 02:15"},
+    /* Lord Howe Island moves its clocks by 30 minutes, 02:00 -> 02:30. */
+    {"FREQ=DAILY",
+     "Australia/Lord_Howe",
+     {2027, 10, 2, 2, 15, 0},
+     4,
+     "2027-10-02 02:15, 2027-10-03 02:45, 2027-10-04 02:15, 2027-10-05 02:15"},
+    {"FREQ=WEEKLY",
+     "Europe/Berlin",
+     {2027, 3, 21, 2, 30, 0},
+     4,
+     "2027-03-21 02:30, 2027-03-28 03:30, 2027-04-04 02:30, 2027-04-11 02:30"},
+    {"FREQ=MONTHLY",
+     "America/New_York",
+     {2027, 2, 14, 2, 15, 0},
+     4,
+     "2027-02-14 02:15, 2027-03-14 03:15, 2027-04-14 02:15, 2027-05-14 02:15"},
+    /* Fall back. */
+    {"FREQ=DAILY",
+     "Europe/Berlin",
+     {2027, 10, 30, 2, 30, 0},
+     3,
+     "2027-10-30 02:30, 2027-10-31 02:30, 2027-11-01 02:30"},
+    {"FREQ=WEEKLY",
+     "America/New_York",
+     {2027, 10, 31, 1, 30, 0},
+     3,
+     "2027-10-31 01:30, 2027-11-07 01:30, 2027-11-14 01:30"},
+    {"FREQ=MONTHLY",
+     "Australia/Lord_Howe",
+     {2027, 3, 4, 1, 45, 0},
+     3,
+     "2027-03-04 01:45, 2027-04-04 01:45, 2027-05-04 01:45"},
+};
+
+START_TEST(daylight_saving_changes_move_only_a_gaps_occurrence)
+{
+    for (size_t i = 0; i < sizeof dst_cases / sizeof dst_cases[0]; i++) {
+        const char *got = walk_via_instants(dst_cases[i].rrule, dst_cases[i].zone,
+                                            dst_cases[i].start, dst_cases[i].count);
+        ck_assert_msg(strcmp(got, dst_cases[i].expected) == 0, "%s in %s: %s, not %s",
+                      dst_cases[i].rrule, dst_cases[i].zone, got, dst_cases[i].expected);
+    }
+    /* The walk itself yields the rule's wall-clock times: the gap's
+     * occurrence is 02:30 there, read as 03:30 CEST (01:30Z). */
+    tw_recurrence r = series("FREQ=DAILY", "Europe/Berlin", 2027, 3, 27, 2);
+    r.start.minute = 30;
+    ck_assert_str_eq(walk(&r, 3), "2027-03-27 02:30, 2027-03-28 02:30, 2027-03-29 02:30");
+    tw_local_time gap = {2027, 3, 28, 2, 30, 0}, after = {2027, 3, 29, 2, 30, 0};
+    ck_assert_int_eq(utc_of("Europe/Berlin", after) - utc_of("Europe/Berlin", gap),
+                     23 * 3600 * 1000);
+    /* A UTC UNTIL is compared with that instant. */
+    r.rrule = "FREQ=DAILY;UNTIL=20270328T013000Z";
+    ck_assert_str_eq(walk(&r, 5), "2027-03-27 02:30, 2027-03-28 02:30");
+    r.rrule = "FREQ=DAILY;UNTIL=20270328T012959Z";
+    ck_assert_str_eq(walk(&r, 5), "2027-03-27 02:30");
+    /* 02:30 on 31 October happens twice in Berlin: the first is 00:30Z. */
+    tw_local_time twice = {2027, 10, 31, 2, 30, 0};
+    ck_assert_int_eq(utc_of("Europe/Berlin", twice), INT64_C(1824942600000));
 }
 END_TEST
 
@@ -305,6 +408,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, rules_outside_the_subset_are_refused);
     tcase_add_test(tc, daily_at_nine_across_the_us_changes);
     tcase_add_test(tc, daily_at_nine_across_the_european_changes);
+    tcase_add_test(tc, daylight_saving_changes_move_only_a_gaps_occurrence);
     tcase_add_test(tc, weekly_with_days_and_interval);
     tcase_add_test(tc, monthly_with_ordinals_and_month_days);
     tcase_add_test(tc, count_and_until_end_a_series);

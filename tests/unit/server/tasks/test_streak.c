@@ -71,6 +71,25 @@ START_TEST(completions_credit_their_day_or_yesterday_within_grace)
 }
 END_TEST
 
+/* Which occurrences have come for a completion: within the grace window
+ * only yesterday's and earlier (all-day and timed alike). */
+START_TEST(occurrences_come_by_yesterday_within_grace)
+{
+    tw_day_settings ny = {"America/New_York", 0};
+    int64_t dec3 = at(ny.time_zone, 2026, 12, 3, 0, 0), cutoff;
+    ck_assert_int_eq(tw_streak_occurrence_cutoff(&ny, dec3 + 5 * HOUR_MS, &cutoff), TW_OK);
+    ck_assert_int_eq(cutoff, dec3 - 1);
+    ck_assert_int_eq(tw_streak_occurrence_cutoff(&ny, dec3 + 6 * HOUR_MS, &cutoff), TW_OK);
+    ck_assert_int_eq(cutoff, dec3 + 6 * HOUR_MS);
+    /* A day starting at 04:00: its grace window runs to 10:00. */
+    tw_day_settings ny4 = {"America/New_York", 4};
+    ck_assert_int_eq(tw_streak_occurrence_cutoff(&ny4, dec3 + 9 * HOUR_MS, &cutoff), TW_OK);
+    ck_assert_int_eq(cutoff, dec3 + 4 * HOUR_MS - 1);
+    ck_assert_int_eq(tw_streak_occurrence_cutoff(&ny4, dec3 + 3 * HOUR_MS, &cutoff), TW_OK);
+    ck_assert_int_eq(cutoff, dec3 + 3 * HOUR_MS); /* still the 2nd, past its grace */
+}
+END_TEST
+
 START_TEST(daylight_saving_days_are_still_one_day)
 {
     /* 23:30 on the Saturday and on the (23-hour) Sunday of the Berlin
@@ -202,6 +221,7 @@ Suite *tw_test_suite(void)
     Suite *s = suite_create("streak");
     TCase *tc = tcase_create("streak");
     tcase_add_test(tc, completions_credit_their_day_or_yesterday_within_grace);
+    tcase_add_test(tc, occurrences_come_by_yesterday_within_grace);
     tcase_add_test(tc, daylight_saving_days_are_still_one_day);
     tcase_add_test(tc, time_zone_changes_neither_break_nor_double_count);
     tcase_add_test(tc, overall_streaks);

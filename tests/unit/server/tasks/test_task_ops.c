@@ -203,6 +203,16 @@ START_TEST(merges_settle_fields_edited_on_both_sides_by_edit_time)
 }
 END_TEST
 
+static bool was_deleted(const tw_id *user, const tw_id *id)
+{
+    tw_txn *t;
+    bool deleted;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_task_was_deleted(t, user, id, &deleted), TW_OK);
+    tw_txn_abort(t);
+    return deleted;
+}
+
 START_TEST(deletes_need_force_for_subtasks)
 {
     tw_task_record *parent = tf_create_ok(tf_task("Parent"));
@@ -229,6 +239,13 @@ START_TEST(deletes_need_force_for_subtasks)
     for (size_t i = 0; i < 3; i++)
         ck_assert_int_eq(page.changes[i].op, TW_CHANGE_TOMBSTONE);
     ck_assert_int_eq(tf_delete(&id, true, &deleted), TW_ERR_NOT_FOUND);
+    /* Each deletion is recorded for its user (Push tells a deleted task
+     * from an id never had); another user never deleted them. */
+    tw_id never = tw_id_new();
+    ck_assert(was_deleted(&fx_alice, &id));
+    ck_assert(was_deleted(&fx_alice, &child_id));
+    ck_assert(!was_deleted(&fx_alice, &never));
+    ck_assert(!was_deleted(&fx_bob, &id));
 }
 END_TEST
 
@@ -371,6 +388,118 @@ START_TEST(late_within_grace_counts_for_yesterday)
 }
 END_TEST
 
+/* A recurrence excluding the given days (1-4 of them). */
+static Tw__V1__TaskRecurrence *rrule_except(const char *rrule, const int32_t *days, size_t n)
+{
+    static Tw__V1__CalendarDate *dates[4];
+    Tw__V1__TaskRecurrence *r = tf_rrule(rrule);
+    for (size_t i = 0; i < n; i++)
+        dates[i] = tw_calendar_date_new(fx.arena, days[i]);
+    r->exception_dates = dates;
+    r->n_exception_dates = n;
+    return r;
+}
+
+/* Issue 16: an EXDATE on the due removes that occurrence: the due moves to
+ * the next one not excluded, and COUNT still counts from the due given
+ * (DTSTART), as RFC 5545 and dateutil's rruleset count. */
+START_TEST(an_exception_on_the_due_moves_it_to_the_next_occurrence)
+{
+    int32_t jun3 = tw_date_to_day(2024, 6, 3);
+    Tw__V1__Task *t = tf_task("Swim");
+    t->due = tf_due_time(NY, 2024, 6, 3, 9, 0);
+    t->recurrence = rrule_except("FREQ=DAILY", (int32_t[]){jun3, jun3 + 1}, 2);
+    tw_task_record *rec = tf_create_ok(t);
+    ck_assert_int_eq(due_ms(rec), tf_at(NY, 2024, 6, 5, 9, 0));
+
+    t = tf_task("Swim twice");
+    t->due = tf_due_date(NY, 2024, 6, 3);
+    t->recurrence = rrule_except("FREQ=DAILY;COUNT=2", &jun3, 1);
+    rec = tf_create_ok(t);
+    tw_id id = tf_id(rec);
+    ck_assert_int_eq(tw_calendar_date_day(rec->task->due->date), jun3 + 1);
+    tf_set_now(tf_at(NY, 2024, 6, 4, 12, 0));
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, NULL), TW_OK);
+    ck_assert_int_eq(rec->task->status, TW__V1__TASK_STATUS__TASK_STATUS_DONE);
+
+    /* Excluding every occurrence is refused, and nothing is written. */
+    uint64_t end = tf_log_end();
+    t = tf_task("Never");
+    t->due = tf_due_date(NY, 2024, 6, 3);
+    t->recurrence = rrule_except("FREQ=DAILY;COUNT=1", &jun3, 1);
+    ck_assert_int_eq(tf_create(t, &rec), TW_ERR_VALIDATION);
+    ck_assert_str_eq(tf_violation_field(), "task.recurrence.exception_dates");
+    ck_assert_uint_eq(tf_log_end(), end);
+
+    /* An update excluding the current due moves it too. */
+    t = tf_task("Read");
+    t->due = tf_due_time(NY, 2024, 6, 3, 21, 0);
+    t->recurrence = tf_rrule("FREQ=WEEKLY");
+    rec = tf_create_ok(t);
+    id = tf_id(rec);
+    Tw__V1__Task *values = tf_task("Read");
+    values->recurrence = rrule_except("FREQ=WEEKLY", &jun3, 1);
+    ck_assert_int_eq(tf_update(&id, values, TW_TF_RECURRENCE, NULL, &rec), TW_OK);
+    ck_assert_int_eq(due_ms(rec), tf_at(NY, 2024, 6, 10, 21, 0));
+    ck_assert_int_eq(due_ms(tf_get(&id)), tf_at(NY, 2024, 6, 10, 21, 0));
+}
+END_TEST
+
+/* Issue 16: one grace rule for all-day and timed habits. A completion in
+ * the first 6 hours of the logical day, while yesterday's occurrence is
+ * open, completes yesterday's, on time; today's has not come yet. */
+START_TEST(grace_is_the_same_for_all_day_and_timed_habits)
+{
+    tw_completion_record *done;
+    /* All day, due 2 December, done at 05:00 on the 3rd. */
+    Tw__V1__Task *t = tf_task("Meditate");
+    t->due = tf_due_date(NY, 2026, 12, 2);
+    t->recurrence = tf_rrule("FREQ=DAILY");
+    tw_task_record *rec = tf_create_ok(t);
+    tw_id id = tf_id(rec);
+    tf_set_now(tf_at(NY, 2026, 12, 3, 5, 0));
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->skipped_occurrence_count, 0);
+    ck_assert_int_eq(done->completion->occurrence_due->date->day, 2);
+    ck_assert_int_eq(done->completion->credited_date->day, 2);
+    ck_assert_int_eq(rec->task->due->date->day, 3);
+    /* Done again at once: the 3rd's, early, counted on the 3rd. */
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->occurrence_due->date->day, 3);
+    ck_assert_int_eq(done->completion->credited_date->day, 3);
+    ck_assert_int_eq(rec->task->due->date->day, 4);
+    /* After the grace window the day's own occurrence has come: the 4th
+     * done at 06:00 on the 5th is the 5th's, and the 4th is missed. */
+    tf_set_now(tf_at(NY, 2026, 12, 5, 6, 0));
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert_int_eq(done->completion->skipped_occurrence_count, 1);
+    ck_assert_int_eq(done->completion->occurrence_due->date->day, 5);
+    ck_assert_int_eq(done->completion->credited_date->day, 5);
+
+    /* Timed, daily at 01:00: done at 05:00 on the 3rd with the 2nd's
+     * open is the 2nd's, although the 3rd's 01:00 has passed. */
+    t = tf_task("Night pill");
+    t->due = tf_due_time(NY, 2026, 12, 2, 1, 0);
+    t->recurrence = tf_rrule("FREQ=DAILY");
+    tf_set_now(tf_at(NY, 2026, 12, 1, 12, 0));
+    rec = tf_create_ok(t);
+    id = tf_id(rec);
+    tf_set_now(tf_at(NY, 2026, 12, 3, 5, 0));
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->skipped_occurrence_count, 0);
+    ck_assert_int_eq(done->completion->credited_date->day, 2);
+    ck_assert_int_eq(due_ms(rec), tf_at(NY, 2026, 12, 3, 1, 0));
+    /* Again: the 3rd's 01:00, on its day. */
+    ck_assert_int_eq(tf_complete(&id, tf_env.now_ms, &rec, &done), TW_OK);
+    ck_assert(done->completion->on_time);
+    ck_assert_int_eq(done->completion->credited_date->day, 3);
+    ck_assert_int_eq(due_ms(rec), tf_at(NY, 2026, 12, 4, 1, 0));
+}
+END_TEST
+
 START_TEST(moves_reorder_and_reparent)
 {
     tw_task_record *a = tf_create_ok(tf_task("A")), *b = tf_create_ok(tf_task("B")),
@@ -440,6 +569,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, missed_occurrences_are_skipped_and_restored_by_reopen);
     tcase_add_test(tc, series_end_with_count_and_restart_from_completion);
     tcase_add_test(tc, late_within_grace_counts_for_yesterday);
+    tcase_add_test(tc, grace_is_the_same_for_all_day_and_timed_habits);
+    tcase_add_test(tc, an_exception_on_the_due_moves_it_to_the_next_occurrence);
     tcase_add_test(tc, moves_reorder_and_reparent);
     tcase_add_test(tc, focus_time_adds_up);
     suite_add_tcase(s, tc);

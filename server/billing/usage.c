@@ -1,0 +1,222 @@
+/*
+ * Entitlements and usage.
+ *
+ * BILLING_ENTITLEMENT(user) says which plan applies, for which billing
+ * period and until when (account.c rewrites it with every change of the
+ * subscription or student verification); with the plan it answers every
+ * limit and feature check. A user without one is on the free plan; so is
+ * one whose granted or canceled plan ran out (valid_until), before the job
+ * that ends it has run. The free plan's period is the UTC calendar month;
+ * a subscription's period comes from Stripe and, if a renewal has not been
+ * recorded yet when its end passes, goes on by the plan's interval.
+ *
+ * Usage is counted in BILLING_USAGE(user, resource, period start): a new
+ * period is a new key that starts at zero, so nothing is deleted when a
+ * period rolls over (old periods stay, as history). Consuming reads the
+ * count for update and writes the new one in one transaction, so
+ * concurrent calls never pass the limit together. Crossing 80 % of a limit
+ * counts billing_usage_high (dims "resource=<name>") and lists the user in
+ * the alert index for that day.
+ */
+#include "billing_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* How many periods a stale period is carried forward at most (a century
+ * of months). */
+#define MAX_ROLLS 1200
+
+static const char *const resource_names[TW_RESOURCE_COUNT] = {
+    [TW_RESOURCE_API_CALLS] = "api_calls",
+    [TW_RESOURCE_VOICE_MINUTES] = "voice_minutes",
+    [TW_RESOURCE_AI_REQUESTS] = "ai_requests",
+    [TW_RESOURCE_STORAGE_BYTES] = "storage_bytes",
+};
+
+const char *tw_billing_resource_name(int resource)
+{
+    return resource > 0 && resource < TW_RESOURCE_COUNT ? resource_names[resource] : "";
+}
+
+tw_err tw_billing_entitlement_get(tw_billing *b, const tw_id *user, int64_t now_ms, tw_arena *arena,
+                                  tw_billing_entitlement *out)
+{
+    memset(out, 0, sizeof *out);
+    tw_key k;
+    billing_entitlement_key(&k, user);
+    entitlement_record *e;
+    tw_err err = billing_get(b->store, NULL, false, &k, arena, &e);
+    entitlement_record none = TW__STORE__V1__ENTITLEMENT_RECORD__INIT;
+    if (err == TW_ERR_NOT_FOUND) {
+        none.plan_id = TW_FREE_PLAN;
+        e = &none;
+    } else if (err) {
+        return err;
+    }
+    bool ran_out = e->valid_until_unix_ms > 0 && now_ms >= e->valid_until_unix_ms;
+    const char *plan_id = ran_out ? TW_FREE_PLAN : e->plan_id;
+    plan_record *plan;
+    err = billing_plan_load(b, NULL, plan_id, arena, &plan);
+    if (err == TW_ERR_NOT_FOUND) {
+        plan_id = TW_FREE_PLAN;
+        err = billing_plan_load(b, NULL, plan_id, arena, &plan);
+    }
+    if (err)
+        return err;
+    out->plan_id = plan->id;
+    out->features = plan->features;
+    out->n_features = plan->n_features;
+    for (int r = 1; r < TW_RESOURCE_COUNT; r++)
+        out->limits[r] = billing_plan_limit(plan, r);
+    out->student = e->student_until_unix_ms > now_ms;
+    if (strcmp(plan_id, TW_FREE_PLAN) == 0 || e->period_end_unix_ms <= e->period_start_unix_ms) {
+        out->period_start_ms = billing_month_start(now_ms);
+        out->period_end_ms = billing_add_interval(out->period_start_ms, INTERVAL_MONTH, 1);
+        return TW_OK;
+    }
+    int interval = e->interval == INTERVAL_YEAR ? INTERVAL_YEAR : INTERVAL_MONTH;
+    int64_t start = e->period_start_unix_ms, end = e->period_end_unix_ms;
+    for (int i = 0; i < MAX_ROLLS && now_ms >= end; i++) {
+        start = end;
+        end = billing_add_interval(end, interval, 1);
+    }
+    out->period_start_ms = start;
+    out->period_end_ms = end;
+    return TW_OK;
+}
+
+static void usage_key(tw_key *k, const tw_id *user, int resource, int64_t period_start_ms)
+{
+    tw_key_init(k, TW_KF_BILLING_USAGE);
+    tw_key_id(k, user);
+    tw_key_u32(k, (uint32_t)resource);
+    tw_key_i64(k, period_start_ms);
+}
+
+struct use {
+    const tw_id *user;
+    int resource;
+    int64_t amount;
+    int64_t now_ms;
+    bool check; /* refuse what goes over the limit */
+    const tw_billing_entitlement *ent;
+    tw_billing_quota *quota;
+};
+
+/* Adds w's amount in t; refused over the limit when w->check. */
+static tw_err use_in(tw_txn *t, struct use *w)
+{
+    tw_key k;
+    usage_key(&k, w->user, w->resource, w->ent->period_start_ms);
+    tw_value v = {0};
+    tw_err err = tw_txn_get_for_update(t, &k, NULL, &v);
+    if (err && err != TW_ERR_NOT_FOUND)
+        return err;
+    int64_t used = err ? 0 : (int64_t)v.u64;
+    int64_t limit = w->ent->limits[w->resource];
+    if (w->check && limit >= 0 && used + w->amount > limit) {
+        if (w->quota != NULL)
+            *w->quota = (tw_billing_quota){w->resource, used, limit, w->ent->period_end_ms};
+        return TW_ERR_QUOTA_EXCEEDED;
+    }
+    v.u64 = (uint64_t)(used + w->amount);
+    if ((err = tw_txn_put(t, &k, &v)))
+        return err;
+    if (limit > 0 && used * 5 <= limit * 4 && (used + w->amount) * 5 > limit * 4) {
+        char dims[48], kind[64];
+        snprintf(dims, sizeof dims, "resource=%s", resource_names[w->resource]);
+        snprintf(kind, sizeof kind, "usage_above_80_percent:%s", resource_names[w->resource]);
+        if ((err = billing_count(t, "billing_usage_high", dims, w->now_ms, 1)))
+            return err;
+        err = billing_alert(t, w->now_ms - w->now_ms % MS_PER_DAY, w->user, kind);
+    }
+    return err;
+}
+
+static tw_err use_fn(tw_txn *t, void *ctx)
+{
+    return use_in(t, ctx);
+}
+
+/* Counts amount of resource for user in the period of their entitlement
+ * now: in t, or (t NULL) in a transaction of its own; refused over the
+ * limit when check. */
+static tw_err use(tw_billing *b, tw_txn *t, const tw_id *user, int resource, int64_t amount,
+                  int64_t now_ms, bool check, tw_billing_quota *quota)
+{
+    if (resource <= 0 || resource >= TW_RESOURCE_COUNT || amount < 0 || (check && amount == 0))
+        return TW_ERR_VALIDATION;
+    if (amount == 0)
+        return TW_OK;
+    tw_arena *arena = tw_arena_new(2048);
+    if (arena == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_billing_entitlement ent;
+    tw_err err = tw_billing_entitlement_get(b, user, now_ms, arena, &ent);
+    struct use w = {user, resource, amount, now_ms, check, &ent, quota};
+    if (!err)
+        err = t ? use_in(t, &w) : tw_txn_run(b->store, use_fn, &w);
+    tw_arena_free(arena);
+    return err;
+}
+
+tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, int64_t amount,
+                                int64_t now_ms, tw_billing_quota *quota)
+{
+    return use(b, NULL, user, resource, amount, now_ms, true, quota);
+}
+
+tw_err tw_txn_billing_usage_add(tw_txn *t, tw_billing *b, const tw_id *user, int resource,
+                                int64_t amount, int64_t now_ms)
+{
+    return use(b, t, user, resource, amount, now_ms, false, NULL);
+}
+
+/* Every resource's use in the entitlement's period, in arena. */
+tw_err billing_usages(tw_billing *b, const tw_id *user, const tw_billing_entitlement *ent,
+                      tw_arena *arena, Tw__V1__ResourceUsage ***out, size_t *n)
+{
+    Tw__V1__ResourceUsage **items = tw_arena_alloc(arena, TW_RESOURCE_COUNT * sizeof *items);
+    if (items == NULL)
+        return TW_ERR_NO_MEMORY;
+    *n = 0;
+    for (int r = 1; r < TW_RESOURCE_COUNT; r++) {
+        tw_key k;
+        usage_key(&k, user, r, ent->period_start_ms);
+        tw_value v = {0};
+        tw_err err = tw_store_get(b->store, &k, NULL, &v);
+        if (err && err != TW_ERR_NOT_FOUND)
+            return err;
+        Tw__V1__ResourceUsage *u = tw_arena_alloc(arena, sizeof *u);
+        if (u == NULL)
+            return TW_ERR_NO_MEMORY;
+        tw__v1__resource_usage__init(u);
+        u->resource = r;
+        u->used = err ? 0 : (int64_t)v.u64;
+        u->unlimited = ent->limits[r] < 0;
+        u->limit = u->unlimited ? 0 : ent->limits[r];
+        u->period_start_time = tw_timestamp_new(arena, ent->period_start_ms);
+        u->period_end_time = tw_timestamp_new(arena, ent->period_end_ms);
+        if (u->period_start_time == NULL || u->period_end_time == NULL)
+            return TW_ERR_NO_MEMORY;
+        items[(*n)++] = u;
+    }
+    *out = items;
+    return TW_OK;
+}
+
+tw_err tw_billing_get_usage(tw_billing_ctx *c, Tw__V1__GetUsageResponse **out)
+{
+    tw_billing_entitlement ent;
+    tw_err err = tw_billing_entitlement_get(c->billing, &c->user, c->now_ms, c->arena, &ent);
+    Tw__V1__GetUsageResponse *r = tw_arena_alloc(c->arena, sizeof *r);
+    if (err || r == NULL)
+        return err ? err : TW_ERR_NO_MEMORY;
+    tw__v1__get_usage_response__init(r);
+    r->plan_id = (char *)ent.plan_id;
+    if ((err = billing_usages(c->billing, &c->user, &ent, c->arena, &r->usages, &r->n_usages)))
+        return err;
+    *out = r;
+    return TW_OK;
+}

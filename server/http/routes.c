@@ -1,0 +1,13 @@
+/* The route table of routes.h. */
+#include "routes.h"
+
+/* Probes and scrapes send no body. */
+#define NO_BODY 0
+
+const tw_httpd_route tw_httpd_routes[] = {
+    {"GET", "/health", tw_httpd_health, NO_BODY, .quiet = true},
+    {"GET", "/health/db", tw_httpd_health_db, NO_BODY, .quiet = true},
+    {"GET", "/health/detailed", tw_httpd_health_detailed, NO_BODY, .quiet = true},
+    {"GET", "/metrics", tw_httpd_metrics, NO_BODY, .quiet = true},
+    {NULL},
+};
