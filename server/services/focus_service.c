@@ -450,7 +450,7 @@ static tw_err abandon_job(tw_app *app, const tw_job *job, tw_job_failure *failur
     r.env.now_ms = tw_wall_ms();
     r.env.abandon_after_ms = app->cfg->focus_abandon_after_minutes * TW_MS_PER_MIN;
     r.env.violations = &none;
-    tw_err err = tw_kit_user_txn(app->store, &r.job.user, abandon_step, &r);
+    tw_err err = tw_txn_run(app->store, abandon_step, &r);
     if (err)
         snprintf(failure->error, sizeof failure->error, "%s: %s", tw_err_name(err),
                  r.env.message ? r.env.message : tw_store_last_error());
