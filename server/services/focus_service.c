@@ -124,7 +124,7 @@ static tw_err create_focus_session(tw_call *call, const ProtobufCMessage *reques
         return err;
     a.op = OP_CREATE;
     a.fresh = (tw_focus_new){in->focus_session_id, in->template_id, in->task_id,
-                             in->planned_duration, in->tags, in->n_tags};
+                             in->planned_duration, in->tags,        in->n_tags};
     tw_focus_check_new(&a.fresh, a.fc.env.violations);
     return run_session(call, &a);
 }
@@ -141,7 +141,7 @@ static tw_err start_focus_session(tw_call *call, const ProtobufCMessage *request
     a.op = OP_START;
     a.event_time = in->event_time;
     a.fresh = (tw_focus_new){in->focus_session_id, in->template_id, in->task_id,
-                             in->planned_duration, in->tags, in->n_tags};
+                             in->planned_duration, in->tags,        in->n_tags};
     tw_violations *v = a.fc.env.violations;
     if (a.session_id == NULL) {
         tw_focus_check_new(&a.fresh, v);
@@ -152,10 +152,8 @@ static tw_err start_focus_session(tw_call *call, const ProtobufCMessage *request
         const char *field;
         bool set;
     } fresh_fields[] = {
-        {"template_id", in->template_id[0] != '\0'},
-        {"task_id", in->task_id[0] != '\0'},
-        {"planned_duration", in->planned_duration != NULL},
-        {"tags", in->n_tags > 0},
+        {"template_id", in->template_id[0] != '\0'},           {"task_id", in->task_id[0] != '\0'},
+        {"planned_duration", in->planned_duration != NULL},    {"tags", in->n_tags > 0},
         {"focus_session_id", in->focus_session_id[0] != '\0'},
     };
     for (size_t i = 0; i < sizeof fresh_fields / sizeof fresh_fields[0]; i++)
@@ -368,11 +366,11 @@ static tw_err create_focus_template(tw_call *call, const ProtobufCMessage *reque
     tw_err err = start(call, &a.fc);
     if (err)
         return err;
-    /* template is required by the engine; its id is the client's choice. */
-    tw_task_check_new_id(in->template_->id, false, "template.id", a.fc.env.violations);
-    a.has_id = tw_kit_id(in->template_->id, &a.fc.id);
-    err = tw_focus_template_prepare(in->template_, a.fc.env.arena, a.fc.env.violations,
-                                    &a.prepared);
+    /* template is required by the engine. */
+    tw_task_check_new_id(in->focus_template_id, false, "focus_template_id", a.fc.env.violations);
+    a.has_id = tw_kit_id(in->focus_template_id, &a.fc.id);
+    err =
+        tw_focus_template_prepare(in->template_, a.fc.env.arena, a.fc.env.violations, &a.prepared);
     if (err || tw_violations_any(a.fc.env.violations))
         return err ? err : TW_ERR_VALIDATION;
     return run(call, &a.fc, template_create_step);

@@ -61,8 +61,8 @@ static tw_err create_health_log(tw_call *call, const ProtobufCMessage *request,
     struct health_call hc;
     tw_health_write w;
     tw_err err = start(call, &hc);
-    if (err || (err = tw_health_prepare_new(in->health_log, "health_log.", hc.env.arena,
-                                            hc.env.violations, &w)))
+    if (err || (err = tw_health_prepare_new(in->health_log, in->health_log_id, "health_log_id",
+                                            "health_log.", hc.env.arena, hc.env.violations, &w)))
         return err;
     hc.writes = &w;
     return run(call, &hc, create_step);
@@ -105,8 +105,8 @@ static tw_err batch_create_health_logs(tw_call *call, const ProtobufCMessage *re
     for (size_t i = 0; i < hc.n; i++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "entries[%zu].", i);
-        err = tw_health_prepare_new(in->entries[i], prefix, hc.env.arena, hc.env.violations,
-                                    &hc.writes[i]);
+        err = tw_health_prepare_new(in->entries[i], "", NULL, prefix, hc.env.arena,
+                                    hc.env.violations, &hc.writes[i]);
         if (err && err != TW_ERR_VALIDATION)
             return err;
     }
@@ -171,8 +171,7 @@ static tw_err update_step(tw_txn *t, void *ctx)
     struct update_args *a = ctx;
     const Tw__V1__UpdateHealthLogRequest *in = a->hc.request;
     Tw__V1__UpdateHealthLogResponse *out = a->hc.response;
-    return tw_health_update(t, &a->hc.env, &a->hc.id, in->health_log, a->fields,
-                            &out->health_log);
+    return tw_health_update(t, &a->hc.env, &a->hc.id, in->health_log, a->fields, &out->health_log);
 }
 
 static tw_err update_health_log(tw_call *call, const ProtobufCMessage *request,

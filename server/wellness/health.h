@@ -80,14 +80,14 @@ bool tw_health_same_content(const Tw__V1__HealthLog *a, const Tw__V1__HealthLog 
 /* The fields UpdateHealthLog's mask may name (tw_health_mask_paths): the
  * times, the offset, the note and one bit per payload member (by type);
  * type, source and external_id are named only to be refused. */
-#define TW_HF_START           (1u << 0)
-#define TW_HF_END             (1u << 1)
-#define TW_HF_OFFSET          (1u << 2)
-#define TW_HF_NOTE            (1u << 3)
-#define TW_HF_PAYLOAD(type)   (1u << (3 + (type))) /* type 1..9: bits 4..12 */
-#define TW_HF_PAYLOADS        (((1u << TW_HEALTH_TYPE_COUNT) - 2) << 3)
-#define TW_HF_FIXED           (1u << 13)
-#define TW_HF_CHANGEABLE      (TW_HF_FIXED - 1)
+#define TW_HF_START         (1u << 0)
+#define TW_HF_END           (1u << 1)
+#define TW_HF_OFFSET        (1u << 2)
+#define TW_HF_NOTE          (1u << 3)
+#define TW_HF_PAYLOAD(type) (1u << (3 + (type))) /* type 1..9: bits 4..12 */
+#define TW_HF_PAYLOADS      (((1u << TW_HEALTH_TYPE_COUNT) - 2) << 3)
+#define TW_HF_FIXED         (1u << 13)
+#define TW_HF_CHANGEABLE    (TW_HF_FIXED - 1)
 extern const tw_mask_path tw_health_mask_paths[];
 
 /* ---- Daily summaries (health_summary.c) ---------------------------------- */
@@ -147,17 +147,16 @@ typedef struct tw_health_write {
 } tw_health_write;
 
 /* A new entry of a create or batch: checks in as tw_health_prepare does,
- * and its id, when set, as a UUIDv7 its client made (named under prefix);
- * fills w (w->entry NULL when in is refused). */
-tw_err tw_health_prepare_new(const Tw__V1__HealthLog *in, const char *prefix, tw_arena *arena,
-                             tw_violations *v, tw_health_write *w);
+ * and id, the id its client chose ("" for none; a batch has none), as a
+ * UUIDv7 named id_field; fills w (w->entry NULL when in is refused). */
+tw_err tw_health_prepare_new(const Tw__V1__HealthLog *in, const char *id, const char *id_field,
+                             const char *prefix, tw_arena *arena, tw_violations *v,
+                             tw_health_write *w);
 
-/* Violations on "entries[i].id" and "entries[i].external_id" (named under
- * v's prefix) for each entry of a batch that repeats the id, or the source
- * and external id, of an earlier one (entries refused already are left
- * out). */
-void tw_health_check_repeats(const tw_health_write *w, size_t n, tw_arena *arena,
-                             tw_violations *v);
+/* A violation on "entries[i].external_id" (named under v's prefix) for
+ * each entry of a batch that repeats the source and external id of an
+ * earlier one (entries refused already are left out). */
+void tw_health_check_repeats(const tw_health_write *w, size_t n, tw_arena *arena, tw_violations *v);
 
 /*
  * Stores n prepared entries of env->user in t: each with a source and

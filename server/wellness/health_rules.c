@@ -447,15 +447,14 @@ bool tw_health_same_content(const Tw__V1__HealthLog *a, const Tw__V1__HealthLog 
     return pa != NULL && pb != NULL && alen == blen && memcmp(pa, pb, alen) == 0;
 }
 
-tw_err tw_health_prepare_new(const Tw__V1__HealthLog *in, const char *prefix, tw_arena *arena,
-                             tw_violations *v, tw_health_write *w)
+tw_err tw_health_prepare_new(const Tw__V1__HealthLog *in, const char *id, const char *id_field,
+                             const char *prefix, tw_arena *arena, tw_violations *v,
+                             tw_health_write *w)
 {
     memset(w, 0, sizeof *w);
     size_t before = tw_violations_total(v);
-    const char *outer = tw_wellness_prefix(v, prefix);
-    tw_task_check_new_id(in->id, false, "id", v);
-    v->prefix = outer;
-    w->has_id = in->id[0] != '\0' && tw_id_parse(in->id, &w->id);
+    tw_task_check_new_id(id, false, id_field, v);
+    w->has_id = id[0] != '\0' && tw_id_parse(id, &w->id);
     Tw__V1__HealthLog *e;
     tw_err err = tw_health_prepare(in, prefix, arena, v, &e);
     if (err == TW_OK && tw_violations_total(v) > before)
@@ -466,60 +465,45 @@ tw_err tw_health_prepare_new(const Tw__V1__HealthLog *in, const char *prefix, tw
 
 /* ---- Repeats within a batch ---------------------------------------------- */
 
-/* What must be unique in a batch: an id (kind 0), or a source and an
- * external id (kind 1). */
+/* An entry of a batch with an external id, where it stands in the batch. */
 struct identity {
-    int kind;
     int source;
-    const char *text;
+    const char *external_id;
     size_t index;
 };
 
 static int cmp_identity(const void *a, const void *b)
 {
     const struct identity *x = a, *y = b;
-    if (x->kind != y->kind)
-        return x->kind - y->kind;
     if (x->source != y->source)
         return x->source < y->source ? -1 : 1;
-    int c = strcmp(x->text, y->text);
+    int c = strcmp(x->external_id, y->external_id);
     return c != 0 ? c : (x->index < y->index ? -1 : x->index > y->index);
 }
 
-void tw_health_check_repeats(const tw_health_write *w, size_t n, tw_arena *arena,
-                             tw_violations *v)
+void tw_health_check_repeats(const tw_health_write *w, size_t n, tw_arena *arena, tw_violations *v)
 {
-    static const char *const what[2] = {"id", "source and external_id"};
-    static const char *const field[2] = {"id", "external_id"};
-    struct identity *ids = tw_arena_alloc(arena, (2 * n + 1) * sizeof *ids);
+    struct identity *ids = tw_arena_alloc(arena, (n + 1) * sizeof *ids);
     if (ids == NULL) {
         tw_violations_add(v, "entries", "could not be checked: out of memory");
         return;
     }
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (w[i].entry == NULL)
-            continue;
-        char *id_text = w[i].has_id ? tw_arena_alloc(arena, TW_ID_TEXT_SIZE) : NULL;
-        if (id_text != NULL) {
-            tw_id_format(&w[i].id, id_text);
-            ids[m++] = (struct identity){0, 0, id_text, i};
-        }
-        if (w[i].entry->external_id[0] != '\0')
-            ids[m++] = (struct identity){1, w[i].entry->source, w[i].entry->external_id, i};
-    }
+    for (size_t i = 0; i < n; i++)
+        if (w[i].entry != NULL && w[i].entry->external_id[0] != '\0')
+            ids[m++] = (struct identity){w[i].entry->source, w[i].entry->external_id, i};
     qsort(ids, m, sizeof *ids, cmp_identity);
     /* Sorted by index within a group of equals: each repeats the group's
      * first. */
     size_t first = 0;
     for (size_t i = 1; i < m; i++) {
         const struct identity *a = &ids[first], *b = &ids[i];
-        if (a->kind != b->kind || a->source != b->source || strcmp(a->text, b->text) != 0) {
+        if (a->source != b->source || strcmp(a->external_id, b->external_id) != 0) {
             first = i;
             continue;
         }
         char name[48];
-        snprintf(name, sizeof name, "entries[%zu].%s", b->index, field[b->kind]);
-        tw_violations_add(v, name, "repeats the %s of entries[%zu]", what[b->kind], a->index);
+        snprintf(name, sizeof name, "entries[%zu].external_id", b->index);
+        tw_violations_add(v, name, "repeats the source and external_id of entries[%zu]", a->index);
     }
 }

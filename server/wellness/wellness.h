@@ -30,10 +30,10 @@
 /* ---- The environment of a step ------------------------------------------ */
 
 typedef struct tw_wellness_env {
-    tw_store *store;  /* committed reads: lists, statistics, counts */
-    tw_id user;       /* whose data: every key a step touches is under it */
-    tw_arena *arena;  /* what a step makes lives here (borrowed) */
-    int64_t now_ms;   /* the call's clock */
+    tw_store *store; /* committed reads: lists, statistics, counts */
+    tw_id user;      /* whose data: every key a step touches is under it */
+    tw_arena *arena; /* what a step makes lives here (borrowed) */
+    int64_t now_ms;  /* the call's clock */
     /* Focus: a session left in progress this long without a change is
      * abandoned by the server. */
     int64_t abandon_after_ms;
