@@ -280,13 +280,10 @@ START_TEST(refused_changes_store_nothing)
     ck_assert_int_eq(run(&o), TW_ERR_FAILED_PRECONDITION);
     ck_assert_int_eq(last_sequence(), seq);
     ck_assert_int_eq(get(&fx_alice, id)->n_state_changes, 2);
-    /* Bad ids and event times are bad fields. */
-    ck_assert_int_eq(move(&fx_alice, "nope", TW_FOCUS_PAUSE, 0, &o), TW_ERR_VALIDATION);
-    ck_assert_str_eq(o.why.bad.field, "session_id");
+    /* An event time before the session's last change is a bad field (one
+     * outside TIME_WINDOW_LIVE, or a session id that is no UUID, is the
+     * engine's). */
     s = start_new(&fx_alice, NOW - 10 * MIN, "");
-    ck_assert_int_eq(move(&fx_alice, s->id, TW_FOCUS_PAUSE, NOW + 2 * MIN, &o), TW_ERR_VALIDATION);
-    ck_assert_str_eq(o.why.bad.field, "event_time");
-    ck_assert_ptr_nonnull(strstr(o.why.bad.why, "ahead of the server's clock"));
     ck_assert_int_eq(move(&fx_alice, s->id, TW_FOCUS_PAUSE, NOW - 11 * MIN, &o), TW_ERR_VALIDATION);
     ck_assert_ptr_nonnull(strstr(o.why.bad.why, "before the session's last change"));
     ck_assert_int_eq(get(&fx_alice, s->id)->state, TW_FOCUS_RUNNING);
@@ -322,11 +319,8 @@ START_TEST(one_session_in_progress_per_user)
     ck_assert_int_eq(o.out->state, TW_FOCUS_RUNNING);
     ck_assert_int_eq(o.out->n_state_changes, 2);
     ck_assert_int_eq(o.out->state_changes[0]->state, TW_FOCUS_PLANNED);
-    /* Fields of a new session do not go with session_id. */
-    o = (struct op){.kind = START, .user = &fx_alice, .session_id = planned};
-    o.fresh.template_id = "pomodoro";
-    ck_assert_int_eq(run(&o), TW_ERR_VALIDATION);
-    ck_assert_str_eq(o.why.bad.field, "template_id");
+    /* (Fields of a new session with session_id: the handler refuses
+     * them, e2e test_focus.) */
 }
 END_TEST
 
@@ -402,7 +396,7 @@ START_TEST(client_chosen_session_ids)
     o.fresh.id = "0190b4e0-0000-4000-8000-0000000000cc";
     ck_assert_int_eq(run(&o), TW_ERR_VALIDATION);
     ck_assert_ptr_nonnull(strstr(o.why.bad.why, "UUIDv7"));
-    ck_assert_int_eq(last_sequence(), seq + 3);
+    ck_assert_int_eq(last_sequence(), seq + 2); /* the start, the abandon */
 }
 END_TEST
 
@@ -419,10 +413,10 @@ START_TEST(new_sessions_are_checked)
         int64_t planned_ms;
         tw_err err;
     } cases[] = {
-        {"", "", "template_id", "is required", 0, TW_ERR_VALIDATION},
+        /* An empty template_id, a task_id that is no UUID, more than 20
+         * tags: the engine's rules. */
         {"tomato", "", "template_id", "built-in template", 0, TW_ERR_VALIDATION},
         {"0190b4e0-0000-7000-8000-000000000001", "", "", "not found", 0, TW_ERR_NOT_FOUND},
-        {"pomodoro", "task-1", "task_id", "UUID", 0, TW_ERR_VALIDATION},
         {"pomodoro", "0190b4e0-0000-7000-8000-000000000a5c", "", "task", 0, TW_ERR_NOT_FOUND},
         {"pomodoro", bobs, "", bobs, 0, TW_ERR_NOT_FOUND},
         {"pomodoro", deleted, "", "not found", 0, TW_ERR_NOT_FOUND},
@@ -446,15 +440,10 @@ START_TEST(new_sessions_are_checked)
         }
     }
     ck_assert_int_eq(last_sequence(), before); /* nothing stored */
-    char *tags[21];
-    for (int i = 0; i < 21; i++)
-        tags[i] = "t";
+    char *tags[2] = {"t", "t"};
     struct op o = {.kind = CREATE, .user = &fx_alice};
     o.fresh.template_id = "flowtime";
     o.fresh.tags = tags;
-    o.fresh.n_tags = 21;
-    ck_assert_int_eq(run(&o), TW_ERR_VALIDATION);
-    ck_assert_str_eq(o.why.bad.field, "tags");
     o.fresh.n_tags = 2;
     ck_assert_int_eq(run(&o), TW_OK);
     ck_assert_ptr_null(o.out->planned_duration); /* flowtime is open-ended */
