@@ -26,6 +26,15 @@
  *   its flag (ACCOUNT_BY_FLAG), backfilled from the accounts (USER), so
  *   AdminService.ListUsers can filter without reading every account;
  *   server/auth/account.c keeps it in step from then on. Down removes it.
+ * 4 wellness_records: health log entries, focus templates and focus
+ *   sessions (HEALTH_LOG, FOCUS_TEMPLATE, FOCUS_SESSION) were stored as the
+ *   API messages themselves (tw.v1.HealthLog, FocusTemplate, FocusSession);
+ *   now as tw.store.v1 records that wrap them in field 1, as every other
+ *   entity is, so that the API can change without a data migration. Up
+ *   wraps each value, down unwraps it; both work on the bytes (a record of
+ *   one field is that field's tag and length before the message), so no
+ *   field is decoded, lost or reordered, and each leaves alone a value
+ *   already in the form it makes.
  */
 #include "tw_migrate.h"
 
@@ -447,10 +456,175 @@ static tw_err account_flag_index_down(tw_store *s)
     return each_record(s, TW_KF_ACCOUNT_BY_FLAG, flag_index_delete);
 }
 
+/* Migration 4. */
+
+/* Makes the new form of one value in arena, or *out NULL when the value is
+ * in that form already. */
+typedef tw_err (*rewrite_fn)(const uint8_t *value, size_t len, tw_arena *arena, uint8_t **out,
+                             size_t *out_len);
+
+struct rewrite_chunk {
+    const tw_key_family *family;
+    size_t count;
+    const uint8_t *keys[CHUNK], *values[CHUNK];
+    size_t key_lens[CHUNK], value_lens[CHUNK];
+};
+
+/* Puts the chunk's bytes as they are: the family's codec would refuse a
+ * value of the other form. */
+static tw_err rewrite_put(tw_txn *t, void *ctx)
+{
+    const struct rewrite_chunk *c = ctx;
+    for (size_t i = 0; i < c->count; i++) {
+        char *rerr = NULL;
+        rocksdb_transaction_put_cf(t->rtx, t->store->cf[c->family->cf], (const char *)c->keys[i],
+                                   c->key_lens[i], (const char *)c->values[i], c->value_lens[i],
+                                   &rerr);
+        if (rerr != NULL)
+            return store_rocks_error(rerr, c->family->name);
+    }
+    return TW_OK;
+}
+
+/* Rewrites the values of family that fn changes, CHUNK per transaction,
+ * reading the raw bytes (the family's codec expects the new form). */
+static tw_err rewrite_family(tw_store *s, tw_kf family, rewrite_fn fn)
+{
+    struct rewrite_chunk c = {.family = tw_keyspace_family(family)}; /* 16 KiB */
+    uint8_t lower = c.family->prefix, upper = (uint8_t)(c.family->prefix + 1); /* never 0xff */
+    rocksdb_readoptions_t *ropts = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ropts, (const char *)&upper, 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, ropts, s->cf[c.family->cf]);
+    tw_arena *arena = NULL;
+    tw_err err = TW_OK;
+    for (rocksdb_iter_seek(it, (const char *)&lower, 1); err == TW_OK && rocksdb_iter_valid(it);) {
+        if (arena == NULL && (arena = tw_arena_new(64 * 1024)) == NULL) {
+            err = TW_ERR_NO_MEMORY;
+            break;
+        }
+        size_t key_len, value_len, out_len;
+        const char *key = rocksdb_iter_key(it, &key_len);
+        const char *value = rocksdb_iter_value(it, &value_len);
+        uint8_t *out, *key_copy;
+        if ((err = fn((const uint8_t *)value, value_len, arena, &out, &out_len)))
+            break;
+        if (out != NULL) {
+            if ((key_copy = tw_arena_alloc(arena, key_len)) == NULL) {
+                err = TW_ERR_NO_MEMORY;
+                break;
+            }
+            memcpy(key_copy, key, key_len);
+            c.keys[c.count] = key_copy;
+            c.key_lens[c.count] = key_len;
+            c.values[c.count] = out;
+            c.value_lens[c.count++] = out_len;
+        }
+        rocksdb_iter_next(it);
+        if (c.count == CHUNK || (c.count > 0 && !rocksdb_iter_valid(it))) {
+            err = tw_txn_run(s, rewrite_put, &c);
+            c.count = 0;
+            tw_arena_free(arena);
+            arena = NULL;
+        }
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    if (rerr != NULL && err == TW_OK)
+        err = store_rocks_error(rerr, c.family->name);
+    else
+        rocksdb_free(rerr);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ropts);
+    tw_arena_free(arena);
+    return err;
+}
+
+/* An API message as these families stored it begins with its id: field 1
+ * (tag 0x0a), 36 bytes of UUID text. A record begins with field 1 too, the
+ * whole message, which holds that id and so is longer than 36 bytes. */
+#define ID_FIELD_TAG 0x0a
+static bool api_message(const uint8_t *value, size_t len)
+{
+    char text[TW_ID_TEXT_SIZE];
+    tw_id id;
+    if (len < 2 + TW_ID_TEXT_SIZE - 1 || value[0] != ID_FIELD_TAG ||
+        value[1] != TW_ID_TEXT_SIZE - 1)
+        return false;
+    memcpy(text, value + 2, TW_ID_TEXT_SIZE - 1);
+    text[TW_ID_TEXT_SIZE - 1] = '\0';
+    return tw_id_parse(text, &id);
+}
+
+/* The record of one field 1 holding the message value. */
+static tw_err wrap(const uint8_t *value, size_t len, tw_arena *arena, uint8_t **out,
+                   size_t *out_len)
+{
+    *out = NULL;
+    if (!api_message(value, len))
+        return TW_OK;
+    uint8_t head[1 + 10];
+    size_t n = 0;
+    head[n++] = ID_FIELD_TAG; /* field 1, length-delimited */
+    for (uint64_t rest = len; n == 1 || rest > 0; rest >>= 7)
+        head[n++] = (uint8_t)((rest & 0x7f) | (rest > 0x7f ? 0x80 : 0));
+    if ((*out = tw_arena_alloc(arena, n + len)) == NULL)
+        return TW_ERR_NO_MEMORY;
+    memcpy(*out, head, n);
+    memcpy(*out + n, value, len);
+    *out_len = n + len;
+    return TW_OK;
+}
+
+/* The message in field 1 of a record (the record has nothing else). */
+static tw_err unwrap(const uint8_t *value, size_t len, tw_arena *arena, uint8_t **out,
+                     size_t *out_len)
+{
+    *out = NULL;
+    if (api_message(value, len))
+        return TW_OK;
+    uint64_t field_len = 0;
+    size_t n = 1;
+    bool ended = false;
+    for (int shift = 0; !ended && n < len && shift < 64; shift += 7) {
+        field_len |= (uint64_t)(value[n] & 0x7f) << shift;
+        ended = !(value[n++] & 0x80);
+    }
+    if (len == 0 || value[0] != ID_FIELD_TAG || !ended || field_len != len - n)
+        return store_fail(TW_ERR_DB_CORRUPT, "a wellness record is not one message in field 1");
+    /* The value is the iterator's until it moves. */
+    if ((*out = tw_arena_alloc(arena, field_len + 1)) == NULL)
+        return TW_ERR_NO_MEMORY;
+    memcpy(*out, value + n, field_len);
+    *out_len = field_len;
+    return TW_OK;
+}
+
+static const tw_kf wellness_families[] = {TW_KF_HEALTH_LOG, TW_KF_FOCUS_TEMPLATE,
+                                          TW_KF_FOCUS_SESSION};
+
+static tw_err rewrite_wellness(tw_store *s, rewrite_fn fn)
+{
+    tw_err err = TW_OK;
+    for (size_t i = 0; err == TW_OK && i < sizeof wellness_families / sizeof *wellness_families; i++)
+        err = rewrite_family(s, wellness_families[i], fn);
+    return err;
+}
+
+static tw_err wellness_records_up(tw_store *s)
+{
+    return rewrite_wellness(s, wrap);
+}
+
+static tw_err wellness_records_down(tw_store *s)
+{
+    return rewrite_wellness(s, unwrap);
+}
+
 static const tw_migration rows[] = {
     {1, "unique_by_owner", unique_by_owner_up, unique_by_owner_down},
     {2, "email_case_insensitive", email_case_insensitive_up, email_case_insensitive_down},
     {3, "account_flag_index", account_flag_index_up, account_flag_index_down},
+    {4, "wellness_records", wellness_records_up, wellness_records_down},
 };
 
 const tw_migration_set tw_store_migrations = {rows, sizeof rows / sizeof rows[0]};

@@ -122,8 +122,8 @@
     XX(TASK_DELETED, DATA, 0x6C, OWNED, NONE, NULL, P(ID, user), P(ID, task))                      \
     /* Health logs (0x70-0x77): entries by id; the time index carries a digest for daily */        \
     /* summaries; type and source indexes for lists; (source, external id) -> entry id. */         \
-    XX(HEALTH_LOG, DATA, 0x70, OWNED, MSG, &tw__v1__health_log__descriptor, P(ID, user),           \
-       P(ID, log))                                                                                 \
+    XX(HEALTH_LOG, DATA, 0x70, OWNED, MSG, &tw__store__v1__health_log_record__descriptor,          \
+       P(ID, user), P(ID, log))                                                                    \
     XX(HEALTH_LOG_BY_TIME, INDEX, 0x71, OWNED, MSG, &tw__store__v1__health_log_digest__descriptor, \
        P(ID, user), P(I64, start_ms), P(ID, log))                                                  \
     XX(HEALTH_LOG_BY_TYPE, INDEX, 0x72, OWNED, NONE, NULL, P(ID, user), P(U32, type),              \
@@ -134,10 +134,10 @@
        P(STR, external_id))                                                                        \
     /* Focus (0x78-0x7F): user templates; sessions by id and by start; the one active */           \
     /* (running, paused, on break) session of a user. */                                           \
-    XX(FOCUS_TEMPLATE, DATA, 0x78, OWNED, MSG, &tw__v1__focus_template__descriptor, P(ID, user),   \
-       P(ID, template))                                                                            \
-    XX(FOCUS_SESSION, DATA, 0x79, OWNED, MSG, &tw__v1__focus_session__descriptor, P(ID, user),     \
-       P(ID, session))                                                                             \
+    XX(FOCUS_TEMPLATE, DATA, 0x78, OWNED, MSG, &tw__store__v1__focus_template_record__descriptor,  \
+       P(ID, user), P(ID, template))                                                               \
+    XX(FOCUS_SESSION, DATA, 0x79, OWNED, MSG, &tw__store__v1__focus_session_record__descriptor,    \
+       P(ID, user), P(ID, session))                                                                \
     XX(FOCUS_SESSION_BY_START, INDEX, 0x7A, OWNED, NONE, NULL, P(ID, user), P(I64, start_ms),      \
        P(ID, session))                                                                             \
     XX(FOCUS_ACTIVE, DATA, 0x7B, OWNED, ID, NULL, P(ID, user))                                     \

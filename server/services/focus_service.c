@@ -1,96 +1,116 @@
 /*
  * tw.v1.FocusService: the signed-in user's focus sessions and templates.
- * Handlers check the request, then do one transaction through
- * server/wellness/focus.h, where the state machine and the store layout
- * live. Sessions are returned with their focused time as of the server's
- * clock.
+ * Each handler checks its request (every bad field into the call's
+ * violation list), then runs one step of server/wellness/focus.h as the
+ * call's one write (tw_kit_write: one transaction, serialised with the
+ * user's other writes, remembered with its request_id) or reads committed
+ * data; the state machine and the store layout live there. Sessions are
+ * returned with their focused time as of the call's clock. The service's
+ * job abandons sessions left in progress too long.
  */
 #include "services.h"
 
-#include "list_call.h"
-#include "jobs.h"
+#include "tasks/task_fields.h"
 #include "tw/v1/focus_service.pb-c.h"
 #include "tw_time.h"
 #include "wellness/focus.h"
-#include "wellness/focus_job.h"
 #include "wellness_call.h"
 
+#include <stdio.h>
 #include <string.h>
 
-static tw_app *app_of(tw_call *call)
+/* One call's environment and the arguments of its step. */
+struct focus_call {
+    tw_wellness_env env;
+    tw_id id; /* the session or template the request names */
+    const void *request;
+    void *response;
+    bool job_enqueued;
+};
+
+static tw_err start(tw_call *call, struct focus_call *fc)
 {
-    return tw_call_service_ctx(call);
+    memset(fc, 0, sizeof *fc);
+    fc->request = tw_call_request(call);
+    fc->response = tw_call_response(call);
+    return tw_wellness_call_env(call, &fc->env);
 }
 
-static tw_focus_env env_now(tw_call *call)
+/* Runs a step as the call's write and wakes the job workers when it
+ * enqueued a job. */
+static tw_err run(tw_call *call, struct focus_call *fc, tw_txn_fn fn)
 {
-    return (tw_focus_env){tw_wall_ms(),
-                          app_of(call)->cfg->focus_abandon_after_minutes * TW_MS_PER_MIN};
+    tw_err err = tw_kit_write(call, fc->env.store, fn, fc);
+    if (err == TW_OK && fc->job_enqueued)
+        tw_jobs_wake(((tw_app *)tw_call_service_ctx(call))->jobs);
+    return tw_wellness_call_fail(call, &fc->env, err);
 }
 
 /* ---- Sessions ------------------------------------------------------------------ */
 
-/* One session call: what it acts on and what it returns. Each handler fills
- * the part it needs; session_in_txn runs the store function for op. */
+/* What a session step does, and with what: each handler fills the part it
+ * needs; session_step runs the store function for op. */
 enum session_op { OP_CREATE, OP_START, OP_TRANSITION, OP_DISTRACT };
 
-struct session_call {
+struct session_args {
+    struct focus_call fc;
     enum session_op op;
-    const tw_id *user;
     tw_focus_new fresh;
-    const char *session_id;
+    const tw_id *session_id; /* NULL: a new session (OP_START) */
     tw_focus_event event;
     const Google__Protobuf__Timestamp *event_time;
     const Tw__V1__FocusDistraction *distraction;
-    tw_focus_env env;
-    tw_arena *arena;
-    tw_focus_refusal why;
-    Tw__V1__FocusSession *session;
-    bool job_enqueued;
+    /* The response's session field: every session response has one. */
+    Tw__V1__FocusSession **out;
 };
 
-static tw_err session_in_txn(tw_txn *t, void *ctx)
+static tw_err session_step(tw_txn *t, void *ctx)
 {
-    struct session_call *c = ctx;
-    memset(&c->why, 0, sizeof c->why);
-    c->job_enqueued = false;
-    switch (c->op) {
+    struct session_args *a = ctx;
+    tw_wellness_env *env = &a->fc.env;
+    Tw__V1__FocusSession *s = NULL;
+    tw_err err = TW_ERR_INTERNAL;
+    a->fc.job_enqueued = false;
+    switch (a->op) {
     case OP_CREATE:
-        return tw_focus_create(t, c->user, &c->fresh, &c->env, c->arena, &c->why, &c->session);
+        err = tw_focus_create(t, env, &a->fresh, &s);
+        break;
     case OP_START:
-        return tw_focus_start(t, c->user, c->session_id, &c->fresh, c->event_time, &c->env,
-                              c->arena, &c->why, &c->session, &c->job_enqueued);
+        err = tw_focus_start(t, env, a->session_id, &a->fresh, a->event_time, &s,
+                             &a->fc.job_enqueued);
+        break;
     case OP_TRANSITION:
-        return tw_focus_transition(t, c->user, c->session_id, c->event, c->event_time, &c->env,
-                                   c->arena, &c->why, &c->session, &c->job_enqueued);
+        err = tw_focus_transition(t, env, a->session_id, a->event, a->event_time, &s,
+                                  &a->fc.job_enqueued);
+        break;
     case OP_DISTRACT:
-        return tw_focus_distract(t, c->user, c->session_id, c->distraction, &c->env, c->arena,
-                                 &c->why, &c->session);
+        err = tw_focus_distract(t, env, a->session_id, a->distraction, &s);
+        break;
     }
-    return TW_ERR_INTERNAL;
+    if (err == TW_OK && (err = tw_focus_present(s, env->now_ms, env->arena)) == TW_OK)
+        *a->out = s;
+    return err;
 }
 
-/* Runs c for the caller and returns its session, presented as of now, in
- * *session (the response's field). */
-static tw_err run_session_call(tw_call *call, struct session_call *c,
-                               Tw__V1__FocusSession **session)
+/* Runs a, checked, for the caller. */
+static tw_err run_session(tw_call *call, struct session_args *a)
 {
-    tw_id user;
-    tw_err err = tw_call_user(call, &user);
-    if (err)
-        return err;
-    c->user = &user;
-    c->env = env_now(call);
-    c->arena = tw_call_arena(call);
-    err = tw_txn_run(app_of(call)->store, session_in_txn, c);
-    if (err)
-        return tw_wellness_fail(call, err, &c->why.bad, c->why.message);
-    if (c->job_enqueued)
-        tw_jobs_wake(app_of(call)->jobs);
-    if ((err = tw_focus_present(c->session, c->env.now_ms, c->arena)))
-        return err;
-    *session = c->session;
-    return TW_OK;
+    if (tw_violations_any(a->fc.env.violations))
+        return TW_ERR_VALIDATION;
+    return run(call, &a->fc, session_step);
+}
+
+/* Starts a session call on the request's session_id (the engine checked
+ * it, and made it required where it is). */
+static tw_err start_session(tw_call *call, struct session_args *a, const char *session_id,
+                            Tw__V1__FocusSession **out)
+{
+    memset(a, 0, sizeof *a);
+    tw_err err = start(call, &a->fc);
+    if (tw_kit_id(session_id, &a->fc.id))
+        a->session_id = &a->fc.id;
+    a->out = out;
+    return err;
 }
 
 static tw_err create_focus_session(tw_call *call, const ProtobufCMessage *request,
@@ -98,12 +118,15 @@ static tw_err create_focus_session(tw_call *call, const ProtobufCMessage *reques
 {
     const Tw__V1__CreateFocusSessionRequest *in = (const void *)request;
     Tw__V1__CreateFocusSessionResponse *out = (void *)response;
-    struct session_call c = {
-        .op = OP_CREATE,
-        .fresh = {in->template_id, in->task_id, in->planned_duration, in->tags, in->n_tags,
-                  in->request_id},
-    };
-    return run_session_call(call, &c, &out->session);
+    struct session_args a;
+    tw_err err = start_session(call, &a, "", &out->session);
+    if (err)
+        return err;
+    a.op = OP_CREATE;
+    a.fresh = (tw_focus_new){in->focus_session_id, in->template_id, in->task_id,
+                             in->planned_duration, in->tags,        in->n_tags};
+    tw_focus_check_new(&a.fresh, a.fc.env.violations);
+    return run_session(call, &a);
 }
 
 static tw_err start_focus_session(tw_call *call, const ProtobufCMessage *request,
@@ -111,14 +134,33 @@ static tw_err start_focus_session(tw_call *call, const ProtobufCMessage *request
 {
     const Tw__V1__StartFocusSessionRequest *in = (const void *)request;
     Tw__V1__StartFocusSessionResponse *out = (void *)response;
-    struct session_call c = {
-        .op = OP_START,
-        .session_id = in->session_id,
-        .event_time = in->event_time,
-        .fresh = {in->template_id, in->task_id, in->planned_duration, in->tags, in->n_tags,
-                  in->request_id},
+    struct session_args a;
+    tw_err err = start_session(call, &a, in->session_id, &out->session);
+    if (err)
+        return err;
+    a.op = OP_START;
+    a.event_time = in->event_time;
+    a.fresh = (tw_focus_new){in->focus_session_id, in->template_id, in->task_id,
+                             in->planned_duration, in->tags,        in->n_tags};
+    tw_violations *v = a.fc.env.violations;
+    if (a.session_id == NULL) {
+        tw_focus_check_new(&a.fresh, v);
+        return run_session(call, &a);
+    }
+    /* Starting a planned session: what a new one is made of has no place. */
+    const struct {
+        const char *field;
+        bool set;
+    } fresh_fields[] = {
+        {"template_id", in->template_id[0] != '\0'},           {"task_id", in->task_id[0] != '\0'},
+        {"planned_duration", in->planned_duration != NULL},    {"tags", in->n_tags > 0},
+        {"focus_session_id", in->focus_session_id[0] != '\0'},
     };
-    return run_session_call(call, &c, &out->session);
+    for (size_t i = 0; i < sizeof fresh_fields / sizeof fresh_fields[0]; i++)
+        if (fresh_fields[i].set)
+            tw_violations_add(v, fresh_fields[i].field,
+                              "is for a new session: leave it empty with session_id");
+    return run_session(call, &a);
 }
 
 /* Pause, resume, break, complete and abandon requests all read as
@@ -128,11 +170,14 @@ static tw_err start_focus_session(tw_call *call, const ProtobufCMessage *request
     {                                                                                              \
         const Request *in = (const void *)request;                                                 \
         Response *out = (void *)response;                                                          \
-        struct session_call c = {.op = OP_TRANSITION,                                              \
-                                 .session_id = in->session_id,                                     \
-                                 .event = ev,                                                      \
-                                 .event_time = in->event_time};                                    \
-        return run_session_call(call, &c, &out->session);                                          \
+        struct session_args a;                                                                     \
+        tw_err err = start_session(call, &a, in->session_id, &out->session);                       \
+        if (err)                                                                                   \
+            return err;                                                                            \
+        a.op = OP_TRANSITION;                                                                      \
+        a.event = ev;                                                                              \
+        a.event_time = in->event_time;                                                             \
+        return run_session(call, &a);                                                              \
     }
 
 TRANSITION_HANDLER(pause_focus_session, Tw__V1__PauseFocusSessionRequest,
@@ -151,9 +196,14 @@ static tw_err record_distraction(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__RecordDistractionRequest *in = (const void *)request;
     Tw__V1__RecordDistractionResponse *out = (void *)response;
-    struct session_call c = {
-        .op = OP_DISTRACT, .session_id = in->session_id, .distraction = in->distraction};
-    return run_session_call(call, &c, &out->session);
+    struct session_args a;
+    tw_err err = start_session(call, &a, in->session_id, &out->session);
+    if (err)
+        return err;
+    a.op = OP_DISTRACT;
+    a.distraction = in->distraction; /* required by the engine */
+    tw_focus_check_distraction(in->distraction, a.fc.env.violations);
+    return run_session(call, &a);
 }
 
 static tw_err get_focus_session(tw_call *call, const ProtobufCMessage *request,
@@ -161,15 +211,14 @@ static tw_err get_focus_session(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__GetFocusSessionRequest *in = (const void *)request;
     Tw__V1__GetFocusSessionResponse *out = (void *)response;
-    tw_arena *arena = tw_call_arena(call);
-    tw_id user;
-    tw_focus_refusal why = {0};
-    tw_err err = tw_call_user(call, &user);
-    if (err ||
-        (err = tw_focus_get(app_of(call)->store, &user, in->id, arena, &why, &out->session)) ||
-        (err = tw_focus_present(out->session, tw_wall_ms(), arena)))
-        return tw_wellness_fail(call, err, &why.bad, why.message);
-    return TW_OK;
+    struct focus_call fc;
+    tw_err err = start(call, &fc);
+    if (err)
+        return err;
+    tw_kit_id(in->id, &fc.id);
+    if ((err = tw_focus_get(NULL, &fc.env, &fc.id, &out->session)) == TW_OK)
+        err = tw_focus_present(out->session, fc.env.now_ms, fc.env.arena);
+    return tw_wellness_call_fail(call, &fc.env, err);
 }
 
 static tw_err list_focus_sessions(tw_call *call, const ProtobufCMessage *request,
@@ -177,25 +226,27 @@ static tw_err list_focus_sessions(tw_call *call, const ProtobufCMessage *request
 {
     const Tw__V1__ListFocusSessionsRequest *in = (const void *)request;
     Tw__V1__ListFocusSessionsResponse *out = (void *)response;
-    tw_arena *arena = tw_call_arena(call);
-    tw_id user;
-    uint32_t limit;
-    int64_t from, to;
-    tw_err err = tw_call_user(call, &user);
-    if (err || (err = tw_wellness_list_bounds(call, in->page_size, in->start_time, in->end_time,
-                                              &limit, &from, &to)))
+    struct focus_call fc;
+    tw_kit_page page;
+    tw_err err = start(call, &fc);
+    if (err)
         return err;
+    tw_violations *v = fc.env.violations;
+    int64_t from, to;
+    tw_wellness_time_range(in->start_time, in->end_time, v, &from, &to);
     if ((int)in->state < 0 || (int)in->state >= TW_FOCUS_STATE_COUNT)
-        return tw_call_field_violation(call, "state", "unknown state %d", (int)in->state);
-    if ((err =
-             tw_focus_list(app_of(call)->store, &user, (int)in->state, from, to, in->page_token,
-                           limit, arena, &out->sessions, &out->n_sessions, &out->next_page_token)))
-        return tw_wellness_fail(call, err, NULL, NULL);
-    int64_t now = tw_wall_ms();
+        tw_violations_add(v, "state", "unknown state %d", (int)in->state);
+    if ((err = tw_kit_page_open(call, fc.env.store, &page)) || tw_violations_any(v))
+        return err ? err : TW_ERR_VALIDATION;
+    const uint8_t *next;
+    size_t next_len;
+    if ((err = tw_focus_list(&fc.env, (int)in->state, from, to, page.cursor, page.cursor_len,
+                             page.size, &out->sessions, &out->n_sessions, &next, &next_len)))
+        return tw_kit_fail(call, err);
     for (size_t i = 0; i < out->n_sessions; i++)
-        if ((err = tw_focus_present(out->sessions[i], now, arena)))
+        if ((err = tw_focus_present(out->sessions[i], fc.env.now_ms, fc.env.arena)))
             return err;
-    return TW_OK;
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
 }
 
 /* ---- Statistics ---------------------------------------------------------------- */
@@ -266,16 +317,16 @@ static tw_err get_focus_stats(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__GetFocusStatsRequest *in = (const void *)request;
     Tw__V1__GetFocusStatsResponse *out = (void *)response;
-    tw_arena *arena = tw_call_arena(call);
-    tw_store *store = app_of(call)->store;
+    struct focus_call fc;
     tw_day_request r;
     tw_focus_stats st;
-    tw_err err = tw_wellness_day_request(call, store, in->start_date, in->end_date, &r);
-    if (err)
+    tw_err err = start(call, &fc);
+    if (err || (err = tw_wellness_call_days(call, &fc.env, in->start_date, in->end_date, &r)))
         return err;
+    tw_arena *arena = fc.env.arena;
     if ((err = tw_focus_stats_init(&st, &r.days, r.first_day, r.ndays, arena)) ||
-        (err = tw_focus_collect_stats(store, &r.user, &st, tw_wall_ms(), arena)))
-        return tw_wellness_fail(call, err, NULL, NULL);
+        (err = tw_focus_collect_stats(fc.env.store, &fc.env.user, &st, fc.env.now_ms)))
+        return tw_kit_fail(call, err);
     out->session_count = st.sessions;
     out->completed_count = st.completed;
     out->abandoned_count = st.abandoned;
@@ -292,76 +343,119 @@ static tw_err get_focus_stats(tw_call *call, const ProtobufCMessage *request,
 
 /* ---- Templates ------------------------------------------------------------------ */
 
-struct template_call {
-    tw_store *store;
-    const tw_id *user;
-    const Tw__V1__CreateFocusTemplateRequest *create;
-    const char *delete_id;
-    int64_t now_ms;
-    tw_arena *arena;
-    tw_focus_refusal why;
-    Tw__V1__FocusTemplate *made;
+struct template_args {
+    struct focus_call fc;
+    Tw__V1__FocusTemplate *prepared;
+    bool has_id;
 };
 
-static tw_err template_in_txn(tw_txn *t, void *ctx)
+static tw_err template_create_step(tw_txn *t, void *ctx)
 {
-    struct template_call *c = ctx;
-    memset(&c->why, 0, sizeof c->why);
-    if (c->create != NULL)
-        return tw_focus_template_create(c->store, t, c->user, c->create->template_,
-                                        c->create->request_id, c->now_ms, c->arena, &c->why,
-                                        &c->made);
-    return tw_focus_template_delete(t, c->user, c->delete_id, c->arena, &c->why);
-}
-
-static tw_err run_template_call(tw_call *call, struct template_call *c)
-{
-    tw_id user;
-    tw_err err = tw_call_user(call, &user);
-    if (err)
-        return err;
-    c->store = app_of(call)->store;
-    c->user = &user;
-    c->now_ms = tw_wall_ms();
-    c->arena = tw_call_arena(call);
-    err = tw_txn_run(c->store, template_in_txn, c);
-    return err ? tw_wellness_fail(call, err, &c->why.bad, c->why.message) : TW_OK;
+    struct template_args *a = ctx;
+    Tw__V1__CreateFocusTemplateResponse *out = a->fc.response;
+    return tw_focus_template_create(t, &a->fc.env, a->prepared, a->has_id ? &a->fc.id : NULL,
+                                    &out->template_);
 }
 
 static tw_err create_focus_template(tw_call *call, const ProtobufCMessage *request,
                                     ProtobufCMessage *response)
 {
-    Tw__V1__CreateFocusTemplateResponse *out = (void *)response;
-    struct template_call c = {.create = (const void *)request};
-    tw_err err = run_template_call(call, &c);
-    out->template_ = c.made;
-    return err;
+    const Tw__V1__CreateFocusTemplateRequest *in = (const void *)request;
+    (void)response;
+    struct template_args a = {0};
+    tw_err err = start(call, &a.fc);
+    if (err)
+        return err;
+    /* template is required by the engine. */
+    tw_task_check_new_id(in->focus_template_id, false, "focus_template_id", a.fc.env.violations);
+    a.has_id = tw_kit_id(in->focus_template_id, &a.fc.id);
+    err =
+        tw_focus_template_prepare(in->template_, a.fc.env.arena, a.fc.env.violations, &a.prepared);
+    if (err || tw_violations_any(a.fc.env.violations))
+        return err ? err : TW_ERR_VALIDATION;
+    return run(call, &a.fc, template_create_step);
+}
+
+static tw_err template_delete_step(tw_txn *t, void *ctx)
+{
+    struct focus_call *fc = ctx;
+    return tw_focus_template_delete(t, &fc->env, &fc->id);
 }
 
 static tw_err delete_focus_template(tw_call *call, const ProtobufCMessage *request,
                                     ProtobufCMessage *response)
 {
     const Tw__V1__DeleteFocusTemplateRequest *in = (const void *)request;
-    struct template_call c = {.delete_id = in->id};
-    return run_template_call(call, &c);
+    (void)response;
+    struct focus_call fc;
+    tw_err err = start(call, &fc);
+    if (err)
+        return err;
+    tw_kit_id(in->id, &fc.id);
+    return run(call, &fc, template_delete_step);
 }
 
 static tw_err list_focus_templates(tw_call *call, const ProtobufCMessage *request,
                                    ProtobufCMessage *response)
 {
-    const Tw__V1__ListFocusTemplatesRequest *in = (const void *)request;
     Tw__V1__ListFocusTemplatesResponse *out = (void *)response;
-    tw_id user;
-    tw_err err = tw_call_user(call, &user);
+    (void)request;
+    struct focus_call fc;
+    tw_kit_page page;
+    tw_err err = start(call, &fc);
+    if (err || (err = tw_kit_page_open(call, fc.env.store, &page)))
+        return err;
+    const uint8_t *next;
+    size_t next_len;
+    if ((err = tw_focus_template_list(&fc.env, page.cursor, page.cursor_len, page.size,
+                                      &out->templates, &out->n_templates, &next, &next_len)))
+        return tw_kit_fail(call, err);
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
+}
+
+/* ---- The auto-abandon job -------------------------------------------------------- */
+
+struct abandon_run {
+    tw_wellness_env env;
+    tw_focus_abandon job;
+    bool enqueued;
+};
+
+static tw_err abandon_step(tw_txn *t, void *ctx)
+{
+    struct abandon_run *r = ctx;
+    r->env.message = NULL;
+    return tw_focus_abandon_due(t, &r->env, &r->job, &r->enqueued);
+}
+
+/* Abandons a session left in progress past the server's limit, as of the
+ * job's clock (the abandon job of wellness/focus.h), serialised with the
+ * user's calls as their writes are. */
+static tw_err abandon_job(tw_app *app, const tw_job *job, tw_job_failure *failure)
+{
+    struct abandon_run r = {0};
+    if (!tw_focus_abandon_read(job->payload, job->payload_len, &r.job)) {
+        snprintf(failure->error, sizeof failure->error, "a payload of %zu bytes is none of ours",
+                 job->payload_len);
+        return TW_ERR_VALIDATION;
+    }
+    tw_violations none;
+    if ((r.env.arena = tw_arena_new(4096)) == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_violations_init(&none, r.env.arena, 1, 256);
+    r.env.store = app->store;
+    r.env.user = r.job.user;
+    r.env.now_ms = tw_wall_ms();
+    r.env.abandon_after_ms = app->cfg->focus_abandon_after_minutes * TW_MS_PER_MIN;
+    r.env.violations = &none;
+    tw_err err = tw_txn_run(app->store, abandon_step, &r);
     if (err)
-        return err;
-    uint32_t limit;
-    if ((err = tw_list_call_page_size(call, in->page_size, &limit)))
-        return err;
-    err = tw_focus_template_list(app_of(call)->store, &user, in->page_token, limit,
-                                 tw_call_arena(call), &out->templates, &out->n_templates,
-                                 &out->next_page_token);
-    return tw_wellness_fail(call, err, NULL, NULL);
+        snprintf(failure->error, sizeof failure->error, "%s: %s", tw_err_name(err),
+                 r.env.message ? r.env.message : tw_store_last_error());
+    else if (r.enqueued)
+        tw_jobs_wake(app->jobs);
+    tw_arena_free(r.env.arena);
+    return err;
 }
 
 static const tw_method focus_methods[] = {
@@ -382,9 +476,8 @@ static const tw_method focus_methods[] = {
     {NULL},
 };
 
-/* A session left running too long is abandoned by a job (wellness/focus_job.h). */
 static const tw_job_type focus_jobs[] = {
-    {TW_FOCUS_ABANDON_JOB, tw_focus_abandon_job, 30000},
+    {TW_FOCUS_ABANDON_JOB, abandon_job, 30000},
     {NULL},
 };
 

@@ -1,44 +1,37 @@
 /*
- * What the health log and focus services share between their handlers:
- * how a refusal from server/wellness/ becomes the call's status and
- * details, and the ranges summaries and lists ask for. (Who the caller is:
- * tw_call_user.)
+ * What the health log and focus services share at the edge of a call: the
+ * caller's wellness environment (server/wellness/wellness.h), a step's
+ * refusal as the call's status, and the range of days summaries and
+ * statistics ask for. Everything else (writes, request ids, pages, masks)
+ * comes from the kit (kit/kit.h).
  */
 #ifndef TW_SERVICES_WELLNESS_CALL_H
 #define TW_SERVICES_WELLNESS_CALL_H
 
-#include "rpc/call.h"
-#include "tw_id.h"
+#include "app.h"
+#include "kit/kit.h"
 #include "wellness/wellness.h"
 
-/*
- * Ends a failed store call: TW_ERR_VALIDATION reports bad as a field
- * violation; NOT_FOUND and FAILED_PRECONDITION carry message (when not
- * empty) to the client; storage errors log the store's detail. Returns the
- * error to return from the handler.
- */
-tw_err tw_wellness_fail(tw_call *call, tw_err err, const tw_bad_field *bad, const char *message);
+/* Sets env up for the calling user: the app's store (the service's ctx),
+ * the call's arena, its "now" and its violation list, the focus settings.
+ * Fails when the call has no user (the operator socket acts for nobody). */
+tw_err tw_wellness_call_env(tw_call *call, tw_wellness_env *env);
 
-/* What a summary or statistics request is about: the caller, the range of
- * their logical days, and how their days are cut. */
+/* A step's error as the call's: with its message (env->message) when it
+ * set one and found no bad field, otherwise as tw_kit_fail. Returns err. */
+tw_err tw_wellness_call_fail(tw_call *call, const tw_wellness_env *env, tw_err err);
+
+/* The logical days a summary or statistics request is about, and how the
+ * caller's days are cut (strings in the call's arena). */
 typedef struct tw_day_request {
-    tw_id user;
     int32_t first_day;
     int32_t ndays;
     tw_day_settings days;
 } tw_day_request;
 
-/* Reads the caller and start_date..end_date (refusing bad ones as field
- * violations) and the caller's profile settings; strings in the call's
- * arena. Returns the error to return from the handler. */
-tw_err tw_wellness_day_request(tw_call *call, tw_store *store, const char *start_date,
-                               const char *end_date, tw_day_request *out);
-
-/* The page size and [start_time, end_time) of a list request (unset ends
- * are open), refusing bad ones as field violations. */
-tw_err tw_wellness_list_bounds(tw_call *call, int32_t page_size,
-                               const Google__Protobuf__Timestamp *start_time,
-                               const Google__Protobuf__Timestamp *end_time, uint32_t *limit,
-                               int64_t *from_ms, int64_t *to_ms);
+/* Reads start_date..end_date (every bad one a violation) and the caller's
+ * profile settings. Returns the error to return from the handler. */
+tw_err tw_wellness_call_days(tw_call *call, tw_wellness_env *env, const char *start_date,
+                             const char *end_date, tw_day_request *out);
 
 #endif

@@ -47,16 +47,28 @@ static const ProtobufCMessage *voice_note_of(const ProtobufCMessage *stored, tw_
     return &rec->note->base;
 }
 
+/* Health logs, focus templates and sessions are stored inside records
+ * whose field 1 is the API message (a session with its durations as of its
+ * last change). */
+static const ProtobufCMessage *wrapped(const ProtobufCMessage *stored, tw_arena *arena)
+{
+    (void)arena;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(stored->descriptor, 1);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return NULL;
+    return *(const ProtobufCMessage *const *)((const char *)stored + f->offset);
+}
+
 /* Rows keep their index (full-sync tokens name it): new ones go last. */
 const tw_sync_resource tw_sync_resources[] = {
     {"task", TW_KF_TASK, false, TW__V1__CHANGE__RESOURCE_TASK, task_of},
     {"task_completion", TW_KF_TASK_COMPLETION, false, TW__V1__CHANGE__RESOURCE_TASK_COMPLETION,
      completion_of},
-    /* Health logs, focus sessions and templates are stored as their API
-     * messages (a session with its durations as of its last change). */
-    {"health_log", TW_KF_HEALTH_LOG, false, TW__V1__CHANGE__RESOURCE_HEALTH_LOG, NULL},
-    {"focus_session", TW_KF_FOCUS_SESSION, false, TW__V1__CHANGE__RESOURCE_FOCUS_SESSION, NULL},
-    {"focus_template", TW_KF_FOCUS_TEMPLATE, false, TW__V1__CHANGE__RESOURCE_FOCUS_TEMPLATE, NULL},
+    {"health_log", TW_KF_HEALTH_LOG, false, TW__V1__CHANGE__RESOURCE_HEALTH_LOG, wrapped},
+    {"focus_session", TW_KF_FOCUS_SESSION, false, TW__V1__CHANGE__RESOURCE_FOCUS_SESSION, wrapped},
+    {"focus_template", TW_KF_FOCUS_TEMPLATE, false, TW__V1__CHANGE__RESOURCE_FOCUS_TEMPLATE,
+     wrapped},
     {"user", TW_KF_USER, true, TW__V1__CHANGE__RESOURCE_USER, user_of},
     {"voice_note", TW_KF_VOICE_NOTE, false, TW__V1__CHANGE__RESOURCE_VOICE_NOTE, voice_note_of},
     {NULL},

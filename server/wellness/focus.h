@@ -1,10 +1,11 @@
 /*
  * Focus sessions (tw.v1.FocusService): the state machine as a transition
- * table and the time arithmetic (focus_machine.c), templates
- * (focus_templates.c), statistics (focus_stats.c), and sessions in the
- * store (focus_store.c): one transaction per call writing the session, its
- * start index, the user's active-session marker, a "focus_session" change,
- * counters, the linked task's focus and the auto-abandon job together.
+ * table and the time arithmetic (focus_machine.c), templates, built-in and
+ * the user's own, with their store (focus_templates.c), statistics
+ * (focus_stats.c), and sessions in the store (focus_store.c): one
+ * transaction per call writing the session, its start index, the user's
+ * active-session marker, a "focus_session" change, counters, the linked
+ * task's focus and the auto-abandon job together.
  */
 #ifndef TW_WELLNESS_FOCUS_H
 #define TW_WELLNESS_FOCUS_H
@@ -33,8 +34,6 @@
 #define TW_FOCUS_USER_TEMPLATES_MAX 50
 #define TW_FOCUS_DISTRACTIONS_MAX   500
 #define TW_FOCUS_CHANGES_MAX        1000
-/* How far ahead of the server's clock a client's event_time may be. */
-#define TW_FOCUS_CLOCK_SKEW_MS TW_MS_PER_MIN
 /* How far before a stats range sessions are looked for. */
 #define TW_FOCUS_STATS_LOOKBACK_MS (48 * TW_MS_PER_HOUR)
 /* The job that abandons a session left active too long. */
@@ -113,10 +112,35 @@ const Tw__V1__FocusTemplate *tw_focus_builtin(size_t i);
 /* The built-in template named id, or NULL. */
 const Tw__V1__FocusTemplate *tw_focus_builtin_find(const char *id);
 
-/* Checks a template a client sent (fields named under "template.") and
- * makes the one to store (in arena, output-only fields cleared). */
+/* Checks a template a client sent (every bad field a violation in v, named
+ * under "template.") and makes the one to store (in arena, output-only
+ * fields and its id cleared). TW_ERR_VALIDATION when there was any. */
 tw_err tw_focus_template_prepare(const Tw__V1__FocusTemplate *in, tw_arena *arena,
-                                 tw_bad_field *bad, Tw__V1__FocusTemplate **out);
+                                 tw_violations *v, Tw__V1__FocusTemplate **out);
+
+/* The template a new session runs by, named by template_id: a built-in one
+ * or one of env->user's (read in t). TW_ERR_NOT_FOUND, with env->message,
+ * when the user has none with that id. */
+tw_err tw_focus_template_find(tw_txn *t, tw_wellness_env *env, const char *template_id,
+                              Tw__V1__FocusTemplate **out);
+
+/* Stores prepared template tmpl as env->user's, with id (NULL: a new one):
+ * TW_ERR_ALREADY_EXISTS when the id is taken, TW_ERR_FAILED_PRECONDITION
+ * when the user has TW_FOCUS_USER_TEMPLATES_MAX already (both with
+ * env->message). *out gets it as stored. */
+tw_err tw_focus_template_create(tw_txn *t, tw_wellness_env *env, const Tw__V1__FocusTemplate *tmpl,
+                                const tw_id *id, Tw__V1__FocusTemplate **out);
+
+/* Deletes one of env->user's templates; TW_ERR_NOT_FOUND (with
+ * env->message) when there is none. */
+tw_err tw_focus_template_delete(tw_txn *t, tw_wellness_env *env, const tw_id *id);
+
+/* One page of the built-in templates followed by env->user's, oldest
+ * first, from cursor (one this function returned, or none): *next is the
+ * next page's cursor, NULL at the end. */
+tw_err tw_focus_template_list(tw_wellness_env *env, const uint8_t *cursor, size_t cursor_len,
+                              uint32_t limit, Tw__V1__FocusTemplate ***templates, size_t *count,
+                              const uint8_t **next, size_t *next_len);
 
 /* ---- Statistics (focus_stats.c) --------------------------------------------- */
 
@@ -154,88 +178,85 @@ void tw_focus_stats_best_hours(const tw_focus_stats *st, int32_t best[3], size_t
 
 /* ---- The store (focus_store.c) ---------------------------------------------- */
 
-/* Why a store call refused: a bad field (TW_ERR_VALIDATION), or a message
- * for TW_ERR_NOT_FOUND and TW_ERR_FAILED_PRECONDITION. */
-typedef struct tw_focus_refusal {
-    tw_bad_field bad;
-    char message[200];
-} tw_focus_refusal;
-
 /* What a new session is made of (strings borrowed). */
 typedef struct tw_focus_new {
+    const char *id; /* the id its client chose (focus_session_id), "" for a new one */
     const char *template_id;
     const char *task_id; /* "" for none */
     const Google__Protobuf__Duration *planned_duration;
     char *const *tags;
     size_t n_tags;
-    const char *request_id; /* "" for none */
 } tw_focus_new;
 
-/* Settings of a call: the server's clock and the auto-abandon limit. */
-typedef struct tw_focus_env {
-    int64_t now_ms;
-    int64_t abandon_after_ms;
-} tw_focus_env;
+/* Checks what a new session is made of, as far as it can be without the
+ * store (the id a UUIDv7, the template id's form, the planned duration, the
+ * tags): each bad field a violation in v, named as the request's fields. */
+void tw_focus_check_new(const tw_focus_new *n, tw_violations *v);
 
-/* Plans a session (PLANNED), or finds the one its request id made. */
-tw_err tw_focus_create(tw_txn *t, const tw_id *user, const tw_focus_new *n, const tw_focus_env *env,
-                       tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out);
+/* Checks a distraction a client sent ("distraction.type", ".note"). */
+void tw_focus_check_distraction(const Tw__V1__FocusDistraction *d, tw_violations *v);
 
-/* Starts the planned session session_id, or (session_id "") a new one
+/* The steps below run in t for env->user, as of env->now_ms, and refuse
+ * with env->message: TW_ERR_NOT_FOUND for a session, template or task the
+ * user does not have, TW_ERR_ALREADY_EXISTS for a session id taken,
+ * TW_ERR_FAILED_PRECONDITION for what the state machine forbids; an
+ * event_time or occur_time before the session allows is a violation.
+ * *job_enqueued says whether a step enqueued a job (wake the workers once
+ * committed). Sessions are returned as stored: tw_focus_present brings
+ * them up to a clock. */
+
+/* Plans a session (PLANNED), made of n (tw_focus_check_new'd). */
+tw_err tw_focus_create(tw_txn *t, tw_wellness_env *env, const tw_focus_new *n,
+                       Tw__V1__FocusSession **out);
+
+/* Starts the planned session session_id, or (session_id NULL) a new one
  * made of n, at event_time (NULL: now). One active session per user:
  * FAILED_PRECONDITION when another is in progress. */
-tw_err tw_focus_start(tw_txn *t, const tw_id *user, const char *session_id, const tw_focus_new *n,
-                      const Google__Protobuf__Timestamp *event_time, const tw_focus_env *env,
-                      tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out,
-                      bool *job_enqueued);
+tw_err tw_focus_start(tw_txn *t, tw_wellness_env *env, const tw_id *session_id,
+                      const tw_focus_new *n, const Google__Protobuf__Timestamp *event_time,
+                      Tw__V1__FocusSession **out, bool *job_enqueued);
 
 /* Pause, resume, break, complete or abandon session_id at event_time
  * (NULL: now). */
-tw_err tw_focus_transition(tw_txn *t, const tw_id *user, const char *session_id, tw_focus_event ev,
-                           const Google__Protobuf__Timestamp *event_time, const tw_focus_env *env,
-                           tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out,
-                           bool *job_enqueued);
+tw_err tw_focus_transition(tw_txn *t, tw_wellness_env *env, const tw_id *session_id,
+                           tw_focus_event ev, const Google__Protobuf__Timestamp *event_time,
+                           Tw__V1__FocusSession **out, bool *job_enqueued);
 
-/* Records a distraction in session_id. */
-tw_err tw_focus_distract(tw_txn *t, const tw_id *user, const char *session_id,
-                         const Tw__V1__FocusDistraction *d, const tw_focus_env *env,
-                         tw_arena *arena, tw_focus_refusal *why, Tw__V1__FocusSession **out);
+/* Records a distraction (tw_focus_check_distraction'd) in session_id. */
+tw_err tw_focus_distract(tw_txn *t, tw_wellness_env *env, const tw_id *session_id,
+                         const Tw__V1__FocusDistraction *d, Tw__V1__FocusSession **out);
 
-/* Reads a session (committed data). TW_ERR_NOT_FOUND with a message. */
-tw_err tw_focus_get(tw_store *s, const tw_id *user, const char *session_id, tw_arena *arena,
-                    tw_focus_refusal *why, Tw__V1__FocusSession **out);
+/* Reads a session: for update in t, or committed when t is NULL. */
+tw_err tw_focus_get(tw_txn *t, tw_wellness_env *env, const tw_id *session_id,
+                    Tw__V1__FocusSession **out);
 
-/* One page of user's sessions, newest start first; state 0 for any. */
-tw_err tw_focus_list(tw_store *s, const tw_id *user, int state, int64_t from_ms, int64_t to_ms,
-                     const char *page_token, uint32_t limit, tw_arena *arena,
-                     Tw__V1__FocusSession ***sessions, size_t *count, char **next_token);
+/* One page of env->user's sessions, newest start first, state 0 for any,
+ * from cursor (see tw_index_page): *next is the next page's cursor, NULL
+ * at the end. */
+tw_err tw_focus_list(tw_wellness_env *env, int state, int64_t from_ms, int64_t to_ms,
+                     const uint8_t *cursor, size_t cursor_len, uint32_t limit,
+                     Tw__V1__FocusSession ***sessions, size_t *count, const uint8_t **next,
+                     size_t *next_len);
 
 /* Adds user's sessions to statistics st as of now_ms. */
-tw_err tw_focus_collect_stats(tw_store *s, const tw_id *user, tw_focus_stats *st, int64_t now_ms,
-                              tw_arena *arena);
-
-/* Templates of the user: create (up to TW_FOCUS_USER_TEMPLATES_MAX; s is
- * t's store, whose committed templates are counted), delete, and one page
- * of the built-in ones followed by the user's, oldest first. */
-tw_err tw_focus_template_create(tw_store *s, tw_txn *t, const tw_id *user,
-                                const Tw__V1__FocusTemplate *tmpl, const char *request_id,
-                                int64_t now_ms, tw_arena *arena, tw_focus_refusal *why,
-                                Tw__V1__FocusTemplate **out);
-tw_err tw_focus_template_delete(tw_txn *t, const tw_id *user, const char *id, tw_arena *arena,
-                                tw_focus_refusal *why);
-tw_err tw_focus_template_list(tw_store *s, const tw_id *user, const char *page_token,
-                              uint32_t limit, tw_arena *arena, Tw__V1__FocusTemplate ***templates,
-                              size_t *count, char **next_token);
+tw_err tw_focus_collect_stats(tw_store *s, const tw_id *user, tw_focus_stats *st, int64_t now_ms);
 
 /*
- * The auto-abandon job (payload: user, session, and how many state changes
- * the session had when it was enqueued). Abandons the session as of its
- * last change + abandon_after_ms when that has passed and it has not
- * changed since; enqueues itself again for later when the limit has not
- * passed yet; does nothing for a session that changed or ended. Safe to
- * run twice. *job_enqueued says whether it enqueued a job.
+ * The auto-abandon job: its payload names a user, a session, and how many
+ * state changes the session had when it was enqueued. tw_focus_abandon_read
+ * reads one (false when it is none). tw_focus_abandon_due, in t for
+ * job->user (env->user), abandons the session as of its last change +
+ * env->abandon_after_ms when that has passed and it has not changed since;
+ * enqueues the job again for later when the limit has not passed yet;
+ * does nothing for a session that changed or ended. Safe to run twice.
  */
-tw_err tw_focus_abandon_due(tw_store *s, const void *payload, size_t len, const tw_focus_env *env,
+typedef struct tw_focus_abandon {
+    tw_id user, session;
+    uint32_t changes;
+} tw_focus_abandon;
+
+bool tw_focus_abandon_read(const void *payload, size_t len, tw_focus_abandon *out);
+tw_err tw_focus_abandon_due(tw_txn *t, tw_wellness_env *env, const tw_focus_abandon *job,
                             bool *job_enqueued);
 
 #endif

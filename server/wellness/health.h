@@ -2,13 +2,15 @@
  * Health log entries (tw.v1.HealthLogService): the rules an entry must
  * keep, the digest the time index carries, the daily summary arithmetic
  * (health_rules.c, health_summary.c), and the entries' life in the store
- * (health_store.c): one transaction per call writing the entry, its three
- * indexes, its (source, external id) claim, a "health_log" change-log entry
- * and the per-type counter together.
+ * (health_store.c): one transaction per call writing the entry (a
+ * tw.store.v1.HealthLogRecord), its three indexes, its (source, external
+ * id) claim, a "health_log" change-log entry and the per-type counter
+ * together.
  */
 #ifndef TW_WELLNESS_HEALTH_H
 #define TW_WELLNESS_HEALTH_H
 
+#include "kit/mask.h"
 #include "tw/store/v1/wellness_records.pb-c.h"
 #include "tw/v1/health_log_service.pb-c.h"
 #include "tw_txn.h"
@@ -36,8 +38,6 @@
 /* Longest sleep session, and longest span of any entry. */
 #define TW_HEALTH_SLEEP_MAX_MS (24 * TW_MS_PER_HOUR)
 #define TW_HEALTH_SPAN_MAX_MS  (7 * TW_MS_PER_DAY)
-/* How far ahead of the server's clock an entry may be. */
-#define TW_HEALTH_FUTURE_MS TW_MS_PER_DAY
 /* Widest UTC offset an entry may carry. */
 #define TW_HEALTH_OFFSET_MAX_S (18 * 3600)
 
@@ -50,18 +50,20 @@ Tw__V1__HealthLog__PayloadCase tw_health_payload_case(int type);
 int tw_health_payload_type(Tw__V1__HealthLog__PayloadCase c);
 
 /*
- * Checks an entry a client sent and makes the entry to store: *out is a
- * copy of in (in arena; in is only read) with the type set from the
- * payload, end_time filled for instant measurements, source MANUAL when
- * unset, the durations the server derives filled (sleep asleep_duration,
- * exercise active_duration, meditation duration) and the output-only
- * fields (id, create and update time) cleared. Times must lie between 1970
- * and now_ms + TW_HEALTH_FUTURE_MS. On a bad field returns
- * TW_ERR_VALIDATION with bad naming it under prefix ("entries[3]." or
- * "health_log.").
+ * Checks an entry a client sent (or an update made of one) and makes the
+ * entry to store: *out is a copy of in (in arena; in is only read) with
+ * the type set from the payload, end_time filled for instant
+ * measurements, source MANUAL when unset, the durations the server
+ * derives filled (sleep asleep_duration, exercise active_duration,
+ * meditation duration) and the output-only fields (id, create and update
+ * time) cleared. Every bad field is a violation in v, named under prefix
+ * ("entries[3]." or "health_log."); returns TW_ERR_VALIDATION (and *out
+ * NULL) when there was any. What the engine checks (times in their
+ * window, counts of stages and samples, required sub-fields) is taken as
+ * checked.
  */
-tw_err tw_health_prepare(const Tw__V1__HealthLog *in, const char *prefix, int64_t now_ms,
-                         tw_arena *arena, tw_bad_field *bad, Tw__V1__HealthLog **out);
+tw_err tw_health_prepare(const Tw__V1__HealthLog *in, const char *prefix, tw_arena *arena,
+                         tw_violations *v, Tw__V1__HealthLog **out);
 
 /* The start and end of a prepared entry, in Unix ms. */
 int64_t tw_health_start_ms(const Tw__V1__HealthLog *e);
@@ -74,6 +76,19 @@ void tw_health_digest(const Tw__V1__HealthLog *e, Tw__Store__V1__HealthLogDigest
  * time (what a repeated import must leave alone). */
 bool tw_health_same_content(const Tw__V1__HealthLog *a, const Tw__V1__HealthLog *b,
                             tw_arena *arena);
+
+/* The fields UpdateHealthLog's mask may name (tw_health_mask_paths): the
+ * times, the offset, the note and one bit per payload member (by type);
+ * type, source and external_id are named only to be refused. */
+#define TW_HF_START         (1u << 0)
+#define TW_HF_END           (1u << 1)
+#define TW_HF_OFFSET        (1u << 2)
+#define TW_HF_NOTE          (1u << 3)
+#define TW_HF_PAYLOAD(type) (1u << (3 + (type))) /* type 1..9: bits 4..12 */
+#define TW_HF_PAYLOADS      (((1u << TW_HEALTH_TYPE_COUNT) - 2) << 3)
+#define TW_HF_FIXED         (1u << 13)
+#define TW_HF_CHANGEABLE    (TW_HF_FIXED - 1)
+extern const tw_mask_path tw_health_mask_paths[];
 
 /* ---- Daily summaries (health_summary.c) ---------------------------------- */
 
@@ -120,9 +135,9 @@ void tw_health_weight_trend(const tw_health_summary *s, int32_t *days, double *c
 
 /* ---- The store (health_store.c) ------------------------------------------ */
 
-/* One entry of a create or batch: the prepared entry, and the id a
- * request_id gives it (when has_id). After tw_health_upsert: the entry as
- * stored and what happened. */
+/* One entry of a create or batch: the prepared entry and the id its client
+ * chose (when has_id). After tw_health_upsert: the entry as stored and
+ * what happened. */
 typedef struct tw_health_write {
     const Tw__V1__HealthLog *entry;
     bool has_id;
@@ -131,30 +146,46 @@ typedef struct tw_health_write {
     Tw__V1__HealthLogWriteOutcome outcome;
 } tw_health_write;
 
+/* A new entry of a create or batch: checks in as tw_health_prepare does,
+ * and id, the id its client chose ("" for none; a batch has none), as a
+ * UUIDv7 named id_field; fills w (w->entry NULL when in is refused). */
+tw_err tw_health_prepare_new(const Tw__V1__HealthLog *in, const char *id, const char *id_field,
+                             const char *prefix, tw_arena *arena, tw_violations *v,
+                             tw_health_write *w);
+
+/* A violation on "entries[i].external_id" (named under v's prefix) for
+ * each entry of a batch that repeats the source and external id of an
+ * earlier one (entries refused already are left out). */
+void tw_health_check_repeats(const tw_health_write *w, size_t n, tw_arena *arena, tw_violations *v);
+
 /*
- * Stores n prepared entries of user in t: each with a source and external
- * id updates the entry stored with them (UPDATED, or UNCHANGED when it is
- * the same), one whose request id names a stored entry finds it
- * (UNCHANGED), any other is CREATED. Entries of one call must not share a
- * (source, external id). Results go to each w[i] (in arena).
+ * Stores n prepared entries of env->user in t: each with a source and
+ * external id updates the entry stored with them (UPDATED, or UNCHANGED
+ * when it is the same), which keeps its id; any other is CREATED, with the
+ * id its client chose (TW_ERR_ALREADY_EXISTS, with env->message, when that
+ * id is taken) or a new one. Entries of one call must not repeat each
+ * other (tw_health_check_repeats). Results go to each w[i] (in env->arena).
  */
-tw_err tw_health_upsert(tw_txn *t, const tw_id *user, tw_health_write *w, size_t n, int64_t now_ms,
-                        tw_arena *arena);
+tw_err tw_health_upsert(tw_txn *t, tw_wellness_env *env, tw_health_write *w, size_t n);
 
-/* Reads an entry; TW_ERR_NOT_FOUND when user has none with that id. t may
- * be NULL (committed data) or a transaction (read for update). */
-tw_err tw_health_get(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id, tw_arena *arena,
-                     Tw__V1__HealthLog **out);
+/* Reads an entry of env->user: for update in t, or committed when t is
+ * NULL. TW_ERR_NOT_FOUND, with env->message, when there is none. */
+tw_err tw_health_get(tw_txn *t, tw_wellness_env *env, const tw_id *id, Tw__V1__HealthLog **out);
 
-/* Replaces stored entry old with the prepared entry e (same id, type,
- * source and external id), keeping create_time. *out gets it as stored. */
-tw_err tw_health_replace(tw_txn *t, const tw_id *user, const Tw__V1__HealthLog *old,
-                         const Tw__V1__HealthLog *e, int64_t now_ms, tw_arena *arena,
-                         Tw__V1__HealthLog **out);
+/*
+ * Changes the fields of entry id named by fields (TW_HF_* bits, parsed by
+ * tw_mask_parse from tw_health_mask_paths) to their values in values: a
+ * field named and left unset is cleared; a payload member named must be
+ * set in values and be the entry's type. The entry is then checked whole
+ * (bad fields named under "health_log.") and stored, keeping its id,
+ * type, source, external id and create time. *out gets it as stored.
+ */
+tw_err tw_health_update(tw_txn *t, tw_wellness_env *env, const tw_id *id,
+                        const Tw__V1__HealthLog *values, unsigned fields, Tw__V1__HealthLog **out);
 
-/* Deletes an entry, its indexes and its external id claim. TW_ERR_NOT_FOUND
- * when there is none. */
-tw_err tw_health_delete(tw_txn *t, const tw_id *user, const tw_id *id, tw_arena *arena);
+/* Deletes an entry, its indexes and its external id claim. TW_ERR_NOT_FOUND,
+ * with env->message, when there is none. */
+tw_err tw_health_delete(tw_txn *t, tw_wellness_env *env, const tw_id *id);
 
 /* The filters of a list call. */
 typedef struct tw_health_query {
@@ -163,15 +194,13 @@ typedef struct tw_health_query {
     int64_t from_ms, to_ms;
 } tw_health_query;
 
-/* One page of user's entries, newest first (see tw_index_page). */
-tw_err tw_health_list(tw_store *s, const tw_id *user, const tw_health_query *q,
-                      const char *page_token, uint32_t limit, tw_arena *arena,
-                      Tw__V1__HealthLog ***entries, size_t *count, char **next_token);
+/* One page of env->user's entries, newest first, from cursor (see
+ * tw_index_page): *next is the cursor of the next page, NULL at the end. */
+tw_err tw_health_list(tw_wellness_env *env, const tw_health_query *q, const uint8_t *cursor,
+                      size_t cursor_len, uint32_t limit, Tw__V1__HealthLog ***entries,
+                      size_t *count, const uint8_t **next, size_t *next_len);
 
 /* Adds user's entries to summary s: one scan of the time index. */
 tw_err tw_health_summarize(tw_store *store, const tw_id *user, tw_health_summary *s);
-
-/* The id entry index of a batch with request id request_id gets. */
-tw_id tw_health_batch_id(const tw_id *request_id, uint32_t index);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * Health log entries in the store. Each entry is HEALTH_LOG(user, id) with
- * three index keys under its start time (by time, carrying the summary
- * digest; by type; by source) and, when it has an external id, the claim
+ * Health log entries in the store. Each entry is HEALTH_LOG(user, id), a
+ * HealthLogRecord read and written through tw_owned.h, with three index
+ * keys under its start time (by time, carrying the summary digest; by
+ * type; by source) and, when it has an external id, the claim
  * HEALTH_LOG_BY_EXTERNAL(user, source, external id) -> id that makes
  * imports upserts. Every write appends a "health_log" change and counts
  * new entries by type (counter "health_log_entries", dims "type=<name>").
@@ -10,8 +11,8 @@
 
 #include "tw_changelog.h"
 #include "tw_counter.h"
+#include "tw_owned.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,13 +20,6 @@
 #define COUNTER_NAME "health_log_entries"
 /* Digests decoded per scratch arena in a summary. */
 #define SUMMARY_SCRATCH_ENTRIES 512
-
-static void entry_key(tw_key *k, const tw_id *user, const tw_id *id)
-{
-    tw_key_init(k, TW_KF_HEALTH_LOG);
-    tw_key_id(k, user);
-    tw_key_id(k, id);
-}
 
 static void external_key(tw_key *k, const tw_id *user, const Tw__V1__HealthLog *e)
 {
@@ -77,31 +71,27 @@ static tw_err delete_indexes(tw_txn *t, const tw_id *user, const Tw__V1__HealthL
     return err;
 }
 
-tw_id tw_health_batch_id(const tw_id *request_id, uint32_t index)
+/* The stored entry id of user (for update in t, or committed from s). */
+static tw_err read_entry(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id,
+                         tw_arena *arena, Tw__V1__HealthLog **out)
 {
-    static const char context[] = "tw health batch entry";
-    uint8_t in[sizeof context + TW_ID_BYTES + 4], digest[SHA256_DIGEST_LENGTH];
-    memcpy(in, context, sizeof context);
-    memcpy(in + sizeof context, request_id->bytes, TW_ID_BYTES);
-    for (int i = 0; i < 4; i++)
-        in[sizeof context + TW_ID_BYTES + i] = (uint8_t)(index >> (24 - 8 * i));
-    SHA256(in, sizeof in, digest);
-    tw_id id;
-    memcpy(id.bytes, digest, TW_ID_BYTES);
-    id.bytes[6] = (uint8_t)((id.bytes[6] & 0x0f) | 0x80); /* version 8: custom (RFC 9562) */
-    id.bytes[8] = (uint8_t)((id.bytes[8] & 0x3f) | 0x80); /* RFC 9562 variant */
-    return id;
+    ProtobufCMessage *msg;
+    tw_err err = tw_owned_get(s, t, TW_KF_HEALTH_LOG, user, id, arena, &msg);
+    const Tw__Store__V1__HealthLogRecord *rec = (const void *)msg;
+    if (err == TW_OK && rec->log == NULL)
+        err = TW_ERR_DB_CORRUPT;
+    *out = err ? NULL : rec->log;
+    return err;
 }
 
-tw_err tw_health_get(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id, tw_arena *arena,
-                     Tw__V1__HealthLog **out)
+tw_err tw_health_get(tw_txn *t, tw_wellness_env *env, const tw_id *id, Tw__V1__HealthLog **out)
 {
-    tw_key k;
-    entry_key(&k, user, id);
-    tw_value v;
-    tw_err err = t ? tw_txn_get_for_update(t, &k, arena, &v) : tw_store_get(s, &k, arena, &v);
-    *out = err ? NULL : (Tw__V1__HealthLog *)v.msg;
-    return err;
+    tw_err err = read_entry(env->store, t, &env->user, id, env->arena, out);
+    if (err != TW_ERR_NOT_FOUND)
+        return err;
+    char text[TW_ID_TEXT_SIZE];
+    tw_id_format(id, text);
+    return tw_wellness_refuse(env, err, "health log %s not found", text);
 }
 
 /* Writes entry e (id, times set) and its indexes; old (may be NULL) is the
@@ -109,12 +99,10 @@ tw_err tw_health_get(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id,
 static tw_err write_entry(tw_txn *t, const tw_id *user, const tw_id *id,
                           const Tw__V1__HealthLog *old, const Tw__V1__HealthLog *e)
 {
-    tw_key k;
-    entry_key(&k, user, id);
-    tw_err err = TW_OK;
-    if (old != NULL)
-        err = delete_indexes(t, user, old, id);
-    if (err || (err = tw_txn_put(t, &k, &(tw_value){.msg = (ProtobufCMessage *)&e->base})) ||
+    Tw__Store__V1__HealthLogRecord rec = TW__STORE__V1__HEALTH_LOG_RECORD__INIT;
+    rec.log = (Tw__V1__HealthLog *)e;
+    tw_err err = old != NULL ? delete_indexes(t, user, old, id) : TW_OK;
+    if (err || (err = tw_owned_put(t, TW_KF_HEALTH_LOG, user, id, &rec.base)) ||
         (err = put_indexes(t, user, e, id)))
         return err;
     return tw_txn_changelog_append(t, user, CHANGE_TYPE, id, TW_CHANGE_UPSERT, NULL);
@@ -136,26 +124,27 @@ static Tw__V1__HealthLog *stored_form(const Tw__V1__HealthLog *e, const tw_id *i
     return out->create_time && out->update_time ? out : NULL;
 }
 
-tw_err tw_health_replace(tw_txn *t, const tw_id *user, const Tw__V1__HealthLog *old,
-                         const Tw__V1__HealthLog *e, int64_t now_ms, tw_arena *arena,
-                         Tw__V1__HealthLog **out)
+/* Replaces stored entry old with the prepared entry e (same id, type,
+ * source and external id), keeping create_time. *out gets it as stored. */
+static tw_err replace(tw_txn *t, tw_wellness_env *env, const Tw__V1__HealthLog *old,
+                      const Tw__V1__HealthLog *e, Tw__V1__HealthLog **out)
 {
     tw_id id;
     if (!tw_id_parse(old->id, &id))
         return TW_ERR_DB_CORRUPT;
-    int64_t create_ms = now_ms;
+    int64_t create_ms = env->now_ms;
     if (old->create_time != NULL)
         tw_timestamp_to_ms(old->create_time, &create_ms);
-    Tw__V1__HealthLog *s = stored_form(e, &id, create_ms, now_ms, arena);
+    Tw__V1__HealthLog *s = stored_form(e, &id, create_ms, env->now_ms, env->arena);
     if (s == NULL)
         return TW_ERR_NO_MEMORY;
     *out = s;
-    return write_entry(t, user, &id, old, s);
+    return write_entry(t, &env->user, &id, old, s);
 }
 
 /* Stores one entry of an upsert; *types counts the entries created. */
-static tw_err upsert_one(tw_txn *t, const tw_id *user, tw_health_write *w, int64_t now_ms,
-                         tw_arena *arena, int64_t types[TW_HEALTH_TYPE_COUNT])
+static tw_err upsert_one(tw_txn *t, tw_wellness_env *env, tw_health_write *w,
+                         int64_t types[TW_HEALTH_TYPE_COUNT])
 {
     const Tw__V1__HealthLog *e = w->entry;
     Tw__V1__HealthLog *old = NULL;
@@ -163,39 +152,40 @@ static tw_err upsert_one(tw_txn *t, const tw_id *user, tw_health_write *w, int64
     tw_value v;
     tw_err err;
     if (e->external_id[0] != '\0') {
-        external_key(&ext, user, e);
-        err = tw_txn_get_for_update(t, &ext, arena, &v);
+        external_key(&ext, &env->user, e);
+        err = tw_txn_get_for_update(t, &ext, env->arena, &v);
         if (err == TW_OK) {
-            if ((err = tw_health_get(NULL, t, user, &v.id, arena, &old)))
+            if ((err = read_entry(NULL, t, &env->user, &v.id, env->arena, &old)))
                 return err == TW_ERR_NOT_FOUND ? TW_ERR_DB_CORRUPT : err;
         } else if (err != TW_ERR_NOT_FOUND) {
             return err;
         }
     }
     if (old != NULL) {
-        if (tw_health_same_content(old, e, arena)) {
+        if (tw_health_same_content(old, e, env->arena)) {
             w->stored = old;
             w->outcome = TW_HEALTH_UNCHANGED;
             return TW_OK;
         }
         w->outcome = TW_HEALTH_UPDATED;
-        return tw_health_replace(t, user, old, e, now_ms, arena, &w->stored);
+        return replace(t, env, old, e, &w->stored);
     }
-    if (w->has_id) { /* a retry of a request: the entry it stored, as it is */
-        err = tw_health_get(NULL, t, user, &w->id, arena, &old);
+    tw_id id = w->has_id ? w->id : tw_id_new();
+    if (w->has_id) {
+        err = tw_owned_check(NULL, t, TW_KF_HEALTH_LOG, &env->user, &id);
         if (err == TW_OK) {
-            w->stored = old;
-            w->outcome = TW_HEALTH_UNCHANGED;
-            return TW_OK;
+            char text[TW_ID_TEXT_SIZE];
+            tw_id_format(&id, text);
+            return tw_wellness_refuse(env, TW_ERR_ALREADY_EXISTS, "health log %s already exists",
+                                      text);
         }
         if (err != TW_ERR_NOT_FOUND)
             return err;
     }
-    tw_id id = w->has_id ? w->id : tw_id_new();
-    Tw__V1__HealthLog *s = stored_form(e, &id, now_ms, now_ms, arena);
+    Tw__V1__HealthLog *s = stored_form(e, &id, env->now_ms, env->now_ms, env->arena);
     if (s == NULL)
         return TW_ERR_NO_MEMORY;
-    if ((err = write_entry(t, user, &id, NULL, s)))
+    if ((err = write_entry(t, &env->user, &id, NULL, s)))
         return err;
     if (e->external_id[0] != '\0' && (err = tw_txn_put(t, &ext, &(tw_value){.id = id})))
         return err;
@@ -205,16 +195,15 @@ static tw_err upsert_one(tw_txn *t, const tw_id *user, tw_health_write *w, int64
     return TW_OK;
 }
 
-tw_err tw_health_upsert(tw_txn *t, const tw_id *user, tw_health_write *w, size_t n, int64_t now_ms,
-                        tw_arena *arena)
+tw_err tw_health_upsert(tw_txn *t, tw_wellness_env *env, tw_health_write *w, size_t n)
 {
     int64_t types[TW_HEALTH_TYPE_COUNT] = {0};
     for (size_t i = 0; i < n; i++) {
-        tw_err err = upsert_one(t, user, &w[i], now_ms, arena, types);
+        tw_err err = upsert_one(t, env, &w[i], types);
         if (err)
             return err;
     }
-    uint32_t day = tw_store_day(now_ms);
+    uint32_t day = tw_store_day(env->now_ms);
     for (int type = 1; type < TW_HEALTH_TYPE_COUNT; type++) {
         if (types[type] == 0)
             continue;
@@ -228,40 +217,79 @@ tw_err tw_health_upsert(tw_txn *t, const tw_id *user, tw_health_write *w, size_t
     return TW_OK;
 }
 
-tw_err tw_health_delete(tw_txn *t, const tw_id *user, const tw_id *id, tw_arena *arena)
+tw_err tw_health_update(tw_txn *t, tw_wellness_env *env, const tw_id *id,
+                        const Tw__V1__HealthLog *values, unsigned fields, Tw__V1__HealthLog **out)
 {
-    Tw__V1__HealthLog *old;
-    tw_err err = tw_health_get(NULL, t, user, id, arena, &old);
+    tw_violations *v = env->violations;
+    size_t before = tw_violations_total(v);
+    int named = 0; /* the payload's type, when the mask names one */
+    for (int type = 1; type < TW_HEALTH_TYPE_COUNT; type++) {
+        if (!(fields & TW_HF_PAYLOAD(type)))
+            continue;
+        named = type;
+        if (tw_health_payload_type(values->payload_case) != type)
+            tw_violations_add(v, "health_log", "update_mask names %s but health_log has no %s payload",
+                              tw_health_type_name(type), tw_health_type_name(type));
+    }
+    if (tw_violations_total(v) > before)
+        return TW_ERR_VALIDATION;
+    Tw__V1__HealthLog *old, merged;
+    tw_err err = tw_health_get(t, env, id, &old);
     if (err)
         return err;
-    tw_key k;
-    entry_key(&k, user, id);
-    if ((err = tw_txn_delete(t, &k)) || (err = delete_indexes(t, user, old, id)))
+    if (named != 0 && named != (int)old->type)
+        return tw_violations_add(v, "update_mask", "the entry is %s: it has no %s payload",
+                                 tw_health_type_name(old->type), tw_health_type_name(named));
+    merged = *old;
+    if (fields & TW_HF_START)
+        merged.start_time = values->start_time;
+    if (fields & TW_HF_END)
+        merged.end_time = values->end_time;
+    if (fields & TW_HF_OFFSET)
+        merged.utc_offset = values->utc_offset;
+    if (fields & TW_HF_NOTE)
+        merged.note = values->note;
+    if (named != 0) {
+        merged.payload_case = values->payload_case;
+        merged.sleep = values->sleep; /* the union's members share one pointer */
+    }
+    Tw__V1__HealthLog *e;
+    if ((err = tw_health_prepare(&merged, "health_log.", env->arena, v, &e)))
+        return err;
+    return replace(t, env, old, e, out);
+}
+
+tw_err tw_health_delete(tw_txn *t, tw_wellness_env *env, const tw_id *id)
+{
+    Tw__V1__HealthLog *old;
+    tw_err err = tw_health_get(t, env, id, &old);
+    if (err || (err = tw_owned_delete(t, TW_KF_HEALTH_LOG, &env->user, id)) ||
+        (err = delete_indexes(t, &env->user, old, id)))
         return err;
     if (old->external_id[0] != '\0') {
-        external_key(&k, user, old);
+        tw_key k;
+        external_key(&k, &env->user, old);
         if ((err = tw_txn_delete(t, &k)))
             return err;
     }
-    return tw_txn_changelog_append(t, user, CHANGE_TYPE, id, TW_CHANGE_TOMBSTONE, NULL);
+    return tw_txn_changelog_append(t, &env->user, CHANGE_TYPE, id, TW_CHANGE_TOMBSTONE, NULL);
 }
 
 /* ---- Lists ------------------------------------------------------------------ */
 
 struct list_ctx {
-    tw_store *store;
-    const tw_id *user;
+    tw_wellness_env *env;
     const tw_health_query *q;
-    tw_arena *arena;
     Tw__V1__HealthLog **entries;
     size_t count;
 };
 
 static tw_err list_item(void *ctx, int64_t time_ms, const tw_id *id, tw_store_iter *it, bool *taken)
 {
+    (void)time_ms, (void)it;
     struct list_ctx *c = ctx;
     Tw__V1__HealthLog *e;
-    tw_err err = tw_health_get(c->store, NULL, c->user, id, c->arena, &e);
+    tw_err err = read_entry(c->env->store, NULL, &c->env->user, id, c->env->arena, &e);
     if (err == TW_ERR_NOT_FOUND) /* deleted since the scan began */
         return TW_OK;
     if (err)
@@ -274,31 +302,29 @@ static tw_err list_item(void *ctx, int64_t time_ms, const tw_id *id, tw_store_it
     return TW_OK;
 }
 
-tw_err tw_health_list(tw_store *s, const tw_id *user, const tw_health_query *q,
-                      const char *page_token, uint32_t limit, tw_arena *arena,
-                      Tw__V1__HealthLog ***entries, size_t *count, char **next_token)
+tw_err tw_health_list(tw_wellness_env *env, const tw_health_query *q, const uint8_t *cursor,
+                      size_t cursor_len, uint32_t limit, Tw__V1__HealthLog ***entries,
+                      size_t *count, const uint8_t **next, size_t *next_len)
 {
     tw_key prefix;
     /* The narrowest index the filters allow; the rest is filtered. */
     if (q->type) {
         tw_key_init(&prefix, TW_KF_HEALTH_LOG_BY_TYPE);
-        tw_key_id(&prefix, user);
+        tw_key_id(&prefix, &env->user);
         tw_key_u32(&prefix, (uint32_t)q->type);
     } else if (q->source) {
         tw_key_init(&prefix, TW_KF_HEALTH_LOG_BY_SOURCE);
-        tw_key_id(&prefix, user);
+        tw_key_id(&prefix, &env->user);
         tw_key_u32(&prefix, (uint32_t)q->source);
     } else {
         tw_key_init(&prefix, TW_KF_HEALTH_LOG_BY_TIME);
-        tw_key_id(&prefix, user);
+        tw_key_id(&prefix, &env->user);
     }
-    struct list_ctx c = {s, user, q, arena, tw_arena_alloc(arena, (limit + 1) * sizeof(void *)), 0};
+    struct list_ctx c = {env, q, tw_arena_alloc(env->arena, (limit + 1) * sizeof(void *)), 0};
     if (c.entries == NULL)
         return TW_ERR_NO_MEMORY;
-    /* The token is bound to the filters. */
-    int64_t query[4] = {q->type, q->source, q->from_ms, q->to_ms};
-    tw_err err = tw_index_page(s, user, &prefix, q->from_ms, q->to_ms, query, sizeof query,
-                               page_token, limit, arena, list_item, &c, next_token);
+    tw_err err = tw_index_page(env->store, &prefix, q->from_ms, q->to_ms, cursor, cursor_len, limit,
+                               env->arena, list_item, &c, next, next_len);
     *entries = c.entries;
     *count = c.count;
     return err;

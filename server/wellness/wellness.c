@@ -1,18 +1,67 @@
 /* Shared rules of the health log and focus features, for wellness.h. */
 #include "wellness.h"
 
-#include "tw_page.h"
 #include "tw_utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-/* Timestamps run from 0001-01-01 to 9999-12-31 (google/protobuf/timestamp.proto). */
-/* Durations run to about +-10000 years (google/protobuf/duration.proto). */
-/* Keys a page may pass over for filters before it ends early with a token. */
+/* Keys a page may pass over for filters before it ends early with a cursor. */
 #define PAGE_SCAN_FACTOR 20
 #define PAGE_SCAN_MIN    2000
+
+tw_err tw_wellness_refuse(tw_wellness_env *env, tw_err err, const char *fmt, ...)
+{
+    char text[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    env->message = tw_arena_strdup(env->arena, text);
+    return err;
+}
+
+/* ---- Bad fields ---------------------------------------------------------- */
+
+const char *tw_wellness_prefix(tw_violations *v, const char *prefix)
+{
+    const char *old = v->prefix;
+    v->prefix = tw_arena_printf(v->arena, "%s%s", old ? old : "", prefix);
+    return old;
+}
+
+/* Why s breaks the rule of a text field, or NULL; why has room for it. */
+static const char *text_problem(const char *s, size_t max_chars, bool required, char *why,
+                                size_t why_size)
+{
+    size_t n = tw_utf8_chars(s);
+    if (required && n == 0)
+        return "is required";
+    if (n <= max_chars)
+        return NULL;
+    snprintf(why, why_size, "is longer than %zu characters", max_chars);
+    return why;
+}
+
+void tw_wellness_check_text(tw_violations *v, const char *field, const char *s, size_t max_chars,
+                            bool required)
+{
+    char why[64];
+    const char *problem = text_problem(s, max_chars, required, why, sizeof why);
+    if (problem != NULL)
+        tw_violations_add(v, field, "%s", problem);
+}
+
+void tw_wellness_check_labels(tw_violations *v, const char *field, char *const *items, size_t n,
+                              size_t max_chars)
+{
+    for (size_t i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s[%zu]", field, i);
+        tw_wellness_check_text(v, name, items[i], max_chars, true);
+    }
+}
 
 tw_err tw_bad(tw_bad_field *bad, const char *prefix, const char *field, const char *fmt, ...)
 {
@@ -29,12 +78,9 @@ tw_err tw_bad(tw_bad_field *bad, const char *prefix, const char *field, const ch
 tw_err tw_check_text(tw_bad_field *bad, const char *prefix, const char *field, const char *s,
                      size_t max_chars, bool required)
 {
-    size_t n = tw_utf8_chars(s);
-    if (required && n == 0)
-        return tw_bad(bad, prefix, field, "is required");
-    if (n > max_chars)
-        return tw_bad(bad, prefix, field, "is longer than %zu characters", max_chars);
-    return TW_OK;
+    char why[64];
+    const char *problem = text_problem(s, max_chars, required, why, sizeof why);
+    return problem == NULL ? TW_OK : tw_bad(bad, prefix, field, "%s", problem);
 }
 
 tw_err tw_check_labels(tw_bad_field *bad, const char *prefix, const char *field, char *const *items,
@@ -42,57 +88,51 @@ tw_err tw_check_labels(tw_bad_field *bad, const char *prefix, const char *field,
 {
     if (n > max_items)
         return tw_bad(bad, prefix, field, "has more than %zu items", max_items);
-    for (size_t i = 0; i < n; i++) {
+    tw_err err = TW_OK;
+    for (size_t i = 0; i < n && err == TW_OK; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s[%zu]", field, i);
-        tw_err err = tw_check_text(bad, prefix, name, items[i], max_chars, true);
-        if (err)
-            return err;
+        err = tw_check_text(bad, prefix, name, items[i], max_chars, true);
     }
-    return TW_OK;
+    return err;
 }
 
-tw_err tw_check_id(tw_bad_field *bad, const char *prefix, const char *field, const char *text,
-                   tw_id *out)
-{
-    if (text[0] == '\0')
-        return tw_bad(bad, prefix, field, "is required");
-    if (!tw_id_parse(text, out))
-        return tw_bad(bad, prefix, field, "must be a UUID");
-    return TW_OK;
-}
+/* ---- Times --------------------------------------------------------------- */
 
-tw_err tw_check_time(tw_bad_field *bad, const char *prefix, const char *field,
-                     const Google__Protobuf__Timestamp *ts, int64_t fallback, int64_t *ms)
+void tw_wellness_time_range(const Google__Protobuf__Timestamp *start_time,
+                            const Google__Protobuf__Timestamp *end_time, tw_violations *v,
+                            int64_t *from_ms, int64_t *to_ms)
 {
-    if (ts == NULL) {
-        *ms = fallback;
-        return TW_OK;
-    }
-    if (!tw_timestamp_to_ms(ts, ms))
-        return tw_bad(bad, prefix, field, "is not a valid timestamp");
-    return TW_OK;
+    /* The engine kept both within protobuf's range: they convert. */
+    *from_ms = INT64_MIN;
+    *to_ms = INT64_MAX;
+    if (start_time != NULL)
+        tw_timestamp_to_ms(start_time, from_ms);
+    if (end_time != NULL)
+        tw_timestamp_to_ms(end_time, to_ms);
+    if (*to_ms <= *from_ms)
+        tw_violations_add(v, "end_time", "is not after start_time");
 }
 
 /* ---- Logical days ---------------------------------------------------------- */
 
-tw_err tw_check_date_range(tw_bad_field *bad, const char *start_date, const char *end_date,
-                           int32_t *first, int32_t *ndays)
+tw_err tw_wellness_date_range(tw_violations *v, const char *start_date, const char *end_date,
+                              int32_t *first, int32_t *ndays)
 {
-    int32_t a, b;
-    if (start_date[0] == '\0')
-        return tw_bad(bad, "", "start_date", "is required");
-    if (!tw_date_parse(start_date, &a))
-        return tw_bad(bad, "", "start_date", "must be a date as YYYY-MM-DD");
-    if (end_date[0] == '\0')
-        return tw_bad(bad, "", "end_date", "is required");
-    if (!tw_date_parse(end_date, &b))
-        return tw_bad(bad, "", "end_date", "must be a date as YYYY-MM-DD");
-    if (b < a)
-        return tw_bad(bad, "", "end_date", "is before start_date");
-    if (b - a + 1 > TW_DAY_RANGE_MAX)
-        return tw_bad(bad, "", "end_date", "is more than %d days after start_date",
-                      TW_DAY_RANGE_MAX - 1);
+    int32_t a = 0, b = 0;
+    bool start_ok = tw_date_parse(start_date, &a), end_ok = tw_date_parse(end_date, &b);
+    size_t before = tw_violations_total(v);
+    if (!start_ok)
+        tw_violations_add(v, "start_date", "must be a date as YYYY-MM-DD");
+    if (!end_ok)
+        tw_violations_add(v, "end_date", "must be a date as YYYY-MM-DD");
+    else if (start_ok && b < a)
+        tw_violations_add(v, "end_date", "is before start_date");
+    else if (start_ok && b - a + 1 > TW_DAY_RANGE_MAX)
+        tw_violations_add(v, "end_date", "is more than %d days after start_date",
+                          TW_DAY_RANGE_MAX - 1);
+    if (tw_violations_total(v) > before)
+        return TW_ERR_VALIDATION;
     *first = a;
     *ndays = b - a + 1;
     return TW_OK;
@@ -135,17 +175,12 @@ static bool read_time_and_id(tw_store_iter *it, uint8_t prefix_parts, tw_arena *
     return r.err == TW_OK;
 }
 
-tw_err tw_index_page(tw_store *store, const tw_id *user, const tw_key *prefix, int64_t from_ms,
-                     int64_t to_ms, const void *query, size_t query_len, const char *page_token,
-                     uint32_t limit, tw_arena *arena, tw_page_fn fn, void *ctx, char **next_token)
+tw_err tw_index_page(tw_store *store, const tw_key *prefix, int64_t from_ms, int64_t to_ms,
+                     const uint8_t *cursor, size_t cursor_len, uint32_t limit, tw_arena *arena,
+                     tw_page_fn fn, void *ctx, const uint8_t **next, size_t *next_len)
 {
-    *next_token = "";
-    uint8_t *cursor;
-    size_t cursor_len;
-    tw_err err = tw_store_page_token_read(store, user, query, query_len, page_token, arena, &cursor,
-                                          &cursor_len);
-    if (err)
-        return err;
+    *next = NULL;
+    *next_len = 0;
     tw_key start = *prefix;
     if (cursor_len == 0 && to_ms != INT64_MAX) {
         /* Keys of time to_ms sort after this prefix of them: a reverse scan
@@ -155,13 +190,14 @@ tw_err tw_index_page(tw_store *store, const tw_id *user, const tw_key *prefix, i
         cursor_len = start.len;
     }
     tw_store_iter *it;
-    if ((err = tw_store_scan(store, prefix, cursor, cursor_len, true, &it)))
+    tw_err err = tw_store_scan(store, prefix, cursor, cursor_len, true, &it);
+    if (err)
         return err;
     uint32_t taken = 0;
     uint64_t scanned = 0, max_scan = (uint64_t)limit * PAGE_SCAN_FACTOR;
     if (max_scan < PAGE_SCAN_MIN)
         max_scan = PAGE_SCAN_MIN;
-    const uint8_t *last = NULL;
+    uint8_t *last = NULL;
     size_t last_len = 0;
     bool more = false;
     while (tw_store_iter_next(it)) {
@@ -182,20 +218,20 @@ tw_err tw_index_page(tw_store *store, const tw_id *user, const tw_key *prefix, i
             break;
         taken += took;
         scanned++;
-        tw_store_iter_key(it, &last, &last_len);
-        uint8_t *copy = tw_arena_alloc(arena, last_len);
-        if (copy == NULL) {
+        const uint8_t *key;
+        tw_store_iter_key(it, &key, &last_len);
+        if ((last = tw_arena_alloc(arena, last_len)) == NULL) {
             err = TW_ERR_NO_MEMORY;
             break;
         }
-        memcpy(copy, last, last_len);
-        last = copy;
+        memcpy(last, key, last_len);
     }
     tw_err close_err = tw_store_iter_close(it);
     if (err == TW_OK)
         err = close_err;
-    if (err == TW_OK && more && last != NULL)
-        err = tw_store_page_token_make(store, user, query, query_len, last, last_len, arena,
-                                       next_token);
+    if (err == TW_OK && more && last != NULL) {
+        *next = last;
+        *next_len = last_len;
+    }
     return err;
 }

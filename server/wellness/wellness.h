@@ -1,13 +1,15 @@
 /*
- * What the health log and focus features share: reporting a bad field with
- * its path, converting protobuf times and durations, the date ranges of
- * summaries and statistics, and the helpers their list calls use to page
- * through an index. Logical days are tz.h's; the user's day settings come
- * from auth/profile.h.
+ * What the health log and focus features share: the environment their
+ * steps run in (the caller, the call's clock and arena, its violation
+ * list, the message of a refusal), the checks of text and ranges both
+ * make, and the helper their lists use to page through an index. Logical
+ * days are tz.h's; the user's day settings come from auth/profile.h.
  *
  * Everything here is free of the RPC engine, so that the rules can be unit
- * tested without a server; services turn a tw_bad_field into
- * tw_call_field_violation().
+ * tested without a server. What the engine has checked before any step
+ * runs is not checked again here (proto/tw/v1/field_rules.proto: strings
+ * are UTF-8 without NUL, ids are UUIDs, required fields are set, lists and
+ * timestamps are in bounds); the rules here are the features' own.
  */
 #ifndef TW_WELLNESS_H
 #define TW_WELLNESS_H
@@ -19,61 +21,99 @@
 #include "tw_err.h"
 #include "tw_id.h"
 #include "tw_store.h"
+#include "tw_violations.h"
 #include "tz.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/* ---- Bad fields ------------------------------------------------------- */
+/* ---- The environment of a step ------------------------------------------ */
 
-/* The first field found wrong: its path ("entries[3].mood.valence") and
- * why, both shown to the client. */
+typedef struct tw_wellness_env {
+    tw_store *store; /* committed reads: lists, statistics, counts */
+    tw_id user;      /* whose data: every key a step touches is under it */
+    tw_arena *arena; /* what a step makes lives here (borrowed) */
+    int64_t now_ms;  /* the call's clock */
+    /* Focus: a session left in progress this long without a change is
+     * abandoned by the server. */
+    int64_t abandon_after_ms;
+    /* Bad fields, named as in the request (borrowed). */
+    tw_violations *violations;
+    /* Out: with a refusal (NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION),
+     * what the client is told; NULL otherwise. */
+    const char *message;
+} tw_wellness_env;
+
+/* Sets env->message (formatted into env->arena) and returns err, for
+ * `return tw_wellness_refuse(env, TW_ERR_NOT_FOUND, "... %s not found", id);`. */
+tw_err tw_wellness_refuse(tw_wellness_env *env, tw_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- Bad fields --------------------------------------------------------- */
+
+/* Names the fields v gets from now on under prefix ("entries[3]."), after
+ * the prefix v already has. Returns the prefix to put back when done:
+ * `v->prefix = old;`. */
+const char *tw_wellness_prefix(tw_violations *v, const char *prefix);
+
+/* A violation on field unless s has at most max_chars characters (code
+ * points) and, when required, at least one. */
+void tw_wellness_check_text(tw_violations *v, const char *field, const char *s, size_t max_chars,
+                            bool required);
+
+/* A violation for each item of a list of labels or tags ("field[i]") that
+ * is empty or longer than max_chars characters. How many items there may
+ * be is the engine's rule (max_items). */
+void tw_wellness_check_labels(tw_violations *v, const char *field, char *const *items, size_t n,
+                              size_t max_chars);
+
+/* ---- First-error checks (billing's) --------------------------------------- */
+
+/* server/billing still reports the first bad field it finds, through these;
+ * it moves to the violation list above with its own work on the kit. */
 typedef struct tw_bad_field {
     char field[160];
     char why[200];
 } tw_bad_field;
 
-/* Records prefix + field (prefix "" or "entries[3]."; field may be
- * "entries[3]" itself when prefix is "") and the reason; returns
- * TW_ERR_VALIDATION so a check can `return tw_bad(...)`. bad may be NULL. */
+/* Records prefix + field and the reason; returns TW_ERR_VALIDATION so a
+ * check can `return tw_bad(...)`. bad may be NULL. */
 tw_err tw_bad(tw_bad_field *bad, const char *prefix, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Checks a user string: at most max_chars characters (code points; the
- * engine has already checked it is UTF-8), at least one when required. */
+/* tw_wellness_check_text's rule, for the first bad field. */
 tw_err tw_check_text(tw_bad_field *bad, const char *prefix, const char *field, const char *s,
                      size_t max_chars, bool required);
 
-/* Checks a list of labels or tags: at most max_items, each 1..max_chars. */
+/* tw_wellness_check_labels's rule, with at most max_items, for the first
+ * bad field. */
 tw_err tw_check_labels(tw_bad_field *bad, const char *prefix, const char *field, char *const *items,
                        size_t n, size_t max_items, size_t max_chars);
 
-/* Parses a UUID field; TW_ERR_VALIDATION with "must be a UUID" otherwise. */
-tw_err tw_check_id(tw_bad_field *bad, const char *prefix, const char *field, const char *text,
-                   tw_id *out);
-
-/* ---- Times ------------------------------------------------------------ */
+/* ---- Times -------------------------------------------------------------- */
 
 #define TW_MS_PER_S    INT64_C(1000)
 #define TW_MS_PER_MIN  INT64_C(60000)
 #define TW_MS_PER_HOUR INT64_C(3600000)
 #define TW_MS_PER_DAY  INT64_C(86400000)
 
-/* Reads an optional Timestamp field: *ms = the value, or fallback when the
- * field is unset; TW_ERR_VALIDATION when set but invalid. */
-tw_err tw_check_time(tw_bad_field *bad, const char *prefix, const char *field,
-                     const Google__Protobuf__Timestamp *ts, int64_t fallback, int64_t *ms);
+/* The [start_time, end_time) of a list request, unset ends open (INT64_MIN,
+ * INT64_MAX); an end_time not after start_time is a violation. */
+void tw_wellness_time_range(const Google__Protobuf__Timestamp *start_time,
+                            const Google__Protobuf__Timestamp *end_time, tw_violations *v,
+                            int64_t *from_ms, int64_t *to_ms);
 
-/* ---- Logical days ----------------------------------------------------- */
+/* ---- Logical days ------------------------------------------------------- */
 
 /* Longest range of days a summary or statistics call covers. */
 #define TW_DAY_RANGE_MAX 366
 
-/* Parses start_date and end_date ("YYYY-MM-DD", inclusive) of a request:
+/* Reads start_date and end_date ("YYYY-MM-DD", inclusive) of a request:
  * *first gets the first day number (tz.h), *ndays how many
- * (1..TW_DAY_RANGE_MAX). */
-tw_err tw_check_date_range(tw_bad_field *bad, const char *start_date, const char *end_date,
-                           int32_t *first, int32_t *ndays);
+ * (1..TW_DAY_RANGE_MAX). Each bad one is a violation; returns
+ * TW_ERR_VALIDATION when there was any. */
+tw_err tw_wellness_date_range(tw_violations *v, const char *start_date, const char *end_date,
+                              int32_t *first, int32_t *ndays);
 
 /* ---- Paging through an index --------------------------------------------- */
 
@@ -81,16 +121,18 @@ tw_err tw_check_date_range(tw_bad_field *bad, const char *start_date, const char
  * One page of a newest-first scan of an owned index whose keys are (user,
  * [some u32], time_ms, id): prefix is the key up to and not including the
  * time; the scan yields keys with time in [from_ms, to_ms) (INT64_MIN /
- * INT64_MAX for open ends), after the page token's cursor when there is
- * one. For each key, fn gets the time, the id and the value and returns
- * whether the item was taken (filters say no); the page ends after limit
- * taken items. *next_token gets the token of the next page, or "" at the
- * end. query (query_len bytes) binds the token to the request's filters.
+ * INT64_MAX for open ends), after cursor when there is one (cursor_len >
+ * 0: a cursor this function returned for the same prefix, as the kit's
+ * page token hands it back). For each key, fn gets the time, the id and
+ * the iterator and says whether the item was taken (filters say no); the
+ * page ends after limit taken items, or early, with a cursor, after a
+ * bounded number of keys passed over. *next gets the cursor of the next
+ * page (in arena), NULL at the end.
  */
 typedef tw_err (*tw_page_fn)(void *ctx, int64_t time_ms, const tw_id *id, tw_store_iter *it,
                              bool *taken);
-tw_err tw_index_page(tw_store *store, const tw_id *user, const tw_key *prefix, int64_t from_ms,
-                     int64_t to_ms, const void *query, size_t query_len, const char *page_token,
-                     uint32_t limit, tw_arena *arena, tw_page_fn fn, void *ctx, char **next_token);
+tw_err tw_index_page(tw_store *store, const tw_key *prefix, int64_t from_ms, int64_t to_ms,
+                     const uint8_t *cursor, size_t cursor_len, uint32_t limit, tw_arena *arena,
+                     tw_page_fn fn, void *ctx, const uint8_t **next, size_t *next_len);
 
 #endif

@@ -19,6 +19,7 @@ import uuid
 import grpc
 
 from google.protobuf import duration_pb2, timestamp_pb2
+from task_client import uuid7
 from twd_harness import (RPC_TIMEOUT_S, FakeClock, Twd, TwdTestCase, assert_rpc_error,
                          wait_until)
 from wellness_e2e import change_log
@@ -432,13 +433,33 @@ class StateMachineTest(FocusTestCase):
 
     def test_request_ids_make_retries_safe(self):
         alice = self.twd.sign_up()
-        rid = str(uuid.uuid4())
-        first = self.start(alice, request_id=rid)
-        self.assertEqual(first.id, rid)
-        again = self.start(alice, request_id=rid)
-        self.assertEqual(again.id, rid)
+        # request_id names the request (it used to become the session's
+        # id): a retry gets the first response; focus_session_id names the
+        # session.
+        rid, session_id = str(uuid.uuid4()), uuid7()
+        first = self.start(alice, request_id=rid, focus_session_id=session_id)
+        self.assertEqual(first.id, session_id)
+        again = self.start(alice, request_id=rid, focus_session_id=session_id)
+        self.assertEqual(again, first)
         self.assertEqual(len(self.call(alice, "ListFocusSessions",
                                        fs.ListFocusSessionsRequest()).sessions), 1)
+        # The same request_id with another request is refused.
+        assert_rpc_error(self, lambda: self.start(alice, request_id=rid, template_id="countdown"),
+                         INVALID, "VAL_001")
+        self.move(alice, "abandon", session_id)
+        # The same focus_session_id in another request: the id is taken.
+        assert_rpc_error(self, lambda: self.call(alice, "CreateFocusSession",
+                                                 fs.CreateFocusSessionRequest(
+                                                     template_id="pomodoro",
+                                                     focus_session_id=session_id)),
+                         grpc.StatusCode.ALREADY_EXISTS, "RES_002")
+        # A template's id: focus_template_id.
+        template_id = uuid7()
+        template = self.call(alice, "CreateFocusTemplate", fs.CreateFocusTemplateRequest(
+            template=fs.FocusTemplate(display_name="mine", kind=fs.FOCUS_TEMPLATE_KIND_COUNTDOWN,
+                                      focus_duration={"seconds": 600}),
+            focus_template_id=template_id)).template
+        self.assertEqual(template.id, template_id)
 
 
 class StatsTest(FocusTestCase):

@@ -15,6 +15,7 @@ import uuid
 import grpc
 
 from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
+from task_client import uuid7
 from twd_harness import RPC_TIMEOUT_S, TwdTestCase, assert_rpc_error
 from wellness_e2e import change_log, user_keys
 from tw.store.v1 import records_pb2  # noqa: E402
@@ -152,9 +153,20 @@ class EveryRpcTest(HealthLogTestCase):
         self.assertEqual(reply.health_log.note, "after the run")
         self.assertAlmostEqual(reply.health_log.mood.valence, 0.9)
         self.assertEqual(reply.health_log.start_time, ts(start))
-        # No mask: every field the request sets.
+        # A field named and left unset is cleared.
         reply = self.call("UpdateHealthLog", hl.UpdateHealthLogRequest(
-            health_log=hl.HealthLog(id=ids[3], water=hl.HealthWater(volume_ml=500))), account)
+            health_log=hl.HealthLog(id=ids[2]),
+            update_mask=field_mask_pb2.FieldMask(paths=["note"])), account)
+        self.assertEqual(reply.health_log.note, "")
+        self.assertAlmostEqual(reply.health_log.mood.valence, 0.9)
+        # No mask: refused (it used to mean "every field the request sets",
+        # so a note could never be cleared).
+        no_mask = hl.UpdateHealthLogRequest(
+            health_log=hl.HealthLog(id=ids[3], water=hl.HealthWater(volume_ml=500)))
+        assert_rpc_error(self, lambda: self.call("UpdateHealthLog", no_mask, account),
+                         INVALID, "VAL_004")
+        no_mask.update_mask.paths.append("water")
+        reply = self.call("UpdateHealthLog", no_mask, account)
         self.assertEqual(reply.health_log.water.volume_ml, 500)
 
         self.call("DeleteHealthLog", hl.DeleteHealthLogRequest(id=ids[8]), account)
@@ -181,7 +193,7 @@ class EveryRpcTest(HealthLogTestCase):
 
         # Every change is in the change log, the delete as a tombstone.
         changes = self.changes(account, "health_log")
-        self.assertEqual(len(changes), 9 + 2 + 1)
+        self.assertEqual(len(changes), 9 + 3 + 1)
         self.assertEqual(changes[-1], (records_pb2.CHANGE_OP_TOMBSTONE, ids[8]))
 
     def test_update_refusals_change_nothing(self):
@@ -249,16 +261,29 @@ class ImportTest(HealthLogTestCase):
         manual = [water(at(2024, 6, 3, h), 200) for h in range(6)]
         request = hl.BatchCreateHealthLogsRequest(entries=manual, request_id=str(uuid.uuid4()))
         first = self.call("BatchCreateHealthLogs", request, account)
-        again = self.call("BatchCreateHealthLogs", request, account)
-        self.assertEqual([r.health_log.id for r in first.results],
-                         [r.health_log.id for r in again.results])
-        self.assertEqual({r.outcome for r in again.results},
-                         {hl.HEALTH_LOG_WRITE_OUTCOME_UNCHANGED})
-        rid = str(uuid.uuid4())
-        one = hl.CreateHealthLogRequest(health_log=manual[0], request_id=rid)
-        self.assertEqual(self.call("CreateHealthLog", one, account).health_log.id, rid)
-        self.assertEqual(self.call("CreateHealthLog", one, account).outcome,
-                         hl.HEALTH_LOG_WRITE_OUTCOME_UNCHANGED)
+        # A retry gets the first response again, as every service's does.
+        self.assertEqual(self.call("BatchCreateHealthLogs", request, account), first)
+        # request_id names the request, not the entry (it used to become
+        # the entry's id): health_log_id does that.
+        rid, entry_id = str(uuid.uuid4()), uuid7()
+        one = hl.CreateHealthLogRequest(health_log=manual[0], request_id=rid,
+                                        health_log_id=entry_id)
+        created = self.call("CreateHealthLog", one, account)
+        self.assertEqual(created.health_log.id, entry_id)
+        self.assertEqual(created.outcome, hl.HEALTH_LOG_WRITE_OUTCOME_CREATED)
+        self.assertEqual(self.call("CreateHealthLog", one, account), created)
+        # The same request_id with another request is refused (it used to
+        # return the stored entry, silently).
+        other = hl.CreateHealthLogRequest(health_log=manual[1], request_id=rid)
+        assert_rpc_error(self, lambda: self.call("CreateHealthLog", other, account),
+                         INVALID, "VAL_001")
+        # The same health_log_id in another request: the id is taken.
+        assert_rpc_error(self, lambda: self.call("CreateHealthLog", hl.CreateHealthLogRequest(
+            health_log=manual[1], health_log_id=entry_id), account),
+            grpc.StatusCode.ALREADY_EXISTS, "RES_002")
+        self.assert_invalid("CreateHealthLog", hl.CreateHealthLogRequest(
+            health_log=manual[1], health_log_id=str(uuid.uuid4())), "health_log_id", "UUIDv7",
+            account)
         self.assertEqual(len(self.list_all(account)), 7)
 
     def test_bad_input_names_the_entry_and_stores_nothing(self):
@@ -287,7 +312,7 @@ class ImportTest(HealthLogTestCase):
                     hours=7)), end_time=ts(start + datetime.timedelta(hours=9)))]))
         self.assert_invalid("BatchCreateHealthLogs", batch_with(2, outside),
                             "entries[2].sleep.stages[0].end_time", "outside")
-        unknown = hl.HealthLog(start_time=ts(start), type=42)
+        unknown = hl.HealthLog(start_time=ts(start), type=42, water=hl.HealthWater(volume_ml=1))
         self.assert_invalid("BatchCreateHealthLogs", batch_with(4, unknown),
                             "entries[4].type", "unknown health log type 42")
         mismatched = water(start, 100)
@@ -303,7 +328,7 @@ class ImportTest(HealthLogTestCase):
         self.assert_invalid("BatchCreateHealthLogs", too_many, "entries",
                             "has 1001 items; at most 1000 are allowed")
         self.assert_invalid("BatchCreateHealthLogs", hl.BatchCreateHealthLogsRequest(),
-                            "entries", "at least one")
+                            "entries", "is required")
         self.assert_invalid("BatchCreateHealthLogs", hl.BatchCreateHealthLogsRequest(
             entries=good, request_id="retry-1"), "request_id", "UUID")
         self.assert_invalid("CreateHealthLog", hl.CreateHealthLogRequest(),

@@ -2,7 +2,10 @@
  * down on a store with data in it, and each migration does what it says. */
 #include "store_fixture.h"
 #include "tw/store/v1/accounts.pb-c.h"
+#include "tw/store/v1/wellness_records.pb-c.h"
 #include "tw_migrate.h"
+#include "store_internal.h"
+#include "tw_owned.h"
 #include "tw_unique.h"
 
 #include "tw_check.h"
@@ -206,6 +209,89 @@ START_TEST(email_claims_become_case_insensitive_and_collisions_are_kept_and_repo
 }
 END_TEST
 
+/* Wellness entities as stored before migration 4: the API messages
+ * themselves, under their (user, id) keys. */
+struct old_wellness {
+    tw_id user, id;
+    char id_text[TW_ID_TEXT_SIZE];
+};
+
+/* Writes msg's bytes under (family, user, id) as they are: the family's
+ * codec would refuse a message that is not its record. */
+static void put_raw(tw_kf family, const struct old_wellness *w, const ProtobufCMessage *msg)
+{
+    tw_key k;
+    tw_owned_key(&k, family, &w->user, &w->id);
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *bytes = tw_arena_alloc(fx.arena, len + 1);
+    protobuf_c_message_pack(msg, bytes);
+    char *err = NULL;
+    rocksdb_put_cf(fx.store->db, fx.store->write_opts, fx.store->cf[tw_keyspace_family(family)->cf],
+                   (const char *)k.bytes, k.len, (const char *)bytes, len, &err);
+    ck_assert_msg(err == NULL, "%s", err);
+}
+
+static void old_wellness_put(struct old_wellness *w)
+{
+    Tw__V1__HealthLog log = TW__V1__HEALTH_LOG__INIT;
+    log.id = w->id_text;
+    log.note = "after the run";
+    Tw__V1__FocusTemplate tmpl = TW__V1__FOCUS_TEMPLATE__INIT;
+    tmpl.id = w->id_text;
+    tmpl.display_name = "Deep work";
+    Tw__V1__FocusSession session = TW__V1__FOCUS_SESSION__INIT;
+    session.id = w->id_text;
+    session.template_id = "pomodoro";
+    put_raw(TW_KF_HEALTH_LOG, w, &log.base);
+    put_raw(TW_KF_FOCUS_TEMPLATE, w, &tmpl.base);
+    put_raw(TW_KF_FOCUS_SESSION, w, &session.base);
+}
+
+/* The records of w after migration 4: each wraps the old message whole. */
+static void assert_wellness_records(const struct old_wellness *w)
+{
+    ProtobufCMessage *m;
+    ck_assert_int_eq(tw_owned_get(fx.store, NULL, TW_KF_HEALTH_LOG, &w->user, &w->id, fx.arena, &m),
+                     TW_OK);
+    const Tw__Store__V1__HealthLogRecord *log = (const void *)m;
+    ck_assert_ptr_nonnull(log->log);
+    ck_assert_str_eq(log->log->id, w->id_text);
+    ck_assert_str_eq(log->log->note, "after the run");
+    ck_assert_int_eq(
+        tw_owned_get(fx.store, NULL, TW_KF_FOCUS_TEMPLATE, &w->user, &w->id, fx.arena, &m), TW_OK);
+    const Tw__Store__V1__FocusTemplateRecord *tmpl = (const void *)m;
+    ck_assert_ptr_nonnull(tmpl->template_);
+    ck_assert_str_eq(tmpl->template_->display_name, "Deep work");
+    ck_assert_int_eq(
+        tw_owned_get(fx.store, NULL, TW_KF_FOCUS_SESSION, &w->user, &w->id, fx.arena, &m), TW_OK);
+    const Tw__Store__V1__FocusSessionRecord *session = (const void *)m;
+    ck_assert_ptr_nonnull(session->session);
+    ck_assert_str_eq(session->session->id, w->id_text);
+    ck_assert_str_eq(session->session->template_id, "pomodoro");
+}
+
+START_TEST(wellness_api_messages_become_records)
+{
+    struct old_wellness w = {.user = tw_id_new(), .id = tw_id_new()};
+    tw_id_format(&w.id, w.id_text);
+    old_wellness_put(&w);
+    const tw_migration_set *set = &tw_store_migrations;
+    size_t applied;
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, set, &applied), TW_OK);
+    assert_wellness_records(&w);
+    /* Down unwraps them to the old form, which up wraps again. */
+    for (size_t i = set->count; i > 0; i--) {
+        uint32_t number;
+        ck_assert_int_eq(tw_store_migrate_down(fx.store, set, &number), TW_OK);
+    }
+    ck_assert_int_eq(tw_owned_get(fx.store, NULL, TW_KF_HEALTH_LOG, &w.user, &w.id, fx.arena,
+                                  &(ProtobufCMessage *){NULL}),
+                     TW_ERR_DB_CORRUPT); /* an API message is no record */
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, set, &applied), TW_OK);
+    assert_wellness_records(&w);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("migrations");
@@ -214,6 +300,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, every_migration_goes_up_and_down);
     tcase_add_test(tc, unique_by_owner_lists_old_claims_under_their_owners);
     tcase_add_test(tc, email_claims_become_case_insensitive_and_collisions_are_kept_and_reported);
+    tcase_add_test(tc, wellness_api_messages_become_records);
     suite_add_tcase(s, tc);
     return s;
 }

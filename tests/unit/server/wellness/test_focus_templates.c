@@ -3,6 +3,7 @@
 #include "wellness/focus.h"
 
 #include "tw_check.h"
+#include "wellness_fixture.h"
 
 #include <string.h>
 
@@ -72,11 +73,10 @@ static Tw__V1__FocusTemplate *user_template(int kind)
 
 #define ASSERT_REFUSED(t, want_field, why_part)                                                    \
     do {                                                                                           \
-        tw_bad_field bad = {{0}, {0}};                                                             \
+        tw_violations *v_ = wx_violations(arena);                                                  \
         Tw__V1__FocusTemplate *out_;                                                               \
-        ck_assert_int_eq(tw_focus_template_prepare(t, arena, &bad, &out_), TW_ERR_VALIDATION);     \
-        ck_assert_str_eq(bad.field, want_field);                                                   \
-        ck_assert_msg(strstr(bad.why, why_part) != NULL, "%s", bad.why);                           \
+        ck_assert_int_eq(tw_focus_template_prepare(t, arena, v_, &out_), TW_ERR_VALIDATION);       \
+        WX_ASSERT_VIOLATION(v_, want_field, why_part);                                             \
     } while (0)
 
 START_TEST(user_templates)
@@ -85,14 +85,16 @@ START_TEST(user_templates)
         Tw__V1__FocusTemplate *t = user_template(kind), *out;
         t->id = "pomodoro";
         t->built_in = true;
-        tw_bad_field bad;
-        ck_assert_int_eq(tw_focus_template_prepare(t, arena, &bad, &out), TW_OK);
+        ck_assert_int_eq(tw_focus_template_prepare(t, arena, wx_violations(arena), &out), TW_OK);
         ck_assert_str_eq(out->id, "");
         ck_assert(!out->built_in);
     }
+    /* An empty display_name, or no template at all, is the engine's
+     * (required). */
     Tw__V1__FocusTemplate *t = user_template(TW_FOCUS_CYCLES);
-    t->display_name = "";
-    ASSERT_REFUSED(t, "template.display_name", "is required");
+    t->display_name = "a name of more than a hundred characters, which is more than anyone needs "
+                      "to tell one template from another";
+    ASSERT_REFUSED(t, "template.display_name", "longer than 100 characters");
     t = user_template(TW_FOCUS_CYCLES);
     t->focus_duration = tw_duration_new(arena, 30000);
     ASSERT_REFUSED(t, "template.focus_duration", "between 1 minute and 4 hours");
@@ -116,7 +118,15 @@ START_TEST(user_templates)
     ASSERT_REFUSED(t, "template.kind", "is required");
     t->kind = (Tw__V1__FocusTemplateKind)7;
     ASSERT_REFUSED(t, "template.kind", "is unknown");
-    ASSERT_REFUSED(NULL, "template", "is required");
+
+    /* Every bad field at once. */
+    t = user_template(TW_FOCUS_CYCLES);
+    t->focus_duration = NULL;
+    t->long_break_every = 13;
+    tw_violations *v = wx_violations(arena);
+    Tw__V1__FocusTemplate *out;
+    ck_assert_int_eq(tw_focus_template_prepare(t, arena, v, &out), TW_ERR_VALIDATION);
+    ck_assert_uint_eq(tw_violations_total(v), 2);
 }
 END_TEST
 

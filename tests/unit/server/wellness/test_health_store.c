@@ -1,8 +1,8 @@
 /*
  * Unit tests for server/wellness/health_store.c on a real store: imports
  * are upserts (a batch stored twice leaves one copy of each entry, changes
- * update, two racing imports of one entry store it once), request ids make
- * retries find what the first try stored, deletes free the external id,
+ * update, two racing imports of one entry store it once), a client-chosen
+ * id is kept and cannot be taken twice, deletes free the external id,
  * lists use the indexes with their filters, summaries read the time index,
  * and every write appends to the change log and counts new entries.
  */
@@ -22,6 +22,19 @@
 #define HOUR TW_MS_PER_HOUR
 #define DAY  TW_MS_PER_DAY
 
+/* A step's environment for user, on the fixture's store and arena, as of
+ * NOW. */
+static tw_wellness_env *env_of(const tw_id *user, tw_arena *arena)
+{
+    tw_wellness_env *env = tw_arena_alloc(arena, sizeof *env);
+    *env = (tw_wellness_env){.store = fx.store,
+                             .user = *user,
+                             .arena = arena,
+                             .now_ms = NOW,
+                             .violations = wx_violations(arena)};
+    return env;
+}
+
 /* A prepared entry: water, source Apple Health with an external id when
  * ext is not NULL. */
 static Tw__V1__HealthLog *water(int64_t start, double ml, const char *ext)
@@ -32,9 +45,8 @@ static Tw__V1__HealthLog *water(int64_t start, double ml, const char *ext)
         e->source = TW__V1__HEALTH_LOG_SOURCE__HEALTH_LOG_SOURCE_APPLE_HEALTH;
         e->external_id = tw_arena_strdup(fx.arena, ext);
     }
-    tw_bad_field bad;
     Tw__V1__HealthLog *out;
-    ck_assert_int_eq(tw_health_prepare(e, "", NOW, fx.arena, &bad, &out), TW_OK);
+    ck_assert_int_eq(tw_health_prepare(e, "", fx.arena, wx_violations(fx.arena), &out), TW_OK);
     return out;
 }
 
@@ -47,13 +59,28 @@ struct upsert {
 static tw_err upsert_fn(tw_txn *t, void *ctx)
 {
     struct upsert *u = ctx;
-    return tw_health_upsert(t, u->user, u->w, u->n, NOW, fx.arena);
+    return tw_health_upsert(t, env_of(u->user, fx.arena), u->w, u->n);
+}
+
+static tw_err try_upsert(const tw_id *user, tw_health_write *w, size_t n)
+{
+    struct upsert u = {user, w, n};
+    return tw_txn_run(fx.store, upsert_fn, &u);
 }
 
 static void upsert(const tw_id *user, tw_health_write *w, size_t n)
 {
-    struct upsert u = {user, w, n};
-    ck_assert_int_eq(tw_txn_run(fx.store, upsert_fn, &u), TW_OK);
+    ck_assert_int_eq(try_upsert(user, w, n), TW_OK);
+}
+
+static tw_err get(const tw_id *user, const tw_id *id, Tw__V1__HealthLog **out)
+{
+    return tw_health_get(NULL, env_of(user, fx.arena), id, out);
+}
+
+static tw_err delete_in(tw_txn *t, const tw_id *user, const tw_id *id)
+{
+    return tw_health_delete(t, env_of(user, fx.arena), id);
 }
 
 /* A batch of n water entries with external ids "hk-<i>", every i-th ml
@@ -73,17 +100,17 @@ static tw_health_write *batch(size_t n, double bump)
 static size_t count_entries(const tw_id *user, const tw_health_query *q)
 {
     size_t total = 0;
-    const char *token = "";
+    const uint8_t *cursor = NULL;
+    size_t cursor_len = 0;
     for (int guard = 0; guard < 100; guard++) {
         Tw__V1__HealthLog **entries;
         size_t count;
-        char *next;
-        ck_assert_int_eq(
-            tw_health_list(fx.store, user, q, token, 7, fx.arena, &entries, &count, &next), TW_OK);
+        ck_assert_int_eq(tw_health_list(env_of(user, fx.arena), q, cursor, cursor_len, 7, &entries,
+                                        &count, &cursor, &cursor_len),
+                         TW_OK);
         total += count;
-        if (next[0] == '\0')
+        if (cursor == NULL)
             return total;
-        token = next;
     }
     ck_abort_msg("list did not end");
     return 0;
@@ -166,7 +193,7 @@ START_TEST(a_changed_import_updates_the_entry)
     tw_id id;
     ck_assert(tw_id_parse(w[1].stored->id, &id));
     Tw__V1__HealthLog *e;
-    ck_assert_int_eq(tw_health_get(fx.store, NULL, &fx_alice, &id, fx.arena, &e), TW_OK);
+    ck_assert_int_eq(get(&fx_alice, &id, &e), TW_OK);
     ck_assert_double_eq(e->water->volume_ml, 999);
     ck_assert_int_eq(tw_health_start_ms(e), NOW - 2 * HOUR);
     /* create_time stays, update_time moves. */
@@ -182,37 +209,29 @@ START_TEST(a_changed_import_updates_the_entry)
 }
 END_TEST
 
-START_TEST(request_ids_find_the_first_try)
+START_TEST(client_chosen_ids_are_kept_and_taken_once)
 {
-    tw_id request = tw_id_new();
-    tw_health_write w[3], again[3];
-    for (int round = 0; round < 2; round++) {
-        tw_health_write *b = round == 0 ? w : again;
-        for (uint32_t i = 0; i < 3; i++)
-            b[i] = (tw_health_write){.entry = water(NOW - i * HOUR, 250, NULL),
-                                     .has_id = true,
-                                     .id = tw_health_batch_id(&request, i)};
-        upsert(&fx_alice, b, 3);
-    }
-    for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(w[i].outcome, TW_HEALTH_CREATED);
-        ck_assert_int_eq(again[i].outcome, TW_HEALTH_UNCHANGED);
-        ck_assert_str_eq(again[i].stored->id, w[i].stored->id);
-    }
-    ck_assert_int_eq(count_entries(&fx_alice, &all), 3);
-    /* Ids differ per entry and per request, and are valid UUIDs. */
-    tw_id a = tw_health_batch_id(&request, 0), b = tw_health_batch_id(&request, 1);
-    tw_id other = tw_id_new(), c = tw_health_batch_id(&other, 0);
-    ck_assert(memcmp(&a, &b, sizeof a) != 0 && memcmp(&a, &c, sizeof a) != 0);
+    tw_id chosen = tw_id_new();
+    tw_health_write w = {.entry = water(NOW, 250, NULL), .has_id = true, .id = chosen};
+    upsert(&fx_alice, &w, 1);
+    ck_assert_int_eq(w.outcome, TW_HEALTH_CREATED);
     char text[TW_ID_TEXT_SIZE];
-    tw_id_format(&a, text);
-    ck_assert_int_eq(text[14], '8');
+    tw_id_format(&chosen, text);
+    ck_assert_str_eq(w.stored->id, text);
+    /* The same id again: taken, nothing stored. */
+    tw_health_write again = {.entry = water(NOW, 300, NULL), .has_id = true, .id = chosen};
+    ck_assert_int_eq(try_upsert(&fx_alice, &again, 1), TW_ERR_ALREADY_EXISTS);
+    ck_assert_int_eq(count_entries(&fx_alice, &all), 1);
+    /* Bob may use it: his keys are his. */
+    tw_health_write bobs = {.entry = water(NOW, 300, NULL), .has_id = true, .id = chosen};
+    upsert(&fx_bob, &bobs, 1);
+    ck_assert_int_eq(bobs.outcome, TW_HEALTH_CREATED);
     /* Without ids or external ids, storing again adds. */
     tw_health_write plain = {.entry = water(NOW, 250, NULL)};
     upsert(&fx_alice, &plain, 1);
     plain = (tw_health_write){.entry = water(NOW, 250, NULL)};
     upsert(&fx_alice, &plain, 1);
-    ck_assert_int_eq(count_entries(&fx_alice, &all), 5);
+    ck_assert_int_eq(count_entries(&fx_alice, &all), 3);
 }
 END_TEST
 
@@ -223,7 +242,7 @@ START_TEST(users_see_only_their_own)
     tw_id id;
     ck_assert(tw_id_parse(w.stored->id, &id));
     Tw__V1__HealthLog *e;
-    ck_assert_int_eq(tw_health_get(fx.store, NULL, &fx_bob, &id, fx.arena, &e), TW_ERR_NOT_FOUND);
+    ck_assert_int_eq(get(&fx_bob, &id, &e), TW_ERR_NOT_FOUND);
     ck_assert_int_eq(count_entries(&fx_bob, &all), 0);
     /* Bob importing the same external id gets his own entry. */
     tw_health_write b = {.entry = water(NOW, 250, "hk-0")};
@@ -232,7 +251,7 @@ START_TEST(users_see_only_their_own)
     ck_assert_str_ne(b.stored->id, w.stored->id);
     tw_txn *t;
     ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
-    ck_assert_int_eq(tw_health_delete(t, &fx_bob, &id, fx.arena), TW_ERR_NOT_FOUND);
+    ck_assert_int_eq(delete_in(t, &fx_bob, &id), TW_ERR_NOT_FOUND);
     tw_txn_abort(t);
 }
 END_TEST
@@ -245,7 +264,7 @@ START_TEST(a_deleted_entry_can_be_imported_anew)
     ck_assert(tw_id_parse(w.stored->id, &id));
     tw_txn *t;
     ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
-    ck_assert_int_eq(tw_health_delete(t, &fx_alice, &id, fx.arena), TW_OK);
+    ck_assert_int_eq(delete_in(t, &fx_alice, &id), TW_OK);
     ck_assert_int_eq(tw_txn_commit(t), TW_OK);
     for (tw_kf f = TW_KF_HEALTH_LOG; f <= TW_KF_HEALTH_LOG_BY_EXTERNAL; f++)
         ck_assert_int_eq(count_keys(f, &fx_alice), 0);
@@ -279,7 +298,7 @@ static void *race_import(void *arg)
     tw_txn *t;
     r->err = tw_txn_begin(fx.store, &t);
     if (r->err == TW_OK) {
-        r->err = tw_health_upsert(t, &fx_alice, &r->w, 1, NOW, arena);
+        r->err = tw_health_upsert(t, env_of(&fx_alice, arena), &r->w, 1);
         if (r->err)
             tw_txn_abort(t);
         else
@@ -322,11 +341,10 @@ START_TEST(lists_filter_by_type_source_and_time)
     /* 10 water entries from Apple Health an hour apart, 5 manual steps. */
     upsert(&fx_alice, batch(10, 0), 10);
     for (int i = 0; i < 5; i++) {
-        tw_bad_field bad;
         Tw__V1__HealthLog *e;
         ck_assert_int_eq(
-            tw_health_prepare(wx_entry(fx.arena, TW_HEALTH_STEPS, NOW - DAY - i * HOUR), "", NOW,
-                              fx.arena, &bad, &e),
+            tw_health_prepare(wx_entry(fx.arena, TW_HEALTH_STEPS, NOW - DAY - i * HOUR), "",
+                              fx.arena, wx_violations(fx.arena), &e),
             TW_OK);
         tw_health_write w = {.entry = e};
         upsert(&fx_alice, &w, 1);
@@ -350,18 +368,15 @@ START_TEST(lists_filter_by_type_source_and_time)
     /* Newest first, across pages. */
     Tw__V1__HealthLog **entries;
     size_t count;
-    char *next;
-    ck_assert_int_eq(
-        tw_health_list(fx.store, &fx_alice, &all, "", 3, fx.arena, &entries, &count, &next), TW_OK);
+    const uint8_t *next;
+    size_t next_len;
+    ck_assert_int_eq(tw_health_list(env_of(&fx_alice, fx.arena), &all, NULL, 0, 3, &entries, &count,
+                                    &next, &next_len),
+                     TW_OK);
     ck_assert_int_eq(count, 3);
     ck_assert_int_gt(tw_health_start_ms(entries[0]), tw_health_start_ms(entries[1]));
-    ck_assert_str_ne(next, "");
-    /* A token of one query does not serve another. */
-    q = all;
-    q.type = TW_HEALTH_WATER;
-    ck_assert_int_eq(
-        tw_health_list(fx.store, &fx_alice, &q, next, 3, fx.arena, &entries, &count, &next),
-        TW_ERR_BAD_PAGE_TOKEN);
+    ck_assert_ptr_nonnull(next);
+    /* (Page tokens, bound to the request, are the kit's: test_kit.) */
 }
 END_TEST
 
@@ -374,10 +389,9 @@ START_TEST(summaries_read_the_time_index)
         {.entry = water(day * DAY + 9 * HOUR, 200, NULL)},
         {.entry = water((day - 1) * DAY + 9 * HOUR, 1000, NULL)},
     };
-    tw_bad_field bad;
     Tw__V1__HealthLog *sleep;
     ck_assert_int_eq(tw_health_prepare(wx_entry(fx.arena, TW_HEALTH_SLEEP, day * DAY - 2 * HOUR),
-                                       "", NOW, fx.arena, &bad, &sleep),
+                                       "", fx.arena, wx_violations(fx.arena), &sleep),
                      TW_OK);
     w[3].entry = sleep;
     upsert(&fx_alice, w, 4);
@@ -404,7 +418,7 @@ Suite *tw_test_suite(void)
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_add_test(tc, a_batch_stored_twice_leaves_one_copy);
     tcase_add_test(tc, a_changed_import_updates_the_entry);
-    tcase_add_test(tc, request_ids_find_the_first_try);
+    tcase_add_test(tc, client_chosen_ids_are_kept_and_taken_once);
     tcase_add_test(tc, users_see_only_their_own);
     tcase_add_test(tc, a_deleted_entry_can_be_imported_anew);
     tcase_add_test(tc, racing_imports_of_one_entry_store_it_once);

@@ -3,6 +3,21 @@
 
 #define HOUR TW_MS_PER_HOUR
 
+tw_violations *wx_violations(tw_arena *arena)
+{
+    tw_violations *v = tw_arena_alloc(arena, sizeof *v);
+    tw_violations_init(v, arena, 100, 16 * 1024);
+    return v;
+}
+
+const tw_violation *wx_violation(const tw_violations *v, const char *field)
+{
+    for (const tw_violation *e = v->head; e != NULL; e = e->next)
+        if (strcmp(e->field, field) == 0)
+            return e;
+    return NULL;
+}
+
 Tw__V1__HealthLog *wx_entry(tw_arena *arena, int type, int64_t start)
 {
     Tw__V1__HealthLog *e = tw_arena_alloc(arena, sizeof *e);
