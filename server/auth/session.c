@@ -3,6 +3,7 @@
 
 #include "account.h"
 #include "tw_base64.h"
+#include "tw_page.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -314,10 +315,7 @@ tw_err tw_session_list(tw_store *store, const tw_id *user, const tw_id *current,
     while (!err && tw_store_iter_next(it)) {
         if (*count == size) {
             /* More remain: go on after the last one listed. */
-            if ((*next = tw_arena_alloc(arena, last_len)) == NULL)
-                err = TW_ERR_NO_MEMORY;
-            else
-                memcpy(*next, last, *next_len = last_len);
+            err = tw_store_page_cursor(arena, last, last_len, next, next_len);
             break;
         }
         tw_value v;
