@@ -35,11 +35,20 @@
  *   one field is that field's tag and length before the message), so no
  *   field is decoded, lost or reordered, and each leaves alone a value
  *   already in the form it makes.
+ * 5 voice_request_index_retired: an upload's request_id is remembered by
+ *   the service kit (server/kit/kit.h: the answer and a hash of the
+ *   metadata, in REQUEST), as every request_id is, so the voice notes' own
+ *   index from request_id to note (VOICE_NOTE_BY_REQUEST) is deleted. Its
+ *   entries hold no hash of what the upload sent, so they cannot become
+ *   the kit's records: a retry of an upload stored before this migration
+ *   stores a second note. Down rebuilds the index from the notes'
+ *   request_id.
  */
 #include "tw_migrate.h"
 
 #include "store_internal.h"
 #include "tw/store/v1/accounts.pb-c.h"
+#include "tw/store/v1/voice_records.pb-c.h"
 #include "tw_log.h"
 #include "tw_unique.h"
 
@@ -620,11 +629,54 @@ static tw_err wellness_records_down(tw_store *s)
     return rewrite_wellness(s, unwrap);
 }
 
+/* Migration 5. */
+
+static tw_err voice_request_entry_delete(tw_txn *t, const uint8_t *key, size_t len,
+                                         const tw_value *v)
+{
+    (void)v;
+    tw_key k = {.family = TW_KF_VOICE_NOTE_BY_REQUEST, .len = len};
+    memcpy(k.bytes, key, len);
+    k.nparts = tw_keyspace_family(TW_KF_VOICE_NOTE_BY_REQUEST)->nparts;
+    return tw_txn_delete(t, &k);
+}
+
+static tw_err voice_request_entry_put(tw_txn *t, const uint8_t *key, size_t len, const tw_value *v)
+{
+    const Tw__Store__V1__VoiceNoteRecord *rec = (const Tw__Store__V1__VoiceNoteRecord *)v->msg;
+    if (rec->note == NULL || rec->note->request_id[0] == '\0')
+        return TW_OK;
+    tw_key_reader r;
+    tw_id user, note;
+    tw_key_read_init(&r, TW_KF_VOICE_NOTE, key, len);
+    tw_key_read_id(&r, &user);
+    tw_key_read_id(&r, &note);
+    if (r.err)
+        return store_fail(r.err, "bad voice note key");
+    tw_key k;
+    tw_key_init(&k, TW_KF_VOICE_NOTE_BY_REQUEST);
+    tw_key_id(&k, &user);
+    tw_key_str(&k, rec->note->request_id);
+    return tw_txn_put(t, &k, &(tw_value){.id = note});
+}
+
+static tw_err voice_request_index_retired_up(tw_store *s)
+{
+    return each_record(s, TW_KF_VOICE_NOTE_BY_REQUEST, voice_request_entry_delete);
+}
+
+static tw_err voice_request_index_retired_down(tw_store *s)
+{
+    return each_record(s, TW_KF_VOICE_NOTE, voice_request_entry_put);
+}
+
 static const tw_migration rows[] = {
     {1, "unique_by_owner", unique_by_owner_up, unique_by_owner_down},
     {2, "email_case_insensitive", email_case_insensitive_up, email_case_insensitive_down},
     {3, "account_flag_index", account_flag_index_up, account_flag_index_down},
     {4, "wellness_records", wellness_records_up, wellness_records_down},
+    {5, "voice_request_index_retired", voice_request_index_retired_up,
+     voice_request_index_retired_down},
 };
 
 const tw_migration_set tw_store_migrations = {rows, sizeof rows / sizeof rows[0]};

@@ -142,7 +142,8 @@
        P(ID, session))                                                                             \
     XX(FOCUS_ACTIVE, DATA, 0x7B, OWNED, ID, NULL, P(ID, user))                                     \
     /* Voice notes (server/voice): notes by (user, note); by status for filtered lists; */         \
-    /* an upload's request_id -> note; every note by creation time for the retention sweep. */     \
+    /* every note by creation time for the retention sweep. BY_REQUEST (an upload's */             \
+    /* request_id -> note) is retired: only migration 5 reads it. */                               \
     XX(VOICE_NOTE, DATA, 0x80, OWNED, MSG, &tw__store__v1__voice_note_record__descriptor,          \
        P(ID, user), P(ID, note))                                                                   \
     XX(VOICE_NOTE_BY_STATUS, INDEX, 0x81, OWNED, NONE, NULL, P(ID, user), P(U32, status),          \

@@ -26,6 +26,11 @@
  * TW_ERR_VALIDATION. */
 tw_err tw_store_page_size(int32_t requested, uint32_t *out);
 
+/* Where the next page starts, when a scan found more than a page: a copy
+ * of the last listed key (len bytes, borrowed) in arena, as *next. */
+tw_err tw_store_page_cursor(tw_arena *arena, const uint8_t *last, size_t len, uint8_t **next,
+                            size_t *next_len);
+
 /* A token for the page after cursor (1..TW_PAGE_CURSOR_MAX bytes), for user
  * (NULL: service-wide lists) and query (query_len bytes, may be 0), as a
  * NUL-terminated string in arena. All pointers are borrowed. */

@@ -3,6 +3,7 @@
 
 #include "account.h"
 #include "tw_base64.h"
+#include "tw_page.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -291,4 +292,45 @@ Tw__V1__Session *tw_session_to_api(const Tw__Store__V1__Session *s, const tw_id 
     out->expire_time = tw_timestamp_new(arena, s->expire_unix_ms);
     out->current = current != NULL && memcmp(sid.bytes, current->bytes, TW_ID_BYTES) == 0;
     return out;
+}
+
+tw_err tw_session_list(tw_store *store, const tw_id *user, const tw_id *current,
+                       const uint8_t *cursor, size_t cursor_len, uint32_t size, tw_arena *arena,
+                       Tw__V1__Session ***out, size_t *count, uint8_t **next, size_t *next_len)
+{
+    *count = 0;
+    *next = NULL;
+    *next_len = 0;
+    tw_key prefix;
+    tw_key_init(&prefix, TW_KF_SESSION);
+    tw_key_id(&prefix, user);
+    if ((*out = tw_arena_alloc(arena, (size + 1) * sizeof **out)) == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_store_iter *it;
+    tw_err err = tw_store_scan(store, &prefix, cursor, cursor_len, true, &it);
+    if (err)
+        return err;
+    uint8_t last[TW_KEY_MAX]; /* the key of the last one listed */
+    size_t last_len = 0;
+    while (!err && tw_store_iter_next(it)) {
+        if (*count == size) {
+            /* More remain: go on after the last one listed. */
+            err = tw_store_page_cursor(arena, last, last_len, next, next_len);
+            break;
+        }
+        tw_value v;
+        if ((err = tw_store_iter_value(it, arena, &v)))
+            break;
+        Tw__V1__Session *s = tw_session_to_api((void *)v.msg, current, arena);
+        if (s == NULL) {
+            err = TW_ERR_NO_MEMORY;
+            break;
+        }
+        (*out)[(*count)++] = s;
+        const uint8_t *key;
+        tw_store_iter_key(it, &key, &last_len);
+        memcpy(last, key, last_len);
+    }
+    tw_err close_err = tw_store_iter_close(it);
+    return err ? err : close_err;
 }

@@ -60,6 +60,14 @@ tw_err tw_session_tokens(tw_keyring *ring, const tw_id *user, const Tw__Store__V
 Tw__V1__Session *tw_session_to_api(const Tw__Store__V1__Session *s, const tw_id *current,
                                    tw_arena *arena);
 
+/* A page of user's sessions in API form, newest first, from after the key
+ * cursor (cursor_len bytes; NULL: the newest): at most size of them into
+ * *out (*count), in arena. *next is the key to go on from (in arena), NULL
+ * when the list is done. current as in tw_session_to_api. */
+tw_err tw_session_list(tw_store *store, const tw_id *user, const tw_id *current,
+                       const uint8_t *cursor, size_t cursor_len, uint32_t size, tw_arena *arena,
+                       Tw__V1__Session ***out, size_t *count, uint8_t **next, size_t *next_len);
+
 /* The Unix ms of a session's UUIDv7 id text, for listings. */
 bool tw_session_id_of(const Tw__Store__V1__Session *session, tw_id *out);
 

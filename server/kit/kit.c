@@ -62,13 +62,6 @@ ProtobufCAllocator tw_kit_allocator(tw_call *call)
 
 /* ---- Writes ---------------------------------------------------------------- */
 
-/* A request made with a request_id: where its response is kept and what
- * it was (the request packed without its request_id, hashed). */
-struct memo {
-    const char *key; /* "Method:request_id" */
-    uint8_t sha256[SHA256_DIGEST_LENGTH];
-};
-
 static const ProtobufCFieldDescriptor *string_field(const ProtobufCMessage *m, const char *name)
 {
     const ProtobufCFieldDescriptor *f =
@@ -103,19 +96,17 @@ static tw_err pack_without(tw_arena *arena, const ProtobufCMessage *m,
     return TW_OK;
 }
 
-/* The memo of the call's request; key NULL without a request_id. */
-static tw_err memo_of(tw_call *call, struct memo *memo)
+tw_err tw_kit_memo_of(tw_call *call, const ProtobufCMessage *message, tw_kit_memo *memo)
 {
     memset(memo, 0, sizeof *memo);
-    const ProtobufCMessage *request = tw_call_request(call);
-    const ProtobufCFieldDescriptor *f = request ? string_field(request, "request_id") : NULL;
-    const char *id = f ? *(const char *const *)((const char *)request + f->offset) : "";
+    const ProtobufCFieldDescriptor *f = message ? string_field(message, "request_id") : NULL;
+    const char *id = f ? *(const char *const *)((const char *)message + f->offset) : "";
     if (id == NULL || id[0] == '\0')
         return TW_OK;
     tw_arena *arena = tw_call_arena(call);
     uint8_t *packed;
     size_t len;
-    tw_err err = pack_without(arena, request, &f, 1, &packed, &len);
+    tw_err err = pack_without(arena, message, &f, 1, &packed, &len);
     if (err)
         return err;
     SHA256(packed, len, memo->sha256);
@@ -126,9 +117,10 @@ static tw_err memo_of(tw_call *call, struct memo *memo)
 struct write {
     tw_call *call;
     tw_id user;
-    struct memo memo;
+    const tw_kit_memo *memo;
     tw_txn_fn fn;
     void *ctx;
+    bool replayed;
 };
 
 static void request_key(tw_key *k, const tw_id *user, const char *key)
@@ -146,7 +138,7 @@ static tw_err replay(tw_txn *t, struct write *w, bool *found)
     tw_call *call = w->call;
     tw_arena *arena = tw_call_arena(call);
     tw_key k;
-    request_key(&k, &w->user, w->memo.key);
+    request_key(&k, &w->user, w->memo->key);
     tw_value v;
     tw_err err = tw_txn_get_for_update(t, &k, arena, &v);
     if (err == TW_ERR_NOT_FOUND)
@@ -154,8 +146,8 @@ static tw_err replay(tw_txn *t, struct write *w, bool *found)
     if (err)
         return err;
     const Tw__Store__V1__RequestRecord *rec = (const void *)v.msg;
-    if (rec->request_sha256.len != sizeof w->memo.sha256 ||
-        memcmp(rec->request_sha256.data, w->memo.sha256, sizeof w->memo.sha256) != 0)
+    if (rec->request_sha256.len != sizeof w->memo->sha256 ||
+        memcmp(rec->request_sha256.data, w->memo->sha256, sizeof w->memo->sha256) != 0)
         return tw_call_field_violation(call, "request_id",
                                        "was already used for a different request");
     ProtobufCMessage *response = tw_call_response(call);
@@ -178,34 +170,58 @@ static tw_err remember(tw_txn *t, struct write *w)
         return TW_ERR_NO_MEMORY;
     protobuf_c_message_pack(response, packed);
     Tw__Store__V1__RequestRecord rec = TW__STORE__V1__REQUEST_RECORD__INIT;
-    rec.request_sha256 = (ProtobufCBinaryData){sizeof w->memo.sha256, w->memo.sha256};
+    rec.request_sha256 = (ProtobufCBinaryData){sizeof w->memo->sha256, (uint8_t *)w->memo->sha256};
     rec.response = (ProtobufCBinaryData){len, packed};
     tw_key k;
-    request_key(&k, &w->user, w->memo.key);
+    request_key(&k, &w->user, w->memo->key);
     return tw_txn_put(t, &k, &(tw_value){.msg = &rec.base});
 }
 
 static tw_err write_step(tw_txn *t, void *ctx)
 {
     struct write *w = ctx;
-    bool replayed = false;
-    tw_err err = w->memo.key ? replay(t, w, &replayed) : TW_OK;
-    if (err || replayed)
+    w->replayed = false;
+    tw_err err = w->memo->key ? replay(t, w, &w->replayed) : TW_OK;
+    if (err || w->replayed)
         return err;
     if ((err = w->fn(t, w->ctx)))
         return err;
-    return w->memo.key ? remember(t, w) : TW_OK;
+    return w->memo->key ? remember(t, w) : TW_OK;
 }
 
 tw_err tw_kit_write(tw_call *call, tw_store *store, tw_txn_fn fn, void *ctx)
 {
-    struct write w = {.call = call, .fn = fn, .ctx = ctx};
+    tw_kit_memo memo;
+    tw_err err = tw_kit_memo_of(call, tw_call_request(call), &memo);
+    return err ? err : tw_kit_write_memo(call, store, &memo, fn, ctx, NULL);
+}
+
+tw_err tw_kit_write_memo(tw_call *call, tw_store *store, const tw_kit_memo *memo, tw_txn_fn fn,
+                         void *ctx, bool *replayed)
+{
+    struct write w = {.call = call, .memo = memo, .fn = fn, .ctx = ctx};
     tw_err err = tw_call_user(call, &w.user);
     if (err == TW_OK)
-        err = memo_of(call, &w.memo);
-    if (err)
-        return err;
-    return tw_kit_fail(call, tw_txn_run(store, write_step, &w));
+        err = tw_kit_fail(call, tw_txn_run(store, write_step, &w));
+    if (replayed != NULL)
+        *replayed = err == TW_OK && w.replayed;
+    return err;
+}
+
+/* A write that only replays: fn never runs. */
+static tw_err refuse_new(tw_txn *t, void *ctx)
+{
+    (void)t, (void)ctx;
+    return TW_ERR_NOT_FOUND;
+}
+
+tw_err tw_kit_replay(tw_call *call, tw_store *store, const tw_kit_memo *memo, bool *found)
+{
+    *found = false;
+    if (memo->key == NULL)
+        return TW_OK;
+    tw_err err = tw_kit_write_memo(call, store, memo, refuse_new, NULL, found);
+    return err == TW_ERR_NOT_FOUND ? TW_OK : err;
 }
 
 /* ---- Lists ----------------------------------------------------------------- */

@@ -71,6 +71,30 @@ ProtobufCAllocator tw_kit_allocator(tw_call *call);
  */
 tw_err tw_kit_write(tw_call *call, tw_store *store, tw_txn_fn fn, void *ctx);
 
+/*
+ * For a write whose request_id is not a field of the call's request (a
+ * client stream's first message carries it): the memo of message
+ * (borrowed), taken while message lives, is what tw_kit_write takes from
+ * the request. Its key is NULL when message has no request_id; it lives in
+ * the call's arena.
+ */
+typedef struct tw_kit_memo {
+    const char *key;    /* "Method:request_id"; NULL: nothing to remember */
+    uint8_t sha256[32]; /* of message packed without its request_id */
+} tw_kit_memo;
+tw_err tw_kit_memo_of(tw_call *call, const ProtobufCMessage *message, tw_kit_memo *memo);
+
+/* tw_kit_write with that memo; *replayed (may be NULL) is true when the
+ * answer was an earlier one's, replayed, and fn's work is not what
+ * committed (fn may still have run in an attempt that did not commit). */
+tw_err tw_kit_write_memo(tw_call *call, tw_store *store, const tw_kit_memo *memo, tw_txn_fn fn,
+                         void *ctx, bool *replayed);
+
+/* Before any work (an upload's audio): when memo's request_id was answered
+ * already, the call's response is that answer and *found is true; the same
+ * id with another message is refused as tw_kit_write refuses it. */
+tw_err tw_kit_replay(tw_call *call, tw_store *store, const tw_kit_memo *memo, bool *found);
+
 /* ---- Lists ----------------------------------------------------------------- */
 
 typedef struct tw_kit_page {

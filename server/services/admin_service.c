@@ -16,14 +16,13 @@
 #include "auth/account.h"
 #include "auth/auth.h"
 #include "auth/session.h"
-#include "list_call.h"
+#include "kit/kit.h"
 #include "ops/backup.h"
 #include "ops/ops.h"
 #include "ops/queries.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_log.h"
 #include "tw_migrate.h"
-#include "tw_page.h"
 #include "tw_store_ops.h"
 #include "tw_time.h"
 #include "tw_unique.h"
@@ -682,16 +681,11 @@ static tw_err list_users(tw_call *call, const ProtobufCMessage *request, Protobu
     tw_arena *arena = tw_call_arena(call);
     if (in->filter != TW__V1__USER_FILTER__USER_FILTER_UNSPECIFIED &&
         filter_flag(in->filter) == NULL)
-        return tw_call_field_violation(call, "filter", "is not a UserFilter");
-    uint32_t size;
-    tw_err err = tw_list_call_page_size(call, in->page_size, &size);
-    uint8_t *cursor;
-    size_t cursor_len;
-    int32_t query = in->filter;
-    if (!err)
-        err = tw_list_call_token(call, tw_store_page_token_read(app->store, NULL, &query,
-                                                                sizeof query, in->page_token, arena,
-                                                                &cursor, &cursor_len));
+        tw_call_field_violation(call, "filter", "is not a UserFilter");
+    tw_kit_page page;
+    tw_err err = tw_kit_page_open(call, app->store, &page);
+    if (err == TW_OK && tw_violations_any(tw_call_violations(call)))
+        err = TW_ERR_VALIDATION;
     if (err)
         return err;
     const char *flag = filter_flag(in->filter);
@@ -700,15 +694,15 @@ static tw_err list_users(tw_call *call, const ProtobufCMessage *request, Protobu
     if (flag)
         tw_key_str(&prefix, flag);
     tw_store_iter *it;
-    if ((err = tw_store_scan(app->store, &prefix, cursor, cursor_len, true, &it)))
-        return store_error(call, err);
-    out->users = tw_arena_alloc(arena, size * sizeof *out->users);
+    if ((err = tw_store_scan(app->store, &prefix, page.cursor, page.cursor_len, true, &it)))
+        return tw_kit_fail(call, err);
+    out->users = tw_arena_alloc(arena, page.size * sizeof *out->users);
     err = out->users ? TW_OK : TW_ERR_NO_MEMORY;
     bool more = false;
     uint8_t *last = NULL;
     size_t last_len = 0;
     while (!err && tw_store_iter_next(it)) {
-        if (out->n_users == size) {
+        if (out->n_users == page.size) {
             more = true;
             break;
         }
@@ -739,16 +733,10 @@ static tw_err list_users(tw_call *call, const ProtobufCMessage *request, Protobu
             out->users[out->n_users++] = u;
     }
     tw_err close_err = tw_store_iter_close(it);
-    err = err ? err : close_err;
-    if (!err && more && last != NULL)
-        err = tw_store_page_token_make(app->store, NULL, &query, sizeof query, last, last_len,
-                                       arena, &out->next_page_token);
-    return store_error(call, err);
+    if ((err = err ? err : close_err))
+        return tw_kit_fail(call, err);
+    return tw_kit_page_close(call, &page, more ? last : NULL, last_len, &out->next_page_token);
 }
-
-/* Sessions' page tokens are bound to the account and to this list (not the
- * account's own ListSessions). */
-#define SESSIONS_QUERY "admin:sessions"
 
 static tw_err list_user_sessions(tw_call *call, const ProtobufCMessage *request,
                                  ProtobufCMessage *response)
@@ -756,56 +744,20 @@ static tw_err list_user_sessions(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__ListUserSessionsRequest *in = (const void *)request;
     Tw__V1__ListUserSessionsResponse *out = (void *)response;
     tw_app *app = tw_call_service_ctx(call);
-    tw_arena *arena = tw_call_arena(call);
     tw_id user;
-    uint32_t size;
-    uint8_t *cursor;
-    size_t cursor_len;
+    tw_kit_page page;
     tw_err err = named_user(call, in->user_id, in->email, &user);
     if (!err)
-        err = tw_list_call_page_size(call, in->page_size, &size);
-    if (!err)
-        err = tw_list_call_token(call,
-                                 tw_store_page_token_read(app->store, &user, SESSIONS_QUERY,
-                                                          strlen(SESSIONS_QUERY), in->page_token,
-                                                          arena, &cursor, &cursor_len));
+        err = tw_kit_page_open(call, app->store, &page);
     if (err)
         return err;
-    tw_key prefix;
-    tw_key_init(&prefix, TW_KF_SESSION);
-    tw_key_id(&prefix, &user);
-    tw_store_iter *it;
-    if ((err = tw_store_scan(app->store, &prefix, cursor, cursor_len, true, &it)))
-        return store_error(call, err);
-    out->sessions = tw_arena_alloc(arena, size * sizeof *out->sessions);
-    err = out->sessions ? TW_OK : TW_ERR_NO_MEMORY;
-    bool more = false;
-    uint8_t *last = NULL;
-    size_t last_len = 0;
-    while (!err && tw_store_iter_next(it)) {
-        if (out->n_sessions == size) {
-            more = true;
-            break;
-        }
-        tw_value v;
-        if ((err = tw_store_iter_value(it, arena, &v)))
-            break;
-        Tw__V1__Session *s = tw_session_to_api((void *)v.msg, NULL, arena);
-        const uint8_t *key;
-        tw_store_iter_key(it, &key, &last_len);
-        if (s == NULL || (last = tw_arena_alloc(arena, last_len)) == NULL) {
-            err = TW_ERR_NO_MEMORY;
-            break;
-        }
-        memcpy(last, key, last_len);
-        out->sessions[out->n_sessions++] = s;
-    }
-    tw_err close_err = tw_store_iter_close(it);
-    err = err ? err : close_err;
-    if (!err && more && last != NULL)
-        err = tw_store_page_token_make(app->store, &user, SESSIONS_QUERY, strlen(SESSIONS_QUERY),
-                                       last, last_len, arena, &out->next_page_token);
-    return store_error(call, err);
+    uint8_t *next;
+    size_t next_len, count;
+    if ((err = tw_session_list(app->store, &user, NULL, page.cursor, page.cursor_len, page.size,
+                               tw_call_arena(call), &out->sessions, &count, &next, &next_len)))
+        return tw_kit_fail(call, err);
+    out->n_sessions = count;
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
 }
 
 static tw_err export_user_data(tw_call *call, const ProtobufCMessage *request,

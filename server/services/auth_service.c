@@ -8,14 +8,14 @@
  */
 #include "services.h"
 
-#include "list_call.h"
 #include "auth/account.h"
 #include "auth/auth.h"
 #include "auth/deletion.h"
 #include "auth/session.h"
 #include "jobs.h"
+#include "kit/kit.h"
+#include "kit/mask.h"
 #include "tw_counter.h"
-#include "tw_page.h"
 #include "tw_time.h"
 #include "tw_unique.h"
 
@@ -29,15 +29,6 @@
 static tw_auth *call_auth(tw_call *call)
 {
     return ((tw_app *)tw_call_service_ctx(call))->auth;
-}
-
-/* Storage failures: the client gets the table's message, the log the detail. */
-static tw_err store_error(tw_call *call, tw_err err)
-{
-    if (err == TW_ERR_DB || err == TW_ERR_DB_CORRUPT || err == TW_ERR_DB_READ_ONLY ||
-        err == TW_ERR_CONFLICT)
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-    return err;
 }
 
 static void caller_ids(tw_call *call, tw_id *user, tw_id *session)
@@ -158,7 +149,7 @@ static tw_err sign_in(tw_call *call, tw_auth *auth, struct sign_in *s, Tw__V1__U
     if (err == TW_ERR_NOT_FOUND) /* deleted meanwhile */
         return TW_ERR_AUTH_BAD_CREDENTIALS;
     if (err)
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     tw_id id;
     memcpy(id.bytes, s->account->id.data, TW_ID_BYTES);
     *user = tw_account_to_user(s->account, s->arena);
@@ -232,7 +223,7 @@ static tw_err do_register(tw_call *call, const ProtobufCMessage *request,
         return tw_call_error(call, TW_ERR_ALREADY_EXISTS,
                              "an account with this email already exists");
     if (err != TW_ERR_NOT_FOUND)
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     err = defer(call, run_register, request, response, email, NULL);
     return err ? err : TW_DEFERRED;
 }
@@ -293,7 +284,7 @@ static void run_login(void *arg)
     if (!err)
         err = sign_in(call, auth, &s, &out->user, &out->tokens);
     else
-        err = store_error(call, err);
+        err = tw_kit_fail(call, err);
     free(stronger);
     free(job);
     tw_call_finish(call, err);
@@ -322,7 +313,7 @@ static tw_err do_login(tw_call *call, const ProtobufCMessage *request, ProtobufC
     if (err == TW_ERR_RATE_LIMITED)
         return limited(call, retry_ms);
     if (err)
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     err = defer(call, run_login, request, response, email, &ticket);
     if (err)
         (void)tw_login_end(auth->logins, &ticket, false, tw_wall_ms(), NULL);
@@ -397,7 +388,7 @@ static tw_err do_refresh_token(tw_call *call, const ProtobufCMessage *request,
             return tw_call_error(call, err, "%s", message);
     }
     if (err)
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     if (r.outcome == REUSED)
         return tw_call_error(call, TW_ERR_AUTH_REVOKED,
                              "refresh token was already used; the session has been ended");
@@ -429,7 +420,7 @@ static tw_err do_logout(tw_call *call, const ProtobufCMessage *request, Protobuf
 {
     struct logout l = {.all = false};
     caller_ids(call, &l.user, &l.session);
-    return store_error(call, tw_txn_run(call_auth(call)->store, logout_txn, &l));
+    return tw_kit_fail(call, tw_txn_run(call_auth(call)->store, logout_txn, &l));
 }
 
 static tw_err do_logout_all(tw_call *call, const ProtobufCMessage *request,
@@ -439,7 +430,7 @@ static tw_err do_logout_all(tw_call *call, const ProtobufCMessage *request,
     caller_ids(call, &l.user, NULL);
     tw_err err = tw_txn_run(call_auth(call)->store, logout_txn, &l);
     ((Tw__V1__LogoutAllResponse *)response)->session_count = l.count;
-    return store_error(call, err);
+    return tw_kit_fail(call, err);
 }
 
 /* ---- GetMe ------------------------------------------------------------------------------- */
@@ -452,7 +443,7 @@ static tw_err do_get_me(tw_call *call, const ProtobufCMessage *request, Protobuf
     Tw__Store__V1__Account *account;
     tw_err err = tw_account_load(call_auth(call)->store, &user, tw_call_arena(call), &account);
     if (err)
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     out->user = tw_account_to_user(account, tw_call_arena(call));
     return out->user ? TW_OK : TW_ERR_NO_MEMORY;
 }
@@ -461,18 +452,17 @@ static tw_err do_get_me(tw_call *call, const ProtobufCMessage *request, Protobuf
 
 enum { SET_NAME = 1, SET_ZONE = 2, SET_LOCALE = 4, SET_HOUR = 8, SET_ALL = 15 };
 
-static const struct {
-    const char *path;
-    unsigned bit;
-} profile_fields[] = {
-    {"display_name", SET_NAME},   {"time_zone", SET_ZONE}, {"locale", SET_LOCALE},
-    {"day_start_hour", SET_HOUR}, {"*", SET_ALL},
+/* The paths UpdateMe reads (kit/mask.h); "*" names all four. */
+static const tw_mask_path profile_paths[] = {
+    {"display_name", SET_NAME, NULL},   {"time_zone", SET_ZONE, NULL}, {"locale", SET_LOCALE, NULL},
+    {"day_start_hour", SET_HOUR, NULL}, {"*", SET_ALL, NULL},          {NULL},
 };
 
 struct update_me {
     tw_id user;
     const Tw__V1__User *in;
     unsigned fields;
+    int64_t now_ms;
     tw_arena *arena;
     Tw__Store__V1__Account *account; /* out */
 };
@@ -492,50 +482,41 @@ static tw_err update_me_txn(tw_txn *t, void *ctx)
         a->locale = u->in->locale;
     if (u->fields & SET_HOUR)
         a->day_start_hour = u->in->day_start_hour;
-    a->update_unix_ms = tw_wall_ms();
+    a->update_unix_ms = u->now_ms;
     return tw_txn_account_put(t, a);
 }
 
-static tw_err check_profile(tw_call *call, const Tw__V1__User *in, unsigned fields)
+/* Every bad field of the profile, into the call's violations. */
+static void check_profile(tw_call *call, const Tw__V1__User *in, unsigned fields)
 {
     char why[160];
     if ((fields & SET_NAME) && !tw_display_name_valid(in->display_name, false, why, sizeof why))
-        return tw_call_field_violation(call, "user.display_name", "%s", why);
+        tw_call_field_violation(call, "user.display_name", "%s", why);
     if ((fields & SET_ZONE) && !tw_time_zone_valid(in->time_zone, why, sizeof why))
-        return tw_call_field_violation(call, "user.time_zone", "%s", why);
+        tw_call_field_violation(call, "user.time_zone", "%s", why);
     if ((fields & SET_LOCALE) && !tw_locale_valid(in->locale, why, sizeof why))
-        return tw_call_field_violation(call, "user.locale", "%s", why);
+        tw_call_field_violation(call, "user.locale", "%s", why);
     if ((fields & SET_HOUR) && (in->day_start_hour < 0 || in->day_start_hour > 23))
-        return tw_call_field_violation(call, "user.day_start_hour", "must be from 0 to 23");
-    return TW_OK;
+        tw_call_field_violation(call, "user.day_start_hour", "must be from 0 to 23");
 }
 
 static tw_err do_update_me(tw_call *call, const ProtobufCMessage *request,
                            ProtobufCMessage *response)
 {
     const Tw__V1__UpdateMeRequest *in = (const void *)request;
-    struct update_me u = {.in = in->user, .arena = tw_call_arena(call)};
-    if (in->update_mask == NULL || in->update_mask->n_paths == 0)
-        return tw_call_field_violation(call, "update_mask", "name the fields to change");
-    for (size_t i = 0; i < in->update_mask->n_paths; i++) {
-        size_t f = 0;
-        while (f < sizeof profile_fields / sizeof profile_fields[0] &&
-               strcmp(profile_fields[f].path, in->update_mask->paths[i]) != 0)
-            f++;
-        if (f == sizeof profile_fields / sizeof profile_fields[0])
-            return tw_call_error(call, TW_ERR_BAD_FIELD_MASK,
-                                 "update_mask: \"%s\" is not a field UpdateMe changes",
-                                 in->update_mask->paths[i]);
-        u.fields |= profile_fields[f].bit;
-    }
+    struct update_me u = {
+        .in = in->user, .now_ms = tw_call_now_ms(call), .arena = tw_call_arena(call)};
+    tw_err err = tw_mask_parse(in->update_mask, profile_paths, SET_ALL, "User", "update_mask",
+                               tw_call_violations(call), &u.fields);
     if (in->user == NULL)
-        return tw_call_field_violation(call, "user", "is required");
-    tw_err err = check_profile(call, in->user, u.fields);
-    if (err)
-        return err;
+        tw_call_field_violation(call, "user", "is required");
+    else
+        check_profile(call, in->user, u.fields);
+    if (err || tw_violations_any(tw_call_violations(call)))
+        return err ? err : TW_ERR_VALIDATION;
     caller_ids(call, &u.user, NULL);
     if ((err = tw_txn_run(call_auth(call)->store, update_me_txn, &u)))
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     Tw__V1__UpdateMeResponse *out = (void *)response;
     out->user = tw_account_to_user(u.account, u.arena);
     return out->user ? TW_OK : TW_ERR_NO_MEMORY;
@@ -631,7 +612,7 @@ static void run_change_password(void *arg)
     if (!err) {
         caller_ids(call, &c.user, &c.session);
         c.checked_hash = account->password_hash;
-        err = store_error(call, tw_txn_run(job->auth->store, change_password_txn, &c));
+        err = tw_kit_fail(call, tw_txn_run(job->auth->store, change_password_txn, &c));
     }
     ((Tw__V1__ChangePasswordResponse *)job->response)->revoked_session_count = c.revoked;
     free(hash);
@@ -650,7 +631,7 @@ static void run_delete_account(void *arg)
     if (!err) {
         caller_ids(call, &c.user, NULL);
         c.checked_hash = account->password_hash;
-        err = store_error(call, tw_txn_run(job->auth->store, delete_account_txn, &c));
+        err = tw_kit_fail(call, tw_txn_run(job->auth->store, delete_account_txn, &c));
     }
     if (!err)
         tw_jobs_wake(((tw_app *)tw_call_service_ctx(call))->jobs);
@@ -668,7 +649,7 @@ static tw_err defer_confirmed(tw_call *call, void (*run)(void *), const Protobuf
     Tw__Store__V1__Account *account;
     tw_err err = tw_account_load(auth->store, &user, tw_call_arena(call), &account);
     if (err)
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     char peer[64];
     tw_login_peer_address(tw_call_peer(call), peer, sizeof peer);
     tw_login_ticket ticket;
@@ -677,7 +658,7 @@ static tw_err defer_confirmed(tw_call *call, void (*run)(void *), const Protobuf
     if (err == TW_ERR_RATE_LIMITED)
         return limited(call, retry_ms);
     if (err)
-        return store_error(call, err);
+        return tw_kit_fail(call, err);
     err = defer(call, run, request, response, account->email, &ticket);
     if (err)
         (void)tw_login_end(auth->logins, &ticket, false, tw_wall_ms(), NULL);
@@ -712,59 +693,21 @@ static tw_err do_delete_account(tw_call *call, const ProtobufCMessage *request,
 static tw_err do_list_sessions(tw_call *call, const ProtobufCMessage *request,
                                ProtobufCMessage *response)
 {
-    const Tw__V1__ListSessionsRequest *in = (const void *)request;
     Tw__V1__ListSessionsResponse *out = (void *)response;
     tw_store *store = call_auth(call)->store;
-    tw_arena *arena = tw_call_arena(call);
-    uint32_t size;
-    tw_err err = tw_list_call_page_size(call, in->page_size, &size);
+    tw_kit_page page;
+    tw_err err = tw_kit_page_open(call, store, &page);
     if (err)
         return err;
     tw_id user, current;
     caller_ids(call, &user, &current);
-    uint8_t *cursor;
-    size_t cursor_len;
-    err = tw_list_call_token(call, tw_store_page_token_read(store, &user, NULL, 0, in->page_token,
-                                                            arena, &cursor, &cursor_len));
-    if (err)
-        return err;
-    tw_key prefix;
-    tw_key_init(&prefix, TW_KF_SESSION);
-    tw_key_id(&prefix, &user);
-    tw_store_iter *it;
-    if ((err = tw_store_scan(store, &prefix, cursor, cursor_len, true, &it)))
-        return store_error(call, err);
-    out->sessions = tw_arena_alloc(arena, size * sizeof *out->sessions);
-    err = out->sessions ? TW_OK : TW_ERR_NO_MEMORY;
-    bool more = false;
-    const uint8_t *last = NULL;
-    size_t last_len = 0;
-    while (!err && tw_store_iter_next(it)) {
-        if (out->n_sessions == size) {
-            more = true;
-            break;
-        }
-        tw_value v;
-        if ((err = tw_store_iter_value(it, arena, &v)))
-            break;
-        Tw__V1__Session *s = tw_session_to_api((void *)v.msg, &current, arena);
-        if (s == NULL) {
-            err = TW_ERR_NO_MEMORY;
-            break;
-        }
-        out->sessions[out->n_sessions++] = s;
-        tw_store_iter_key(it, &last, &last_len);
-        uint8_t *copy = tw_arena_alloc(arena, last_len);
-        if (copy != NULL)
-            memcpy(copy, last, last_len);
-        last = copy;
-    }
-    tw_err close_err = tw_store_iter_close(it);
-    err = err ? err : close_err;
-    if (!err && more && last != NULL)
-        err = tw_store_page_token_make(store, &user, NULL, 0, last, last_len, arena,
-                                       &out->next_page_token);
-    return store_error(call, err);
+    uint8_t *next;
+    size_t next_len, count;
+    if ((err = tw_session_list(store, &user, &current, page.cursor, page.cursor_len, page.size,
+                               tw_call_arena(call), &out->sessions, &count, &next, &next_len)))
+        return tw_kit_fail(call, err);
+    out->n_sessions = count;
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
 }
 
 static tw_err revoke_txn(tw_txn *t, void *ctx)
@@ -790,7 +733,7 @@ static tw_err do_revoke_session(tw_call *call, const ProtobufCMessage *request,
     tw_err err = tw_txn_run(call_auth(call)->store, revoke_txn, ids);
     if (err == TW_ERR_NOT_FOUND)
         return tw_call_error(call, err, "no session %s", in->session_id);
-    return store_error(call, err);
+    return tw_kit_fail(call, err);
 }
 
 static const tw_method auth_methods[] = {

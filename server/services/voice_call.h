@@ -6,7 +6,7 @@
 #ifndef TW_SERVICES_VOICE_CALL_H
 #define TW_SERVICES_VOICE_CALL_H
 
-#include "rpc/call.h"
+#include "kit/kit.h"
 #include "tw_id.h"
 #include "voice/voice.h"
 
@@ -16,16 +16,14 @@
  * UNAVAILABLE). */
 tw_voice *tw_voice_call_voice(tw_call *call);
 
-/* Whether s is printable ASCII without spaces. */
-bool tw_voice_call_printable(const char *s);
+/* A request's language: the default for "", else language itself when the
+ * server can transcribe it; NULL, with a violation on field, when not. */
+const char *tw_voice_call_language(tw_call *call, tw_voice *v, const char *field,
+                                   const char *language);
 
-/* Checks a language (a violation on field when bad) and returns it in
- * *out, or the default for "". */
-tw_err tw_voice_call_language(tw_call *call, tw_voice *v, const char *field, const char *language,
-                              const char **out);
-
-/* Checks vocabulary terms (a violation on field when bad) and copies them
- * into the call's arena. */
+/* Checks vocabulary terms (a violation for each bad field, under field)
+ * and copies them into the call's arena (the request's copy may not live
+ * as long as the call's work). TW_ERR_NO_MEMORY or TW_OK. */
 tw_err tw_voice_call_vocabulary(tw_call *call, tw_voice *v, const char *field,
                                 Tw__V1__VocabularyTerm *const *terms, size_t n,
                                 Tw__V1__VocabularyTerm ***out);

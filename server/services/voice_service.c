@@ -12,6 +12,7 @@
 #include "voice_upload.h"
 
 #include "tw_id.h"
+#include "tw_utf8.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -35,23 +36,8 @@ tw_voice *tw_voice_call_voice(tw_call *call)
     return app_of(call)->voice;
 }
 
-static tw_err parse_note_id(tw_call *call, const char *field, const char *text, tw_id *out)
-{
-    if (!tw_id_parse(text, out))
-        return tw_call_field_violation(call, field, "is not a voice note id (a UUID)");
-    return TW_OK;
-}
-
-/* Characters of a UTF-8 string (the engine has checked that it is UTF-8). */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
-    return n;
-}
-
-bool tw_voice_call_printable(const char *s)
+/* Whether s is printable ASCII without spaces. */
+static bool printable(const char *s)
 {
     for (; *s; s++)
         if (*s < 0x21 || *s > 0x7e)
@@ -59,22 +45,23 @@ bool tw_voice_call_printable(const char *s)
     return true;
 }
 
-tw_err tw_voice_call_language(tw_call *call, tw_voice *v, const char *field, const char *language,
-                              const char **out)
+const char *tw_voice_call_language(tw_call *call, tw_voice *v, const char *field,
+                                   const char *language)
 {
-    if (language[0] == '\0') {
-        *out = DEFAULT_LANGUAGE;
-        return TW_OK;
+    if (language[0] == '\0')
+        return DEFAULT_LANGUAGE;
+    if (strlen(language) > LANGUAGE_MAX || !printable(language)) {
+        tw_call_field_violation(call, field, "is not a BCP 47 language tag");
+        return NULL;
     }
-    if (strlen(language) > LANGUAGE_MAX || !tw_voice_call_printable(language))
-        return tw_call_field_violation(call, field, "is not a BCP 47 language tag");
     tw_stt_engine *engine = tw_voice_engine(v);
-    if (!tw_stt_supports_language(engine, language))
-        return tw_call_field_violation(call, field,
-                                       "\"%s\" cannot be transcribed by this server's engine (%s)",
-                                       language, tw_stt_name(engine));
-    *out = tw_arena_strdup(tw_call_arena(call), language);
-    return TW_OK;
+    if (!tw_stt_supports_language(engine, language)) {
+        tw_call_field_violation(call, field,
+                                "\"%s\" cannot be transcribed by this server's engine (%s)",
+                                language, tw_stt_name(engine));
+        return NULL;
+    }
+    return language;
 }
 
 tw_err tw_voice_call_vocabulary(tw_call *call, tw_voice *v, const char *field,
@@ -88,17 +75,18 @@ tw_err tw_voice_call_vocabulary(tw_call *call, tw_voice *v, const char *field,
     for (size_t i = 0; i < n; i++) {
         char name[64], why[128];
         const Tw__V1__VocabularyTerm *t = terms[i];
-        size_t chars = utf8_chars(t->phrase);
-        snprintf(name, sizeof name, "%s[%zu].phrase", field, i);
-        if (chars == 0 || chars > PHRASE_MAX)
-            return tw_call_field_violation(call, name, "must have 1 to %d characters", PHRASE_MAX);
-        snprintf(name, sizeof name, "%s[%zu].pronunciation", field, i);
+        size_t chars = tw_utf8_chars(t->phrase);
+        bool phrase_ok = chars > 0 && chars <= PHRASE_MAX;
         tw_stt_term term = {t->phrase, t->pronunciation};
+        if (!phrase_ok) {
+            snprintf(name, sizeof name, "%s[%zu].phrase", field, i);
+            tw_call_field_violation(call, name, "must have 1 to %d characters", PHRASE_MAX);
+        }
+        snprintf(name, sizeof name, "%s[%zu].pronunciation", field, i);
         if (strlen(t->pronunciation) > PRONUNCIATION_MAX)
-            return tw_call_field_violation(call, name, "is longer than %d bytes",
-                                           PRONUNCIATION_MAX);
-        if (!tw_stt_term_valid(tw_voice_engine(v), &term, why, sizeof why))
-            return tw_call_field_violation(call, name, "%s", why);
+            tw_call_field_violation(call, name, "is longer than %d bytes", PRONUNCIATION_MAX);
+        else if (phrase_ok && !tw_stt_term_valid(tw_voice_engine(v), &term, why, sizeof why))
+            tw_call_field_violation(call, name, "%s", why);
         copy[i] = tw_arena_alloc(arena, sizeof **copy);
         if (copy[i] == NULL)
             return TW_ERR_NO_MEMORY;
@@ -110,23 +98,28 @@ tw_err tw_voice_call_vocabulary(tw_call *call, tw_voice *v, const char *field,
     return TW_OK;
 }
 
+/* The caller and the note a request's id field names (the engine checked
+ * that it is a UUID). */
+static tw_err caller_note(tw_call *call, const char *id, tw_id *user, tw_id *note)
+{
+    if (tw_voice_call_voice(call) == NULL)
+        return TW_ERR_SHUTTING_DOWN;
+    tw_kit_id(id, note);
+    return tw_call_user(call, user);
+}
+
 /* ---- GetVoiceNote, ListVoiceNotes ---------------------------------------- */
 
 /* The note named by a request's id field, of the caller. */
 static tw_err load_note(tw_call *call, const char *id, Tw__V1__VoiceNote **out)
 {
-    tw_voice *v = tw_voice_call_voice(call);
     tw_id user, note;
-    tw_err err = v ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
+    tw_err err = caller_note(call, id, &user, &note);
     if (err == TW_OK)
-        err = parse_note_id(call, "id", id, &note);
-    if (err == TW_OK)
-        err = tw_voice_note_get(v, &user, &note, tw_call_arena(call), out);
+        err = tw_voice_note_get(tw_voice_call_voice(call), &user, &note, tw_call_arena(call), out);
     if (err == TW_ERR_NOT_FOUND)
         return tw_call_error(call, err, "voice note %s not found", id);
-    if (err && err != TW_ERR_VALIDATION)
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-    return err;
+    return tw_kit_fail(call, err);
 }
 
 static tw_err get_note(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
@@ -140,31 +133,27 @@ static tw_err list_notes(tw_call *call, const ProtobufCMessage *request, Protobu
 {
     const Tw__V1__ListVoiceNotesRequest *in = (const void *)request;
     Tw__V1__ListVoiceNotesResponse *out = (void *)response;
+    tw_voice *v = tw_voice_call_voice(call);
     tw_id user;
-    tw_err err =
-        tw_voice_call_voice(call) ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
+    tw_kit_page page;
+    tw_err err = v ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
     if (err)
         return err;
-    if (in->page_size < 0)
-        return tw_call_field_violation(call, "page_size", "must not be negative");
     if (in->status < 0 || in->status > TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_FAILED)
-        return tw_call_field_violation(call, "status", "is not a VoiceNoteStatus");
-    char *token = NULL;
-    size_t count = 0;
-    err =
-        tw_voice_note_list(tw_voice_call_voice(call), &user, in->status, in->page_size,
-                           in->page_token, tw_call_arena(call), &out->voice_notes, &count, &token);
-    if (err == TW_ERR_BAD_PAGE_TOKEN) {
-        tw_call_field_violation(call, "page_token", "is not a token of this list");
+        tw_call_field_violation(call, "status", "is not a VoiceNoteStatus");
+    err = tw_kit_page_open(call, app_of(call)->store, &page);
+    if (err == TW_OK && tw_violations_any(tw_call_violations(call)))
+        err = TW_ERR_VALIDATION;
+    if (err)
         return err;
-    }
-    if (err) {
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-        return err;
-    }
+    uint8_t *next;
+    size_t next_len, count;
+    if ((err =
+             tw_voice_note_list(v, &user, in->status, page.cursor, page.cursor_len, page.size,
+                                tw_call_arena(call), &out->voice_notes, &count, &next, &next_len)))
+        return tw_kit_fail(call, err);
     out->n_voice_notes = count;
-    out->next_page_token = token ? token : "";
-    return TW_OK;
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
 }
 
 /* ---- DownloadVoiceNote --------------------------------------------------- */
@@ -291,8 +280,7 @@ static tw_err download(tw_call *call, const ProtobufCMessage *request, ProtobufC
     if (err)
         return err;
     tw_id user, id;
-    tw_call_user(call, &user);
-    tw_id_parse(in->id, &id);
+    caller_note(call, in->id, &user, &id);
     struct download *d = tw_call_state(call);
     d->call = call;
     d->v = tw_voice_call_voice(call);
@@ -322,9 +310,7 @@ static void delete_run(void *arg)
     tw_err err = tw_voice_note_delete(r->v, &r->user, &r->note);
     if (err == TW_ERR_NOT_FOUND)
         err = tw_call_error(r->call, err, "voice note %s not found", r->id);
-    else if (err)
-        tw_call_log_detail(r->call, "%s", tw_store_last_error());
-    tw_call_finish(r->call, err);
+    tw_call_finish(r->call, tw_kit_fail(r->call, err));
 }
 
 static tw_err delete_note(tw_call *call, const ProtobufCMessage *request,
@@ -332,10 +318,7 @@ static tw_err delete_note(tw_call *call, const ProtobufCMessage *request,
 {
     const Tw__V1__DeleteVoiceNoteRequest *in = (const void *)request;
     struct removal *r = tw_call_state(call);
-    tw_err err =
-        tw_voice_call_voice(call) ? tw_call_user(call, &r->user) : TW_ERR_SHUTTING_DOWN;
-    if (err == TW_OK)
-        err = parse_note_id(call, "id", in->id, &r->note);
+    tw_err err = caller_note(call, in->id, &r->user, &r->note);
     if (err)
         return err;
     r->call = call;
@@ -355,39 +338,34 @@ static tw_err retranscribe(tw_call *call, const ProtobufCMessage *request,
     Tw__V1__RetranscribeVoiceNoteResponse *out = (void *)response;
     tw_voice *v = tw_voice_call_voice(call);
     tw_id user, note;
-    tw_err err = v ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
-    if (err == TW_OK)
-        err = parse_note_id(call, "id", in->id, &note);
-    const char *language = NULL;
-    if (err == TW_OK && in->language[0] != '\0')
-        err = tw_voice_call_language(call, v, "language", in->language, &language);
-    if (err == TW_OK && in->clear_vocabulary && in->n_vocabulary > 0)
-        err = tw_call_field_violation(call, "clear_vocabulary",
-                                      "cannot be set with a new vocabulary");
-    Tw__V1__VocabularyTerm **vocabulary = NULL;
-    if (err == TW_OK)
-        err = tw_voice_call_vocabulary(call, v, "vocabulary", in->vocabulary, in->n_vocabulary,
-                                       &vocabulary);
+    tw_err err = caller_note(call, in->id, &user, &note);
     if (err)
         return err;
+    /* Every bad field, then one answer. */
+    const char *language = NULL;
+    if (in->language[0] != '\0')
+        language = tw_voice_call_language(call, v, "language", in->language);
+    if (in->clear_vocabulary && in->n_vocabulary > 0)
+        tw_call_field_violation(call, "clear_vocabulary", "cannot be set with a new vocabulary");
+    Tw__V1__VocabularyTerm **vocabulary = NULL;
+    if ((err = tw_voice_call_vocabulary(call, v, "vocabulary", in->vocabulary, in->n_vocabulary,
+                                        &vocabulary)))
+        return err;
+    if (tw_violations_any(tw_call_violations(call)))
+        return TW_ERR_VALIDATION;
     bool replace = in->clear_vocabulary || in->n_vocabulary > 0;
     err = tw_voice_note_retranscribe(v, &user, &note, language, replace, vocabulary,
                                      in->n_vocabulary, tw_call_arena(call), &out->voice_note);
     if (err == TW_ERR_NOT_FOUND)
         return tw_call_error(call, err, "voice note %s not found", in->id);
-    if (err)
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-    return err;
+    return tw_kit_fail(call, err);
 }
 
 static tw_err watch(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
 {
     const Tw__V1__WatchVoiceNoteRequest *in = (const void *)request;
     tw_id user, note;
-    tw_err err =
-        tw_voice_call_voice(call) ? tw_call_user(call, &user) : TW_ERR_SHUTTING_DOWN;
-    if (err == TW_OK)
-        err = parse_note_id(call, "id", in->id, &note);
+    tw_err err = caller_note(call, in->id, &user, &note);
     if (err == TW_OK)
         err = tw_voice_watch(tw_voice_call_voice(call), call, &user, &note);
     if (err == TW_ERR_NOT_FOUND)

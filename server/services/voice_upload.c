@@ -13,15 +13,15 @@
 #include "voice_upload.h"
 
 #include "app.h"
-#include "tasks/task_store.h"
 #include "tw_hex.h"
+#include "tw_owned.h"
 #include "voice/audio_format.h"
 #include "voice_call.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define FILE_NAME_MAX  255
+#define FILE_NAME_MAX 255
 
 /* What an abandoned upload still holds, freed on the pool: aborting an S3
  * writer is a request, not for the engine's thread. It owns no part of
@@ -101,87 +101,85 @@ static void upload_cancelled(tw_call *call, void *ctx)
         upload_discard(u);
 }
 
+/* The declared format of the metadata; TW_AUDIO_UNKNOWN, with a violation,
+ * when it declares none we accept. */
+static tw_audio_format declared_format(tw_call *call, const Tw__V1__VoiceNoteMetadata *m)
+{
+    tw_audio_format declared;
+    if (m->content_type[0] != '\0') {
+        declared = tw_audio_format_of_content_type(m->content_type);
+        if (declared == TW_AUDIO_UNKNOWN)
+            tw_call_field_violation(call, "metadata.content_type",
+                                    "\"%.64s\" is not an accepted type: audio/wav, audio/mpeg, "
+                                    "audio/mp4 or audio/webm",
+                                    m->content_type);
+    } else {
+        declared = tw_audio_format_of_file_name(m->file_name);
+        if (declared == TW_AUDIO_UNKNOWN)
+            tw_call_field_violation(call, "metadata.content_type",
+                                    "is empty, and file_name does not end in .wav, .mp3, .m4a "
+                                    "or .webm");
+    }
+    return declared;
+}
+
 static tw_err upload_metadata(struct tw_voice_upload *u, const Tw__V1__VoiceNoteMetadata *m)
 {
     tw_call *call = u->call;
     tw_arena *arena = tw_call_arena(call);
     tw_voice *v = u->v;
+    tw_app *app = tw_call_service_ctx(call);
     tw_err err = tw_call_user(call, &u->user);
     if (err)
         return err;
+    /* Every bad field, then one answer. */
     if (strlen(m->file_name) > FILE_NAME_MAX)
-        return tw_call_field_violation(call, "metadata.file_name", "is longer than %d bytes",
-                                       FILE_NAME_MAX);
-    if (m->content_type[0] != '\0') {
-        u->declared = tw_audio_format_of_content_type(m->content_type);
-        if (u->declared == TW_AUDIO_UNKNOWN) {
-            tw_call_field_violation(call, "metadata.content_type",
-                                    "\"%.64s\" is not an accepted type: audio/wav, audio/mpeg, "
-                                    "audio/mp4 or audio/webm",
-                                    m->content_type);
-            return TW_ERR_VOICE_BAD_FORMAT;
-        }
-    } else {
-        u->declared = tw_audio_format_of_file_name(m->file_name);
-        if (u->declared == TW_AUDIO_UNKNOWN) {
-            tw_call_field_violation(call, "metadata.content_type",
-                                    "is empty, and file_name does not end in .wav, .mp3, .m4a "
-                                    "or .webm");
-            return TW_ERR_VOICE_BAD_FORMAT;
-        }
-    }
-    Tw__V1__VoiceNote *note = tw_arena_alloc(arena, sizeof *note);
-    if (note == NULL)
-        return TW_ERR_NO_MEMORY;
-    tw__v1__voice_note__init(note);
-    const char *language;
-    if ((err = tw_voice_call_language(call, v, "metadata.language", m->language, &language)))
-        return err;
-    tw_id task;
-    if (m->task_id[0] != '\0' && !tw_id_parse(m->task_id, &task))
-        return tw_call_field_violation(call, "metadata.task_id", "is not a task id (a UUID)");
+        tw_call_field_violation(call, "metadata.file_name", "is longer than %d bytes",
+                                FILE_NAME_MAX);
+    u->declared = declared_format(call, m);
+    const char *language = tw_voice_call_language(call, v, "metadata.language", m->language);
     Tw__V1__VocabularyTerm **vocabulary;
     if ((err = tw_voice_call_vocabulary(call, v, "metadata.vocabulary", m->vocabulary,
                                         m->n_vocabulary, &vocabulary)))
         return err;
+    if (tw_violations_any(tw_call_violations(call)))
+        return u->declared == TW_AUDIO_UNKNOWN ? TW_ERR_VOICE_BAD_FORMAT : TW_ERR_VALIDATION;
 
-    /* A retry of an upload that was stored: answer now, read no more. */
-    if (m->request_id[0] != '\0') {
-        Tw__V1__VoiceNote *existing;
-        err = tw_voice_note_by_request(v, &u->user, m->request_id, arena, &existing);
-        if (err == TW_OK) {
-            u->meta = existing;
-            return TW_DEFERRED;
-        }
-        if (err != TW_ERR_NOT_FOUND)
-            return err;
-    }
-    if (m->task_id[0] != '\0') {
+    /* A retry of an upload that was stored: its first answer, at once. */
+    bool replayed;
+    if ((err = tw_kit_memo_of(call, &m->base, &u->memo)) ||
+        (err = tw_kit_replay(call, app->store, &u->memo, &replayed)))
+        return err;
+    if (replayed)
+        return TW_DEFERRED;
+    tw_id task;
+    if (tw_kit_id(m->task_id, &task)) {
         /* One of the caller's tasks: another user's is as unknown as none. */
-        tw_task_record *rec;
-        tw_app *app = tw_call_service_ctx(call);
-        err = tw_task_get(app->store, NULL, &u->user, &task, arena, &rec);
+        err = tw_owned_check(app->store, NULL, TW_KF_TASK, &u->user, &task);
         if (err == TW_ERR_NOT_FOUND)
             return tw_call_error(call, err, "task %s not found", m->task_id);
         if (err)
-            return err;
+            return tw_kit_fail(call, err);
     }
 
+    Tw__V1__VoiceNote *note = tw_arena_alloc(arena, sizeof *note);
+    if (note == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw__v1__voice_note__init(note);
     u->note = tw_id_new();
-    char id[TW_ID_TEXT_SIZE];
-    tw_id_format(&u->note, id);
-    note->id = tw_arena_strdup(arena, id);
+    note->id = tw_kit_id_text(call, &u->note);
     note->request_id = tw_arena_strdup(arena, m->request_id);
     note->file_name = tw_arena_strdup(arena, m->file_name);
     note->content_type = tw_arena_strdup(
         arena, m->content_type[0] ? m->content_type : tw_audio_format_content_type(u->declared));
-    note->language = (char *)language;
+    note->language = tw_arena_strdup(arena, language);
     note->task_id = tw_arena_strdup(arena, m->task_id);
     note->vocabulary = vocabulary;
     note->n_vocabulary = m->n_vocabulary;
     u->terms = tw_arena_alloc(arena, (m->n_vocabulary + 1) * sizeof *u->terms);
     if (note->id == NULL || note->request_id == NULL || note->file_name == NULL ||
-        note->content_type == NULL || note->task_id == NULL || u->terms == NULL)
+        note->content_type == NULL || note->language == NULL || note->task_id == NULL ||
+        u->terms == NULL)
         return TW_ERR_NO_MEMORY;
     for (size_t i = 0; i < m->n_vocabulary; i++)
         u->terms[i] = (tw_stt_term){vocabulary[i]->phrase, vocabulary[i]->pronunciation};
@@ -357,9 +355,8 @@ tw_err tw_voice_upload_message(tw_call *call, const ProtobufCMessage *message,
             return tw_call_field_violation(call, "metadata",
                                            "the first message must carry the metadata");
         err = upload_metadata(u, in->metadata);
-        if (err == TW_DEFERRED) { /* a retry: the stored note */
+        if (err == TW_DEFERRED) { /* a retry: the response is its first answer */
             u->phase = UP_DONE;
-            ((Tw__V1__UploadVoiceNoteResponse *)response)->voice_note = u->meta;
             tw_call_finish(call, TW_OK);
         }
         return err;
@@ -386,6 +383,20 @@ static void upload_commit_end(struct tw_voice_upload *u, tw_err err)
     upload_release(u);
     atomic_store(&u->owner, OWN_DONE);
     tw_call_finish(u->call, err);
+}
+
+struct store_note {
+    struct tw_voice_upload *u;
+    bool live;
+};
+
+/* The note's transaction (tw_kit_write_memo's step). */
+static tw_err store_note(tw_txn *t, void *ctx)
+{
+    struct store_note *s = ctx;
+    struct tw_voice_upload *u = s->u;
+    return tw_txn_voice_note_create(t, u->v, &u->user, u->meta, u->blob_key, s->live,
+                                    tw_call_arena(u->call), &u->response->voice_note);
 }
 
 /* On the voice pool: the last bytes written, the audio made durable, then
@@ -428,19 +439,20 @@ static void upload_commit(void *arg)
     if (ms >= 0)
         note->duration = tw_voice_duration(arena, ms);
 
-    Tw__V1__VoiceNote *stored;
-    bool existed = false;
+    /* The note, remembered with the upload's request_id: a concurrent retry
+     * that committed first is the answer, and this audio belongs to
+     * nothing. */
     tw_voice_live *live = u->live;
-    u->live = NULL; /* taken by note_create */
-    err = tw_voice_note_create(u->v, &u->user, note, u->blob_key, live, arena, &stored, &existed);
-    if (err)
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-    /* Not stored, or a concurrent retry stored the note first: this
-     * upload's audio belongs to nothing. */
-    if (err || existed)
+    u->live = NULL; /* taken by note_prepare */
+    tw_voice_note_prepare(u->v, &u->note, live);
+    struct store_note s = {u, live != NULL};
+    bool replayed = false;
+    tw_app *app = tw_call_service_ctx(call);
+    err = tw_kit_write_memo(call, app->store, &u->memo, store_note, &s, &replayed);
+    bool stored = err == TW_OK && !replayed;
+    tw_voice_note_created(u->v, &u->note, stored);
+    if (!stored)
         tw_blob_delete(tw_voice_blobs(u->v), u->blob_key);
-    if (err == TW_OK)
-        u->response->voice_note = stored;
     upload_commit_end(u, err); /* frees what is left; err may be TW_OK */
 }
 

@@ -7,7 +7,7 @@
 #ifndef TW_SERVICES_VOICE_UPLOAD_H
 #define TW_SERVICES_VOICE_UPLOAD_H
 
-#include "rpc/call.h"
+#include "kit/kit.h"
 #include "tw_id.h"
 #include "voice/voice.h"
 #include "voice/wav.h"
@@ -31,6 +31,7 @@ struct tw_voice_upload {
     atomic_int owner;
     tw_id user, note;
     Tw__V1__VoiceNote *meta; /* what the metadata said, in the call's arena */
+    tw_kit_memo memo;        /* the metadata's request_id, for tw_kit_write_memo */
     tw_stt_term *terms;
     tw_audio_format declared, found;
     uint8_t head[TW_AUDIO_SNIFF_BYTES]; /* the first bytes, until sniffed */

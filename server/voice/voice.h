@@ -5,8 +5,9 @@
  * the retention sweep.
  *
  * A note is one record (tw.store.v1.VoiceNoteRecord, keyed by user and
- * note) with three indexes: by status (filtered lists), by the upload's
- * request_id (retries store once) and by creation time (retention). Every
+ * note, read and written through store/tw_owned.h) with two indexes: by
+ * status (filtered lists) and by creation time (retention). An upload's
+ * request_id is remembered by the service kit (kit/kit.h). Every
  * change is one transaction with the user's change-log entry (resource
  * type "voice_note") and, when it asks for a transcription, the job; after
  * it commits, watches of the note hear of it.
@@ -29,6 +30,7 @@
 #include "app.h"
 #include "rpc/call.h"
 #include "stt.h"
+#include "tw_txn.h"
 #include "tw/store/v1/voice_records.pb-c.h"
 #include "tw/v1/voice_service.pb-c.h"
 
@@ -129,31 +131,39 @@ void tw_voice_live_abandon(tw_voice_live *l);
 /* ---- notes ------------------------------------------------------------------- */
 
 /*
- * Stores a new note whose audio is committed under blob_key: note holds
- * every field an upload sets (id, file_name, content_type, format,
- * size_bytes, sha256, duration, language, vocabulary, task_id,
- * request_id). Status, times and the transcription job are set here; live
- * (taken; may be NULL) becomes the job's head start. When a note with the
- * same request_id exists, nothing is stored and *existed is set: the
- * caller's blob is then its own to delete. *out gets the stored note.
+ * Storing a new note whose audio is committed under blob_key takes three
+ * steps, so that the caller runs the transaction (the RPC service's write,
+ * which also remembers the upload's request_id with its answer):
+ *  - tw_voice_note_prepare, before: live (taken; may be NULL) waits for the
+ *    note's transcription job, which may start the moment the transaction
+ *    commits;
+ *  - tw_txn_voice_note_create, in the transaction t: note holds every field
+ *    an upload sets (id, file_name, content_type, format, size_bytes,
+ *    sha256, duration, language, vocabulary, task_id, request_id; borrowed);
+ *    status and times, the indexes, the change-log entry, the counter and
+ *    the job are set here; live says whether prepare was given a session.
+ *    *out gets the stored note (in arena);
+ *  - tw_voice_note_created, after, with whether the note committed: its job
+ *    is woken, or the live session dropped.
  */
-tw_err tw_voice_note_create(tw_voice *v, const tw_id *user, const Tw__V1__VoiceNote *note,
-                            const char *blob_key, tw_voice_live *live, tw_arena *arena,
-                            Tw__V1__VoiceNote **out, bool *existed);
+void tw_voice_note_prepare(tw_voice *v, const tw_id *note, tw_voice_live *live);
+tw_err tw_txn_voice_note_create(tw_txn *t, tw_voice *v, const tw_id *user,
+                                const Tw__V1__VoiceNote *note, const char *blob_key, bool live,
+                                tw_arena *arena, Tw__V1__VoiceNote **out);
+void tw_voice_note_created(tw_voice *v, const tw_id *note, bool stored);
 
-/* The note with that id, or the one an upload with request_id stored;
- * TW_ERR_NOT_FOUND when there is none. */
+/* The note with that id; TW_ERR_NOT_FOUND when there is none. */
 tw_err tw_voice_note_get(tw_voice *v, const tw_id *user, const tw_id *note, tw_arena *arena,
                          Tw__V1__VoiceNote **out);
-tw_err tw_voice_note_by_request(tw_voice *v, const tw_id *user, const char *request_id,
-                                tw_arena *arena, Tw__V1__VoiceNote **out);
 
-/* A page of user's notes, newest first; status 0 for all. page_size and
- * page_token as in ListVoiceNotesRequest (TW_ERR_BAD_PAGE_TOKEN,
- * TW_ERR_VALIDATION). */
+/* A page of user's notes, newest first; status 0 for all: at most size of
+ * them from after the key cursor (cursor_len bytes; NULL: the newest), in
+ * arena. *next is the key to go on from (in arena), NULL when the list is
+ * done. */
 tw_err tw_voice_note_list(tw_voice *v, const tw_id *user, Tw__V1__VoiceNoteStatus status,
-                          int32_t page_size, const char *page_token, tw_arena *arena,
-                          Tw__V1__VoiceNote ***notes, size_t *count, char **next_page_token);
+                          const uint8_t *cursor, size_t cursor_len, uint32_t size, tw_arena *arena,
+                          Tw__V1__VoiceNote ***notes, size_t *count, uint8_t **next,
+                          size_t *next_len);
 
 /* Deletes the note, its audio and any transcription of it. Blocks on disk. */
 tw_err tw_voice_note_delete(tw_voice *v, const tw_id *user, const tw_id *note);

@@ -13,6 +13,7 @@
 #include "tw_jobs.h"
 #include "tw_key.h"
 #include "tw_log.h"
+#include "tw_owned.h"
 #include "tw_page.h"
 #include "tw_txn.h"
 
@@ -57,13 +58,6 @@ Google__Protobuf__Duration *tw_voice_duration(tw_arena *arena, int64_t ms)
 
 /* ---- keys ----------------------------------------------------------------- */
 
-static void note_key(tw_key *k, const tw_id *user, const tw_id *note)
-{
-    tw_key_init(k, TW_KF_VOICE_NOTE);
-    tw_key_id(k, user);
-    tw_key_id(k, note);
-}
-
 static void status_key(tw_key *k, const tw_id *user, uint32_t status, const tw_id *note)
 {
     tw_key_init(k, TW_KF_VOICE_NOTE_BY_STATUS);
@@ -71,13 +65,6 @@ static void status_key(tw_key *k, const tw_id *user, uint32_t status, const tw_i
     tw_key_u32(k, status);
     if (note != NULL)
         tw_key_id(k, note);
-}
-
-static void request_key(tw_key *k, const tw_id *user, const char *request_id)
-{
-    tw_key_init(k, TW_KF_VOICE_NOTE_BY_REQUEST);
-    tw_key_id(k, user);
-    tw_key_str(k, request_id);
 }
 
 static void age_key(tw_key *k, int64_t create_ms, const tw_id *user, const tw_id *note)
@@ -93,14 +80,11 @@ static void age_key(tw_key *k, int64_t create_ms, const tw_id *user, const tw_id
 tw_err voice_record_load(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id *note,
                          tw_arena *arena, Tw__Store__V1__VoiceNoteRecord **out)
 {
-    tw_key k;
-    note_key(&k, user, note);
-    tw_value val;
-    tw_err err =
-        t ? tw_txn_get_for_update(t, &k, arena, &val) : tw_store_get(v->store, &k, arena, &val);
+    ProtobufCMessage *msg;
+    tw_err err = tw_owned_get(v->store, t, TW_KF_VOICE_NOTE, user, note, arena, &msg);
     if (err)
         return err;
-    *out = (Tw__Store__V1__VoiceNoteRecord *)val.msg;
+    *out = (Tw__Store__V1__VoiceNoteRecord *)msg;
     if ((*out)->note == NULL)
         return TW_ERR_DB_CORRUPT;
     return TW_OK;
@@ -111,8 +95,7 @@ tw_err voice_record_put(tw_txn *t, const tw_id *user, const tw_id *note,
                         Tw__Store__V1__VoiceNoteRecord *rec)
 {
     tw_key k;
-    note_key(&k, user, note);
-    tw_err err = tw_txn_put(t, &k, &(tw_value){.msg = &rec->base});
+    tw_err err = tw_owned_put(t, TW_KF_VOICE_NOTE, user, note, &rec->base);
     uint32_t status = (uint32_t)rec->note->status;
     if (err == TW_OK && old != NULL && (uint32_t)old->note->status != status) {
         status_key(&k, user, (uint32_t)old->note->status, note);
@@ -126,10 +109,6 @@ tw_err voice_record_put(tw_txn *t, const tw_id *user, const tw_id *note,
         age_key(&k, rec->create_unix_ms, user, note);
         err = tw_txn_put(t, &k, NULL);
     }
-    if (err == TW_OK && old == NULL && rec->note->request_id[0] != '\0') {
-        request_key(&k, user, rec->note->request_id);
-        err = tw_txn_put(t, &k, &(tw_value){.id = *note});
-    }
     if (err == TW_OK)
         err = tw_txn_changelog_append(t, user, RESOURCE_TYPE, note, TW_CHANGE_UPSERT, NULL);
     return err;
@@ -139,18 +118,13 @@ static tw_err record_delete(tw_txn *t, const tw_id *user, const tw_id *note,
                             const Tw__Store__V1__VoiceNoteRecord *rec)
 {
     tw_key k;
-    note_key(&k, user, note);
-    tw_err err = tw_txn_delete(t, &k);
+    tw_err err = tw_owned_delete(t, TW_KF_VOICE_NOTE, user, note);
     if (err == TW_OK) {
         status_key(&k, user, (uint32_t)rec->note->status, note);
         err = tw_txn_delete(t, &k);
     }
     if (err == TW_OK) {
         age_key(&k, rec->create_unix_ms, user, note);
-        err = tw_txn_delete(t, &k);
-    }
-    if (err == TW_OK && rec->note->request_id[0] != '\0') {
-        request_key(&k, user, rec->note->request_id);
         err = tw_txn_delete(t, &k);
     }
     if (err == TW_OK)
@@ -173,94 +147,54 @@ tw_err voice_job_enqueue(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id 
 
 /* ---- create ----------------------------------------------------------------- */
 
-struct create {
-    tw_voice *v;
-    const tw_id *user;
-    tw_id note_id;
-    const Tw__V1__VoiceNote *note;
-    const char *blob_key;
-    bool live;
-    tw_arena *arena;
-    int64_t now;
-    bool existed;
-    Tw__V1__VoiceNote *out;
-};
-
-static tw_err create_apply(tw_txn *t, void *ctx)
+void tw_voice_note_prepare(tw_voice *v, const tw_id *note, tw_voice_live *live)
 {
-    struct create *c = ctx;
-    tw_key k;
-    tw_value val;
-    c->existed = false;
-    if (c->note->request_id[0] != '\0') {
-        request_key(&k, c->user, c->note->request_id);
-        tw_err err = tw_txn_get_for_update(t, &k, c->arena, &val);
-        if (err == TW_OK) {
-            Tw__Store__V1__VoiceNoteRecord *rec;
-            err = voice_record_load(c->v, t, c->user, &val.id, c->arena, &rec);
-            if (err == TW_OK) {
-                c->existed = true;
-                c->out = rec->note;
-            }
-            return err;
-        }
-        if (err != TW_ERR_NOT_FOUND)
-            return err;
-    }
-    Tw__Store__V1__VoiceNoteRecord *rec = tw_arena_alloc(c->arena, sizeof *rec);
-    Tw__V1__VoiceNote *note = tw_arena_alloc(c->arena, sizeof *note);
+    if (live != NULL)
+        voice_live_park(v, live, note, 1);
+}
+
+tw_err tw_txn_voice_note_create(tw_txn *t, tw_voice *v, const tw_id *user,
+                                const Tw__V1__VoiceNote *in, const char *blob_key, bool live,
+                                tw_arena *arena, Tw__V1__VoiceNote **out)
+{
+    tw_id id;
+    if (!tw_id_parse(in->id, &id))
+        return TW_ERR_INTERNAL;
+    int64_t now = tw_voice_now_ms(v);
+    Tw__Store__V1__VoiceNoteRecord *rec = tw_arena_alloc(arena, sizeof *rec);
+    Tw__V1__VoiceNote *note = tw_arena_alloc(arena, sizeof *note);
     if (rec == NULL || note == NULL)
         return TW_ERR_NO_MEMORY;
     tw__store__v1__voice_note_record__init(rec);
-    *note = *c->note;
-    note->status = c->live ? TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_TRANSCRIBING
-                           : TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_PENDING;
-    note->create_time = tw_voice_timestamp(c->arena, c->now);
-    note->update_time = tw_voice_timestamp(c->arena, c->now);
+    *note = *in;
+    note->status = live ? TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_TRANSCRIBING
+                        : TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_PENDING;
+    note->create_time = tw_voice_timestamp(arena, now);
+    note->update_time = tw_voice_timestamp(arena, now);
     rec->note = note;
-    rec->blob_key = (char *)c->blob_key;
+    rec->blob_key = (char *)blob_key;
     rec->generation = 1;
-    rec->create_unix_ms = c->now;
-    tw_err err = voice_record_put(t, c->user, &c->note_id, NULL, rec);
+    rec->create_unix_ms = now;
+    tw_err err = voice_record_put(t, user, &id, NULL, rec);
     if (err == TW_OK)
-        err = voice_job_enqueue(c->v, t, c->user, &c->note_id, rec->generation);
+        err = voice_job_enqueue(v, t, user, &id, rec->generation);
     if (err == TW_OK) {
         char dims[32];
         snprintf(dims, sizeof dims, "format=%s",
                  tw_audio_format_name((tw_audio_format)note->format));
         tw_counter counter = {.name = "voice_note_uploads", .dims = dims};
-        err = tw_txn_counter_add(t, &counter, tw_store_day(c->now), 1);
+        err = tw_txn_counter_add(t, &counter, tw_store_day(now), 1);
     }
-    c->out = note;
+    *out = note;
     return err;
 }
 
-tw_err tw_voice_note_create(tw_voice *v, const tw_id *user, const Tw__V1__VoiceNote *note,
-                            const char *blob_key, tw_voice_live *live, tw_arena *arena,
-                            Tw__V1__VoiceNote **out, bool *existed)
+void tw_voice_note_created(tw_voice *v, const tw_id *note, bool stored)
 {
-    struct create c = {.v = v,
-                       .user = user,
-                       .note = note,
-                       .blob_key = blob_key,
-                       .live = live != NULL,
-                       .arena = arena,
-                       .now = tw_voice_now_ms(v)};
-    if (!tw_id_parse(note->id, &c.note_id))
-        return TW_ERR_INTERNAL;
-    /* Parked before the commit: the job may start the moment it commits. */
-    if (live != NULL)
-        voice_live_park(v, live, &c.note_id, 1);
-    tw_err err = tw_txn_run(v->store, create_apply, &c);
-    if (live != NULL && (err || c.existed))
-        tw_voice_live_abandon(voice_live_take(v, &c.note_id, 0));
-    if (err)
-        return err;
-    *existed = c.existed;
-    *out = c.out;
-    if (!c.existed)
+    if (stored)
         tw_jobs_wake(v->runner);
-    return TW_OK;
+    else
+        tw_voice_live_abandon(voice_live_take(v, note, 0));
 }
 
 /* ---- read -------------------------------------------------------------------- */
@@ -275,33 +209,11 @@ tw_err tw_voice_note_get(tw_voice *v, const tw_id *user, const tw_id *note, tw_a
     return err;
 }
 
-tw_err tw_voice_note_by_request(tw_voice *v, const tw_id *user, const char *request_id,
-                                tw_arena *arena, Tw__V1__VoiceNote **out)
-{
-    tw_key k;
-    request_key(&k, user, request_id);
-    tw_value val;
-    tw_err err = tw_store_get(v->store, &k, arena, &val);
-    return err ? err : tw_voice_note_get(v, user, &val.id, arena, out);
-}
-
 tw_err tw_voice_note_list(tw_voice *v, const tw_id *user, Tw__V1__VoiceNoteStatus status,
-                          int32_t page_size, const char *page_token, tw_arena *arena,
-                          Tw__V1__VoiceNote ***notes, size_t *count, char **next_page_token)
+                          const uint8_t *cursor, size_t cursor_len, uint32_t size, tw_arena *arena,
+                          Tw__V1__VoiceNote ***notes, size_t *count, uint8_t **next,
+                          size_t *next_len)
 {
-    uint32_t size;
-    tw_err err = tw_store_page_size(page_size, &size);
-    if (err)
-        return err;
-    /* The query a token is bound to: the status filter. */
-    uint8_t query[4] = {(uint8_t)(status >> 24), (uint8_t)(status >> 16), (uint8_t)(status >> 8),
-                        (uint8_t)status};
-    uint8_t *cursor;
-    size_t cursor_len;
-    err = tw_store_page_token_read(v->store, user, query, sizeof query, page_token, arena, &cursor,
-                                   &cursor_len);
-    if (err)
-        return err;
     tw_key prefix;
     if (status != 0)
         status_key(&prefix, user, (uint32_t)status, NULL);
@@ -309,20 +221,21 @@ tw_err tw_voice_note_list(tw_voice *v, const tw_id *user, Tw__V1__VoiceNoteStatu
         tw_key_init(&prefix, TW_KF_VOICE_NOTE);
         tw_key_id(&prefix, user);
     }
-    *notes = tw_arena_alloc(arena, (size + 1) * sizeof **notes);
-    if (*notes == NULL)
-        return TW_ERR_NO_MEMORY;
     *count = 0;
-    *next_page_token = NULL;
+    *next = NULL;
+    *next_len = 0;
+    if ((*notes = tw_arena_alloc(arena, (size + 1) * sizeof **notes)) == NULL)
+        return TW_ERR_NO_MEMORY;
     tw_store_iter *it;
-    if ((err = tw_store_scan(v->store, &prefix, cursor, cursor_len, true, &it)))
+    tw_err err = tw_store_scan(v->store, &prefix, cursor, cursor_len, true, &it);
+    if (err)
         return err;
     uint8_t last[TW_KEY_MAX];
     size_t last_len = 0;
-    bool more = false;
     while (err == TW_OK && tw_store_iter_next(it)) {
         if (*count == size) {
-            more = true;
+            /* More remain: go on after the last one listed. */
+            err = tw_store_page_cursor(arena, last, last_len, next, next_len);
             break;
         }
         const uint8_t *key;
@@ -355,12 +268,7 @@ tw_err tw_voice_note_list(tw_voice *v, const tw_id *user, Tw__V1__VoiceNoteStatu
             (*notes)[(*count)++] = rec->note;
     }
     tw_err closed = tw_store_iter_close(it);
-    if (err == TW_OK)
-        err = closed;
-    if (err == TW_OK && more)
-        err = tw_store_page_token_make(v->store, user, query, sizeof query, last, last_len, arena,
-                                       next_page_token);
-    return err;
+    return err ? err : closed;
 }
 
 /* ---- delete -------------------------------------------------------------------- */

@@ -71,7 +71,8 @@ class ProfileTest(TwdTestCase):
             (["locale"], auth_service_pb2.User(locale="x"), INVALID, "VAL_001", "user.locale"),
             (["display_name"], auth_service_pb2.User(display_name=""), INVALID, "VAL_001",
              "user.display_name"),
-            ([], auth_service_pb2.User(display_name="No mask"), INVALID, "VAL_001",
+            # An empty mask is refused as every Update refuses it (kit/mask.h).
+            ([], auth_service_pb2.User(display_name="No mask"), INVALID, "VAL_004",
              "update_mask"),
             (["email"], auth_service_pb2.User(email="new@example.com"), INVALID, "VAL_004", None),
             (["display_name", "role"], auth_service_pb2.User(display_name="Sneaky"), INVALID,
@@ -82,6 +83,13 @@ class ProfileTest(TwdTestCase):
                                           reason)
             if field:
                 self.assertEqual([f for f, _ in details.field_violations], [field], paths)
+        # Every bad field is reported, not only the first.
+        _, details = assert_rpc_error(
+            self, lambda: self.update(me, auth_service_pb2.User(time_zone="Europe/Atlantis",
+                                                                day_start_hour=24),
+                                      ["time_zone", "day_start_hour"]), INVALID, "VAL_001")
+        self.assertEqual([f for f, _ in details.field_violations],
+                         ["user.time_zone", "user.day_start_hour"])
         self.assertEqual(self.me(me), before)
 
     def test_change_password_ends_the_other_sessions(self):

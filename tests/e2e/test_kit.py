@@ -24,10 +24,11 @@ import uuid
 import grpc
 
 from twd_harness import (TwdTestCase, api_methods, assert_rpc_error, call_method,
-                         message_class, rpc_error_details)
+                         message_class, method_flags, rpc_error_details)
 # Generated stubs import only after twd_harness has put them on the path.
 from google.protobuf import timestamp_pb2  # noqa: E402
 from google.protobuf.descriptor import FieldDescriptor  # noqa: E402
+from tw.v1 import admin_service_pb2 as adm  # noqa: E402
 from tw.v1 import focus_service_pb2 as fs  # noqa: E402
 from tw.v1 import health_log_service_pb2 as hl  # noqa: E402
 from tw.v1 import task_service_pb2 as ts  # noqa: E402
@@ -54,15 +55,25 @@ class KitCase(TwdTestCase):
                "TW_API_WRITE_CALLS_PER_HOUR": "100000000",
                "TW_MAX_UPLOADS_PER_USER": "100"}
 
+    admin_methods = None  # full names of the methods only admins may call
+
     def setUp(self):
         self.me = self.twd.sign_up()
         self.channel = self.twd.channel()
+        self.operator = self.twd.operator_channel()
+        if KitCase.admin_methods is None:
+            KitCase.admin_methods = {path.strip("/").replace("/", ".")
+                                     for path, flags in method_flags().items() if "admin" in flags}
 
     def call(self, method_name, request):
+        """Calls as the signed-in user, or, for admin methods, through the
+        operator socket (an admin)."""
         service, method = next((s, m) for s, m in api_methods(standard=False)
                                if m.full_name == method_name)
         if method.client_streaming and not isinstance(request, list):
             request = [request]
+        if method_name in self.admin_methods:
+            return call_method(self.operator, service, method, request, timeout=60)
         return call_method(self.channel, service, method, request, metadata=self.me.metadata,
                            timeout=60)
 
@@ -83,6 +94,10 @@ class KitCase(TwdTestCase):
 
     def seed_sessions(self):
         self.twd.sign_in(self.me.email, self.me.password)
+
+    def seed_users(self):
+        for _ in range(2):
+            self.twd.sign_up()
 
     def seed_completions(self):
         task = self.task(recurrence=ts.TaskRecurrence(rrule="FREQ=DAILY"),
@@ -112,9 +127,15 @@ class KitCase(TwdTestCase):
         for i in range(2):
             self.call("tw.v1.VoiceService.UploadVoiceNote", self.upload(f"n{i}.wav"))
 
-    # Each List: (make at least two items, the request with other filters or None).
+    # Each List: (make at least two items, the request with other filters or
+    # None[, the fields every request of it needs]).
     LISTS = {
         "tw.v1.AuthService.ListSessions": (seed_sessions, None),
+        "tw.v1.AdminService.ListUsers":
+            (seed_users, lambda r: setattr(r, "filter", adm.USER_FILTER_ADMIN)),
+        "tw.v1.AdminService.ListUserSessions":
+            (seed_sessions, lambda r: setattr(r, "user_id", str(uuid.uuid4())),
+             lambda self, r: setattr(r, "user_id", self.me.user_id)),
         "tw.v1.TaskService.ListTasks":
             (lambda self: [self.task("a"), self.task("b")],
              lambda r: setattr(r, "order_by", ts.TASK_ORDER_PRIORITY)),
@@ -178,14 +199,24 @@ def set_request_id(request, rid):
 
 
 class PageTest(KitCase):
+    def list_request(self, method, **fields):
+        """A request of the List method with fields and those it always needs."""
+        request = message_class(method.input_type)(**fields)
+        row = self.LISTS.get(method.full_name, ())
+        if len(row) > 2:
+            row[2](self, request)
+        return request
+
     def test_every_list_refuses_bad_sizes_and_tokens_of_other_lists_or_filters(self):
         tokens = {}
         for service, method in lists():
             with self.subTest(method=method.full_name):
                 self.assertIn(method.full_name, self.LISTS, "no way to fill this list: add it")
-                seed, other_filter = self.LISTS[method.full_name]
+                seed, other_filter = self.LISTS[method.full_name][:2]
                 seed(self)
-                request_type = message_class(method.input_type)
+
+                def request_type(method=method, **fields):
+                    return self.list_request(method, **fields)
                 assert_rpc_error(self, lambda: self.call(method.full_name,
                                                          request_type(page_size=-1)),
                                  INVALID, "VAL_001")
@@ -212,7 +243,7 @@ class PageTest(KitCase):
                 if name == method.full_name:
                     continue
                 with self.subTest(method=method.full_name, token_of=name):
-                    request = message_class(method.input_type)(page_token=token)
+                    request = self.list_request(method, page_token=token)
                     assert_rpc_error(self, lambda: self.call(method.full_name, request),
                                      INVALID, "VAL_003")
 

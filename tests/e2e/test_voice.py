@@ -284,11 +284,30 @@ class VoiceTest(TwdTestCase):
         reply = self.calls.voice.UploadVoiceNote(
             upload_requests(b"", "a.m4a", request_id=PHONE_REQUEST_ID), metadata=self.me.metadata,
             timeout=RPC_TIMEOUT_S)
-        self.assertEqual(reply.voice_note.id, first.id)
+        self.assertEqual(reply.voice_note, first, "a retry gets the first answer")
+        # The same request_id with other metadata is refused.
+        _, details = assert_rpc_error(
+            self, lambda: self.calls.upload(data, "b.m4a", request_id=PHONE_REQUEST_ID),
+            grpc.StatusCode.INVALID_ARGUMENT, "VAL_001")
+        self.assertEqual(details.field_violations,
+                         [("request_id", "was already used for a different request")])
         self.assertEqual([n.id for n in self.calls.list()], [first.id])
         self.assertEqual(files_under(os.path.join(self.twd.data_dir, "blobs",
                                                   self.me.user_id)),
                          [self.calls.blob_path(first.id)])
+
+    def test_every_bad_metadata_field_is_reported_and_nothing_stored(self):
+        metadata = pb.VoiceNoteMetadata(file_name="x" * 256 + ".wav", language="not a tag",
+                                        vocabulary=[pb.VocabularyTerm(phrase="")])
+        _, details = assert_rpc_error(
+            self, lambda: self.calls.voice.UploadVoiceNote(
+                iter([pb.UploadVoiceNoteRequest(metadata=metadata)]),
+                metadata=self.me.metadata, timeout=RPC_TIMEOUT_S),
+            grpc.StatusCode.INVALID_ARGUMENT, "VAL_001")
+        self.assertEqual([f for f, _ in details.field_violations],
+                         ["metadata.file_name", "metadata.language",
+                          "metadata.vocabulary[0].phrase"])
+        self.calls.assert_nothing_stored()
 
     def test_download_returns_the_exact_bytes(self):
         data = read(SPEECH_WAV) * 5  # 10.9 MB, more than a stream's backlog

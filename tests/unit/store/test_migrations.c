@@ -3,6 +3,7 @@
 #include "store_fixture.h"
 #include "tw/store/v1/accounts.pb-c.h"
 #include "tw/store/v1/wellness_records.pb-c.h"
+#include "tw/store/v1/voice_records.pb-c.h"
 #include "tw_migrate.h"
 #include "store_internal.h"
 #include "tw_owned.h"
@@ -55,6 +56,37 @@ static tw_err old_claims(tw_txn *t, void *ctx)
     return err;
 }
 
+/* Voice notes as a binary before migration 5 wrote them: one with a
+ * request_id and its entry in VOICE_NOTE_BY_REQUEST, one without. */
+static tw_id voice_user, voice_notes[2];
+
+static tw_err old_voice_notes(tw_txn *t, void *ctx)
+{
+    (void)ctx;
+    voice_user = tw_id_new();
+    const char *request_ids[2] = {"0190a6b2-0000-7000-8000-000000000042", ""};
+    tw_err err = TW_OK;
+    for (int i = 0; err == TW_OK && i < 2; i++) {
+        voice_notes[i] = tw_id_new();
+        Tw__V1__VoiceNote note = TW__V1__VOICE_NOTE__INIT;
+        note.request_id = (char *)request_ids[i];
+        Tw__Store__V1__VoiceNoteRecord rec = TW__STORE__V1__VOICE_NOTE_RECORD__INIT;
+        rec.note = &note;
+        tw_key k;
+        tw_key_init(&k, TW_KF_VOICE_NOTE);
+        tw_key_id(&k, &voice_user);
+        tw_key_id(&k, &voice_notes[i]);
+        err = tw_txn_put(t, &k, &(tw_value){.msg = &rec.base});
+        if (err == TW_OK && request_ids[i][0] != '\0') {
+            tw_key_init(&k, TW_KF_VOICE_NOTE_BY_REQUEST);
+            tw_key_id(&k, &voice_user);
+            tw_key_str(&k, request_ids[i]);
+            err = tw_txn_put(t, &k, &(tw_value){.id = voice_notes[i]});
+        }
+    }
+    return err;
+}
+
 static tw_store_report report(void)
 {
     tw_store_report r;
@@ -73,6 +105,7 @@ START_TEST(every_migration_goes_up_and_down)
         owners[i] = tw_id_new();
     ck_assert_int_eq(tw_txn_run(fx.store, old_claims, NULL), TW_OK);
     old_accounts();
+    ck_assert_int_eq(tw_txn_run(fx.store, old_voice_notes, NULL), TW_OK);
     tw_store_report before = report();
     const tw_migration_set *set = &tw_store_migrations;
     size_t applied;
@@ -121,6 +154,31 @@ START_TEST(unique_by_owner_lists_old_claims_under_their_owners)
     ck_assert_int_eq(tw_store_migrate_down(fx.store, &one, NULL), TW_OK);
     ck_assert_uint_eq(index_keys(), CLAIMS - CLAIMS / OWNERS); /* claims stay */
     ck_assert_int_eq(tw_store_unique_lookup(fx.store, "email", "user1@example.com", &owner), TW_OK);
+}
+END_TEST
+
+START_TEST(voice_request_index_is_retired_and_rebuilt_by_down)
+{
+    const tw_migration_set five = {tw_store_migrations.rows, 5};
+    ck_assert_uint_eq(tw_store_migrations.rows[4].number, 5);
+    ck_assert_int_eq(tw_txn_run(fx.store, old_voice_notes, NULL), TW_OK);
+    tw_store_report before = report();
+    ck_assert_uint_eq(before.keys[TW_CF_INDEX], 1);
+    ck_assert_int_eq(tw_store_migrate_up(fx.store, &five, NULL), TW_OK);
+    tw_key k;
+    tw_key_init(&k, TW_KF_VOICE_NOTE_BY_REQUEST);
+    tw_key_id(&k, &voice_user);
+    tw_key_str(&k, "0190a6b2-0000-7000-8000-000000000042");
+    tw_value v;
+    ck_assert_int_eq(tw_store_get(fx.store, &k, NULL, &v), TW_ERR_NOT_FOUND);
+    ck_assert_uint_eq(report().keys[TW_CF_INDEX], 0);
+    ck_assert_uint_eq(report().keys[TW_CF_DATA], before.keys[TW_CF_DATA]); /* the notes stay */
+    uint32_t number;
+    ck_assert_int_eq(tw_store_migrate_down(fx.store, &five, &number), TW_OK);
+    ck_assert_uint_eq(number, 5);
+    ck_assert_int_eq(tw_store_get(fx.store, &k, NULL, &v), TW_OK);
+    ck_assert_mem_eq(v.id.bytes, voice_notes[0].bytes, TW_ID_BYTES);
+    ck_assert_uint_eq(report().keys[TW_CF_INDEX], 1);
 }
 END_TEST
 
@@ -301,6 +359,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, unique_by_owner_lists_old_claims_under_their_owners);
     tcase_add_test(tc, email_claims_become_case_insensitive_and_collisions_are_kept_and_reported);
     tcase_add_test(tc, wellness_api_messages_become_records);
+    tcase_add_test(tc, voice_request_index_is_retired_and_rebuilt_by_down);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -136,6 +136,18 @@ START_TEST(malformed_tokens_are_refused)
 }
 END_TEST
 
+START_TEST(the_next_cursor_is_a_copy_of_the_last_key)
+{
+    uint8_t last[3] = {1, 2, 3};
+    uint8_t *next;
+    size_t len;
+    ck_assert_int_eq(tw_store_page_cursor(fx.arena, last, sizeof last, &next, &len), TW_OK);
+    last[0] = 9; /* the scan moves on; the cursor stays */
+    ck_assert_uint_eq(len, 3);
+    ck_assert_mem_eq(next, ((uint8_t[]){1, 2, 3}), 3);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("page");
@@ -146,6 +158,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, tokens_are_bound_to_user_and_query);
     tcase_add_test(tc, any_edit_is_refused);
     tcase_add_test(tc, malformed_tokens_are_refused);
+    tcase_add_test(tc, the_next_cursor_is_a_copy_of_the_last_key);
     suite_add_tcase(s, tc);
     return s;
 }

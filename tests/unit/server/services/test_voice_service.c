@@ -722,6 +722,13 @@ START_TEST(same_request_id_stores_once)
     ck_assert_str_eq(again->voice_note->id, first->id);
     /* A full retry too. */
     ck_assert_str_eq(upload_ok(&u)->id, first->id);
+    /* The same request_id with other metadata is refused, and stores nothing. */
+    upload_spec other = u;
+    other.file_name = "b.mp3";
+    upload(&other, auth_a, &r);
+    assert_error(&r, GRPC_STATUS_INVALID_ARGUMENT, "VAL_001");
+    ck_assert_str_eq(r.message, "request_id: was already used for a different request");
+    rpc_result_free(&r);
 
     /* Two uploads racing with one request_id: one note, one blob. */
     upload_spec race = u;
