@@ -15,7 +15,7 @@ import uuid
 import grpc
 
 from twd_harness import (REPO_DIR, PortPrinter, Twd, TwdTestCase, assert_rpc_error,
-                         wait_until)
+                         run_twd, wait_until)
 # Generated stubs import only after twd_harness has put them on the path.
 from tw.v1 import billing_service_pb2 as bs  # noqa: E402
 from tw.v1 import billing_service_pb2_grpc as bs_grpc  # noqa: E402
@@ -137,9 +137,11 @@ class WebhookTest(BillingCase):
     def test_bad_deliveries_are_400_and_store_nothing(self):
         now = int(time.time())
         body = event("invoice.paid", {"id": "in_x", "object": "invoice"})
+        # Ahead by 301 s plus the seconds signing and sending take, so that
+        # it is still more than 300 s ahead when twd reads it.
         good, wrong_secret, old, future = sign((body, SECRET, now), (body, "whsec_other", now),
                                                (body, SECRET, now - 301),
-                                               (body, SECRET, now + 301))
+                                               (body, SECRET, now + 301 + 30))
         before = len(self.events())
         cases = {
             "tampered body": (body.replace("in_x", "in_y"), good),
@@ -399,6 +401,15 @@ class EmbeddedDefaultTest(TwdTestCase):
                                       timeout=10).subscription
         self.assertEqual((sub.plan_id, sub.provider),
                          ("premium", bs.SUBSCRIPTION_PROVIDER_LOCAL))
+        # The runbook's procedures as twd subcommands, over the operator socket.
+        revoked = run_twd("admin", "billing", "revoke", "--user-id", me.user_id,
+                          "--data-dir", self.twd.data_dir)
+        self.assertEqual(revoked.returncode, 0, revoked.stderr)
+        self.assertIn("SUBSCRIPTION_STATUS_CANCELED", revoked.stdout)
+        exported = run_twd("admin", "billing", "export", "--user-id", me.user_id, "--json",
+                           "--data-dir", self.twd.data_dir)
+        self.assertEqual(exported.returncode, 0, exported.stderr)
+        self.assertEqual(json.loads(exported.stdout)["subscription"]["plan_id"], "free")
         # A webhook with no signing secret configured is refused, stored nowhere.
         status, _, _ = self.twd.http_get("/webhooks/stripe", method="POST", body="{}",
                                          headers={"Stripe-Signature": "t=1,v1=00"})
