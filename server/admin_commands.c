@@ -29,6 +29,7 @@
 #include "rpc/client.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw/v1/auth_service.pb-c.h"
+#include "tw/v1/billing_service.pb-c.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -49,32 +50,55 @@ static const struct admin_command {
     const char *method; /* AdminService's method */
     const char *preset; /* "field=value" set before the options, or NULL */
     const char *usage;  /* the options it takes */
+    /* The service of method; NULL: AdminService. */
+    const ProtobufCServiceDescriptor *service;
 } commands[] = {
-    {"backup create", "CreateBackup", NULL, "--directory DIR"},
-    {"backup verify", "VerifyBackup", NULL, "--directory DIR"},
-    {"backup restore", "RestoreBackup", NULL, "--directory DIR --target-data-dir NEW"},
-    {"check", "CheckIntegrity", NULL, ""},
-    {"optimize", "OptimizeStore", NULL, ""},
-    {"migrate status", "GetMigrationStatus", NULL, ""},
-    {"migrate up", "MigrateUp", NULL, ""},
-    {"migrate down", "MigrateDown", NULL, "--to N"},
-    {"config", "GetConfig", NULL, ""},
-    {"version", "GetVersion", NULL, ""},
-    {"maintenance on", "SetMaintenanceMode", "enabled=true", "[--message TEXT]"},
-    {"maintenance off", "SetMaintenanceMode", "enabled=false", ""},
-    {"keys rotate", "RotateSigningKey", NULL, ""},
-    {"user find", "LookupUser", NULL, "--email EMAIL | --user-id ID"},
-    {"user list", "ListUsers", NULL, "[--filter disabled|admin] [--page-size N] [--page-token T]"},
-    {"user sessions", "ListUserSessions", NULL, "--email EMAIL | --user-id ID [--page-size N]"},
-    {"user disable", "DisableUser", NULL, "--email EMAIL | --user-id ID"},
-    {"user enable", "EnableUser", NULL, "--email EMAIL | --user-id ID"},
-    {"user export", "ExportUserData", NULL, "--email EMAIL | --user-id ID --out DIR"},
-    {"stats users", "GetUserStats", NULL, "[--days N]"},
-    {"stats tasks", "GetTaskCompletionRate", NULL, "[--days N]"},
-    {"stats health-logs", "GetHealthLogActivity", NULL, "[--days N]"},
-    {"stats focus", "GetFocusCompletion", NULL, "[--days N]"},
-    {"stats distractions", "GetDistractionPatterns", NULL, "[--days N]"},
-    {"stats slowest", "GetSlowestMethods", NULL, "[--limit N]"},
+    {"backup create", "CreateBackup", NULL, "--directory DIR", NULL},
+    {"backup verify", "VerifyBackup", NULL, "--directory DIR", NULL},
+    {"backup restore", "RestoreBackup", NULL, "--directory DIR --target-data-dir NEW", NULL},
+    {"check", "CheckIntegrity", NULL, "", NULL},
+    {"optimize", "OptimizeStore", NULL, "", NULL},
+    {"migrate status", "GetMigrationStatus", NULL, "", NULL},
+    {"migrate up", "MigrateUp", NULL, "", NULL},
+    {"migrate down", "MigrateDown", NULL, "--to N", NULL},
+    {"config", "GetConfig", NULL, "", NULL},
+    {"version", "GetVersion", NULL, "", NULL},
+    {"maintenance on", "SetMaintenanceMode", "enabled=true", "[--message TEXT]", NULL},
+    {"maintenance off", "SetMaintenanceMode", "enabled=false", "", NULL},
+    {"keys rotate", "RotateSigningKey", NULL, "", NULL},
+    {"user find", "LookupUser", NULL, "--email EMAIL | --user-id ID", NULL},
+    {"user list", "ListUsers", NULL, "[--filter disabled|admin] [--page-size N] [--page-token T]",
+     NULL},
+    {"user sessions", "ListUserSessions", NULL, "--email EMAIL | --user-id ID [--page-size N]",
+     NULL},
+    {"user disable", "DisableUser", NULL, "--email EMAIL | --user-id ID", NULL},
+    {"user enable", "EnableUser", NULL, "--email EMAIL | --user-id ID", NULL},
+    {"user export", "ExportUserData", NULL, "--email EMAIL | --user-id ID --out DIR", NULL},
+    {"stats users", "GetUserStats", NULL, "[--days N]", NULL},
+    {"stats tasks", "GetTaskCompletionRate", NULL, "[--days N]", NULL},
+    {"stats health-logs", "GetHealthLogActivity", NULL, "[--days N]", NULL},
+    {"stats focus", "GetFocusCompletion", NULL, "[--days N]", NULL},
+    {"stats distractions", "GetDistractionPatterns", NULL, "[--days N]", NULL},
+    {"stats slowest", "GetSlowestMethods", NULL, "[--limit N]", NULL},
+#define BILLING &tw__v1__billing_admin_service__descriptor
+    {"billing plans", "ListAllPlans", NULL, "[--page-size N] [--page-token T]", BILLING},
+    {"billing grant", "GrantSubscription", NULL, "--user-id ID --plan-id PLAN", BILLING},
+    {"billing revoke", "RevokeSubscription", NULL, "--user-id ID", BILLING},
+    {"billing suspend", "SuspendSubscription", NULL, "--user-id ID --reason TEXT", BILLING},
+    {"billing resync", "ResyncSubscription", NULL, "--user-id ID", BILLING},
+    {"billing refund", "RefundPayment", NULL,
+     "--user-id ID --payment-id P [--amount-minor N] [--request-id UUID]", BILLING},
+    {"billing retry-invoice", "RetryInvoice", NULL, "--user-id ID --payment-id P", BILLING},
+    {"billing export", "ExportBillingRecords", NULL, "--user-id ID", BILLING},
+    {"billing webhooks", "ListWebhookEvents", NULL,
+     "[--type TYPE] [--filter processed|unprocessed|failed] [--page-size N]", BILLING},
+    {"billing replay", "ReplayWebhookEvent", NULL, "--id EVENT", BILLING},
+    {"billing students", "ListStudentVerifications", NULL, "[--status pending_review|...]",
+     BILLING},
+    {"billing approve", "ApproveStudentVerification", NULL, "--user-id ID", BILLING},
+    {"billing reject", "RejectStudentVerification", NULL, "--user-id ID --reason TEXT", BILLING},
+    {"billing metrics", "GetBillingMetrics", NULL, "[--days N] [--months N]", BILLING},
+#undef BILLING
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -417,8 +441,10 @@ static const struct admin_command *find_command(int argc, char **argv, int *used
 static int run(const struct admin_command *c, int argc, char **argv, tw_rpc_target *target,
                bool as_json)
 {
-    const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(
-        &tw__v1__admin_service__descriptor, c->method);
+    const ProtobufCServiceDescriptor *service =
+        c->service ? c->service : &tw__v1__admin_service__descriptor;
+    const ProtobufCMethodDescriptor *m =
+        protobuf_c_service_descriptor_get_method_by_name(service, c->method);
     tw_arena *arena = tw_arena_new(4096);
     ProtobufCMessage *request = arena ? tw_arena_alloc(arena, m->input->sizeof_message) : NULL;
     if (request == NULL) {
@@ -459,7 +485,7 @@ static int run(const struct admin_command *c, int argc, char **argv, tw_rpc_targ
         goto out;
     }
     char path[96];
-    snprintf(path, sizeof path, "/tw.v1.AdminService/%s", c->method);
+    snprintf(path, sizeof path, "/%s/%s", service->name, c->method);
     ProtobufCMessage *response = NULL;
     tw_err err = tw_rpc_call(target, path, request, m->output, ADMIN_TIMEOUT_MS, arena, &response,
                              errbuf, sizeof errbuf);

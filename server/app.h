@@ -16,6 +16,8 @@ struct tw_job_runner;
 struct tw_deepgram;
 struct tw_voice;
 struct tw_ops;
+struct tw_billing;
+struct tw_call;
 
 typedef struct tw_app {
     const tw_config *cfg;
@@ -32,6 +34,13 @@ typedef struct tw_app {
     struct tw_deepgram *deepgram;
     /* Voice notes (server/voice/voice.h): NULL until started. */
     struct tw_voice *voice;
+    /* Billing (server/billing/billing.h): plans, subscriptions, usage,
+     * Stripe's webhooks; NULL in `twd methods`, which serves nothing. */
+    struct tw_billing *billing;
+    /* Counts a TW_METERED call against the caller's plan before its
+     * handler runs (set by the billing service): TW_OK, or the refusal
+     * (QUOTA_001) the gate returns. NULL: nothing is metered. */
+    tw_err (*meter)(struct tw_app *app, struct tw_call *call);
     /* Every service's step of account deletion (services.h), set when they
      * are registered. */
     tw_err (*forget_user)(struct tw_app *app, const tw_id *user);

@@ -37,6 +37,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const durabilities[] = {"durable", "fast", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
 static const char *const blob_backends[] = {"fs", "s3", NULL};
+static const char *const plan_limit_modes[] = {"enforce", "count", NULL};
 static const char *const voice_engines[] = {"pocketsphinx", "deepgram", NULL};
 
 #define FIELD(f) offsetof(tw_config, f)
@@ -138,6 +139,29 @@ static const struct setting settings[] = {
      .help = "Deepgram: failed calls in a row that stop calling for a while"},
     {"deepgram_breaker_cooldown_ms", SET_INT, FIELD(deepgram_breaker_cooldown_ms), "30000", 100,
      3600000, .help = "Deepgram: how long calls stop after that"},
+    {"stripe_base_url", SET_URL, FIELD(stripe_base_url), "https://api.stripe.com",
+     .help = "Stripe API base URL"},
+    {"stripe_secret_key", SET_SECRET, FIELD(stripe_secret_key), "",
+     .help = "Stripe secret key (sk_...); without one nothing is charged and administrators "
+             "grant plans (best from TW_STRIPE_SECRET_KEY; never logged)"},
+    {"stripe_webhook_secret", SET_SECRET, FIELD(stripe_webhook_secret), "",
+     .help = "signing secret (whsec_...) of the Stripe endpoint POST /webhooks/stripe; without "
+             "one every event is refused (never logged)"},
+    {"stripe_webhook_secret_2", SET_SECRET, FIELD(stripe_webhook_secret_2), "",
+     .help = "a second signing secret accepted too, while the endpoint's secret is rolled"},
+    {"stripe_webhook_tolerance_s", SET_INT, FIELD(stripe_webhook_tolerance_s), "300", 1, 86400,
+     .help = "Stripe webhooks: how far a signature's timestamp may be from now"},
+    {"stripe_connect_timeout_ms", SET_INT, FIELD(stripe_connect_timeout_ms), "5000", 100, 600000,
+     .help = "Stripe: time to connect"},
+    {"stripe_timeout_ms", SET_INT, FIELD(stripe_timeout_ms), "30000", 100, 600000,
+     .help = "Stripe: time for one attempt of a request"},
+    {"stripe_max_attempts", SET_INT, FIELD(stripe_max_attempts), "3", 1, 10,
+     .help = "Stripe: tries of a request (each POST carries an Idempotency-Key) after timeouts, "
+             "409, 429 and 5xx"},
+    {"plan_limits", SET_CHOICE, FIELD(plan_limits), "enforce", .choices = plan_limit_modes,
+     .help = "enforce: a metered call over the plan's limit for the period is refused "
+             "(RESOURCE_EXHAUSTED, QUOTA_001); count: use is counted, nothing is refused (load "
+             "tests, tests of other features)"},
     {"focus_abandon_after_minutes", SET_INT, FIELD(focus_abandon_after_minutes), "240", 1, 43200,
      .help = "a focus session left running, paused or on a break this long without a change is "
              "abandoned by the server"},

@@ -26,18 +26,24 @@ typedef enum tw_voice_engine_kind {
     TW_VOICE_ENGINE_DEEPGRAM,     /* Deepgram's pre-recorded API (deepgram_* settings) */
 } tw_voice_engine_kind;
 
+/* What plan limits do (plan_limits). */
+typedef enum tw_plan_limits {
+    TW_PLAN_LIMITS_ENFORCE, /* a call over the plan's limit is refused (QUOTA_001) */
+    TW_PLAN_LIMITS_COUNT,   /* use is counted up to the limit, nothing is refused */
+} tw_plan_limits;
+
 typedef struct tw_config {
-    char *listen;              /* gRPC address, host:port */
-    char *data_dir;            /* RocksDB and blobs live here */
-    char *operator_socket;     /* Unix socket for operators; relative: inside data_dir */
-    tw_durability durability;  /* when a write is acknowledged */
-    int64_t workers;           /* completion-queue threads; 0: one per core, at least 2 */
-    int64_t max_message_bytes; /* largest request message accepted */
+    char *listen;                 /* gRPC address, host:port */
+    char *data_dir;               /* RocksDB and blobs live here */
+    char *operator_socket;        /* Unix socket for operators; relative: inside data_dir */
+    tw_durability durability;     /* when a write is acknowledged */
+    int64_t workers;              /* completion-queue threads; 0: one per core, at least 2 */
+    int64_t max_message_bytes;    /* largest request message accepted */
     int64_t write_threads;        /* threads running TW_WRITE handlers; 0: the RPC workers */
     int64_t max_streams;          /* streaming calls open at once; 0: from the open-file limit */
     int64_t max_uploads_per_user; /* client streams one account may hold open */
     int64_t max_watches_per_user; /* server streams one account may hold open */
-    int64_t shutdown_grace_ms; /* how long calls in flight may finish at shutdown */
+    int64_t shutdown_grace_ms;    /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
     int64_t log_slow_ms;     /* unary calls this slow always get a log line */
     int64_t log_sample;      /* one in this many calls that went well gets one */
@@ -78,6 +84,17 @@ typedef struct tw_config {
     int64_t deepgram_max_attempts;
     int64_t deepgram_breaker_failures;
     int64_t deepgram_breaker_cooldown_ms;
+    /* Billing (server/billing): Stripe when stripe_secret_key is set, else
+     * the embedded default (admin-granted plans, nothing charged). */
+    char *stripe_base_url;
+    char *stripe_secret_key;       /* secret: never logged or echoed */
+    char *stripe_webhook_secret;   /* whsec_...: signs POST /webhooks/stripe */
+    char *stripe_webhook_secret_2; /* the other secret while one is rolled */
+    int64_t stripe_webhook_tolerance_s;
+    int64_t stripe_connect_timeout_ms;
+    int64_t stripe_timeout_ms;
+    int64_t stripe_max_attempts;
+    tw_plan_limits plan_limits;
     int64_t focus_abandon_after_minutes; /* a focus session left this long is abandoned */
     /* Voice notes (server/voice). */
     int64_t voice_max_bytes;           /* largest upload; larger ones get RESOURCE_EXHAUSTED */
@@ -89,15 +106,15 @@ typedef struct tw_config {
     int64_t voice_job_lease_s;         /* a transcription job's lease (rerun after a crash) */
     int64_t voice_job_attempts;        /* tries of a transcription before FAILED */
     /* Operations (server/http, server/ops). */
-    char *http_listen;             /* /health, /metrics: host:port */
-    int64_t http_max_connections;  /* HTTP connections served at once */
-    int64_t http_timeout_s;        /* one HTTP request, and an idle connection */
-    int store_statistics;          /* 1: RocksDB statistics for /metrics */
-    char *backup_dir;              /* scheduled backups go here; NULL: none */
-    int64_t backup_interval_s;     /* between scheduled backups */
-    int64_t backup_keep;           /* scheduled backups kept; older ones are purged */
-    int backup_upload;             /* 1: copy each scheduled backup to S3 (s3_* settings) */
-    char *backup_s3_prefix;        /* object names of uploaded backups start with this */
+    char *http_listen;            /* /health, /metrics: host:port */
+    int64_t http_max_connections; /* HTTP connections served at once */
+    int64_t http_timeout_s;       /* one HTTP request, and an idle connection */
+    int store_statistics;         /* 1: RocksDB statistics for /metrics */
+    char *backup_dir;             /* scheduled backups go here; NULL: none */
+    int64_t backup_interval_s;    /* between scheduled backups */
+    int64_t backup_keep;          /* scheduled backups kept; older ones are purged */
+    int backup_upload;            /* 1: copy each scheduled backup to S3 (s3_* settings) */
+    char *backup_s3_prefix;       /* object names of uploaded backups start with this */
 } tw_config;
 
 /*
@@ -113,8 +130,8 @@ void tw_config_free(tw_config *cfg);
 /* Calls fn with each setting's name and value as text, in the table's
  * order; a secret's value is "(set)" or "" (never the secret), a path that
  * is unset is "". Strings are borrowed during each call. */
-void tw_config_each(const tw_config *cfg, void (*fn)(void *ctx, const char *name, const char *value),
-                    void *ctx);
+void tw_config_each(const tw_config *cfg,
+                    void (*fn)(void *ctx, const char *name, const char *value), void *ctx);
 
 /* Lists every setting with its flag, variable, default and meaning. */
 void tw_config_print_help(FILE *out);

@@ -6,6 +6,7 @@
  */
 #include "auth/auth.h"
 #include "auth/gate.h"
+#include "billing/billing.h"
 #include "blob_s3.h"
 #include "cli.h"
 #include "deepgram.h"
@@ -14,6 +15,7 @@
 #include "rpc/call_log.h"
 #include "rpc/engine.h"
 #include "services/services.h"
+#include "stripe.h"
 #include "tw_blob.h"
 #include "tw_log.h"
 #include "tw_migrate.h"
@@ -247,6 +249,38 @@ static tw_err open_deepgram(const tw_config *cfg, struct tw_deepgram **out)
     return err;
 }
 
+/* Billing, with a Stripe client when a secret key is configured (else the
+ * embedded default: nothing is charged, administrators grant plans). */
+static tw_err open_billing(const tw_config *cfg, tw_app *app, tw_stripe **stripe)
+{
+    *stripe = NULL;
+    if (cfg->stripe_secret_key[0] != '\0') {
+        tw_stripe_config scfg = {
+            .base_url = cfg->stripe_base_url,
+            .secret_key = cfg->stripe_secret_key,
+            .policy = {.connect_timeout_ms = (long)cfg->stripe_connect_timeout_ms,
+                       .timeout_ms = (long)cfg->stripe_timeout_ms,
+                       .max_attempts = (int)cfg->stripe_max_attempts},
+        };
+        if (tw_stripe_new(&scfg, stripe)) {
+            tw_cli_fail("cannot set up the Stripe client: stripe_base_url and stripe_secret_key "
+                        "are both needed");
+            return TW_ERR_VALIDATION;
+        }
+    }
+    tw_billing_config bcfg = {
+        .store = app->store,
+        .blobs = app->blobs,
+        .stripe = *stripe,
+        .webhook_secrets = {cfg->stripe_webhook_secret, cfg->stripe_webhook_secret_2},
+        .webhook_tolerance_s = cfg->stripe_webhook_tolerance_s,
+    };
+    tw_err err = tw_billing_new(&bcfg, &app->billing);
+    if (err)
+        tw_cli_fail("cannot start billing in %s: %s", cfg->data_dir, tw_store_last_error());
+    return err;
+}
+
 int tw_cmd_serve(int argc, char **argv)
 {
     tw_config cfg;
@@ -266,6 +300,7 @@ int tw_cmd_serve(int argc, char **argv)
     int status = EXIT_FAILURE;
     tw_app app = {.cfg = &cfg};
     tw_engine *engine = NULL;
+    tw_stripe *stripe = NULL;
     char errbuf[512], socket[PATH_MAX], *cert_pem = NULL, *key_pem = NULL;
     tw_cli_operator_socket(&cfg, socket, sizeof socket);
     tw_call_log_options call_log = {cfg.log_slow_ms, cfg.log_sample, cfg.log_lines_per_s,
@@ -289,7 +324,8 @@ int tw_cmd_serve(int argc, char **argv)
     }
     if (open_store(&cfg, &app.store))
         goto out;
-    if (open_blobs(&cfg, &app.blobs) || open_deepgram(&cfg, &app.deepgram))
+    if (open_blobs(&cfg, &app.blobs) || open_deepgram(&cfg, &app.deepgram) ||
+        open_billing(&cfg, &app, &stripe))
         goto out;
     if (tw_auth_open(app.store, &cfg, &app.auth)) {
         tw_cli_fail("cannot load signing keys and account settings from %s: %s", cfg.data_dir,
@@ -335,6 +371,9 @@ int tw_cmd_serve(int argc, char **argv)
                      cfg.durability == TW_DURABLE ? "durable" : "fast", "version", TW_VERSION,
                      "blob_backend", cfg.blob_backend == TW_BLOB_BACKEND_S3 ? "s3" : "fs",
                      "deepgram", app.deepgram != NULL, "tls", cert_pem != NULL));
+    tw_log(TW_LOG_INFO, "billing",
+           json_pack("{s:s, s:b}", "payments", stripe ? "stripe" : "embedded (admin-granted plans)",
+                     "webhooks", cfg.stripe_webhook_secret[0] != '\0'));
 
     int sig = 0;
     sigwait(&stop, &sig);
@@ -352,6 +391,8 @@ out:
     tw_voice_stop(app.voice);
     tw_jobs_stop(app.jobs);
     tw_pool_free(app.slow_pool);
+    tw_billing_free(app.billing);
+    tw_stripe_free(stripe);
     tw_auth_close(app.auth);
     tw_engine_free(engine);
     tw_call_log_stop();
@@ -384,7 +425,7 @@ static void print_method(void *ctx, const char *path, const tw_method *m)
         const char *label;
     } flag_labels[] = {
         {TW_PUBLIC, "public"}, {TW_INFRA, "infra"},     {TW_ADMIN, "admin"},
-        {TW_WRITE, "write"},   {TW_SIGN_IN, "sign-in"},
+        {TW_WRITE, "write"},   {TW_SIGN_IN, "sign-in"}, {TW_METERED, "metered"},
     };
     printf("%-60s %-13s", path, kind_labels[m->kind]);
     for (size_t i = 0; i < sizeof flag_labels / sizeof flag_labels[0]; i++)

@@ -67,7 +67,7 @@ trap 'exit 143' TERM
 start_twd() {
     port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     address=127.0.0.1:$port
-    TW_API_CALLS_PER_HOUR=100000000 TW_API_WRITE_CALLS_PER_HOUR=100000000 \
+    TW_API_CALLS_PER_HOUR=100000000 TW_API_WRITE_CALLS_PER_HOUR=100000000 TW_PLAN_LIMITS=count \
         setsid "$twd" serve --listen "$address" --data-dir "$data" >>"$log" 2>&1 &
     pid=$!
     attempt=0

@@ -99,5 +99,7 @@ tw_err tw_gate_admit(void *ctx, tw_call *call, const tw_method *method)
         return tw_call_error(call, TW_ERR_RATE_LIMITED, "too many calls; retry in %lld s",
                              (long long)(retry_ms + 999) / 1000);
     }
+    if ((method->flags & TW_METERED) && app->meter != NULL)
+        return app->meter(app, call);
     return TW_OK;
 }

@@ -1259,3 +1259,24 @@ tw_err billing_reprice_job(tw_billing_ctx *c, const char *plan_id)
     tw_err close_err = tw_store_iter_close(it);
     return first ? first : close_err;
 }
+
+/* ---- Account deletion ------------------------------------------------------------------------ */
+
+tw_err billing_account_forget(tw_billing *b, tw_txn *t, const tw_id *user, int64_t now_ms,
+                              tw_arena *arena)
+{
+    account_record *a;
+    tw_err err = load_account(b->store, t, user, arena, &a);
+    if (err)
+        return err;
+    /* Without a subscription the counters forget it (a cancellation) and
+     * its entry in the by-plan index goes. */
+    a->subscription = NULL;
+    if ((err = count_live(b, t, user, a, now_ms, arena)))
+        return err;
+    if (a->stripe_customer_id[0] == '\0')
+        return TW_OK;
+    tw_key k;
+    billing_customer_key(&k, a->stripe_customer_id);
+    return tw_txn_delete(t, &k);
+}

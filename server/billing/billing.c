@@ -415,3 +415,35 @@ tw_err tw_billing_job_run(tw_billing *b, const tw_job *job, int64_t now_ms, char
     tw__store__v1__billing_job__free_unpacked(p, NULL);
     return err;
 }
+
+/* ---- Account deletion ---------------------------------------------------------------------- */
+
+struct forget {
+    tw_billing *b;
+    const tw_id *user;
+    int64_t now_ms;
+    tw_arena *arena;
+    const char *blob_key;
+};
+
+static tw_err forget_fn(tw_txn *t, void *ctx)
+{
+    struct forget *f = ctx;
+    tw_err err = billing_account_forget(f->b, t, f->user, f->now_ms, f->arena);
+    return err ? err : billing_student_forget(f->b, t, f->user, f->arena, &f->blob_key);
+}
+
+tw_err tw_billing_forget_user(tw_billing *b, const tw_id *user, int64_t now_ms)
+{
+    struct forget f = {.b = b, .user = user, .now_ms = now_ms};
+    if ((f.arena = tw_arena_new(4096)) == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_err err = tw_txn_run(b->store, forget_fn, &f);
+    if (err == TW_OK && f.blob_key != NULL && b->blobs != NULL) {
+        err = tw_blob_delete(b->blobs, f.blob_key);
+        if (err == TW_ERR_NOT_FOUND)
+            err = TW_OK;
+    }
+    tw_arena_free(f.arena);
+    return err;
+}

@@ -80,6 +80,12 @@ tw_err tw_billing_new(const tw_billing_config *cfg, tw_billing **out);
 /* Accepts NULL. */
 void tw_billing_free(tw_billing *b);
 
+/* Account deletion's step for billing (store and blobs only; safe to run
+ * again): what the sweep of the user's own keys cannot reach, the shared
+ * indexes (Stripe customer, subscriptions by plan, the review queue), the
+ * live-subscription counters and the student document's blob. */
+tw_err tw_billing_forget_user(tw_billing *b, const tw_id *user, int64_t now_ms);
+
 /* Why a call refused, for the handler to answer: a bad field
  * (TW_ERR_VALIDATION), else a message for the client (Stripe's card
  * message for PAY_001, what is in the way for FAILED_PRECONDITION...), and

@@ -166,6 +166,10 @@ typedef struct billing_sync {
 } billing_sync;
 tw_err billing_sync_run(billing_sync *w);
 tw_err billing_sync_seq(tw_billing_ctx *c, uint64_t *seq);
+/* Account deletion: the user's subscription leaves the counters and the
+ * by-plan index, their customer leaves the customer index (in t). */
+tw_err billing_account_forget(tw_billing *b, tw_txn *t, const tw_id *user, int64_t now_ms,
+                              tw_arena *arena);
 /* Whose Stripe customer this is; TW_ERR_NOT_FOUND when not ours. */
 tw_err billing_customer_user(tw_billing *b, const char *customer, tw_id *user);
 /* Reads Stripe's subscription stripe_id and stores what it says for user,
@@ -202,6 +206,10 @@ tw_err billing_usages(tw_billing *b, const tw_id *user, const tw_billing_entitle
 /* student.c */
 tw_err billing_student_expiry_job(tw_billing *b, const tw_id *user, const char *verification_id,
                                   int64_t now_ms, tw_arena *arena);
+/* Account deletion: the verification leaves the review index (in t);
+ * *blob_key gets its document's blob (NULL: none), to delete after commit. */
+tw_err billing_student_forget(tw_billing *b, tw_txn *t, const tw_id *user, tw_arena *arena,
+                              const char **blob_key);
 /* When user's approved verification runs out as t sees it; 0 when none. */
 tw_err billing_student_until(tw_txn *t, const tw_id *user, int64_t now_ms, tw_arena *arena,
                              int64_t *until_ms);

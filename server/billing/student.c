@@ -646,3 +646,21 @@ tw_err billing_student_expiry_job(tw_billing *b, const tw_id *user, const char *
     struct expire w = {&c, verification_id};
     return tw_txn_run(b->store, expire_fn, &w);
 }
+
+tw_err billing_student_forget(tw_billing *b, tw_txn *t, const tw_id *user, tw_arena *arena,
+                              const char **blob_key)
+{
+    *blob_key = NULL;
+    tw_key k;
+    billing_student_key(&k, user);
+    student_record *r;
+    tw_err err = billing_get(b->store, t, true, &k, arena, &r);
+    if (err == TW_ERR_NOT_FOUND)
+        return TW_OK;
+    if (err)
+        return err;
+    if (r->document_blob_key[0] != '\0')
+        *blob_key = r->document_blob_key;
+    index_key(&k, r->status, r->submit_unix_ms, user);
+    return tw_txn_delete(t, &k);
+}

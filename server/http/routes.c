@@ -1,6 +1,8 @@
 /* The route table of routes.h. */
 #include "routes.h"
 
+#include "billing/stripe_webhook.h"
+
 /* Probes and scrapes send no body. */
 #define NO_BODY 0
 
@@ -9,5 +11,8 @@ const tw_httpd_route tw_httpd_routes[] = {
     {"GET", "/health/db", tw_httpd_health_db, NO_BODY, .quiet = true},
     {"GET", "/health/detailed", tw_httpd_health_detailed, NO_BODY, .quiet = true},
     {"GET", "/metrics", tw_httpd_metrics, NO_BODY, .quiet = true},
+    /* Stripe's events: a body over the bound gets 413 before it is read. */
+    {"POST", "/webhooks/stripe", tw_httpd_stripe_webhook, TW_STRIPE_WEBHOOK_MAX_BYTES,
+     .quiet = false},
     {NULL},
 };

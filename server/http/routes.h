@@ -14,6 +14,8 @@ extern const tw_httpd_route tw_httpd_routes[];
 void tw_httpd_health(void *app, const tw_httpd_request *req, tw_httpd_response *res);
 void tw_httpd_health_db(void *app, const tw_httpd_request *req, tw_httpd_response *res);
 void tw_httpd_health_detailed(void *app, const tw_httpd_request *req, tw_httpd_response *res);
+/* stripe_webhook_page.c */
+void tw_httpd_stripe_webhook(void *app, const tw_httpd_request *req, tw_httpd_response *res);
 /* metrics_page.c */
 void tw_httpd_metrics(void *app, const tw_httpd_request *req, tw_httpd_response *res);
 

@@ -53,6 +53,10 @@ enum tw_method_flag {
      * the gate lets it through, because only its handler learns who signs
      * in, and the handler refuses everyone but admins. */
     TW_SIGN_IN = 1u << 5,
+    /* Consumes one API call of the caller's plan for the period: the gate
+     * counts it before the handler runs and refuses it over the plan's
+     * limit (RESOURCE_EXHAUSTED, QUOTA_001), so no handler can forget. */
+    TW_METERED = 1u << 6,
 };
 
 /*

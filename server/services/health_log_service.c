@@ -264,8 +264,8 @@ static tw_err get_daily_summary(tw_call *call, const ProtobufCMessage *request,
 }
 
 static const tw_method health_log_methods[] = {
-    {"CreateHealthLog", TW_UNARY, TW_WRITE, .handle = create_health_log},
-    {"BatchCreateHealthLogs", TW_UNARY, TW_WRITE, .handle = batch_create_health_logs},
+    {"CreateHealthLog", TW_UNARY, TW_WRITE | TW_METERED, .handle = create_health_log},
+    {"BatchCreateHealthLogs", TW_UNARY, TW_WRITE | TW_METERED, .handle = batch_create_health_logs},
     {"GetHealthLog", TW_UNARY, 0, .handle = get_health_log},
     {"ListHealthLogs", TW_UNARY, 0, .handle = list_health_logs},
     {"UpdateHealthLog", TW_UNARY, TW_WRITE, .handle = update_health_log},

@@ -15,6 +15,8 @@ static const tw_service_def *const services[] = {
     &tw_focus_service,
     &tw_voice_service,
     &tw_export_service,
+    &tw_billing_service,
+    &tw_billing_admin_service,
     /* Infrastructure last: health and reflection describe the services above. */
     &tw_health_service,
     &tw_reflection_v1_service,

@@ -46,8 +46,9 @@ const tw_job_type *tw_services_jobs(void);
 
 /* The services, each defined in its own file. */
 extern const tw_service_def tw_server_info_service, tw_admin_service, tw_auth_service,
-    tw_task_service, tw_sync_service, tw_health_log_service, tw_focus_service,
-    tw_voice_service, tw_export_service, tw_health_service, tw_reflection_v1_service, tw_reflection_v1alpha_service;
+    tw_task_service, tw_sync_service, tw_health_log_service, tw_focus_service, tw_voice_service,
+    tw_export_service, tw_billing_service, tw_billing_admin_service, tw_health_service,
+    tw_reflection_v1_service, tw_reflection_v1alpha_service;
 
 /* Streams user's data export on a server-streaming call whose response
  * message (the handler's, of the method's output type) has one field,

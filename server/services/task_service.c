@@ -361,7 +361,7 @@ static tw_err get_task_stats(tw_call *call, const ProtobufCMessage *request,
 }
 
 static const tw_method task_methods[] = {
-    {"CreateTask", TW_UNARY, TW_WRITE, .handle = create_task},
+    {"CreateTask", TW_UNARY, TW_WRITE | TW_METERED, .handle = create_task},
     {"GetTask", TW_UNARY, 0, .handle = get_task},
     {"ListTasks", TW_UNARY, 0, .handle = list_tasks},
     {"UpdateTask", TW_UNARY, TW_WRITE, .handle = update_task},

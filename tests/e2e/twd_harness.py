@@ -386,8 +386,12 @@ class Twd:
         self.extra_args = tuple(extra_args)
         self.tls_root = tls_root
         self.given_data_dir = data_dir
+        # Plan limits (100 metered calls a period on the free plan) are
+        # counted but not enforced, so that tests of other features can
+        # make more; test_billing turns them on.
         self.env = {"TW_PASSWORD_SCRYPT_LOG2_N": TEST_SCRYPT_LOG2_N,
-                    "TW_HTTP_LISTEN": "127.0.0.1:0", **TEST_CALL_LOG, **(env or {})}
+                    "TW_HTTP_LISTEN": "127.0.0.1:0", "TW_PLAN_LIMITS": "count",
+                    **TEST_CALL_LOG, **(env or {})}
         self.config = config
         self.port = None
         self.http_port = None

@@ -1,0 +1,613 @@
+/*
+ * tw.v1.BillingService and tw.v1.BillingAdminService over server/billing:
+ * every RPC is one function of billing.h, so each method here is a row
+ * saying where it runs and whose records it reaches, and one small step
+ * that passes the request's fields and puts the answer in the response.
+ *
+ * Where a call runs: steps marked ON_POOL may call Stripe (which can take
+ * as long as its timeouts and retries), so they run on the slow pool and
+ * finish the call from there; the others only read or write the store and
+ * run on the engine's threads. Whose records: the signed-in caller's for
+ * BillingService (another user's ids are simply not theirs: NOT_FOUND),
+ * the user named by the request's user_id for the admin rows marked
+ * NAMED_USER.
+ *
+ * Billing also plugs in two hooks: the meter the gate calls for every
+ * TW_METERED method (one API call against the caller's plan, refused over
+ * the limit with RESOURCE_EXHAUSTED / QUOTA_001), and account deletion.
+ */
+#include "services.h"
+
+#include "billing/billing.h"
+#include "kit/kit.h"
+#include "paced_stream.h"
+#include "pbtime.h"
+#include "tw_log.h"
+#include "tw_time.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Where a step runs and whose records it reaches. */
+enum {
+    ON_POOL = 1u << 0,    /* may call Stripe: on the slow pool */
+    NAMED_USER = 1u << 1, /* the request's user_id, not the caller */
+};
+
+/* One method's work: in is the request, out the response to fill. */
+typedef tw_err billing_step(tw_billing_ctx *c, const void *in, void *out);
+
+/* Copies a response the domain made (in the call's arena) into out. */
+static void answer(void *out, const void *made)
+{
+    const ProtobufCMessage *m = made;
+    memcpy(out, made, m->descriptor->sizeof_message);
+}
+
+/* ---- BillingService ----------------------------------------------------------- */
+
+static tw_err list_plans(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__ListPlansRequest *in = request;
+    Tw__V1__ListPlansResponse *r;
+    tw_err err = tw_billing_list_plans(c, in->currency, in->page_size, in->page_token, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err get_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    return tw_billing_get_subscription(c, &((Tw__V1__GetSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err create_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__CreateSubscriptionRequest *in = request;
+    return tw_billing_create_subscription(
+        c, in->plan_id, in->payment_method_id, in->currency, in->request_id,
+        &((Tw__V1__CreateSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err change_plan(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__ChangePlanRequest *in = request;
+    return tw_billing_change_plan(c, in->plan_id, in->request_id,
+                                  &((Tw__V1__ChangePlanResponse *)out)->subscription);
+}
+
+static tw_err cancel_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__CancelSubscriptionRequest *in = request;
+    return tw_billing_cancel_subscription(
+        c, in->immediately, &((Tw__V1__CancelSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err resume_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    return tw_billing_resume_subscription(
+        c, &((Tw__V1__ResumeSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err list_payments(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__ListPaymentsRequest *in = request;
+    Tw__V1__ListPaymentsResponse *r;
+    tw_err err = tw_billing_list_payments(c, in->page_size, in->page_token, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err list_payment_methods(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__ListPaymentMethodsRequest *in = request;
+    Tw__V1__ListPaymentMethodsResponse *r;
+    tw_err err = tw_billing_list_payment_methods(c, in->page_size, in->page_token, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err attach_payment_method(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__AttachPaymentMethodRequest *in = request;
+    return tw_billing_attach_payment_method(
+        c, in->payment_method_id, in->request_id,
+        &((Tw__V1__AttachPaymentMethodResponse *)out)->payment_method);
+}
+
+static tw_err detach_payment_method(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)out;
+    return tw_billing_detach_payment_method(
+        c, ((const Tw__V1__DetachPaymentMethodRequest *)request)->payment_method_id);
+}
+
+static tw_err set_default_payment_method(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__SetDefaultPaymentMethodRequest *in = request;
+    return tw_billing_set_default_payment_method(
+        c, in->payment_method_id,
+        &((Tw__V1__SetDefaultPaymentMethodResponse *)out)->payment_method);
+}
+
+static tw_err get_usage(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    Tw__V1__GetUsageResponse *r;
+    tw_err err = tw_billing_get_usage(c, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err submit_student(tw_billing_ctx *c, const void *request, void *out)
+{
+    return tw_billing_submit_student(
+        c, request, &((Tw__V1__SubmitStudentVerificationResponse *)out)->verification);
+}
+
+static tw_err confirm_student_email(tw_billing_ctx *c, const void *request, void *out)
+{
+    return tw_billing_confirm_student_email(
+        c, ((const Tw__V1__ConfirmStudentEmailRequest *)request)->code,
+        &((Tw__V1__ConfirmStudentEmailResponse *)out)->verification);
+}
+
+static tw_err get_student(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    return tw_billing_get_student(c,
+                                  &((Tw__V1__GetStudentVerificationResponse *)out)->verification);
+}
+
+/* ---- BillingAdminService ------------------------------------------------------------- */
+
+static tw_err create_plan(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__CreatePlanRequest *in = request;
+    return tw_billing_create_plan(c, in->plan, in->request_id,
+                                  &((Tw__V1__CreatePlanResponse *)out)->plan);
+}
+
+static tw_err update_plan(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__UpdatePlanRequest *in = request;
+    return tw_billing_update_plan(c, in->plan, in->update_mask,
+                                  &((Tw__V1__UpdatePlanResponse *)out)->plan);
+}
+
+static tw_err set_plan_price(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__SetPlanPriceRequest *in = request;
+    return tw_billing_set_plan_price(c, in->plan_id, in->price, in->request_id,
+                                     &((Tw__V1__SetPlanPriceResponse *)out)->plan);
+}
+
+static tw_err list_all_plans(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__ListAllPlansRequest *in = request;
+    Tw__V1__ListAllPlansResponse *r;
+    tw_err err = tw_billing_list_all_plans(c, in->page_size, in->page_token, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err grant_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__GrantSubscriptionRequest *in = request;
+    int64_t end_ms = 0;
+    if (in->end_time != NULL && !tw_timestamp_to_ms(in->end_time, &end_ms))
+        end_ms = -1; /* out of range: refused as in the past */
+    return tw_billing_grant_subscription(c, in->plan_id, end_ms,
+                                         &((Tw__V1__GrantSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err revoke_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    return tw_billing_revoke_subscription(
+        c, &((Tw__V1__RevokeSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err suspend_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    return tw_billing_suspend_subscription(
+        c, ((const Tw__V1__SuspendSubscriptionRequest *)request)->reason,
+        &((Tw__V1__SuspendSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err resync_subscription(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    return tw_billing_resync_subscription(
+        c, &((Tw__V1__ResyncSubscriptionResponse *)out)->subscription);
+}
+
+static tw_err refund_payment(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__RefundPaymentRequest *in = request;
+    return tw_billing_refund_payment(c, in->payment_id, in->amount_minor, in->request_id,
+                                     &((Tw__V1__RefundPaymentResponse *)out)->payment);
+}
+
+static tw_err retry_invoice(tw_billing_ctx *c, const void *request, void *out)
+{
+    return tw_billing_retry_invoice(c, ((const Tw__V1__RetryInvoiceRequest *)request)->payment_id,
+                                    &((Tw__V1__RetryInvoiceResponse *)out)->payment);
+}
+
+static tw_err export_records(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    Tw__V1__ExportBillingRecordsResponse *r;
+    tw_err err = tw_billing_export(c, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err list_webhook_events(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__ListWebhookEventsRequest *in = request;
+    int64_t start_ms = 0, end_ms = 0;
+    if (in->start_time != NULL)
+        tw_timestamp_to_ms(in->start_time, &start_ms);
+    if (in->end_time != NULL)
+        tw_timestamp_to_ms(in->end_time, &end_ms);
+    Tw__V1__ListWebhookEventsResponse *r;
+    tw_err err = tw_billing_list_webhook_events(c, in->type, in->filter, start_ms, end_ms,
+                                                in->page_size, in->page_token, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err replay_webhook_event(tw_billing_ctx *c, const void *request, void *out)
+{
+    return tw_billing_replay_webhook_event(c,
+                                           ((const Tw__V1__ReplayWebhookEventRequest *)request)->id,
+                                           &((Tw__V1__ReplayWebhookEventResponse *)out)->event);
+}
+
+static tw_err list_students(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__ListStudentVerificationsRequest *in = request;
+    Tw__V1__ListStudentVerificationsResponse *r;
+    tw_err err = tw_billing_list_students(c, in->status, in->page_size, in->page_token, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+static tw_err approve_student(tw_billing_ctx *c, const void *request, void *out)
+{
+    (void)request;
+    return tw_billing_approve_student(
+        c, &((Tw__V1__ApproveStudentVerificationResponse *)out)->verification);
+}
+
+static tw_err reject_student(tw_billing_ctx *c, const void *request, void *out)
+{
+    return tw_billing_reject_student(
+        c, ((const Tw__V1__RejectStudentVerificationRequest *)request)->reason,
+        &((Tw__V1__RejectStudentVerificationResponse *)out)->verification);
+}
+
+static tw_err get_metrics(tw_billing_ctx *c, const void *request, void *out)
+{
+    const Tw__V1__GetBillingMetricsRequest *in = request;
+    Tw__V1__GetBillingMetricsResponse *r;
+    tw_err err = tw_billing_metrics(c, in->days, in->months, &r);
+    if (!err)
+        answer(out, r);
+    return err;
+}
+
+/* ---- The steps by method ------------------------------------------------------------- */
+
+static const struct {
+    const char *method;
+    billing_step *step;
+    unsigned how;
+} steps[] = {
+    {"ListPlans", list_plans, 0},
+    {"GetSubscription", get_subscription, 0},
+    {"CreateSubscription", create_subscription, ON_POOL},
+    {"ChangePlan", change_plan, ON_POOL},
+    {"CancelSubscription", cancel_subscription, ON_POOL},
+    {"ResumeSubscription", resume_subscription, ON_POOL},
+    {"ListPayments", list_payments, 0},
+    {"ListPaymentMethods", list_payment_methods, 0},
+    {"AttachPaymentMethod", attach_payment_method, ON_POOL},
+    {"DetachPaymentMethod", detach_payment_method, ON_POOL},
+    {"SetDefaultPaymentMethod", set_default_payment_method, ON_POOL},
+    {"GetUsage", get_usage, 0},
+    /* On the pool: it writes a document blob, or sends a code. */
+    {"SubmitStudentVerification", submit_student, ON_POOL},
+    {"ConfirmStudentEmail", confirm_student_email, 0},
+    {"GetStudentVerification", get_student, 0},
+    {"CreatePlan", create_plan, ON_POOL},
+    {"UpdatePlan", update_plan, 0},
+    {"SetPlanPrice", set_plan_price, ON_POOL},
+    {"ListAllPlans", list_all_plans, 0},
+    {"GrantSubscription", grant_subscription, NAMED_USER},
+    {"RevokeSubscription", revoke_subscription, NAMED_USER},
+    {"SuspendSubscription", suspend_subscription, NAMED_USER | ON_POOL},
+    {"ResyncSubscription", resync_subscription, NAMED_USER | ON_POOL},
+    {"RefundPayment", refund_payment, NAMED_USER | ON_POOL},
+    {"RetryInvoice", retry_invoice, NAMED_USER | ON_POOL},
+    {"ExportBillingRecords", export_records, NAMED_USER},
+    {"ListWebhookEvents", list_webhook_events, 0},
+    {"ReplayWebhookEvent", replay_webhook_event, ON_POOL},
+    {"ListStudentVerifications", list_students, 0},
+    {"ApproveStudentVerification", approve_student, NAMED_USER},
+    {"RejectStudentVerification", reject_student, NAMED_USER},
+    {"GetBillingMetrics", get_metrics, 0},
+};
+
+/* ---- Running a step ------------------------------------------------------------------- */
+
+/* The user_id of an admin request (the engine checked its form and that
+ * it is set). */
+static bool named_user(tw_call *call, tw_id *out)
+{
+    const ProtobufCMessage *in = tw_call_request(call);
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(in->descriptor, "user_id");
+    return f != NULL && tw_kit_id(*(const char *const *)((const char *)in + f->offset), out);
+}
+
+/* A refusal of the domain as the call's status. */
+static tw_err refusal(tw_call *call, const tw_billing_ctx *c, tw_err err)
+{
+    if (err == TW_OK)
+        return TW_OK;
+    if (err == TW_ERR_VALIDATION && c->why.bad.field[0] != '\0')
+        return tw_call_field_violation(call, c->why.bad.field, "%s", c->why.bad.why);
+    if (c->why.retry_after_ms > 0)
+        tw_call_retry_after(call, c->why.retry_after_ms);
+    if (c->why.message[0] != '\0')
+        return tw_call_error(call, err, "%s", c->why.message);
+    return tw_kit_fail(call, err);
+}
+
+struct pooled {
+    tw_call *call;
+    billing_step *step;
+    tw_billing_ctx c;
+};
+
+static void run_pooled(void *arg)
+{
+    struct pooled *p = arg;
+    tw_err err = p->step(&p->c, tw_call_request(p->call), tw_call_response(p->call));
+    tw_call_finish(p->call, refusal(p->call, &p->c, err));
+}
+
+/* Every row's handler: finds its step, sets up whose records it reaches,
+ * and runs it here or on the slow pool. */
+static tw_err billing_call(tw_call *call, const ProtobufCMessage *request,
+                           ProtobufCMessage *response)
+{
+    tw_app *app = tw_call_service_ctx(call);
+    const char *method = tw_call_method(call)->name;
+    size_t i = 0;
+    while (i < sizeof steps / sizeof steps[0] && strcmp(steps[i].method, method) != 0)
+        i++;
+    if (i == sizeof steps / sizeof steps[0])
+        return TW_ERR_INTERNAL;
+    if (app->billing == NULL)
+        return tw_call_error(call, TW_ERR_INTERNAL, "billing is not running in this process");
+    tw_billing_ctx c = {
+        .billing = app->billing,
+        .now_ms = tw_call_now_ms(call),
+        .arena = tw_call_arena(call),
+    };
+    if (steps[i].how & NAMED_USER) {
+        if (!named_user(call, &c.user))
+            return tw_call_field_violation(call, "user_id", "is required");
+    } else if (tw_call_caller(call) != NULL) {
+        c.user = *tw_call_caller(call);
+    } else if (!(tw_call_method(call)->flags & TW_ADMIN)) {
+        return tw_call_user(call, &c.user); /* the operator socket acts for nobody */
+    }
+    if (!(steps[i].how & ON_POOL))
+        return refusal(call, &c, steps[i].step(&c, request, response));
+    struct pooled *p = tw_arena_alloc(c.arena, sizeof *p);
+    if (p == NULL)
+        return TW_ERR_NO_MEMORY;
+    *p = (struct pooled){call, steps[i].step, c};
+    tw_err err = tw_pool_submit(app->slow_pool, run_pooled, p);
+    if (err == TW_ERR_BUSY)
+        return tw_call_error(call, TW_ERR_BUSY, "too many payment calls at once: retry shortly");
+    return err ? err : TW_DEFERRED;
+}
+
+/* ---- DownloadStudentDocument ------------------------------------------------------- */
+
+#define DOCUMENT_CHUNK (256u * 1024)
+
+struct download {
+    tw_blob_reader *reader;
+    uint8_t *buffer;
+};
+
+static tw_err download_step(tw_call *call, void *ctx, bool *end)
+{
+    struct download *d = ctx;
+    Tw__V1__DownloadStudentDocumentResponse out = TW__V1__DOWNLOAD_STUDENT_DOCUMENT_RESPONSE__INIT;
+    /* A burst of four chunks (1 MiB), then the next once they drained. */
+    for (int burst = 0; burst < 4; burst++) {
+        size_t n = 0;
+        tw_err err = tw_blob_reader_read(d->reader, d->buffer, DOCUMENT_CHUNK, &n);
+        if (err || n == 0) {
+            *end = true;
+            return err;
+        }
+        out.chunk = (ProtobufCBinaryData){n, d->buffer};
+        if ((err = tw_call_send(call, &out.base))) {
+            *end = true;
+            return err;
+        }
+    }
+    return TW_OK;
+}
+
+static void download_done(void *ctx)
+{
+    tw_blob_reader_close(((struct download *)ctx)->reader);
+}
+
+static tw_err download_document(tw_call *call, const ProtobufCMessage *request,
+                                ProtobufCMessage *response)
+{
+    (void)request;
+    (void)response;
+    tw_app *app = tw_call_service_ctx(call);
+    tw_billing_ctx c = {
+        .billing = app->billing, .now_ms = tw_call_now_ms(call), .arena = tw_call_arena(call)};
+    if (app->billing == NULL)
+        return tw_call_error(call, TW_ERR_INTERNAL, "billing is not running in this process");
+    if (!named_user(call, &c.user))
+        return tw_call_field_violation(call, "user_id", "is required");
+    const char *key, *content_type;
+    tw_err err = tw_billing_student_document(&c, &key, &content_type);
+    if (err)
+        return refusal(call, &c, err);
+    struct download *d = tw_arena_alloc(c.arena, sizeof *d);
+    if (d == NULL || (d->buffer = tw_arena_alloc(c.arena, DOCUMENT_CHUNK)) == NULL)
+        return TW_ERR_NO_MEMORY;
+    if ((err = tw_blob_reader_open(app->blobs, key, 0, &d->reader, NULL)))
+        return tw_kit_fail(call, err);
+    err = tw_paced_stream_start(call, app->slow_pool, download_step, download_done, d);
+    if (err != TW_DEFERRED)
+        tw_blob_reader_close(d->reader);
+    return err;
+}
+
+/* ---- Hooks ------------------------------------------------------------------------------ */
+
+/* The gate's meter (app->meter): one API call of the caller against their
+ * plan's limit for the period. */
+static tw_err meter_call(tw_app *app, tw_call *call)
+{
+    const tw_id *user = tw_call_caller(call);
+    if (user == NULL || app->billing == NULL)
+        return TW_OK;
+    tw_billing_quota q;
+    int64_t now_ms = tw_call_now_ms(call);
+    tw_err err = tw_billing_usage_consume(app->billing, user, TW_RESOURCE_API_CALLS, 1, now_ms, &q);
+    if (err == TW_ERR_QUOTA_EXCEEDED && app->cfg->plan_limits == TW_PLAN_LIMITS_COUNT)
+        return TW_OK;
+    if (err == TW_ERR_QUOTA_EXCEEDED) {
+        char reset[32];
+        time_t secs = (time_t)(q.reset_ms / 1000);
+        struct tm tm;
+        strftime(reset, sizeof reset, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&secs, &tm));
+        tw_call_retry_after(call, q.reset_ms > now_ms ? q.reset_ms - now_ms : 0);
+        return tw_call_error(
+            call, err, "plan limit reached: %s %lld of %lld used this period; resets at %s",
+            tw_billing_resource_name(q.resource), (long long)q.used, (long long)q.limit, reset);
+    }
+    if (err && err != TW_ERR_NO_MEMORY)
+        tw_call_log_detail(call, "%s", tw_store_last_error());
+    return err;
+}
+
+static tw_err attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
+{
+    (void)engine;
+    (void)errbuf;
+    (void)errlen;
+    app->meter = meter_call;
+    return TW_OK;
+}
+
+static tw_err forget_user(tw_app *app, const tw_id *user)
+{
+    return app->billing ? tw_billing_forget_user(app->billing, user, tw_wall_ms()) : TW_OK;
+}
+
+static tw_err run_job(tw_app *app, const tw_job *job, tw_job_failure *failure)
+{
+    if (app->billing == NULL) {
+        snprintf(failure->error, sizeof failure->error, "billing is not running");
+        return TW_ERR_INTERNAL;
+    }
+    return tw_billing_job_run(app->billing, job, tw_wall_ms(), failure->error,
+                              sizeof failure->error, &failure->retry_after_ms);
+}
+
+/* Leases outlast a job's Stripe calls with their retries. */
+#define JOB_LEASE_MS (10 * 60 * 1000)
+
+static const tw_job_type billing_jobs[] = {
+    {TW_BILLING_JOB_WEBHOOK, run_job, JOB_LEASE_MS},
+    {TW_BILLING_JOB_PERIOD_END, run_job, JOB_LEASE_MS},
+    {TW_BILLING_JOB_REPRICE, run_job, JOB_LEASE_MS},
+    {TW_BILLING_JOB_CARD_EXPIRY, run_job, JOB_LEASE_MS},
+    {TW_BILLING_JOB_STUDENT_EXPIRY, run_job, JOB_LEASE_MS},
+    {NULL},
+};
+
+/* ---- Tables ------------------------------------------------------------------------------ */
+
+static const tw_method billing_methods[] = {
+    {"ListPlans", TW_UNARY, 0, .handle = billing_call},
+    {"GetSubscription", TW_UNARY, 0, .handle = billing_call},
+    {"CreateSubscription", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"ChangePlan", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"CancelSubscription", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"ResumeSubscription", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"ListPayments", TW_UNARY, 0, .handle = billing_call},
+    {"ListPaymentMethods", TW_UNARY, 0, .handle = billing_call},
+    {"AttachPaymentMethod", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"DetachPaymentMethod", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"SetDefaultPaymentMethod", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"GetUsage", TW_UNARY, 0, .handle = billing_call},
+    {"SubmitStudentVerification", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"ConfirmStudentEmail", TW_UNARY, TW_WRITE, .handle = billing_call},
+    {"GetStudentVerification", TW_UNARY, 0, .handle = billing_call},
+    {NULL},
+};
+
+static const tw_method billing_admin_methods[] = {
+    {"CreatePlan", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"UpdatePlan", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"SetPlanPrice", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"ListAllPlans", TW_UNARY, TW_ADMIN, .handle = billing_call},
+    {"GrantSubscription", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"RevokeSubscription", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"SuspendSubscription", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"ResyncSubscription", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"RefundPayment", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"RetryInvoice", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"ExportBillingRecords", TW_UNARY, TW_ADMIN, .handle = billing_call},
+    {"ListWebhookEvents", TW_UNARY, TW_ADMIN, .handle = billing_call},
+    {"ReplayWebhookEvent", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"ListStudentVerifications", TW_UNARY, TW_ADMIN, .handle = billing_call},
+    {"ApproveStudentVerification", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"RejectStudentVerification", TW_UNARY, TW_ADMIN | TW_WRITE, .handle = billing_call},
+    {"DownloadStudentDocument", TW_SERVER_STREAM, TW_ADMIN, .handle = download_document},
+    {"GetBillingMetrics", TW_UNARY, TW_ADMIN, .handle = billing_call},
+    {NULL},
+};
+
+const tw_service_def tw_billing_service = {
+    .rpc = {.descriptor = &tw__v1__billing_service__descriptor, .methods = billing_methods},
+    .attach = attach,
+    .forget_user = forget_user,
+    .jobs = billing_jobs,
+};
+
+/* Its jobs and hooks are the user service's: one of each is enough. */
+const tw_service_def tw_billing_admin_service = {
+    .rpc = {.descriptor = &tw__v1__billing_admin_service__descriptor,
+            .methods = billing_admin_methods},
+};
