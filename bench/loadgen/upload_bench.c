@@ -18,6 +18,7 @@
  * could not be reached, 2 on bad arguments.
  */
 #include "tw/v1/voice_service.pb-c.h"
+#include "tw_id.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -190,8 +191,10 @@ static grpc_status_code upload_once(const struct worker *w, grpc_channel *channe
     ops[0].data.send_initial_metadata.metadata = md;
     bool ok = run_batch(cq, call, ops, 1);
 
-    char request_id[64], file_name[32];
-    snprintf(request_id, sizeof request_id, "bench-%d-%d-%ld", w->index, round, (long)now_ms());
+    /* Each upload its own request_id, a UUID as twd requires. */
+    char request_id[TW_ID_TEXT_SIZE], file_name[32];
+    tw_id id = tw_id_new();
+    tw_id_format(&id, request_id);
     snprintf(file_name, sizeof file_name, "bench.%s", o->payload);
     Tw__V1__VoiceNoteMetadata meta = TW__V1__VOICE_NOTE_METADATA__INIT;
     meta.request_id = request_id;
