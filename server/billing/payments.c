@@ -694,6 +694,15 @@ tw_err tw_billing_attach_payment_method(tw_billing_ctx *c, const char *payment_m
     tw_stripe_error e;
     err = tw_stripe_payment_method_attach(c->billing->stripe, payment_method_id,
                                           a->stripe_customer_id, key, c->arena, &w.pm, &e);
+    /* Stripe refuses a payment method attached to another customer (or
+     * detached for good): to this caller it is one that does not exist, as
+     * another user's ids are everywhere, and Stripe's text, which says it
+     * belongs to someone, stays in the log. */
+    if (err == TW_ERR_PAY_REFUSED && strcmp(e.code, "payment_method_unexpected_state") == 0) {
+        billing_stripe_refusal(c, err, &e, "attach a payment method");
+        return billing_refuse(c, TW_ERR_NOT_FOUND, "payment method %s not found",
+                              payment_method_id);
+    }
     if (err)
         return billing_stripe_refusal(c, err, &e, "attach a payment method");
     if ((err = commit_pm(&w)))

@@ -161,6 +161,16 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, struct request
                    allow);
 }
 
+/* The answer to a body over the route's limit: 413 unless the route says
+ * otherwise. */
+static enum MHD_Result respond_too_large(struct MHD_Connection *conn, struct request *r)
+{
+    const tw_httpd_route *route = r->route;
+    return respond_error(
+        conn, r, route->too_large_status ? route->too_large_status : MHD_HTTP_CONTENT_TOO_LARGE,
+        route->too_large_error ? route->too_large_error : "request body too large", NULL);
+}
+
 /* Takes a piece of the body, within the route's limit. */
 static void take_body(struct request *r, const char *data, size_t len)
 {
@@ -231,8 +241,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *length =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length != NULL && strtoull(length, NULL, 10) > r->route->max_body_bytes)
-            return respond_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
-                                 NULL);
+            return respond_too_large(conn, r);
         return MHD_YES;
     }
     if (r->status != 0) { /* answered already: drop whatever else comes */
@@ -245,8 +254,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         take_body(r, upload, *upload_size);
         *upload_size = 0;
         if (r->too_large)
-            return respond_error(conn, r, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large",
-                                 NULL);
+            return respond_too_large(conn, r);
         if (r->too_slow)
             return respond_error(conn, r, MHD_HTTP_REQUEST_TIMEOUT, "request took too long", NULL);
         return MHD_YES;

@@ -21,7 +21,8 @@
  *  - at most TW_HTTPD_HEADER_BYTES of request line and headers (libmicrohttpd
  *    answers 431 past it);
  *  - the route's body limit: a larger Content-Length, or more bytes than
- *    it, gets 413 without reading the rest;
+ *    it, gets 413 (or the route's too_large_status) without reading the
+ *    rest;
  *  - timeout_s for the whole request from its first byte (408 after), and
  *    as the idle timeout of a connection;
  *  - 404 for an unknown path, 405 (with Allow) for a known path with
@@ -76,6 +77,12 @@ typedef struct tw_httpd_route {
     tw_httpd_handler *handle;
     size_t max_body_bytes; /* larger bodies get 413 */
     bool quiet;            /* log successes at debug (probes, scrapes) */
+    /* A route whose callers must see a body over the limit answered like
+     * its other bad requests gives that status and error text here (the
+     * Stripe webhook: 400 and the reason SIZE_001); 0 and NULL: 413,
+     * "request body too large". */
+    unsigned too_large_status;
+    const char *too_large_error;
 } tw_httpd_route;
 
 typedef struct tw_httpd_config {

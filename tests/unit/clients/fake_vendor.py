@@ -23,7 +23,9 @@ Control (never recorded):
                     request, then send nothing for n ms and close),
                     "partial": true (send half the body, then close),
                     "process": true (with hang_ms: let the vendor act on
-                    the request first, as a server whose answer is lost)}
+                    the request first, as a server whose answer is lost),
+                    "path": "/v1/x" (only a request for this path takes the
+                    step; others pass it by)}
   GET  /_requests   JSON list of what was received: method, path, query
                     (list of [name, value]), headers (lower-case names),
                     form (a form-encoded body as a list of [name, value],
@@ -127,7 +129,9 @@ class Handler(BaseHTTPRequestHandler):
                 "chunked": chunked,
                 "monotonic_s": time.monotonic(),
             })
-            step = state.script.pop(0) if state.script else None
+            step = next((s for s in state.script if s.get("path", url.path) == url.path), None)
+            if step is not None:
+                state.script.remove(step)
         if step is not None:
             self.answer_step(step, url, body)
         else:

@@ -314,8 +314,11 @@ START_TEST(payment_methods_attach_default_list_and_detach)
     ck_assert_str_eq(c.why.bad.field, "payment_method_id");
     ck_assert_int_eq(tw_billing_attach_payment_method(&c, "pm_missing", "", &got),
                      TW_ERR_NOT_FOUND);
-    /* A card attached to alice cannot be taken by bob. */
-    ck_assert_int_eq(tw_billing_attach_payment_method(&c, mc->id, "", &got), TW_ERR_PAY_REFUSED);
+    /* A card attached to alice cannot be taken by bob: to him it does not
+     * exist. */
+    ck_assert_int_eq(tw_billing_attach_payment_method(&c, mc->id, "", &got), TW_ERR_NOT_FOUND);
+    ck_assert_ptr_nonnull(strstr(c.why.message, "not found"));
+    ck_assert_ptr_null(strstr(c.why.message, "attached"));
 }
 END_TEST
 
