@@ -346,14 +346,14 @@ START_TEST(open_fails_cleanly_at_every_allocation)
         alloc_fail_disarm();
         ck_assert_msg(err == TW_OK || err == TW_ERR_NO_MEMORY, "allocation %llu failing: %s (%s)",
                       (unsigned long long)n, tw_err_name(err), tw_store_last_error());
-        if (err)
+        if (err) {
+            /* Whatever the failed open left, the next one makes a sound
+             * store. */
             ck_assert_ptr_null(s);
-        tw_store_close(s);
-        /* Whatever the failed open left, the next one makes a sound store. */
-        s = NULL;
-        ck_assert_int_eq(tw_store_open(&opts, &s), TW_OK);
-        tw_store_report report;
-        ck_assert_int_eq(tw_store_verify(s, &report), TW_OK);
+            ck_assert_int_eq(tw_store_open(&opts, &s), TW_OK);
+            tw_store_report report;
+            ck_assert_int_eq(tw_store_verify(s, &report), TW_OK);
+        }
         tw_store_close(s);
         fx_rmdir(dir);
     }
@@ -366,14 +366,16 @@ Suite *tw_test_suite(void)
     const struct {
         const char *name;
         const TTest *test;
+        bool store; /* runs on the fixture's store */
     } cases[] = {
-        {"write", a_write_fails_whole_at_every_allocation},
-        {"reads", reads_fail_cleanly_at_every_allocation},
-        {"open", open_fails_cleanly_at_every_allocation},
+        {"write", a_write_fails_whole_at_every_allocation, true},
+        {"reads", reads_fail_cleanly_at_every_allocation, true},
+        {"open", open_fails_cleanly_at_every_allocation, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);
-        tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
+        if (cases[i].store)
+            tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
         tcase_add_test(tc, cases[i].test);
         suite_add_tcase(suite, tc);
     }
