@@ -11,13 +11,25 @@
 
 #define U64_BYTES 8
 
-static void *arena_pb_alloc(void *arena, size_t size)
+/* protobuf-c's unpack answers NULL both for bytes it cannot parse and for
+ * an allocation that failed: the allocator remembers the latter, so running
+ * out of memory is not reported as a corrupt store. */
+struct pb_arena {
+    tw_arena *arena;
+    bool out_of_memory;
+};
+
+static void *arena_pb_alloc(void *ctx, size_t size)
 {
-    return tw_arena_alloc(arena, size ? size : 1);
+    struct pb_arena *a = ctx;
+    void *p = tw_arena_alloc(a->arena, size ? size : 1);
+    if (p == NULL)
+        a->out_of_memory = true;
+    return p;
 }
-static void arena_pb_free(void *arena, void *ptr)
+static void arena_pb_free(void *ctx, void *ptr)
 {
-    (void)arena, (void)ptr;
+    (void)ctx, (void)ptr;
 }
 
 static tw_err none_encode(const tw_key_family *f, const tw_value *v, tw_arena *arena,
@@ -50,9 +62,12 @@ static tw_err msg_encode(const tw_key_family *f, const tw_value *v, tw_arena *ar
 static tw_err msg_decode(const tw_key_family *f, const uint8_t *bytes, size_t len, tw_arena *arena,
                          tw_value *out)
 {
-    ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, arena};
+    struct pb_arena a = {arena, false};
+    ProtobufCAllocator alloc = {arena_pb_alloc, arena_pb_free, &a};
     out->msg = protobuf_c_message_unpack(f->descriptor, &alloc, len, bytes);
-    return out->msg != NULL ? TW_OK : TW_ERR_DB_CORRUPT;
+    if (out->msg != NULL)
+        return TW_OK;
+    return a.out_of_memory ? TW_ERR_NO_MEMORY : TW_ERR_DB_CORRUPT;
 }
 
 /* Little-endian, as RocksDB's uint64add merge operator reads and writes. */

@@ -82,6 +82,8 @@ struct user_streams {
  * the time the request took to arrive, more under load) and it then cancels:
  * a cancel this close to our deadline is the deadline passing. */
 #define DEADLINE_SLACK_MS 250
+/* A worker owing requests (out of memory) tries again at least this often. */
+#define OWED_RETRY_MS 100
 
 struct method_entry {
     const tw_service *service;
@@ -97,6 +99,12 @@ struct worker {
     grpc_completion_queue *cq;
     pthread_t thread;
     bool running;
+    /* Requests that could not be made for want of memory, per method (the
+     * last slot: unknown methods). The worker makes them again after its
+     * next event, or within OWED_RETRY_MS: a method must never be left
+     * with no call requested, or its calls wait for their deadline. */
+    atomic_int *owed;
+    atomic_int owed_total;
 };
 
 struct tw_engine {
@@ -106,6 +114,7 @@ struct tw_engine {
     tw_schema *schema;
     tw_request_rules *rules;
     tw_pool *write_pool; /* TW_WRITE handlers; NULL: on the queue threads */
+    atomic_int *owed;    /* every worker's owed requests (struct worker) */
     tw_gate_fn *gate;
     void *gate_ctx;
 
@@ -195,7 +204,8 @@ struct tw_call {
 
     /* Owned by the call's thread. */
     tw_arena *arena;
-    ProtobufCAllocator allocator;
+    ProtobufCAllocator arena_allocator, heap_allocator;
+    bool decode_out_of_memory; /* an allocator above failed */
     ProtobufCMessage *request;
     ProtobufCMessage *response;
     void *state;
@@ -208,7 +218,7 @@ struct tw_call {
     bool holds_stream; /* counted in the engine's open streams */
     int stream_side;   /* its index in its account's user_streams.open; -1: not counted */
     int64_t start_ns;
-    int64_t now_ms; /* the wall clock at arrival: the call's one "now" */
+    int64_t now_ms;               /* the wall clock at arrival: the call's one "now" */
     uint64_t bytes_in, bytes_out; /* message bytes, for metrics.h */
 };
 
@@ -219,13 +229,33 @@ static void start_send_locked(tw_call *c);
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* Decoding allocators, with the call as ctx: protobuf-c answers NULL both
+ * for bytes it cannot parse and for an allocation that failed, and these
+ * remember the latter so running out of memory is not blamed on the
+ * client's request. Requests of unary and server-stream calls are decoded
+ * into the call's arena; stream messages on the heap, freed one by one. */
 static void *arena_alloc_cb(void *ctx, size_t size)
 {
-    return tw_arena_alloc(ctx, size);
+    tw_call *c = ctx;
+    void *p = tw_arena_alloc(c->arena, size);
+    c->decode_out_of_memory |= p == NULL;
+    return p;
 }
 static void arena_free_cb(void *ctx, void *ptr)
 {
     (void)ctx, (void)ptr;
+}
+static void *heap_alloc_cb(void *ctx, size_t size)
+{
+    tw_call *c = ctx;
+    void *p = malloc(size ? size : 1);
+    c->decode_out_of_memory |= p == NULL;
+    return p;
+}
+static void heap_free_cb(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
 }
 
 /* The call's method as metrics.h numbers it: its place in the engine's
@@ -264,14 +294,16 @@ static grpc_byte_buffer *pack_message(const ProtobufCMessage *message, size_t *b
 }
 
 /*
- * Decodes a received message with the given allocator (NULL: malloc) and
- * checks it against the method's request rules (request_rules.h), on the
- * bytes as they came: every bad field goes to the call's violations. On
- * failure *out is NULL and the error says why.
+ * Decodes a received message into the call's arena (in_arena) or on the
+ * heap (free it with the call's heap_allocator) and checks it against the
+ * method's request rules (request_rules.h), on the bytes as they came:
+ * every bad field goes to the call's violations. On failure *out is NULL
+ * and the error says why.
  */
-static tw_err read_message(tw_call *c, grpc_byte_buffer *buffer, ProtobufCAllocator *allocator,
+static tw_err read_message(tw_call *c, grpc_byte_buffer *buffer, bool in_arena,
                            ProtobufCMessage **out)
 {
+    ProtobufCAllocator *allocator = in_arena ? &c->arena_allocator : &c->heap_allocator;
     const ProtobufCMessageDescriptor *type = c->entry->descriptor->input;
     *out = NULL;
     grpc_byte_buffer_reader reader;
@@ -282,15 +314,18 @@ static tw_err read_message(tw_call *c, grpc_byte_buffer *buffer, ProtobufCAlloca
     const uint8_t *bytes = GRPC_SLICE_START_PTR(all);
     size_t len = GRPC_SLICE_LENGTH(all);
     tw_err err = TW_OK;
+    c->decode_out_of_memory = false;
     ProtobufCMessage *message = protobuf_c_message_unpack(type, allocator, len, bytes);
-    if (message == NULL) {
+    if (message == NULL && c->decode_out_of_memory) {
+        err = TW_ERR_NO_MEMORY;
+    } else if (message == NULL) {
         err = tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request is not a valid %s", type->name);
     } else {
         size_t before = tw_violations_total(&c->violations);
         tw_request_check(c->entry->rules, bytes, len, c->now_ms, &c->violations);
         if (tw_violations_total(&c->violations) > before) {
-            if (allocator == NULL)
-                protobuf_c_message_free_unpacked(message, NULL);
+            if (!in_arena)
+                protobuf_c_message_free_unpacked(message, allocator);
             message = NULL;
             err = TW_ERR_VALIDATION;
         }
@@ -783,7 +818,7 @@ static tw_err dispatch(tw_call *c)
     }
     if (c->payload == NULL)
         return tw_call_error(c, TW_ERR_MALFORMED_REQUEST, "request message is missing");
-    tw_err err = read_message(c, c->payload, &c->allocator, &c->request);
+    tw_err err = read_message(c, c->payload, true, &c->request);
     if (err)
         return err;
     if ((m->flags & TW_WRITE) && c->engine->write_pool != NULL) {
@@ -823,11 +858,11 @@ static void on_recv(tw_call *c, bool success)
     } else {
         c->bytes_in += grpc_byte_buffer_length(buffer);
         ProtobufCMessage *message;
-        err = read_message(c, buffer, NULL, &message);
+        err = read_message(c, buffer, false, &message);
         grpc_byte_buffer_destroy(buffer);
         if (err == TW_OK) {
             err = m->on_message(c, message, c->response);
-            protobuf_c_message_free_unpacked(message, NULL);
+            protobuf_c_message_free_unpacked(message, &c->heap_allocator);
             if (err == TW_OK) {
                 start_recv(c);
                 err = TW_DEFERRED;
@@ -867,7 +902,8 @@ static void call_arrived(tw_call *c)
     }
     tw_violations_init(&c->violations, c->arena, TW_CALL_VIOLATIONS_MAX,
                        TW_CALL_VIOLATIONS_MAX_BYTES);
-    c->allocator = (ProtobufCAllocator){arena_alloc_cb, arena_free_cb, c->arena};
+    c->arena_allocator = (ProtobufCAllocator){arena_alloc_cb, arena_free_cb, c};
+    c->heap_allocator = (ProtobufCAllocator){heap_alloc_cb, heap_free_cb, c};
 
     if (c->entry == NULL) {
         c->deadline = c->details.deadline;
@@ -910,7 +946,9 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
 {
     tw_call *c = calloc(1, sizeof *c);
     if (c == NULL) {
-        tw_logf(TW_LOG_ERROR, "out of memory requesting a call");
+        tw_logf(TW_LOG_ERROR, "out of memory requesting a call; trying again later");
+        atomic_fetch_add(&w->owed[entry ? (size_t)(entry - e->methods) : e->nmethods], 1);
+        atomic_fetch_add(&w->owed_total, 1);
         return;
     }
     c->engine = e;
@@ -1165,17 +1203,36 @@ static const char *service_name(const tw_service *s)
     return s->name ? s->name : s->descriptor->name;
 }
 
+/* Makes the requests w owes (call_request), unless shutting down. */
+static void request_owed(struct worker *w)
+{
+    tw_engine *e = w->engine;
+    if (atomic_load(&w->owed_total) == 0 || atomic_load(&e->shutting_down))
+        return;
+    for (size_t i = 0; i <= e->nmethods; i++) {
+        int n = atomic_exchange(&w->owed[i], 0);
+        atomic_fetch_sub(&w->owed_total, n);
+        for (int k = 0; k < n; k++)
+            call_request(e, w, i < e->nmethods ? &e->methods[i] : NULL);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        gpr_timespec until = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+        if (atomic_load(&w->owed_total) > 0)
+            until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                 gpr_time_from_millis(OWED_RETRY_MS, GPR_TIMESPAN));
+        grpc_event ev = grpc_completion_queue_next(w->cq, until, NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
-        if (ev.type != GRPC_OP_COMPLETE)
-            continue;
-        struct call_op *op = ev.tag;
-        op_handlers[op->kind](op->call, ev.success != 0);
+        if (ev.type == GRPC_OP_COMPLETE) {
+            struct call_op *op = ev.tag;
+            op_handlers[op->kind](op->call, ev.success != 0);
+        }
+        request_owed(w);
     }
     return NULL;
 }
@@ -1426,8 +1483,13 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
     e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
     if (e->workers == NULL)
         return TW_ERR_NO_MEMORY;
+    size_t owed_slots = e->nmethods + 1;
+    e->owed = calloc((size_t)e->nworkers * owed_slots, sizeof *e->owed);
+    if (e->owed == NULL)
+        return TW_ERR_NO_MEMORY;
     for (int i = 0; i < e->nworkers; i++) {
         e->workers[i].engine = e;
+        e->workers[i].owed = e->owed + (size_t)i * owed_slots;
         e->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(e->server, e->workers[i].cq, NULL);
     }
@@ -1597,6 +1659,7 @@ void tw_engine_free(tw_engine *e)
     free(e->methods);
     free(e->services);
     free(e->workers);
+    free(e->owed);
     tw_request_rules_free(e->rules);
     tw_schema_free(e->schema);
     tw_rpc_metrics_free(e->metrics);
