@@ -658,8 +658,11 @@ tw_err tw_ops_backup_upload(const char *dir, tw_blob_store *bucket, const char *
     if (err == TW_OK)
         err = tw_blob_list(bucket, prefix, key_list_add, &remote);
     if (err == TW_OK) {
-        qsort(local.keys, local.count, sizeof *local.keys, key_cmp);
-        qsort(remote.keys, remote.count, sizeof *remote.keys, key_cmp);
+        /* qsort's base may not be NULL, even for no elements (C11 7.22.5). */
+        if (local.count > 1)
+            qsort(local.keys, local.count, sizeof *local.keys, key_cmp);
+        if (remote.count > 1)
+            qsort(remote.keys, remote.count, sizeof *remote.keys, key_cmp);
     }
     size_t plen = strlen(prefix);
     for (size_t i = 0; err == TW_OK && i < local.count; i++) {

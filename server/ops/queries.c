@@ -199,7 +199,7 @@ static tw_err type_counts(tw_store *s, const char *name, const char *dim, int64_
         tc->count = b->rows[i].total;
         (*out)[(*n)++] = tc;
     }
-    if (!err)
+    if (!err && *n > 1) /* qsort's base may not be NULL, even for none */
         qsort(*out, *n, sizeof **out, most_first);
     free(b);
     return err;
@@ -287,7 +287,7 @@ tw_err tw_ops_focus_completion(tw_store *s, int64_t now_ms, uint32_t days, tw_ar
         t->average_focused_minutes = (double)secs / 60.0 / (double)t->sessions;
         out->templates[out->n_templates++] = t;
     }
-    if (!err)
+    if (!err && out->n_templates > 1)
         qsort(out->templates, out->n_templates, sizeof *out->templates, most_sessions_first);
     free(sessions);
     free(seconds);

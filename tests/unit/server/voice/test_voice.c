@@ -87,11 +87,7 @@ static Tw__V1__VoiceNote *new_note(const tw_id *user, const tw_id *id, const cha
     note->size_bytes = 5;
     va_put_blob(blob_key, "audio");
     Tw__V1__VoiceNote *out;
-    bool existed;
-    ck_assert_int_eq(
-        tw_voice_note_create(va_app.voice, user, note, blob_key, NULL, fx.arena, &out, &existed),
-        TW_OK);
-    ck_assert(!existed);
+    ck_assert_int_eq(va_create_note(user, note, blob_key, fx.arena, &out), TW_OK);
     return out;
 }
 

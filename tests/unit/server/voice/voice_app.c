@@ -108,3 +108,31 @@ void va_put_blob(const char *key, const char *bytes)
     ck_assert_int_eq(tw_blob_writer_append(w, bytes, strlen(bytes)), TW_OK);
     ck_assert_int_eq(tw_blob_writer_commit(w), TW_OK);
 }
+
+struct create_note {
+    const tw_id *user;
+    const Tw__V1__VoiceNote *note;
+    const char *blob_key;
+    tw_arena *arena;
+    Tw__V1__VoiceNote **out;
+};
+
+static tw_err create_note_txn(tw_txn *t, void *ctx)
+{
+    struct create_note *c = ctx;
+    return tw_txn_voice_note_create(t, va_app.voice, c->user, c->note, c->blob_key, false,
+                                    c->arena, c->out);
+}
+
+tw_err va_create_note(const tw_id *user, const Tw__V1__VoiceNote *note, const char *blob_key,
+                      tw_arena *arena, Tw__V1__VoiceNote **out)
+{
+    tw_id id;
+    if (!tw_id_parse(note->id, &id))
+        memset(&id, 0, sizeof id);
+    struct create_note c = {user, note, blob_key, arena, out};
+    tw_voice_note_prepare(va_app.voice, &id, NULL);
+    tw_err err = tw_txn_run(fx.store, create_note_txn, &c);
+    tw_voice_note_created(va_app.voice, &id, err == TW_OK);
+    return err;
+}

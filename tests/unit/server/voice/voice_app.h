@@ -42,4 +42,10 @@ void va_teardown(void);
 /* Stores bytes under key in the blob store. */
 void va_put_blob(const char *key, const char *bytes);
 
+/* Stores note (an upload's fields) as an upload does: tw_voice_note_prepare,
+ * tw_txn_voice_note_create in its own transaction, tw_voice_note_created.
+ * *out gets the stored note, in arena. */
+tw_err va_create_note(const tw_id *user, const Tw__V1__VoiceNote *note, const char *blob_key,
+                      tw_arena *arena, Tw__V1__VoiceNote **out);
+
 #endif
