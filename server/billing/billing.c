@@ -433,12 +433,27 @@ static tw_err forget_fn(tw_txn *t, void *ctx)
     return err ? err : billing_student_forget(f->b, t, f->user, f->arena, &f->blob_key);
 }
 
+/* A live subscription ends now, at Stripe too, before its records go: a
+ * deleted account is never charged again. A refusal for want of a live
+ * subscription is nothing to do; a Stripe failure fails this step, and the
+ * deletion job retries it later with the records still there. */
+static tw_err cancel_live_subscription(tw_billing *b, const tw_id *user, int64_t now_ms,
+                                       tw_arena *arena)
+{
+    tw_billing_ctx c = {.billing = b, .user = *user, .now_ms = now_ms, .arena = arena};
+    Tw__V1__Subscription *ended;
+    tw_err err = tw_billing_cancel_subscription(&c, true, &ended);
+    return err == TW_ERR_FAILED_PRECONDITION || err == TW_ERR_NOT_FOUND ? TW_OK : err;
+}
+
 tw_err tw_billing_forget_user(tw_billing *b, const tw_id *user, int64_t now_ms)
 {
     struct forget f = {.b = b, .user = user, .now_ms = now_ms};
     if ((f.arena = tw_arena_new(4096)) == NULL)
         return TW_ERR_NO_MEMORY;
-    tw_err err = tw_txn_run(b->store, forget_fn, &f);
+    tw_err err = cancel_live_subscription(b, user, now_ms, f.arena);
+    if (err == TW_OK)
+        err = tw_txn_run(b->store, forget_fn, &f);
     if (err == TW_OK && f.blob_key != NULL && b->blobs != NULL) {
         err = tw_blob_delete(b->blobs, f.blob_key);
         if (err == TW_ERR_NOT_FOUND)

@@ -80,8 +80,10 @@ tw_err tw_billing_new(const tw_billing_config *cfg, tw_billing **out);
 /* Accepts NULL. */
 void tw_billing_free(tw_billing *b);
 
-/* Account deletion's step for billing (store and blobs only; safe to run
- * again): what the sweep of the user's own keys cannot reach, the shared
+/* Account deletion's step for billing (safe to run again): a live
+ * subscription is cancelled at once (at Stripe too: a call, so this runs on
+ * the deletion job's thread, and a Stripe failure fails it for a retry);
+ * then what the sweep of the user's own keys cannot reach, the shared
  * indexes (Stripe customer, subscriptions by plan, the review queue), the
  * live-subscription counters and the student document's blob. */
 tw_err tw_billing_forget_user(tw_billing *b, const tw_id *user, int64_t now_ms);

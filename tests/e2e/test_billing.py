@@ -17,6 +17,7 @@ import grpc
 from twd_harness import (REPO_DIR, PortPrinter, Twd, TwdTestCase, assert_rpc_error,
                          run_twd, wait_until)
 # Generated stubs import only after twd_harness has put them on the path.
+from tw.v1 import auth_service_pb2, auth_service_pb2_grpc  # noqa: E402
 from tw.v1 import billing_service_pb2 as bs  # noqa: E402
 from tw.v1 import billing_service_pb2_grpc as bs_grpc  # noqa: E402
 from tw.v1 import task_service_pb2 as ts  # noqa: E402
@@ -225,6 +226,19 @@ class SubscriptionTest(BillingCase):
             states.append((final.status, final.plan_id, final.cancel_at_period_end,
                            sorted(p.status for p in payments)))
         self.assertEqual(states[0], states[1])
+
+    def test_deleting_the_account_cancels_its_stripe_subscription(self):
+        me, billing = self.user()
+        sub = self.subscribe(me, billing).subscription
+        auth = self.twd.stub(auth_service_pb2_grpc.AuthServiceStub)
+        auth.DeleteAccount(auth_service_pb2.DeleteAccountRequest(password=me.password),
+                           metadata=me.metadata, timeout=60)
+
+        def status_at_stripe():
+            subscriptions = self.fake.state()["objects"].get("subscription", {})
+            return subscriptions[sub.stripe_subscription_id]["status"]
+        wait_until(lambda: status_at_stripe() == "canceled", 60,
+                   "the deleted account's subscription canceled at Stripe")
 
     def test_a_declined_card_is_pay_001_and_creates_nothing(self):
         me, billing = self.user()
