@@ -24,6 +24,7 @@
  * subscription it made the first time instead of making another.
  */
 #include "billing_internal.h"
+#include "wellness/wellness.h"
 
 #include "tw_counter.h"
 #include "tw_log.h"
@@ -542,15 +543,23 @@ struct begin {
     const price_record *price;
     const char *payment_method;
     const char *request_id;
-    uint8_t hash[SHA256_DIGEST_LENGTH];
+    const uint8_t *hash; /* c->request_sha256: NULL without a request_id */
     enum { GO, REPLAY, RECONCILE } next;
     account_record *a;
 };
 
+/* Whether p was recorded by this very request (its request_id, and the
+ * kit's hash of what it asked); a request without a request_id is never
+ * a retry. */
+static bool same_id(const Tw__Store__V1__PendingStripeCall *p, const struct begin *w)
+{
+    return w->hash != NULL && strcmp(p->request_id, w->request_id) == 0;
+}
+
 static bool same_request(const Tw__Store__V1__PendingStripeCall *p, const struct begin *w)
 {
-    return strcmp(p->request_id, w->request_id) == 0 && p->request_hash.len == sizeof w->hash &&
-           memcmp(p->request_hash.data, w->hash, sizeof w->hash) == 0;
+    return same_id(p, w) && p->request_hash.len == SHA256_DIGEST_LENGTH &&
+           memcmp(p->request_hash.data, w->hash, SHA256_DIGEST_LENGTH) == 0;
 }
 
 /* Records the creation (its idempotency keys) before Stripe is called, or
@@ -578,9 +587,8 @@ static tw_err begin_fn(tw_txn *t, void *ctx)
         w->next = GO; /* a retry: the same keys again */
         return TW_OK;
     }
-    if (p != NULL && w->request_id[0] != '\0' && strcmp(p->request_id, w->request_id) == 0)
-        return billing_refuse(c, TW_ERR_ALREADY_EXISTS,
-                              "request_id %s was used for another request", w->request_id);
+    if (p != NULL && same_id(p, w)) /* as the kit answers a reused request_id */
+        return billing_bad(c, "request_id", "was already used for a different request");
     if (p != NULL && c->now_ms - p->start_unix_ms < PENDING_FRESH_MS)
         return billing_refuse(c, TW_ERR_CONFLICT,
                               "another subscription request is in progress: retry in a minute");
@@ -597,7 +605,8 @@ static tw_err begin_fn(tw_txn *t, void *ctx)
     tw_id_format(&key_id, key);
     p->kind = "create_subscription";
     p->request_id = (char *)w->request_id;
-    p->request_hash = (ProtobufCBinaryData){sizeof w->hash, w->hash};
+    p->request_hash = w->hash ? (ProtobufCBinaryData){SHA256_DIGEST_LENGTH, (uint8_t *)w->hash}
+                              : (ProtobufCBinaryData){0, NULL};
     p->idempotency_key = tw_arena_printf(c->arena, "twd-sub-%s-%s", user, key);
     p->start_unix_ms = c->now_ms;
     p->plan_id = w->plan->id;
@@ -763,21 +772,15 @@ tw_err tw_billing_create_subscription(tw_billing_ctx *c, const char *plan_id,
 {
     plan_record *plan;
     const price_record *price;
-    tw_err err = billing_check_request_id(c, "request_id", request_id);
-    if (!err)
-        err = paid_plan(c, plan_id, &plan);
+    tw_err err = paid_plan(c, plan_id, &plan);
     if (!err)
         err = billing_need_stripe(c);
     if (!err)
         err = choose_price(c, plan, currency, &price);
     if (err)
         return err;
-    struct begin w = {.c = c, .plan = plan, .price = price, .request_id = request_id};
-    char *asked = tw_arena_printf(c->arena, "%s\n%s\n%s", plan->id, price->stripe_price_id,
-                                  payment_method_id);
-    if (asked == NULL)
-        return TW_ERR_NO_MEMORY;
-    SHA256((const unsigned char *)asked, strlen(asked), w.hash);
+    struct begin w = {
+        .c = c, .plan = plan, .price = price, .request_id = request_id, .hash = c->request_sha256};
 
     /* The payment method: the one given (saved first), or the default. */
     account_record *a;
@@ -966,9 +969,7 @@ tw_err tw_billing_change_plan(tw_billing_ctx *c, const char *plan_id, const char
     account_record *a;
     sub_record *s;
     plan_record *plan;
-    tw_err err = billing_check_request_id(c, "request_id", request_id);
-    if (!err)
-        err = live_sub(c, &a, &s);
+    tw_err err = live_sub(c, &a, &s);
     if (err)
         return err;
     if (request_id[0] != '\0' && strcmp(s->change_request_id, request_id) == 0)
@@ -1104,20 +1105,23 @@ static tw_err grant_fn(tw_txn *t, void *ctx)
 tw_err tw_billing_grant_subscription(tw_billing_ctx *c, const char *plan_id, int64_t end_ms,
                                      Tw__V1__Subscription **out)
 {
-    if (plan_id[0] == '\0')
-        return billing_bad(c, "plan_id", "is required");
+    /* The engine saw to it that plan_id is set. */
+    size_t before = tw_violations_total(c->bad);
     if (strcmp(plan_id, TW_FREE_PLAN) == 0)
-        return billing_bad(c, "plan_id", "is the free plan, which everybody has");
+        billing_bad(c, "plan_id", "is the free plan, which everybody has");
+    if (end_ms != 0 && end_ms <= c->now_ms)
+        billing_bad(c, "end_time", "must be in the future");
+    tw_err err = billing_bad_since(c, before);
+    if (err)
+        return err;
     plan_record *plan;
-    tw_err err = billing_plan_load(c->billing, NULL, plan_id, c->arena, &plan);
+    err = billing_plan_load(c->billing, NULL, plan_id, c->arena, &plan);
     if (err == TW_ERR_NOT_FOUND)
         return billing_refuse(c, err, "plan %s not found", plan_id);
     if (err)
         return err;
     if (end_ms == 0)
         end_ms = billing_add_interval(c->now_ms, plan->interval, 1);
-    if (end_ms <= c->now_ms)
-        return billing_bad(c, "end_time", "must be in the future");
     struct grant w = {c, plan, end_ms, NULL};
     if ((err = tw_txn_run(c->billing->store, grant_fn, &w)))
         return err;
@@ -1139,11 +1143,13 @@ tw_err tw_billing_revoke_subscription(tw_billing_ctx *c, Tw__V1__Subscription **
 tw_err tw_billing_suspend_subscription(tw_billing_ctx *c, const char *reason,
                                        Tw__V1__Subscription **out)
 {
-    tw_err err = tw_check_text(&c->why.bad, "", "reason", reason, 500, true);
-    if (err)
-        return err;
+    size_t before = tw_violations_total(c->bad);
+    tw_wellness_check_text(c->bad, "reason", reason, 500, true);
+    tw_err err = billing_bad_since(c, before);
     account_record *a;
-    if ((err = committed(c, &a)))
+    if (!err)
+        err = committed(c, &a);
+    if (err)
         return err;
     if (!held(a->subscription))
         return billing_refuse(c, TW_ERR_FAILED_PRECONDITION, "there is no live subscription");

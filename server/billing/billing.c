@@ -73,12 +73,16 @@ tw_err billing_refuse(tw_billing_ctx *c, tw_err err, const char *fmt, ...)
 
 tw_err billing_bad(tw_billing_ctx *c, const char *field, const char *fmt, ...)
 {
-    snprintf(c->why.bad.field, sizeof c->why.bad.field, "%s", field);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->why.bad.why, sizeof c->why.bad.why, fmt, ap);
+    tw_err err = tw_violations_addv(c->bad, field, fmt, ap);
     va_end(ap);
-    return TW_ERR_VALIDATION;
+    return err;
+}
+
+tw_err billing_bad_since(const tw_billing_ctx *c, size_t before)
+{
+    return tw_violations_total(c->bad) > before ? TW_ERR_VALIDATION : TW_OK;
 }
 
 tw_err billing_stripe_refusal(tw_billing_ctx *c, tw_err err, const tw_stripe_error *e,
@@ -105,17 +109,6 @@ tw_err billing_stripe_refusal(tw_billing_ctx *c, tw_err err, const tw_stripe_err
     default:
         return err;
     }
-}
-
-tw_err billing_check_request_id(tw_billing_ctx *c, const char *field, const char *request_id)
-{
-    size_t n = strlen(request_id);
-    if (n > BILLING_REQUEST_ID_MAX)
-        return billing_bad(c, field, "is longer than %d characters", BILLING_REQUEST_ID_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (request_id[i] < 0x21 || request_id[i] > 0x7e)
-            return billing_bad(c, field, "must be printable ASCII without spaces");
-    return TW_OK;
 }
 
 tw_err billing_need_stripe(tw_billing_ctx *c)
@@ -198,37 +191,27 @@ char *billing_id_text(tw_arena *arena, const tw_id *id)
 
 /* ---- Paging -------------------------------------------------------------------- */
 
-tw_err billing_page(tw_billing_ctx *c, bool owned, const tw_key *prefix, const tw_key *first_after,
-                    bool reverse, const void *query, size_t query_len, int32_t page_size,
-                    const char *page_token, billing_page_fn fn, void *ctx, char **next_token)
+tw_err billing_page(tw_billing_ctx *c, const tw_key *prefix, const tw_key *first_after,
+                    bool reverse, tw_billing_page *page, billing_page_fn fn, void *ctx)
 {
-    *next_token = "";
-    uint32_t limit;
-    if (tw_store_page_size(page_size, &limit))
-        return billing_bad(c, "page_size", "must not be negative");
-    tw_store *s = c->billing->store;
-    const tw_id *user = owned ? &c->user : NULL;
-    uint8_t *cursor;
-    size_t cursor_len;
-    tw_err err = tw_store_page_token_read(s, user, query, query_len, page_token, c->arena, &cursor,
-                                          &cursor_len);
-    if (err == TW_ERR_BAD_PAGE_TOKEN)
-        return billing_bad(c, "page_token", "is not a token of this list");
-    if (err)
-        return err;
-    if (cursor_len == 0 && first_after != NULL) {
-        cursor = (uint8_t *)first_after->bytes;
+    page->next = NULL;
+    page->next_len = 0;
+    const uint8_t *cursor = page->cursor;
+    size_t cursor_len = page->cursor_len;
+    if (cursor == NULL && first_after != NULL) {
+        cursor = first_after->bytes;
         cursor_len = first_after->len;
     }
     tw_store_iter *it;
-    if ((err = tw_store_scan(s, prefix, cursor, cursor_len, reverse, &it)))
+    tw_err err = tw_store_scan(c->billing->store, prefix, cursor, cursor_len, reverse, &it);
+    if (err)
         return err;
     uint32_t taken = 0;
     uint8_t *last = NULL;
     size_t last_len = 0;
     bool more = false;
     while (tw_store_iter_next(it)) {
-        if (taken == limit) {
+        if (taken == page->size) {
             more = true;
             break;
         }
@@ -251,9 +234,10 @@ tw_err billing_page(tw_billing_ctx *c, bool owned, const tw_key *prefix, const t
     tw_err close_err = tw_store_iter_close(it);
     if (err == TW_OK)
         err = close_err;
-    if (err == TW_OK && more && last != NULL)
-        err = tw_store_page_token_make(s, user, query, query_len, last, last_len, c->arena,
-                                       next_token);
+    if (err == TW_OK && more && last != NULL) {
+        page->next = last;
+        page->next_len = last_len;
+    }
     return err;
 }
 

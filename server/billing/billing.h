@@ -31,7 +31,7 @@
 #include "tw_blob.h"
 #include "tw_jobs.h"
 #include "tw_store.h"
-#include "wellness/wellness.h"
+#include "tw_violations.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -88,23 +88,39 @@ void tw_billing_free(tw_billing *b);
  * live-subscription counters and the student document's blob. */
 tw_err tw_billing_forget_user(tw_billing *b, const tw_id *user, int64_t now_ms);
 
-/* Why a call refused, for the handler to answer: a bad field
- * (TW_ERR_VALIDATION), else a message for the client (Stripe's card
- * message for PAY_001, what is in the way for FAILED_PRECONDITION...), and
- * for TW_ERR_UPSTREAM how long Stripe asked us to wait (0: not said). */
+/* Why a call refused, beside its bad fields (which go to the context's
+ * violation list): a message for the client (Stripe's card message for
+ * PAY_001, what is in the way for FAILED_PRECONDITION...), and for
+ * TW_ERR_UPSTREAM how long Stripe asked us to wait (0: not said). */
 typedef struct tw_billing_refusal {
-    tw_bad_field bad;
     char message[320];
     int64_t retry_after_ms;
 } tw_billing_refusal;
 
+/* One page of a list, as the service kit read it from the request
+ * (tw_kit_page_open): how many items, and the cursor to go on after
+ * (NULL: from the start). The list sets next to the cursor of the next
+ * page (NULL: the list is done), for the kit to sign into a token. */
+typedef struct tw_billing_page {
+    uint32_t size;
+    const uint8_t *cursor;
+    size_t cursor_len;
+    const uint8_t *next;
+    size_t next_len;
+} tw_billing_page;
+
 /* One call: whose records (the caller, or the user an admin names), the
- * call's clock, the arena answers live in, and the refusal. */
+ * call's clock, the arena answers live in, the violation list every bad
+ * field of the request is added to (borrowed: the call's), the hash the
+ * kit keeps of a request with a request_id (its packed form without the
+ * request_id; NULL when it has none), and the refusal. */
 typedef struct tw_billing_ctx {
     tw_billing *billing;
     tw_id user;
     int64_t now_ms;
     tw_arena *arena;
+    tw_violations *bad;
+    const uint8_t *request_sha256;
     tw_billing_refusal why;
 } tw_billing_ctx;
 
@@ -112,10 +128,10 @@ typedef struct tw_billing_ctx {
 
 /* ListPlans (store only): active plans, free first, each with caller_price
  * for currency ("" for the plan's own) and the caller's student status. */
-tw_err tw_billing_list_plans(tw_billing_ctx *c, const char *currency, int32_t page_size,
-                             const char *page_token, Tw__V1__ListPlansResponse **out);
+tw_err tw_billing_list_plans(tw_billing_ctx *c, const char *currency, tw_billing_page *page,
+                             Tw__V1__ListPlansResponse **out);
 /* ListAllPlans (store only): every plan by id. */
-tw_err tw_billing_list_all_plans(tw_billing_ctx *c, int32_t page_size, const char *page_token,
+tw_err tw_billing_list_all_plans(tw_billing_ctx *c, tw_billing_page *page,
                                  Tw__V1__ListAllPlansResponse **out);
 /* CreatePlan: with Stripe, its product and prices are made there first. */
 tw_err tw_billing_create_plan(tw_billing_ctx *c, const Tw__V1__Plan *plan, const char *request_id,
@@ -153,14 +169,14 @@ tw_err tw_billing_resync_subscription(tw_billing_ctx *c, Tw__V1__Subscription **
 /* ---- Payments and payment methods (payments.c) ------------------------------------- */
 
 /* ListPayments (store only), newest first. */
-tw_err tw_billing_list_payments(tw_billing_ctx *c, int32_t page_size, const char *page_token,
+tw_err tw_billing_list_payments(tw_billing_ctx *c, tw_billing_page *page,
                                 Tw__V1__ListPaymentsResponse **out);
 /* Admin: refund (amount 0: what is left) and charge a failed invoice again. */
 tw_err tw_billing_refund_payment(tw_billing_ctx *c, const char *payment_id, int64_t amount_minor,
                                  const char *request_id, Tw__V1__Payment **out);
 tw_err tw_billing_retry_invoice(tw_billing_ctx *c, const char *payment_id, Tw__V1__Payment **out);
 /* ListPaymentMethods (store only), by id. */
-tw_err tw_billing_list_payment_methods(tw_billing_ctx *c, int32_t page_size, const char *page_token,
+tw_err tw_billing_list_payment_methods(tw_billing_ctx *c, tw_billing_page *page,
                                        Tw__V1__ListPaymentMethodsResponse **out);
 tw_err tw_billing_attach_payment_method(tw_billing_ctx *c, const char *payment_method_id,
                                         const char *request_id, Tw__V1__PaymentMethod **out);
@@ -193,7 +209,7 @@ tw_err tw_billing_webhook_receive(tw_billing *b, const char *header, const void 
 /* ListWebhookEvents (store only), newest first, without payloads. */
 tw_err tw_billing_list_webhook_events(tw_billing_ctx *c, const char *type,
                                       Tw__V1__WebhookEventFilter filter, int64_t start_ms,
-                                      int64_t end_ms, int32_t page_size, const char *page_token,
+                                      int64_t end_ms, tw_billing_page *page,
                                       Tw__V1__ListWebhookEventsResponse **out);
 /* ReplayWebhookEvent: processes the event now (again). */
 tw_err tw_billing_replay_webhook_event(tw_billing_ctx *c, const char *id,
@@ -254,7 +270,7 @@ tw_err tw_billing_confirm_student_email(tw_billing_ctx *c, const char *code,
 tw_err tw_billing_get_student(tw_billing_ctx *c, Tw__V1__StudentVerification **out);
 /* Admin, store only: the queue, approve, reject (c->user the student). */
 tw_err tw_billing_list_students(tw_billing_ctx *c, Tw__V1__StudentVerificationStatus status,
-                                int32_t page_size, const char *page_token,
+                                tw_billing_page *page,
                                 Tw__V1__ListStudentVerificationsResponse **out);
 tw_err tw_billing_approve_student(tw_billing_ctx *c, Tw__V1__StudentVerification **out);
 tw_err tw_billing_reject_student(tw_billing_ctx *c, const char *reason,

@@ -7,6 +7,7 @@
 #define TW_BILLING_INTERNAL_H
 
 #include "billing.h"
+#include "pbtime.h"
 #include "stripe_webhook.h"
 #include "tw/store/v1/billing_records.pb-c.h"
 #include "tw_page.h"
@@ -37,9 +38,6 @@ typedef Tw__Store__V1__WebhookEventRecord event_record;
 #define MS_PER_HOUR INT64_C(3600000)
 #define MS_PER_DAY  INT64_C(86400000)
 
-/* Longest request_id a client may send, as for every service. */
-#define BILLING_REQUEST_ID_MAX 64
-
 struct tw_billing {
     tw_store *store;
     tw_blob_store *blobs;
@@ -55,15 +53,17 @@ struct tw_billing {
 /* Sets c->why.message; returns err, so a check can `return billing_refuse(...)`. */
 tw_err billing_refuse(tw_billing_ctx *c, tw_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* A bad field: TW_ERR_VALIDATION with c->why.bad. */
+/* A bad field, added to c->bad: TW_ERR_VALIDATION. Checks go on after
+ * one, so that the client learns every bad field at once. */
 tw_err billing_bad(tw_billing_ctx *c, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* TW_ERR_VALIDATION when the checks since before (tw_violations_total
+ * of c->bad, read before them) found a bad field. */
+tw_err billing_bad_since(const tw_billing_ctx *c, size_t before);
 /* A failed Stripe call: the refusal a client sees (Stripe's message for a
  * card error, Retry-After for an outage), logged with Stripe's detail. */
 tw_err billing_stripe_refusal(tw_billing_ctx *c, tw_err err, const tw_stripe_error *e,
                               const char *what);
-/* "" or up to BILLING_REQUEST_ID_MAX printable ASCII characters. */
-tw_err billing_check_request_id(tw_billing_ctx *c, const char *field, const char *request_id);
 /* Payments need Stripe: PAY_003 without it. */
 tw_err billing_need_stripe(tw_billing_ctx *c);
 
@@ -94,14 +94,11 @@ char *billing_id_text(tw_arena *arena, const tw_id *id);
 typedef tw_err (*billing_page_fn)(void *ctx, tw_store_iter *it, bool *taken);
 #define BILLING_PAGE_END TW_ERR__COUNT
 
-/* One page of a scan of prefix (reverse: last key first) for c (its user
- * binds the token when owned), the token bound to query as well; the
- * first page starts after first_after when it is not NULL. page_size as
- * AIP-158 (0 the default, over the most the most, negative a bad field);
- * *next_token "" on the last page. */
-tw_err billing_page(tw_billing_ctx *c, bool owned, const tw_key *prefix, const tw_key *first_after,
-                    bool reverse, const void *query, size_t query_len, int32_t page_size,
-                    const char *page_token, billing_page_fn fn, void *ctx, char **next_token);
+/* One page of a scan of prefix (reverse: last key first), page->size
+ * items from page's cursor, or from first_after (when not NULL) on the
+ * first page; page->next is set when there is more. */
+tw_err billing_page(tw_billing_ctx *c, const tw_key *prefix, const tw_key *first_after,
+                    bool reverse, tw_billing_page *page, billing_page_fn fn, void *ctx);
 
 /* ---- Time (billing.c) ------------------------------------------------------------------------ */
 
@@ -189,10 +186,10 @@ tw_err billing_merge_charge(tw_billing_ctx *c, const tw_stripe_charge *ch);
 tw_err billing_sync_payment_method(tw_billing_ctx *c, const char *pm_id);
 /* One page of c->user's payments (newest first) or payment methods (by
  * id), as billing_page pages, in c->arena. */
-tw_err billing_list_payments(tw_billing_ctx *c, int32_t page_size, const char *page_token,
-                             Tw__V1__Payment ***items, size_t *n, char **next);
-tw_err billing_list_payment_methods(tw_billing_ctx *c, int32_t page_size, const char *page_token,
-                                    Tw__V1__PaymentMethod ***items, size_t *n, char **next);
+tw_err billing_list_payments(tw_billing_ctx *c, tw_billing_page *page, Tw__V1__Payment ***items,
+                             size_t *n);
+tw_err billing_list_payment_methods(tw_billing_ctx *c, tw_billing_page *page,
+                                    Tw__V1__PaymentMethod ***items, size_t *n);
 /* Counts a payment attempt of c->user that left no payment record (a
  * first charge declined before Stripe made anything). */
 tw_err billing_count_lost_attempt(tw_billing_ctx *c);

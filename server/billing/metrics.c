@@ -126,10 +126,13 @@ static tw_err read_alerts(struct alerts *a)
 tw_err tw_billing_metrics(tw_billing_ctx *c, int32_t days, int32_t months,
                           Tw__V1__GetBillingMetricsResponse **out)
 {
+    size_t before = tw_violations_total(c->bad);
     if (days < 0 || days > MAX_DAYS)
-        return billing_bad(c, "days", "must be 0 to %d", MAX_DAYS);
+        billing_bad(c, "days", "must be 0 to %d", MAX_DAYS);
     if (months < 0 || months > MAX_MONTHS)
-        return billing_bad(c, "months", "must be 0 to %d", MAX_MONTHS);
+        billing_bad(c, "months", "must be 0 to %d", MAX_MONTHS);
+    if (billing_bad_since(c, before))
+        return TW_ERR_VALIDATION;
     days = days ? days : DEFAULT_DAYS;
     months = months ? months : DEFAULT_MONTHS;
     tw_store *s = c->billing->store;
@@ -313,13 +316,12 @@ tw_err tw_billing_export(tw_billing_ctx *c, Tw__V1__ExportBillingRecordsResponse
     tw_err err = tw_billing_get_subscription(c, &r->subscription);
 
     /* Every payment, page by page. */
-    char *token = "";
+    tw_billing_page page = {.size = TW_PAGE_SIZE_MAX};
     do {
         Tw__V1__Payment **items;
         size_t n;
-        char *next;
         if (!err)
-            err = billing_list_payments(c, TW_PAGE_SIZE_MAX, token, &items, &n, &next);
+            err = billing_list_payments(c, &page, &items, &n);
         if (err)
             break;
         Tw__V1__Payment **all = tw_arena_alloc(c->arena, (r->n_payments + n + 1) * sizeof *all);
@@ -331,13 +333,13 @@ tw_err tw_billing_export(tw_billing_ctx *c, Tw__V1__ExportBillingRecordsResponse
             memcpy(all + r->n_payments, items, n * sizeof *all);
         r->payments = all;
         r->n_payments += n;
-        token = next;
-    } while (token[0] != '\0');
+        page.cursor = page.next;
+        page.cursor_len = page.next_len;
+    } while (page.cursor != NULL);
 
-    char *next;
+    page = (tw_billing_page){.size = TW_PAGE_SIZE_MAX};
     if (!err)
-        err = billing_list_payment_methods(c, TW_PAGE_SIZE_MAX, "", &r->payment_methods,
-                                           &r->n_payment_methods, &next);
+        err = billing_list_payment_methods(c, &page, &r->payment_methods, &r->n_payment_methods);
     if (!err) {
         err = tw_billing_get_student(c, &r->student_verification);
         if (err == TW_ERR_NOT_FOUND) {

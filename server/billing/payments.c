@@ -384,8 +384,8 @@ static tw_err payment_item(void *ctx, tw_store_iter *it, bool *taken)
     return TW_OK;
 }
 
-tw_err billing_list_payments(tw_billing_ctx *c, int32_t page_size, const char *page_token,
-                             Tw__V1__Payment ***items, size_t *n, char **next)
+tw_err billing_list_payments(tw_billing_ctx *c, tw_billing_page *page, Tw__V1__Payment ***items,
+                             size_t *n)
 {
     struct payments l = {c, NULL, 0};
     if ((l.items = tw_arena_alloc(c->arena, (TW_PAGE_SIZE_MAX + 1) * sizeof *l.items)) == NULL)
@@ -393,22 +393,20 @@ tw_err billing_list_payments(tw_billing_ctx *c, int32_t page_size, const char *p
     tw_key prefix;
     tw_key_init(&prefix, TW_KF_BILLING_PAYMENT_BY_TIME);
     tw_key_id(&prefix, &c->user);
-    tw_err err = billing_page(c, true, &prefix, NULL, true, "payments", 8, page_size, page_token,
-                              payment_item, &l, next);
+    tw_err err = billing_page(c, &prefix, NULL, true, page, payment_item, &l);
     *items = l.items;
     *n = l.n;
     return err;
 }
 
-tw_err tw_billing_list_payments(tw_billing_ctx *c, int32_t page_size, const char *page_token,
+tw_err tw_billing_list_payments(tw_billing_ctx *c, tw_billing_page *page,
                                 Tw__V1__ListPaymentsResponse **out)
 {
     Tw__V1__ListPaymentsResponse *r = tw_arena_alloc(c->arena, sizeof *r);
     if (r == NULL)
         return TW_ERR_NO_MEMORY;
     tw__v1__list_payments_response__init(r);
-    tw_err err = billing_list_payments(c, page_size, page_token, &r->payments, &r->n_payments,
-                                       &r->next_page_token);
+    tw_err err = billing_list_payments(c, page, &r->payments, &r->n_payments);
     *out = r;
     return err;
 }
@@ -431,9 +429,7 @@ tw_err tw_billing_refund_payment(tw_billing_ctx *c, const char *payment_id, int6
                                  const char *request_id, Tw__V1__Payment **out)
 {
     payment_record *r;
-    tw_err err = billing_check_request_id(c, "request_id", request_id);
-    if (!err)
-        err = billing_need_stripe(c);
+    tw_err err = billing_need_stripe(c);
     if (!err)
         err = load_payment(c, payment_id, &r);
     if (err)
@@ -640,8 +636,8 @@ static tw_err pm_item(void *ctx, tw_store_iter *it, bool *taken)
     return TW_OK;
 }
 
-tw_err billing_list_payment_methods(tw_billing_ctx *c, int32_t page_size, const char *page_token,
-                                    Tw__V1__PaymentMethod ***items, size_t *n, char **next)
+tw_err billing_list_payment_methods(tw_billing_ctx *c, tw_billing_page *page,
+                                    Tw__V1__PaymentMethod ***items, size_t *n)
 {
     tw_key k;
     billing_account_key(&k, &c->user);
@@ -654,22 +650,20 @@ tw_err billing_list_payment_methods(tw_billing_ctx *c, int32_t page_size, const 
         return TW_ERR_NO_MEMORY;
     tw_key prefix;
     pm_key(&prefix, &c->user, NULL);
-    err = billing_page(c, true, &prefix, NULL, false, "payment_methods", 15, page_size, page_token,
-                       pm_item, &l, next);
+    err = billing_page(c, &prefix, NULL, false, page, pm_item, &l);
     *items = l.items;
     *n = l.n;
     return err;
 }
 
-tw_err tw_billing_list_payment_methods(tw_billing_ctx *c, int32_t page_size, const char *page_token,
+tw_err tw_billing_list_payment_methods(tw_billing_ctx *c, tw_billing_page *page,
                                        Tw__V1__ListPaymentMethodsResponse **out)
 {
     Tw__V1__ListPaymentMethodsResponse *r = tw_arena_alloc(c->arena, sizeof *r);
     if (r == NULL)
         return TW_ERR_NO_MEMORY;
     tw__v1__list_payment_methods_response__init(r);
-    tw_err err = billing_list_payment_methods(c, page_size, page_token, &r->payment_methods,
-                                              &r->n_payment_methods, &r->next_page_token);
+    tw_err err = billing_list_payment_methods(c, page, &r->payment_methods, &r->n_payment_methods);
     *out = r;
     return err;
 }
@@ -678,8 +672,6 @@ tw_err tw_billing_attach_payment_method(tw_billing_ctx *c, const char *payment_m
                                         const char *request_id, Tw__V1__PaymentMethod **out)
 {
     tw_err err = check_stripe_id(c, "payment_method_id", payment_method_id);
-    if (!err)
-        err = billing_check_request_id(c, "request_id", request_id);
     if (!err)
         err = billing_need_stripe(c);
     account_record *a;

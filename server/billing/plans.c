@@ -10,6 +10,8 @@
  * proration, so each keeps its old price until its next renewal.
  */
 #include "billing_internal.h"
+#include "kit/mask.h"
+#include "wellness/wellness.h"
 
 #include "tw_utf8.h"
 
@@ -22,7 +24,6 @@
 #define NAME_MAX_CHARS    100
 #define DESC_MAX_CHARS    1000
 #define PRICES_MAX        20
-#define FEATURES_MAX      50
 #define FEATURE_MAX_CHARS 200
 #define AMOUNT_MAX        INT64_C(100000000000) /* 1e9 units of any currency, in minor units */
 /* Limits when a plan sets none: the runbook's free 100 / premium 1000 per
@@ -240,23 +241,18 @@ static tw_err list_one(void *ctx, tw_store_iter *it, bool *taken)
     return TW_OK;
 }
 
-static tw_err list(tw_billing_ctx *c, struct list *l, int32_t page_size, const char *page_token,
-                   char **next)
+static tw_err list(tw_billing_ctx *c, struct list *l, tw_billing_page *page)
 {
     l->c = c;
     if ((l->plans = tw_arena_alloc(c->arena, (TW_PAGE_SIZE_MAX + 1) * sizeof *l->plans)) == NULL)
         return TW_ERR_NO_MEMORY;
     tw_key prefix;
     billing_plan_key(&prefix, NULL);
-    char query[64];
-    int n = snprintf(query, sizeof query, "%s/%s", l->active_only ? "active" : "all",
-                     l->currency ? l->currency : "");
-    return billing_page(c, false, &prefix, NULL, false, query, (size_t)n, page_size, page_token,
-                        list_one, l, next);
+    return billing_page(c, &prefix, NULL, false, page, list_one, l);
 }
 
-tw_err tw_billing_list_plans(tw_billing_ctx *c, const char *currency, int32_t page_size,
-                             const char *page_token, Tw__V1__ListPlansResponse **out)
+tw_err tw_billing_list_plans(tw_billing_ctx *c, const char *currency, tw_billing_page *page,
+                             Tw__V1__ListPlansResponse **out)
 {
     if (currency[0] != '\0' &&
         (strlen(currency) != 3 || !isalpha((unsigned char)currency[0]) ||
@@ -271,7 +267,7 @@ tw_err tw_billing_list_plans(tw_billing_ctx *c, const char *currency, int32_t pa
     if (r == NULL)
         return TW_ERR_NO_MEMORY;
     tw__v1__list_plans_response__init(r);
-    if ((err = list(c, &l, page_size, page_token, &r->next_page_token)))
+    if ((err = list(c, &l, page)))
         return err;
     r->plans = l.plans;
     r->n_plans = l.n;
@@ -279,7 +275,7 @@ tw_err tw_billing_list_plans(tw_billing_ctx *c, const char *currency, int32_t pa
     return TW_OK;
 }
 
-tw_err tw_billing_list_all_plans(tw_billing_ctx *c, int32_t page_size, const char *page_token,
+tw_err tw_billing_list_all_plans(tw_billing_ctx *c, tw_billing_page *page,
                                  Tw__V1__ListAllPlansResponse **out)
 {
     struct list l = {.active_only = false};
@@ -287,7 +283,7 @@ tw_err tw_billing_list_all_plans(tw_billing_ctx *c, int32_t page_size, const cha
     if (r == NULL)
         return TW_ERR_NO_MEMORY;
     tw__v1__list_all_plans_response__init(r);
-    tw_err err = list(c, &l, page_size, page_token, &r->next_page_token);
+    tw_err err = list(c, &l, page);
     if (err)
         return err;
     r->plans = l.plans;
@@ -312,30 +308,29 @@ static tw_err check_plan_id(tw_billing_ctx *c, const char *field, const char *id
     return TW_OK;
 }
 
-static tw_err check_text(tw_billing_ctx *c, const char *field, const char *s, size_t max,
-                         bool required)
-{
-    return tw_check_text(&c->why.bad, "", field, s, max, required);
-}
-
-/* Checks a price and makes the record of it (currency upper case,
- * audience STANDARD when unset), in arena. */
+/* Checks a price (every field) and makes the record of it (currency
+ * upper case, audience STANDARD when unset), in arena; *out NULL when it
+ * is bad. */
 static tw_err check_price(tw_billing_ctx *c, const char *prefix, const Tw__V1__PlanPrice *in,
                           price_record **out)
 {
+    *out = NULL;
+    size_t before = tw_violations_total(c->bad);
     char field[64];
-    const char *cur = in ? in->currency : "";
+    const char *cur = in->currency;
     snprintf(field, sizeof field, "%scurrency", prefix);
     if (strlen(cur) != 3 || !isalpha((unsigned char)cur[0]) || !isalpha((unsigned char)cur[1]) ||
         !isalpha((unsigned char)cur[2]))
-        return billing_bad(c, field, "must be an ISO 4217 code such as USD");
+        billing_bad(c, field, "must be an ISO 4217 code such as USD");
     snprintf(field, sizeof field, "%samount_minor", prefix);
     if (in->amount_minor < 0 || in->amount_minor > AMOUNT_MAX)
-        return billing_bad(c, field, "must be between 0 and %lld", (long long)AMOUNT_MAX);
+        billing_bad(c, field, "must be between 0 and %lld", (long long)AMOUNT_MAX);
     snprintf(field, sizeof field, "%saudience", prefix);
     if (in->audience != TW__V1__PRICE_AUDIENCE__PRICE_AUDIENCE_UNSPECIFIED &&
         in->audience != AUDIENCE_STANDARD && in->audience != AUDIENCE_STUDENT)
-        return billing_bad(c, field, "is not a known audience");
+        billing_bad(c, field, "is not a known audience");
+    if (billing_bad_since(c, before))
+        return TW_ERR_VALIDATION;
     price_record *p = tw_arena_alloc(c->arena, sizeof *p);
     char *upper = tw_arena_strdup(c->arena, cur);
     if (p == NULL || upper == NULL)
@@ -351,8 +346,10 @@ static tw_err check_price(tw_billing_ctx *c, const char *prefix, const Tw__V1__P
     return TW_OK;
 }
 
+/* Every limit of in, each bad field reported, into p's limits. */
 static tw_err check_limits(tw_billing_ctx *c, const Tw__V1__Plan *in, plan_record *p)
 {
+    size_t before = tw_violations_total(c->bad);
     bool seen[TW_RESOURCE_COUNT] = {false};
     if ((p->limits = tw_arena_alloc(c->arena, (in->n_limits + 1) * sizeof *p->limits)) == NULL)
         return TW_ERR_NO_MEMORY;
@@ -362,13 +359,14 @@ static tw_err check_limits(tw_billing_ctx *c, const Tw__V1__Plan *in, plan_recor
         int r = (int)l->resource;
         snprintf(field, sizeof field, "plan.limits[%zu].resource", i);
         if (r <= 0 || r >= TW_RESOURCE_COUNT)
-            return billing_bad(c, field, "is not a known resource");
-        if (seen[r])
-            return billing_bad(c, field, "is limited twice");
-        seen[r] = true;
+            billing_bad(c, field, "is not a known resource");
+        else if (seen[r])
+            billing_bad(c, field, "is limited twice");
+        else
+            seen[r] = true;
         snprintf(field, sizeof field, "plan.limits[%zu].limit", i);
         if (l->limit < 0)
-            return billing_bad(c, field, "must not be negative");
+            billing_bad(c, field, "must not be negative");
         Tw__Store__V1__LimitRecord *rec = tw_arena_alloc(c->arena, sizeof *rec);
         if (rec == NULL)
             return TW_ERR_NO_MEMORY;
@@ -378,13 +376,7 @@ static tw_err check_limits(tw_billing_ctx *c, const Tw__V1__Plan *in, plan_recor
         rec->unlimited = l->unlimited;
         p->limits[p->n_limits++] = rec;
     }
-    return TW_OK;
-}
-
-static tw_err check_features(tw_billing_ctx *c, const Tw__V1__Plan *in)
-{
-    return tw_check_labels(&c->why.bad, "plan.", "features", in->features, in->n_features,
-                           FEATURES_MAX, FEATURE_MAX_CHARS);
+    return billing_bad_since(c, before);
 }
 
 /* ---- Stripe's side of a plan ------------------------------------------------------------ */
@@ -459,51 +451,52 @@ static tw_err create_fn(tw_txn *t, void *ctx)
 tw_err tw_billing_create_plan(tw_billing_ctx *c, const Tw__V1__Plan *in, const char *request_id,
                               Tw__V1__Plan **out)
 {
-    if (in == NULL)
-        return billing_bad(c, "plan", "is required");
-    tw_err err = check_plan_id(c, "plan.id", in->id);
-    if (!err && strcmp(in->id, TW_FREE_PLAN) == 0)
+    /* The engine saw to it that plan is set (required), that the request
+     * id is a UUID and that the lists are in bounds. */
+    if (strcmp(in->id, TW_FREE_PLAN) == 0)
         return billing_refuse(c, TW_ERR_ALREADY_EXISTS, "the free plan always exists");
-    if (!err)
-        err = check_text(c, "plan.name", in->name, NAME_MAX_CHARS, true);
-    if (!err)
-        err = check_text(c, "plan.description", in->description, DESC_MAX_CHARS, false);
-    if (!err && in->interval != INTERVAL_MONTH && in->interval != INTERVAL_YEAR)
-        err = billing_bad(c, "plan.interval", "must be MONTH or YEAR");
-    if (!err && (in->n_prices == 0 || in->n_prices > PRICES_MAX))
-        err = billing_bad(c, "plan.prices", "must hold 1 to %d prices", PRICES_MAX);
-    if (!err)
-        err = check_features(c, in);
-    if (!err)
-        err = billing_check_request_id(c, "request_id", request_id);
-    if (err)
-        return err;
+    size_t before = tw_violations_total(c->bad);
+    check_plan_id(c, "plan.id", in->id);
+    tw_wellness_check_text(c->bad, "plan.name", in->name, NAME_MAX_CHARS, true);
+    tw_wellness_check_text(c->bad, "plan.description", in->description, DESC_MAX_CHARS, false);
+    if (in->interval != INTERVAL_MONTH && in->interval != INTERVAL_YEAR)
+        billing_bad(c, "plan.interval", "must be MONTH or YEAR");
+    if (in->n_prices == 0)
+        billing_bad(c, "plan.prices", "must hold 1 to %d prices", PRICES_MAX);
+    tw_wellness_check_labels(c->bad, "plan.features", in->features, in->n_features,
+                             FEATURE_MAX_CHARS);
 
     plan_record *p = tw_arena_alloc(c->arena, sizeof *p);
     if (p == NULL ||
-        (p->prices = tw_arena_alloc(c->arena, in->n_prices * sizeof *p->prices)) == NULL)
+        (p->prices = tw_arena_alloc(c->arena, (in->n_prices + 1) * sizeof *p->prices)) == NULL)
         return TW_ERR_NO_MEMORY;
     price_record **prices = p->prices;
     tw__store__v1__plan_record__init(p);
     p->prices = prices;
+    tw_err err;
     for (size_t i = 0; i < in->n_prices; i++) {
         char prefix[48];
         snprintf(prefix, sizeof prefix, "plan.prices[%zu].", i);
-        if ((err = check_price(c, prefix, in->prices[i], &p->prices[i])))
+        if ((err = check_price(c, prefix, in->prices[i], &p->prices[i])) == TW_ERR_VALIDATION)
+            continue;
+        if (err)
             return err;
         if (i == 0 && p->prices[0]->audience != AUDIENCE_STANDARD)
-            return billing_bad(c, "plan.prices[0].audience",
-                               "must be STANDARD: the first price is the plan's own");
+            billing_bad(c, "plan.prices[0].audience",
+                        "must be STANDARD: the first price is the plan's own");
         for (size_t j = 0; j < i; j++)
-            if (strcmp(p->prices[j]->currency, p->prices[i]->currency) == 0 &&
+            if (p->prices[j] != NULL &&
+                strcmp(p->prices[j]->currency, p->prices[i]->currency) == 0 &&
                 p->prices[j]->audience == p->prices[i]->audience) {
                 prefix[strlen(prefix) - 1] = '\0'; /* "plan.prices[i]" */
-                return billing_bad(c, prefix, "repeats the currency and audience of prices[%zu]",
-                                   j);
+                billing_bad(c, prefix, "repeats the currency and audience of prices[%zu]", j);
+                break;
             }
-        p->n_prices++;
     }
-    if ((err = check_limits(c, in, p)))
+    p->n_prices = in->n_prices;
+    if ((err = check_limits(c, in, p)) && err != TW_ERR_VALIDATION)
+        return err;
+    if ((err = billing_bad_since(c, before)))
         return err;
     p->id = in->id;
     p->name = in->name;
@@ -535,19 +528,22 @@ tw_err tw_billing_create_plan(tw_billing_ctx *c, const Tw__V1__Plan *in, const c
 
 /* The fields of UpdatePlan's mask. */
 enum { F_NAME = 1, F_DESCRIPTION = 2, F_FEATURES = 4, F_LIMITS = 8, F_ACTIVE = 16 };
-static const struct {
-    const char *path;
-    int flag;
-} update_paths[] = {
-    {"name", F_NAME},     {"description", F_DESCRIPTION}, {"features", F_FEATURES},
-    {"limits", F_LIMITS}, {"active", F_ACTIVE},
+static const tw_mask_path update_paths[] = {
+    {"name", F_NAME, NULL},
+    {"description", F_DESCRIPTION, NULL},
+    {"features", F_FEATURES, NULL},
+    {"limits", F_LIMITS, NULL},
+    {"active", F_ACTIVE, NULL},
+    {"id", 0, "a plan keeps its id"},
+    {"prices", 0, "use SetPlanPrice"},
+    {NULL, 0, NULL},
 };
 
 struct update {
     tw_billing_ctx *c;
     const Tw__V1__Plan *in;
     const plan_record *changes; /* limits, checked */
-    int fields;
+    unsigned fields;
     plan_record *stored;
 };
 
@@ -586,35 +582,28 @@ static tw_err update_fn(tw_txn *t, void *ctx)
 tw_err tw_billing_update_plan(tw_billing_ctx *c, const Tw__V1__Plan *in,
                               const Google__Protobuf__FieldMask *mask, Tw__V1__Plan **out)
 {
-    if (in == NULL)
-        return billing_bad(c, "plan", "is required");
-    if (mask == NULL || mask->n_paths == 0)
-        return billing_bad(c, "update_mask", "is required: name the fields to change");
-    tw_err err = check_plan_id(c, "plan.id", in->id);
-    if (err)
-        return err;
+    /* The engine saw to it that plan is set (required). */
+    size_t before = tw_violations_total(c->bad);
     struct update w = {.c = c, .in = in};
-    for (size_t i = 0; i < mask->n_paths; i++) {
-        size_t j = 0;
-        while (j < sizeof update_paths / sizeof *update_paths &&
-               strcmp(update_paths[j].path, mask->paths[i]) != 0)
-            j++;
-        if (j == sizeof update_paths / sizeof *update_paths)
-            return billing_bad(c, "update_mask",
-                               "names %s, not one of name, description, features, limits, active",
-                               mask->paths[i]);
-        w.fields |= update_paths[j].flag;
-    }
-    if ((w.fields & F_NAME) && (err = check_text(c, "plan.name", in->name, NAME_MAX_CHARS, true)))
-        return err;
-    if ((w.fields & F_DESCRIPTION) &&
-        (err = check_text(c, "plan.description", in->description, DESC_MAX_CHARS, false)))
-        return err;
-    if ((w.fields & F_FEATURES) && (err = check_features(c, in)))
-        return err;
+    tw_err mask_err =
+        tw_mask_parse(mask, update_paths, F_NAME | F_DESCRIPTION | F_FEATURES | F_LIMITS | F_ACTIVE,
+                      "Plan", "update_mask", c->bad, &w.fields);
+    check_plan_id(c, "plan.id", in->id);
+    if (w.fields & F_NAME)
+        tw_wellness_check_text(c->bad, "plan.name", in->name, NAME_MAX_CHARS, true);
+    if (w.fields & F_DESCRIPTION)
+        tw_wellness_check_text(c->bad, "plan.description", in->description, DESC_MAX_CHARS, false);
+    if (w.fields & F_FEATURES)
+        tw_wellness_check_labels(c->bad, "plan.features", in->features, in->n_features,
+                                 FEATURE_MAX_CHARS);
     plan_record changes;
     tw__store__v1__plan_record__init(&changes);
-    if ((w.fields & F_LIMITS) && (err = check_limits(c, in, &changes)))
+    tw_err err = TW_OK;
+    if ((w.fields & F_LIMITS) && (err = check_limits(c, in, &changes)) && err != TW_ERR_VALIDATION)
+        return err;
+    if (mask_err)
+        return mask_err;
+    if ((err = billing_bad_since(c, before)))
         return err;
     w.changes = &changes;
     if ((err = tw_txn_run(c->billing->store, update_fn, &w)))
@@ -677,15 +666,14 @@ tw_err tw_billing_set_plan_price(tw_billing_ctx *c, const char *plan_id,
                                  const Tw__V1__PlanPrice *in, const char *request_id,
                                  Tw__V1__Plan **out)
 {
-    tw_err err = check_plan_id(c, "plan_id", plan_id);
-    if (!err && in == NULL)
-        err = billing_bad(c, "price", "is required");
+    /* The engine saw to it that plan_id and price are set. */
+    size_t before = tw_violations_total(c->bad);
+    check_plan_id(c, "plan_id", plan_id);
     price_record *price = NULL;
-    if (!err)
-        err = check_price(c, "price.", in, &price);
-    if (!err)
-        err = billing_check_request_id(c, "request_id", request_id);
-    if (err)
+    tw_err err = check_price(c, "price.", in, &price);
+    if (err && err != TW_ERR_VALIDATION)
+        return err;
+    if ((err = billing_bad_since(c, before)))
         return err;
     plan_record *p;
     if ((err = billing_plan_load(c->billing, NULL, plan_id, c->arena, &p)) == TW_ERR_NOT_FOUND)

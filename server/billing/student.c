@@ -19,6 +19,7 @@
  * billing_student, dims "event=<submitted|approved|rejected|locked|expired>".
  */
 #include "billing_internal.h"
+#include "wellness/wellness.h"
 
 #include "tw_log.h"
 
@@ -270,11 +271,8 @@ tw_err tw_billing_submit_student(tw_billing_ctx *c,
                                  const Tw__V1__SubmitStudentVerificationRequest *req,
                                  Tw__V1__StudentVerification **out)
 {
-    tw_err err = billing_check_request_id(c, "request_id", req->request_id);
-    if (err)
-        return err;
     student_record *cur;
-    err = load(c->billing->store, NULL, &c->user, c->arena, &cur);
+    tw_err err = load(c->billing->store, NULL, &c->user, c->arena, &cur);
     if (err == TW_OK && req->request_id[0] != '\0' && strcmp(cur->request_id, req->request_id) == 0)
         return answer(c, cur, false, out); /* a retry: no second code */
     if (err && err != TW_ERR_NOT_FOUND)
@@ -513,7 +511,9 @@ tw_err tw_billing_approve_student(tw_billing_ctx *c, Tw__V1__StudentVerification
 tw_err tw_billing_reject_student(tw_billing_ctx *c, const char *reason,
                                  Tw__V1__StudentVerification **out)
 {
-    tw_err err = tw_check_text(&c->why.bad, "", "reason", reason, REASON_MAX, true);
+    size_t before = tw_violations_total(c->bad);
+    tw_wellness_check_text(c->bad, "reason", reason, REASON_MAX, true);
+    tw_err err = billing_bad_since(c, before);
     if (err)
         return err;
     struct decide w = {c, false, reason, NULL};
@@ -582,7 +582,7 @@ static tw_err student_item(void *ctx, tw_store_iter *it, bool *taken)
 }
 
 tw_err tw_billing_list_students(tw_billing_ctx *c, Tw__V1__StudentVerificationStatus status,
-                                int32_t page_size, const char *page_token,
+                                tw_billing_page *page,
                                 Tw__V1__ListStudentVerificationsResponse **out)
 {
     if (status == 0)
@@ -597,10 +597,7 @@ tw_err tw_billing_list_students(tw_billing_ctx *c, Tw__V1__StudentVerificationSt
     tw__v1__list_student_verifications_response__init(r);
     tw_key prefix;
     index_key(&prefix, status, 0, NULL);
-    char query[16];
-    int n = snprintf(query, sizeof query, "students|%d", (int)status);
-    tw_err err = billing_page(c, false, &prefix, NULL, false, query, (size_t)n, page_size,
-                              page_token, student_item, &l, &r->next_page_token);
+    tw_err err = billing_page(c, &prefix, NULL, false, page, student_item, &l);
     r->verifications = l.items;
     r->n_verifications = l.n;
     *out = r;

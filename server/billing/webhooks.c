@@ -465,19 +465,22 @@ static tw_err event_item(void *ctx, tw_store_iter *it, bool *taken)
 
 tw_err tw_billing_list_webhook_events(tw_billing_ctx *c, const char *type,
                                       Tw__V1__WebhookEventFilter filter, int64_t start_ms,
-                                      int64_t end_ms, int32_t page_size, const char *page_token,
+                                      int64_t end_ms, tw_billing_page *page,
                                       Tw__V1__ListWebhookEventsResponse **out)
 {
+    size_t before = tw_violations_total(c->bad);
     if (strlen(type) > 100)
-        return billing_bad(c, "type", "is longer than 100 characters");
+        billing_bad(c, "type", "is longer than 100 characters");
     if (filter < 0 || filter > TW__V1__WEBHOOK_EVENT_FILTER__WEBHOOK_EVENT_FILTER_FAILED)
-        return billing_bad(c, "filter", "is not a known filter");
+        billing_bad(c, "filter", "is not a known filter");
     if (end_ms == 0)
         end_ms = c->now_ms + 1;
     if (start_ms == 0)
         start_ms = end_ms - LIST_DAYS * MS_PER_DAY;
     if (start_ms >= end_ms)
-        return billing_bad(c, "start_time", "must be before end_time");
+        billing_bad(c, "start_time", "must be before end_time");
+    if (billing_bad_since(c, before))
+        return TW_ERR_VALIDATION;
     struct events l = {c, type, filter, start_ms, NULL, 0};
     if ((l.items = tw_arena_alloc(c->arena, (TW_PAGE_SIZE_MAX + 1) * sizeof *l.items)) == NULL)
         return TW_ERR_NO_MEMORY;
@@ -489,12 +492,7 @@ tw_err tw_billing_list_webhook_events(tw_billing_ctx *c, const char *type,
     tw_key_init(&prefix, TW_KF_BILLING_WEBHOOK_BY_TIME);
     tw_key_init(&first, TW_KF_BILLING_WEBHOOK_BY_TIME);
     tw_key_i64(&first, end_ms); /* newest first: keys before end_ms */
-    char *query = tw_arena_printf(c->arena, "%s|%d|%lld|%lld", type, (int)filter,
-                                  (long long)start_ms, (long long)end_ms);
-    if (query == NULL)
-        return TW_ERR_NO_MEMORY;
-    tw_err err = billing_page(c, false, &prefix, &first, true, query, strlen(query), page_size,
-                              page_token, event_item, &l, &r->next_page_token);
+    tw_err err = billing_page(c, &prefix, &first, true, page, event_item, &l);
     r->events = l.items;
     r->n_events = l.n;
     *out = r;

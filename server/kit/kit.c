@@ -196,11 +196,23 @@ tw_err tw_kit_write(tw_call *call, tw_store *store, tw_txn_fn fn, void *ctx)
     return err ? err : tw_kit_write_memo(call, store, &memo, fn, ctx, NULL);
 }
 
+/* Whose memos a call's are: the signed-in caller's; an admin method
+ * called through the operator socket acts for nobody, and keeps its memos
+ * under the nil id. */
+static tw_err memo_owner(tw_call *call, tw_id *user)
+{
+    if (tw_call_caller(call) == NULL && (tw_call_method(call)->flags & TW_ADMIN)) {
+        memset(user, 0, sizeof *user);
+        return TW_OK;
+    }
+    return tw_call_user(call, user);
+}
+
 tw_err tw_kit_write_memo(tw_call *call, tw_store *store, const tw_kit_memo *memo, tw_txn_fn fn,
                          void *ctx, bool *replayed)
 {
     struct write w = {.call = call, .memo = memo, .fn = fn, .ctx = ctx};
-    tw_err err = tw_call_user(call, &w.user);
+    tw_err err = memo_owner(call, &w.user);
     if (err == TW_OK)
         err = tw_kit_fail(call, tw_txn_run(store, write_step, &w));
     if (replayed != NULL)

@@ -67,7 +67,9 @@ ProtobufCAllocator tw_kit_allocator(tw_call *call);
  * that cannot be repeated) and returns its error through tw_kit_fail.
  * fn fills the call's response (tw_call_response). When the request has a
  * non-empty request_id, the response is remembered with it as described
- * above, and a replay runs no fn at all. Needs a signed-in caller.
+ * above, and a replay runs no fn at all. Needs a signed-in caller, except
+ * for an admin method through the operator socket (its memos are kept
+ * under the nil user id).
  */
 tw_err tw_kit_write(tw_call *call, tw_store *store, tw_txn_fn fn, void *ctx);
 

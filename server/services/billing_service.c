@@ -37,6 +37,10 @@ enum {
 
 /* One method's work: in is the request, out the response to fill. */
 typedef tw_err billing_step(tw_billing_ctx *c, const void *in, void *out);
+/* A List's: the same, on the page the kit read from the request; the
+ * kit signs the page's next cursor into out's next_page_token. */
+typedef tw_err billing_list_step(tw_billing_ctx *c, tw_billing_page *page, const void *in,
+                                 void *out);
 
 /* Copies a response the domain made (in the call's arena) into out. */
 static void answer(void *out, const void *made)
@@ -47,11 +51,11 @@ static void answer(void *out, const void *made)
 
 /* ---- BillingService ----------------------------------------------------------- */
 
-static tw_err list_plans(tw_billing_ctx *c, const void *request, void *out)
+static tw_err list_plans(tw_billing_ctx *c, tw_billing_page *page, const void *request, void *out)
 {
     const Tw__V1__ListPlansRequest *in = request;
     Tw__V1__ListPlansResponse *r;
-    tw_err err = tw_billing_list_plans(c, in->currency, in->page_size, in->page_token, &r);
+    tw_err err = tw_billing_list_plans(c, in->currency, page, &r);
     if (!err)
         answer(out, r);
     return err;
@@ -92,21 +96,23 @@ static tw_err resume_subscription(tw_billing_ctx *c, const void *request, void *
         c, &((Tw__V1__ResumeSubscriptionResponse *)out)->subscription);
 }
 
-static tw_err list_payments(tw_billing_ctx *c, const void *request, void *out)
+static tw_err list_payments(tw_billing_ctx *c, tw_billing_page *page, const void *request,
+                            void *out)
 {
-    const Tw__V1__ListPaymentsRequest *in = request;
+    (void)request;
     Tw__V1__ListPaymentsResponse *r;
-    tw_err err = tw_billing_list_payments(c, in->page_size, in->page_token, &r);
+    tw_err err = tw_billing_list_payments(c, page, &r);
     if (!err)
         answer(out, r);
     return err;
 }
 
-static tw_err list_payment_methods(tw_billing_ctx *c, const void *request, void *out)
+static tw_err list_payment_methods(tw_billing_ctx *c, tw_billing_page *page, const void *request,
+                                   void *out)
 {
-    const Tw__V1__ListPaymentMethodsRequest *in = request;
+    (void)request;
     Tw__V1__ListPaymentMethodsResponse *r;
-    tw_err err = tw_billing_list_payment_methods(c, in->page_size, in->page_token, &r);
+    tw_err err = tw_billing_list_payment_methods(c, page, &r);
     if (!err)
         answer(out, r);
     return err;
@@ -188,11 +194,12 @@ static tw_err set_plan_price(tw_billing_ctx *c, const void *request, void *out)
                                      &((Tw__V1__SetPlanPriceResponse *)out)->plan);
 }
 
-static tw_err list_all_plans(tw_billing_ctx *c, const void *request, void *out)
+static tw_err list_all_plans(tw_billing_ctx *c, tw_billing_page *page, const void *request,
+                             void *out)
 {
-    const Tw__V1__ListAllPlansRequest *in = request;
+    (void)request;
     Tw__V1__ListAllPlansResponse *r;
-    tw_err err = tw_billing_list_all_plans(c, in->page_size, in->page_token, &r);
+    tw_err err = tw_billing_list_all_plans(c, page, &r);
     if (!err)
         answer(out, r);
     return err;
@@ -252,7 +259,8 @@ static tw_err export_records(tw_billing_ctx *c, const void *request, void *out)
     return err;
 }
 
-static tw_err list_webhook_events(tw_billing_ctx *c, const void *request, void *out)
+static tw_err list_webhook_events(tw_billing_ctx *c, tw_billing_page *page, const void *request,
+                                  void *out)
 {
     const Tw__V1__ListWebhookEventsRequest *in = request;
     int64_t start_ms = 0, end_ms = 0;
@@ -261,8 +269,8 @@ static tw_err list_webhook_events(tw_billing_ctx *c, const void *request, void *
     if (in->end_time != NULL)
         tw_timestamp_to_ms(in->end_time, &end_ms);
     Tw__V1__ListWebhookEventsResponse *r;
-    tw_err err = tw_billing_list_webhook_events(c, in->type, in->filter, start_ms, end_ms,
-                                                in->page_size, in->page_token, &r);
+    tw_err err =
+        tw_billing_list_webhook_events(c, in->type, in->filter, start_ms, end_ms, page, &r);
     if (!err)
         answer(out, r);
     return err;
@@ -275,11 +283,12 @@ static tw_err replay_webhook_event(tw_billing_ctx *c, const void *request, void 
                                            &((Tw__V1__ReplayWebhookEventResponse *)out)->event);
 }
 
-static tw_err list_students(tw_billing_ctx *c, const void *request, void *out)
+static tw_err list_students(tw_billing_ctx *c, tw_billing_page *page, const void *request,
+                            void *out)
 {
     const Tw__V1__ListStudentVerificationsRequest *in = request;
     Tw__V1__ListStudentVerificationsResponse *r;
-    tw_err err = tw_billing_list_students(c, in->status, in->page_size, in->page_token, &r);
+    tw_err err = tw_billing_list_students(c, in->status, page, &r);
     if (!err)
         answer(out, r);
     return err;
@@ -313,42 +322,43 @@ static tw_err get_metrics(tw_billing_ctx *c, const void *request, void *out)
 
 static const struct {
     const char *method;
-    billing_step *step;
+    billing_step *step;      /* or, for a List: */
+    billing_list_step *list; /* paged by the kit */
     unsigned how;
 } steps[] = {
-    {"ListPlans", list_plans, 0},
-    {"GetSubscription", get_subscription, 0},
-    {"CreateSubscription", create_subscription, ON_POOL},
-    {"ChangePlan", change_plan, ON_POOL},
-    {"CancelSubscription", cancel_subscription, ON_POOL},
-    {"ResumeSubscription", resume_subscription, ON_POOL},
-    {"ListPayments", list_payments, 0},
-    {"ListPaymentMethods", list_payment_methods, 0},
-    {"AttachPaymentMethod", attach_payment_method, ON_POOL},
-    {"DetachPaymentMethod", detach_payment_method, ON_POOL},
-    {"SetDefaultPaymentMethod", set_default_payment_method, ON_POOL},
-    {"GetUsage", get_usage, 0},
+    {"ListPlans", NULL, list_plans, 0},
+    {"GetSubscription", get_subscription, NULL, 0},
+    {"CreateSubscription", create_subscription, NULL, ON_POOL},
+    {"ChangePlan", change_plan, NULL, ON_POOL},
+    {"CancelSubscription", cancel_subscription, NULL, ON_POOL},
+    {"ResumeSubscription", resume_subscription, NULL, ON_POOL},
+    {"ListPayments", NULL, list_payments, 0},
+    {"ListPaymentMethods", NULL, list_payment_methods, 0},
+    {"AttachPaymentMethod", attach_payment_method, NULL, ON_POOL},
+    {"DetachPaymentMethod", detach_payment_method, NULL, ON_POOL},
+    {"SetDefaultPaymentMethod", set_default_payment_method, NULL, ON_POOL},
+    {"GetUsage", get_usage, NULL, 0},
     /* On the pool: it writes a document blob, or sends a code. */
-    {"SubmitStudentVerification", submit_student, ON_POOL},
-    {"ConfirmStudentEmail", confirm_student_email, 0},
-    {"GetStudentVerification", get_student, 0},
-    {"CreatePlan", create_plan, ON_POOL},
-    {"UpdatePlan", update_plan, 0},
-    {"SetPlanPrice", set_plan_price, ON_POOL},
-    {"ListAllPlans", list_all_plans, 0},
-    {"GrantSubscription", grant_subscription, NAMED_USER},
-    {"RevokeSubscription", revoke_subscription, NAMED_USER},
-    {"SuspendSubscription", suspend_subscription, NAMED_USER | ON_POOL},
-    {"ResyncSubscription", resync_subscription, NAMED_USER | ON_POOL},
-    {"RefundPayment", refund_payment, NAMED_USER | ON_POOL},
-    {"RetryInvoice", retry_invoice, NAMED_USER | ON_POOL},
-    {"ExportBillingRecords", export_records, NAMED_USER},
-    {"ListWebhookEvents", list_webhook_events, 0},
-    {"ReplayWebhookEvent", replay_webhook_event, ON_POOL},
-    {"ListStudentVerifications", list_students, 0},
-    {"ApproveStudentVerification", approve_student, NAMED_USER},
-    {"RejectStudentVerification", reject_student, NAMED_USER},
-    {"GetBillingMetrics", get_metrics, 0},
+    {"SubmitStudentVerification", submit_student, NULL, ON_POOL},
+    {"ConfirmStudentEmail", confirm_student_email, NULL, 0},
+    {"GetStudentVerification", get_student, NULL, 0},
+    {"CreatePlan", create_plan, NULL, ON_POOL},
+    {"UpdatePlan", update_plan, NULL, 0},
+    {"SetPlanPrice", set_plan_price, NULL, ON_POOL},
+    {"ListAllPlans", NULL, list_all_plans, 0},
+    {"GrantSubscription", grant_subscription, NULL, NAMED_USER},
+    {"RevokeSubscription", revoke_subscription, NULL, NAMED_USER},
+    {"SuspendSubscription", suspend_subscription, NULL, NAMED_USER | ON_POOL},
+    {"ResyncSubscription", resync_subscription, NULL, NAMED_USER | ON_POOL},
+    {"RefundPayment", refund_payment, NULL, NAMED_USER | ON_POOL},
+    {"RetryInvoice", retry_invoice, NULL, NAMED_USER | ON_POOL},
+    {"ExportBillingRecords", export_records, NULL, NAMED_USER},
+    {"ListWebhookEvents", NULL, list_webhook_events, 0},
+    {"ReplayWebhookEvent", replay_webhook_event, NULL, ON_POOL},
+    {"ListStudentVerifications", NULL, list_students, 0},
+    {"ApproveStudentVerification", approve_student, NULL, NAMED_USER},
+    {"RejectStudentVerification", reject_student, NULL, NAMED_USER},
+    {"GetBillingMetrics", get_metrics, NULL, 0},
 };
 
 /* ---- Running a step ------------------------------------------------------------------- */
@@ -363,13 +373,14 @@ static bool named_user(tw_call *call, tw_id *out)
     return f != NULL && tw_kit_id(*(const char *const *)((const char *)in + f->offset), out);
 }
 
-/* A refusal of the domain as the call's status. */
+/* A refusal of the domain as the call's status: its bad fields are on the
+ * call's violation list already. */
 static tw_err refusal(tw_call *call, const tw_billing_ctx *c, tw_err err)
 {
     if (err == TW_OK)
         return TW_OK;
-    if (err == TW_ERR_VALIDATION && c->why.bad.field[0] != '\0')
-        return tw_call_field_violation(call, c->why.bad.field, "%s", c->why.bad.why);
+    if (tw_violations_any(c->bad))
+        return err;
     if (c->why.retry_after_ms > 0)
         tw_call_retry_after(call, c->why.retry_after_ms);
     if (c->why.message[0] != '\0')
@@ -377,17 +388,64 @@ static tw_err refusal(tw_call *call, const tw_billing_ctx *c, tw_err err)
     return tw_kit_fail(call, err);
 }
 
+/* The response is already in place: the write only remembers it. */
+static tw_err nothing_more(tw_txn *t, void *ctx)
+{
+    (void)t, (void)ctx;
+    return TW_OK;
+}
+
+/*
+ * A request with a request_id is answered as the kit answers every write
+ * (kit.h): before the step, the answer of an earlier request with the id
+ * is replayed, and the id with another request refused; after a
+ * successful step, its answer is remembered with the id. Billing cannot
+ * take the step inside that transaction (it calls Stripe), so the domain
+ * also records the id and the kit's hash before it calls Stripe
+ * (c->request_sha256): a retry after a crash between the two finds its
+ * Stripe call's idempotency keys there.
+ */
+static tw_err remember(tw_call *call, tw_store *store, const tw_billing_ctx *c,
+                       const tw_kit_memo *memo, tw_err err)
+{
+    err = refusal(call, c, err);
+    if (err == TW_OK && memo->key != NULL)
+        err = tw_kit_write_memo(call, store, memo, nothing_more, NULL, NULL);
+    return err;
+}
+
 struct pooled {
     tw_call *call;
+    tw_store *store;
     billing_step *step;
     tw_billing_ctx c;
+    const tw_kit_memo *memo;
 };
 
 static void run_pooled(void *arg)
 {
     struct pooled *p = arg;
     tw_err err = p->step(&p->c, tw_call_request(p->call), tw_call_response(p->call));
-    tw_call_finish(p->call, refusal(p->call, &p->c, err));
+    tw_call_finish(p->call, remember(p->call, p->store, &p->c, p->memo, err));
+}
+
+/* A List: its paging read and its next token signed by the kit. */
+static tw_err run_list(tw_call *call, tw_store *store, tw_billing_ctx *c, billing_list_step *list,
+                       const ProtobufCMessage *request, ProtobufCMessage *response)
+{
+    tw_kit_page kp;
+    tw_err err = tw_kit_page_open(call, store, &kp);
+    if (err)
+        return err;
+    tw_billing_page page = {.size = kp.size, .cursor = kp.cursor, .cursor_len = kp.cursor_len};
+    if ((err = refusal(call, c, list(c, &page, request, response))))
+        return err;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(response->descriptor, "next_page_token");
+    if (f == NULL)
+        return TW_ERR_INTERNAL;
+    return tw_kit_page_close(call, &kp, page.next, page.next_len,
+                             (char **)((char *)response + f->offset));
 }
 
 /* Every row's handler: finds its step, sets up whose records it reaches,
@@ -408,6 +466,7 @@ static tw_err billing_call(tw_call *call, const ProtobufCMessage *request,
         .billing = app->billing,
         .now_ms = tw_call_now_ms(call),
         .arena = tw_call_arena(call),
+        .bad = tw_call_violations(call),
     };
     if (steps[i].how & NAMED_USER) {
         if (!named_user(call, &c.user))
@@ -417,13 +476,26 @@ static tw_err billing_call(tw_call *call, const ProtobufCMessage *request,
     } else if (!(tw_call_method(call)->flags & TW_ADMIN)) {
         return tw_call_user(call, &c.user); /* the operator socket acts for nobody */
     }
+    if (steps[i].list != NULL)
+        return run_list(call, app->store, &c, steps[i].list, request, response);
+
+    tw_kit_memo *memo = tw_arena_alloc(c.arena, sizeof *memo);
+    if (memo == NULL)
+        return TW_ERR_NO_MEMORY;
+    bool replayed = false;
+    tw_err err = tw_kit_memo_of(call, request, memo);
+    if (!err)
+        err = tw_kit_replay(call, app->store, memo, &replayed);
+    if (err || replayed)
+        return err;
+    c.request_sha256 = memo->key != NULL ? memo->sha256 : NULL;
     if (!(steps[i].how & ON_POOL))
-        return refusal(call, &c, steps[i].step(&c, request, response));
+        return remember(call, app->store, &c, memo, steps[i].step(&c, request, response));
     struct pooled *p = tw_arena_alloc(c.arena, sizeof *p);
     if (p == NULL)
         return TW_ERR_NO_MEMORY;
-    *p = (struct pooled){call, steps[i].step, c};
-    tw_err err = tw_pool_submit(app->slow_pool, run_pooled, p);
+    *p = (struct pooled){call, app->store, steps[i].step, c, memo};
+    err = tw_pool_submit(app->slow_pool, run_pooled, p);
     if (err == TW_ERR_BUSY)
         return tw_call_error(call, TW_ERR_BUSY, "too many payment calls at once: retry shortly");
     return err ? err : TW_DEFERRED;
@@ -470,8 +542,10 @@ static tw_err download_document(tw_call *call, const ProtobufCMessage *request,
     (void)request;
     (void)response;
     tw_app *app = tw_call_service_ctx(call);
-    tw_billing_ctx c = {
-        .billing = app->billing, .now_ms = tw_call_now_ms(call), .arena = tw_call_arena(call)};
+    tw_billing_ctx c = {.billing = app->billing,
+                        .now_ms = tw_call_now_ms(call),
+                        .arena = tw_call_arena(call),
+                        .bad = tw_call_violations(call)};
     if (app->billing == NULL)
         return tw_call_error(call, TW_ERR_INTERNAL, "billing is not running in this process");
     if (!named_user(call, &c.user))

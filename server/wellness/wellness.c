@@ -63,40 +63,6 @@ void tw_wellness_check_labels(tw_violations *v, const char *field, char *const *
     }
 }
 
-tw_err tw_bad(tw_bad_field *bad, const char *prefix, const char *field, const char *fmt, ...)
-{
-    if (bad == NULL)
-        return TW_ERR_VALIDATION;
-    snprintf(bad->field, sizeof bad->field, "%s%s", prefix, field);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(bad->why, sizeof bad->why, fmt, ap);
-    va_end(ap);
-    return TW_ERR_VALIDATION;
-}
-
-tw_err tw_check_text(tw_bad_field *bad, const char *prefix, const char *field, const char *s,
-                     size_t max_chars, bool required)
-{
-    char why[64];
-    const char *problem = text_problem(s, max_chars, required, why, sizeof why);
-    return problem == NULL ? TW_OK : tw_bad(bad, prefix, field, "%s", problem);
-}
-
-tw_err tw_check_labels(tw_bad_field *bad, const char *prefix, const char *field, char *const *items,
-                       size_t n, size_t max_items, size_t max_chars)
-{
-    if (n > max_items)
-        return tw_bad(bad, prefix, field, "has more than %zu items", max_items);
-    tw_err err = TW_OK;
-    for (size_t i = 0; i < n && err == TW_OK; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "%s[%zu]", field, i);
-        err = tw_check_text(bad, prefix, name, items[i], max_chars, true);
-    }
-    return err;
-}
-
 /* ---- Times --------------------------------------------------------------- */
 
 void tw_wellness_time_range(const Google__Protobuf__Timestamp *start_time,

@@ -67,29 +67,6 @@ void tw_wellness_check_text(tw_violations *v, const char *field, const char *s, 
 void tw_wellness_check_labels(tw_violations *v, const char *field, char *const *items, size_t n,
                               size_t max_chars);
 
-/* ---- First-error checks (billing's) --------------------------------------- */
-
-/* server/billing still reports the first bad field it finds, through these;
- * it moves to the violation list above with its own work on the kit. */
-typedef struct tw_bad_field {
-    char field[160];
-    char why[200];
-} tw_bad_field;
-
-/* Records prefix + field and the reason; returns TW_ERR_VALIDATION so a
- * check can `return tw_bad(...)`. bad may be NULL. */
-tw_err tw_bad(tw_bad_field *bad, const char *prefix, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* tw_wellness_check_text's rule, for the first bad field. */
-tw_err tw_check_text(tw_bad_field *bad, const char *prefix, const char *field, const char *s,
-                     size_t max_chars, bool required);
-
-/* tw_wellness_check_labels's rule, with at most max_items, for the first
- * bad field. */
-tw_err tw_check_labels(tw_bad_field *bad, const char *prefix, const char *field, char *const *items,
-                       size_t n, size_t max_items, size_t max_chars);
-
 /* ---- Times -------------------------------------------------------------- */
 
 #define TW_MS_PER_S    INT64_C(1000)

@@ -14,9 +14,12 @@ descriptor set so that no method (and no method added later) is missed:
 
 The tables below say how to make data and valid requests for each such
 method. A method the descriptors list and a table lacks fails the test:
-add its row, and it is covered.
+add its row, and it is covered. twd runs with Stripe pointed at
+fake_stripe.py (as in test_billing.py), so that billing's methods answer
+as they do in production.
 """
 import datetime
+import json
 import os
 import unittest
 import uuid
@@ -24,15 +27,17 @@ import uuid
 import grpc
 
 from twd_harness import (TwdTestCase, api_methods, assert_rpc_error, call_method,
-                         message_class, method_flags, rpc_error_details)
+                         message_class, method_flags, rpc_error_details, wait_until)
 # Generated stubs import only after twd_harness has put them on the path.
 from google.protobuf import timestamp_pb2  # noqa: E402
 from google.protobuf.descriptor import FieldDescriptor  # noqa: E402
 from tw.v1 import admin_service_pb2 as adm  # noqa: E402
+from tw.v1 import billing_service_pb2 as bs  # noqa: E402
 from tw.v1 import focus_service_pb2 as fs  # noqa: E402
 from tw.v1 import health_log_service_pb2 as hl  # noqa: E402
 from tw.v1 import task_service_pb2 as ts  # noqa: E402
 from tw.v1 import voice_service_pb2 as vs  # noqa: E402
+from test_billing import SECRET, FakeStripe, event, sign, stripe_env  # noqa: E402
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 AUDIO = os.path.join(os.environ["TW_TEST_AUDIO_DIR"], "speech-44k.wav")
@@ -51,11 +56,27 @@ def has_fields(method, *names):
 
 
 class KitCase(TwdTestCase):
-    twd_env = {"TW_API_CALLS_PER_HOUR": "100000000",
-               "TW_API_WRITE_CALLS_PER_HOUR": "100000000",
-               "TW_MAX_UPLOADS_PER_USER": "100"}
+    limits = {"TW_API_CALLS_PER_HOUR": "100000000",
+              "TW_API_WRITE_CALLS_PER_HOUR": "100000000",
+              "TW_MAX_UPLOADS_PER_USER": "100"}
 
     admin_methods = None  # full names of the methods only admins may call
+
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = FakeStripe().__enter__()
+        try:
+            # Plan limits counted, not enforced: these tests make many calls.
+            cls.twd_env = {**cls.limits, **stripe_env(cls.fake), "TW_PLAN_LIMITS": "count"}
+            super().setUpClass()
+        except BaseException:
+            cls.fake.__exit__(None, None, None)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.fake.__exit__(None, None, None)
 
     def setUp(self):
         self.me = self.twd.sign_up()
@@ -65,17 +86,17 @@ class KitCase(TwdTestCase):
             KitCase.admin_methods = {path.strip("/").replace("/", ".")
                                      for path, flags in method_flags().items() if "admin" in flags}
 
-    def call(self, method_name, request):
-        """Calls as the signed-in user, or, for admin methods, through the
-        operator socket (an admin)."""
+    def call(self, method_name, request, me=None):
+        """Calls as the signed-in user (or me), or, for admin methods,
+        through the operator socket (an admin)."""
         service, method = next((s, m) for s, m in api_methods(standard=False)
                                if m.full_name == method_name)
         if method.client_streaming and not isinstance(request, list):
             request = [request]
         if method_name in self.admin_methods:
             return call_method(self.operator, service, method, request, timeout=60)
-        return call_method(self.channel, service, method, request, metadata=self.me.metadata,
-                           timeout=60)
+        return call_method(self.channel, service, method, request,
+                           metadata=(me or self.me).metadata, timeout=60)
 
     # -- data for lists ----------------------------------------------------------
 
@@ -127,6 +148,71 @@ class KitCase(TwdTestCase):
         for i in range(2):
             self.call("tw.v1.VoiceService.UploadVoiceNote", self.upload(f"n{i}.wav"))
 
+    # -- billing ------------------------------------------------------------------
+
+    def plan(self, amount=999):
+        """A new paid monthly plan (made at the fake Stripe too); its id."""
+        plan_id = "kit-" + uuid.uuid4().hex[:12]
+        self.call("tw.v1.BillingAdminService.CreatePlan", bs.CreatePlanRequest(plan=bs.Plan(
+            id=plan_id, name="Kit", interval=bs.BILLING_INTERVAL_MONTH,
+            prices=[bs.PlanPrice(currency="USD", amount_minor=amount)], active=True)))
+        return plan_id
+
+    def paid_plan(self):
+        """One paid plan for the whole test."""
+        if not hasattr(self, "_paid_plan"):
+            self._paid_plan = self.plan()
+        return self._paid_plan
+
+    def subscribed(self):
+        """The signed-in user's subscription, made when they have none."""
+        sub = self.call("tw.v1.BillingService.GetSubscription",
+                        bs.GetSubscriptionRequest()).subscription
+        if sub.plan_id == "free":
+            sub = self.call("tw.v1.BillingService.CreateSubscription",
+                            bs.CreateSubscriptionRequest(plan_id=self.paid_plan(),
+                                                         payment_method_id="pm_card_visa")
+                            ).subscription
+        return sub
+
+    def post_events(self, *bodies):
+        headers = sign(*[(b, SECRET, int(datetime.datetime.now().timestamp())) for b in bodies])
+        for body, header in zip(bodies, headers):
+            status, _, text = self.twd.http_get(
+                "/webhooks/stripe", method="POST", body=body,
+                headers={"Content-Type": "application/json", "Stripe-Signature": header})
+            self.assertEqual(status, 200, text)
+
+    def seed_plans(self):
+        for _ in range(2):
+            self.plan()
+
+    def seed_payments(self):
+        """The first invoice, then a renewal's, delivered as Stripe would."""
+        sub = self.subscribed()
+        self.fake.call("/_advance", {"subscription": sub.stripe_subscription_id})
+        self.post_events(*[json.dumps(e) for e in self.fake.state()["events"]
+                           if sub.stripe_subscription_id in json.dumps(e["data"]["object"])])
+        wait_until(lambda: len(self.call("tw.v1.BillingService.ListPayments",
+                                         bs.ListPaymentsRequest()).payments) >= 2,
+                   60, "two payments")
+
+    def seed_payment_methods(self):
+        for card in ("pm_card_visa", "pm_card_mastercard"):
+            self.call("tw.v1.BillingService.AttachPaymentMethod",
+                      bs.AttachPaymentMethodRequest(payment_method_id=card))
+
+    def seed_webhook_events(self):
+        self.post_events(*[event("customer.updated", {"id": f"cus_kit{i}", "object": "customer"})
+                           for i in range(2)])
+
+    def seed_students(self):
+        for _ in range(2):
+            self.call("tw.v1.BillingService.SubmitStudentVerification",
+                      bs.SubmitStudentVerificationRequest(document=bs.StudentDocument(
+                          file_name="card.pdf", content_type="application/pdf",
+                          content=b"%PDF-1.4 student card")), me=self.twd.sign_up())
+
     # Each List: (make at least two items, the request with other filters or
     # None[, the fields every request of it needs]).
     LISTS = {
@@ -148,6 +234,15 @@ class KitCase(TwdTestCase):
             (seed_health, lambda r: setattr(r, "type", hl.HEALTH_LOG_TYPE_WATER)),
         "tw.v1.VoiceService.ListVoiceNotes":
             (seed_voice, lambda r: setattr(r, "status", vs.VOICE_NOTE_STATUS_PENDING)),
+        "tw.v1.BillingService.ListPlans": (seed_plans, lambda r: setattr(r, "currency", "EUR")),
+        "tw.v1.BillingService.ListPayments": (seed_payments, None),
+        "tw.v1.BillingService.ListPaymentMethods": (seed_payment_methods, None),
+        "tw.v1.BillingAdminService.ListAllPlans": (seed_plans, None),
+        "tw.v1.BillingAdminService.ListWebhookEvents":
+            (seed_webhook_events, lambda r: setattr(r, "type", "invoice.paid")),
+        "tw.v1.BillingAdminService.ListStudentVerifications":
+            (seed_students,
+             lambda r: setattr(r, "status", bs.STUDENT_VERIFICATION_STATUS_REJECTED)),
     }
 
     # Each method with a request_id: two different valid requests (i = 0, 1).
@@ -155,6 +250,26 @@ class KitCase(TwdTestCase):
         if not hasattr(self, "_recurring"):
             self._recurring = self.seed_completions()
         return ts.CompleteTaskRequest(id=self._recurring.id, complete_time=now_ts(i + 1))
+
+    def change_plan_request(self, i):
+        self.subscribed()
+        if not hasattr(self, "_targets"):
+            self._targets = [self.plan(1999), self.plan(2999)]
+        return bs.ChangePlanRequest(plan_id=self._targets[i])
+
+    def set_price_request(self, i):
+        if not hasattr(self, "_priced"):
+            self._priced = self.plan()
+        return bs.SetPlanPriceRequest(plan_id=self._priced,
+                                      price=bs.PlanPrice(currency="USD", amount_minor=1000 + i))
+
+    def refund_request(self, i):
+        self.subscribed()
+        payment = wait_until(lambda: self.call("tw.v1.BillingService.ListPayments",
+                                               bs.ListPaymentsRequest()).payments,
+                             60, "the first payment")[0]
+        return bs.RefundPaymentRequest(user_id=self.me.user_id, payment_id=payment.id,
+                                       amount_minor=1 + i)
 
     CREATES = {
         "tw.v1.TaskService.CreateTask": lambda self, i: ts.CreateTaskRequest(
@@ -172,6 +287,20 @@ class KitCase(TwdTestCase):
         "tw.v1.HealthLogService.BatchCreateHealthLogs":
             lambda self, i: hl.BatchCreateHealthLogsRequest(entries=[self.water(100 + i)]),
         "tw.v1.VoiceService.UploadVoiceNote": lambda self, i: self.upload(f"note {i}.wav"),
+        "tw.v1.BillingService.CreateSubscription":
+            lambda self, i: bs.CreateSubscriptionRequest(
+                plan_id=self.paid_plan(),
+                payment_method_id=("pm_card_visa", "pm_card_mastercard")[i]),
+        "tw.v1.BillingService.ChangePlan": change_plan_request,
+        "tw.v1.BillingService.AttachPaymentMethod": lambda self, i: bs.AttachPaymentMethodRequest(
+            payment_method_id=("pm_card_visa", "pm_card_mastercard")[i]),
+        "tw.v1.BillingService.SubmitStudentVerification":
+            lambda self, i: bs.SubmitStudentVerificationRequest(academic_email=f"s{i}@mit.edu"),
+        "tw.v1.BillingAdminService.CreatePlan": lambda self, i: bs.CreatePlanRequest(plan=bs.Plan(
+            id="kit-" + uuid.uuid4().hex[:12], name=f"Kit {i}", interval=bs.BILLING_INTERVAL_MONTH,
+            prices=[bs.PlanPrice(currency="USD", amount_minor=999)], active=True)),
+        "tw.v1.BillingAdminService.SetPlanPrice": set_price_request,
+        "tw.v1.BillingAdminService.RefundPayment": refund_request,
     }
 
 

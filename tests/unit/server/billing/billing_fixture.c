@@ -5,6 +5,7 @@
 #include "tw_counter.h"
 #include "tw_hex.h"
 #include "tw_jobs.h"
+#include "tw_page.h"
 #include "tw_time.h"
 
 #include <openssl/evp.h>
@@ -75,7 +76,36 @@ void bx_advance(int64_t ms)
 
 tw_billing_ctx bx_ctx(tw_billing *b, const tw_id *user)
 {
-    return (tw_billing_ctx){.billing = b, .user = *user, .now_ms = bx_now(), .arena = fx.arena};
+    tw_violations *bad = tw_arena_alloc(fx.arena, sizeof *bad);
+    ck_assert_ptr_nonnull(bad);
+    tw_violations_init(bad, fx.arena, TW_CALL_VIOLATIONS_MAX, TW_CALL_VIOLATIONS_MAX_BYTES);
+    return (tw_billing_ctx){
+        .billing = b, .user = *user, .now_ms = bx_now(), .arena = fx.arena, .bad = bad};
+}
+
+const char *bx_bad(tw_billing_ctx *c)
+{
+    char *fields = tw_arena_strdup(fx.arena, "");
+    for (const tw_violation *v = c->bad->head; v != NULL; v = v->next)
+        fields = tw_arena_printf(fx.arena, "%s%s%s", fields, fields[0] ? "," : "", v->field);
+    tw_violations_init(c->bad, fx.arena, TW_CALL_VIOLATIONS_MAX, TW_CALL_VIOLATIONS_MAX_BYTES);
+    return fields;
+}
+
+tw_billing_page *bx_page(int32_t size)
+{
+    tw_billing_page *page = tw_arena_alloc(fx.arena, sizeof *page);
+    ck_assert_ptr_nonnull(page);
+    *page = (tw_billing_page){.size = size > 0 ? (uint32_t)size : TW_PAGE_SIZE_DEFAULT};
+    return page;
+}
+
+tw_billing_page *bx_next(const tw_billing_page *page)
+{
+    tw_billing_page *next = bx_page((int32_t)page->size);
+    next->cursor = page->next;
+    next->cursor_len = page->next_len;
+    return next;
 }
 
 static Tw__V1__PlanPrice *price(tw_arena *arena, const char *currency, int64_t amount, int audience)
@@ -110,7 +140,7 @@ Tw__V1__Plan *bx_plan(tw_billing *b, const char *id, int64_t amount, int64_t stu
     tw_billing_ctx c = bx_ctx(b, &fx_alice);
     Tw__V1__Plan *out;
     tw_err err = tw_billing_create_plan(&c, &in, "", &out);
-    ck_assert_msg(err == TW_OK, "create plan %s: %s %s %s", id, tw_err_name(err), c.why.bad.field,
+    ck_assert_msg(err == TW_OK, "create plan %s: %s %s %s", id, tw_err_name(err), bx_bad(&c),
                   c.why.message);
     return out;
 }

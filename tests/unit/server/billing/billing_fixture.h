@@ -39,8 +39,14 @@ void bx_teardown(void);
 int64_t bx_now(void);
 void bx_advance(int64_t ms);
 
-/* A call of user on b, with fx.arena and the clock. */
+/* A call of user on b, with fx.arena, the clock and a violation list. */
 tw_billing_ctx bx_ctx(tw_billing *b, const tw_id *user);
+/* The fields of c's violations since the last look, comma-separated
+ * ("" when none); the list is emptied. */
+const char *bx_bad(tw_billing_ctx *c);
+/* A first page of size items (0: the default), and the page after page. */
+tw_billing_page *bx_page(int32_t size);
+tw_billing_page *bx_next(const tw_billing_page *page);
 
 /* Creates a plan on b: id, monthly at amount USD cents, with a student
  * price when student_amount >= 0 and an EUR price when eur_amount >= 0. */

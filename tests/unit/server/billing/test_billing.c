@@ -36,21 +36,6 @@ START_TEST(periods_follow_the_calendar)
 }
 END_TEST
 
-START_TEST(request_ids_are_short_printable_ascii)
-{
-    tw_billing_ctx c = bx_ctx(bx.billing, &fx_alice);
-    ck_assert_int_eq(billing_check_request_id(&c, "request_id", ""), TW_OK);
-    ck_assert_int_eq(billing_check_request_id(&c, "request_id", "8f2b-retry_1.ok~"), TW_OK);
-    char long_id[66];
-    memset(long_id, 'a', 65);
-    long_id[65] = '\0';
-    ck_assert_int_eq(billing_check_request_id(&c, "request_id", long_id), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "request_id");
-    ck_assert_int_eq(billing_check_request_id(&c, "request_id", "two words"), TW_ERR_VALIDATION);
-    ck_assert_int_eq(billing_check_request_id(&c, "request_id", "caf\xc3\xa9"), TW_ERR_VALIDATION);
-}
-END_TEST
-
 START_TEST(stripes_failures_become_refusals)
 {
     tw_billing_ctx c = bx_ctx(bx.billing, &fx_alice);
@@ -148,7 +133,6 @@ Suite *tw_test_suite(void)
     tcase_add_checked_fixture(tc, bx_setup, bx_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, periods_follow_the_calendar);
-    tcase_add_test(tc, request_ids_are_short_printable_ascii);
     tcase_add_test(tc, stripes_failures_become_refusals);
     tcase_add_test(tc, a_billing_needs_a_store);
     tcase_add_test(tc, jobs_are_dispatched_by_type);

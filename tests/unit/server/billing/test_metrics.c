@@ -29,7 +29,7 @@ static Tw__V1__GetBillingMetricsResponse *metrics(int days, int months)
     c = bx_ctx(bx.billing, &fx_alice);
     Tw__V1__GetBillingMetricsResponse *m;
     tw_err err = tw_billing_metrics(&c, days, months, &m);
-    ck_assert_msg(err == TW_OK, "%s %s", tw_err_name(err), c.why.bad.field);
+    ck_assert_msg(err == TW_OK, "%s %s", tw_err_name(err), bx_bad(&c));
     return m;
 }
 
@@ -124,10 +124,13 @@ START_TEST(the_request_is_bounded)
     c = bx_ctx(bx.billing, &fx_alice);
     Tw__V1__GetBillingMetricsResponse *m;
     ck_assert_int_eq(tw_billing_metrics(&c, -1, 0, &m), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "days");
+    ck_assert_str_eq(bx_bad(&c), "days");
     ck_assert_int_eq(tw_billing_metrics(&c, 367, 0, &m), TW_ERR_VALIDATION);
+    ck_assert_str_eq(bx_bad(&c), "days");
     ck_assert_int_eq(tw_billing_metrics(&c, 0, 13, &m), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "months");
+    ck_assert_str_eq(bx_bad(&c), "months");
+    ck_assert_int_eq(tw_billing_metrics(&c, -1, 13, &m), TW_ERR_VALIDATION);
+    ck_assert_str_eq(bx_bad(&c), "days,months");
     ck_assert_int_eq(tw_billing_metrics(&c, 366, 12, &m), TW_OK);
     ck_assert_uint_eq(m->n_days, 366);
     ck_assert_uint_eq(m->n_churn, 12);

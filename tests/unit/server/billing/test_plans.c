@@ -47,7 +47,7 @@ START_TEST(the_free_plan_always_exists)
 {
     c = bx_ctx(bx.billing, &fx_alice);
     Tw__V1__ListAllPlansResponse *all;
-    ck_assert_int_eq(tw_billing_list_all_plans(&c, 0, "", &all), TW_OK);
+    ck_assert_int_eq(tw_billing_list_all_plans(&c, bx_page(0), &all), TW_OK);
     ck_assert_uint_eq(all->n_plans, 1);
     ck_assert_str_eq(all->plans[0]->id, "free");
     ck_assert(all->plans[0]->active);
@@ -125,7 +125,7 @@ START_TEST(every_bad_field_is_refused_and_nothing_made)
         p = plan_in("premium");                                                                    \
         body;                                                                                      \
         ck_assert_msg(tw_billing_create_plan(&c, p, "", &out) == TW_ERR_VALIDATION, "%s", name);   \
-        ck_assert_str_eq(c.why.bad.field, name);                                                   \
+        ck_assert_str_eq(bx_bad(&c), name);                                                        \
     } while (0)
     REFUSED("plan.id", p->id = "Premium!");
     REFUSED("plan.id", p->id = "");
@@ -134,33 +134,41 @@ START_TEST(every_bad_field_is_refused_and_nothing_made)
     REFUSED("plan.prices", p->n_prices = 0);
     REFUSED("plan.prices[0].currency", p->prices[0]->currency = "dollars");
     REFUSED("plan.prices[1].amount_minor", p->prices[1]->amount_minor = -1);
-    REFUSED("plan.prices[0].audience",
+    /* The first price is a student's, and so is the second: both said. */
+    REFUSED("plan.prices[0].audience,plan.prices[1]",
             p->prices[0]->audience = TW__V1__PRICE_AUDIENCE__PRICE_AUDIENCE_STUDENT);
     REFUSED("plan.prices[1]", p->prices[1]->audience = 0); /* USD standard twice */
     REFUSED("plan.features[1]", p->features[1] = "");
 #undef REFUSED
+    /* Every bad field at once. */
     p = plan_in("premium");
-    ck_assert_int_eq(tw_billing_create_plan(&c, p, "has space", &out), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "request_id");
+    p->name = "";
+    p->interval = 0;
+    p->prices[0]->currency = "dollars";
+    p->prices[0]->amount_minor = -1;
+    ck_assert_int_eq(tw_billing_create_plan(&c, p, "", &out), TW_ERR_VALIDATION);
+    ck_assert_str_eq(bx_bad(&c), "plan.name,plan.interval,plan.prices[0].currency,"
+                                 "plan.prices[0].amount_minor");
+    p = plan_in("premium");
     ck_assert_uint_eq(bx_stripe_count("product"), 0);
     Tw__V1__ListAllPlansResponse *all;
-    ck_assert_int_eq(tw_billing_list_all_plans(&c, 0, "", &all), TW_OK);
+    ck_assert_int_eq(tw_billing_list_all_plans(&c, bx_page(0), &all), TW_OK);
     ck_assert_uint_eq(all->n_plans, 1);
     /* Limits: unknown resource, twice, negative. */
     Tw__V1__UsageLimit a = TW__V1__USAGE_LIMIT__INIT, b = TW__V1__USAGE_LIMIT__INIT;
     Tw__V1__UsageLimit *limits[] = {&a, &b};
     p->limits = limits;
     p->n_limits = 2;
-    a.resource = 9;
+    a.resource = 9; /* and b's is unset */
     ck_assert_int_eq(tw_billing_create_plan(&c, p, "", &out), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "plan.limits[0].resource");
+    ck_assert_str_eq(bx_bad(&c), "plan.limits[0].resource,plan.limits[1].resource");
     a.resource = b.resource = TW_RESOURCE_AI_REQUESTS;
     ck_assert_int_eq(tw_billing_create_plan(&c, p, "", &out), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "plan.limits[1].resource");
+    ck_assert_str_eq(bx_bad(&c), "plan.limits[1].resource");
     b.resource = TW_RESOURCE_API_CALLS;
     b.limit = -5;
     ck_assert_int_eq(tw_billing_create_plan(&c, p, "", &out), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "plan.limits[1].limit");
+    ck_assert_str_eq(bx_bad(&c), "plan.limits[1].limit");
     ck_assert_uint_eq(bx_stripe_count("product"), 0);
 }
 END_TEST
@@ -184,23 +192,23 @@ START_TEST(updates_follow_the_mask)
     ck_assert(!out->active);
     /* Inactive plans are not offered, nor subscribed to. */
     Tw__V1__ListPlansResponse *offered;
-    ck_assert_int_eq(tw_billing_list_plans(&c, "", 0, "", &offered), TW_OK);
+    ck_assert_int_eq(tw_billing_list_plans(&c, "", bx_page(0), &offered), TW_OK);
     ck_assert_uint_eq(offered->n_plans, 1);
     Tw__V1__Subscription *s;
     ck_assert_int_eq(tw_billing_create_subscription(&c, "premium", "pm_card_visa", "", "", &s),
                      TW_ERR_PLAN_INACTIVE);
     /* Refusals. */
     mask.n_paths = 0;
-    ck_assert_int_eq(tw_billing_update_plan(&c, in, &mask, &out), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "update_mask");
+    ck_assert_int_eq(tw_billing_update_plan(&c, in, &mask, &out), TW_ERR_BAD_FIELD_MASK);
+    ck_assert_str_eq(bx_bad(&c), "update_mask");
     paths[0] = "prices";
     mask.n_paths = 1;
-    ck_assert_int_eq(tw_billing_update_plan(&c, in, &mask, &out), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "update_mask");
+    ck_assert_int_eq(tw_billing_update_plan(&c, in, &mask, &out), TW_ERR_BAD_FIELD_MASK);
+    ck_assert_str_eq(bx_bad(&c), "update_mask");
     paths[0] = "name";
     in->name = "";
     ck_assert_int_eq(tw_billing_update_plan(&c, in, &mask, &out), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "plan.name");
+    ck_assert_str_eq(bx_bad(&c), "plan.name");
     in->id = "gold";
     in->name = "Gold";
     ck_assert_int_eq(tw_billing_update_plan(&c, in, &mask, &out), TW_ERR_NOT_FOUND);
@@ -228,7 +236,7 @@ START_TEST(a_new_price_is_a_new_stripe_price)
     ck_assert_str_eq(p->prices[2]->currency, "EUR");
     ck_assert_int_eq(tw_billing_set_plan_price(&c, "premium", price("EU", 1, 0), "", &p),
                      TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "price.currency");
+    ck_assert_str_eq(bx_bad(&c), "price.currency");
     ck_assert_int_eq(tw_billing_set_plan_price(&c, "gold", price("EUR", 1, 0), "", &p),
                      TW_ERR_NOT_FOUND);
     /* Each change has a job for the plan's Stripe subscribers. */
@@ -242,28 +250,24 @@ START_TEST(lists_price_for_the_caller_and_page)
     bx_plan(bx.billing, "a_plan", 500, 250, 450);
     bx_plan(bx.billing, "b_plan", 900, -1, -1);
     Tw__V1__ListPlansResponse *r;
-    ck_assert_int_eq(tw_billing_list_plans(&c, "", 0, "", &r), TW_OK);
+    ck_assert_int_eq(tw_billing_list_plans(&c, "", bx_page(0), &r), TW_OK);
     ck_assert_uint_eq(r->n_plans, 3);
     ck_assert_str_eq(r->plans[0]->id, "a_plan");
     ck_assert_str_eq(r->plans[2]->id, "free");
     ck_assert_int_eq(r->plans[0]->caller_price->amount_minor, 500);
     /* In euros where a plan has them, else in its own currency. */
-    ck_assert_int_eq(tw_billing_list_plans(&c, "eur", 0, "", &r), TW_OK);
+    ck_assert_int_eq(tw_billing_list_plans(&c, "eur", bx_page(0), &r), TW_OK);
     ck_assert_str_eq(r->plans[0]->caller_price->currency, "EUR");
     ck_assert_int_eq(r->plans[0]->caller_price->amount_minor, 450);
     ck_assert_str_eq(r->plans[1]->caller_price->currency, "USD");
-    ck_assert_int_eq(tw_billing_list_plans(&c, "euro", 0, "", &r), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "currency");
+    ck_assert_int_eq(tw_billing_list_plans(&c, "euro", bx_page(0), &r), TW_ERR_VALIDATION);
+    ck_assert_str_eq(bx_bad(&c), "currency");
     /* Pages of one. */
-    ck_assert_int_eq(tw_billing_list_plans(&c, "", 1, "", &r), TW_OK);
+    tw_billing_page *first = bx_page(1);
+    ck_assert_int_eq(tw_billing_list_plans(&c, "", first, &r), TW_OK);
     ck_assert_uint_eq(r->n_plans, 1);
-    char *token = r->next_page_token;
-    ck_assert_int_eq(tw_billing_list_plans(&c, "", 1, token, &r), TW_OK);
+    ck_assert_int_eq(tw_billing_list_plans(&c, "", bx_next(first), &r), TW_OK);
     ck_assert_str_eq(r->plans[0]->id, "b_plan");
-    ck_assert_int_eq(tw_billing_list_plans(&c, "USD", 1, token, &r), TW_ERR_VALIDATION);
-    ck_assert_str_eq(c.why.bad.field, "page_token");
-    Tw__V1__ListAllPlansResponse *all;
-    ck_assert_int_eq(tw_billing_list_all_plans(&c, 1, token, &all), TW_ERR_VALIDATION);
 }
 END_TEST
 
@@ -280,7 +284,7 @@ START_TEST(a_verified_student_sees_the_student_price)
     ck_assert_int_eq(tw_billing_submit_student(&c, &req, &v), TW_OK);
     ck_assert_int_eq(tw_billing_confirm_student_email(&c, bx.code, &v), TW_OK);
     Tw__V1__ListPlansResponse *r;
-    ck_assert_int_eq(tw_billing_list_plans(&c, "", 0, "", &r), TW_OK);
+    ck_assert_int_eq(tw_billing_list_plans(&c, "", bx_page(0), &r), TW_OK);
     ck_assert_int_eq(r->plans[0]->caller_price->amount_minor, 250);
     ck_assert_int_eq(r->plans[0]->caller_price->audience,
                      TW__V1__PRICE_AUDIENCE__PRICE_AUDIENCE_STUDENT);
@@ -292,7 +296,7 @@ START_TEST(a_verified_student_sees_the_student_price)
     ck_assert_int_eq(s->price->audience, TW__V1__PRICE_AUDIENCE__PRICE_AUDIENCE_STUDENT);
     /* Others do not. */
     c = bx_ctx(bx.billing, &fx_bob);
-    ck_assert_int_eq(tw_billing_list_plans(&c, "", 0, "", &r), TW_OK);
+    ck_assert_int_eq(tw_billing_list_plans(&c, "", bx_page(0), &r), TW_OK);
     ck_assert_int_eq(r->plans[0]->caller_price->amount_minor, 500);
 }
 END_TEST

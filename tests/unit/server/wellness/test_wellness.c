@@ -37,28 +37,6 @@ START_TEST(bad_fields)
     WX_ASSERT_VIOLATION(v, "entries[3].tags[1]", "is required");
     WX_ASSERT_VIOLATION(v, "entries[3].tags[2]", "longer than 5 characters");
     WX_ASSERT_VIOLATION(v, "title", "is required");
-
-    /* Billing's first-error checks keep the same rule. */
-    tw_bad_field bad;
-    ck_assert_int_eq(tw_bad(&bad, "entries[3].", "mood.valence", "must be %s", "small"),
-                     TW_ERR_VALIDATION);
-    ck_assert_str_eq(bad.field, "entries[3].mood.valence");
-    ck_assert_str_eq(bad.why, "must be small");
-    ck_assert_int_eq(tw_bad(NULL, "", "x", "y"), TW_ERR_VALIDATION);
-    ck_assert_int_eq(tw_check_text(&bad, "", "note", "", 5, false), TW_OK);
-    ck_assert_int_eq(tw_check_text(&bad, "", "note", "", 5, true), TW_ERR_VALIDATION);
-    ck_assert_str_eq(bad.why, "is required");
-    ck_assert_int_eq(tw_check_text(&bad, "p.", "note", "abcdef", 5, true), TW_ERR_VALIDATION);
-    ck_assert_str_eq(bad.field, "p.note");
-    ck_assert_str_eq(bad.why, "is longer than 5 characters");
-    tags[1] = "b";
-    tags[2] = "c";
-    ck_assert_int_eq(tw_check_labels(&bad, "", "tags", tags, 3, 3, 5), TW_OK);
-    ck_assert_int_eq(tw_check_labels(&bad, "", "tags", tags, 3, 2, 5), TW_ERR_VALIDATION);
-    ck_assert_str_eq(bad.field, "tags");
-    tags[2] = "";
-    ck_assert_int_eq(tw_check_labels(&bad, "", "tags", tags, 3, 3, 5), TW_ERR_VALIDATION);
-    ck_assert_str_eq(bad.field, "tags[2]");
     tw_arena_free(arena);
 }
 END_TEST
