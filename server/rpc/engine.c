@@ -225,6 +225,7 @@ struct tw_call {
 static void call_request(tw_engine *e, struct worker *w, const struct method_entry *entry);
 static void call_release(tw_call *c);
 static void start_status_locked(tw_call *c);
+static void release_stream(tw_call *c);
 static void start_send_locked(tw_call *c);
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -428,6 +429,14 @@ static bool sends_response_message(const tw_call *c)
 static void start_status_locked(tw_call *c)
 {
     c->status_started = true;
+    /* The stream's slot is free once its status is on the way: the client
+     * may have it, and open its next stream, before this batch completes
+     * and the call is released (a phone's uploads one after another would
+     * otherwise meet a cap they are within). */
+    if (c->holds_stream) {
+        release_stream(c);
+        c->holds_stream = false;
+    }
     if (c->dead)
         return;
 
