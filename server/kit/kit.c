@@ -150,6 +150,8 @@ static tw_err replay(tw_txn *t, struct write *w, bool *found)
         memcmp(rec->request_sha256.data, w->memo->sha256, sizeof w->memo->sha256) != 0)
         return tw_call_field_violation(call, "request_id",
                                        "was already used for a different request");
+    if (rec->claimed)
+        return TW_OK; /* the same request, started and never answered: again */
     ProtobufCMessage *response = tw_call_response(call);
     ProtobufCAllocator alloc = tw_kit_allocator(call);
     ProtobufCMessage *first = protobuf_c_message_unpack(response->descriptor, &alloc,
@@ -217,6 +219,36 @@ tw_err tw_kit_write_memo(tw_call *call, tw_store *store, const tw_kit_memo *memo
         err = tw_kit_fail(call, tw_txn_run(store, write_step, &w));
     if (replayed != NULL)
         *replayed = err == TW_OK && w.replayed;
+    return err;
+}
+
+/* The claim of a request about to have an effect outside the store: its
+ * hash, and no response yet. */
+static tw_err claim_step(tw_txn *t, void *ctx)
+{
+    struct write *w = ctx;
+    w->replayed = false;
+    tw_err err = replay(t, w, &w->replayed);
+    if (err || w->replayed)
+        return err;
+    Tw__Store__V1__RequestRecord rec = TW__STORE__V1__REQUEST_RECORD__INIT;
+    rec.request_sha256 = (ProtobufCBinaryData){sizeof w->memo->sha256, (uint8_t *)w->memo->sha256};
+    rec.claimed = true;
+    tw_key k;
+    request_key(&k, &w->user, w->memo->key);
+    return tw_txn_put(t, &k, &(tw_value){.msg = &rec.base});
+}
+
+tw_err tw_kit_claim(tw_call *call, tw_store *store, const tw_kit_memo *memo, bool *found)
+{
+    *found = false;
+    if (memo->key == NULL)
+        return TW_OK;
+    struct write w = {.call = call, .memo = memo};
+    tw_err err = memo_owner(call, &w.user);
+    if (err == TW_OK)
+        err = tw_kit_fail(call, tw_txn_run(store, claim_step, &w));
+    *found = err == TW_OK && w.replayed;
     return err;
 }
 

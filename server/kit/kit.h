@@ -97,6 +97,21 @@ tw_err tw_kit_write_memo(tw_call *call, tw_store *store, const tw_kit_memo *memo
  * id with another message is refused as tw_kit_write refuses it. */
 tw_err tw_kit_replay(tw_call *call, tw_store *store, const tw_kit_memo *memo, bool *found);
 
+/*
+ * For a request whose effect lies outside the store (a Stripe call, a
+ * message sent) and whose answer is remembered only after it: claims
+ * memo's request_id before any effect, in its own transaction, by storing
+ * the request's hash with no answer yet. Then a retry after a crash or a
+ * timeout anywhere between the claim and the remembered answer is
+ * recognised: the same request runs again (its effect must itself be
+ * idempotent, as a Stripe call with an Idempotency-Key made of the
+ * request_id is), the same id with another request is refused as
+ * tw_kit_write refuses it, and once answered (tw_kit_write_memo) the answer
+ * is replayed (*found true). A request that failed keeps its claim: its
+ * request_id goes on meaning that request.
+ */
+tw_err tw_kit_claim(tw_call *call, tw_store *store, const tw_kit_memo *memo, bool *found);
+
 /* ---- Lists ----------------------------------------------------------------- */
 
 typedef struct tw_kit_page {

@@ -400,10 +400,14 @@ static tw_err nothing_more(tw_txn *t, void *ctx)
  * (kit.h): before the step, the answer of an earlier request with the id
  * is replayed, and the id with another request refused; after a
  * successful step, its answer is remembered with the id. Billing cannot
- * take the step inside that transaction (it calls Stripe), so the domain
- * also records the id and the kit's hash before it calls Stripe
- * (c->request_sha256): a retry after a crash between the two finds its
- * Stripe call's idempotency keys there.
+ * take the step inside that transaction (it calls Stripe), so the kit
+ * claims the id with the request's hash before the step (tw_kit_claim):
+ * a retry after a crash anywhere between the claim and the remembered
+ * answer is refused when its request differs, and otherwise runs the
+ * step again, whose Stripe calls carry idempotency keys made of the
+ * request_id (or recorded by the domain before the call, with
+ * c->request_sha256, as CreateSubscription does), so Stripe does nothing
+ * twice.
  */
 static tw_err remember(tw_call *call, tw_store *store, const tw_billing_ctx *c,
                        const tw_kit_memo *memo, tw_err err)
@@ -485,7 +489,7 @@ static tw_err billing_call(tw_call *call, const ProtobufCMessage *request,
     bool replayed = false;
     tw_err err = tw_kit_memo_of(call, request, memo);
     if (!err)
-        err = tw_kit_replay(call, app->store, memo, &replayed);
+        err = tw_kit_claim(call, app->store, memo, &replayed);
     if (err || replayed)
         return err;
     c.request_sha256 = memo->key != NULL ? memo->sha256 : NULL;
