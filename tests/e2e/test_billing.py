@@ -5,6 +5,7 @@ signed by Stripe's own `stripe` npm package and sent over HTTP, the
 student flow, plan limits, and one user never reaching another's billing.
 """
 import concurrent.futures
+import contextlib
 import json
 import os
 import subprocess
@@ -255,6 +256,35 @@ class SubscriptionTest(BillingCase):
         again = self.subscribe(me, billing, request_id=rid)
         self.assertEqual(first.subscription.id, again.subscription.id)
 
+    def test_a_new_price_is_for_new_subscribers_existing_ones_pay_it_from_renewal(self):
+        def admin_cli(*args):
+            run = run_twd("admin", "billing", *args, "--json", "--data-dir", self.twd.data_dir)
+            self.assertEqual(run.returncode, 0, run.stderr)
+            return json.loads(run.stdout)
+        admin_cli("plan-create", "--id", "plus", "--name", "Plus", "--amount", "999",
+                  "--currency", "USD", "--interval", "month", "--feature", "More")
+
+        def subscribe(me, billing):
+            return billing.CreateSubscription(bs.CreateSubscriptionRequest(
+                plan_id="plus", payment_method_id="pm_card_visa", request_id=str(uuid.uuid4())),
+                metadata=me.metadata, timeout=60).subscription
+        before, billing = self.user()
+        old = subscribe(before, billing)
+        self.assertEqual(old.price.amount_minor, 999)
+        admin_cli("plan-price", "--id", "plus", "--amount", "1299", "--currency", "USD")
+        after, _ = self.user()
+        self.assertEqual(subscribe(after, billing).price.amount_minor, 1299)
+
+        def subscription(me):
+            return billing.GetSubscription(bs.GetSubscriptionRequest(), metadata=me.metadata,
+                                           timeout=10).subscription
+        # The existing subscriber keeps 999 for the period paid, 1299 from renewal on.
+        kept = wait_until(lambda: (lambda s: s if s.renewal_price.amount_minor == 1299 else None)(
+            subscription(before)), 60, "the new price set for the renewal")
+        self.assertEqual(kept.price.amount_minor, 999)
+        at_stripe = self.fake.state()["objects"]["subscription"][old.stripe_subscription_id]
+        self.assertEqual(at_stripe["items"]["data"][0]["price"]["unit_amount"], 1299)
+
     def test_another_users_ids_are_not_found(self):
         alice, billing = self.user()
         self.subscribe(alice, billing)
@@ -401,6 +431,82 @@ class CrashTest(unittest.TestCase):
         except grpc.RpcError as e:
             if e.code() in (grpc.StatusCode.ABORTED, grpc.StatusCode.UNAVAILABLE):
                 return None  # the pending call is still fresh, or Stripe hangs: again
+            raise
+
+
+class RequestIdCrashTest(unittest.TestCase):
+    """kill -9 of twd while Stripe carries out a ChangePlan or a refund,
+    then retries with the same request_id after a restart: another request
+    is refused (VAL_001 on request_id), the same one is answered, and
+    Stripe acted once."""
+
+    def test_kill_9_during_stripe_calls_then_retries_with_the_same_request_id(self):
+        with FakeStripe() as fake, contextlib.ExitStack() as twds:
+            env = stripe_env(fake)
+            twd = twds.enter_context(Twd(env=env))
+            admin = bs_grpc.BillingAdminServiceStub(twd.operator_channel())
+            for plan, amount in (("premium", 999), ("pro", 1999), ("max", 2999)):
+                admin.CreatePlan(bs.CreatePlanRequest(plan=bs.Plan(
+                    id=plan, name=plan.title(), interval=bs.BILLING_INTERVAL_MONTH,
+                    prices=[bs.PlanPrice(currency="USD", amount_minor=amount)],
+                    active=True)), timeout=30)
+            me = twd.sign_up()
+            sub = bs_grpc.BillingServiceStub(twd.channel()).CreateSubscription(
+                bs.CreateSubscriptionRequest(plan_id="premium",
+                                             payment_method_id="pm_card_visa"),
+                metadata=me.metadata, timeout=60).subscription
+            payment = bs_grpc.BillingServiceStub(twd.channel()).ListPayments(
+                bs.ListPaymentsRequest(), metadata=me.metadata, timeout=10).payments[0]
+
+            def stripe_sub():
+                return fake.state()["objects"]["subscription"][sub.stripe_subscription_id]
+
+            def refunds():
+                return list(fake.state()["objects"].get("refund", {}).values())
+            updates = len(fake.state()["events"])
+            cases = [
+                ("ChangePlan", lambda twd: bs_grpc.BillingServiceStub(twd.channel()).ChangePlan,
+                 lambda rid, plan="pro": bs.ChangePlanRequest(plan_id=plan, request_id=rid),
+                 {"plan": "max"}, {"metadata": me.metadata},
+                 lambda: stripe_sub()["items"]["data"][0]["price"]["unit_amount"] == 1999),
+                ("RefundPayment", lambda twd: bs_grpc.BillingAdminServiceStub(
+                    twd.operator_channel()).RefundPayment,
+                 lambda rid, amount=100: bs.RefundPaymentRequest(
+                     user_id=me.user_id, payment_id=payment.id, amount_minor=amount,
+                     request_id=rid),
+                 {"amount": 200}, {}, lambda: len(refunds()) == 1),
+            ]
+            for name, rpc, request, other, kwargs, stripe_acted in cases:
+                with self.subTest(name):
+                    rid = str(uuid.uuid4())
+                    # Stripe acts, but its answer never comes: twd dies waiting.
+                    fake.call("/_script", [{"hang_ms": 20000, "process": True}])
+                    future = rpc(twd).future(request(rid), timeout=60, **kwargs)
+                    wait_until(stripe_acted, 30, f"Stripe carrying out {name}")
+                    twd.kill()
+                    with self.assertRaises(grpc.RpcError):
+                        future.result()
+                    twd = twds.enter_context(Twd(env=env, data_dir=twd.data_dir))
+                    assert_rpc_error(self, lambda: rpc(twd)(request(rid, **other), timeout=30,
+                                                            **kwargs),
+                                     CODE.INVALID_ARGUMENT, "VAL_001")
+                    answer = wait_until(lambda: self.retry(rpc(twd), request(rid), kwargs),
+                                        90, f"the retry of {name} answered")
+                    again = rpc(twd)(request(rid), timeout=30, **kwargs)
+                    self.assertEqual(answer, again)
+            self.assertEqual(stripe_sub()["items"]["data"][0]["price"]["unit_amount"], 1999)
+            self.assertEqual([r["amount"] for r in refunds()], [100])
+            changes = [e for e in fake.state()["events"][updates:]
+                       if e["type"] == "customer.subscription.updated"]
+            self.assertEqual(len(changes), 1, "one plan change at Stripe")
+
+    @staticmethod
+    def retry(rpc, request, kwargs):
+        try:
+            return rpc(request, timeout=30, **kwargs)
+        except grpc.RpcError as e:
+            if e.code() in (grpc.StatusCode.ABORTED, grpc.StatusCode.UNAVAILABLE):
+                return None  # Stripe still hangs on the first call: again
             raise
 
 
