@@ -14,7 +14,11 @@
  *
  * Options: --FIELD VALUE sets the request's field of that name (dashes for
  * underscores: --page-size 10); enum values by name, short or long
- * (--filter disabled, --filter USER_FILTER_DISABLED). The answer prints as
+ * (--filter disabled, --filter USER_FILTER_DISABLED); --field PATH=VALUE
+ * reaches nested and repeated fields (--field plan.prices[0].currency=USD),
+ * --request-json '{...}' gives the whole request as proto3 JSON, and a
+ * command's own options stand for paths (`billing plan-create --amount`).
+ * A bad option is one line on stderr and exit code 2. The answer prints as
  * "field: value" lines, or as proto3 JSON with --json.
  *
  * Why in twd and not a separate twctl: an operator has twd wherever twd
@@ -48,56 +52,74 @@
 static const struct admin_command {
     const char *words;  /* what follows `twd admin` */
     const char *method; /* AdminService's method */
-    const char *preset; /* "field=value" set before the options, or NULL */
+    const char *preset; /* "path=value ..." set before the options, or NULL */
     const char *usage;  /* the options it takes */
     /* The service of method; NULL: AdminService. */
     const ProtobufCServiceDescriptor *service;
+    /* Options standing for a field path ("amount=plan.prices[0].amount_minor
+     * ..."), or NULL. */
+    const char *aliases;
 } commands[] = {
-    {"backup create", "CreateBackup", NULL, "--directory DIR", NULL},
-    {"backup verify", "VerifyBackup", NULL, "--directory DIR", NULL},
-    {"backup restore", "RestoreBackup", NULL, "--directory DIR --target-data-dir NEW", NULL},
-    {"check", "CheckIntegrity", NULL, "", NULL},
-    {"optimize", "OptimizeStore", NULL, "", NULL},
-    {"migrate status", "GetMigrationStatus", NULL, "", NULL},
-    {"migrate up", "MigrateUp", NULL, "", NULL},
-    {"migrate down", "MigrateDown", NULL, "--to N", NULL},
-    {"config", "GetConfig", NULL, "", NULL},
-    {"version", "GetVersion", NULL, "", NULL},
-    {"maintenance on", "SetMaintenanceMode", "enabled=true", "[--message TEXT]", NULL},
-    {"maintenance off", "SetMaintenanceMode", "enabled=false", "", NULL},
-    {"keys rotate", "RotateSigningKey", NULL, "", NULL},
-    {"user find", "LookupUser", NULL, "--email EMAIL | --user-id ID", NULL},
+    {"backup create", "CreateBackup", NULL, "--directory DIR", NULL, NULL},
+    {"backup verify", "VerifyBackup", NULL, "--directory DIR", NULL, NULL},
+    {"backup restore", "RestoreBackup", NULL, "--directory DIR --target-data-dir NEW", NULL, NULL},
+    {"check", "CheckIntegrity", NULL, "", NULL, NULL},
+    {"optimize", "OptimizeStore", NULL, "", NULL, NULL},
+    {"migrate status", "GetMigrationStatus", NULL, "", NULL, NULL},
+    {"migrate up", "MigrateUp", NULL, "", NULL, NULL},
+    {"migrate down", "MigrateDown", NULL, "--to N", NULL, NULL},
+    {"config", "GetConfig", NULL, "", NULL, NULL},
+    {"version", "GetVersion", NULL, "", NULL, NULL},
+    {"maintenance on", "SetMaintenanceMode", "enabled=true", "[--message TEXT]", NULL, NULL},
+    {"maintenance off", "SetMaintenanceMode", "enabled=false", "", NULL, NULL},
+    {"keys rotate", "RotateSigningKey", NULL, "", NULL, NULL},
+    {"user find", "LookupUser", NULL, "--email EMAIL | --user-id ID", NULL, NULL},
     {"user list", "ListUsers", NULL, "[--filter disabled|admin] [--page-size N] [--page-token T]",
-     NULL},
+     NULL, NULL},
     {"user sessions", "ListUserSessions", NULL, "--email EMAIL | --user-id ID [--page-size N]",
-     NULL},
-    {"user disable", "DisableUser", NULL, "--email EMAIL | --user-id ID", NULL},
-    {"user enable", "EnableUser", NULL, "--email EMAIL | --user-id ID", NULL},
-    {"user export", "ExportUserData", NULL, "--email EMAIL | --user-id ID --out DIR", NULL},
-    {"stats users", "GetUserStats", NULL, "[--days N]", NULL},
-    {"stats tasks", "GetTaskCompletionRate", NULL, "[--days N]", NULL},
-    {"stats health-logs", "GetHealthLogActivity", NULL, "[--days N]", NULL},
-    {"stats focus", "GetFocusCompletion", NULL, "[--days N]", NULL},
-    {"stats distractions", "GetDistractionPatterns", NULL, "[--days N]", NULL},
-    {"stats slowest", "GetSlowestMethods", NULL, "[--limit N]", NULL},
+     NULL, NULL},
+    {"user disable", "DisableUser", NULL, "--email EMAIL | --user-id ID", NULL, NULL},
+    {"user enable", "EnableUser", NULL, "--email EMAIL | --user-id ID", NULL, NULL},
+    {"user export", "ExportUserData", NULL, "--email EMAIL | --user-id ID --out DIR", NULL, NULL},
+    {"stats users", "GetUserStats", NULL, "[--days N]", NULL, NULL},
+    {"stats tasks", "GetTaskCompletionRate", NULL, "[--days N]", NULL, NULL},
+    {"stats health-logs", "GetHealthLogActivity", NULL, "[--days N]", NULL, NULL},
+    {"stats focus", "GetFocusCompletion", NULL, "[--days N]", NULL, NULL},
+    {"stats distractions", "GetDistractionPatterns", NULL, "[--days N]", NULL, NULL},
+    {"stats slowest", "GetSlowestMethods", NULL, "[--limit N]", NULL, NULL},
 #define BILLING &tw__v1__billing_admin_service__descriptor
-    {"billing plans", "ListAllPlans", NULL, "[--page-size N] [--page-token T]", BILLING},
-    {"billing grant", "GrantSubscription", NULL, "--user-id ID --plan-id PLAN", BILLING},
-    {"billing revoke", "RevokeSubscription", NULL, "--user-id ID", BILLING},
-    {"billing suspend", "SuspendSubscription", NULL, "--user-id ID --reason TEXT", BILLING},
-    {"billing resync", "ResyncSubscription", NULL, "--user-id ID", BILLING},
+    {"billing plans", "ListAllPlans", NULL, "[--page-size N] [--page-token T]", BILLING, NULL},
+    {"billing plan-create", "CreatePlan", NULL,
+     "--id ID --name NAME --amount MINOR --currency CODE --interval month|year "
+     "[--description TEXT] [--feature TEXT ...] [--request-id UUID]",
+     BILLING,
+     "id=plan.id name=plan.name description=plan.description interval=plan.interval "
+     "feature=plan.features amount=plan.prices[0].amount_minor currency=plan.prices[0].currency"},
+    {"billing plan-price", "SetPlanPrice", NULL,
+     "--id ID --amount MINOR --currency CODE [--audience standard|student] [--request-id UUID]",
+     BILLING,
+     "id=plan_id amount=price.amount_minor currency=price.currency audience=price.audience"},
+    {"billing plan-deactivate", "UpdatePlan", "plan.active=false update_mask=active", "--id ID",
+     BILLING, "id=plan.id"},
+    {"billing plan-activate", "UpdatePlan", "plan.active=true update_mask=active", "--id ID",
+     BILLING, "id=plan.id"},
+    {"billing grant", "GrantSubscription", NULL, "--user-id ID --plan-id PLAN", BILLING, NULL},
+    {"billing revoke", "RevokeSubscription", NULL, "--user-id ID", BILLING, NULL},
+    {"billing suspend", "SuspendSubscription", NULL, "--user-id ID --reason TEXT", BILLING, NULL},
+    {"billing resync", "ResyncSubscription", NULL, "--user-id ID", BILLING, NULL},
     {"billing refund", "RefundPayment", NULL,
-     "--user-id ID --payment-id P [--amount-minor N] [--request-id UUID]", BILLING},
-    {"billing retry-invoice", "RetryInvoice", NULL, "--user-id ID --payment-id P", BILLING},
-    {"billing export", "ExportBillingRecords", NULL, "--user-id ID", BILLING},
+     "--user-id ID --payment-id P [--amount-minor N] [--request-id UUID]", BILLING, NULL},
+    {"billing retry-invoice", "RetryInvoice", NULL, "--user-id ID --payment-id P", BILLING, NULL},
+    {"billing export", "ExportBillingRecords", NULL, "--user-id ID", BILLING, NULL},
     {"billing webhooks", "ListWebhookEvents", NULL,
-     "[--type TYPE] [--filter processed|unprocessed|failed] [--page-size N]", BILLING},
-    {"billing replay", "ReplayWebhookEvent", NULL, "--id EVENT", BILLING},
-    {"billing students", "ListStudentVerifications", NULL, "[--status pending_review|...]",
-     BILLING},
-    {"billing approve", "ApproveStudentVerification", NULL, "--user-id ID", BILLING},
-    {"billing reject", "RejectStudentVerification", NULL, "--user-id ID --reason TEXT", BILLING},
-    {"billing metrics", "GetBillingMetrics", NULL, "[--days N] [--months N]", BILLING},
+     "[--type TYPE] [--filter processed|unprocessed|failed] [--page-size N]", BILLING, NULL},
+    {"billing replay", "ReplayWebhookEvent", NULL, "--id EVENT", BILLING, NULL},
+    {"billing students", "ListStudentVerifications", NULL, "[--status pending_review|...]", BILLING,
+     NULL},
+    {"billing approve", "ApproveStudentVerification", NULL, "--user-id ID", BILLING, NULL},
+    {"billing reject", "RejectStudentVerification", NULL, "--user-id ID --reason TEXT", BILLING,
+     NULL},
+    {"billing metrics", "GetBillingMetrics", NULL, "[--days N] [--months N]", BILLING, NULL},
 #undef BILLING
 };
 
@@ -110,7 +132,9 @@ static void usage(void)
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(stderr, "  %s %s\n", commands[i].words, commands[i].usage);
     fprintf(stderr, "  create --email EMAIL [--display-name NAME]\n"
-                    "  login --email EMAIL --server HOST:PORT [--ca-file PEM]\n");
+                    "  login --email EMAIL --server HOST:PORT [--ca-file PEM]\n"
+                    "any command also takes --field PATH=VALUE (plan.prices[0].currency=USD; "
+                    "again to add to a list) and --request-json '{...}' (proto3 JSON)\n");
 }
 
 /* Removes a flag without a value ("--json") from argv; true when it was
@@ -148,74 +172,193 @@ static char *read_text(const char *path, const char *what)
 
 /* ---- requests from options ------------------------------------------------- */
 
-/* Sets field f of m from text; false (with a line printed) when it does
- * not parse. Strings are borrowed from argv. */
-static bool set_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *text)
+/*
+ * Every command fills its request the same way: one JSON object in the
+ * proto3 JSON mapping is put together from, in this order, --request-json
+ * TEXT, the row's preset, and the options; then tw_pbjson_parse makes the
+ * request of it. So nested messages, lists, enums, times and masks are
+ * read by one parser whatever the command.
+ *
+ * An option "--name VALUE" is one of
+ *  - --field PATH=VALUE: PATH is dotted through messages ("plan.name"),
+ *    with [i] into a list of messages ("plan.prices[0].currency"); a list
+ *    of values grows by one each time the path is given again;
+ *  - a name of the row's aliases ("--amount" for plan.prices[0].amount_minor);
+ *  - a top-level field of the request (dashes for underscores:
+ *    --page-size 10).
+ * Anything else is left in argv: it is settings. VALUE is text; a bool
+ * field takes true or false, a message field (not a Timestamp, Duration or
+ * FieldMask, which take their strings) a JSON object.
+ */
+
+static void path_error(const char *option, const char *path, const char *what)
 {
-    void *p = (char *)m + f->offset;
-    char *end;
-    errno = 0;
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        *(const char **)p = text;
-        return true;
-    case PROTOBUF_C_TYPE_BOOL:
-        if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)
-            break;
-        *(protobuf_c_boolean *)p = strcmp(text, "true") == 0;
-        return true;
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_UINT32: {
-        long long v = strtoll(text, &end, 10);
-        if (errno || *end || end == text || v < INT32_MIN || v > UINT32_MAX)
-            break;
-        *(int32_t *)p = (int32_t)v;
-        return true;
+    tw_cli_fail("option %s: %s: %s", option, path, what);
+}
+
+/* The JSON value VALUE stands for in field f; NULL (with a line printed)
+ * when it cannot. */
+static json_t *leaf_value(const char *option, const char *path, const ProtobufCFieldDescriptor *f,
+                          const char *text)
+{
+    if (f->type == PROTOBUF_C_TYPE_BOOL) {
+        if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0)
+            return json_boolean(strcmp(text, "true") == 0);
+        path_error(option, path, "takes true or false");
+        return NULL;
     }
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_UINT64: {
-        long long v = strtoll(text, &end, 10);
-        if (errno || *end || end == text)
-            break;
-        *(int64_t *)p = v;
-        return true;
+    const char *name = f->type == PROTOBUF_C_TYPE_MESSAGE
+                           ? ((const ProtobufCMessageDescriptor *)f->descriptor)->name
+                           : "";
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && strncmp(name, "google.protobuf.", 16) != 0) {
+        json_error_t e;
+        json_t *v = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+        if (v == NULL || !json_is_object(v)) {
+            json_decref(v);
+            path_error(option, path, "takes a JSON object");
+            return NULL;
+        }
+        return v;
     }
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumDescriptor *e = f->descriptor;
-        for (unsigned i = 0; i < e->n_values; i++) {
-            const char *name = e->values[i].name;
-            size_t nlen = strlen(name), tlen = strlen(text);
-            bool suffix = tlen < nlen && name[nlen - tlen - 1] == '_' &&
-                          strcasecmp(name + nlen - tlen, text) == 0;
-            if (strcmp(name, text) == 0 || suffix) {
-                *(int *)p = e->values[i].value;
+    return json_string(text);
+}
+
+/* Sets PATH to TEXT in the JSON request root, which is for messages of
+ * descriptor d; false (with a line printed) on a path d does not have. */
+static bool put_path(json_t *root, const ProtobufCMessageDescriptor *d, const char *option,
+                     const char *path, const char *text)
+{
+    json_t *at = root;
+    for (const char *seg = path;;) {
+        size_t len = strcspn(seg, ".[");
+        char name[64];
+        if (len == 0 || len >= sizeof name) {
+            path_error(option, path, "is not a field path (a.b[0].c)");
+            return false;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)len, seg);
+        for (char *c = name; *c; c++)
+            if (*c == '-')
+                *c = '_';
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(d, name);
+        if (f == NULL) {
+            char what[160];
+            snprintf(what, sizeof what, "%s has no field %s", d->name, name);
+            path_error(option, path, what);
+            return false;
+        }
+        seg += len;
+        long index = -1;
+        if (*seg == '[') {
+            char *end;
+            index = strtol(seg + 1, &end, 10);
+            if (end == seg + 1 || *end != ']' || index < 0 ||
+                f->label != PROTOBUF_C_LABEL_REPEATED) {
+                path_error(option, path, "has an index [i] where no list of messages is");
+                return false;
+            }
+            seg = end + 1;
+        }
+        bool last = *seg == '\0';
+        if (!last && (*seg != '.' || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+                      (f->label == PROTOBUF_C_LABEL_REPEATED && index < 0))) {
+            path_error(option, path,
+                       f->type != PROTOBUF_C_TYPE_MESSAGE
+                           ? "goes on past a field that is not a message"
+                           : "needs an index [i] into a list of messages");
+            return false;
+        }
+        json_t *value = NULL;
+        if (last && (value = leaf_value(option, path, f, text)) == NULL)
+            return false;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            json_t *list = json_object_get(at, f->name);
+            if (!json_is_array(list)) {
+                list = json_array();
+                json_object_set_new(at, f->name, list);
+            }
+            if (index < 0) { /* a list of values: one more */
+                json_array_append_new(list, value);
                 return true;
             }
+            if ((size_t)index > json_array_size(list)) {
+                json_decref(value);
+                path_error(option, path, "skips an index: give [0], [1], ... in order");
+                return false;
+            }
+            if ((size_t)index == json_array_size(list))
+                json_array_append_new(list, last ? value : json_object());
+            else if (last)
+                json_array_set_new(list, (size_t)index, value);
+            at = json_array_get(list, (size_t)index);
+        } else if (last) {
+            json_object_set_new(at, f->name, value);
+        } else {
+            json_t *next = json_object_get(at, f->name);
+            if (!json_is_object(next)) {
+                next = json_object();
+                json_object_set_new(at, f->name, next);
+            }
+            at = next;
         }
-        break;
+        if (last)
+            return true;
+        if (!json_is_object(at)) {
+            path_error(option, path, "goes into a value that is not an object");
+            return false;
+        }
+        d = f->descriptor;
+        seg++;
     }
-    default:
-        break;
+}
+
+/* The path an option stands for in row c's aliases ("name=path ..."), in
+ * out; false when it has none. */
+static bool alias_path(const struct admin_command *c, const char *option, char *out, size_t cap)
+{
+    size_t olen = strlen(option);
+    for (const char *a = c->aliases; a != NULL && *a;) {
+        size_t len = strcspn(a, " ");
+        if (len > olen && strncmp(a, option, olen) == 0 && a[olen] == '=') {
+            snprintf(out, cap, "%.*s", (int)(len - olen - 1), a + olen + 1);
+            return true;
+        }
+        a += len + (a[len] == ' ');
     }
-    tw_cli_fail("option --%s: \"%s\" is not a value it takes", f->name, text);
     return false;
 }
 
-/* Sets the request's fields from "--name value" options, removing them
- * from argv; what is left is settings. */
-static bool fill_request(ProtobufCMessage *m, const char *preset, int *argc, char **argv)
+/* Fills request m for row c from --request-json, the preset and the
+ * options (removed from argv; what is left is settings); false (with a
+ * line printed) on anything it cannot read. */
+static bool fill_request(ProtobufCMessage *m, const struct admin_command *c, tw_arena *arena,
+                         int *argc, char **argv)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    if (preset != NULL) {
-        char name[64];
-        size_t len = strcspn(preset, "=");
-        snprintf(name, sizeof name, "%.*s", (int)len, preset);
-        if (!set_field(m, protobuf_c_message_descriptor_get_field_by_name(d, name),
-                       preset + len + 1))
-            return false;
+    const char *text = tw_cli_take_option(argc, argv, "--request-json");
+    json_error_t e;
+    json_t *root = text ? json_loads(text, JSON_REJECT_DUPLICATES, &e) : json_object();
+    if (root == NULL || !json_is_object(root)) {
+        if (root == NULL)
+            tw_cli_fail("option --request-json: not JSON: %s (at character %d)", e.text,
+                        e.position);
+        else
+            tw_cli_fail("option --request-json: must be a JSON object ({...})");
+        json_decref(root);
+        return false;
     }
-    for (int i = 0; i < *argc;) {
-        char name[64];
+    bool ok = true;
+    for (const char *p = c->preset; ok && p != NULL && *p;) {
+        size_t len = strcspn(p, " "), name_len = strcspn(p, "=");
+        char path[64], value[64];
+        snprintf(path, sizeof path, "%.*s", (int)name_len, p);
+        snprintf(value, sizeof value, "%.*s", (int)(len - name_len - 1), p + name_len + 1);
+        ok = put_path(root, d, "(preset)", path, value);
+        p += len + (p[len] == ' ');
+    }
+    for (int i = 0; ok && i < *argc;) {
+        char name[64], path[128];
         const char *arg = argv[i];
         if (strncmp(arg, "--", 2) != 0 || strlen(arg) >= sizeof name + 2) {
             i++;
@@ -223,28 +366,45 @@ static bool fill_request(ProtobufCMessage *m, const char *preset, int *argc, cha
         }
         size_t len = strcspn(arg + 2, "=");
         snprintf(name, sizeof name, "%.*s", (int)len, arg + 2);
-        for (char *c = name; *c; c++)
-            if (*c == '-')
-                *c = '_';
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field_by_name(d, name);
-        if (f == NULL) {
-            i++;
-            continue;
-        }
         const char *value =
             arg[2 + len] == '=' ? arg + 3 + len : (i + 1 < *argc ? argv[i + 1] : NULL);
         int used = arg[2 + len] == '=' ? 1 : 2;
-        if (value == NULL) {
-            tw_cli_fail("option --%s needs a value", f->name);
-            return false;
+        bool field = strcmp(name, "field") == 0;
+        if (field && value != NULL) {
+            const char *eq = strchr(value, '=');
+            if (eq == NULL || (size_t)(eq - value) >= sizeof path) {
+                tw_cli_fail("option --field: \"%s\" is not PATH=VALUE", value);
+                ok = false;
+                break;
+            }
+            snprintf(path, sizeof path, "%.*s", (int)(eq - value), value);
+            value = eq + 1;
+        } else if (!alias_path(c, name, path, sizeof path)) {
+            snprintf(path, sizeof path, "%s", name);
+            for (char *ch = path; *ch; ch++)
+                if (*ch == '-')
+                    *ch = '_';
+            if (protobuf_c_message_descriptor_get_field_by_name(d, path) == NULL) {
+                i++; /* a setting */
+                continue;
+            }
         }
-        if (!set_field(m, f, value))
-            return false;
+        if (value == NULL) {
+            tw_cli_fail("option --%s needs a value", name);
+            ok = false;
+            break;
+        }
+        char option[80];
+        snprintf(option, sizeof option, "--%s", name);
+        ok = put_path(root, d, option, path, value);
         memmove(&argv[i], &argv[i + used], (size_t)(*argc - i - used) * sizeof *argv);
         *argc -= used;
     }
-    return true;
+    char errbuf[512];
+    if (ok && !(ok = tw_pbjson_parse(root, m, arena, errbuf, sizeof errbuf)))
+        tw_cli_fail("bad request: %s", errbuf);
+    json_decref(root);
+    return ok;
 }
 
 /* ---- answers ------------------------------------------------------------------ */
@@ -457,7 +617,7 @@ static int run(const struct admin_command *c, int argc, char **argv, tw_rpc_targ
     tw_config cfg;
     bool have_cfg = false;
     char address[PATH_MAX + 8], errbuf[512];
-    if (!fill_request(request, c->preset, &argc, argv) ||
+    if (!fill_request(request, c, arena, &argc, argv) ||
         !(have_cfg = tw_cli_load_config(&cfg, argc, argv))) {
         status = TW_EXIT_USAGE;
         goto out;
