@@ -285,7 +285,11 @@ tw_err tw_billing_student_document(tw_billing_ctx *c, const char **blob_key,
 /* GetBillingMetrics (store only): days (0: 30) and months (0: 3) ending now. */
 tw_err tw_billing_metrics(tw_billing_ctx *c, int32_t days, int32_t months,
                           Tw__V1__GetBillingMetricsResponse **out);
-/* ExportBillingRecords (store only) of c->user. */
+/* ExportBillingRecords (store only) of c->user: every payment (newest
+ * first) and payment method, at most this many of each so the answer stays
+ * bounded (about 1 MB); the answer's truncated says when more were left
+ * out. */
+#define TW_BILLING_EXPORT_MAX 2000
 tw_err tw_billing_export(tw_billing_ctx *c, Tw__V1__ExportBillingRecordsResponse **out);
 
 /* ---- Jobs (billing.c)

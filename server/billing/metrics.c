@@ -307,6 +307,58 @@ tw_err tw_billing_metrics(tw_billing_ctx *c, int32_t days, int32_t months,
 
 /* ---- Export ------------------------------------------------------------------------------- */
 
+/* One page of a user's payments or payment methods, as messages. */
+typedef tw_err export_page_fn(tw_billing_ctx *c, tw_billing_page *page, ProtobufCMessage ***items,
+                              size_t *n);
+
+static tw_err payments_page(tw_billing_ctx *c, tw_billing_page *page, ProtobufCMessage ***items,
+                            size_t *n)
+{
+    Tw__V1__Payment **got = NULL;
+    tw_err err = billing_list_payments(c, page, &got, n);
+    *items = (ProtobufCMessage **)got;
+    return err;
+}
+
+static tw_err payment_methods_page(tw_billing_ctx *c, tw_billing_page *page,
+                                   ProtobufCMessage ***items, size_t *n)
+{
+    Tw__V1__PaymentMethod **got = NULL;
+    tw_err err = billing_list_payment_methods(c, page, &got, n);
+    *items = (ProtobufCMessage **)got;
+    return err;
+}
+
+/* Every item of one list, page by page, up to TW_BILLING_EXPORT_MAX (the
+ * answer stays bounded); *truncated says that more were left out. */
+static tw_err export_list(tw_billing_ctx *c, export_page_fn *next_page, ProtobufCMessage ***all,
+                          size_t *n, protobuf_c_boolean *truncated)
+{
+    tw_billing_page page = {.size = TW_PAGE_SIZE_MAX};
+    ProtobufCMessage **out = tw_arena_alloc(c->arena, (TW_BILLING_EXPORT_MAX + 1) * sizeof *out);
+    if (out == NULL)
+        return TW_ERR_NO_MEMORY;
+    *all = out;
+    *n = 0;
+    do {
+        page.size = TW_BILLING_EXPORT_MAX - *n < TW_PAGE_SIZE_MAX
+                        ? (uint32_t)(TW_BILLING_EXPORT_MAX - *n)
+                        : TW_PAGE_SIZE_MAX;
+        ProtobufCMessage **items;
+        size_t got;
+        tw_err err = next_page(c, &page, &items, &got);
+        if (err)
+            return err;
+        if (got > 0) /* none: the list may be NULL */
+            memcpy(out + *n, items, got * sizeof *out);
+        *n += got;
+        page.cursor = page.next;
+        page.cursor_len = page.next_len;
+    } while (page.cursor != NULL && *n < TW_BILLING_EXPORT_MAX);
+    *truncated = *truncated || page.cursor != NULL;
+    return TW_OK;
+}
+
 tw_err tw_billing_export(tw_billing_ctx *c, Tw__V1__ExportBillingRecordsResponse **out)
 {
     Tw__V1__ExportBillingRecordsResponse *r = tw_arena_alloc(c->arena, sizeof *r);
@@ -314,32 +366,12 @@ tw_err tw_billing_export(tw_billing_ctx *c, Tw__V1__ExportBillingRecordsResponse
         return TW_ERR_NO_MEMORY;
     tw__v1__export_billing_records_response__init(r);
     tw_err err = tw_billing_get_subscription(c, &r->subscription);
-
-    /* Every payment, page by page. */
-    tw_billing_page page = {.size = TW_PAGE_SIZE_MAX};
-    do {
-        Tw__V1__Payment **items;
-        size_t n;
-        if (!err)
-            err = billing_list_payments(c, &page, &items, &n);
-        if (err)
-            break;
-        Tw__V1__Payment **all = tw_arena_alloc(c->arena, (r->n_payments + n + 1) * sizeof *all);
-        if (all == NULL)
-            return TW_ERR_NO_MEMORY;
-        if (r->n_payments > 0) /* none: the list is NULL */
-            memcpy(all, r->payments, r->n_payments * sizeof *all);
-        if (n > 0)
-            memcpy(all + r->n_payments, items, n * sizeof *all);
-        r->payments = all;
-        r->n_payments += n;
-        page.cursor = page.next;
-        page.cursor_len = page.next_len;
-    } while (page.cursor != NULL);
-
-    page = (tw_billing_page){.size = TW_PAGE_SIZE_MAX};
     if (!err)
-        err = billing_list_payment_methods(c, &page, &r->payment_methods, &r->n_payment_methods);
+        err = export_list(c, payments_page, (ProtobufCMessage ***)&r->payments, &r->n_payments,
+                          &r->truncated);
+    if (!err)
+        err = export_list(c, payment_methods_page, (ProtobufCMessage ***)&r->payment_methods,
+                          &r->n_payment_methods, &r->truncated);
     if (!err) {
         err = tw_billing_get_student(c, &r->student_verification);
         if (err == TW_ERR_NOT_FOUND) {

@@ -317,6 +317,32 @@ class SubscriptionTest(BillingCase):
             timeout=10).payment_methods], [pm.id])
 
 
+class ExportTest(BillingCase):
+    def test_export_holds_every_payment_method_past_one_page(self):
+        me, billing = self.user()
+        count = 503  # a page is 500
+
+        def attach(_):
+            request = bs.AttachPaymentMethodRequest(payment_method_id="pm_card_visa",
+                                                    request_id=str(uuid.uuid4()))
+            for _ in range(20):  # writers of one account meet: ABORTED, retried
+                try:
+                    return billing.AttachPaymentMethod(request, metadata=me.metadata,
+                                                       timeout=60).payment_method.id
+                except grpc.RpcError as e:
+                    if e.code() != CODE.ABORTED:
+                        raise
+            self.fail("AttachPaymentMethod kept being ABORTED")
+        attached = {attach(0)}  # the Stripe customer, made once
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            attached |= set(pool.map(attach, range(count - 1)))
+        self.assertEqual(len(attached), count)
+        exported = self.admin.ExportBillingRecords(bs.ExportBillingRecordsRequest(
+            user_id=me.user_id), timeout=60)
+        self.assertEqual({m.id for m in exported.payment_methods}, attached)
+        self.assertFalse(exported.truncated)
+
+
 class QuotaTest(BillingCase):
     def test_the_101st_metered_call_is_refused_until_an_upgrade(self):
         me, billing = self.user()
