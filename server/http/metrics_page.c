@@ -82,6 +82,16 @@ static const struct {
     {"voice_note_uploads", "tw_voice_note_uploads_total", "Voice notes uploaded, by format."},
     {"voice_transcriptions", "tw_voice_transcriptions_total",
      "Voice note transcriptions ended, by status (transcribed, failed)."},
+    {"billing_payments", "tw_payments_total",
+     "Payments by status: succeeded charges and failed attempts."},
+    {"billing_refunds", "tw_refunds_total", "Refunds made."},
+    {"billing_new_subscriptions", "tw_subscriptions_started_total",
+     "Subscriptions that became live, by plan."},
+    {"billing_cancellations", "tw_subscription_cancellations_total",
+     "Subscriptions that ended (canceled or suspended), by plan."},
+    {"billing_webhook_events", "tw_stripe_webhooks_total",
+     "Stripe webhook events by type and outcome: received, then processed, ignored or failed "
+     "(a first failed try)."},
 };
 
 static void family(FILE *out, const char *name, const char *type, const char *help)

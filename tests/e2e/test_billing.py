@@ -249,6 +249,32 @@ class SubscriptionTest(BillingCase):
                                       timeout=10).subscription
         self.assertEqual(sub.plan_id, "free")
 
+    def test_metrics_count_payments_subscriptions_and_webhook_outcomes(self):
+        me, billing = self.user()
+        self.subscribe(me, billing)
+        declined, billing = self.user()
+        with self.assertRaises(grpc.RpcError):
+            self.subscribe(declined, billing, "pm_card_chargeDeclined")
+        body = event("customer.updated", {"id": "cus_unknown", "object": "customer"})
+        (header,) = sign((body, SECRET, int(time.time())))
+        self.assertEqual(self.post_webhook(body, header)[0], 200)
+        wait_until(lambda: [e for e in self.events() if e.id == json.loads(body)["id"]
+                            and e.processed], 30, "the event processed")
+
+        def series():
+            status, _, text = self.twd.http_get("/metrics")
+            self.assertEqual(status, 200)
+            return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines() if line and not line.startswith("#")}
+        found = series()
+        for name in ('tw_payments_total{status="succeeded"}', 'tw_payments_total{status="failed"}',
+                     'tw_subscriptions_started_total{plan="premium"}'):
+            self.assertGreaterEqual(found.get(name, 0), 1, name)
+        outcomes = {k for k in found if k.startswith("tw_stripe_webhooks_total{")}
+        self.assertTrue(any('outcome="received"' in k for k in outcomes), outcomes)
+        self.assertTrue(any('outcome="processed"' in k or 'outcome="ignored"' in k
+                            for k in outcomes), outcomes)
+
     def test_a_retry_with_the_same_request_id_subscribes_once(self):
         me, billing = self.user()
         rid = str(uuid.uuid4())
