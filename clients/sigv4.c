@@ -7,6 +7,7 @@
 #include "sigv4.h"
 
 #include "buf.h"
+#include "tw_array.h"
 #include "tw_hex.h"
 
 #include <openssl/evp.h>
@@ -172,12 +173,10 @@ static tw_err pairs_add(struct pairs *ps, char *key, char *value)
     if (key == NULL || value == NULL)
         goto nomem;
     if (ps->n == ps->alloc) {
-        size_t want = ps->alloc ? ps->alloc * 2 : 8;
-        struct pair *items = realloc(ps->items, want * sizeof *items);
+        struct pair *items = tw_array_grow(ps->items, ps->n, &ps->alloc, sizeof *items, 8);
         if (items == NULL)
             goto nomem;
         ps->items = items;
-        ps->alloc = want;
     }
     ps->items[ps->n++] = (struct pair){key, value};
     return TW_OK;

@@ -5,7 +5,9 @@
  */
 #include "voice_internal.h"
 
+#include "tw_array.h"
 #include "tw_log.h"
+#include "tw_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,12 +89,10 @@ static tw_err orphan_check(void *ctx, const char *key, const tw_blob_info *info)
     if (err != TW_ERR_NOT_FOUND)
         return err;
     if (o->count == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16;
-        void *keys = realloc(o->keys, cap * sizeof *o->keys);
+        void *keys = tw_array_grow(o->keys, o->count, &o->cap, sizeof *o->keys, 16);
         if (keys == NULL)
             return TW_ERR_NO_MEMORY;
         o->keys = keys;
-        o->cap = cap;
     }
     snprintf(o->keys[o->count++], TW_BLOB_KEY_MAX + 1, "%s", key);
     return TW_OK;
