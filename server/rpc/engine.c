@@ -1597,14 +1597,7 @@ void tw_engine_each_method(const tw_engine *e,
  * pending), up to ms. */
 static bool wait_for_calls(tw_engine *e, int ms, bool requests_too)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = tw_mono_deadline(ms);
     pthread_mutex_lock(&e->count_lock);
     int rc = 0;
     while ((e->live_calls > 0 || (requests_too && e->pending_requests > 0)) && rc == 0)

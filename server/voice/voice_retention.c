@@ -149,12 +149,7 @@ static void *sweeper_main(void *arg)
             tw_log(TW_LOG_INFO, "voice retention sweep",
                    json_pack("{s:I, s:I}", "notes_deleted", (json_int_t)stats.notes_deleted,
                              "orphans_deleted", (json_int_t)stats.orphans_deleted));
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += v->sweep_interval_ms / 1000;
-        until.tv_nsec += (v->sweep_interval_ms % 1000) * 1000000;
-        until.tv_sec += until.tv_nsec / 1000000000;
-        until.tv_nsec %= 1000000000;
+        struct timespec until = tw_mono_deadline(v->sweep_interval_ms);
         pthread_mutex_lock(&v->sweep_lock);
         while (!v->sweep_stop &&
                pthread_cond_timedwait(&v->sweep_wake, &v->sweep_lock, &until) == 0)
