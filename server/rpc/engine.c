@@ -29,6 +29,7 @@
 #include "schema.h"
 #include "tw_id.h"
 #include "tw_log.h"
+#include "tw_net.h"
 #include "tw_time.h"
 
 #include <arpa/inet.h>
@@ -1417,20 +1418,13 @@ void tw_engine_set_gate(tw_engine *e, tw_gate_fn *gate, void *ctx)
 bool tw_engine_address_available(const char *listen, char *errbuf, size_t errlen)
 {
     char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host) {
+    const char *port;
+    if (!tw_net_split_listen(listen, host, sizeof host, &port)) {
         snprintf(errbuf, errlen, "cannot listen on %s: expected host:port", listen);
         return false;
     }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *h = host;
-    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-        h[strlen(h) - 1] = '\0';
-        h++;
-    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(h, colon + 1, &hints, &res);
+    int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
         snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, gai_strerror(rc));
         return false;
