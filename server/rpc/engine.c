@@ -770,26 +770,25 @@ static tw_err admit(tw_call *c)
     return (m->flags & TW_PUBLIC) ? TW_OK : TW_ERR_AUTH_MISSING_TOKEN;
 }
 
+/* Starts reading the call's next message; the lock must be held. */
+static bool start_recv_locked(tw_call *c)
+{
+    grpc_op op = {.op = GRPC_OP_RECV_MESSAGE, .data.recv_message.recv_message = &c->recv_buffer};
+    return start_batch_locked(c, &op, 1, OP_RECV);
+}
+
 static void start_recv(tw_call *c)
 {
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &c->recv_buffer;
     pthread_mutex_lock(&c->lock);
-    start_batch_locked(c, &op, 1, OP_RECV);
+    start_recv_locked(c);
     pthread_mutex_unlock(&c->lock);
 }
 
 void tw_call_read_next(tw_call *c)
 {
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &c->recv_buffer;
     pthread_mutex_lock(&c->lock);
     bool finished = c->finished;
-    bool reading = !finished && start_batch_locked(c, &op, 1, OP_RECV);
+    bool reading = !finished && start_recv_locked(c);
     pthread_mutex_unlock(&c->lock);
     /* A read that cannot start will never complete: end the call here. */
     if (!finished && !reading)
