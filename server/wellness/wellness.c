@@ -1,26 +1,15 @@
 /* Shared rules of the health log and focus features, for wellness.h. */
 #include "wellness.h"
 
+#include "tw_page.h"
 #include "tw_utf8.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Keys a page may pass over for filters before it ends early with a cursor. */
 #define PAGE_SCAN_FACTOR 20
 #define PAGE_SCAN_MIN    2000
-
-tw_err tw_wellness_refuse(tw_wellness_env *env, tw_err err, const char *fmt, ...)
-{
-    char text[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    env->message = tw_arena_strdup(env->arena, text);
-    return err;
-}
 
 /* ---- Bad fields ---------------------------------------------------------- */
 

@@ -44,10 +44,11 @@ typedef struct tw_wellness_env {
     const char *message;
 } tw_wellness_env;
 
-/* Sets env->message (formatted into env->arena) and returns err, for
+/* Sets env->message (formatted into env->arena) and returns err
+ * (tw_err_explain), for
  * `return tw_wellness_refuse(env, TW_ERR_NOT_FOUND, "... %s not found", id);`. */
-tw_err tw_wellness_refuse(tw_wellness_env *env, tw_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#define tw_wellness_refuse(env, err, ...)                                                          \
+    tw_err_explain((env)->arena, &(env)->message, err, __VA_ARGS__)
 
 /* ---- Bad fields --------------------------------------------------------- */
 
