@@ -278,13 +278,8 @@ tw_err billing_enqueue(tw_txn *t, const char *type, const tw_id *user, const cha
     if (user != NULL)
         job.user_id = billing_id_bytes(user);
     job.ref = (char *)ref;
-    uint8_t payload[512];
-    size_t len = tw__store__v1__billing_job__get_packed_size(&job);
-    if (len > sizeof payload)
-        return TW_ERR_INTERNAL;
-    tw__store__v1__billing_job__pack(&job, payload);
     tw_job_options opts = {.delay_ms = due_ms > now_ms ? due_ms - now_ms : 0};
-    return tw_txn_job_enqueue(t, type, payload, len, &opts, NULL);
+    return tw_txn_job_enqueue_msg(t, type, &job.base, &opts, NULL);
 }
 
 /* Billing's jobs: each runs with the job's context (c->user the user the

@@ -139,10 +139,8 @@ tw_err voice_job_enqueue(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id 
     job.user_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)user->bytes};
     job.note_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)note->bytes};
     job.generation = generation;
-    uint8_t payload[64];
-    size_t len = tw__store__v1__voice_transcribe_job__pack(&job, payload);
     tw_job_options opts = {.max_attempts = v->job_attempts};
-    return tw_txn_job_enqueue(t, TW_VOICE_JOB_TYPE, payload, len, &opts, NULL);
+    return tw_txn_job_enqueue_msg(t, TW_VOICE_JOB_TYPE, &job.base, &opts, NULL);
 }
 
 /* ---- create ----------------------------------------------------------------- */
