@@ -416,6 +416,29 @@ static tw_err finish(const tw_sigv4_params *p, const tw_sigv4_credentials *c, co
     return TW_OK;
 }
 
+/* The canonical request (method, path, query, canonical headers, signed
+ * header names, payload hash) into out->canonical_request, then its
+ * string to sign and signature (finish). */
+static tw_err sign_canonical(const tw_sigv4_params *p, const tw_sigv4_credentials *c,
+                             const struct when *w, const tw_sigv4_request *req, struct pairs *query,
+                             const tw_buf *canon_headers, const tw_buf *names, tw_sigv4_result *out)
+{
+    tw_buf creq;
+    tw_buf_init(&creq, SIGV4_TEXT_MAX);
+    tw_buf_addf(&creq, "%s\n", req->method);
+    add_canonical_path(&creq, p, req->path);
+    tw_buf_add(&creq, "\n", 1);
+    add_query(&creq, query);
+    tw_buf_addf(&creq, "\n%s\n%s\n%s", tw_buf_str(canon_headers), tw_buf_str(names),
+                req->payload_hash);
+    /* A part that did not fit would sign the wrong request. */
+    if (canon_headers->failed || names->failed)
+        tw_buf_fail(&creq);
+    out->canonical_request = tw_buf_take(&creq);
+    tw_buf_free(&creq);
+    return out->canonical_request ? finish(p, c, w, out) : TW_ERR_NO_MEMORY;
+}
+
 static bool has_token(const tw_sigv4_credentials *c)
 {
     return c->session_token != NULL && c->session_token[0] != '\0';
@@ -449,8 +472,8 @@ tw_err tw_sigv4_sign_header(const tw_sigv4_params *p, const tw_sigv4_credentials
 
     struct headers hs = {0};
     struct pairs query = {0};
-    tw_buf creq, names, tmp;
-    tw_buf_init(&creq, SIGV4_TEXT_MAX);
+    tw_buf canon_headers, names, tmp;
+    tw_buf_init(&canon_headers, SIGV4_TEXT_MAX);
     tw_buf_init(&names, SIGV4_TEXT_MAX);
     tw_buf_init(&tmp, SIGV4_TEXT_MAX);
     tw_err err = collect_headers(req, extra, n_extra, &hs);
@@ -458,17 +481,8 @@ tw_err tw_sigv4_sign_header(const tw_sigv4_params *p, const tw_sigv4_credentials
         err = parse_query(req->query, &query);
     if (err)
         goto out;
-    tw_buf_addf(&creq, "%s\n", req->method);
-    add_canonical_path(&creq, p, req->path);
-    tw_buf_add(&creq, "\n", 1);
-    add_query(&creq, &query);
-    tw_buf_add(&creq, "\n", 1);
-    add_headers(&creq, &names, &hs);
-    tw_buf_addf(&creq, "\n%s\n%s", tw_buf_str(&names), req->payload_hash);
-    err = TW_ERR_NO_MEMORY;
-    if ((out->canonical_request = tw_buf_take(&creq)) == NULL)
-        goto out;
-    if ((err = finish(p, c, &w, out)))
+    add_headers(&canon_headers, &names, &hs);
+    if ((err = sign_canonical(p, c, &w, req, &query, &canon_headers, &names, out)))
         goto out;
 
     tw_buf_addf(&tmp,
@@ -490,7 +504,7 @@ tw_err tw_sigv4_sign_header(const tw_sigv4_params *p, const tw_sigv4_credentials
 out:
     headers_free(&hs);
     pairs_free(&query);
-    tw_buf_free(&creq);
+    tw_buf_free(&canon_headers);
     tw_buf_free(&names);
     tw_buf_free(&tmp);
     return err;
@@ -513,8 +527,8 @@ tw_err tw_sigv4_sign_query(const tw_sigv4_params *p, const tw_sigv4_credentials 
     when_of(p->time_s, &w);
     struct headers hs = {0};
     struct pairs query = {0};
-    tw_buf creq, names, sent, scratch;
-    tw_buf_init(&creq, SIGV4_TEXT_MAX);
+    tw_buf canon_headers, names, sent, scratch;
+    tw_buf_init(&canon_headers, SIGV4_TEXT_MAX);
     tw_buf_init(&names, SIGV4_TEXT_MAX);
     tw_buf_init(&sent, SIGV4_TEXT_MAX);
     tw_buf_init(&scratch, SIGV4_TEXT_MAX);
@@ -524,8 +538,6 @@ tw_err tw_sigv4_sign_query(const tw_sigv4_params *p, const tw_sigv4_credentials 
     if (err)
         goto out;
     /* The signed header names are a parameter, so they come first. */
-    tw_buf canon_headers;
-    tw_buf_init(&canon_headers, SIGV4_TEXT_MAX);
     add_headers(&canon_headers, &names, &hs);
 
     if (req->query != NULL && req->query[0] != '\0')
@@ -545,21 +557,7 @@ tw_err tw_sigv4_sign_query(const tw_sigv4_params *p, const tw_sigv4_credentials 
         err = add_param(&query, &sent, "X-Amz-Security-Token", c->session_token);
     if (!err)
         err = add_param(&query, &sent, "X-Amz-SignedHeaders", tw_buf_str(&names));
-    if (err) {
-        tw_buf_free(&canon_headers);
-        goto out;
-    }
-    tw_buf_addf(&creq, "%s\n", req->method);
-    add_canonical_path(&creq, p, req->path);
-    tw_buf_add(&creq, "\n", 1);
-    add_query(&creq, &query);
-    tw_buf_addf(&creq, "\n%s\n%s\n%s", tw_buf_str(&canon_headers), tw_buf_str(&names),
-                req->payload_hash);
-    tw_buf_free(&canon_headers);
-    err = TW_ERR_NO_MEMORY;
-    if ((out->canonical_request = tw_buf_take(&creq)) == NULL)
-        goto out;
-    if ((err = finish(p, c, &w, out)))
+    if (err || (err = sign_canonical(p, c, &w, req, &query, &canon_headers, &names, out)))
         goto out;
     if (has_token(c) && p->omit_session_token) {
         struct pairs after = {0};
@@ -576,7 +574,7 @@ tw_err tw_sigv4_sign_query(const tw_sigv4_params *p, const tw_sigv4_credentials 
 out:
     headers_free(&hs);
     pairs_free(&query);
-    tw_buf_free(&creq);
+    tw_buf_free(&canon_headers);
     tw_buf_free(&names);
     tw_buf_free(&sent);
     tw_buf_free(&scratch);
