@@ -203,32 +203,37 @@ static tw_key scan_prefix(void)
     return k;
 }
 
+/* One page of q into s (fresh, taking what skip_every lets through);
+ * q->after moves on to the next page's cursor. Whether there is one. */
+static bool page(tw_store_page_query *q, struct scan_seen *s, int skip_every)
+{
+    *s = (struct scan_seen){.skip_every = skip_every};
+    uint8_t *next;
+    size_t next_len;
+    ck_assert_int_eq(tw_store_page_scan(fx.store, q, scan_item, s, fx.arena, &next, &next_len),
+                     TW_OK);
+    ck_assert_uint_eq(next == NULL, next_len == 0);
+    q->after = next;
+    q->after_len = next_len;
+    return next != NULL;
+}
+
 START_TEST(a_scan_pages_on_from_its_cursor_to_the_end)
 {
     put_ten();
     tw_key prefix = scan_prefix();
     tw_store_page_query q = {.prefix = &prefix, .reverse = true, .limit = 4};
-    struct scan_seen s = {0};
-    uint8_t *next;
-    size_t next_len;
-    ck_assert_int_eq(tw_store_page_scan(fx.store, &q, scan_item, &s, fx.arena, &next, &next_len),
-                     TW_OK);
+    struct scan_seen s;
+    ck_assert(page(&q, &s, 0));
     ck_assert_uint_eq(s.ntaken, 4);
     ck_assert_int_eq(s.taken[0], 100);
     ck_assert_int_eq(s.taken[3], 70);
-    ck_assert_ptr_nonnull(next);
-    q.after = next;
-    q.after_len = next_len;
     q.limit = 6;
-    s = (struct scan_seen){0};
-    ck_assert_int_eq(tw_store_page_scan(fx.store, &q, scan_item, &s, fx.arena, &next, &next_len),
-                     TW_OK);
+    /* Exactly the rest: no next page. */
+    ck_assert(!page(&q, &s, 0));
     ck_assert_uint_eq(s.ntaken, 6);
     ck_assert_int_eq(s.taken[0], 60);
     ck_assert_int_eq(s.taken[5], 10);
-    /* Exactly the rest: no next page. */
-    ck_assert_ptr_null(next);
-    ck_assert_uint_eq(next_len, 0);
 }
 END_TEST
 
@@ -238,26 +243,18 @@ START_TEST(a_range_ends_the_page_before_it_is_full)
     tw_key prefix = scan_prefix(), stop = prefix;
     tw_key_i64(&stop, 70); /* newest first, down to time 70 */
     tw_store_page_query q = {.prefix = &prefix, .reverse = true, .stop = &stop, .limit = 4};
-    struct scan_seen s = {0};
-    uint8_t *next;
-    size_t next_len;
-    ck_assert_int_eq(tw_store_page_scan(fx.store, &q, scan_item, &s, fx.arena, &next, &next_len),
-                     TW_OK);
+    struct scan_seen s;
     /* 100, 90, 80, 70: a full page, and the range has nothing after it. */
+    ck_assert(!page(&q, &s, 0));
     ck_assert_uint_eq(s.ntaken, 4);
     ck_assert_int_eq(s.taken[3], 70);
-    ck_assert_ptr_null(next);
     /* Forward: from the first key up to (not including) time 40. */
-    tw_key_init(&stop, TW_KF_FOCUS_SESSION_BY_START);
-    tw_key_id(&stop, &scan_user);
+    stop = prefix;
     tw_key_i64(&stop, 40);
     q = (tw_store_page_query){.prefix = &prefix, .stop = &stop, .limit = 10};
-    s = (struct scan_seen){0};
-    ck_assert_int_eq(tw_store_page_scan(fx.store, &q, scan_item, &s, fx.arena, &next, &next_len),
-                     TW_OK);
+    ck_assert(!page(&q, &s, 0));
     ck_assert_uint_eq(s.ntaken, 3);
     ck_assert_int_eq(s.taken[2], 30);
-    ck_assert_ptr_null(next);
 }
 END_TEST
 
@@ -267,24 +264,15 @@ START_TEST(a_sparse_filter_ends_the_page_early_with_a_cursor)
     tw_key prefix = scan_prefix();
     /* Takes only odd tens: 90, 70, 50... */
     tw_store_page_query q = {.prefix = &prefix, .reverse = true, .limit = 5, .max_scan = 4};
-    struct scan_seen s = {.skip_every = 20};
-    uint8_t *next;
-    size_t next_len;
-    ck_assert_int_eq(tw_store_page_scan(fx.store, &q, scan_item, &s, fx.arena, &next, &next_len),
-                     TW_OK);
+    struct scan_seen s;
+    ck_assert(page(&q, &s, 20));
     ck_assert_uint_eq(s.nshown, 4);
     ck_assert_uint_eq(s.ntaken, 2);
     ck_assert_int_eq(s.taken[1], 70);
-    ck_assert_ptr_nonnull(next);
-    q.after = next;
-    q.after_len = next_len;
     q.max_scan = 0;
-    s = (struct scan_seen){.skip_every = 20};
-    ck_assert_int_eq(tw_store_page_scan(fx.store, &q, scan_item, &s, fx.arena, &next, &next_len),
-                     TW_OK);
+    ck_assert(!page(&q, &s, 20));
     ck_assert_int_eq(s.shown[0], 60);
     ck_assert_uint_eq(s.ntaken, 3);
-    ck_assert_ptr_null(next);
 }
 END_TEST
 
