@@ -7,6 +7,7 @@
 #include "sigv4.h"
 
 #include "buf.h"
+#include "tw_array.h"
 #include "tw_hex.h"
 
 #include <openssl/evp.h>
@@ -172,12 +173,10 @@ static tw_err pairs_add(struct pairs *ps, char *key, char *value)
     if (key == NULL || value == NULL)
         goto nomem;
     if (ps->n == ps->alloc) {
-        size_t want = ps->alloc ? ps->alloc * 2 : 8;
-        struct pair *items = realloc(ps->items, want * sizeof *items);
+        struct pair *items = tw_array_grow(ps->items, ps->n, &ps->alloc, sizeof *items, 8);
         if (items == NULL)
             goto nomem;
         ps->items = items;
-        ps->alloc = want;
     }
     ps->items[ps->n++] = (struct pair){key, value};
     return TW_OK;
@@ -417,6 +416,60 @@ static tw_err finish(const tw_sigv4_params *p, const tw_sigv4_credentials *c, co
     return TW_OK;
 }
 
+/* What both forms sign: the request's headers (with the extra ones), its
+ * query pairs (query signing adds its parameters), and the canonical
+ * headers and signed header names rendered from them. */
+struct canonical {
+    struct headers hs;
+    struct pairs query;
+    tw_buf headers, names;
+};
+
+static tw_err canonical_open(struct canonical *cn, const tw_sigv4_request *req,
+                             const tw_sigv4_header *extra, size_t n_extra)
+{
+    memset(cn, 0, sizeof *cn);
+    tw_buf_init(&cn->headers, SIGV4_TEXT_MAX);
+    tw_buf_init(&cn->names, SIGV4_TEXT_MAX);
+    tw_err err = collect_headers(req, extra, n_extra, &cn->hs);
+    if (err == TW_OK)
+        err = parse_query(req->query, &cn->query);
+    if (err == TW_OK)
+        add_headers(&cn->headers, &cn->names, &cn->hs);
+    return err;
+}
+
+static void canonical_close(struct canonical *cn)
+{
+    headers_free(&cn->hs);
+    pairs_free(&cn->query);
+    tw_buf_free(&cn->headers);
+    tw_buf_free(&cn->names);
+}
+
+/* The canonical request (method, path, query, canonical headers, signed
+ * header names, payload hash) into out->canonical_request, then its
+ * string to sign and signature (finish). */
+static tw_err sign_canonical(const tw_sigv4_params *p, const tw_sigv4_credentials *c,
+                             const struct when *w, const tw_sigv4_request *req,
+                             struct canonical *cn, tw_sigv4_result *out)
+{
+    tw_buf creq;
+    tw_buf_init(&creq, SIGV4_TEXT_MAX);
+    tw_buf_addf(&creq, "%s\n", req->method);
+    add_canonical_path(&creq, p, req->path);
+    tw_buf_add(&creq, "\n", 1);
+    add_query(&creq, &cn->query);
+    tw_buf_addf(&creq, "\n%s\n%s\n%s", tw_buf_str(&cn->headers), tw_buf_str(&cn->names),
+                req->payload_hash);
+    /* A part that did not fit would sign the wrong request. */
+    if (cn->headers.failed || cn->names.failed)
+        tw_buf_fail(&creq);
+    out->canonical_request = tw_buf_take(&creq);
+    tw_buf_free(&creq);
+    return out->canonical_request ? finish(p, c, w, out) : TW_ERR_NO_MEMORY;
+}
+
 static bool has_token(const tw_sigv4_credentials *c)
 {
     return c->session_token != NULL && c->session_token[0] != '\0';
@@ -448,34 +501,17 @@ tw_err tw_sigv4_sign_header(const tw_sigv4_params *p, const tw_sigv4_credentials
     if (sign_token)
         extra[n_extra++] = (tw_sigv4_header){"x-amz-security-token", c->session_token};
 
-    struct headers hs = {0};
-    struct pairs query = {0};
-    tw_buf creq, names, tmp;
-    tw_buf_init(&creq, SIGV4_TEXT_MAX);
-    tw_buf_init(&names, SIGV4_TEXT_MAX);
+    struct canonical cn;
+    tw_buf tmp;
     tw_buf_init(&tmp, SIGV4_TEXT_MAX);
-    tw_err err = collect_headers(req, extra, n_extra, &hs);
-    if (err == TW_OK)
-        err = parse_query(req->query, &query);
-    if (err)
-        goto out;
-    tw_buf_addf(&creq, "%s\n", req->method);
-    add_canonical_path(&creq, p, req->path);
-    tw_buf_add(&creq, "\n", 1);
-    add_query(&creq, &query);
-    tw_buf_add(&creq, "\n", 1);
-    add_headers(&creq, &names, &hs);
-    tw_buf_addf(&creq, "\n%s\n%s", tw_buf_str(&names), req->payload_hash);
-    err = TW_ERR_NO_MEMORY;
-    if ((out->canonical_request = tw_buf_take(&creq)) == NULL)
-        goto out;
-    if ((err = finish(p, c, &w, out)))
+    tw_err err = canonical_open(&cn, req, extra, n_extra);
+    if (err || (err = sign_canonical(p, c, &w, req, &cn, out)))
         goto out;
 
     tw_buf_addf(&tmp,
                 ALGORITHM " Credential=%s/%s/%s/%s/aws4_request, SignedHeaders=%s, "
                           "Signature=%s",
-                c->access_key_id, w.date, p->region, p->service, tw_buf_str(&names),
+                c->access_key_id, w.date, p->region, p->service, tw_buf_str(&cn.names),
                 out->signature);
     err = TW_ERR_NO_MEMORY;
     if ((out->authorization = tw_buf_take(&tmp)) == NULL)
@@ -489,10 +525,7 @@ tw_err tw_sigv4_sign_header(const tw_sigv4_params *p, const tw_sigv4_credentials
         goto out;
     err = TW_OK;
 out:
-    headers_free(&hs);
-    pairs_free(&query);
-    tw_buf_free(&creq);
-    tw_buf_free(&names);
+    canonical_close(&cn);
     tw_buf_free(&tmp);
     return err;
 }
@@ -512,22 +545,14 @@ tw_err tw_sigv4_sign_query(const tw_sigv4_params *p, const tw_sigv4_credentials 
     memset(out, 0, sizeof *out);
     struct when w;
     when_of(p->time_s, &w);
-    struct headers hs = {0};
-    struct pairs query = {0};
-    tw_buf creq, names, sent, scratch;
-    tw_buf_init(&creq, SIGV4_TEXT_MAX);
-    tw_buf_init(&names, SIGV4_TEXT_MAX);
+    struct canonical cn;
+    tw_buf sent, scratch;
     tw_buf_init(&sent, SIGV4_TEXT_MAX);
     tw_buf_init(&scratch, SIGV4_TEXT_MAX);
-    tw_err err = collect_headers(req, NULL, 0, &hs);
-    if (err == TW_OK)
-        err = parse_query(req->query, &query);
+    /* The signed header names are a parameter, so they come first. */
+    tw_err err = canonical_open(&cn, req, NULL, 0);
     if (err)
         goto out;
-    /* The signed header names are a parameter, so they come first. */
-    tw_buf canon_headers;
-    tw_buf_init(&canon_headers, SIGV4_TEXT_MAX);
-    add_headers(&canon_headers, &names, &hs);
 
     if (req->query != NULL && req->query[0] != '\0')
         tw_buf_adds(&sent, req->query);
@@ -535,32 +560,18 @@ tw_err tw_sigv4_sign_query(const tw_sigv4_params *p, const tw_sigv4_credentials 
     snprintf(expires, sizeof expires, "%lld", (long long)p->expires_s);
     tw_buf_addf(&scratch, "%s/%s/%s/%s/aws4_request", c->access_key_id, w.date, p->region,
                 p->service);
-    err = add_param(&query, &sent, "X-Amz-Algorithm", ALGORITHM);
+    err = add_param(&cn.query, &sent, "X-Amz-Algorithm", ALGORITHM);
     if (!err)
-        err = add_param(&query, &sent, "X-Amz-Credential", tw_buf_str(&scratch));
+        err = add_param(&cn.query, &sent, "X-Amz-Credential", tw_buf_str(&scratch));
     if (!err)
-        err = add_param(&query, &sent, "X-Amz-Date", w.amz_date);
+        err = add_param(&cn.query, &sent, "X-Amz-Date", w.amz_date);
     if (!err)
-        err = add_param(&query, &sent, "X-Amz-Expires", expires);
+        err = add_param(&cn.query, &sent, "X-Amz-Expires", expires);
     if (!err && has_token(c) && !p->omit_session_token)
-        err = add_param(&query, &sent, "X-Amz-Security-Token", c->session_token);
+        err = add_param(&cn.query, &sent, "X-Amz-Security-Token", c->session_token);
     if (!err)
-        err = add_param(&query, &sent, "X-Amz-SignedHeaders", tw_buf_str(&names));
-    if (err) {
-        tw_buf_free(&canon_headers);
-        goto out;
-    }
-    tw_buf_addf(&creq, "%s\n", req->method);
-    add_canonical_path(&creq, p, req->path);
-    tw_buf_add(&creq, "\n", 1);
-    add_query(&creq, &query);
-    tw_buf_addf(&creq, "\n%s\n%s\n%s", tw_buf_str(&canon_headers), tw_buf_str(&names),
-                req->payload_hash);
-    tw_buf_free(&canon_headers);
-    err = TW_ERR_NO_MEMORY;
-    if ((out->canonical_request = tw_buf_take(&creq)) == NULL)
-        goto out;
-    if ((err = finish(p, c, &w, out)))
+        err = add_param(&cn.query, &sent, "X-Amz-SignedHeaders", tw_buf_str(&cn.names));
+    if (err || (err = sign_canonical(p, c, &w, req, &cn, out)))
         goto out;
     if (has_token(c) && p->omit_session_token) {
         struct pairs after = {0};
@@ -575,10 +586,7 @@ tw_err tw_sigv4_sign_query(const tw_sigv4_params *p, const tw_sigv4_credentials 
         goto out;
     err = TW_OK;
 out:
-    headers_free(&hs);
-    pairs_free(&query);
-    tw_buf_free(&creq);
-    tw_buf_free(&names);
+    canonical_close(&cn);
     tw_buf_free(&sent);
     tw_buf_free(&scratch);
     return err;

@@ -1,6 +1,8 @@
-/* Lookups into the error table of tw_err.h. */
+/* Lookups into the error table of tw_err.h, and refusal messages. */
 #include "tw_err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 struct tw_err_row {
@@ -46,4 +48,15 @@ tw_err tw_err_from_reason(const char *reason)
         if (strcmp(err_rows[i].reason, reason) == 0)
             return (tw_err)i;
     return TW_ERR__COUNT;
+}
+
+tw_err tw_err_explain(tw_arena *arena, const char **message, tw_err err, const char *fmt, ...)
+{
+    char text[TW_ERR_EXPLAIN_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    *message = tw_arena_strdup(arena, text);
+    return err;
 }

@@ -14,6 +14,8 @@
 #ifndef TW_ERR_H
 #define TW_ERR_H
 
+#include "tw_arena.h"
+
 /* gRPC canonical status codes, as numbered in every gRPC implementation. */
 enum {
     TW_GRPC_OK = 0,
@@ -61,9 +63,9 @@ enum {
     XX(QUOTA_EXCEEDED, RESOURCE_EXHAUSTED, "QUOTA_001", "plan usage limit reached")                \
     XX(TOO_LARGE, RESOURCE_EXHAUSTED, "SIZE_001", "request is larger than allowed")                \
     XX(USER_STREAMS_FULL, RESOURCE_EXHAUSTED, "RATE_002",                                          \
-       "this account has as many streams open as it may: finish or cancel one first")             \
+       "this account has as many streams open as it may: finish or cancel one first")              \
     XX(SERVER_STREAMS_FULL, RESOURCE_EXHAUSTED, "RATE_003",                                        \
-       "the server has as many streams open as it may: retry later")                              \
+       "the server has as many streams open as it may: retry later")                               \
     XX(SIGN_IN_BUSY, RESOURCE_EXHAUSTED, "RATE_004", "too many sign-ins at once, retry shortly")   \
     /* Resources and their state. */                                                               \
     XX(NOT_FOUND, NOT_FOUND, "RES_001", "not found")                                               \
@@ -139,5 +141,18 @@ tw_err tw_err_from_reason(const char *reason);
 
 /* The row's name, for example "NOT_FOUND", for logs and tests. */
 const char *tw_err_name(tw_err err);
+
+/* The longest message tw_err_explain sets, with its NUL. */
+#define TW_ERR_EXPLAIN_MAX 300
+
+/*
+ * For a refusal that names no field (NOT_FOUND, ALREADY_EXISTS,
+ * FAILED_PRECONDITION...): formats what the client is told into arena (cut
+ * to TW_ERR_EXPLAIN_MAX - 1 bytes) as *message (NULL when out of memory)
+ * and returns err, for a domain step's `return tw_err_explain(env->arena,
+ * &env->message, TW_ERR_NOT_FOUND, "task %s not found", id);`.
+ */
+tw_err tw_err_explain(tw_arena *arena, const char **message, tw_err err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

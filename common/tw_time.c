@@ -23,6 +23,19 @@ int64_t tw_mono_ns(void)
     return clock_ns(CLOCK_MONOTONIC);
 }
 
+struct timespec tw_mono_deadline(int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    return until;
+}
+
 int64_t tw_backoff_ceiling_ms(int64_t base_ms, int64_t max_ms, unsigned attempt)
 {
     int64_t d = base_ms;

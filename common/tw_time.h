@@ -7,6 +7,7 @@
 #define TW_TIME_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds since the Unix epoch. */
 int64_t tw_wall_ms(void);
@@ -16,6 +17,11 @@ int64_t tw_wall_us(void);
 
 /* Nanoseconds on the monotonic clock (arbitrary origin). */
 int64_t tw_mono_ns(void);
+
+/* The monotonic instant ms milliseconds (0 or more) from now, as the
+ * absolute time pthread_cond_timedwait takes on a condition variable whose
+ * clock is CLOCK_MONOTONIC. */
+struct timespec tw_mono_deadline(int64_t ms);
 
 /* The longest wait before retry number attempt (1 for the first retry):
  * base * 2^(attempt-1), at most max. Callers add their jitter under it, so

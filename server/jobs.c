@@ -1,8 +1,8 @@
 /* Job workers for jobs.h, and the table of job types. */
 #include "jobs.h"
 
-
 #include "tw_log.h"
+#include "tw_time.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -13,7 +13,6 @@
 /* How often idle workers look for due jobs (retries become due by time,
  * with nobody to wake the workers). */
 #define POLL_INTERVAL_MS 500
-
 
 struct tw_job_runner {
     tw_app *app;
@@ -76,11 +75,7 @@ static void *worker_main(void *arg)
         if (ran)
             continue;
 
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)POLL_INTERVAL_MS * 1000000;
-        until.tv_sec += until.tv_nsec / 1000000000;
-        until.tv_nsec %= 1000000000;
+        struct timespec until = tw_mono_deadline(POLL_INTERVAL_MS);
         pthread_mutex_lock(&r->lock);
         while (!r->stopping && r->wakeups == seen &&
                pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0)

@@ -19,6 +19,7 @@
 #include "tw_blob.h"
 #include "tw_log.h"
 #include "tw_migrate.h"
+#include "tw_net.h"
 #include "voice/voice.h"
 
 #include <arpa/inet.h>
@@ -71,19 +72,11 @@ static char *read_file(const char *path)
 static bool host_is_loopback(const char *listen)
 {
     char host[256];
-    const char *colon = strrchr(listen, ':');
-    size_t len = colon ? (size_t)(colon - listen) : 0;
-    if (len == 0 || len >= sizeof host)
+    const char *port;
+    if (!tw_net_split_listen(listen, host, sizeof host, &port))
         return false;
-    memcpy(host, listen, len);
-    host[len] = '\0';
-    char *h = host;
-    if (h[0] == '[' && h[len - 1] == ']') {
-        h[len - 1] = '\0';
-        h++;
-    }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(h, NULL, &hints, &res) != 0)
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
         return false;
     bool loopback = res != NULL;
     for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {

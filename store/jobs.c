@@ -160,6 +160,21 @@ tw_err tw_txn_job_enqueue(tw_txn *t, const char *type, const void *payload, size
     return TW_OK;
 }
 
+tw_err tw_txn_job_enqueue_msg(tw_txn *t, const char *type, const ProtobufCMessage *msg,
+                              const tw_job_options *opts, tw_id *id)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    if (len > TW_JOB_PAYLOAD_MAX)
+        return store_fail(TW_ERR_VALIDATION, "job payload of %zu bytes", len);
+    uint8_t *payload = malloc(len ? len : 1);
+    if (payload == NULL)
+        return TW_ERR_NO_MEMORY;
+    protobuf_c_message_pack(msg, payload);
+    tw_err err = tw_txn_job_enqueue(t, type, payload, len, opts, id);
+    free(payload);
+    return err;
+}
+
 struct lease_ctx {
     tw_key due_key; /* the candidate */
     tw_id id;

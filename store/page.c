@@ -112,3 +112,58 @@ tw_err tw_store_page_cursor(tw_arena *arena, const uint8_t *last, size_t len, ui
     *next_len = len;
     return TW_OK;
 }
+
+/* Whether key is past the end of a range at stop, in the scan's direction. */
+static bool past_stop(const uint8_t *key, size_t len, const tw_key *stop, bool reverse)
+{
+    size_t common = len < stop->len ? len : stop->len;
+    int c = memcmp(key, stop->bytes, common);
+    if (c == 0)
+        c = len < stop->len ? -1 : len > stop->len ? 1 : 0;
+    return reverse ? c < 0 : c >= 0;
+}
+
+tw_err tw_store_page_scan(tw_store *s, const tw_store_page_query *q, tw_store_page_fn fn, void *ctx,
+                          tw_arena *arena, uint8_t **next, size_t *next_len)
+{
+    *next = NULL;
+    *next_len = 0;
+    tw_store_iter *it;
+    tw_err err = tw_store_scan(s, q->prefix, q->after, q->after_len, q->reverse, &it);
+    if (err)
+        return err;
+    uint32_t taken = 0;
+    uint64_t shown = 0;
+    uint8_t last[TW_KEY_MAX]; /* the last key shown: the next page starts after it */
+    size_t last_len = 0;
+    bool more = false;
+    while (tw_store_iter_next(it)) {
+        const uint8_t *key;
+        size_t len;
+        tw_store_iter_key(it, &key, &len);
+        if (q->stop != NULL && past_stop(key, len, q->stop, q->reverse))
+            break;
+        if (taken == q->limit || (q->max_scan != 0 && shown == q->max_scan)) {
+            more = true;
+            break;
+        }
+        if (len > sizeof last) {
+            err = TW_ERR_DB_CORRUPT;
+            break;
+        }
+        bool took = false;
+        if ((err = fn(ctx, it, &took)))
+            break;
+        taken += took;
+        shown++;
+        tw_store_iter_key(it, &key, &len); /* fn may have read the value */
+        memcpy(last, key, len);
+        last_len = len;
+    }
+    tw_err close_err = tw_store_iter_close(it);
+    if (err == TW_OK)
+        err = close_err;
+    if (err == TW_OK && more && last_len > 0)
+        err = tw_store_page_cursor(arena, last, last_len, next, next_len);
+    return err;
+}

@@ -2,6 +2,7 @@
 #include "tw_store_ops.h"
 
 #include "store_internal.h"
+#include "tw_array.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -95,12 +96,10 @@ static tw_job_queue_stats *tally_row(struct job_tally *t, const char *type)
         if (strcmp(t->rows[i].type, type) == 0)
             return &t->rows[i].stats;
     if (t->count == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 8;
-        struct type_stats *rows = realloc(t->rows, cap * sizeof *rows);
+        struct type_stats *rows = tw_array_grow(t->rows, t->count, &t->cap, sizeof *rows, 8);
         if (rows == NULL)
             return NULL;
         t->rows = rows;
-        t->cap = cap;
     }
     struct type_stats *row = &t->rows[t->count];
     if ((row->type = strdup(type)) == NULL)

@@ -31,6 +31,11 @@ typedef struct tw_job_options {
 tw_err tw_txn_job_enqueue(tw_txn *t, const char *type, const void *payload, size_t payload_len,
                           const tw_job_options *opts, tw_id *id);
 
+/* tw_txn_job_enqueue with msg (a tw.store.v1 job message, borrowed) packed
+ * as the payload, so that no feature packs its own. */
+tw_err tw_txn_job_enqueue_msg(tw_txn *t, const char *type, const ProtobufCMessage *msg,
+                              const tw_job_options *opts, tw_id *id);
+
 /* A leased (or dead) job; strings and payload live in the caller's arena. */
 typedef struct tw_job {
     tw_id id;

@@ -31,6 +31,43 @@ tw_err tw_store_page_size(int32_t requested, uint32_t *out);
 tw_err tw_store_page_cursor(tw_arena *arena, const uint8_t *last, size_t len, uint8_t **next,
                             size_t *next_len);
 
+/* ---- One page of a prefix scan ---------------------------------------------- */
+
+/* Shown each key of a page in turn (the iterator is on it); sets *taken
+ * when the item is in the page (a filter passes over the rest). An error
+ * ends the page and is returned. */
+typedef tw_err (*tw_store_page_fn)(void *ctx, tw_store_iter *it, bool *taken);
+
+/* What tw_store_page_scan lists. */
+typedef struct tw_store_page_query {
+    const tw_key *prefix; /* the keys listed */
+    bool reverse;         /* last key first */
+    /* Where the scan starts, after this key (exclusive; NULL or 0 bytes:
+     * the prefix's first key): a previous page's cursor, or the first
+     * page's bound of a range. Borrowed. */
+    const uint8_t *after;
+    size_t after_len;
+    /* NULL, or the other end of a range: the page ends, with no next page,
+     * at the first key past it in the scan's direction (a key below stop
+     * in a reverse scan, a key at or above it in a forward one). */
+    const tw_key *stop;
+    uint32_t limit; /* items taken at most */
+    /* Keys shown at most (0: no bound), so a filter that takes few items
+     * cannot read the whole prefix for one page: a page may end early, with
+     * a cursor, when the filter passed over many keys. */
+    uint64_t max_scan;
+} tw_store_page_query;
+
+/*
+ * One page: fn is shown each key of q->prefix in q's order until limit
+ * items are taken, max_scan keys are shown, the range ends at q->stop or
+ * the prefix ends. When keys remain after the page, *next (in arena) is
+ * the cursor of the next page (the last key shown), else NULL. fn's error,
+ * a scan error or TW_ERR_NO_MEMORY is returned (*next NULL).
+ */
+tw_err tw_store_page_scan(tw_store *s, const tw_store_page_query *q, tw_store_page_fn fn, void *ctx,
+                          tw_arena *arena, uint8_t **next, size_t *next_len);
+
 /* A token for the page after cursor (1..TW_PAGE_CURSOR_MAX bytes), for user
  * (NULL: service-wide lists) and query (query_len bytes, may be 0), as a
  * NUL-terminated string in arena. All pointers are borrowed. */

@@ -172,11 +172,18 @@ void tw_account_key(tw_key *k, const tw_id *user)
     tw_key_id(k, user);
 }
 
-static tw_err account_found(tw_err err, tw_value *v, Tw__Store__V1__Account **out)
+/* The active account of user: read for update in t, or committed from s
+ * when t is NULL. */
+static tw_err account_read(tw_store *s, tw_txn *t, const tw_id *user, tw_arena *arena,
+                           Tw__Store__V1__Account **out)
 {
+    tw_key k;
+    tw_value v;
+    tw_account_key(&k, user);
+    tw_err err = t ? tw_txn_get_for_update(t, &k, arena, &v) : tw_store_get(s, &k, arena, &v);
     if (err)
         return err;
-    *out = (void *)v->msg;
+    *out = (void *)v.msg;
     return (*out)->state == TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_ACTIVE ? TW_OK
                                                                                : TW_ERR_NOT_FOUND;
 }
@@ -184,19 +191,13 @@ static tw_err account_found(tw_err err, tw_value *v, Tw__Store__V1__Account **ou
 tw_err tw_account_load(tw_store *s, const tw_id *user, tw_arena *arena,
                        Tw__Store__V1__Account **out)
 {
-    tw_key k;
-    tw_value v;
-    tw_account_key(&k, user);
-    return account_found(tw_store_get(s, &k, arena, &v), &v, out);
+    return account_read(s, NULL, user, arena, out);
 }
 
 tw_err tw_txn_account_load(tw_txn *t, const tw_id *user, tw_arena *arena,
                            Tw__Store__V1__Account **out)
 {
-    tw_key k;
-    tw_value v;
-    tw_account_key(&k, user);
-    return account_found(tw_txn_get_for_update(t, &k, arena, &v), &v, out);
+    return account_read(NULL, t, user, arena, out);
 }
 
 static bool account_id(const Tw__Store__V1__Account *a, tw_id *id)

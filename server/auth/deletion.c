@@ -19,12 +19,7 @@ tw_err tw_txn_enqueue_account_deletion(tw_txn *t, const tw_id *user, const char 
     Tw__Store__V1__AccountDeletion payload = TW__STORE__V1__ACCOUNT_DELETION__INIT;
     payload.user_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)user->bytes};
     payload.email = (char *)email;
-    uint8_t buf[512];
-    size_t len = tw__store__v1__account_deletion__get_packed_size(&payload);
-    if (len > sizeof buf)
-        return TW_ERR_INTERNAL;
-    tw__store__v1__account_deletion__pack(&payload, buf);
-    return tw_txn_job_enqueue(t, TW_DELETE_ACCOUNT_JOB, buf, len, NULL, NULL);
+    return tw_txn_job_enqueue_msg(t, TW_DELETE_ACCOUNT_JOB, &payload.base, NULL, NULL);
 }
 
 struct chunk {

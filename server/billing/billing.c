@@ -192,52 +192,25 @@ char *billing_id_text(tw_arena *arena, const tw_id *id)
 /* ---- Paging -------------------------------------------------------------------- */
 
 tw_err billing_page(tw_billing_ctx *c, const tw_key *prefix, const tw_key *first_after,
-                    bool reverse, tw_billing_page *page, billing_page_fn fn, void *ctx)
+                    const tw_key *stop, bool reverse, tw_billing_page *page, tw_store_page_fn fn,
+                    void *ctx)
 {
-    page->next = NULL;
-    page->next_len = 0;
-    const uint8_t *cursor = page->cursor;
-    size_t cursor_len = page->cursor_len;
-    if (cursor == NULL && first_after != NULL) {
-        cursor = first_after->bytes;
-        cursor_len = first_after->len;
+    tw_store_page_query q = {
+        .prefix = prefix,
+        .reverse = reverse,
+        .after = page->cursor,
+        .after_len = page->cursor_len,
+        .stop = stop,
+        .limit = page->size,
+    };
+    if (q.after == NULL && first_after != NULL) {
+        q.after = first_after->bytes;
+        q.after_len = first_after->len;
     }
-    tw_store_iter *it;
-    tw_err err = tw_store_scan(c->billing->store, prefix, cursor, cursor_len, reverse, &it);
-    if (err)
-        return err;
-    uint32_t taken = 0;
-    uint8_t *last = NULL;
-    size_t last_len = 0;
-    bool more = false;
-    while (tw_store_iter_next(it)) {
-        if (taken == page->size) {
-            more = true;
-            break;
-        }
-        bool took = false;
-        if ((err = fn(ctx, it, &took)) == BILLING_PAGE_END) {
-            err = TW_OK;
-            break;
-        }
-        if (err)
-            break;
-        taken += took;
-        const uint8_t *key;
-        tw_store_iter_key(it, &key, &last_len);
-        if ((last = tw_arena_alloc(c->arena, last_len)) == NULL) {
-            err = TW_ERR_NO_MEMORY;
-            break;
-        }
-        memcpy(last, key, last_len);
-    }
-    tw_err close_err = tw_store_iter_close(it);
-    if (err == TW_OK)
-        err = close_err;
-    if (err == TW_OK && more && last != NULL) {
-        page->next = last;
-        page->next_len = last_len;
-    }
+    uint8_t *next;
+    tw_err err =
+        tw_store_page_scan(c->billing->store, &q, fn, ctx, c->arena, &next, &page->next_len);
+    page->next = next;
     return err;
 }
 
@@ -305,13 +278,8 @@ tw_err billing_enqueue(tw_txn *t, const char *type, const tw_id *user, const cha
     if (user != NULL)
         job.user_id = billing_id_bytes(user);
     job.ref = (char *)ref;
-    uint8_t payload[512];
-    size_t len = tw__store__v1__billing_job__get_packed_size(&job);
-    if (len > sizeof payload)
-        return TW_ERR_INTERNAL;
-    tw__store__v1__billing_job__pack(&job, payload);
     tw_job_options opts = {.delay_ms = due_ms > now_ms ? due_ms - now_ms : 0};
-    return tw_txn_job_enqueue(t, type, payload, len, &opts, NULL);
+    return tw_txn_job_enqueue_msg(t, type, &job.base, &opts, NULL);
 }
 
 /* Billing's jobs: each runs with the job's context (c->user the user the

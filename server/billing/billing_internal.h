@@ -89,16 +89,14 @@ char *billing_id_text(tw_arena *arena, const tw_id *id);
 
 /* ---- Paging (billing.c) ---------------------------------------------------------------- */
 
-/* Called for each key of a page; sets *taken when the item is in the
- * page. Returning BILLING_PAGE_END ends the list there (a range's end). */
-typedef tw_err (*billing_page_fn)(void *ctx, tw_store_iter *it, bool *taken);
-#define BILLING_PAGE_END TW_ERR__COUNT
-
-/* One page of a scan of prefix (reverse: last key first), page->size
- * items from page's cursor, or from first_after (when not NULL) on the
- * first page; page->next is set when there is more. */
+/* One page of a scan of prefix (reverse: last key first) through
+ * tw_store_page_scan: page->size items from page's cursor, or from
+ * first_after (when not NULL) on the first page, up to stop (NULL: the
+ * prefix's end); fn is shown each key and says whether it took the item;
+ * page->next is set when there is more. */
 tw_err billing_page(tw_billing_ctx *c, const tw_key *prefix, const tw_key *first_after,
-                    bool reverse, tw_billing_page *page, billing_page_fn fn, void *ctx);
+                    const tw_key *stop, bool reverse, tw_billing_page *page, tw_store_page_fn fn,
+                    void *ctx);
 
 /* ---- Time (billing.c) ------------------------------------------------------------------------ */
 

@@ -393,7 +393,7 @@ tw_err billing_list_payments(tw_billing_ctx *c, tw_billing_page *page, Tw__V1__P
     tw_key prefix;
     tw_key_init(&prefix, TW_KF_BILLING_PAYMENT_BY_TIME);
     tw_key_id(&prefix, &c->user);
-    tw_err err = billing_page(c, &prefix, NULL, true, page, payment_item, &l);
+    tw_err err = billing_page(c, &prefix, NULL, NULL, true, page, payment_item, &l);
     *items = l.items;
     *n = l.n;
     return err;
@@ -650,7 +650,7 @@ tw_err billing_list_payment_methods(tw_billing_ctx *c, tw_billing_page *page,
         return TW_ERR_NO_MEMORY;
     tw_key prefix;
     pm_key(&prefix, &c->user, NULL);
-    err = billing_page(c, &prefix, NULL, false, page, pm_item, &l);
+    err = billing_page(c, &prefix, NULL, NULL, false, page, pm_item, &l);
     *items = l.items;
     *n = l.n;
     return err;

@@ -248,7 +248,7 @@ static tw_err list(tw_billing_ctx *c, struct list *l, tw_billing_page *page)
         return TW_ERR_NO_MEMORY;
     tw_key prefix;
     billing_plan_key(&prefix, NULL);
-    return billing_page(c, &prefix, NULL, false, page, list_one, l);
+    return billing_page(c, &prefix, NULL, NULL, false, page, list_one, l);
 }
 
 tw_err tw_billing_list_plans(tw_billing_ctx *c, const char *currency, tw_billing_page *page,

@@ -597,7 +597,7 @@ tw_err tw_billing_list_students(tw_billing_ctx *c, Tw__V1__StudentVerificationSt
     tw__v1__list_student_verifications_response__init(r);
     tw_key prefix;
     index_key(&prefix, status, 0, NULL);
-    tw_err err = billing_page(c, &prefix, NULL, false, page, student_item, &l);
+    tw_err err = billing_page(c, &prefix, NULL, NULL, false, page, student_item, &l);
     r->verifications = l.items;
     r->n_verifications = l.n;
     *out = r;

@@ -413,7 +413,6 @@ struct events {
     tw_billing_ctx *c;
     const char *type;
     Tw__V1__WebhookEventFilter filter;
-    int64_t start_ms;
     Tw__V1__WebhookEvent **items;
     size_t n;
 };
@@ -423,14 +422,12 @@ static tw_err event_item(void *ctx, tw_store_iter *it, bool *taken)
     struct events *l = ctx;
     tw_key_reader kr;
     tw_store_iter_read_key(it, &kr);
-    int64_t ms;
+    int64_t ms; /* the page's range is checked by billing_page */
     char *id;
     tw_key_read_i64(&kr, &ms);
     tw_key_read_str(&kr, l->c->arena, &id, NULL);
     if (kr.err)
         return kr.err;
-    if (ms < l->start_ms)
-        return BILLING_PAGE_END;
     tw_key k;
     event_key(&k, id);
     event_record *r;
@@ -481,18 +478,19 @@ tw_err tw_billing_list_webhook_events(tw_billing_ctx *c, const char *type,
         billing_bad(c, "start_time", "must be before end_time");
     if (billing_bad_since(c, before))
         return TW_ERR_VALIDATION;
-    struct events l = {c, type, filter, start_ms, NULL, 0};
+    struct events l = {c, type, filter, NULL, 0};
     if ((l.items = tw_arena_alloc(c->arena, (TW_PAGE_SIZE_MAX + 1) * sizeof *l.items)) == NULL)
         return TW_ERR_NO_MEMORY;
     Tw__V1__ListWebhookEventsResponse *r = tw_arena_alloc(c->arena, sizeof *r);
     if (r == NULL)
         return TW_ERR_NO_MEMORY;
     tw__v1__list_webhook_events_response__init(r);
-    tw_key prefix, first;
+    tw_key prefix, first, stop;
     tw_key_init(&prefix, TW_KF_BILLING_WEBHOOK_BY_TIME);
-    tw_key_init(&first, TW_KF_BILLING_WEBHOOK_BY_TIME);
-    tw_key_i64(&first, end_ms); /* newest first: keys before end_ms */
-    tw_err err = billing_page(c, &prefix, &first, true, page, event_item, &l);
+    first = stop = prefix;
+    tw_key_i64(&first, end_ms);  /* newest first: keys before end_ms */
+    tw_key_i64(&stop, start_ms); /* down to the first key of start_ms */
+    tw_err err = billing_page(c, &prefix, &first, &stop, true, page, event_item, &l);
     r->events = l.items;
     r->n_events = l.n;
     *out = r;

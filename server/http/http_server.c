@@ -14,6 +14,7 @@
 
 #include "tw_id.h"
 #include "tw_log.h"
+#include "tw_net.h"
 #include "tw_time.h"
 
 #include <arpa/inet.h>
@@ -306,21 +307,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static bool resolve(const char *listen, struct sockaddr_storage *out, char *errbuf, size_t errlen)
 {
     char host[256];
-    const char *colon = strrchr(listen, ':');
-    size_t len = colon ? (size_t)(colon - listen) : 0;
-    if (colon == NULL || len == 0 || len >= sizeof host) {
+    const char *port;
+    if (!tw_net_split_listen(listen, host, sizeof host, &port)) {
         snprintf(errbuf, errlen, "cannot listen on %s: expected host:port", listen);
         return false;
     }
-    memcpy(host, listen, len);
-    host[len] = '\0';
-    char *h = host;
-    if (h[0] == '[' && h[len - 1] == ']') {
-        h[len - 1] = '\0';
-        h++;
-    }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(h, colon + 1, &hints, &res);
+    int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
         snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, gai_strerror(rc));
         return false;

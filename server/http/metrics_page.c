@@ -20,6 +20,7 @@
 #include "ops/ops.h"
 #include "rpc/engine.h"
 #include "rpc/metrics.h"
+#include "tw_array.h"
 #include "tw_counter.h"
 #include "tw_store_ops.h"
 #include "tw_time.h"
@@ -558,12 +559,10 @@ static tw_err add_series(void *ctx, const char *dims, uint64_t total)
 {
     struct series_list *l = ctx;
     if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct series *grown = realloc(l->items, cap * sizeof *grown);
+        struct series *grown = tw_array_grow(l->items, l->count, &l->cap, sizeof *grown, 16);
         if (grown == NULL)
             return TW_ERR_NO_MEMORY;
         l->items = grown;
-        l->cap = cap;
     }
     if ((l->items[l->count].dims = strdup(dims)) == NULL)
         return TW_ERR_NO_MEMORY;

@@ -5,6 +5,7 @@
 #include "blob_s3.h"
 #include "cli.h"
 #include "tw/store/v1/voice_records.pb-c.h"
+#include "tw_array.h"
 #include "tw_hex.h"
 #include "tw_log.h"
 #include "tw_time.h"
@@ -135,12 +136,10 @@ struct sha_list {
 static bool sha_list_add(struct sha_list *l, const char *sha)
 {
     if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        void *grown = realloc(l->items, cap * sizeof *l->items);
+        void *grown = tw_array_grow(l->items, l->count, &l->cap, sizeof *l->items, 256);
         if (grown == NULL)
             return false;
         l->items = grown;
-        l->cap = cap;
     }
     memcpy(l->items[l->count++], sha, SHA256_HEX + 1);
     return true;
@@ -570,12 +569,10 @@ static tw_err key_list_add(void *ctx, const char *key, const tw_blob_info *info)
     (void)info;
     struct key_list *l = ctx;
     if (l->count == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **grown = realloc(l->keys, cap * sizeof *grown);
+        char **grown = tw_array_grow(l->keys, l->count, &l->cap, sizeof *grown, 64);
         if (grown == NULL)
             return TW_ERR_NO_MEMORY;
         l->keys = grown;
-        l->cap = cap;
     }
     return (l->keys[l->count++] = strdup(key)) ? TW_OK : TW_ERR_NO_MEMORY;
 }

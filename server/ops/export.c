@@ -3,6 +3,7 @@
 
 #include "pbjson.h"
 #include "tw/store/v1/voice_records.pb-c.h"
+#include "tw_array.h"
 #include "tw_hex.h"
 
 #include <jansson.h>
@@ -152,12 +153,11 @@ static tw_err note_met(tw_export *x, const Tw__Store__V1__VoiceNoteRecord *rec)
     if (rec->note == NULL)
         return TW_OK;
     if (x->nnotes == x->notes_cap) {
-        size_t cap = x->notes_cap ? x->notes_cap * 2 : 16;
-        struct note_ref *grown = realloc(x->notes, cap * sizeof *grown);
+        struct note_ref *grown =
+            tw_array_grow(x->notes, x->nnotes, &x->notes_cap, sizeof *grown, 16);
         if (grown == NULL)
             return TW_ERR_NO_MEMORY;
         x->notes = grown;
-        x->notes_cap = cap;
     }
     struct note_ref *n = &x->notes[x->nnotes];
     snprintf(n->id, sizeof n->id, "%s", rec->note->id);

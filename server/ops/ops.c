@@ -49,14 +49,7 @@ struct tw_ops {
  * lock must be held. */
 static bool sleep_locked(tw_ops *ops, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = tw_mono_deadline(ms);
     while (!ops->stopping && pthread_cond_timedwait(&ops->wake, &ops->lock, &until) == 0)
         ;
     return !ops->stopping;

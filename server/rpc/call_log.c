@@ -277,9 +277,7 @@ static void *summary_main(void *arg)
     int64_t last = tw_mono_ns();
     pthread_mutex_lock(&summary_lock);
     while (!summary_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += opts.summary_s;
+        struct timespec until = tw_mono_deadline((int64_t)opts.summary_s * 1000);
         while (!summary_stop && pthread_cond_timedwait(&summary_wake, &summary_lock, &until) == 0)
             ;
         pthread_mutex_unlock(&summary_lock);

@@ -29,6 +29,7 @@
 #include "schema.h"
 #include "tw_id.h"
 #include "tw_log.h"
+#include "tw_net.h"
 #include "tw_time.h"
 
 #include <arpa/inet.h>
@@ -769,26 +770,25 @@ static tw_err admit(tw_call *c)
     return (m->flags & TW_PUBLIC) ? TW_OK : TW_ERR_AUTH_MISSING_TOKEN;
 }
 
+/* Starts reading the call's next message; the lock must be held. */
+static bool start_recv_locked(tw_call *c)
+{
+    grpc_op op = {.op = GRPC_OP_RECV_MESSAGE, .data.recv_message.recv_message = &c->recv_buffer};
+    return start_batch_locked(c, &op, 1, OP_RECV);
+}
+
 static void start_recv(tw_call *c)
 {
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &c->recv_buffer;
     pthread_mutex_lock(&c->lock);
-    start_batch_locked(c, &op, 1, OP_RECV);
+    start_recv_locked(c);
     pthread_mutex_unlock(&c->lock);
 }
 
 void tw_call_read_next(tw_call *c)
 {
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &c->recv_buffer;
     pthread_mutex_lock(&c->lock);
     bool finished = c->finished;
-    bool reading = !finished && start_batch_locked(c, &op, 1, OP_RECV);
+    bool reading = !finished && start_recv_locked(c);
     pthread_mutex_unlock(&c->lock);
     /* A read that cannot start will never complete: end the call here. */
     if (!finished && !reading)
@@ -1417,20 +1417,13 @@ void tw_engine_set_gate(tw_engine *e, tw_gate_fn *gate, void *ctx)
 bool tw_engine_address_available(const char *listen, char *errbuf, size_t errlen)
 {
     char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host) {
+    const char *port;
+    if (!tw_net_split_listen(listen, host, sizeof host, &port)) {
         snprintf(errbuf, errlen, "cannot listen on %s: expected host:port", listen);
         return false;
     }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *h = host;
-    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-        h[strlen(h) - 1] = '\0';
-        h++;
-    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(h, colon + 1, &hints, &res);
+    int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
         snprintf(errbuf, errlen, "cannot listen on %s: %s", listen, gai_strerror(rc));
         return false;
@@ -1597,14 +1590,7 @@ void tw_engine_each_method(const tw_engine *e,
  * pending), up to ms. */
 static bool wait_for_calls(tw_engine *e, int ms, bool requests_too)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = tw_mono_deadline(ms);
     pthread_mutex_lock(&e->count_lock);
     int rc = 0;
     while ((e->live_calls > 0 || (requests_too && e->pending_requests > 0)) && rc == 0)

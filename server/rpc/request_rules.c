@@ -4,6 +4,7 @@
 
 #include "google/protobuf/timestamp.pb-c.h"
 #include "tw/v1/field_rules.pb-c.h"
+#include "tw_array.h"
 #include "tw_id.h"
 #include "tw_utf8.h"
 #include "wire.h"
@@ -132,12 +133,9 @@ static const tw_message_rules *rules_for(tw_request_rules *r, const ProtobufCMes
     tw_message_rules *m = calloc(1, sizeof *m);
     struct field_rule *fields = calloc(d->n_fields + 1, sizeof *fields);
     if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        tw_message_rules **grown = realloc(r->messages, cap * sizeof *grown);
-        if (grown != NULL) {
+        tw_message_rules **grown = tw_array_grow(r->messages, r->n, &r->cap, sizeof *grown, 64);
+        if (grown != NULL)
             r->messages = grown;
-            r->cap = cap;
-        }
     }
     if (m == NULL || fields == NULL || r->n == r->cap) {
         free(m);
@@ -336,7 +334,8 @@ static void walk_message(struct walk *w, const tw_message_rules *r, const uint8_
             tw_violations_add(w->v, w->path, "is required");
             w->path[at] = '\0';
         }
-        if (d->fields[i].label != PROTOBUF_C_LABEL_REPEATED || counts[rule->slot] <= rule->max_items)
+        if (d->fields[i].label != PROTOBUF_C_LABEL_REPEATED ||
+            counts[rule->slot] <= rule->max_items)
             continue;
         path_push(w, at, d->fields[i].name, -1);
         tw_violations_add(w->v, w->path, "has %llu items; at most %u are allowed",

@@ -6,6 +6,7 @@
 #include "schema.h"
 
 #include "google/protobuf/descriptor.pb-c.h"
+#include "tw_array.h"
 #include "wire.h"
 
 #include <stdio.h>
@@ -47,8 +48,7 @@ static tw_err split_files(tw_schema *s, const uint8_t *data, size_t len)
             wire_type != TW_WIRE_LEN)
             return TW_ERR_INTERNAL;
         if (s->nfiles == cap) {
-            cap = cap ? cap * 2 : 32;
-            struct schema_file *grown = realloc(s->files, cap * sizeof *grown);
+            struct schema_file *grown = tw_array_grow(s->files, s->nfiles, &cap, sizeof *grown, 32);
             if (grown == NULL)
                 return TW_ERR_NO_MEMORY;
             s->files = grown;
@@ -68,8 +68,8 @@ static tw_err split_files(tw_schema *s, const uint8_t *data, size_t len)
 static tw_err add_symbol(tw_schema *s, const char *prefix, const char *name, int file)
 {
     if (s->nsymbols == s->symbols_cap) {
-        s->symbols_cap = s->symbols_cap ? s->symbols_cap * 2 : 256;
-        struct schema_symbol *grown = realloc(s->symbols, s->symbols_cap * sizeof *grown);
+        struct schema_symbol *grown =
+            tw_array_grow(s->symbols, s->nsymbols, &s->symbols_cap, sizeof *grown, 256);
         if (grown == NULL)
             return TW_ERR_NO_MEMORY;
         s->symbols = grown;

@@ -23,6 +23,7 @@
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_log.h"
 #include "tw_migrate.h"
+#include "tw_page.h"
 #include "tw_store_ops.h"
 #include "tw_time.h"
 #include "tw_unique.h"
@@ -673,6 +674,36 @@ static bool scanned_user(tw_store_iter *it, bool by_flag, tw_arena *arena, tw_id
     return r.err == TW_OK;
 }
 
+/* A page of ListUsers: the accounts of the scanned keys, into out. */
+struct user_page {
+    tw_store *store;
+    bool by_flag;
+    tw_arena *arena;
+    Tw__V1__ListUsersResponse *out;
+};
+
+static tw_err user_item(void *ctx, tw_store_iter *it, bool *taken)
+{
+    struct user_page *p = ctx;
+    tw_id user;
+    Tw__Store__V1__Account *account;
+    if (!scanned_user(it, p->by_flag, p->arena, &user))
+        return TW_ERR_DB_CORRUPT;
+    /* Accounts being deleted are left out (a flag's entry of a deleted
+     * account, too). */
+    tw_err err = tw_account_load(p->store, &user, p->arena, &account);
+    if (err == TW_ERR_NOT_FOUND)
+        return TW_OK;
+    if (err)
+        return err;
+    Tw__V1__User *u = tw_account_to_user(account, p->arena);
+    if (u == NULL)
+        return TW_ERR_NO_MEMORY;
+    p->out->users[p->out->n_users++] = u;
+    *taken = true;
+    return TW_OK;
+}
+
 static tw_err list_users(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
 {
     const Tw__V1__ListUsersRequest *in = (const void *)request;
@@ -693,49 +724,21 @@ static tw_err list_users(tw_call *call, const ProtobufCMessage *request, Protobu
     tw_key_init(&prefix, flag ? TW_KF_ACCOUNT_BY_FLAG : TW_KF_USER);
     if (flag)
         tw_key_str(&prefix, flag);
-    tw_store_iter *it;
-    if ((err = tw_store_scan(app->store, &prefix, page.cursor, page.cursor_len, true, &it)))
+    if ((out->users = tw_arena_alloc(arena, page.size * sizeof *out->users)) == NULL)
+        return tw_kit_fail(call, TW_ERR_NO_MEMORY);
+    tw_store_page_query q = {
+        .prefix = &prefix,
+        .reverse = true,
+        .after = page.cursor,
+        .after_len = page.cursor_len,
+        .limit = page.size,
+    };
+    struct user_page p = {app->store, flag != NULL, arena, out};
+    uint8_t *next;
+    size_t next_len;
+    if ((err = tw_store_page_scan(app->store, &q, user_item, &p, arena, &next, &next_len)))
         return tw_kit_fail(call, err);
-    out->users = tw_arena_alloc(arena, page.size * sizeof *out->users);
-    err = out->users ? TW_OK : TW_ERR_NO_MEMORY;
-    bool more = false;
-    uint8_t *last = NULL;
-    size_t last_len = 0;
-    while (!err && tw_store_iter_next(it)) {
-        if (out->n_users == page.size) {
-            more = true;
-            break;
-        }
-        tw_id user;
-        Tw__Store__V1__Account *account;
-        if (!scanned_user(it, flag != NULL, arena, &user)) {
-            err = TW_ERR_DB_CORRUPT;
-            break;
-        }
-        const uint8_t *key;
-        tw_store_iter_key(it, &key, &last_len);
-        if ((last = tw_arena_alloc(arena, last_len)) == NULL) {
-            err = TW_ERR_NO_MEMORY;
-            break;
-        }
-        memcpy(last, key, last_len);
-        /* Accounts being deleted are left out (a flag's entry of a deleted
-         * account, too). */
-        err = tw_account_load(app->store, &user, arena, &account);
-        if (err == TW_ERR_NOT_FOUND) {
-            err = TW_OK;
-            continue;
-        }
-        Tw__V1__User *u = err ? NULL : tw_account_to_user(account, arena);
-        if (!err && u == NULL)
-            err = TW_ERR_NO_MEMORY;
-        if (!err)
-            out->users[out->n_users++] = u;
-    }
-    tw_err close_err = tw_store_iter_close(it);
-    if ((err = err ? err : close_err))
-        return tw_kit_fail(call, err);
-    return tw_kit_page_close(call, &page, more ? last : NULL, last_len, &out->next_page_token);
+    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
 }
 
 static tw_err list_user_sessions(tw_call *call, const ProtobufCMessage *request,

@@ -9,6 +9,7 @@
 
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "rpc/schema.h"
+#include "tw_array.h"
 
 #include <stdlib.h>
 
@@ -28,14 +29,13 @@ static void collect_file(void *ctx, const uint8_t *data, size_t len)
 {
     struct file_list *list = ctx;
     if (list->n == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 8;
-        ProtobufCBinaryData *grown = realloc(list->files, cap * sizeof *grown);
+        ProtobufCBinaryData *grown =
+            tw_array_grow(list->files, list->n, &list->cap, sizeof *grown, 8);
         if (grown == NULL) {
             list->failed = true;
             return;
         }
         list->files = grown;
-        list->cap = cap;
     }
     list->files[list->n++] = (ProtobufCBinaryData){len, (uint8_t *)data};
 }

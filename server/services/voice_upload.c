@@ -13,6 +13,7 @@
 #include "voice_upload.h"
 
 #include "app.h"
+#include "pbtime.h"
 #include "tw_hex.h"
 #include "tw_owned.h"
 #include "voice/audio_format.h"
@@ -437,7 +438,7 @@ static void upload_commit(void *arg)
     note->sha256 = sha;
     int64_t ms = upload_duration(u);
     if (ms >= 0)
-        note->duration = tw_voice_duration(arena, ms);
+        note->duration = tw_duration_new(arena, ms);
 
     /* The note, remembered with the upload's request_id: a concurrent retry
      * that committed first is the answer, and this audio belongs to

@@ -4,20 +4,7 @@
 #include "recurrence.h"
 #include "tw_counter.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
-
-tw_err tw_task_fail(tw_task_env *env, tw_err err, const char *fmt, ...)
-{
-    char text[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    env->message = tw_arena_strdup(env->arena, text);
-    return err;
-}
 
 static tw_err violation(tw_task_env *env, const char *field, const char *text)
 {

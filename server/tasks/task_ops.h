@@ -36,9 +36,9 @@ typedef struct tw_task_env {
     const char *message;       /* with an error: what the client is told */
 } tw_task_env;
 
-/* Sets env->message (formatted into env->arena) and returns err. */
-tw_err tw_task_fail(tw_task_env *env, tw_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Sets env->message (formatted into env->arena) and returns err
+ * (tw_err_explain). */
+#define tw_task_fail(env, err, ...) tw_err_explain((env)->arena, &(env)->message, err, __VA_ARGS__)
 
 /* Creates `in` (its id, when set, a UUIDv7 the client chose), edited at
  * edit_ms. TW_ERR_ALREADY_EXISTS when the id is taken. */

@@ -26,6 +26,8 @@
  */
 #include "stt.h"
 
+#include "tw_array.h"
+
 #include <ctype.h>
 #include <pocketsphinx.h>
 #include <pthread.h>
@@ -407,12 +409,10 @@ static tw_err add_word(struct recognizer *r, const char *word, int64_t start, in
                        float confidence)
 {
     if (r->nwords == r->words_cap) {
-        size_t cap = r->words_cap ? r->words_cap * 2 : 64;
-        struct word *words = realloc(r->words, cap * sizeof *words);
+        struct word *words = tw_array_grow(r->words, r->nwords, &r->words_cap, sizeof *words, 64);
         if (words == NULL)
             return TW_ERR_NO_MEMORY;
         r->words = words;
-        r->words_cap = cap;
     }
     /* "word(2)" is the word's second pronunciation. */
     size_t len = strcspn(word, "(");

@@ -93,10 +93,6 @@ tw_blob_store *tw_voice_blobs(tw_voice *v);
 tw_pool *tw_voice_pool(tw_voice *v);
 int64_t tw_voice_now_ms(const tw_voice *v);
 
-/* A Timestamp (Unix ms) and a Duration (ms) in arena; NULL when out of memory. */
-Google__Protobuf__Timestamp *tw_voice_timestamp(tw_arena *arena, int64_t unix_ms);
-Google__Protobuf__Duration *tw_voice_duration(tw_arena *arena, int64_t ms);
-
 /* The blob key of a note's audio, "<user-id>/<note-id>", in arena. */
 const char *tw_voice_blob_key(const tw_id *user, const tw_id *note, tw_arena *arena);
 

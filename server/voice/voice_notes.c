@@ -8,6 +8,7 @@
 #include "voice_internal.h"
 
 #include "jobs.h"
+#include "pbtime.h"
 #include "tw_changelog.h"
 #include "tw_counter.h"
 #include "tw_jobs.h"
@@ -32,28 +33,6 @@ static void arena_pb_free(void *arena, void *ptr)
 ProtobufCAllocator voice_allocator(tw_arena *arena)
 {
     return (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, arena};
-}
-
-Google__Protobuf__Timestamp *tw_voice_timestamp(tw_arena *arena, int64_t unix_ms)
-{
-    Google__Protobuf__Timestamp *ts = tw_arena_alloc(arena, sizeof *ts);
-    if (ts != NULL) {
-        google__protobuf__timestamp__init(ts);
-        ts->seconds = unix_ms / 1000;
-        ts->nanos = (int32_t)(unix_ms % 1000) * 1000000;
-    }
-    return ts;
-}
-
-Google__Protobuf__Duration *tw_voice_duration(tw_arena *arena, int64_t ms)
-{
-    Google__Protobuf__Duration *d = tw_arena_alloc(arena, sizeof *d);
-    if (d != NULL) {
-        google__protobuf__duration__init(d);
-        d->seconds = ms / 1000;
-        d->nanos = (int32_t)(ms % 1000) * 1000000;
-    }
-    return d;
 }
 
 /* ---- keys ----------------------------------------------------------------- */
@@ -139,10 +118,8 @@ tw_err voice_job_enqueue(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id 
     job.user_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)user->bytes};
     job.note_id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)note->bytes};
     job.generation = generation;
-    uint8_t payload[64];
-    size_t len = tw__store__v1__voice_transcribe_job__pack(&job, payload);
     tw_job_options opts = {.max_attempts = v->job_attempts};
-    return tw_txn_job_enqueue(t, TW_VOICE_JOB_TYPE, payload, len, &opts, NULL);
+    return tw_txn_job_enqueue_msg(t, TW_VOICE_JOB_TYPE, &job.base, &opts, NULL);
 }
 
 /* ---- create ----------------------------------------------------------------- */
@@ -169,8 +146,8 @@ tw_err tw_txn_voice_note_create(tw_txn *t, tw_voice *v, const tw_id *user,
     *note = *in;
     note->status = live ? TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_TRANSCRIBING
                         : TW__V1__VOICE_NOTE_STATUS__VOICE_NOTE_STATUS_PENDING;
-    note->create_time = tw_voice_timestamp(arena, now);
-    note->update_time = tw_voice_timestamp(arena, now);
+    note->create_time = tw_timestamp_new(arena, now);
+    note->update_time = tw_timestamp_new(arena, now);
     rec->note = note;
     rec->blob_key = (char *)blob_key;
     rec->generation = 1;
@@ -406,7 +383,7 @@ static tw_err retranscribe_apply(tw_txn *t, void *ctx)
         note->vocabulary = (Tw__V1__VocabularyTerm **)r->vocabulary;
         note->n_vocabulary = r->nvocabulary;
     }
-    note->update_time = tw_voice_timestamp(r->arena, tw_voice_now_ms(r->v));
+    note->update_time = tw_timestamp_new(r->arena, tw_voice_now_ms(r->v));
     err = voice_record_put(t, r->user, r->note, old, rec);
     if (err == TW_OK)
         err = voice_job_enqueue(r->v, t, r->user, r->note, rec->generation);

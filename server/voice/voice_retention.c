@@ -5,7 +5,9 @@
  */
 #include "voice_internal.h"
 
+#include "tw_array.h"
 #include "tw_log.h"
+#include "tw_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,12 +89,10 @@ static tw_err orphan_check(void *ctx, const char *key, const tw_blob_info *info)
     if (err != TW_ERR_NOT_FOUND)
         return err;
     if (o->count == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16;
-        void *keys = realloc(o->keys, cap * sizeof *o->keys);
+        void *keys = tw_array_grow(o->keys, o->count, &o->cap, sizeof *o->keys, 16);
         if (keys == NULL)
             return TW_ERR_NO_MEMORY;
         o->keys = keys;
-        o->cap = cap;
     }
     snprintf(o->keys[o->count++], TW_BLOB_KEY_MAX + 1, "%s", key);
     return TW_OK;
@@ -149,12 +149,7 @@ static void *sweeper_main(void *arg)
             tw_log(TW_LOG_INFO, "voice retention sweep",
                    json_pack("{s:I, s:I}", "notes_deleted", (json_int_t)stats.notes_deleted,
                              "orphans_deleted", (json_int_t)stats.orphans_deleted));
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += v->sweep_interval_ms / 1000;
-        until.tv_nsec += (v->sweep_interval_ms % 1000) * 1000000;
-        until.tv_sec += until.tv_nsec / 1000000000;
-        until.tv_nsec %= 1000000000;
+        struct timespec until = tw_mono_deadline(v->sweep_interval_ms);
         pthread_mutex_lock(&v->sweep_lock);
         while (!v->sweep_stop &&
                pthread_cond_timedwait(&v->sweep_wake, &v->sweep_lock, &until) == 0)

@@ -6,6 +6,7 @@
  */
 #include "voice_internal.h"
 
+#include "pbtime.h"
 #include "tw_log.h"
 
 #include <stdio.h>
@@ -136,15 +137,15 @@ static Tw__V1__Transcript *transcript_message(tw_arena *arena, const tw_transcri
     m->language = (char *)t->language;
     m->confidence = t->confidence;
     m->engine = (char *)t->engine;
-    m->complete_time = tw_voice_timestamp(arena, now);
+    m->complete_time = tw_timestamp_new(arena, now);
     for (size_t i = 0; i < t->nwords; i++) {
         Tw__V1__TranscriptWord *w = tw_arena_alloc(arena, sizeof *w);
         if (w == NULL)
             return NULL;
         tw__v1__transcript_word__init(w);
         w->word = (char *)t->words[i].word;
-        w->start_offset = tw_voice_duration(arena, t->words[i].start_ms);
-        w->end_offset = tw_voice_duration(arena, t->words[i].end_ms);
+        w->start_offset = tw_duration_new(arena, t->words[i].start_ms);
+        w->end_offset = tw_duration_new(arena, t->words[i].end_ms);
         w->confidence = t->words[i].confidence;
         words[i] = w;
     }
@@ -180,7 +181,7 @@ static tw_err outcome_apply(tw_txn *t, void *ctx)
     *note = *old->note;
     rec->note = note;
     int64_t now = tw_voice_now_ms(o->v);
-    note->update_time = tw_voice_timestamp(o->arena, now);
+    note->update_time = tw_timestamp_new(o->arena, now);
     const char *counted = NULL;
     switch (o->kind) {
     case OUTCOME_STARTED:
@@ -193,7 +194,7 @@ static tw_err outcome_apply(tw_txn *t, void *ctx)
         if (note->transcript == NULL)
             return TW_ERR_NO_MEMORY;
         if (note->duration == NULL && o->transcript->duration_ms >= 0)
-            note->duration = tw_voice_duration(o->arena, o->transcript->duration_ms);
+            note->duration = tw_duration_new(o->arena, o->transcript->duration_ms);
         counted = "status=transcribed";
         break;
     case OUTCOME_FAILED:

@@ -54,9 +54,8 @@ void tw_focus_check_new(const tw_focus_new *n, tw_violations *v)
                           "must be a built-in template (pomodoro, flowtime, fifty_ten, countdown) "
                           "or a template id");
     int64_t planned;
-    if (n->planned_duration != NULL &&
-        (!tw_duration_to_ms(n->planned_duration, &planned) || planned < PLANNED_MIN_MS ||
-         planned > PLANNED_MAX_MS))
+    if (n->planned_duration != NULL && (!tw_duration_to_ms(n->planned_duration, &planned) ||
+                                        planned < PLANNED_MIN_MS || planned > PLANNED_MAX_MS))
         tw_violations_add(v, "planned_duration", "must be between 1 minute and 12 hours");
     tw_wellness_check_labels(v, "tags", n->tags, n->n_tags, TAG_MAX_CHARS);
 }
@@ -196,8 +195,7 @@ static tw_err enqueue_abandon(tw_txn *t, tw_wellness_env *env, const tw_id *id,
  * in the session's transaction; a task deleted since the session was made
  * gets nothing. The one place a session reaches its task.
  */
-static tw_err credit_task(tw_txn *t, tw_wellness_env *env, const char *task_id,
-                          int64_t focused_ms)
+static tw_err credit_task(tw_txn *t, tw_wellness_env *env, const char *task_id, int64_t focused_ms)
 {
     tw_id task;
     if (task_id[0] == '\0' || !tw_id_parse(task_id, &task))
@@ -485,51 +483,34 @@ tw_err tw_focus_list(tw_wellness_env *env, int state, int64_t from_ms, int64_t t
     return err;
 }
 
+/* What each session of the stats window is added to. */
+struct stats_ctx {
+    tw_store *store;
+    const tw_id *user;
+    tw_focus_stats *st;
+    int64_t now_ms;
+};
+
+static tw_err stats_item(void *ctx, int64_t time_ms, const tw_id *id, tw_store_iter *it,
+                         tw_arena *scratch)
+{
+    (void)time_ms, (void)it;
+    struct stats_ctx *c = ctx;
+    Tw__V1__FocusSession *session;
+    tw_err err = read_session(c->store, NULL, c->user, id, scratch, &session);
+    if (err == TW_ERR_NOT_FOUND) /* changed since the scan began */
+        return TW_OK;
+    return err ? err : tw_focus_stats_add(c->st, session, c->now_ms);
+}
+
 tw_err tw_focus_collect_stats(tw_store *s, const tw_id *user, tw_focus_stats *st, int64_t now_ms)
 {
-    tw_key prefix, after;
+    tw_key prefix;
     tw_key_init(&prefix, TW_KF_FOCUS_SESSION_BY_START);
     tw_key_id(&prefix, user);
-    after = prefix;
-    tw_key_i64(&after, st->from_ms - TW_FOCUS_STATS_LOOKBACK_MS);
-    tw_store_iter *it;
-    tw_err err = tw_store_scan(s, &prefix, after.bytes, after.len, false, &it);
-    if (err)
-        return err;
-    tw_arena *scratch = NULL;
-    for (uint32_t n = 0; tw_store_iter_next(it); n++) {
-        if (n % STATS_SCRATCH_SESSIONS == 0) {
-            tw_arena_free(scratch);
-            if ((scratch = tw_arena_new(STATS_SCRATCH_SESSIONS * 512)) == NULL) {
-                err = TW_ERR_NO_MEMORY;
-                break;
-            }
-        }
-        tw_key_reader r;
-        tw_id skip, id;
-        int64_t start_ms;
-        tw_store_iter_read_key(it, &r);
-        tw_key_read_id(&r, &skip);
-        tw_key_read_i64(&r, &start_ms);
-        tw_key_read_id(&r, &id);
-        if (r.err) {
-            err = r.err;
-            break;
-        }
-        if (start_ms >= st->to_ms)
-            break;
-        Tw__V1__FocusSession *session;
-        err = read_session(s, NULL, user, &id, scratch, &session);
-        if (err == TW_ERR_NOT_FOUND) {
-            err = TW_OK;
-            continue;
-        }
-        if (err || (err = tw_focus_stats_add(st, session, now_ms)))
-            break;
-    }
-    tw_arena_free(scratch);
-    tw_err close_err = tw_store_iter_close(it);
-    return err ? err : close_err;
+    struct stats_ctx c = {s, user, st, now_ms};
+    return tw_index_window(s, &prefix, st->from_ms - TW_FOCUS_STATS_LOOKBACK_MS, st->to_ms,
+                           STATS_SCRATCH_SESSIONS, STATS_SCRATCH_SESSIONS * 512, stats_item, &c);
 }
 
 /* ---- The auto-abandon job ----------------------------------------------------------------- */

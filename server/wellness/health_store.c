@@ -228,7 +228,8 @@ tw_err tw_health_update(tw_txn *t, tw_wellness_env *env, const tw_id *id,
             continue;
         named = type;
         if (tw_health_payload_type(values->payload_case) != type)
-            tw_violations_add(v, "health_log", "update_mask names %s but health_log has no %s payload",
+            tw_violations_add(v, "health_log",
+                              "update_mask names %s but health_log has no %s payload",
                               tw_health_type_name(type), tw_health_type_name(type));
     }
     if (tw_violations_total(v) > before)
@@ -332,49 +333,26 @@ tw_err tw_health_list(tw_wellness_env *env, const tw_health_query *q, const uint
 
 /* ---- Summaries ------------------------------------------------------------ */
 
+static tw_err summary_item(void *ctx, int64_t time_ms, const tw_id *id, tw_store_iter *it,
+                           tw_arena *scratch)
+{
+    (void)id;
+    tw_value v;
+    tw_err err = tw_store_iter_value(it, scratch, &v);
+    if (err == TW_OK)
+        tw_health_summary_add(ctx, time_ms, (const Tw__Store__V1__HealthLogDigest *)v.msg);
+    return err;
+}
+
 tw_err tw_health_summarize(tw_store *store, const tw_id *user, tw_health_summary *s)
 {
     int64_t from_ms, to_ms;
     tw_health_summary_window(s, &from_ms, &to_ms);
-    tw_key prefix, after;
+    tw_key prefix;
     tw_key_init(&prefix, TW_KF_HEALTH_LOG_BY_TIME);
     tw_key_id(&prefix, user);
-    after = prefix;
-    /* Whole keys of time from_ms sort after this prefix of them. */
-    tw_key_i64(&after, from_ms);
-    tw_store_iter *it;
-    tw_err err = tw_store_scan(store, &prefix, after.bytes, after.len, false, &it);
-    if (err)
-        return err;
     /* Digests are decoded into a scratch arena renewed every so often, so a
      * summary of many entries runs in little memory. */
-    tw_arena *scratch = NULL;
-    for (uint32_t n = 0; tw_store_iter_next(it); n++) {
-        if (n % SUMMARY_SCRATCH_ENTRIES == 0) {
-            tw_arena_free(scratch);
-            if ((scratch = tw_arena_new(SUMMARY_SCRATCH_ENTRIES * 64)) == NULL) {
-                err = TW_ERR_NO_MEMORY;
-                break;
-            }
-        }
-        tw_key_reader r;
-        tw_id skip;
-        int64_t start_ms;
-        tw_store_iter_read_key(it, &r);
-        tw_key_read_id(&r, &skip);
-        tw_key_read_i64(&r, &start_ms);
-        if (r.err) {
-            err = r.err;
-            break;
-        }
-        if (start_ms >= to_ms)
-            break;
-        tw_value v;
-        if ((err = tw_store_iter_value(it, scratch, &v)))
-            break;
-        tw_health_summary_add(s, start_ms, (const Tw__Store__V1__HealthLogDigest *)v.msg);
-    }
-    tw_arena_free(scratch);
-    tw_err close_err = tw_store_iter_close(it);
-    return err ? err : close_err;
+    return tw_index_window(store, &prefix, from_ms, to_ms, SUMMARY_SCRATCH_ENTRIES,
+                           SUMMARY_SCRATCH_ENTRIES * 64, summary_item, s);
 }

@@ -1,26 +1,15 @@
 /* Shared rules of the health log and focus features, for wellness.h. */
 #include "wellness.h"
 
+#include "tw_page.h"
 #include "tw_utf8.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Keys a page may pass over for filters before it ends early with a cursor. */
 #define PAGE_SCAN_FACTOR 20
 #define PAGE_SCAN_MIN    2000
-
-tw_err tw_wellness_refuse(tw_wellness_env *env, tw_err err, const char *fmt, ...)
-{
-    char text[300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    env->message = tw_arena_strdup(env->arena, text);
-    return err;
-}
 
 /* ---- Bad fields ---------------------------------------------------------- */
 
@@ -107,8 +96,8 @@ tw_err tw_wellness_date_range(tw_violations *v, const char *start_date, const ch
 /* ---- Paging ------------------------------------------------------------------ */
 
 /* Reads the key parts before the time (the prefix's), then time and id. */
-static bool read_time_and_id(tw_store_iter *it, uint8_t prefix_parts, tw_arena *arena,
-                             int64_t *time_ms, tw_id *id)
+static tw_err read_time_and_id(tw_store_iter *it, uint8_t prefix_parts, tw_arena *arena,
+                               int64_t *time_ms, tw_id *id)
 {
     tw_key_reader r;
     tw_store_iter_read_key(it, &r);
@@ -138,16 +127,31 @@ static bool read_time_and_id(tw_store_iter *it, uint8_t prefix_parts, tw_arena *
     }
     tw_key_read_i64(&r, time_ms);
     tw_key_read_id(&r, id);
-    return r.err == TW_OK;
+    return r.err;
+}
+
+/* What tw_index_page's callback needs to be shown a key's time and id. */
+struct index_page {
+    uint8_t prefix_parts;
+    tw_arena *arena;
+    tw_page_fn fn;
+    void *ctx;
+};
+
+static tw_err index_item(void *ctx, tw_store_iter *it, bool *taken)
+{
+    struct index_page *p = ctx;
+    int64_t time_ms;
+    tw_id id;
+    tw_err err = read_time_and_id(it, p->prefix_parts, p->arena, &time_ms, &id);
+    return err ? err : p->fn(p->ctx, time_ms, &id, it, taken);
 }
 
 tw_err tw_index_page(tw_store *store, const tw_key *prefix, int64_t from_ms, int64_t to_ms,
                      const uint8_t *cursor, size_t cursor_len, uint32_t limit, tw_arena *arena,
                      tw_page_fn fn, void *ctx, const uint8_t **next, size_t *next_len)
 {
-    *next = NULL;
-    *next_len = 0;
-    tw_key start = *prefix;
+    tw_key start = *prefix, stop = *prefix;
     if (cursor_len == 0 && to_ms != INT64_MAX) {
         /* Keys of time to_ms sort after this prefix of them: a reverse scan
          * from here starts just before to_ms. */
@@ -155,49 +159,56 @@ tw_err tw_index_page(tw_store *store, const tw_key *prefix, int64_t from_ms, int
         cursor = start.bytes;
         cursor_len = start.len;
     }
-    tw_store_iter *it;
-    tw_err err = tw_store_scan(store, prefix, cursor, cursor_len, true, &it);
-    if (err)
-        return err;
-    uint32_t taken = 0;
-    uint64_t scanned = 0, max_scan = (uint64_t)limit * PAGE_SCAN_FACTOR;
+    /* Keys of a time before from_ms sort before this one. */
+    tw_key_i64(&stop, from_ms);
+    uint64_t max_scan = (uint64_t)limit * PAGE_SCAN_FACTOR;
     if (max_scan < PAGE_SCAN_MIN)
         max_scan = PAGE_SCAN_MIN;
-    uint8_t *last = NULL;
-    size_t last_len = 0;
-    bool more = false;
-    while (tw_store_iter_next(it)) {
+    tw_store_page_query q = {
+        .prefix = prefix,
+        .reverse = true,
+        .after = cursor,
+        .after_len = cursor_len,
+        .stop = &stop,
+        .limit = limit,
+        .max_scan = max_scan,
+    };
+    struct index_page p = {prefix->nparts, arena, fn, ctx};
+    uint8_t *page_next;
+    tw_err err = tw_store_page_scan(store, &q, index_item, &p, arena, &page_next, next_len);
+    *next = page_next;
+    return err;
+}
+
+tw_err tw_index_window(tw_store *store, const tw_key *prefix, int64_t from_ms, int64_t to_ms,
+                       uint32_t scratch_keys, size_t scratch_bytes, tw_window_fn fn, void *ctx)
+{
+    tw_key after = *prefix;
+    /* Whole keys of time from_ms sort after this prefix of them. */
+    tw_key_i64(&after, from_ms);
+    tw_store_iter *it;
+    tw_err err = tw_store_scan(store, prefix, after.bytes, after.len, false, &it);
+    if (err)
+        return err;
+    tw_arena *scratch = NULL;
+    for (uint32_t n = 0; tw_store_iter_next(it); n++) {
+        if (n % scratch_keys == 0) {
+            tw_arena_free(scratch);
+            if ((scratch = tw_arena_new(scratch_bytes)) == NULL) {
+                err = TW_ERR_NO_MEMORY;
+                break;
+            }
+        }
         int64_t time_ms;
         tw_id id;
-        if (!read_time_and_id(it, prefix->nparts, arena, &time_ms, &id)) {
-            err = TW_ERR_DB_CORRUPT;
+        if ((err = read_time_and_id(it, prefix->nparts, scratch, &time_ms, &id)))
             break;
-        }
-        if (time_ms < from_ms)
+        if (time_ms >= to_ms)
             break;
-        if (taken == limit || scanned == max_scan) {
-            more = true;
+        if ((err = fn(ctx, time_ms, &id, it, scratch)))
             break;
-        }
-        bool took = false;
-        if ((err = fn(ctx, time_ms, &id, it, &took)))
-            break;
-        taken += took;
-        scanned++;
-        const uint8_t *key;
-        tw_store_iter_key(it, &key, &last_len);
-        if ((last = tw_arena_alloc(arena, last_len)) == NULL) {
-            err = TW_ERR_NO_MEMORY;
-            break;
-        }
-        memcpy(last, key, last_len);
     }
+    tw_arena_free(scratch);
     tw_err close_err = tw_store_iter_close(it);
-    if (err == TW_OK)
-        err = close_err;
-    if (err == TW_OK && more && last != NULL) {
-        *next = last;
-        *next_len = last_len;
-    }
-    return err;
+    return err ? err : close_err;
 }

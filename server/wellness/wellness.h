@@ -44,10 +44,11 @@ typedef struct tw_wellness_env {
     const char *message;
 } tw_wellness_env;
 
-/* Sets env->message (formatted into env->arena) and returns err, for
+/* Sets env->message (formatted into env->arena) and returns err
+ * (tw_err_explain), for
  * `return tw_wellness_refuse(env, TW_ERR_NOT_FOUND, "... %s not found", id);`. */
-tw_err tw_wellness_refuse(tw_wellness_env *env, tw_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#define tw_wellness_refuse(env, err, ...)                                                          \
+    tw_err_explain((env)->arena, &(env)->message, err, __VA_ARGS__)
 
 /* ---- Bad fields --------------------------------------------------------- */
 
@@ -111,5 +112,17 @@ typedef tw_err (*tw_page_fn)(void *ctx, int64_t time_ms, const tw_id *id, tw_sto
 tw_err tw_index_page(tw_store *store, const tw_key *prefix, int64_t from_ms, int64_t to_ms,
                      const uint8_t *cursor, size_t cursor_len, uint32_t limit, tw_arena *arena,
                      tw_page_fn fn, void *ctx, const uint8_t **next, size_t *next_len);
+
+/*
+ * Every key of such an index with time in [from_ms, to_ms), oldest first,
+ * for statistics over a window: fn gets the time, the id, the iterator
+ * and a scratch arena (about scratch_bytes) renewed every scratch_keys
+ * keys, so a window of many entries runs in little memory; what fn makes
+ * in scratch lives until the next renewal. fn's error ends the scan.
+ */
+typedef tw_err (*tw_window_fn)(void *ctx, int64_t time_ms, const tw_id *id, tw_store_iter *it,
+                               tw_arena *scratch);
+tw_err tw_index_window(tw_store *store, const tw_key *prefix, int64_t from_ms, int64_t to_ms,
+                       uint32_t scratch_keys, size_t scratch_bytes, tw_window_fn fn, void *ctx);
 
 #endif

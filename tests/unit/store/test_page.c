@@ -148,6 +148,156 @@ START_TEST(the_next_cursor_is_a_copy_of_the_last_key)
 }
 END_TEST
 
+/* ---- tw_store_page_scan ----------------------------------------------------- */
+
+static const tw_id scan_user = {{0x01, 0x8f, [15] = 0x07}};
+
+/* Ten keys (scan_user, start_ms = 10, 20, ... 100, id), as an index a
+ * list pages through. */
+static void put_ten(void)
+{
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    for (int i = 1; i <= 10; i++) {
+        tw_id id = {{0x01, 0x90, [15] = (uint8_t)i}};
+        tw_key k;
+        tw_key_init(&k, TW_KF_FOCUS_SESSION_BY_START);
+        tw_key_id(&k, &scan_user);
+        tw_key_i64(&k, 10 * i);
+        tw_key_id(&k, &id);
+        ck_assert_int_eq(tw_txn_put(t, &k, &(tw_value){0}), TW_OK);
+    }
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+}
+
+/* Takes the keys whose time is not a multiple of skip_every (0: all),
+ * recording the times shown and taken. */
+struct scan_seen {
+    int skip_every;
+    int64_t shown[16], taken[16];
+    size_t nshown, ntaken;
+};
+
+static tw_err scan_item(void *ctx, tw_store_iter *it, bool *taken)
+{
+    struct scan_seen *s = ctx;
+    tw_key_reader r;
+    tw_store_iter_read_key(it, &r);
+    tw_id user;
+    int64_t ms;
+    tw_key_read_id(&r, &user);
+    tw_key_read_i64(&r, &ms);
+    s->shown[s->nshown++] = ms;
+    if (s->skip_every == 0 || ms % s->skip_every != 0) {
+        s->taken[s->ntaken++] = ms;
+        *taken = true;
+    }
+    return r.err;
+}
+
+static tw_key scan_prefix(void)
+{
+    tw_key k;
+    tw_key_init(&k, TW_KF_FOCUS_SESSION_BY_START);
+    tw_key_id(&k, &scan_user);
+    return k;
+}
+
+/* One page of q into s (fresh, taking what skip_every lets through);
+ * q->after moves on to the next page's cursor. Whether there is one. */
+static bool page(tw_store_page_query *q, struct scan_seen *s, int skip_every)
+{
+    *s = (struct scan_seen){.skip_every = skip_every};
+    uint8_t *next;
+    size_t next_len;
+    ck_assert_int_eq(tw_store_page_scan(fx.store, q, scan_item, s, fx.arena, &next, &next_len),
+                     TW_OK);
+    ck_assert_uint_eq(next == NULL, next_len == 0);
+    q->after = next;
+    q->after_len = next_len;
+    return next != NULL;
+}
+
+START_TEST(a_scan_pages_on_from_its_cursor_to_the_end)
+{
+    put_ten();
+    tw_key prefix = scan_prefix();
+    tw_store_page_query q = {.prefix = &prefix, .reverse = true, .limit = 4};
+    struct scan_seen s;
+    ck_assert(page(&q, &s, 0));
+    ck_assert_uint_eq(s.ntaken, 4);
+    ck_assert_int_eq(s.taken[0], 100);
+    ck_assert_int_eq(s.taken[3], 70);
+    q.limit = 6;
+    /* Exactly the rest: no next page. */
+    ck_assert(!page(&q, &s, 0));
+    ck_assert_uint_eq(s.ntaken, 6);
+    ck_assert_int_eq(s.taken[0], 60);
+    ck_assert_int_eq(s.taken[5], 10);
+}
+END_TEST
+
+START_TEST(a_range_ends_the_page_before_it_is_full)
+{
+    put_ten();
+    tw_key prefix = scan_prefix(), stop = prefix;
+    tw_key_i64(&stop, 70); /* newest first, down to time 70 */
+    tw_store_page_query q = {.prefix = &prefix, .reverse = true, .stop = &stop, .limit = 4};
+    struct scan_seen s;
+    /* 100, 90, 80, 70: a full page, and the range has nothing after it. */
+    ck_assert(!page(&q, &s, 0));
+    ck_assert_uint_eq(s.ntaken, 4);
+    ck_assert_int_eq(s.taken[3], 70);
+    /* Forward: from the first key up to (not including) time 40. */
+    stop = prefix;
+    tw_key_i64(&stop, 40);
+    q = (tw_store_page_query){.prefix = &prefix, .stop = &stop, .limit = 10};
+    ck_assert(!page(&q, &s, 0));
+    ck_assert_uint_eq(s.ntaken, 3);
+    ck_assert_int_eq(s.taken[2], 30);
+}
+END_TEST
+
+START_TEST(a_sparse_filter_ends_the_page_early_with_a_cursor)
+{
+    put_ten();
+    tw_key prefix = scan_prefix();
+    /* Takes only odd tens: 90, 70, 50... */
+    tw_store_page_query q = {.prefix = &prefix, .reverse = true, .limit = 5, .max_scan = 4};
+    struct scan_seen s;
+    ck_assert(page(&q, &s, 20));
+    ck_assert_uint_eq(s.nshown, 4);
+    ck_assert_uint_eq(s.ntaken, 2);
+    ck_assert_int_eq(s.taken[1], 70);
+    q.max_scan = 0;
+    ck_assert(!page(&q, &s, 20));
+    ck_assert_int_eq(s.shown[0], 60);
+    ck_assert_uint_eq(s.ntaken, 3);
+}
+END_TEST
+
+static tw_err scan_fails(void *ctx, tw_store_iter *it, bool *taken)
+{
+    (void)it, (void)taken;
+    return ++*(int *)ctx == 3 ? TW_ERR_DB_CORRUPT : TW_OK;
+}
+
+START_TEST(the_callbacks_error_ends_the_page)
+{
+    put_ten();
+    tw_key prefix = scan_prefix();
+    tw_store_page_query q = {.prefix = &prefix, .limit = 10};
+    int calls = 0;
+    uint8_t *next;
+    size_t next_len;
+    ck_assert_int_eq(
+        tw_store_page_scan(fx.store, &q, scan_fails, &calls, fx.arena, &next, &next_len),
+        TW_ERR_DB_CORRUPT);
+    ck_assert_int_eq(calls, 3);
+    ck_assert_ptr_null(next);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("page");
@@ -158,6 +308,10 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, tokens_are_bound_to_user_and_query);
     tcase_add_test(tc, any_edit_is_refused);
     tcase_add_test(tc, malformed_tokens_are_refused);
+    tcase_add_test(tc, a_scan_pages_on_from_its_cursor_to_the_end);
+    tcase_add_test(tc, a_range_ends_the_page_before_it_is_full);
+    tcase_add_test(tc, a_sparse_filter_ends_the_page_early_with_a_cursor);
+    tcase_add_test(tc, the_callbacks_error_ends_the_page);
     tcase_add_test(tc, the_next_cursor_is_a_copy_of_the_last_key);
     suite_add_tcase(s, tc);
     return s;

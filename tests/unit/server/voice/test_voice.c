@@ -7,6 +7,7 @@
 #include "voice_app.h"
 
 #include "config.h"
+#include "pbtime.h"
 #include "tw_owned.h"
 
 #include <string.h>
@@ -164,10 +165,10 @@ START_TEST(helpers_make_keys_times_and_durations)
     const char *key = tw_voice_blob_key(&user, &note, fx.arena);
     ck_assert_str_eq(key, want);
     ck_assert(tw_blob_key_valid(key));
-    Google__Protobuf__Timestamp *ts = tw_voice_timestamp(fx.arena, 1717243200123);
+    Google__Protobuf__Timestamp *ts = tw_timestamp_new(fx.arena, 1717243200123);
     ck_assert_int_eq(ts->seconds, 1717243200);
     ck_assert_int_eq(ts->nanos, 123000000);
-    Google__Protobuf__Duration *d = tw_voice_duration(fx.arena, 61500);
+    Google__Protobuf__Duration *d = tw_duration_new(fx.arena, 61500);
     ck_assert_int_eq(d->seconds, 61);
     ck_assert_int_eq(d->nanos, 500000000);
 }
