@@ -6,7 +6,7 @@
 #include "tw/v1/field_rules.pb-c.h"
 #include "tw_id.h"
 #include "tw_utf8.h"
-#include "wire.h"
+#include "tw_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include "schema.h"
 
 #include "google/protobuf/descriptor.pb-c.h"
-#include "wire.h"
+#include "tw_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
