@@ -85,19 +85,19 @@ static inline size_t tw_wire_put_varint(uint8_t *p, uint64_t v)
 
 /*
  * Finds the LEN field `number` (a string, bytes or message field) in the
- * bytes of a message. *value is its value; *prefixed is the same value
- * with its length varint before it, which is the form protobuf-c keeps an
- * unknown field in (ProtobufCMessageUnknownField.data), so the field can
- * be packed into another message without being decoded. False when the
- * bytes are no message, or hold no such field, or hold it twice (what our
- * writers, protobuf-c's packers, never do).
+ * bytes of a message: its first occurrence, as a message of ours holds it
+ * once (protobuf-c packs each field once), read without walking the rest.
+ * *value is its value; *prefixed is the same value with its length varint
+ * before it, which is the form protobuf-c keeps an unknown field in
+ * (ProtobufCMessageUnknownField.data), so the field can be packed into
+ * another message without being decoded. False when the bytes up to it are
+ * no message, or hold no such field, or hold it with another wire type.
  */
 static inline bool tw_wire_find(const uint8_t *msg, size_t len, uint32_t number,
                                 const uint8_t **prefixed, size_t *prefixed_len,
                                 const uint8_t **value, size_t *value_len)
 {
     const uint8_t *p = msg, *end = msg + len;
-    bool found = false;
     while (p < end) {
         const uint8_t *start = p, *data;
         uint32_t n;
@@ -107,17 +107,17 @@ static inline bool tw_wire_find(const uint8_t *msg, size_t len, uint32_t number,
             return false;
         if (n != number)
             continue;
-        if (found || wire_type != TW_WIRE_LEN)
+        if (wire_type != TW_WIRE_LEN)
             return false;
-        found = true;
         while (*start++ & 0x80) /* past the tag */
             ;
         *prefixed = start;
         *prefixed_len = (size_t)(data + dlen - start);
         *value = data;
         *value_len = (size_t)dlen;
+        return true;
     }
-    return found;
+    return false;
 }
 
 #endif

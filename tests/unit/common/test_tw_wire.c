@@ -55,14 +55,19 @@ START_TEST(what_is_not_one_such_field_is_refused)
         !tw_wire_find(message, sizeof message, 9, &prefixed, &prefixed_len, &value, &value_len));
     ck_assert(
         !tw_wire_find(message, sizeof message, 1, &prefixed, &prefixed_len, &value, &value_len));
-    /* Cut short: the last field's length runs past the end. */
-    ck_assert(!tw_wire_find(message, sizeof message - 1, 2, &prefixed, &prefixed_len, &value,
+    /* Cut short: the field's length runs past the end. */
+    ck_assert(!tw_wire_find(message, sizeof message - 1, 16, &prefixed, &prefixed_len, &value,
                             &value_len));
-    /* Twice. */
+    /* Bytes before the field that are no field (wire type 7). */
+    uint8_t bad[sizeof message + 1] = {0x0f};
+    memcpy(bad + 1, message, sizeof message);
+    ck_assert(!tw_wire_find(bad, sizeof bad, 2, &prefixed, &prefixed_len, &value, &value_len));
+    /* The first of two is the one found. */
     uint8_t twice[2 * sizeof message];
     memcpy(twice, message, sizeof message);
     memcpy(twice + sizeof message, message, sizeof message);
-    ck_assert(!tw_wire_find(twice, sizeof twice, 2, &prefixed, &prefixed_len, &value, &value_len));
+    ck_assert(tw_wire_find(twice, sizeof twice, 2, &prefixed, &prefixed_len, &value, &value_len));
+    ck_assert_ptr_eq(prefixed, twice + 4);
     /* Empty bytes are an empty message: no field. */
     ck_assert(!tw_wire_find(message, 0, 2, &prefixed, &prefixed_len, &value, &value_len));
 }
