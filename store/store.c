@@ -131,6 +131,7 @@ static void store_free(tw_store *s)
         rocksdb_readoptions_destroy(s->read_opts);
     if (s->txn_opts != NULL)
         rocksdb_optimistictransaction_options_destroy(s->txn_opts);
+    store_page_mac_free(s);
     free(s);
 }
 
@@ -275,7 +276,7 @@ tw_err tw_store_open(const tw_store_options *opts, tw_store **out)
     if (!opts->read_only && (err = store_mkdirs(db_dir)))
         goto out;
     set_options(s);
-    if ((err = open_rocks(s, db_dir)) || (err = load_info(s)))
+    if ((err = open_rocks(s, db_dir)) || (err = load_info(s)) || (err = store_page_mac_init(s)))
         goto out;
     *out = s;
     s = NULL;
