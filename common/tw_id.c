@@ -4,18 +4,21 @@
 #include "tw_hex.h"
 #include "tw_time.h"
 
-#include <pthread.h>
-#include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
 
-static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
-static int64_t id_last_ms;
-static uint16_t id_counter; /* 12 bits, seeded randomly each new millisecond */
+/* The last id's millisecond and counter: ms << 12 | counter, the counter
+ * 12 bits, seeded randomly each new millisecond. Changed by compare and
+ * swap: ids are made on every call (request ids), and a lock here was a
+ * lock every call took. */
+static _Atomic uint64_t id_state;
 
-static void random_bytes(void *buf, size_t len)
+#define COUNTER_BITS 12
+#define COUNTER_MAX  ((1u << COUNTER_BITS) - 1)
+
+static void getrandom_all(uint8_t *p, size_t len)
 {
-    uint8_t *p = buf;
     while (len > 0) {
         ssize_t n = getrandom(p, len, 0);
         if (n > 0) {
@@ -25,24 +28,43 @@ static void random_bytes(void *buf, size_t len)
     }
 }
 
+/* The kernel's random bytes, drawn a pool at a time per thread: one system
+ * call per 32 ids rather than one per id (a request id per call made
+ * getrandom(2) ~5 % of a Health/Check). Ids are not secrets, and twd never
+ * forks, so no two processes hand out the same pool. */
+#define RANDOM_POOL 512
+static _Thread_local uint8_t random_pool[RANDOM_POOL];
+static _Thread_local size_t random_left;
+
+static void random_bytes(uint8_t *buf, size_t len)
+{
+    if (random_left < len) {
+        getrandom_all(random_pool, RANDOM_POOL);
+        random_left = RANDOM_POOL;
+    }
+    memcpy(buf, random_pool + RANDOM_POOL - random_left, len);
+    random_left -= len;
+}
+
 tw_id tw_id_new(void)
 {
     tw_id id;
     random_bytes(id.bytes, sizeof id.bytes);
 
-    pthread_mutex_lock(&id_lock);
-    int64_t ms = tw_wall_ms();
-    if (ms > id_last_ms) {
-        id_last_ms = ms;
-        id_counter = (uint16_t)((id.bytes[6] << 8 | id.bytes[7]) & 0x7ff); /* leave headroom */
-    } else if (++id_counter > 0xfff) {
-        /* 4096 ids in one millisecond: borrow the next millisecond. */
-        id_last_ms++;
-        id_counter = 0;
-    }
-    ms = id_last_ms;
-    uint16_t counter = id_counter;
-    pthread_mutex_unlock(&id_lock);
+    int64_t now = tw_wall_ms();
+    uint64_t seed = (uint64_t)((id.bytes[6] << 8 | id.bytes[7]) & 0x7ff); /* leave headroom */
+    uint64_t old = atomic_load(&id_state), next;
+    do {
+        uint64_t last_ms = old >> COUNTER_BITS;
+        if ((uint64_t)now > last_ms)
+            next = (uint64_t)now << COUNTER_BITS | seed;
+        else if ((old & COUNTER_MAX) < COUNTER_MAX)
+            next = old + 1;
+        else /* 4096 ids in one millisecond: borrow the next millisecond. */
+            next = (last_ms + 1) << COUNTER_BITS;
+    } while (!atomic_compare_exchange_weak(&id_state, &old, next));
+    int64_t ms = (int64_t)(next >> COUNTER_BITS);
+    uint16_t counter = (uint16_t)(next & COUNTER_MAX);
 
     for (int i = 0; i < 6; i++)
         id.bytes[i] = (uint8_t)(ms >> (40 - 8 * i));
@@ -52,13 +74,20 @@ tw_id tw_id_new(void)
     return id;
 }
 
+/* The 8-4-4-4-12 groups of hex digits; snprintf cost as much as the rest
+ * of a Health/Check call's own work. */
 void tw_id_format(const tw_id *id, char out[TW_ID_TEXT_SIZE])
 {
+    static const uint8_t groups[] = {4, 2, 2, 2, 6};
     const uint8_t *b = id->bytes;
-    snprintf(out, TW_ID_TEXT_SIZE,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    char *p = out;
+    for (size_t g = 0; g < sizeof groups; g++) {
+        if (g > 0)
+            *p++ = '-';
+        tw_hex_encode(b, groups[g], p); /* and a NUL, overwritten by the next group */
+        b += groups[g];
+        p += 2 * groups[g];
+    }
 }
 
 bool tw_id_parse(const char *text, tw_id *out)

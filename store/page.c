@@ -6,8 +6,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define TOKEN_VERSION 1
@@ -41,13 +42,37 @@ static tw_err token_tag(const tw_store *s, const tw_id *user, const void *query,
     p += ctx_len;
     memcpy(p, (user ? user : &nobody)->bytes, TW_ID_BYTES);
     p += TW_ID_BYTES;
-    SHA256(query_len ? query : (const void *)"", query_len, p);
+    bool ok =
+        EVP_Digest(query_len ? query : (const void *)"", query_len, p, NULL, s->sha256, NULL) == 1;
     p += SHA256_DIGEST_LENGTH;
     memcpy(p, body, body_len);
-    unsigned tag_len;
-    if (HMAC(EVP_sha256(), s->page_key, sizeof s->page_key, msg, len, tag, &tag_len) == NULL)
-        return store_fail(TW_ERR_INTERNAL, "HMAC-SHA256 failed");
+    /* A copy of the keyed MAC: no algorithm fetched, no key set up. */
+    EVP_MAC_CTX *mac = ok ? EVP_MAC_CTX_dup(s->page_mac) : NULL;
+    size_t tag_len;
+    ok = mac != NULL && EVP_MAC_update(mac, msg, len) == 1 &&
+         EVP_MAC_final(mac, tag, &tag_len, EVP_MAX_MD_SIZE) == 1;
+    EVP_MAC_CTX_free(mac);
+    return ok ? TW_OK : store_fail(TW_ERR_INTERNAL, "HMAC-SHA256 failed");
+}
+
+tw_err store_page_mac_init(tw_store *s)
+{
+    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    s->page_mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    EVP_MAC_free(hmac); /* the context keeps its own reference */
+    s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (s->page_mac == NULL || s->sha256 == NULL ||
+        EVP_MAC_init(s->page_mac, s->page_key, sizeof s->page_key, params) != 1)
+        return store_fail(TW_ERR_INTERNAL, "HMAC-SHA256 is not available");
     return TW_OK;
+}
+
+void store_page_mac_free(tw_store *s)
+{
+    EVP_MAC_CTX_free(s->page_mac);
+    EVP_MD_free(s->sha256);
 }
 
 tw_err tw_store_page_token_make(const tw_store *s, const tw_id *user, const void *query,

@@ -131,6 +131,7 @@ static void store_free(tw_store *s)
         rocksdb_readoptions_destroy(s->read_opts);
     if (s->txn_opts != NULL)
         rocksdb_optimistictransaction_options_destroy(s->txn_opts);
+    store_page_mac_free(s);
     free(s);
 }
 
@@ -275,7 +276,7 @@ tw_err tw_store_open(const tw_store_options *opts, tw_store **out)
     if (!opts->read_only && (err = store_mkdirs(db_dir)))
         goto out;
     set_options(s);
-    if ((err = open_rocks(s, db_dir)) || (err = load_info(s)))
+    if ((err = open_rocks(s, db_dir)) || (err = load_info(s)) || (err = store_page_mac_init(s)))
         goto out;
     *out = s;
     s = NULL;
@@ -305,8 +306,10 @@ bool tw_store_writes_failing(tw_store *s)
 
 /* ---- Reads ----------------------------------------------------------- */
 
-tw_err store_pinned_decode(const tw_key_family *f, rocksdb_pinnableslice_t *ps, char *err,
-                           tw_arena *arena, tw_value *out)
+/* What a pinned read found: its bytes (valid until ps is destroyed), or
+ * TW_ERR_NOT_FOUND, or the read's error (ps destroyed). */
+static tw_err pinned_bytes(const tw_key_family *f, rocksdb_pinnableslice_t *ps, char *err,
+                           const char **bytes, size_t *len)
 {
     if (err != NULL) {
         rocksdb_pinnableslice_destroy(ps);
@@ -314,23 +317,68 @@ tw_err store_pinned_decode(const tw_key_family *f, rocksdb_pinnableslice_t *ps, 
     }
     if (ps == NULL)
         return TW_ERR_NOT_FOUND;
-    size_t len;
-    const char *bytes = rocksdb_pinnableslice_value(ps, &len);
-    tw_err code = store_value_decode(f, bytes, len, arena, out);
+    *bytes = rocksdb_pinnableslice_value(ps, len);
+    return TW_OK;
+}
+
+tw_err store_pinned_decode(const tw_key_family *f, rocksdb_pinnableslice_t *ps, char *err,
+                           tw_arena *arena, tw_value *out)
+{
+    const char *bytes = NULL;
+    size_t len = 0;
+    tw_err code = pinned_bytes(f, ps, err, &bytes, &len);
+    if (code)
+        return code;
+    code = store_value_decode(f, bytes, len, arena, out);
     rocksdb_pinnableslice_destroy(ps);
     return code;
 }
 
-tw_err tw_store_get(tw_store *s, const tw_key *k, tw_arena *arena, tw_value *out)
+/* Reads k's value as committed, pinned in RocksDB's cache: *ps is NULL
+ * when absent, *rerr set on a failure (both for store_pinned_decode). */
+static tw_err get_pinned(tw_store *s, const tw_key *k, const tw_key_family **f,
+                         rocksdb_pinnableslice_t **ps, char **rerr)
 {
     tw_err err = store_key_ready(k);
     if (err)
         return err;
-    const tw_key_family *f = tw_keyspace_family(k->family);
-    char *rerr = NULL;
-    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned_cf(s->db, s->read_opts, s->cf[f->cf],
-                                                        (const char *)k->bytes, k->len, &rerr);
-    return store_pinned_decode(f, ps, rerr, arena, out);
+    *f = tw_keyspace_family(k->family);
+    *rerr = NULL;
+    *ps = rocksdb_get_pinned_cf(s->db, s->read_opts, s->cf[(*f)->cf], (const char *)k->bytes,
+                                k->len, rerr);
+    return TW_OK;
+}
+
+tw_err tw_store_get(tw_store *s, const tw_key *k, tw_arena *arena, tw_value *out)
+{
+    const tw_key_family *f;
+    rocksdb_pinnableslice_t *ps;
+    char *rerr;
+    tw_err err = get_pinned(s, k, &f, &ps, &rerr);
+    return err ? err : store_pinned_decode(f, ps, rerr, arena, out);
+}
+
+tw_err tw_store_get_bytes(tw_store *s, const tw_key *k, tw_arena *arena, const uint8_t **bytes,
+                          size_t *len)
+{
+    const tw_key_family *f;
+    rocksdb_pinnableslice_t *ps;
+    char *rerr;
+    const char *stored = NULL;
+    tw_err err = get_pinned(s, k, &f, &ps, &rerr);
+    if (err || (err = pinned_bytes(f, ps, rerr, &stored, len)))
+        return err;
+    uint8_t *copy = tw_arena_alloc(arena, *len ? *len : 1);
+    if (copy != NULL)
+        memcpy(copy, stored, *len);
+    rocksdb_pinnableslice_destroy(ps);
+    *bytes = copy;
+    return copy ? TW_OK : TW_ERR_NO_MEMORY;
+}
+
+tw_err tw_store_decode(tw_kf kf, const uint8_t *bytes, size_t len, tw_arena *arena, tw_value *out)
+{
+    return store_value_decode(tw_keyspace_family(kf), bytes, len, arena, out);
 }
 
 struct tw_store_iter {
@@ -466,6 +514,11 @@ tw_err tw_store_iter_value(tw_store_iter *it, tw_arena *arena, tw_value *out)
     size_t len;
     const char *bytes = rocksdb_iter_value(it->it, &len);
     return store_value_decode(it->family, bytes, len, arena, out);
+}
+
+void tw_store_iter_bytes(const tw_store_iter *it, const uint8_t **bytes, size_t *len)
+{
+    *bytes = (const uint8_t *)rocksdb_iter_value(it->it, len);
 }
 
 tw_err tw_store_iter_close(tw_store_iter *it)

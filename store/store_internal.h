@@ -9,6 +9,7 @@
 #include "tw_store.h"
 #include "tw_txn.h"
 
+#include <openssl/types.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
@@ -29,6 +30,10 @@ struct tw_store {
     rocksdb_optimistictransaction_options_t *txn_opts;
     tw_store_options opts; /* opts.data_dir is not kept */
     uint8_t page_key[STORE_PAGE_KEY_BYTES];
+    /* HMAC-SHA256 keyed with page_key and SHA-256, made once (page.c):
+     * fetching the algorithms was most of what a page token cost. */
+    EVP_MAC_CTX *page_mac;
+    EVP_MD *sha256;
     tw_store_commit_fn listener;
     void *listener_ctx;
     /* The last commit failed for a storage reason (not a conflict). */
@@ -128,6 +133,11 @@ tw_err store_value_decode(const tw_key_family *f, const void *bytes, size_t len,
 
 /* Finishes a point read: takes ps and err, decodes into out.
  * TW_ERR_NOT_FOUND when ps is NULL without an error. */
+/* Makes s->page_mac and s->sha256 once s->page_key is set (page.c). */
+tw_err store_page_mac_init(tw_store *s);
+/* Frees them. */
+void store_page_mac_free(tw_store *s);
+
 tw_err store_pinned_decode(const tw_key_family *f, rocksdb_pinnableslice_t *ps, char *err,
                            tw_arena *arena, tw_value *out);
 

@@ -102,6 +102,16 @@ typedef struct tw_value {
  * arena may be NULL when the family's value is not a message. */
 tw_err tw_store_get(tw_store *s, const tw_key *k, tw_arena *arena, tw_value *out);
 
+/* The same value's stored bytes, not decoded, copied into arena: for
+ * serving a stored message, or one field of it (tw_wire.h), as it is,
+ * rather than decoding it to pack it again. TW_ERR_NOT_FOUND when absent. */
+tw_err tw_store_get_bytes(tw_store *s, const tw_key *k, tw_arena *arena, const uint8_t **bytes,
+                          size_t *len);
+
+/* Decodes the stored bytes of a value of family kf as tw_store_get does. */
+tw_err tw_store_decode(tw_kf kf, const uint8_t *bytes, size_t len, tw_arena *arena,
+                       tw_value *out);
+
 /*
  * Prefix scans. prefix is a key with some leading parts (at least the
  * family); the scan yields every key that starts with it, in key order, or
@@ -130,6 +140,8 @@ void tw_store_iter_key(const tw_store_iter *it, const uint8_t **key, size_t *len
 void tw_store_iter_read_key(const tw_store_iter *it, tw_key_reader *r);
 /* The current value, decoded as the key's family says. */
 tw_err tw_store_iter_value(tw_store_iter *it, tw_arena *arena, tw_value *out);
+/* The current value's stored bytes, not decoded; valid until the next move. */
+void tw_store_iter_bytes(const tw_store_iter *it, const uint8_t **bytes, size_t *len);
 /* Ends the scan; returns the first error it met, TW_OK if none. Accepts NULL. */
 tw_err tw_store_iter_close(tw_store_iter *it);
 

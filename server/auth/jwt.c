@@ -153,11 +153,13 @@ tw_err tw_jwt_verify(const char *token, tw_jwt_key_lookup *lookup, void *ctx, in
         const char *sig = dot2 + 1;
         size_t sig_len = len - (size_t)(sig - token);
         sign_input(&key, token, (size_t)(dot2 - token), expected);
-        OPENSSL_cleanse(&key, sizeof key);
         if (sig_len != tw_base64_encoded_len(SIGNATURE_BYTES) ||
             !tw_base64_decode(TW_BASE64_URL, sig, sig_len, given, &given_len) ||
             given_len != SIGNATURE_BYTES || CRYPTO_memcmp(expected, given, SIGNATURE_BYTES) != 0)
             err = TW_ERR_AUTH_INVALID_TOKEN;
+        else
+            memcpy(claims->kid, key.kid, sizeof claims->kid);
+        OPENSSL_cleanse(&key, sizeof key);
     }
     /* Claims are read only from a token whose signature holds. */
     if (!err)

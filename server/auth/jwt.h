@@ -37,6 +37,9 @@ typedef struct tw_jwt_claims {
     char jti[TW_ID_TEXT_SIZE];
     int64_t iat;
     int64_t exp;
+    /* Set by verification: the id of the key that verified the token.
+     * Signing ignores it (the key says). */
+    char kid[TW_JWT_KID_SIZE];
 } tw_jwt_claims;
 
 /* Fills *out with the key named kid and returns true, or returns false when
@@ -52,6 +55,7 @@ tw_err tw_jwt_sign(const tw_jwt_key *key, const tw_jwt_claims *claims, char **to
  * but HS256, an unknown kid, a bad
  * signature (compared in constant time), a wrong iss or aud, missing claims,
  * malformed parts; with TW_ERR_AUTH_EXPIRED_TOKEN an exp at or before now.
+ * claims->kid is set once the signature holds.
  */
 tw_err tw_jwt_verify(const char *token, tw_jwt_key_lookup *lookup, void *ctx, int64_t now,
                      tw_jwt_claims *claims);

@@ -7,7 +7,7 @@
 #include "tw_array.h"
 #include "tw_id.h"
 #include "tw_utf8.h"
-#include "wire.h"
+#include "tw_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 
 #include "google/protobuf/descriptor.pb-c.h"
 #include "tw_array.h"
-#include "wire.h"
+#include "tw_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

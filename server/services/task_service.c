@@ -11,6 +11,7 @@
 #include "tasks/task_list.h"
 #include "tasks/task_stats.h"
 #include "tw/v1/task_service.pb-c.h"
+#include "kit/raw.h"
 #include "tw_utf8.h"
 
 #include <string.h>
@@ -25,19 +26,22 @@ struct task_call {
     void *response;
 };
 
-static tw_err start(tw_call *call, struct task_call *tc)
+/* with_day: the user's day settings too (tw_task_call_env), which every
+ * step that changes tasks needs and GetTask and ListTasks do not. */
+static tw_err start(tw_call *call, struct task_call *tc, bool with_day)
 {
     memset(tc, 0, sizeof *tc);
     tc->request = tw_call_request(call);
     tc->response = tw_call_response(call);
-    return tw_task_call_env(call, tw_call_service_ctx(call), &tc->env);
+    return tw_task_call_env(call, tw_call_service_ctx(call), with_day, &tc->env);
 }
 
 /* start() for a request naming one task by id (checked and required by
  * the engine), with an optional etag. */
-static tw_err start_on(tw_call *call, struct task_call *tc, const char *id, const char *etag)
+static tw_err start_on(tw_call *call, struct task_call *tc, const char *id, const char *etag,
+                       bool with_day)
 {
-    tw_err err = start(call, tc);
+    tw_err err = start(call, tc, with_day);
     tw_kit_id(id, &tc->id);
     tc->version = tw_task_call_etag(etag, &tc->version_storage);
     return err;
@@ -79,7 +83,7 @@ static tw_err create_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__CreateTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start(call, &tc);
+    tw_err err = start(call, &tc, true);
     if (err)
         return err;
     tw_task_check_new_id(in->task->id, false, "task.id", tc.env.violations);
@@ -91,20 +95,25 @@ static tw_err create_task(tw_call *call, const ProtobufCMessage *request,
 
 /* ---- GetTask ----------------------------------------------------------------------- */
 
+/* The task goes out as stored (kit/raw.h). */
 static tw_err get_task(tw_call *call, const ProtobufCMessage *request, ProtobufCMessage *response)
 {
     const Tw__V1__GetTaskRequest *in = (const void *)request;
-    Tw__V1__GetTaskResponse *out = (void *)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, "");
+    tw_err err = start_on(call, &tc, in->id, "", false);
     if (err)
         return err;
-    tw_task_record *rec;
-    err = tw_task_get(tc.env.store, NULL, &tc.env.user, &tc.id, tc.env.arena, &rec);
+    const uint8_t *rec;
+    size_t len;
+    tw_task_bytes task;
+    err = tw_task_get_stored(tc.env.store, &tc.env.user, &tc.id, tc.env.arena, &rec, &len);
     if (err == TW_ERR_NOT_FOUND)
         return tw_call_error(call, err, "task %s not found", in->id);
-    if (err == TW_OK)
-        out->task = rec->task;
+    if (err == TW_OK && (err = tw_task_record_bytes(rec, len, &task)) == TW_OK) {
+        if (!tw_kit_raw_begin(call, response, 1))
+            return TW_ERR_NO_MEMORY;
+        tw_kit_raw_add(response, "task", task.prefixed, task.len);
+    }
     return tw_kit_fail(call, err);
 }
 
@@ -137,7 +146,7 @@ static tw_err list_tasks(tw_call *call, const ProtobufCMessage *request, Protobu
     Tw__V1__ListTasksResponse *out = (void *)response;
     struct task_call tc;
     tw_kit_page page;
-    tw_err err = start(call, &tc);
+    tw_err err = start(call, &tc, false);
     if (err)
         return err;
     check_list_request(in, tc.env.violations);
@@ -150,13 +159,21 @@ static tw_err list_tasks(tw_call *call, const ProtobufCMessage *request, Protobu
         return err;
     uint8_t *next;
     size_t next_len, count;
-    Tw__V1__Task **tasks;
+    tw_task_bytes *tasks;
     if ((err = tw_task_list(tc.env.store, &tc.env.user, in, page.cursor, page.cursor_len, page.size,
                             tc.env.arena, &tasks, &count, &next, &next_len)))
         return tw_kit_fail(call, err);
-    out->tasks = tasks;
-    out->n_tasks = count;
-    return tw_kit_page_close(call, &page, next, next_len, &out->next_page_token);
+    if ((err = tw_kit_page_close(call, &page, next, next_len, &out->next_page_token)))
+        return err;
+    /* The tasks go out as stored (kit/raw.h), then the token: the fields
+     * in number order, as packing the decoded tasks would give them. */
+    if (!tw_kit_raw_begin(call, response, count + 1))
+        return TW_ERR_NO_MEMORY;
+    for (size_t i = 0; i < count; i++)
+        tw_kit_raw_add(response, "tasks", tasks[i].prefixed, tasks[i].len);
+    bool added = tw_kit_raw_add_text(call, response, "next_page_token", out->next_page_token);
+    out->next_page_token = (char *)"";
+    return added ? TW_OK : TW_ERR_NO_MEMORY;
 }
 
 /* ---- UpdateTask -------------------------------------------------------------------- */
@@ -183,7 +200,7 @@ static tw_err update_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__UpdateTaskRequest *in = (const void *)request;
     (void)response;
     struct update_args a;
-    tw_err err = start_on(call, &a.tc, in->task->id, in->etag);
+    tw_err err = start_on(call, &a.tc, in->task->id, in->etag, true);
     if (err)
         return err;
     if (!tw_kit_id(in->task->id, &a.tc.id))
@@ -217,7 +234,7 @@ static tw_err delete_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__DeleteTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, in->etag);
+    tw_err err = start_on(call, &tc, in->id, in->etag, true);
     return err ? err : run(call, &tc, delete_step);
 }
 
@@ -249,7 +266,7 @@ static tw_err complete_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__CompleteTaskRequest *in = (const void *)request;
     (void)response;
     struct complete_args a;
-    tw_err err = start_on(call, &a.tc, in->id, in->etag);
+    tw_err err = start_on(call, &a.tc, in->id, in->etag, true);
     if (err)
         return err;
     /* The engine kept complete_time within its window (RECENT); a little
@@ -279,7 +296,7 @@ static tw_err reopen_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__ReopenTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, in->etag);
+    tw_err err = start_on(call, &tc, in->id, in->etag, true);
     return err ? err : run(call, &tc, reopen_step);
 }
 
@@ -303,7 +320,7 @@ static tw_err move_task(tw_call *call, const ProtobufCMessage *request, Protobuf
     const Tw__V1__MoveTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, in->etag);
+    tw_err err = start_on(call, &tc, in->id, in->etag, true);
     if (err)
         return err;
     tc.env.prefix = "";
@@ -333,7 +350,7 @@ static tw_err list_completions(tw_call *call, const ProtobufCMessage *request,
     tw_kit_page page;
     const tw_id *task;
     tw_err err;
-    if ((err = start(call, &tc)) || (err = tw_kit_page_open(call, tc.env.store, &page)) ||
+    if ((err = start(call, &tc, true)) || (err = tw_kit_page_open(call, tc.env.store, &page)) ||
         (err = optional_task(call, &tc, in->task_id, &task)))
         return err;
     uint8_t *next;
@@ -353,7 +370,7 @@ static tw_err get_task_stats(tw_call *call, const ProtobufCMessage *request,
     struct task_call tc;
     const tw_id *task;
     tw_err err;
-    if ((err = start(call, &tc)) || (err = optional_task(call, &tc, in->task_id, &task)))
+    if ((err = start(call, &tc, true)) || (err = optional_task(call, &tc, in->task_id, &task)))
         return err;
     err = tw_task_stats(tc.env.store, &tc.env.user, &tc.env.day, tc.env.now_ms, task, tc.env.arena,
                         (Tw__V1__GetTaskStatsResponse *)response);

@@ -14,8 +14,10 @@ struct stream {
     bool valid;
     uint8_t tail[TW_KEY_MAX]; /* the key after the prefix */
     size_t tail_len;
-    tw_id id;            /* the task the entry names */
-    tw_task_record *rec; /* TASK scans: the value itself */
+    tw_id id; /* the task the entry names */
+    /* TASK scans: the value itself, valid until the stream moves */
+    const uint8_t *value;
+    size_t value_len;
 };
 
 struct plan {
@@ -23,8 +25,10 @@ struct plan {
     struct stream streams[TW_TASK_STATUS_COUNT];
     size_t nstreams;
     bool reverse;
-    /* Filters checked on each task read (those the index does not hold). */
+    /* Filters checked on each task read (those the index does not hold);
+     * decode_records: some of them filter, so each record is decoded. */
     bool check_status, check_label, check_parent, check_due;
+    bool decode_records;
     bool statuses[TW_TASK_STATUS_COUNT + 1];
     const char *label;
     bool parent_set, top_level;
@@ -96,6 +100,9 @@ static void plan_request(struct plan *p, const tw_id *user, const Tw__V1__ListTa
     p->check_label = p->label && p->family != TW_KF_TASK_BY_LABEL;
     p->check_parent = p->family != TW_KF_TASK_BY_PARENT;
     p->check_due = p->family != TW_KF_TASK_BY_DUE;
+    p->decode_records = p->check_status || p->check_label ||
+                        (p->check_parent && (p->parent_set || p->top_level)) ||
+                        (p->check_due && (p->due_from_set || p->due_to_set)) || p->recurrence >= 0;
 
     if (!by_status) {
         struct stream *st = &p->streams[p->nstreams++];
@@ -150,13 +157,8 @@ static tw_err advance(struct plan *p, struct stream *st, tw_arena *arena)
     } else {
         memcpy(st->id.bytes, key + len - TW_ID_BYTES, TW_ID_BYTES);
     }
-    if (p->family == TW_KF_TASK) {
-        tw_value v;
-        tw_err err = tw_store_iter_value(st->it, arena, &v);
-        if (err)
-            return err;
-        st->rec = (tw_task_record *)v.msg;
-    }
+    if (p->family == TW_KF_TASK)
+        tw_store_iter_bytes(st->it, &st->value, &st->value_len);
     return TW_OK;
 }
 
@@ -245,9 +247,49 @@ static bool matches(const struct plan *p, const tw_task_record *rec)
     return true;
 }
 
+/* The task of the entry st stands on, as stored, in arena; *listed is
+ * false when a filter leaves it out or it was deleted since the scan
+ * began. */
+static tw_err read_entry(struct plan *p, struct stream *st, tw_store *s, const tw_id *user,
+                         tw_arena *arena, tw_task_bytes *task, bool *listed)
+{
+    *listed = false;
+    const uint8_t *rec = st->value;
+    size_t len = st->value_len;
+    if (p->family != TW_KF_TASK) {
+        tw_err err = tw_task_get_stored(s, user, &st->id, arena, &rec, &len);
+        if (err)
+            return err == TW_ERR_NOT_FOUND ? TW_OK : err;
+    }
+    if (p->decode_records) {
+        tw_value v;
+        tw_err err = tw_store_decode(TW_KF_TASK, rec, len, arena, &v);
+        if (err)
+            return err;
+        const tw_task_record *decoded = (const tw_task_record *)v.msg;
+        if (decoded->task == NULL)
+            return TW_ERR_DB_CORRUPT;
+        if (!matches(p, decoded))
+            return TW_OK;
+    }
+    tw_err err = tw_task_record_bytes(rec, len, task);
+    if (err || p->family != TW_KF_TASK) {
+        *listed = err == TW_OK;
+        return err;
+    }
+    /* A scan's value lives until the stream moves: keep the task's bytes. */
+    uint8_t *copy = tw_arena_alloc(arena, task->len);
+    if (copy == NULL)
+        return TW_ERR_NO_MEMORY;
+    memcpy(copy, task->prefixed, task->len);
+    task->prefixed = copy;
+    *listed = true;
+    return TW_OK;
+}
+
 tw_err tw_task_list(tw_store *s, const tw_id *user, const Tw__V1__ListTasksRequest *req,
                     const uint8_t *cursor, size_t cursor_len, uint32_t page_size, tw_arena *arena,
-                    Tw__V1__Task ***tasks, size_t *count, uint8_t **next, size_t *next_len)
+                    tw_task_bytes **tasks, size_t *count, uint8_t **next, size_t *next_len)
 {
     *count = 0;
     *next = NULL;
@@ -263,19 +305,13 @@ tw_err tw_task_list(tw_store *s, const tw_id *user, const Tw__V1__ListTasksReque
     size_t last_len = 0;
     while (err == TW_OK && *count < page_size && scanned < TW_TASK_LIST_SCAN_MAX &&
            (st = next_stream(p)) != NULL) {
-        tw_task_record *rec = st->rec;
         memcpy(last, st->tail, st->tail_len);
         last_len = st->tail_len;
         scanned++;
-        if (p->family != TW_KF_TASK) {
-            err = tw_task_get(s, NULL, user, &st->id, arena, &rec);
-            if (err == TW_ERR_NOT_FOUND) { /* deleted since the scan began */
-                err = advance(p, st, arena);
-                continue;
-            }
-        }
-        if (err == TW_OK && matches(p, rec))
-            (*tasks)[(*count)++] = rec->task;
+        bool listed;
+        err = read_entry(p, st, s, user, arena, &(*tasks)[*count], &listed);
+        if (err == TW_OK && listed)
+            (*count)++;
         if (err == TW_OK)
             err = advance(p, st, arena);
     }

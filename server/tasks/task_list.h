@@ -19,11 +19,13 @@
 #define TW_TASK_LIST_SCAN_MAX 2000
 
 /* A page of tasks for a request whose ids, statuses, times and order the
- * caller has checked. cursor (may be NULL) is where the previous page
- * stopped. *next is NULL after the last page. */
+ * caller has checked, each as stored (tw_task_bytes, in arena): a record
+ * is decoded only when a filter the index does not hold must be checked
+ * on it. cursor (may be NULL) is where the previous page stopped. *next is
+ * NULL after the last page. */
 tw_err tw_task_list(tw_store *s, const tw_id *user, const Tw__V1__ListTasksRequest *req,
                     const uint8_t *cursor, size_t cursor_len, uint32_t page_size, tw_arena *arena,
-                    Tw__V1__Task ***tasks, size_t *count, uint8_t **next, size_t *next_len);
+                    tw_task_bytes **tasks, size_t *count, uint8_t **next, size_t *next_len);
 
 /* A page of the completion log, newest first; task (may be NULL) keeps
  * only that task's. */

@@ -3,6 +3,7 @@
 
 #include "task_fields.h"
 #include "tw_changelog.h"
+#include "tw_wire.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -122,6 +123,25 @@ tw_err tw_task_get(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id, t
     if (rec->task == NULL)
         return TW_ERR_DB_CORRUPT;
     *out = rec;
+    return TW_OK;
+}
+
+tw_err tw_task_get_stored(tw_store *s, const tw_id *user, const tw_id *id, tw_arena *arena,
+                          const uint8_t **rec, size_t *len)
+{
+    tw_key k;
+    task_key(&k, user, id);
+    return tw_store_get_bytes(s, &k, arena, rec, len);
+}
+
+tw_err tw_task_record_bytes(const uint8_t *rec, size_t len, tw_task_bytes *out)
+{
+    const ProtobufCFieldDescriptor *task = protobuf_c_message_descriptor_get_field_by_name(
+        &tw__store__v1__task_record__descriptor, "task");
+    const uint8_t *value;
+    size_t value_len;
+    if (!tw_wire_find(rec, len, task->id, &out->prefixed, &out->len, &value, &value_len))
+        return TW_ERR_DB_CORRUPT;
     return TW_OK;
 }
 

@@ -29,6 +29,23 @@ typedef Tw__Store__V1__CompletionRecord tw_completion_record;
 tw_err tw_task_get(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id, tw_arena *arena,
                    tw_task_record **out);
 
+/* A task as stored: the value of its record's task field, with the
+ * value's length varint before it, which a response can carry as its Task
+ * field without decoding and packing it again (kit/raw.h). */
+typedef struct tw_task_bytes {
+    const uint8_t *prefixed;
+    size_t len;
+} tw_task_bytes;
+
+/* The task in a record's stored bytes (borrowed: *out points into them);
+ * TW_ERR_DB_CORRUPT when they hold none. */
+tw_err tw_task_record_bytes(const uint8_t *rec, size_t len, tw_task_bytes *out);
+
+/* tw_task_get's record as committed in s, not decoded: its stored bytes,
+ * copied into arena. */
+tw_err tw_task_get_stored(tw_store *s, const tw_id *user, const tw_id *id, tw_arena *arena,
+                          const uint8_t **rec, size_t *len);
+
 /* Writes rec, a new task (old NULL) or a new version of old: bumps the
  * version, sets etag and update_time (now_ms), replaces old's index
  * entries by rec's and appends a "task" upsert to the change log. */

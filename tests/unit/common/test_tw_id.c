@@ -3,6 +3,8 @@
 #include "tw_time.h"
 
 #include "tw_check.h"
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 START_TEST(ids_are_v7_and_carry_the_time)
@@ -39,6 +41,53 @@ START_TEST(text_form_round_trips)
 }
 END_TEST
 
+START_TEST(text_form_is_canonical)
+{
+    tw_id id;
+    for (int i = 0; i < TW_ID_BYTES; i++)
+        id.bytes[i] = (uint8_t)(0x01 + 0x11 * i);
+    char text[TW_ID_TEXT_SIZE];
+    memset(text, 'x', sizeof text);
+    tw_id_format(&id, text);
+    ck_assert_str_eq(text, "01122334-4556-6778-899a-abbccddeef00");
+}
+END_TEST
+
+/* Threads making ids at once: every id unique, each thread's in order. */
+#define THREADS        4
+#define IDS_PER_THREAD 20000
+static tw_id made[THREADS][IDS_PER_THREAD];
+
+static void *make_ids(void *arg)
+{
+    tw_id *out = arg;
+    for (int i = 0; i < IDS_PER_THREAD; i++)
+        out[i] = tw_id_new();
+    return NULL;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, TW_ID_BYTES);
+}
+
+START_TEST(ids_made_at_once_are_unique)
+{
+    pthread_t threads[THREADS];
+    for (int t = 0; t < THREADS; t++)
+        ck_assert_int_eq(pthread_create(&threads[t], NULL, make_ids, made[t]), 0);
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(threads[t], NULL);
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 1; i < IDS_PER_THREAD; i++)
+            ck_assert_int_lt(id_cmp(&made[t][i - 1], &made[t][i]), 0);
+    qsort(made, THREADS * IDS_PER_THREAD, sizeof(tw_id), id_cmp);
+    tw_id *all = &made[0][0];
+    for (int i = 1; i < THREADS * IDS_PER_THREAD; i++)
+        ck_assert_int_ne(id_cmp(&all[i - 1], &all[i]), 0);
+}
+END_TEST
+
 START_TEST(bad_text_is_refused)
 {
     tw_id out;
@@ -62,6 +111,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, ids_are_v7_and_carry_the_time);
     tcase_add_test(tc, ids_made_in_a_row_sort_in_order);
     tcase_add_test(tc, text_form_round_trips);
+    tcase_add_test(tc, text_form_is_canonical);
+    tcase_add_test(tc, ids_made_at_once_are_unique);
     tcase_add_test(tc, bad_text_is_refused);
     suite_add_tcase(s, tc);
     return s;

@@ -141,6 +141,39 @@ START_TEST(gets_say_not_found_and_refuse_partial_keys)
 }
 END_TEST
 
+START_TEST(stored_bytes_are_read_undecoded)
+{
+    tw_arena *arena = tw_arena_new(256);
+    tw_key k;
+    const uint8_t *bytes;
+    size_t len;
+    seq_key(&k, &user_a, 1);
+    ck_assert_int_eq(tw_store_get_bytes(fx.store, &k, arena, &bytes, &len), TW_ERR_NOT_FOUND);
+    append(&user_a, 1);
+    ck_assert_int_eq(tw_store_get_bytes(fx.store, &k, arena, &bytes, &len), TW_OK);
+    tw_value v;
+    ck_assert_int_eq(tw_store_decode(TW_KF_CHANGE, bytes, len, arena, &v), TW_OK);
+    ck_assert_uint_eq(((Tw__Store__V1__ChangeEntry *)(void *)v.msg)->sequence, 1);
+    ck_assert_uint_eq(protobuf_c_message_get_packed_size(v.msg), len);
+
+    tw_key prefix;
+    tw_key_init(&prefix, TW_KF_CHANGE);
+    tw_key_id(&prefix, &user_a);
+    tw_store_iter *it;
+    const uint8_t *scanned;
+    size_t scanned_len;
+    ck_assert_int_eq(tw_store_scan(fx.store, &prefix, NULL, 0, false, &it), TW_OK);
+    ck_assert(tw_store_iter_next(it));
+    tw_store_iter_bytes(it, &scanned, &scanned_len);
+    ck_assert_uint_eq(scanned_len, len);
+    ck_assert_mem_eq(scanned, bytes, len);
+    ck_assert_int_eq(tw_store_iter_close(it), TW_OK);
+    ck_assert_int_eq(tw_store_decode(TW_KF_CHANGE, (const uint8_t *)"\x0f\x00", 2, arena, &v),
+                     TW_ERR_DB_CORRUPT);
+    tw_arena_free(arena);
+}
+END_TEST
+
 /* Writes raw bytes under a key, below the codecs, as damage would. */
 static void put_raw(const tw_key *k, const char *val, size_t len)
 {
@@ -347,6 +380,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, scans_resume_after_a_cursor);
     tcase_add_test(tc, a_prefix_ending_in_ff_bytes_has_an_upper_bound);
     tcase_add_test(tc, gets_say_not_found_and_refuse_partial_keys);
+    tcase_add_test(tc, stored_bytes_are_read_undecoded);
     tcase_add_test(tc, corrupt_values_are_reported_not_fatal);
     tcase_add_test(tc, verify_and_check_pass_a_sound_store);
     tcase_add_test(tc, the_store_keeps_its_identity_across_restarts);

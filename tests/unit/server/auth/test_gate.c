@@ -113,6 +113,7 @@ static void setup(void)
     memset(&auth, 0, sizeof auth);
     auth.store = fx.store;
     ck_assert_int_eq(tw_keyring_open(fx.store, &auth.keys), TW_OK);
+    ck_assert_int_eq(tw_token_cache_new(&auth.tokens), TW_OK);
     const int64_t limits[TW_API__COUNT] = {[TW_API_ALL] = API_LIMIT, [TW_API_WRITE] = API_LIMIT};
     ck_assert_int_eq(tw_api_limiter_new(limits, &auth.api), TW_OK);
     pthread_mutex_init(&auth.maintenance_lock, NULL);
@@ -150,6 +151,7 @@ static void teardown(void)
     tw_engine_shutdown(engine, 1000);
     tw_engine_free(engine);
     tw_api_limiter_free(auth.api);
+    tw_token_cache_free(auth.tokens);
     tw_keyring_free(auth.keys);
     pthread_mutex_destroy(&auth.maintenance_lock);
     fx_teardown();
@@ -161,21 +163,26 @@ typedef struct account {
     tw_id user, session;
 } account;
 
-/* Stores a session of a new account, as the account code keeps it: the
- * role and disabled flag copied into the session record. */
-static account make_account(const char *role, bool disabled)
+/* Stores a's session as the account code keeps it: the role and disabled
+ * flag copied into the session record. */
+static void put_session(const account *a, const char *role, bool disabled)
 {
-    account a = {tw_id_new(), tw_id_new()};
     Tw__Store__V1__Session s = TW__STORE__V1__SESSION__INIT;
-    s.id = (ProtobufCBinaryData){TW_ID_BYTES, a.session.bytes};
+    s.id = (ProtobufCBinaryData){TW_ID_BYTES, (uint8_t *)a->session.bytes};
     s.role = (char *)role;
     s.disabled = disabled;
     tw_txn *t;
     tw_key k;
-    tw_session_key(&k, &a.user, &a.session);
+    tw_session_key(&k, &a->user, &a->session);
     ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
     ck_assert_int_eq(tw_txn_put(t, &k, &(tw_value){.msg = &s.base}), TW_OK);
     ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+}
+
+static account make_account(const char *role, bool disabled)
+{
+    account a = {tw_id_new(), tw_id_new()};
+    put_session(&a, role, disabled);
     return a;
 }
 
@@ -439,6 +446,32 @@ START_TEST(a_disabled_account_is_refused)
 }
 END_TEST
 
+/* The token was admitted (and its verification remembered) before the
+ * account was disabled: the next call is refused all the same. */
+START_TEST(an_account_disabled_after_a_call_is_refused_at_once)
+{
+    account a = make_account(TW_ROLE_USER, false);
+    char *h = bearer(&a);
+    assert_admitted(unary(channel, USER_METHOD, h), &a, TW_ROLE_USER);
+    put_session(&a, TW_ROLE_USER, true);
+    assert_refused(unary(channel, USER_METHOD, h), GRPC_STATUS_UNAUTHENTICATED, "AUTH_005");
+    free(h);
+}
+END_TEST
+
+/* Likewise a role taken away: the session's role counts, call by call. */
+START_TEST(a_role_taken_away_counts_at_once)
+{
+    account a = make_account(TW_ROLE_ADMIN, false);
+    char *h = bearer(&a);
+    assert_admitted(unary(channel, USER_METHOD, h), &a, TW_ROLE_ADMIN);
+    put_session(&a, TW_ROLE_USER, false);
+    assert_admitted(unary(channel, USER_METHOD, h), &a, TW_ROLE_USER);
+    assert_refused(admin_call(channel, h), GRPC_STATUS_PERMISSION_DENIED, "AUTH_007");
+    free(h);
+}
+END_TEST
+
 START_TEST(admin_methods_need_the_admin_role)
 {
     account user = make_account(TW_ROLE_USER, false);
@@ -535,6 +568,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, a_token_signed_with_another_key_is_refused);
     tcase_add_test(tc, a_token_of_a_revoked_session_is_refused);
     tcase_add_test(tc, a_disabled_account_is_refused);
+    tcase_add_test(tc, an_account_disabled_after_a_call_is_refused_at_once);
+    tcase_add_test(tc, a_role_taken_away_counts_at_once);
     tcase_add_test(tc, admin_methods_need_the_admin_role);
     tcase_add_test(tc, the_operator_socket_is_an_admin_but_no_user);
     tcase_add_test(tc, maintenance_lets_only_admins_and_sign_ins_through);

@@ -5,6 +5,7 @@
 #include "tasks/task_list.h"
 
 #include "tw_check.h"
+#include "tw_wire.h"
 
 #include <string.h>
 
@@ -15,6 +16,30 @@ static Tw__V1__Task *listed[MAX_LISTED];
 static size_t nlisted;
 static int pages;
 
+static void *arena_alloc(void *ctx, size_t size)
+{
+    return tw_arena_alloc(ctx, size ? size : 1);
+}
+
+static void arena_free(void *ctx, void *ptr)
+{
+    (void)ctx, (void)ptr;
+}
+
+/* A listed task as a client reads it: its bytes as stored (its length
+ * varint, then the Task), decoded in the fixture's arena. */
+static Tw__V1__Task *decoded(const tw_task_bytes *task)
+{
+    const uint8_t *p = task->prefixed, *end = task->prefixed + task->len;
+    uint64_t len;
+    ck_assert(tw_wire_varint(&p, end, &len));
+    ck_assert_uint_eq(len, (uint64_t)(end - p));
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, fx.arena};
+    Tw__V1__Task *t = tw__v1__task__unpack(&alloc, (size_t)len, p);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
 /* Lists everything req matches, page_size at a time, into listed[]. */
 static void list_all(Tw__V1__ListTasksRequest *req, uint32_t page_size)
 {
@@ -23,7 +48,7 @@ static void list_all(Tw__V1__ListTasksRequest *req, uint32_t page_size)
     uint8_t *cursor = NULL;
     size_t cursor_len = 0;
     for (int guard = 0; guard < 10000; guard++) {
-        Tw__V1__Task **tasks;
+        tw_task_bytes *tasks;
         size_t n;
         uint8_t *next;
         size_t next_len;
@@ -34,7 +59,7 @@ static void list_all(Tw__V1__ListTasksRequest *req, uint32_t page_size)
         pages++;
         for (size_t i = 0; i < n; i++) {
             ck_assert_uint_lt(nlisted, MAX_LISTED);
-            listed[nlisted++] = tasks[i];
+            listed[nlisted++] = decoded(&tasks[i]);
         }
         if (next == NULL)
             return;

@@ -257,6 +257,42 @@ START_TEST(a_record_without_its_task_is_corrupt)
 }
 END_TEST
 
+/* What GetTask and ListTasks send: the task's bytes as stored, which a
+ * response packs as an unknown field exactly as it packs the decoded task. */
+START_TEST(a_task_as_stored_packs_like_the_decoded_task)
+{
+    tw_task_record *rec = record(1, TW__V1__TASK_STATUS__TASK_STATUS_TODO, 2, 0, "m", "home");
+    rec->task->notes = "notes";
+    ck_assert_int_eq(put(&fx_alice, NULL, rec), TW_OK);
+    tw_id id = make_id(1);
+    const uint8_t *stored;
+    size_t len;
+    ck_assert_int_eq(tw_task_get_stored(fx.store, &fx_alice, &id, fx.arena, &stored, &len), TW_OK);
+    tw_task_bytes task;
+    ck_assert_int_eq(tw_task_record_bytes(stored, len, &task), TW_OK);
+
+    Tw__V1__GetTaskResponse decoded = TW__V1__GET_TASK_RESPONSE__INIT;
+    decoded.task = get(&fx_alice, 1)->task;
+    ProtobufCMessageUnknownField field = {.tag = 1,
+                                          .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+                                          .len = task.len,
+                                          .data = (uint8_t *)task.prefixed};
+    Tw__V1__GetTaskResponse raw = TW__V1__GET_TASK_RESPONSE__INIT;
+    raw.base.n_unknown_fields = 1;
+    raw.base.unknown_fields = &field;
+    size_t want = tw__v1__get_task_response__get_packed_size(&decoded);
+    ck_assert_uint_eq(tw__v1__get_task_response__get_packed_size(&raw), want);
+    uint8_t *a = tw_arena_alloc(fx.arena, want), *b = tw_arena_alloc(fx.arena, want);
+    tw__v1__get_task_response__pack(&decoded, a);
+    tw__v1__get_task_response__pack(&raw, b);
+    ck_assert_mem_eq(a, b, want);
+
+    ck_assert_int_eq(tw_task_record_bytes(stored, 0, &task), TW_ERR_DB_CORRUPT);
+    ck_assert_int_eq(tw_task_get_stored(fx.store, &fx_bob, &id, fx.arena, &stored, &len),
+                     TW_ERR_NOT_FOUND);
+}
+END_TEST
+
 START_TEST(etags_are_versions)
 {
     ck_assert_str_eq(tw_task_etag(fx.arena, 1), "1");
@@ -470,6 +506,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, a_new_version_moves_every_index_entry);
     tcase_add_test(tc, a_removed_task_leaves_a_tombstone_and_its_deletion);
     tcase_add_test(tc, a_record_without_its_task_is_corrupt);
+    tcase_add_test(tc, a_task_as_stored_packs_like_the_decoded_task);
     tcase_add_test(tc, children_are_listed_in_order_up_to_a_limit);
     tcase_add_test(tc, sibling_keys_come_from_every_status);
     tcase_add_test(tc, a_completion_counts_only_while_indexed);
