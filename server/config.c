@@ -65,6 +65,10 @@ static const struct setting settings[] = {
      .help = "client-streaming calls (uploads) one account may have open at once"},
     {"max_watches_per_user", SET_INT, FIELD(max_watches_per_user), "16", 1, 1000,
      .help = "server-streaming calls (watches, downloads) one account may have open at once"},
+    {"http2_bdp_probe", SET_CHOICE, FIELD(http2_bdp_probe), "false", .choices = booleans,
+     .help = "true: gRPC grows each connection's receive window to the link's bandwidth-delay "
+             "product (up to 16 MiB an upload held unread), for clients far away on fast links; "
+             "false: 64 KiB beyond the message being read"},
     {"shutdown_grace_ms", SET_INT, FIELD(shutdown_grace_ms), "10000", 0, 600000,
      .help = "on SIGTERM, how long calls in flight may take to finish"},
     {"log_level", SET_CHOICE, FIELD(log_level), "info", .choices = log_levels,

@@ -43,6 +43,7 @@ typedef struct tw_config {
     int64_t max_streams;          /* streaming calls open at once; 0: from the open-file limit */
     int64_t max_uploads_per_user; /* client streams one account may hold open */
     int64_t max_watches_per_user; /* server streams one account may hold open */
+    int http2_bdp_probe;          /* 1: gRPC grows receive windows to the link (engine.h) */
     int64_t shutdown_grace_ms;    /* how long calls in flight may finish at shutdown */
     tw_log_level log_level;
     int64_t log_slow_ms;     /* unary calls this slow always get a log line */

@@ -166,6 +166,7 @@ static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char
         .max_streams = (int)cfg->max_streams,
         .max_client_streams_per_user = (int)cfg->max_uploads_per_user,
         .max_server_streams_per_user = (int)cfg->max_watches_per_user,
+        .bdp_probe = cfg->http2_bdp_probe != 0,
         .write_threads = (int)cfg->write_threads,
         .write_queue = 1024,
         .tls_cert_pem = cert_pem,

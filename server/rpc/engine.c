@@ -1475,6 +1475,10 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
          * hard limit (no GRPC_ARG_ABSOLUTE_MAX_METADATA_SIZE yet); its 8 KiB
          * default refused such a call RESOURCE_EXHAUSTED before any check. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_METADATA_SIZE, .value.integer = 256 * 1024},
+        /* How much of an upload may wait unread in core (engine.h). */
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_BDP_PROBE,
+         .value.integer = e->cfg.bdp_probe},
     };
     grpc_channel_args channel_args = {sizeof args / sizeof args[0], args};
     e->server = grpc_server_create(&channel_args, NULL);

@@ -34,6 +34,14 @@ typedef struct tw_engine_config {
     int max_streams;
     int max_client_streams_per_user;
     int max_server_streams_per_user;
+    /* gRPC's HTTP/2 bandwidth-delay probing (GRPC_ARG_HTTP2_BDP_PROBE).
+     * On, core 1.51 grows a connection's receive window to 16 MiB while
+     * memory is plentiful, and a client uploading faster than twd writes
+     * fills it: 16 uploads held ~300 MiB in core's read slices (heaptrack).
+     * Off, a stream may send 64 KiB beyond the message twd is reading,
+     * which on loopback was also 2-3x faster; a client 100 ms away then
+     * sends about 64 KiB per round trip. */
+    bool bdp_probe;
     /* Handlers of TW_WRITE rows run on a pool of this many threads with
      * room for write_queue calls waiting (more: UNAVAILABLE, RPC_006), not
      * on the completion-queue threads: a write waits for the disk, and a

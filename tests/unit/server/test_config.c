@@ -59,6 +59,7 @@ START_TEST(defaults_apply_without_any_source)
     ck_assert_str_eq(cfg.data_dir, "./data");
     ck_assert_int_eq(cfg.workers, 0);
     ck_assert_int_eq(cfg.max_message_bytes, 4194304);
+    ck_assert_int_eq(cfg.http2_bdp_probe, 0);
     ck_assert_int_eq(cfg.log_level, TW_LOG_INFO);
     ck_assert_int_eq(cfg.voice_max_bytes, 25 << 20);
     ck_assert_int_eq(cfg.voice_retention_days, 90);
