@@ -5,7 +5,7 @@
  * every method table against the .proto files.
  */
 #include "auth/auth.h"
-#include "auth/gate.h"
+#include "kit/gate.h"
 #include "billing/billing.h"
 #include "blob_s3.h"
 #include "cli.h"

@@ -10,9 +10,9 @@
  */
 #include "gate.h"
 
-#include "account.h"
-#include "auth.h"
-#include "session.h"
+#include "auth/account.h"
+#include "auth/auth.h"
+#include "auth/session.h"
 #include "tw_time.h"
 
 #include <stdio.h>
