@@ -5,12 +5,13 @@
  * every method table against the .proto files.
  */
 #include "auth/auth.h"
-#include "kit/gate.h"
 #include "billing/billing.h"
 #include "blob_s3.h"
 #include "cli.h"
 #include "deepgram.h"
+#include "http/routes.h"
 #include "jobs.h"
+#include "kit/gate.h"
 #include "ops/ops.h"
 #include "rpc/call_log.h"
 #include "rpc/engine.h"
@@ -360,7 +361,8 @@ int tw_cmd_serve(int argc, char **argv)
         goto out;
     }
     int http_port = 0;
-    if (tw_ops_start(&app, engine, cert_pem, key_pem, &http_port, errbuf, sizeof errbuf)) {
+    if (tw_ops_start(&app, engine, tw_httpd_routes, tw_health_service_set_store_ok, cert_pem,
+                     key_pem, &http_port, errbuf, sizeof errbuf)) {
         tw_cli_fail("%s", errbuf);
         goto out;
     }

@@ -10,6 +10,8 @@
 #ifndef TW_RPC_ENGINE_H
 #define TW_RPC_ENGINE_H
 
+#include "rpc_layer.h"
+
 #include "call.h"
 
 #include <stdbool.h>

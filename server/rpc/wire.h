@@ -7,6 +7,8 @@
 #ifndef TW_RPC_WIRE_H
 #define TW_RPC_WIRE_H
 
+#include "rpc_layer.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 

@@ -20,6 +20,7 @@
 #include "ops/backup.h"
 #include "ops/ops.h"
 #include "ops/queries.h"
+#include "rpc/metrics.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_log.h"
 #include "tw_migrate.h"
@@ -818,6 +819,66 @@ static tw_err day_query(tw_call *call, const ProtobufCMessage *request, Protobuf
     return TW_ERR_INTERNAL;
 }
 
+/* ---- slowest methods ----------------------------------------------------------- */
+
+struct method_rank {
+    tw_rpc_metrics *metrics;
+    size_t index;
+    tw_arena *arena;
+    Tw__V1__MethodLatency **rows;
+    size_t count;
+};
+
+static void rank_method(void *ctx, const char *path, const tw_method *m)
+{
+    (void)m;
+    struct method_rank *r = ctx;
+    tw_rpc_method_stats s;
+    tw_rpc_metrics_read(r->metrics, r->index++, &s);
+    uint64_t calls = 0;
+    for (int c = 0; c < TW_RPC_CODES; c++)
+        calls += s.ended[c];
+    if (calls == 0)
+        return;
+    Tw__V1__MethodLatency *row = tw_arena_alloc(r->arena, sizeof *row);
+    if (row == NULL)
+        return;
+    tw__v1__method_latency__init(row);
+    row->method = tw_arena_strdup(r->arena, path);
+    row->calls = calls;
+    row->errors = calls - s.ended[0];
+    row->p50_ms = tw_rpc_latency_quantile_s(&s, 0.5) * 1e3;
+    row->p99_ms = tw_rpc_latency_quantile_s(&s, 0.99) * 1e3;
+    row->mean_ms = (double)s.latency_sum_ns / 1e6 / (double)calls;
+    r->rows[r->count++] = row;
+}
+
+static int slowest_first(const void *a, const void *b)
+{
+    const Tw__V1__MethodLatency *x = *(Tw__V1__MethodLatency *const *)a,
+                                *y = *(Tw__V1__MethodLatency *const *)b;
+    if (x->p99_ms != y->p99_ms)
+        return x->p99_ms < y->p99_ms ? 1 : -1;
+    return (x->mean_ms < y->mean_ms) - (x->mean_ms > y->mean_ms);
+}
+
+/* The limit methods with the highest 99th percentile latency since start-up
+ * (methods never called are left out). */
+static tw_err slowest_methods(tw_engine *engine, uint32_t limit, tw_arena *arena,
+                              Tw__V1__GetSlowestMethodsResponse *out)
+{
+    tw_rpc_metrics *metrics = tw_engine_metrics(engine);
+    size_t slots = tw_rpc_metrics_slots(metrics);
+    struct method_rank r = {metrics, 0, arena, tw_arena_alloc(arena, slots * sizeof *r.rows), 0};
+    if (r.rows == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_engine_each_method(engine, rank_method, &r);
+    qsort(r.rows, r.count, sizeof *r.rows, slowest_first);
+    out->methods = r.rows;
+    out->n_methods = r.count < limit ? r.count : limit;
+    return TW_OK;
+}
+
 static tw_err get_slowest_methods(tw_call *call, const ProtobufCMessage *request,
                                   ProtobufCMessage *response)
 {
@@ -827,7 +888,7 @@ static tw_err get_slowest_methods(tw_call *call, const ProtobufCMessage *request
         return tw_call_field_violation(call, "limit", "must be from 1 to 100 (0: 10)");
     if (app->ops == NULL)
         return tw_call_error(call, TW_ERR_UNIMPLEMENTED, "no call metrics in this process");
-    return tw_ops_slowest_methods(tw_ops_engine(app->ops), in->limit ? (uint32_t)in->limit : 10,
+    return slowest_methods(tw_ops_engine(app->ops), in->limit ? (uint32_t)in->limit : 10,
                                   tw_call_arena(call), (void *)response);
 }
 

@@ -367,7 +367,7 @@ static tw_err watch(tw_call *call, const ProtobufCMessage *request, ProtobufCMes
     tw_id user, note;
     tw_err err = caller_note(call, in->id, &user, &note);
     if (err == TW_OK)
-        err = tw_voice_watch(tw_voice_call_voice(call), call, &user, &note);
+        err = tw_voice_call_watch(call, tw_voice_call_voice(call), &user, &note);
     if (err == TW_ERR_NOT_FOUND)
         return tw_call_error(call, err, "voice note %s not found", in->id);
     return err;

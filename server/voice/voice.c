@@ -2,12 +2,11 @@
  * The voice feature (voice.h): start, shutdown and stop, settings and
  * statistics. Its parts live beside it: the notes in the store in
  * voice_notes.c, live sessions in voice_live.c, transcription jobs in
- * voice_transcribe.c, watches in voice_watch.c and the retention sweep in
+ * voice_transcribe.c, the observer in voice_observer.c and the retention sweep in
  * voice_retention.c.
  *
- * Locks: v->lock guards the lists of parked live sessions, running
- * transcriptions and watches, and is held while a watch sends (sends never
- * block); each live session has a lock of its own for its queue. Neither is
+ * Locks: v->lock guards the lists of parked live sessions and running
+ * transcriptions, and the observer; each live session has a lock of its own for its queue. Neither is
  * held across decoding, the store's commits or blob storage.
  */
 #include "voice_internal.h"
@@ -165,8 +164,8 @@ void tw_voice_shutdown(tw_voice *v)
         return;
     pthread_mutex_lock(&v->lock);
     voice_transcriptions_abort_locked(v);
-    voice_watches_end_locked(v, TW_ERR_SHUTTING_DOWN);
     pthread_mutex_unlock(&v->lock);
+    voice_observer_stopping(v);
 }
 
 void tw_voice_stop(tw_voice *v)
