@@ -158,6 +158,12 @@ static void raise_open_file_limit(void)
     }
 }
 
+/* A call's "now" is read from the store's clock: twd's one clock. */
+static int64_t store_clock_ms(void *store)
+{
+    return tw_store_now_ms(store);
+}
+
 /* Builds an engine with every service registered; errbuf says why not. */
 static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char *socket,
                                    const char *cert_pem, const char *key_pem, tw_engine **out,
@@ -178,6 +184,9 @@ static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char
         .write_queue = 1024,
         .tls_cert_pem = cert_pem,
         .tls_key_pem = key_pem,
+        /* `twd methods` opens no store: it serves no call. */
+        .clock_ms = app->store ? store_clock_ms : NULL,
+        .clock_ctx = app->store,
     };
     tw_err err = tw_engine_new(&ecfg, out);
     if (err) {

@@ -371,7 +371,7 @@ static void write_jobs(FILE *out, tw_app *app)
         {"tw_jobs_oldest_due_age_seconds", "How long the longest-due job has waited, by type."},
         {"tw_jobs_dead", "Jobs dead-lettered after their last attempt, by type."},
     };
-    struct job_rows j = {out, 0, tw_wall_ms()};
+    struct job_rows j = {out, 0, tw_store_now_ms(app->store)};
     for (j.pass = 0; j.pass < 4; j.pass++) {
         family(out, help[j.pass][0], "gauge", help[j.pass][1]);
         tw_store_job_stats(app->store, j.now_ms, write_job_type, &j);

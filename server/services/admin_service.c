@@ -231,6 +231,7 @@ struct set_disabled {
     tw_id user;
     bool disabled;
     tw_arena *arena;
+    int64_t now_ms; /* the call's */
     Tw__Store__V1__Account *account; /* out */
 };
 
@@ -243,7 +244,7 @@ static tw_err set_disabled_txn(tw_txn *t, void *ctx)
     if (err || d->account->disabled == d->disabled)
         return err;
     d->account->disabled = d->disabled;
-    d->account->update_unix_ms = tw_wall_ms();
+    d->account->update_unix_ms = d->now_ms;
     err = tw_txn_account_put(t, d->account);
     return err ? err : tw_txn_sessions_sync(t, &d->user, d->account->role, d->disabled);
 }
@@ -251,7 +252,8 @@ static tw_err set_disabled_txn(tw_txn *t, void *ctx)
 static tw_err set_disabled(tw_call *call, const char *user_id, const char *email, bool disabled,
                            Tw__V1__User **out)
 {
-    struct set_disabled d = {.disabled = disabled, .arena = tw_call_arena(call)};
+    struct set_disabled d = {
+        .disabled = disabled, .arena = tw_call_arena(call), .now_ms = tw_call_now_ms(call)};
     tw_err err = named_user(call, user_id, email, &d.user);
     if (err)
         return err;
@@ -319,7 +321,7 @@ static void run_create_user(void *arg)
             name = tw_arena_strndup(arena, job->email, strcspn(job->email, "@"));
         account = tw_account_new(
             arena, job->email, hash, name, "UTC", "en",
-            in->role == TW__V1__ROLE__ROLE_ADMIN ? TW_ROLE_ADMIN : TW_ROLE_USER, tw_wall_ms());
+            in->role == TW__V1__ROLE__ROLE_ADMIN ? TW_ROLE_ADMIN : TW_ROLE_USER, tw_call_now_ms(call));
         err = account ? tw_txn_run(job->app->store, create_txn, account) : TW_ERR_NO_MEMORY;
     }
     if (err == TW_ERR_ALREADY_EXISTS)
@@ -389,7 +391,7 @@ static tw_err rotate_signing_key(tw_call *call, const ProtobufCMessage *request,
 {
     Tw__V1__RotateSigningKeyResponse *out = (void *)response;
     tw_app *app = tw_call_service_ctx(call);
-    int64_t now = tw_wall_ms();
+    int64_t now = tw_call_now_ms(call);
     tw_key_rotation made;
     tw_err err = tw_keyring_rotate(app->auth->keys, now, &made);
     if (err == TW_ERR_RATE_LIMITED) {
@@ -813,7 +815,7 @@ static tw_err day_query(tw_call *call, const ProtobufCMessage *request, Protobuf
         tw_err err = query_days(call, *(const int32_t *)((const char *)request + f->offset),
                                 day_queries[i].default_days, &days);
         if (!err)
-            err = day_queries[i].run(app->store, tw_wall_ms(), days, tw_call_arena(call), response);
+            err = day_queries[i].run(app->store, tw_call_now_ms(call), days, tw_call_arena(call), response);
         return store_error(call, err);
     }
     return TW_ERR_INTERNAL;

@@ -605,7 +605,7 @@ static tw_err attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen
 
 static tw_err forget_user(tw_app *app, const tw_id *user)
 {
-    return app->billing ? tw_billing_forget_user(app->billing, user, tw_wall_ms()) : TW_OK;
+    return app->billing ? tw_billing_forget_user(app->billing, user, tw_store_now_ms(app->store)) : TW_OK;
 }
 
 static tw_err run_job(tw_app *app, const tw_job *job, tw_job_failure *failure)
@@ -614,7 +614,7 @@ static tw_err run_job(tw_app *app, const tw_job *job, tw_job_failure *failure)
         snprintf(failure->error, sizeof failure->error, "billing is not running");
         return TW_ERR_INTERNAL;
     }
-    return tw_billing_job_run(app->billing, job, tw_wall_ms(), failure->error,
+    return tw_billing_job_run(app->billing, job, tw_store_now_ms(app->store), failure->error,
                               sizeof failure->error, &failure->retry_after_ms);
 }
 

@@ -445,7 +445,7 @@ static tw_err abandon_job(tw_app *app, const tw_job *job, tw_job_failure *failur
     tw_violations_init(&none, r.env.arena, 1, 256);
     r.env.store = app->store;
     r.env.user = r.job.user;
-    r.env.now_ms = tw_wall_ms();
+    r.env.now_ms = tw_store_now_ms(app->store);
     r.env.abandon_after_ms = app->cfg->focus_abandon_after_minutes * TW_MS_PER_MIN;
     r.env.violations = &none;
     tw_err err = tw_txn_run(app->store, abandon_step, &r);

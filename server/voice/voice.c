@@ -16,24 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SWEEP_DEFAULT_MS (60 * 60 * 1000)
 #define IO_THREADS       4
 #define IO_QUEUE         1024
 #define LIVE_QUEUE       256
 
-static int64_t wall_clock_ms(void *ctx)
+int64_t voice_now_ms(const tw_voice *v)
 {
-    (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t tw_voice_now_ms(const tw_voice *v)
-{
-    return v->clock_ms(v->clock_ctx);
+    return tw_store_now_ms(v->store);
 }
 
 uint64_t tw_voice_max_bytes(const tw_voice *v)
@@ -123,8 +114,6 @@ tw_err tw_voice_start(tw_app *app, const tw_voice_options *opts, char *errbuf, s
     v->max_bytes = opts->max_bytes;
     v->retention_ms = opts->retention_ms;
     v->job_attempts = opts->job_attempts > 0 ? opts->job_attempts : 10;
-    v->clock_ms = opts->clock_ms ? opts->clock_ms : wall_clock_ms;
-    v->clock_ctx = opts->clock_ctx;
     v->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : SWEEP_DEFAULT_MS;
     pthread_mutex_init(&v->lock, NULL);
     pthread_mutex_init(&v->sweep_lock, NULL);

@@ -54,9 +54,6 @@ typedef struct tw_voice_options {
     int64_t job_lease_ms;
     /* Tries of a transcription before the note is FAILED; 0 for 10. */
     uint32_t job_attempts;
-    /* Time for notes and the sweep, in Unix ms; NULL for the wall clock. */
-    int64_t (*clock_ms)(void *ctx);
-    void *clock_ctx;
     /* How often the retention sweep runs; 0 for hourly, -1 for never (tests
      * call tw_voice_sweep). */
     int64_t sweep_interval_ms;
@@ -91,7 +88,6 @@ tw_stt_engine *tw_voice_engine(tw_voice *v);
 tw_blob_store *tw_voice_blobs(tw_voice *v);
 /* For RPC work that blocks on the disk: commits, deletes, reading audio. */
 tw_pool *tw_voice_pool(tw_voice *v);
-int64_t tw_voice_now_ms(const tw_voice *v);
 
 /* A Timestamp (Unix ms) and a Duration (ms) in arena; NULL when out of memory. */
 Google__Protobuf__Timestamp *tw_voice_timestamp(tw_arena *arena, int64_t unix_ms);

@@ -26,8 +26,6 @@ struct tw_voice {
     uint64_t max_bytes;
     int64_t retention_ms;
     uint32_t job_attempts; /* a transcription is tried this often (shutdowns count) */
-    int64_t (*clock_ms)(void *ctx);
-    void *clock_ctx;
 
     tw_pool *io_pool;   /* RPC work that blocks on the disk */
     tw_pool *live_pool; /* live decoding */
@@ -126,6 +124,9 @@ void voice_transcriptions_abort_locked(tw_voice *v);
 /* Shutdown began: the observer hears of it, and of nothing after it
  * (voice_observer.c). Without v->lock held. */
 void voice_observer_stopping(tw_voice *v);
+
+/* Now in Unix ms: the store's clock (tw_store_now_ms), which tests set. */
+int64_t voice_now_ms(const tw_voice *v);
 
 /* The retention sweeper thread (voice_retention.c): started by
  * tw_voice_start, stopped (and joined) by tw_voice_stop; stopping one never
