@@ -759,7 +759,24 @@ static const tw_job_type auth_jobs[] = {
     {NULL},
 };
 
+/* The runbook's account figures (account.c and DeleteAccount count them). */
+static const tw_service_counter auth_counters[] = {
+    {"registrations", "tw_registrations_total", "Accounts created (sign-ups and admin-made)."},
+    {"account_deletions", "tw_account_deletions_total", "Accounts deleted."},
+    {NULL},
+};
+
+static void auth_write_metrics(tw_app *app, FILE *out)
+{
+    fprintf(out, "# HELP tw_maintenance_mode 1 while maintenance mode is on.\n"
+                 "# TYPE tw_maintenance_mode gauge\n"
+                 "tw_maintenance_mode %d\n",
+            app->auth ? tw_auth_maintenance(app->auth, NULL, 0) : 0);
+}
+
 const tw_service_def tw_auth_service = {
     .rpc = {.descriptor = &tw__v1__auth_service__descriptor, .methods = auth_methods},
     .jobs = auth_jobs,
+    .counters = auth_counters,
+    .write_metrics = auth_write_metrics,
 };

@@ -481,7 +481,17 @@ static const tw_job_type focus_jobs[] = {
     {NULL},
 };
 
+static const tw_service_counter focus_counters[] = {
+    {"focus_sessions", "tw_focus_sessions_total",
+     "Focus sessions ended, by template and outcome (completed, abandoned)."},
+    {"focus_focused_seconds", "tw_focus_focused_seconds_total",
+     "Seconds focused in ended focus sessions, by template and outcome."},
+    {"focus_distractions", "tw_focus_distractions_total", "Distractions recorded, by type."},
+    {NULL},
+};
+
 const tw_service_def tw_focus_service = {
     .rpc = {.descriptor = &tw__v1__focus_service__descriptor, .methods = focus_methods},
     .jobs = focus_jobs,
+    .counters = focus_counters,
 };
