@@ -43,7 +43,8 @@ static tw_err authenticate(tw_call *call, tw_auth *auth, const char *header, boo
         return tw_call_error(call, TW_ERR_AUTH_INVALID_TOKEN,
                              "access token is longer than %d bytes", TW_JWT_MAX_BYTES);
     tw_jwt_claims claims;
-    tw_err err = tw_jwt_verify(token, tw_keyring_lookup, auth->keys, tw_call_now_ms(call) / 1000, &claims);
+    tw_err err =
+        tw_jwt_verify(token, tw_keyring_lookup, auth->keys, tw_call_now_ms(call) / 1000, &claims);
     if (err)
         return err;
     tw_id user, session;

@@ -139,9 +139,8 @@ static void *scheduler_main(void *arg)
 }
 
 tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const struct tw_httpd_route *routes,
-                    void (*store_health)(bool ok),
-                    const char *tls_cert_pem, const char *tls_key_pem, int *http_port,
-                    char *errbuf, size_t errlen)
+                    void (*store_health)(bool ok), const char *tls_cert_pem,
+                    const char *tls_key_pem, int *http_port, char *errbuf, size_t errlen)
 {
     tw_ops *ops = calloc(1, sizeof *ops);
     if (ops == NULL)

@@ -56,9 +56,8 @@ typedef struct tw_probe {
  * one too), on the prober's thread: grpc.health.v1's watchers. On failure
  * errbuf says why in one line. *http_port gets the HTTP port bound. */
 tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const struct tw_httpd_route *routes,
-                    void (*store_health)(bool ok),
-                    const char *tls_cert_pem, const char *tls_key_pem, int *http_port,
-                    char *errbuf, size_t errlen);
+                    void (*store_health)(bool ok), const char *tls_cert_pem,
+                    const char *tls_key_pem, int *http_port, char *errbuf, size_t errlen);
 
 /* Stops the HTTP server, the probes and the backup schedule (a backup
  * under way finishes first) and frees the state. Accepts NULL. */

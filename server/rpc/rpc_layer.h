@@ -11,5 +11,5 @@
  * store's commit listener, tw_ops_start's store_health).
  */
 #ifdef TW_NO_RPC
-#error "domain code must not include the RPC engine's headers (server/rpc): see server/rpc/rpc_layer.h"
+#error "domain code must not include server/rpc headers: see server/rpc/rpc_layer.h"
 #endif

@@ -231,7 +231,7 @@ struct set_disabled {
     tw_id user;
     bool disabled;
     tw_arena *arena;
-    int64_t now_ms; /* the call's */
+    int64_t now_ms;                  /* the call's */
     Tw__Store__V1__Account *account; /* out */
 };
 
@@ -319,9 +319,10 @@ static void run_create_user(void *arg)
         const char *name = in->display_name;
         if (name[0] == '\0') /* the email's part before the '@' */
             name = tw_arena_strndup(arena, job->email, strcspn(job->email, "@"));
-        account = tw_account_new(
-            arena, job->email, hash, name, "UTC", "en",
-            in->role == TW__V1__ROLE__ROLE_ADMIN ? TW_ROLE_ADMIN : TW_ROLE_USER, tw_call_now_ms(call));
+        account =
+            tw_account_new(arena, job->email, hash, name, "UTC", "en",
+                           in->role == TW__V1__ROLE__ROLE_ADMIN ? TW_ROLE_ADMIN : TW_ROLE_USER,
+                           tw_call_now_ms(call));
         err = account ? tw_txn_run(job->app->store, create_txn, account) : TW_ERR_NO_MEMORY;
     }
     if (err == TW_ERR_ALREADY_EXISTS)
@@ -815,7 +816,8 @@ static tw_err day_query(tw_call *call, const ProtobufCMessage *request, Protobuf
         tw_err err = query_days(call, *(const int32_t *)((const char *)request + f->offset),
                                 day_queries[i].default_days, &days);
         if (!err)
-            err = day_queries[i].run(app->store, tw_call_now_ms(call), days, tw_call_arena(call), response);
+            err = day_queries[i].run(app->store, tw_call_now_ms(call), days, tw_call_arena(call),
+                                     response);
         return store_error(call, err);
     }
     return TW_ERR_INTERNAL;
@@ -891,7 +893,7 @@ static tw_err get_slowest_methods(tw_call *call, const ProtobufCMessage *request
     if (app->ops == NULL)
         return tw_call_error(call, TW_ERR_UNIMPLEMENTED, "no call metrics in this process");
     return slowest_methods(tw_ops_engine(app->ops), in->limit ? (uint32_t)in->limit : 10,
-                                  tw_call_arena(call), (void *)response);
+                           tw_call_arena(call), (void *)response);
 }
 
 static const tw_method admin_methods[] = {

@@ -590,7 +590,8 @@ static tw_err confirm_password(struct hash_job *job, const char *password,
         err = tw_password_verify(password, (*account)->password_hash, job->auth->cost, &match,
                                  &weaker);
     int64_t retry_ms = 0;
-    if (!err && tw_login_end(job->auth->logins, &job->ticket, !match, tw_call_now_ms(call), &retry_ms))
+    if (!err &&
+        tw_login_end(job->auth->logins, &job->ticket, !match, tw_call_now_ms(call), &retry_ms))
         err = limited(call, retry_ms);
     else if (err)
         (void)tw_login_end(job->auth->logins, &job->ticket, false, tw_call_now_ms(call), NULL);
@@ -656,7 +657,8 @@ static tw_err defer_confirmed(tw_call *call, void (*run)(void *), const Protobuf
     tw_login_peer_address(tw_call_peer(call), peer, sizeof peer);
     tw_login_ticket ticket;
     int64_t retry_ms = 0;
-    err = tw_login_begin(auth->logins, account->email, peer, tw_call_now_ms(call), &ticket, &retry_ms);
+    err = tw_login_begin(auth->logins, account->email, peer, tw_call_now_ms(call), &ticket,
+                         &retry_ms);
     if (err == TW_ERR_RATE_LIMITED)
         return limited(call, retry_ms);
     if (err)
@@ -768,9 +770,10 @@ static const tw_service_counter auth_counters[] = {
 
 static void auth_write_metrics(tw_app *app, FILE *out)
 {
-    fprintf(out, "# HELP tw_maintenance_mode 1 while maintenance mode is on.\n"
-                 "# TYPE tw_maintenance_mode gauge\n"
-                 "tw_maintenance_mode %d\n",
+    fprintf(out,
+            "# HELP tw_maintenance_mode 1 while maintenance mode is on.\n"
+            "# TYPE tw_maintenance_mode gauge\n"
+            "tw_maintenance_mode %d\n",
             app->auth ? tw_auth_maintenance(app->auth, NULL, 0) : 0);
 }
 

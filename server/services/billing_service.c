@@ -605,7 +605,8 @@ static tw_err attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen
 
 static tw_err forget_user(tw_app *app, const tw_id *user)
 {
-    return app->billing ? tw_billing_forget_user(app->billing, user, tw_store_now_ms(app->store)) : TW_OK;
+    return app->billing ? tw_billing_forget_user(app->billing, user, tw_store_now_ms(app->store))
+                        : TW_OK;
 }
 
 static tw_err run_job(tw_app *app, const tw_job *job, tw_job_failure *failure)

@@ -420,8 +420,8 @@ static void voice_write_metrics(tw_app *app, FILE *out)
     const char *state = tw_deepgram_breaker_state(app->deepgram);
     static const char *const states[] = {"closed", "open", "half_open"};
     for (int i = 0; i < 3; i++)
-        fprintf(out, "tw_upstream_circuit_state{service=\"deepgram\",state=\"%s\"} %d\n",
-                states[i], strcmp(state, states[i]) == 0);
+        fprintf(out, "tw_upstream_circuit_state{service=\"deepgram\",state=\"%s\"} %d\n", states[i],
+                strcmp(state, states[i]) == 0);
 }
 
 const tw_service_def tw_voice_service = {

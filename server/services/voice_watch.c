@@ -128,8 +128,7 @@ tw_err tw_voice_call_watch(tw_call *call, tw_voice *v, const tw_id *user, const 
     /* Observing (again: a restarted feature is a new one), checking the
      * note and listing under one hold of hub.lock: a shutdown after the
      * observer is set waits for the listing and then ends w. */
-    static const tw_voice_observer observer = {.changed = note_changed,
-                                               .stopping = voice_stopping};
+    static const tw_voice_observer observer = {.changed = note_changed, .stopping = voice_stopping};
     Tw__V1__VoiceNote *found;
     pthread_mutex_lock(&hub.lock);
     tw_err err = tw_voice_observe(v, &observer);

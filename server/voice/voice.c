@@ -6,8 +6,9 @@
  * voice_retention.c.
  *
  * Locks: v->lock guards the lists of parked live sessions and running
- * transcriptions, and the observer; each live session has a lock of its own for its queue. Neither is
- * held across decoding, the store's commits or blob storage.
+ * transcriptions, and the observer; each live session has a lock of its
+ * own for its queue. Neither is held across decoding, the store's commits
+ * or blob storage.
  */
 #include "voice_internal.h"
 
