@@ -5,12 +5,13 @@
  * every method table against the .proto files.
  */
 #include "auth/auth.h"
-#include "auth/gate.h"
 #include "billing/billing.h"
 #include "blob_s3.h"
 #include "cli.h"
 #include "deepgram.h"
+#include "http/routes.h"
 #include "jobs.h"
+#include "kit/gate.h"
 #include "ops/ops.h"
 #include "rpc/call_log.h"
 #include "rpc/engine.h"
@@ -150,6 +151,12 @@ static void raise_open_file_limit(void)
     }
 }
 
+/* A call's "now" is read from the store's clock: twd's one clock. */
+static int64_t store_clock_ms(void *store)
+{
+    return tw_store_now_ms(store);
+}
+
 /* Builds an engine with every service registered; errbuf says why not. */
 static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char *socket,
                                    const char *cert_pem, const char *key_pem, tw_engine **out,
@@ -171,6 +178,9 @@ static tw_err engine_with_services(const tw_config *cfg, tw_app *app, const char
         .write_queue = 1024,
         .tls_cert_pem = cert_pem,
         .tls_key_pem = key_pem,
+        /* `twd methods` opens no store: it serves no call. */
+        .clock_ms = app->store ? store_clock_ms : NULL,
+        .clock_ctx = app->store,
     };
     tw_err err = tw_engine_new(&ecfg, out);
     if (err) {
@@ -354,7 +364,8 @@ int tw_cmd_serve(int argc, char **argv)
         goto out;
     }
     int http_port = 0;
-    if (tw_ops_start(&app, engine, cert_pem, key_pem, &http_port, errbuf, sizeof errbuf)) {
+    if (tw_ops_start(&app, engine, tw_httpd_routes, tw_health_service_set_store_ok, cert_pem,
+                     key_pem, &http_port, errbuf, sizeof errbuf)) {
         tw_cli_fail("%s", errbuf);
         goto out;
     }

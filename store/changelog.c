@@ -86,7 +86,7 @@ static tw_err log_apply(tw_txn *t, struct store_log *l)
 {
     struct head h;
     tw_err err = head_read(t->store, &l->user, t->arena, &h);
-    int64_t now_ms = store_now_ms(t->store);
+    int64_t now_ms = tw_store_now_ms(t->store);
     for (struct store_append *a = l->appends; err == TW_OK && a != NULL; a = a->next) {
         Tw__Store__V1__ChangeEntry m = TW__STORE__V1__CHANGE_ENTRY__INIT;
         m.sequence = ++h.last_sequence;

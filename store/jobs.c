@@ -144,7 +144,7 @@ tw_err tw_txn_job_enqueue(tw_txn *t, const char *type, const void *payload, size
     if (payload_len > TW_JOB_PAYLOAD_MAX)
         return store_fail(TW_ERR_VALIDATION, "job payload of %zu bytes", payload_len);
     tw_id jid = tw_id_new();
-    int64_t now = store_now_ms(t->store);
+    int64_t now = tw_store_now_ms(t->store);
     job_msg m = TW__STORE__V1__JOB__INIT;
     m.id = (ProtobufCBinaryData){TW_ID_BYTES, jid.bytes};
     m.type = (char *)type;
@@ -197,7 +197,7 @@ static tw_err lease_apply(tw_txn *t, void *ctx)
         return tw_txn_delete(t, &c->due_key); /* an entry without its job: drop it */
     if (err)
         return err;
-    int64_t now = store_now_ms(t->store);
+    int64_t now = tw_store_now_ms(t->store);
     if (m->state == TW__STORE__V1__JOB_STATE__JOB_STATE_LEASED && m->attempts >= m->max_attempts) {
         /* Its last lease ran out: the worker died on it every time. */
         m->state = TW__STORE__V1__JOB_STATE__JOB_STATE_DEAD;
@@ -229,7 +229,7 @@ tw_err tw_store_job_lease(tw_store *s, const char *type, int64_t lease_ms, tw_ar
     tw_store_iter *it;
     if ((err = index_scan(s, TW_KF_JOB_DUE, type, false, &it)))
         return err;
-    int64_t now = store_now_ms(s);
+    int64_t now = tw_store_now_ms(s);
     err = TW_ERR_NOT_FOUND;
     for (int tried = 0; tried < LEASE_CANDIDATES && tw_store_iter_next(it); tried++) {
         int64_t due;
@@ -291,7 +291,7 @@ static tw_err settle_apply(tw_txn *t, void *ctx)
             return err;
         return tw_txn_delete(t, &k);
     }
-    int64_t now = store_now_ms(t->store);
+    int64_t now = tw_store_now_ms(t->store);
     if (m->attempts >= m->max_attempts) {
         m->state = TW__STORE__V1__JOB_STATE__JOB_STATE_DEAD;
         m->due_unix_ms = now;
@@ -371,7 +371,7 @@ static tw_err requeue_apply(tw_txn *t, void *ctx)
     job_index_key(&dead_key, m);
     m->state = TW__STORE__V1__JOB_STATE__JOB_STATE_READY;
     m->attempts = 0;
-    m->due_unix_ms = store_now_ms(t->store);
+    m->due_unix_ms = tw_store_now_ms(t->store);
     return job_save(t, &dead_key, m);
 }
 

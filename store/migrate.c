@@ -83,7 +83,7 @@ static tw_err record_apply(tw_txn *t, void *ctx)
     Tw__Store__V1__MigrationRecord rec = TW__STORE__V1__MIGRATION_RECORD__INIT;
     rec.number = c->m->number;
     rec.name = (char *)c->m->name;
-    rec.apply_unix_ms = store_now_ms(t->store);
+    rec.apply_unix_ms = tw_store_now_ms(t->store);
     rec.twd_version = TW_VERSION;
     return tw_txn_put(t, &k, &(tw_value){.msg = &rec.base});
 }

@@ -106,7 +106,7 @@ tw_err store_key_ready(const tw_key *k)
     return TW_OK;
 }
 
-int64_t store_now_ms(const tw_store *s)
+int64_t tw_store_now_ms(const tw_store *s)
 {
     return s->opts.clock_ms ? s->opts.clock_ms(s->opts.clock_ctx) : tw_wall_ms();
 }
@@ -224,7 +224,7 @@ static tw_err load_info(tw_store *s)
     if (err == TW_ERR_NOT_FOUND && t != NULL) {
         Tw__Store__V1__StoreInfo info = TW__STORE__V1__STORE_INFO__INIT;
         info.format_version = STORE_FORMAT_VERSION;
-        info.create_unix_ms = store_now_ms(s);
+        info.create_unix_ms = tw_store_now_ms(s);
         if (RAND_bytes(s->page_key, sizeof s->page_key) != 1) {
             err = store_fail(TW_ERR_INTERNAL, "no randomness for the page-token key");
             goto out;

@@ -121,9 +121,6 @@ tw_err store_errno(const char *what);
  * is needed). */
 tw_err store_key_ready(const tw_key *k);
 
-/* The store's clock. */
-int64_t store_now_ms(const tw_store *s);
-
 /* Value codecs (store/codec.c). Encoding allocates in arena. Decoding a
  * value that does not fit its family is TW_ERR_DB_CORRUPT. */
 tw_err store_value_encode(const tw_key_family *f, const tw_value *v, tw_arena *arena,

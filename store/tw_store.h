@@ -57,8 +57,10 @@ typedef struct tw_store_options {
     /* Open for reading only (`twd check`, a second process): writes fail
      * with TW_ERR_DB_READ_ONLY. Safe while another process serves the DB. */
     bool read_only;
-    /* The clock for stored times, job due times and leases, in Unix ms;
-     * NULL for the wall clock. Tests make time pass without sleeping. */
+    /* twd's one clock, in Unix ms (tw_store_now_ms): stored times, job due
+     * times and leases, calls' "now" (the engine reads it), voice notes'
+     * and accounts' times. NULL for the wall clock. Tests make time pass
+     * without sleeping. */
     int64_t (*clock_ms)(void *ctx);
     void *clock_ctx;
     /* Keep RocksDB's statistics (counters and timing histograms of reads,
@@ -79,6 +81,10 @@ tw_err tw_store_open(const tw_store_options *opts, tw_store **out);
 
 /* Closes the store; no transaction or iterator may be open. Accepts NULL. */
 void tw_store_close(tw_store *s);
+
+/* Now in Unix ms on s's clock (tw_store_options.clock_ms): the one clock
+ * of twd, for whatever has no call's "now" to read. Any thread. */
+int64_t tw_store_now_ms(const tw_store *s);
 
 /* The detail of this thread's last store failure ("commit: IO error: No
  * space left on device ..."), for the log; "" when none. Valid until this

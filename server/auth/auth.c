@@ -2,7 +2,6 @@
 #include "auth.h"
 
 #include "tw/store/v1/accounts.pb-c.h"
-#include "tw_time.h"
 #include "tw_txn.h"
 
 #include <stdio.h>
@@ -106,7 +105,7 @@ static tw_err set_mode_txn(tw_txn *t, void *ctx)
     Tw__Store__V1__Maintenance rec = TW__STORE__V1__MAINTENANCE__INIT;
     rec.enabled = m->enabled;
     rec.message = (char *)m->message;
-    rec.update_unix_ms = tw_wall_ms();
+    rec.update_unix_ms = tw_store_now_ms(tw_txn_store(t));
     tw_key k;
     maintenance_key(&k);
     return tw_txn_put(t, &k, &(tw_value){.msg = &rec.base});

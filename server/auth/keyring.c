@@ -2,7 +2,6 @@
 #include "keyring.h"
 
 #include "tw/store/v1/accounts.pb-c.h"
-#include "tw_time.h"
 #include "tw_txn.h"
 
 #include <openssl/crypto.h>
@@ -171,7 +170,7 @@ tw_err tw_keyring_open(tw_store *s, tw_keyring **out)
     ring->store = s;
     pthread_rwlock_init(&ring->lock, NULL);
     tw_key_rotation made;
-    struct rotate first = {.now_ms = tw_wall_ms(), .only_if_empty = true, .out = &made};
+    struct rotate first = {.now_ms = tw_store_now_ms(s), .only_if_empty = true, .out = &made};
     tw_err err = tw_txn_run(s, rotate_txn, &first);
     if (!err)
         err = ring_load(ring);
@@ -216,7 +215,8 @@ bool tw_keyring_lookup_at(tw_keyring *ring, const char *kid, int64_t now_ms, tw_
 
 bool tw_keyring_lookup(void *ctx, const char *kid, tw_jwt_key *out)
 {
-    return tw_keyring_lookup_at(ctx, kid, tw_wall_ms(), out);
+    tw_keyring *ring = ctx;
+    return tw_keyring_lookup_at(ring, kid, tw_store_now_ms(ring->store), out);
 }
 
 tw_err tw_keyring_rotate(tw_keyring *ring, int64_t now_ms, tw_key_rotation *out)

@@ -42,7 +42,7 @@ void tw_keyring_free(tw_keyring *ring);
 void tw_keyring_current(tw_keyring *ring, tw_jwt_key *out);
 
 /* A tw_jwt_key_lookup: ctx is the ring; the current key, or a previous one
- * whose retire time (wall clock) has not passed. */
+ * whose retire time has not passed on the store's clock (tw_store_now_ms). */
 bool tw_keyring_lookup(void *ctx, const char *kid, tw_jwt_key *out);
 
 /* The same at a given time (Unix ms), for tests. */

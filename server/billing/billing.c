@@ -8,7 +8,6 @@
 #include "tw_counter.h"
 #include "tw_log.h"
 #include "tw_page.h"
-#include "tw_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +37,7 @@ tw_err tw_billing_new(const tw_billing_config *cfg, tw_billing **out)
     }
     b->webhook.tolerance_s = cfg->webhook_tolerance_s;
     b->webhook.max_body_bytes = cfg->webhook_max_bytes;
-    tw_err err = billing_plans_init(b->store, tw_wall_ms());
+    tw_err err = billing_plans_init(b->store, tw_store_now_ms(b->store));
     if (err) {
         tw_billing_free(b);
         return err;

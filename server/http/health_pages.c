@@ -131,11 +131,16 @@ static json_t *store_json(tw_app *app, bool *ok)
     return out;
 }
 
+struct job_types {
+    json_t *types;
+    int64_t now_ms; /* the store's clock, which due times are on */
+};
+
 static void add_job_type(void *ctx, const char *type, const tw_job_queue_stats *s)
 {
-    json_t *types = ctx;
-    int64_t age_ms = s->oldest_due_ms ? tw_wall_ms() - s->oldest_due_ms : 0;
-    json_object_set_new(types, type,
+    struct job_types *j = ctx;
+    int64_t age_ms = s->oldest_due_ms ? j->now_ms - s->oldest_due_ms : 0;
+    json_object_set_new(j->types, type,
                         json_pack("{s:I, s:I, s:f, s:I, s:b}", "queued", (json_int_t)s->queued,
                                   "due", (json_int_t)s->due, "oldest_due_age_s",
                                   (double)age_ms / 1000.0, "dead", (json_int_t)s->dead, "capped",
@@ -145,7 +150,8 @@ static void add_job_type(void *ctx, const char *type, const tw_job_queue_stats *
 static json_t *jobs_json(tw_app *app)
 {
     json_t *types = json_object();
-    if (tw_store_job_stats(app->store, tw_wall_ms(), add_job_type, types) != TW_OK)
+    struct job_types j = {types, tw_store_now_ms(app->store)};
+    if (tw_store_job_stats(app->store, j.now_ms, add_job_type, &j) != TW_OK)
         return json_pack("{s:s, s:o}", "error", tw_store_last_error(), "types", types);
     json_int_t queued = 0, dead = 0;
     double oldest = 0;

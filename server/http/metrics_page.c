@@ -7,23 +7,24 @@
  *  - HTTP requests by route and class (http_server.h);
  *  - the store: its probe, sizes and RocksDB's own statistics (read and
  *    write timings among them) as tw_rocksdb_* series;
- *  - the job queue, outside services (upstream_stats.h, the Deepgram
- *    breaker), the last backup, the process (memory, open files, CPU);
+ *  - the job queue, outside services (upstream_stats.h), the last backup,
+ *    the process (memory, open files, CPU);
  *  - the runbook's business metrics from the store's day-bucketed counters
- *    (tw_counter.h): running totals, the days before today cached once a
- *    day (ops.h), today's bucket read at every scrape.
+ *    (tw_counter.h) that each service lists in its tw_service_def
+ *    (services.h): running totals, the days before today cached once a day
+ *    (ops.h), today's bucket read at every scrape;
+ *  - what each service writes itself (its write_metrics hook), so that this
+ *    page names no feature.
  */
 #include "routes.h"
 
-#include "auth/auth.h"
-#include "deepgram.h"
 #include "ops/ops.h"
 #include "rpc/engine.h"
 #include "rpc/metrics.h"
+#include "services/services.h"
 #include "tw_array.h"
 #include "tw_counter.h"
 #include "tw_store_ops.h"
-#include "tw_time.h"
 #include "upstream_stats.h"
 
 #include <dirent.h>
@@ -57,42 +58,6 @@ static const struct {
     {"UNAVAILABLE", "server_error"},
     {"DATA_LOSS", "server_error"},
     {"UNAUTHENTICATED", "client_error"},
-};
-
-/*
- * The runbook's "Business Metrics" that features count (the counter names
- * are those their writers use). Dimensions become labels: "type=sleep"
- * is {type="sleep"}. Badge unlocks, social interactions, student
- * verifications, subscription conversions, payment success, MRR and churn
- * get a row each as those features land.
- */
-static const struct {
-    const char *counter, *metric, *help;
-} business[] = {
-    {"registrations", "tw_registrations_total", "Accounts created (sign-ups and admin-made)."},
-    {"account_deletions", "tw_account_deletions_total", "Accounts deleted."},
-    {"tasks_created", "tw_tasks_created_total", "Tasks created."},
-    {"task_completions", "tw_task_completions_total",
-     "Task completions (reopening one takes it back)."},
-    {"health_log_entries", "tw_health_log_entries_total", "Health log entries stored, by type."},
-    {"focus_sessions", "tw_focus_sessions_total",
-     "Focus sessions ended, by template and outcome (completed, abandoned)."},
-    {"focus_focused_seconds", "tw_focus_focused_seconds_total",
-     "Seconds focused in ended focus sessions, by template and outcome."},
-    {"focus_distractions", "tw_focus_distractions_total", "Distractions recorded, by type."},
-    {"voice_note_uploads", "tw_voice_note_uploads_total", "Voice notes uploaded, by format."},
-    {"voice_transcriptions", "tw_voice_transcriptions_total",
-     "Voice note transcriptions ended, by status (transcribed, failed)."},
-    {"billing_payments", "tw_payments_total",
-     "Payments by status: succeeded charges and failed attempts."},
-    {"billing_refunds", "tw_refunds_total", "Refunds made."},
-    {"billing_new_subscriptions", "tw_subscriptions_started_total",
-     "Subscriptions that became live, by plan."},
-    {"billing_cancellations", "tw_subscription_cancellations_total",
-     "Subscriptions that ended (canceled or suspended), by plan."},
-    {"billing_webhook_events", "tw_stripe_webhooks_total",
-     "Stripe webhook events by type and outcome: received, then processed, ignored or failed "
-     "(a first failed try)."},
 };
 
 static void family(FILE *out, const char *name, const char *type, const char *help)
@@ -382,7 +347,7 @@ static void write_jobs(FILE *out, tw_app *app)
         {"tw_jobs_oldest_due_age_seconds", "How long the longest-due job has waited, by type."},
         {"tw_jobs_dead", "Jobs dead-lettered after their last attempt, by type."},
     };
-    struct job_rows j = {out, 0, tw_wall_ms()};
+    struct job_rows j = {out, 0, tw_store_now_ms(app->store)};
     for (j.pass = 0; j.pass < 4; j.pass++) {
         family(out, help[j.pass][0], "gauge", help[j.pass][1]);
         tw_store_job_stats(app->store, j.now_ms, write_job_type, &j);
@@ -422,7 +387,7 @@ static void write_upstream_latency(void *ctx, const tw_upstream_stats *s)
             (unsigned long long)cumulative);
 }
 
-static void write_providers(FILE *out, tw_app *app)
+static void write_providers(FILE *out)
 {
     family(out, "tw_upstream_requests_total", "counter",
            "Requests to outside services (retries within one included once).");
@@ -433,15 +398,6 @@ static void write_providers(FILE *out, tw_app *app)
     family(out, "tw_upstream_request_seconds", "histogram",
            "Time of requests to outside services, retries included.");
     tw_upstream_each(write_upstream_latency, out);
-    family(out, "tw_upstream_circuit_state", "gauge",
-           "1 for the state each outside service's circuit breaker is in.");
-    if (app->deepgram != NULL) {
-        const char *state = tw_deepgram_breaker_state(app->deepgram);
-        static const char *const states[] = {"closed", "open", "half_open"};
-        for (int i = 0; i < 3; i++)
-            fprintf(out, "tw_upstream_circuit_state{service=\"deepgram\",state=\"%s\"} %d\n",
-                    states[i], strcmp(state, states[i]) == 0);
-    }
 }
 
 static void write_backup(FILE *out, tw_app *app)
@@ -539,8 +495,6 @@ static void write_process(FILE *out, tw_app *app)
     family(out, "tw_build_info", "gauge", "twd's version and the gRPC core it runs on.");
     fprintf(out, "tw_build_info{version=\"%s\",grpc_core=\"%s\"} 1\n", TW_VERSION,
             tw_engine_grpc_version());
-    family(out, "tw_maintenance_mode", "gauge", "1 while maintenance mode is on.");
-    fprintf(out, "tw_maintenance_mode %d\n", tw_auth_maintenance(app->auth, NULL, 0));
 }
 
 /* ---- business counters --------------------------------------------------------- */
@@ -605,45 +559,59 @@ static void dims_labels(FILE *out, const char *dims)
     }
 }
 
-static void write_business(FILE *out, tw_app *app)
+/* One business counter: today's buckets read now, the days before from
+ * the ops cache (filled once a day). */
+static void write_counter(FILE *out, tw_app *app, uint32_t today, const tw_service_counter *c)
 {
-    uint32_t today = tw_store_day(tw_wall_ms());
-    for (size_t i = 0; i < sizeof business / sizeof business[0]; i++) {
-        struct series_list today_counts = {0};
-        const char *name = business[i].counter;
-        if (tw_store_counter_series(app->store, NULL, name, today, today, add_series,
-                                    &today_counts) != TW_OK) {
-            goto next;
-        }
-        bool cached = true;
-        for (size_t k = 0; k < today_counts.count && cached; k++) {
-            uint64_t before;
-            cached = tw_ops_counter_cache_get(app->ops, name, today_counts.items[k].dims, today,
-                                              &before);
-        }
-        struct fill_cache fill = {app->ops, name, today};
-        if (!cached && today > 0 &&
-            tw_store_counter_series(app->store, NULL, name, 0, today - 1, cache_before, &fill) !=
-                TW_OK)
-            goto next;
-        family(out, business[i].metric, "counter", business[i].help);
-        for (size_t k = 0; k < today_counts.count; k++) {
-            uint64_t before = 0;
-            tw_ops_counter_cache_get(app->ops, name, today_counts.items[k].dims, today, &before);
-            const char *dims = today_counts.items[k].dims;
-            fputs(business[i].metric, out);
-            if (dims[0] != '\0') {
-                fputc('{', out);
-                dims_labels(out, dims);
-                fputc('}', out);
-            }
-            fprintf(out, " %llu\n", (unsigned long long)(before + today_counts.items[k].value));
-        }
-    next:
-        for (size_t k = 0; k < today_counts.count; k++)
-            free(today_counts.items[k].dims);
-        free(today_counts.items);
+    struct series_list today_counts = {0};
+    const char *name = c->counter;
+    if (tw_store_counter_series(app->store, NULL, name, today, today, add_series, &today_counts) !=
+        TW_OK) {
+        goto out;
     }
+    bool cached = true;
+    for (size_t k = 0; k < today_counts.count && cached; k++) {
+        uint64_t before;
+        cached =
+            tw_ops_counter_cache_get(app->ops, name, today_counts.items[k].dims, today, &before);
+    }
+    struct fill_cache fill = {app->ops, name, today};
+    if (!cached && today > 0 &&
+        tw_store_counter_series(app->store, NULL, name, 0, today - 1, cache_before, &fill) != TW_OK)
+        goto out;
+    family(out, c->metric, "counter", c->help);
+    for (size_t k = 0; k < today_counts.count; k++) {
+        uint64_t before = 0;
+        tw_ops_counter_cache_get(app->ops, name, today_counts.items[k].dims, today, &before);
+        const char *dims = today_counts.items[k].dims;
+        fputs(c->metric, out);
+        if (dims[0] != '\0') {
+            fputc('{', out);
+            dims_labels(out, dims);
+            fputc('}', out);
+        }
+        fprintf(out, " %llu\n", (unsigned long long)(before + today_counts.items[k].value));
+    }
+out:
+    for (size_t k = 0; k < today_counts.count; k++)
+        free(today_counts.items[k].dims);
+    free(today_counts.items);
+}
+
+struct service_metrics {
+    FILE *out;
+    tw_app *app;
+    uint32_t today;
+};
+
+/* A service's business counters and its own families. */
+static void write_service(void *ctx, const tw_service_def *def)
+{
+    struct service_metrics *m = ctx;
+    for (const tw_service_counter *c = def->counters; c != NULL && c->counter != NULL; c++)
+        write_counter(m->out, m->app, m->today, c);
+    if (def->write_metrics != NULL)
+        def->write_metrics(m->app, m->out);
 }
 
 void tw_httpd_metrics(void *ctx, const tw_httpd_request *req, tw_httpd_response *res)
@@ -661,10 +629,11 @@ void tw_httpd_metrics(void *ctx, const tw_httpd_request *req, tw_httpd_response 
     write_http(out, tw_ops_http(app->ops));
     write_store(out, app);
     write_jobs(out, app);
-    write_providers(out, app);
+    write_providers(out);
     write_backup(out, app);
     write_process(out, app);
-    write_business(out, app);
+    struct service_metrics services = {out, app, tw_store_day(tw_store_now_ms(app->store))};
+    tw_services_each(write_service, &services);
     fclose(out);
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -3,9 +3,7 @@
 #include "ops.h"
 
 #include "backup.h"
-#include "http/routes.h"
-#include "rpc/engine.h"
-#include "services/services.h"
+#include "http/http_server.h"
 #include "tw_log.h"
 #include "tw_store_ops.h"
 #include "tw_time.h"
@@ -31,6 +29,7 @@ struct cached_total {
 struct tw_ops {
     tw_app *app;
     struct tw_engine *engine;
+    void (*store_health)(bool ok);
     struct tw_httpd_server *http;
     int64_t start_ms;
 
@@ -68,7 +67,8 @@ static void probe_store(tw_ops *ops)
     ops->store = p;
     pthread_mutex_unlock(&ops->lock);
     if (changed) {
-        tw_health_service_set_store_ok(p.ok);
+        if (ops->store_health != NULL)
+            ops->store_health(p.ok);
         if (!p.ok)
             tw_log(TW_LOG_ERROR, "store probe failed", json_pack("{s:s}", "detail", p.error));
         else
@@ -131,7 +131,8 @@ static void *scheduler_main(void *arg)
     }
 }
 
-tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const char *tls_cert_pem,
+tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const struct tw_httpd_route *routes,
+                    void (*store_health)(bool ok), const char *tls_cert_pem,
                     const char *tls_key_pem, int *http_port, char *errbuf, size_t errlen)
 {
     tw_ops *ops = calloc(1, sizeof *ops);
@@ -139,6 +140,7 @@ tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const char *tls_cert_
         return TW_ERR_NO_MEMORY;
     ops->app = app;
     ops->engine = engine;
+    ops->store_health = store_health;
     ops->start_ms = tw_wall_ms();
     ops->store.ok = true; /* the store opened a moment ago */
     ops->blobs.ok = true;
@@ -158,7 +160,7 @@ tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const char *tls_cert_
         .max_connections = (unsigned)cfg->http_max_connections,
         .timeout_s = (unsigned)cfg->http_timeout_s,
     };
-    tw_err err = tw_httpd_start(&hcfg, tw_httpd_routes, app, &ops->http, http_port, errbuf, errlen);
+    tw_err err = tw_httpd_start(&hcfg, routes, app, &ops->http, http_port, errbuf, errlen);
     if (err == TW_OK && pthread_create(&ops->prober, NULL, prober_main, ops) != 0) {
         snprintf(errbuf, errlen, "cannot start the health prober");
         err = TW_ERR_INTERNAL;

@@ -22,6 +22,7 @@
 
 struct tw_engine;
 struct tw_httpd_server;
+struct tw_httpd_route;
 
 typedef struct tw_ops tw_ops;
 
@@ -48,9 +49,14 @@ typedef struct tw_probe {
 } tw_probe;
 
 /* Makes the state of app (borrowed; app->ops gets it) and starts its
- * threads and the HTTP server. engine serves already. On failure errbuf says
- * why in one line. *http_port gets the HTTP port bound. */
-tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const char *tls_cert_pem,
+ * threads and the HTTP server, serving routes (borrowed: http/routes.h).
+ * engine serves already; ops keeps it for the HTTP side (call metrics,
+ * shutdown) and never calls it. store_health,
+ * when not NULL, hears each change of the store probe's result (the first
+ * one too), on the prober's thread: grpc.health.v1's watchers. On failure
+ * errbuf says why in one line. *http_port gets the HTTP port bound. */
+tw_err tw_ops_start(tw_app *app, struct tw_engine *engine, const struct tw_httpd_route *routes,
+                    void (*store_health)(bool ok), const char *tls_cert_pem,
                     const char *tls_key_pem, int *http_port, char *errbuf, size_t errlen);
 
 /* Stops the HTTP server, the probes and the backup schedule (a backup

@@ -1,8 +1,6 @@
 /* The runbook's queries from counters and indexes (queries.h). */
 #include "queries.h"
 
-#include "rpc/engine.h"
-#include "rpc/metrics.h"
 #include "tw_counter.h"
 
 #include <stdio.h>
@@ -292,62 +290,4 @@ tw_err tw_ops_focus_completion(tw_store *s, int64_t now_ms, uint32_t days, tw_ar
     free(sessions);
     free(seconds);
     return err;
-}
-
-/* ---- slowest methods ----------------------------------------------------------- */
-
-struct method_rank {
-    tw_rpc_metrics *metrics;
-    size_t index;
-    tw_arena *arena;
-    Tw__V1__MethodLatency **rows;
-    size_t count;
-};
-
-static void rank_method(void *ctx, const char *path, const tw_method *m)
-{
-    (void)m;
-    struct method_rank *r = ctx;
-    tw_rpc_method_stats s;
-    tw_rpc_metrics_read(r->metrics, r->index++, &s);
-    uint64_t calls = 0;
-    for (int c = 0; c < TW_RPC_CODES; c++)
-        calls += s.ended[c];
-    if (calls == 0)
-        return;
-    Tw__V1__MethodLatency *row = tw_arena_alloc(r->arena, sizeof *row);
-    if (row == NULL)
-        return;
-    tw__v1__method_latency__init(row);
-    row->method = tw_arena_strdup(r->arena, path);
-    row->calls = calls;
-    row->errors = calls - s.ended[0];
-    row->p50_ms = tw_rpc_latency_quantile_s(&s, 0.5) * 1e3;
-    row->p99_ms = tw_rpc_latency_quantile_s(&s, 0.99) * 1e3;
-    row->mean_ms = (double)s.latency_sum_ns / 1e6 / (double)calls;
-    r->rows[r->count++] = row;
-}
-
-static int slowest_first(const void *a, const void *b)
-{
-    const Tw__V1__MethodLatency *x = *(Tw__V1__MethodLatency *const *)a,
-                                *y = *(Tw__V1__MethodLatency *const *)b;
-    if (x->p99_ms != y->p99_ms)
-        return x->p99_ms < y->p99_ms ? 1 : -1;
-    return (x->mean_ms < y->mean_ms) - (x->mean_ms > y->mean_ms);
-}
-
-tw_err tw_ops_slowest_methods(struct tw_engine *engine, uint32_t limit, tw_arena *arena,
-                              Tw__V1__GetSlowestMethodsResponse *out)
-{
-    tw_rpc_metrics *metrics = tw_engine_metrics(engine);
-    size_t slots = tw_rpc_metrics_slots(metrics);
-    struct method_rank r = {metrics, 0, arena, tw_arena_alloc(arena, slots * sizeof *r.rows), 0};
-    if (r.rows == NULL)
-        return TW_ERR_NO_MEMORY;
-    tw_engine_each_method(engine, rank_method, &r);
-    qsort(r.rows, r.count, sizeof *r.rows, slowest_first);
-    out->methods = r.rows;
-    out->n_methods = r.count < limit ? r.count : limit;
-    return TW_OK;
 }

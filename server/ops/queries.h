@@ -1,9 +1,9 @@
 /*
  * The runbook's "Common Database Queries", answered from the store's
- * day-bucketed counters (tw_counter.h), the accounts' own keys and the
- * engine's call histograms: a handful of reads each, whatever the number of
- * users, tasks or entries. AdminService's handlers call these and fill in
- * the rest of their answers.
+ * day-bucketed counters (tw_counter.h) and the accounts' own keys: a
+ * handful of reads each, whatever the number of users, tasks or entries.
+ * AdminService's handlers call these and fill in the rest of their answers
+ * (the slowest methods, from the engine's call histograms, are its own).
  *
  * Day ranges end today (UTC) and go days-1 days back. Each function fills
  * its response (a message of the named type, in arena).
@@ -13,8 +13,6 @@
 
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_store.h"
-
-struct tw_engine;
 
 /* Accounts now (registrations less deletions, all days), created in the
  * last 24 hours (read from the newest account keys back, their ids being
@@ -37,10 +35,5 @@ tw_err tw_ops_focus_completion(tw_store *s, int64_t now_ms, uint32_t days, tw_ar
 /* Distractions over the days by type, most first. */
 tw_err tw_ops_distractions(tw_store *s, int64_t now_ms, uint32_t days, tw_arena *arena,
                            Tw__V1__GetDistractionPatternsResponse *out);
-
-/* The limit methods with the highest 99th percentile latency since start-up
- * (methods never called are left out). */
-tw_err tw_ops_slowest_methods(struct tw_engine *engine, uint32_t limit, tw_arena *arena,
-                              Tw__V1__GetSlowestMethodsResponse *out);
 
 #endif

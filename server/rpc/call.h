@@ -16,6 +16,8 @@
 #ifndef TW_RPC_CALL_H
 #define TW_RPC_CALL_H
 
+#include "rpc_layer.h"
+
 #include "tw_arena.h"
 #include "tw_err.h"
 #include "tw_id.h"

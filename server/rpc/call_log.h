@@ -18,6 +18,8 @@
 #ifndef TW_RPC_CALL_LOG_H
 #define TW_RPC_CALL_LOG_H
 
+#include "rpc_layer.h"
+
 #include "tw_err.h"
 
 #include <stdbool.h>

@@ -7,6 +7,8 @@
 #ifndef TW_RPC_CLIENT_H
 #define TW_RPC_CLIENT_H
 
+#include "rpc_layer.h"
+
 #include "tw_arena.h"
 #include "tw_err.h"
 

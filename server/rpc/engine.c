@@ -903,7 +903,8 @@ static void call_arrived(tw_call *c)
     pthread_mutex_unlock(&c->lock);
 
     assign_request_id(c);
-    c->now_ms = tw_wall_ms();
+    c->now_ms =
+        c->engine->cfg.clock_ms ? c->engine->cfg.clock_ms(c->engine->cfg.clock_ctx) : tw_wall_ms();
     c->arena = tw_arena_new(4096);
     if (c->arena == NULL) {
         tw_call_finish(c, TW_ERR_NO_MEMORY);

@@ -10,6 +10,8 @@
 #ifndef TW_RPC_ENGINE_H
 #define TW_RPC_ENGINE_H
 
+#include "rpc_layer.h"
+
 #include "call.h"
 
 #include <stdbool.h>
@@ -60,6 +62,12 @@ typedef struct tw_engine_config {
      * socket is always plaintext (a Unix socket only twd's account opens). */
     const char *tls_cert_pem;
     const char *tls_key_pem;
+    /* The clock a call's "now" (tw_call_now_ms) is read from when it
+     * arrives, in Unix ms: twd gives the store's (tw_store_now_ms), so
+     * handlers, the store and the rest of twd share one clock that tests
+     * can set. NULL for the wall clock. */
+    int64_t (*clock_ms)(void *ctx);
+    void *clock_ctx;
 } tw_engine_config;
 
 /*

@@ -17,6 +17,8 @@
 #ifndef TW_RPC_METRICS_H
 #define TW_RPC_METRICS_H
 
+#include "rpc_layer.h"
+
 #include "tw_err.h"
 
 #include <stddef.h>

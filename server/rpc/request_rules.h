@@ -15,6 +15,8 @@
 #ifndef TW_RPC_REQUEST_RULES_H
 #define TW_RPC_REQUEST_RULES_H
 
+#include "rpc_layer.h"
+
 #include "schema.h"
 #include "tw_violations.h"
 

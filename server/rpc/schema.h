@@ -6,6 +6,8 @@
 #ifndef TW_RPC_SCHEMA_H
 #define TW_RPC_SCHEMA_H
 
+#include "rpc_layer.h"
+
 #include "tw_err.h"
 
 #include <stdbool.h>

@@ -20,6 +20,7 @@
 #include "ops/backup.h"
 #include "ops/ops.h"
 #include "ops/queries.h"
+#include "rpc/metrics.h"
 #include "tw/v1/admin_service.pb-c.h"
 #include "tw_log.h"
 #include "tw_migrate.h"
@@ -231,6 +232,7 @@ struct set_disabled {
     tw_id user;
     bool disabled;
     tw_arena *arena;
+    int64_t now_ms;                  /* the call's */
     Tw__Store__V1__Account *account; /* out */
 };
 
@@ -243,7 +245,7 @@ static tw_err set_disabled_txn(tw_txn *t, void *ctx)
     if (err || d->account->disabled == d->disabled)
         return err;
     d->account->disabled = d->disabled;
-    d->account->update_unix_ms = tw_wall_ms();
+    d->account->update_unix_ms = d->now_ms;
     err = tw_txn_account_put(t, d->account);
     return err ? err : tw_txn_sessions_sync(t, &d->user, d->account->role, d->disabled);
 }
@@ -251,7 +253,8 @@ static tw_err set_disabled_txn(tw_txn *t, void *ctx)
 static tw_err set_disabled(tw_call *call, const char *user_id, const char *email, bool disabled,
                            Tw__V1__User **out)
 {
-    struct set_disabled d = {.disabled = disabled, .arena = tw_call_arena(call)};
+    struct set_disabled d = {
+        .disabled = disabled, .arena = tw_call_arena(call), .now_ms = tw_call_now_ms(call)};
     tw_err err = named_user(call, user_id, email, &d.user);
     if (err)
         return err;
@@ -317,9 +320,10 @@ static void run_create_user(void *arg)
         const char *name = in->display_name;
         if (name[0] == '\0') /* the email's part before the '@' */
             name = tw_arena_strndup(arena, job->email, strcspn(job->email, "@"));
-        account = tw_account_new(
-            arena, job->email, hash, name, "UTC", "en",
-            in->role == TW__V1__ROLE__ROLE_ADMIN ? TW_ROLE_ADMIN : TW_ROLE_USER, tw_wall_ms());
+        account =
+            tw_account_new(arena, job->email, hash, name, "UTC", "en",
+                           in->role == TW__V1__ROLE__ROLE_ADMIN ? TW_ROLE_ADMIN : TW_ROLE_USER,
+                           tw_call_now_ms(call));
         err = account ? tw_txn_run(job->app->store, create_txn, account) : TW_ERR_NO_MEMORY;
     }
     if (err == TW_ERR_ALREADY_EXISTS)
@@ -389,7 +393,7 @@ static tw_err rotate_signing_key(tw_call *call, const ProtobufCMessage *request,
 {
     Tw__V1__RotateSigningKeyResponse *out = (void *)response;
     tw_app *app = tw_call_service_ctx(call);
-    int64_t now = tw_wall_ms();
+    int64_t now = tw_call_now_ms(call);
     tw_key_rotation made;
     tw_err err = tw_keyring_rotate(app->auth->keys, now, &made);
     if (err == TW_ERR_RATE_LIMITED) {
@@ -815,10 +819,71 @@ static tw_err day_query(tw_call *call, const ProtobufCMessage *request, Protobuf
         tw_err err = query_days(call, *(const int32_t *)((const char *)request + f->offset),
                                 day_queries[i].default_days, &days);
         if (!err)
-            err = day_queries[i].run(app->store, tw_wall_ms(), days, tw_call_arena(call), response);
+            err = day_queries[i].run(app->store, tw_call_now_ms(call), days, tw_call_arena(call),
+                                     response);
         return store_error(call, err);
     }
     return TW_ERR_INTERNAL;
+}
+
+/* ---- slowest methods ----------------------------------------------------------- */
+
+struct method_rank {
+    tw_rpc_metrics *metrics;
+    size_t index;
+    tw_arena *arena;
+    Tw__V1__MethodLatency **rows;
+    size_t count;
+};
+
+static void rank_method(void *ctx, const char *path, const tw_method *m)
+{
+    (void)m;
+    struct method_rank *r = ctx;
+    tw_rpc_method_stats s;
+    tw_rpc_metrics_read(r->metrics, r->index++, &s);
+    uint64_t calls = 0;
+    for (int c = 0; c < TW_RPC_CODES; c++)
+        calls += s.ended[c];
+    if (calls == 0)
+        return;
+    Tw__V1__MethodLatency *row = tw_arena_alloc(r->arena, sizeof *row);
+    if (row == NULL)
+        return;
+    tw__v1__method_latency__init(row);
+    row->method = tw_arena_strdup(r->arena, path);
+    row->calls = calls;
+    row->errors = calls - s.ended[0];
+    row->p50_ms = tw_rpc_latency_quantile_s(&s, 0.5) * 1e3;
+    row->p99_ms = tw_rpc_latency_quantile_s(&s, 0.99) * 1e3;
+    row->mean_ms = (double)s.latency_sum_ns / 1e6 / (double)calls;
+    r->rows[r->count++] = row;
+}
+
+static int slowest_first(const void *a, const void *b)
+{
+    const Tw__V1__MethodLatency *x = *(Tw__V1__MethodLatency *const *)a,
+                                *y = *(Tw__V1__MethodLatency *const *)b;
+    if (x->p99_ms != y->p99_ms)
+        return x->p99_ms < y->p99_ms ? 1 : -1;
+    return (x->mean_ms < y->mean_ms) - (x->mean_ms > y->mean_ms);
+}
+
+/* The limit methods with the highest 99th percentile latency since start-up
+ * (methods never called are left out). */
+static tw_err slowest_methods(tw_engine *engine, uint32_t limit, tw_arena *arena,
+                              Tw__V1__GetSlowestMethodsResponse *out)
+{
+    tw_rpc_metrics *metrics = tw_engine_metrics(engine);
+    size_t slots = tw_rpc_metrics_slots(metrics);
+    struct method_rank r = {metrics, 0, arena, tw_arena_alloc(arena, slots * sizeof *r.rows), 0};
+    if (r.rows == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_engine_each_method(engine, rank_method, &r);
+    qsort(r.rows, r.count, sizeof *r.rows, slowest_first);
+    out->methods = r.rows;
+    out->n_methods = r.count < limit ? r.count : limit;
+    return TW_OK;
 }
 
 static tw_err get_slowest_methods(tw_call *call, const ProtobufCMessage *request,
@@ -830,8 +895,8 @@ static tw_err get_slowest_methods(tw_call *call, const ProtobufCMessage *request
         return tw_call_field_violation(call, "limit", "must be from 1 to 100 (0: 10)");
     if (app->ops == NULL)
         return tw_call_error(call, TW_ERR_UNIMPLEMENTED, "no call metrics in this process");
-    return tw_ops_slowest_methods(tw_ops_engine(app->ops), in->limit ? (uint32_t)in->limit : 10,
-                                  tw_call_arena(call), (void *)response);
+    return slowest_methods(tw_ops_engine(app->ops), in->limit ? (uint32_t)in->limit : 10,
+                           tw_call_arena(call), (void *)response);
 }
 
 static const tw_method admin_methods[] = {

@@ -181,7 +181,7 @@ static void run_register(void *arg)
     tw_arena *arena = tw_call_arena(call);
     char *hash = NULL;
     tw_err err = tw_password_hash(in->password, job->auth->cost, &hash);
-    int64_t now = tw_wall_ms();
+    int64_t now = tw_call_now_ms(call);
     struct sign_in s = {.device = in->device, .now_ms = now, .arena = arena};
     if (!err) {
         s.account = tw_account_new(arena, job->email, hash, in->display_name,
@@ -239,7 +239,7 @@ static void run_login(void *arg)
     Tw__V1__LoginResponse *out = (void *)job->response;
     tw_arena *arena = tw_call_arena(call);
     if (expired_in_queue(job)) {
-        (void)tw_login_end(auth->logins, &job->ticket, false, tw_wall_ms(), NULL);
+        (void)tw_login_end(auth->logins, &job->ticket, false, tw_call_now_ms(call), NULL);
         free(job);
         return;
     }
@@ -257,9 +257,9 @@ static void run_login(void *arg)
         err = tw_password_verify(in->password, account->password_hash, auth->cost, &match, &weaker);
     }
     if (err)
-        (void)tw_login_end(auth->logins, &job->ticket, false, tw_wall_ms(), NULL);
+        (void)tw_login_end(auth->logins, &job->ticket, false, tw_call_now_ms(call), NULL);
     int64_t retry_ms = 0;
-    if (!err && tw_login_end(auth->logins, &job->ticket, !match, tw_wall_ms(), &retry_ms))
+    if (!err && tw_login_end(auth->logins, &job->ticket, !match, tw_call_now_ms(call), &retry_ms))
         err = limited(call, retry_ms);
     char *stronger = NULL;
     if (!err && !match)
@@ -279,7 +279,7 @@ static void run_login(void *arg)
     struct sign_in s = {.user = &user,
                         .new_hash = stronger,
                         .device = in->device,
-                        .now_ms = tw_wall_ms(),
+                        .now_ms = tw_call_now_ms(call),
                         .arena = arena};
     if (!err)
         err = sign_in(call, auth, &s, &out->user, &out->tokens);
@@ -309,14 +309,14 @@ static tw_err do_login(tw_call *call, const ProtobufCMessage *request, ProtobufC
     tw_login_peer_address(tw_call_peer(call), peer, sizeof peer);
     tw_login_ticket ticket;
     int64_t retry_ms = 0;
-    err = tw_login_begin(auth->logins, email, peer, tw_wall_ms(), &ticket, &retry_ms);
+    err = tw_login_begin(auth->logins, email, peer, tw_call_now_ms(call), &ticket, &retry_ms);
     if (err == TW_ERR_RATE_LIMITED)
         return limited(call, retry_ms);
     if (err)
         return tw_kit_fail(call, err);
     err = defer(call, run_login, request, response, email, &ticket);
     if (err)
-        (void)tw_login_end(auth->logins, &ticket, false, tw_wall_ms(), NULL);
+        (void)tw_login_end(auth->logins, &ticket, false, tw_call_now_ms(call), NULL);
     return err ? err : TW_DEFERRED;
 }
 
@@ -376,7 +376,7 @@ static tw_err do_refresh_token(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__RefreshTokenRequest *in = (const void *)request;
     Tw__V1__RefreshTokenResponse *out = (void *)response;
     struct refresh r = {
-        .now_ms = tw_wall_ms(), .auth = call_auth(call), .arena = tw_call_arena(call)};
+        .now_ms = tw_call_now_ms(call), .auth = call_auth(call), .arena = tw_call_arena(call)};
     if (in->refresh_token[0] == '\0')
         return tw_call_field_violation(call, "refresh_token", "is required");
     if (!tw_refresh_token_parse(in->refresh_token, &r.user, &r.session, &r.generation, r.mac))
@@ -530,6 +530,7 @@ struct confirmed {
     const char *checked_hash; /* the hash the password was checked against */
     const char *new_hash;     /* ChangePassword */
     tw_arena *arena;
+    int64_t now_ms; /* the call's */
     int revoked;
 };
 
@@ -550,7 +551,7 @@ static tw_err change_password_txn(tw_txn *t, void *ctx)
     if (err)
         return err;
     a->password_hash = (char *)c->new_hash;
-    a->update_unix_ms = tw_wall_ms();
+    a->update_unix_ms = c->now_ms;
     err = tw_txn_account_put(t, a);
     return err ? err : tw_txn_sessions_revoke(t, &c->user, &c->session, &c->revoked);
 }
@@ -563,7 +564,7 @@ static tw_err delete_account_txn(tw_txn *t, void *ctx)
     if (err)
         return err;
     a->state = TW__STORE__V1__ACCOUNT_STATE__ACCOUNT_STATE_DELETING;
-    a->update_unix_ms = tw_wall_ms();
+    a->update_unix_ms = c->now_ms;
     tw_key k;
     tw_account_key(&k, &c->user);
     if ((err = tw_txn_put(t, &k, &(tw_value){.msg = &a->base})) ||
@@ -589,10 +590,11 @@ static tw_err confirm_password(struct hash_job *job, const char *password,
         err = tw_password_verify(password, (*account)->password_hash, job->auth->cost, &match,
                                  &weaker);
     int64_t retry_ms = 0;
-    if (!err && tw_login_end(job->auth->logins, &job->ticket, !match, tw_wall_ms(), &retry_ms))
+    if (!err &&
+        tw_login_end(job->auth->logins, &job->ticket, !match, tw_call_now_ms(call), &retry_ms))
         err = limited(call, retry_ms);
     else if (err)
-        (void)tw_login_end(job->auth->logins, &job->ticket, false, tw_wall_ms(), NULL);
+        (void)tw_login_end(job->auth->logins, &job->ticket, false, tw_call_now_ms(call), NULL);
     if (!err && !match)
         err = tw_call_error(call, TW_ERR_AUTH_WRONG_PASSWORD, "the password is incorrect");
     return err;
@@ -608,7 +610,8 @@ static void run_change_password(void *arg)
     tw_err err = confirm_password(job, in->current_password, &account);
     if (!err)
         err = tw_password_hash(in->new_password, job->auth->cost, &hash);
-    struct confirmed c = {.arena = tw_call_arena(call), .new_hash = hash};
+    struct confirmed c = {
+        .arena = tw_call_arena(call), .now_ms = tw_call_now_ms(call), .new_hash = hash};
     if (!err) {
         caller_ids(call, &c.user, &c.session);
         c.checked_hash = account->password_hash;
@@ -627,7 +630,7 @@ static void run_delete_account(void *arg)
     const Tw__V1__DeleteAccountRequest *in = (const void *)job->request;
     Tw__Store__V1__Account *account;
     tw_err err = confirm_password(job, in->password, &account);
-    struct confirmed c = {.arena = tw_call_arena(call)};
+    struct confirmed c = {.arena = tw_call_arena(call), .now_ms = tw_call_now_ms(call)};
     if (!err) {
         caller_ids(call, &c.user, NULL);
         c.checked_hash = account->password_hash;
@@ -654,14 +657,15 @@ static tw_err defer_confirmed(tw_call *call, void (*run)(void *), const Protobuf
     tw_login_peer_address(tw_call_peer(call), peer, sizeof peer);
     tw_login_ticket ticket;
     int64_t retry_ms = 0;
-    err = tw_login_begin(auth->logins, account->email, peer, tw_wall_ms(), &ticket, &retry_ms);
+    err = tw_login_begin(auth->logins, account->email, peer, tw_call_now_ms(call), &ticket,
+                         &retry_ms);
     if (err == TW_ERR_RATE_LIMITED)
         return limited(call, retry_ms);
     if (err)
         return tw_kit_fail(call, err);
     err = defer(call, run, request, response, account->email, &ticket);
     if (err)
-        (void)tw_login_end(auth->logins, &ticket, false, tw_wall_ms(), NULL);
+        (void)tw_login_end(auth->logins, &ticket, false, tw_call_now_ms(call), NULL);
     return err ? err : TW_DEFERRED;
 }
 
@@ -757,7 +761,25 @@ static const tw_job_type auth_jobs[] = {
     {NULL},
 };
 
+/* The runbook's account figures (account.c and DeleteAccount count them). */
+static const tw_service_counter auth_counters[] = {
+    {"registrations", "tw_registrations_total", "Accounts created (sign-ups and admin-made)."},
+    {"account_deletions", "tw_account_deletions_total", "Accounts deleted."},
+    {NULL},
+};
+
+static void auth_write_metrics(tw_app *app, FILE *out)
+{
+    fprintf(out,
+            "# HELP tw_maintenance_mode 1 while maintenance mode is on.\n"
+            "# TYPE tw_maintenance_mode gauge\n"
+            "tw_maintenance_mode %d\n",
+            app->auth ? tw_auth_maintenance(app->auth, NULL, 0) : 0);
+}
+
 const tw_service_def tw_auth_service = {
     .rpc = {.descriptor = &tw__v1__auth_service__descriptor, .methods = auth_methods},
     .jobs = auth_jobs,
+    .counters = auth_counters,
+    .write_metrics = auth_write_metrics,
 };

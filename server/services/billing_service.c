@@ -609,7 +609,8 @@ static tw_err attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen
 
 static tw_err forget_user(tw_app *app, const tw_id *user)
 {
-    return app->billing ? tw_billing_forget_user(app->billing, user, tw_wall_ms()) : TW_OK;
+    return app->billing ? tw_billing_forget_user(app->billing, user, tw_store_now_ms(app->store))
+                        : TW_OK;
 }
 
 static tw_err run_job(tw_app *app, const tw_job *job, tw_job_failure *failure)
@@ -618,7 +619,7 @@ static tw_err run_job(tw_app *app, const tw_job *job, tw_job_failure *failure)
         snprintf(failure->error, sizeof failure->error, "billing is not running");
         return TW_ERR_INTERNAL;
     }
-    return tw_billing_job_run(app->billing, job, tw_wall_ms(), failure->error,
+    return tw_billing_job_run(app->billing, job, tw_store_now_ms(app->store), failure->error,
                               sizeof failure->error, &failure->retry_after_ms);
 }
 
@@ -677,11 +678,28 @@ static const tw_method billing_admin_methods[] = {
     {NULL},
 };
 
+/* The runbook's payment and webhook series, read by the alert rules in
+ * docker/prometheus/alerts.yml. */
+static const tw_service_counter billing_counters[] = {
+    {"billing_payments", "tw_payments_total",
+     "Payments by status: succeeded charges and failed attempts."},
+    {"billing_refunds", "tw_refunds_total", "Refunds made."},
+    {"billing_new_subscriptions", "tw_subscriptions_started_total",
+     "Subscriptions that became live, by plan."},
+    {"billing_cancellations", "tw_subscription_cancellations_total",
+     "Subscriptions that ended (canceled or suspended), by plan."},
+    {"billing_webhook_events", "tw_stripe_webhooks_total",
+     "Stripe webhook events by type and outcome: received, then processed, ignored or failed "
+     "(a first failed try)."},
+    {NULL},
+};
+
 const tw_service_def tw_billing_service = {
     .rpc = {.descriptor = &tw__v1__billing_service__descriptor, .methods = billing_methods},
     .attach = attach,
     .forget_user = forget_user,
     .jobs = billing_jobs,
+    .counters = billing_counters,
 };
 
 /* Its jobs and hooks are the user service's: one of each is enough. */

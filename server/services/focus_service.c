@@ -445,7 +445,7 @@ static tw_err abandon_job(tw_app *app, const tw_job *job, tw_job_failure *failur
     tw_violations_init(&none, r.env.arena, 1, 256);
     r.env.store = app->store;
     r.env.user = r.job.user;
-    r.env.now_ms = tw_wall_ms();
+    r.env.now_ms = tw_store_now_ms(app->store);
     r.env.abandon_after_ms = app->cfg->focus_abandon_after_minutes * TW_MS_PER_MIN;
     r.env.violations = &none;
     tw_err err = tw_txn_run(app->store, abandon_step, &r);
@@ -481,7 +481,17 @@ static const tw_job_type focus_jobs[] = {
     {NULL},
 };
 
+static const tw_service_counter focus_counters[] = {
+    {"focus_sessions", "tw_focus_sessions_total",
+     "Focus sessions ended, by template and outcome (completed, abandoned)."},
+    {"focus_focused_seconds", "tw_focus_focused_seconds_total",
+     "Seconds focused in ended focus sessions, by template and outcome."},
+    {"focus_distractions", "tw_focus_distractions_total", "Distractions recorded, by type."},
+    {NULL},
+};
+
 const tw_service_def tw_focus_service = {
     .rpc = {.descriptor = &tw__v1__focus_service__descriptor, .methods = focus_methods},
     .jobs = focus_jobs,
+    .counters = focus_counters,
 };

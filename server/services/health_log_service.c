@@ -274,6 +274,12 @@ static const tw_method health_log_methods[] = {
     {NULL},
 };
 
+static const tw_service_counter health_log_counters[] = {
+    {"health_log_entries", "tw_health_log_entries_total", "Health log entries stored, by type."},
+    {NULL},
+};
+
 const tw_service_def tw_health_log_service = {
     .rpc = {.descriptor = &tw__v1__health_log_service__descriptor, .methods = health_log_methods},
+    .counters = health_log_counters,
 };

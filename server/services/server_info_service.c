@@ -17,7 +17,7 @@ static tw_err get_server_info(tw_call *call, const ProtobufCMessage *request,
     tw_arena *arena = tw_call_arena(call);
     out->server_version = TW_VERSION;
     out->api_version = "tw.v1";
-    out->server_time = tw_timestamp_new(arena, tw_wall_ms());
+    out->server_time = tw_timestamp_new(arena, tw_call_now_ms(call));
     out->start_time = tw_timestamp_new(arena, started_unix_ms);
     out->request_id = (char *)tw_call_request_id(call);
     return out->server_time && out->start_time ? TW_OK : TW_ERR_NO_MEMORY;

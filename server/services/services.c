@@ -62,6 +62,12 @@ tw_err tw_services_forget_user(tw_app *app, const tw_id *user)
     return TW_OK;
 }
 
+void tw_services_each(void (*fn)(void *ctx, const tw_service_def *def), void *ctx)
+{
+    for (size_t i = 0; i < NSERVICES; i++)
+        fn(ctx, services[i]);
+}
+
 #define MAX_JOB_TYPES 32
 static tw_job_type job_types[MAX_JOB_TYPES + 1];
 static pthread_once_t job_types_once = PTHREAD_ONCE_INIT;

@@ -13,6 +13,14 @@
 #include "rpc/engine.h"
 
 #include <stddef.h>
+#include <stdio.h>
+
+/* A business counter a service keeps in the store (tw_counter.h), shown
+ * on /metrics as a Prometheus counter: the stored counter's name, the
+ * metric's name and its help. Dimensions ("type=sleep") become labels. */
+typedef struct tw_service_counter {
+    const char *counter, *metric, *help;
+} tw_service_counter;
 
 typedef struct tw_service_def {
     /* What the engine serves (rpc.ctx is set to the app). */
@@ -26,6 +34,14 @@ typedef struct tw_service_def {
     tw_err (*forget_user)(tw_app *app, const tw_id *user);
     /* Optional: its background job types, ending with a NULL type. */
     const tw_job_type *jobs;
+    /* Optional, for /metrics (server/http/metrics_page.c, which names no
+     * service): its business counters, ending with a NULL counter. */
+    const tw_service_counter *counters;
+    /* Optional, for /metrics: writes the service's own metric families,
+     * read when scraped, to out in Prometheus's text format (# HELP and
+     * # TYPE, then the samples of each). On the HTTP side's thread: reads
+     * only, no network. */
+    void (*write_metrics)(tw_app *app, FILE *out);
 } tw_service_def;
 
 /* Registers every service with the engine and attaches them; on failure
@@ -40,6 +56,9 @@ tw_err tw_service_register(tw_engine *engine, tw_app *app, const tw_service_def 
 
 /* Every service's forget_user, in order (app->forget_user). */
 tw_err tw_services_forget_user(tw_app *app, const tw_id *user);
+
+/* Calls fn with each service's definition, in the order they are served. */
+void tw_services_each(void (*fn)(void *ctx, const tw_service_def *def), void *ctx);
 
 /* Every job type of every service, ending with a NULL type (static). */
 const tw_job_type *tw_services_jobs(void);

@@ -1,13 +1,13 @@
 /*
  * tw.v1.SyncService: Pull pages of changes after a token (sync/sync_pull.h),
- * Watch them live (sync/sync_watch.h), and Push a batch of offline
+ * Watch them live (sync_watch.h), and Push a batch of offline
  * mutations, each applied once in a transaction of its own with its result
  * remembered under its mutation id, so a replayed batch changes nothing.
  */
 #include "services.h"
 
 #include "sync/sync_pull.h"
-#include "sync/sync_watch.h"
+#include "sync_watch.h"
 #include "task_call.h"
 #include "tw/store/v1/task_records.pb-c.h"
 #include "tw/v1/sync_service.pb-c.h"

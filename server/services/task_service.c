@@ -391,6 +391,14 @@ static const tw_method task_methods[] = {
     {NULL},
 };
 
+static const tw_service_counter task_counters[] = {
+    {TW_COUNTER_TASKS_CREATED, "tw_tasks_created_total", "Tasks created."},
+    {TW_COUNTER_TASK_COMPLETIONS, "tw_task_completions_total",
+     "Task completions (reopening one takes it back)."},
+    {NULL},
+};
+
 const tw_service_def tw_task_service = {
     .rpc = {.descriptor = &tw__v1__task_service__descriptor, .methods = task_methods},
+    .counters = task_counters,
 };

@@ -11,6 +11,7 @@
 #include "voice_call.h"
 #include "voice_upload.h"
 
+#include "deepgram.h"
 #include "tw_id.h"
 #include "tw_utf8.h"
 
@@ -367,7 +368,7 @@ static tw_err watch(tw_call *call, const ProtobufCMessage *request, ProtobufCMes
     tw_id user, note;
     tw_err err = caller_note(call, in->id, &user, &note);
     if (err == TW_OK)
-        err = tw_voice_watch(tw_voice_call_voice(call), call, &user, &note);
+        err = tw_voice_call_watch(call, tw_voice_call_voice(call), &user, &note);
     if (err == TW_ERR_NOT_FOUND)
         return tw_call_error(call, err, "voice note %s not found", in->id);
     return err;
@@ -402,9 +403,32 @@ static tw_err voice_forget_user(tw_app *app, const tw_id *user)
     return app->voice != NULL ? tw_voice_forget_user(app->voice, user) : TW_OK;
 }
 
+static const tw_service_counter voice_counters[] = {
+    {"voice_note_uploads", "tw_voice_note_uploads_total", "Voice notes uploaded, by format."},
+    {"voice_transcriptions", "tw_voice_transcriptions_total",
+     "Voice note transcriptions ended, by status (transcribed, failed)."},
+    {NULL},
+};
+
+/* Deepgram's circuit breaker, when transcription goes to Deepgram. */
+static void voice_write_metrics(tw_app *app, FILE *out)
+{
+    fprintf(out, "# HELP tw_upstream_circuit_state 1 for the state each outside service's circuit "
+                 "breaker is in.\n# TYPE tw_upstream_circuit_state gauge\n");
+    if (app->deepgram == NULL)
+        return;
+    const char *state = tw_deepgram_breaker_state(app->deepgram);
+    static const char *const states[] = {"closed", "open", "half_open"};
+    for (int i = 0; i < 3; i++)
+        fprintf(out, "tw_upstream_circuit_state{service=\"deepgram\",state=\"%s\"} %d\n", states[i],
+                strcmp(state, states[i]) == 0);
+}
+
 const tw_service_def tw_voice_service = {
     .rpc = {.descriptor = &tw__v1__voice_service__descriptor,
             .methods = voice_methods,
             .shutdown = voice_service_shutdown},
     .forget_user = voice_forget_user,
+    .counters = voice_counters,
+    .write_metrics = voice_write_metrics,
 };

@@ -2,13 +2,13 @@
  * The voice feature (voice.h): start, shutdown and stop, settings and
  * statistics. Its parts live beside it: the notes in the store in
  * voice_notes.c, live sessions in voice_live.c, transcription jobs in
- * voice_transcribe.c, watches in voice_watch.c and the retention sweep in
+ * voice_transcribe.c, the observer in voice_observer.c and the retention sweep in
  * voice_retention.c.
  *
- * Locks: v->lock guards the lists of parked live sessions, running
- * transcriptions and watches, and is held while a watch sends (sends never
- * block); each live session has a lock of its own for its queue. Neither is
- * held across decoding, the store's commits or blob storage.
+ * Locks: v->lock guards the lists of parked live sessions and running
+ * transcriptions, and the observer; each live session has a lock of its
+ * own for its queue. Neither is held across decoding, the store's commits
+ * or blob storage.
  */
 #include "voice_internal.h"
 
@@ -17,24 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SWEEP_DEFAULT_MS (60 * 60 * 1000)
 #define IO_THREADS       4
 #define IO_QUEUE         1024
 #define LIVE_QUEUE       256
 
-static int64_t wall_clock_ms(void *ctx)
+int64_t voice_now_ms(const tw_voice *v)
 {
-    (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t tw_voice_now_ms(const tw_voice *v)
-{
-    return v->clock_ms(v->clock_ctx);
+    return tw_store_now_ms(v->store);
 }
 
 uint64_t tw_voice_max_bytes(const tw_voice *v)
@@ -124,8 +115,6 @@ tw_err tw_voice_start(tw_app *app, const tw_voice_options *opts, char *errbuf, s
     v->max_bytes = opts->max_bytes;
     v->retention_ms = opts->retention_ms;
     v->job_attempts = opts->job_attempts > 0 ? opts->job_attempts : 10;
-    v->clock_ms = opts->clock_ms ? opts->clock_ms : wall_clock_ms;
-    v->clock_ctx = opts->clock_ctx;
     v->sweep_interval_ms = opts->sweep_interval_ms ? opts->sweep_interval_ms : SWEEP_DEFAULT_MS;
     pthread_mutex_init(&v->lock, NULL);
     pthread_mutex_init(&v->sweep_lock, NULL);
@@ -165,8 +154,8 @@ void tw_voice_shutdown(tw_voice *v)
         return;
     pthread_mutex_lock(&v->lock);
     voice_transcriptions_abort_locked(v);
-    voice_watches_end_locked(v, TW_ERR_SHUTTING_DOWN);
     pthread_mutex_unlock(&v->lock);
+    voice_observer_stopping(v);
 }
 
 void tw_voice_stop(tw_voice *v)

@@ -1,8 +1,9 @@
 /*
  * Voice notes, below the RPCs of services/voice_service.c: the notes in the
  * store, their audio in blob storage, transcription as a durable job, live
- * decoding of uploads while they arrive, watches of a note's status, and
- * the retention sweep.
+ * decoding of uploads while they arrive, an observer told of every change
+ * of a note (WatchVoiceNote's streams are in services/), and the retention
+ * sweep.
  *
  * A note is one record (tw.store.v1.VoiceNoteRecord, keyed by user and
  * note, read and written through store/tw_owned.h) with two indexes: by
@@ -10,7 +11,7 @@
  * request_id is remembered by the service kit (kit/kit.h). Every
  * change is one transaction with the user's change-log entry (resource
  * type "voice_note") and, when it asks for a transcription, the job; after
- * it commits, watches of the note hear of it.
+ * it commits, the observer hears of it.
  *
  * Transcription jobs ("voice_transcribe") run on workers of their own, as
  * many as voice_transcribers, so long recordings never hold up other jobs.
@@ -28,7 +29,6 @@
 #define TW_VOICE_VOICE_H
 
 #include "app.h"
-#include "rpc/call.h"
 #include "stt.h"
 #include "tw_txn.h"
 #include "tw/store/v1/voice_records.pb-c.h"
@@ -54,9 +54,6 @@ typedef struct tw_voice_options {
     int64_t job_lease_ms;
     /* Tries of a transcription before the note is FAILED; 0 for 10. */
     uint32_t job_attempts;
-    /* Time for notes and the sweep, in Unix ms; NULL for the wall clock. */
-    int64_t (*clock_ms)(void *ctx);
-    void *clock_ctx;
     /* How often the retention sweep runs; 0 for hourly, -1 for never (tests
      * call tw_voice_sweep). */
     int64_t sweep_interval_ms;
@@ -91,7 +88,6 @@ tw_stt_engine *tw_voice_engine(tw_voice *v);
 tw_blob_store *tw_voice_blobs(tw_voice *v);
 /* For RPC work that blocks on the disk: commits, deletes, reading audio. */
 tw_pool *tw_voice_pool(tw_voice *v);
-int64_t tw_voice_now_ms(const tw_voice *v);
 
 /* The blob key of a note's audio, "<user-id>/<note-id>", in arena. */
 const char *tw_voice_blob_key(const tw_id *user, const tw_id *note, tw_arena *arena);
@@ -178,13 +174,23 @@ tw_err tw_voice_note_retranscribe(tw_voice *v, const tw_id *user, const tw_id *n
                                   Tw__V1__VocabularyTerm *const *vocabulary, size_t nvocabulary,
                                   tw_arena *arena, Tw__V1__VoiceNote **out);
 
-/* ---- watches --------------------------------------------------------------------- */
+/* ---- the observer -------------------------------------------------------------- */
 
-/* Serves WatchVoiceNote on call: the note now, then after each change,
- * ending once its status is final (or it is deleted: NOT_FOUND, or twd
- * stops: UNAVAILABLE). Returns TW_DEFERRED, or an error when the note
- * does not exist. */
-tw_err tw_voice_watch(tw_voice *v, tw_call *call, const tw_id *user, const tw_id *note);
+/* Who hears of notes' changes (WatchVoiceNote's streams, services/). Both
+ * functions are called with none of v's locks held and must not block on
+ * the network. */
+typedef struct tw_voice_observer {
+    /* A change of user's note committed: it was created, its status or
+     * transcript changed, or it was deleted. On the committing thread. */
+    void (*changed)(void *ctx, tw_voice *v, const tw_id *user, const tw_id *note);
+    /* Shutdown began (tw_voice_shutdown): no change of v is told after it. */
+    void (*stopping)(void *ctx, tw_voice *v);
+    void *ctx;
+} tw_voice_observer;
+
+/* Makes observer (copied) v's one observer, replacing any before it.
+ * TW_ERR_SHUTTING_DOWN once shutdown began: it would never hear of it. */
+tw_err tw_voice_observe(tw_voice *v, const tw_voice_observer *observer);
 
 /* ---- retention ------------------------------------------------------------------- */
 

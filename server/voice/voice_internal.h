@@ -1,7 +1,7 @@
 /*
  * Shared by the files of the voice feature: voice.c (start and stop),
  * voice_notes.c (the notes in the store), voice_live.c (live sessions),
- * voice_transcribe.c (transcription jobs), voice_watch.c (watches) and
+ * voice_transcribe.c (transcription jobs), voice_observer.c (the observer) and
  * voice_retention.c (the sweep). Not for other files.
  */
 #ifndef TW_VOICE_INTERNAL_H
@@ -16,7 +16,6 @@
 #include <stdatomic.h>
 
 struct tw_job_runner;
-struct voice_watch;
 struct voice_active;
 
 struct tw_voice {
@@ -27,8 +26,6 @@ struct tw_voice {
     uint64_t max_bytes;
     int64_t retention_ms;
     uint32_t job_attempts; /* a transcription is tried this often (shutdowns count) */
-    int64_t (*clock_ms)(void *ctx);
-    void *clock_ctx;
 
     tw_pool *io_pool;   /* RPC work that blocks on the disk */
     tw_pool *live_pool; /* live decoding */
@@ -40,7 +37,7 @@ struct tw_voice {
     pthread_mutex_t lock;
     tw_voice_live *parked;       /* live sessions of stored notes, for their jobs */
     struct voice_active *active; /* transcriptions running now */
-    struct voice_watch *watches; /* WatchVoiceNote calls */
+    tw_voice_observer observer;  /* all NULL: nobody listens */
 
     pthread_t sweeper;
     bool sweeper_started;
@@ -75,7 +72,7 @@ tw_err voice_age_entry_delete(tw_voice *v, int64_t create_ms, const tw_id *user,
 tw_err voice_job_enqueue(tw_voice *v, tw_txn *t, const tw_id *user, const tw_id *note,
                          uint32_t generation);
 
-/* After a committed change of a note: its watches hear of it. */
+/* After a committed change of a note: the observer hears of it (voice_observer.c). */
 void voice_notify(tw_voice *v, const tw_id *user, const tw_id *note);
 
 /* Stops the note's transcriptions running now, but for one of generation
@@ -124,8 +121,12 @@ tw_err voice_transcribe_job(tw_app *app, const tw_job *job, tw_job_failure *fail
 /* Shutdown, with v->lock held: every transcription running stops. */
 void voice_transcriptions_abort_locked(tw_voice *v);
 
-/* Shutdown, with v->lock held: every watch ends with err (voice_watch.c). */
-void voice_watches_end_locked(tw_voice *v, tw_err err);
+/* Shutdown began: the observer hears of it, and of nothing after it
+ * (voice_observer.c). Without v->lock held. */
+void voice_observer_stopping(tw_voice *v);
+
+/* Now in Unix ms: the store's clock (tw_store_now_ms), which tests set. */
+int64_t voice_now_ms(const tw_voice *v);
 
 /* The retention sweeper thread (voice_retention.c): started by
  * tw_voice_start, stopped (and joined) by tw_voice_stop; stopping one never

@@ -137,7 +137,7 @@ tw_err tw_txn_voice_note_create(tw_txn *t, tw_voice *v, const tw_id *user,
     tw_id id;
     if (!tw_id_parse(in->id, &id))
         return TW_ERR_INTERNAL;
-    int64_t now = tw_voice_now_ms(v);
+    int64_t now = voice_now_ms(v);
     Tw__Store__V1__VoiceNoteRecord *rec = tw_arena_alloc(arena, sizeof *rec);
     Tw__V1__VoiceNote *note = tw_arena_alloc(arena, sizeof *note);
     if (rec == NULL || note == NULL)
@@ -383,7 +383,7 @@ static tw_err retranscribe_apply(tw_txn *t, void *ctx)
         note->vocabulary = (Tw__V1__VocabularyTerm **)r->vocabulary;
         note->n_vocabulary = r->nvocabulary;
     }
-    note->update_time = tw_timestamp_new(r->arena, tw_voice_now_ms(r->v));
+    note->update_time = tw_timestamp_new(r->arena, voice_now_ms(r->v));
     err = voice_record_put(t, r->user, r->note, old, rec);
     if (err == TW_OK)
         err = voice_job_enqueue(r->v, t, r->user, r->note, rec->generation);

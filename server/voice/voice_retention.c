@@ -140,7 +140,7 @@ static void *sweeper_main(void *arg)
     while (!v->sweep_stop) {
         pthread_mutex_unlock(&v->sweep_lock);
         tw_voice_sweep_stats stats;
-        tw_err err = tw_voice_sweep(v, tw_voice_now_ms(v), &stats);
+        tw_err err = tw_voice_sweep(v, voice_now_ms(v), &stats);
         if (err)
             tw_log(TW_LOG_ERROR, "voice retention sweep failed",
                    json_pack("{s:s, s:s}", "reason", tw_err_name(err), "detail",

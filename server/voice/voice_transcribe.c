@@ -180,7 +180,7 @@ static tw_err outcome_apply(tw_txn *t, void *ctx)
     *rec = *old;
     *note = *old->note;
     rec->note = note;
-    int64_t now = tw_voice_now_ms(o->v);
+    int64_t now = voice_now_ms(o->v);
     note->update_time = tw_timestamp_new(o->arena, now);
     const char *counted = NULL;
     switch (o->kind) {

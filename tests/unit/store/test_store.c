@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 static const tw_id user_a = {{0x01, 0xaa}};
 static const tw_id user_b = {{0x01, 0xbb}};
@@ -371,12 +372,31 @@ START_TEST(durable_commits_work)
 }
 END_TEST
 
+/* twd's one clock: the one the store was given, else the wall clock. */
+START_TEST(now_is_the_given_clock_or_the_wall_clock)
+{
+    ck_assert_int_eq(tw_store_now_ms(fx.store), FX_EPOCH_MS);
+    atomic_store(&fx.clock.ms, FX_EPOCH_MS + 1234);
+    ck_assert_int_eq(tw_store_now_ms(fx.store), FX_EPOCH_MS + 1234);
+    tw_store_close(fx.store);
+    tw_store_options o = {.data_dir = fx.dir, .durability = TW_FAST};
+    ck_assert_int_eq(tw_store_open(&o, &fx.store), TW_OK);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = tw_store_now_ms(fx.store);
+    ck_assert_int_ge(now, wall - 60000);
+    ck_assert_int_le(now, wall + 60000);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_add_test(tc, scans_stay_in_their_prefix_both_ways);
+    tcase_add_test(tc, now_is_the_given_clock_or_the_wall_clock);
     tcase_add_test(tc, scans_resume_after_a_cursor);
     tcase_add_test(tc, a_prefix_ending_in_ff_bytes_has_an_upper_bound);
     tcase_add_test(tc, gets_say_not_found_and_refuse_partial_keys);

@@ -54,18 +54,20 @@ static tw_config cfg;
 static tw_app app;
 static tw_engine *engine;
 static grpc_channel *channel;
-static _Atomic int64_t clock_ms;
-
-static int64_t test_clock(void *ctx)
-{
-    return atomic_load(&clock_ms);
-}
+/* The store's clock (voice's too): the wall clock, moved ahead by the
+ * retention tests. It keeps running, as job leases and retries need. */
+static _Atomic int64_t clock_ahead_ms;
 
 static int64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t test_clock(void *ctx)
+{
+    return wall_ms() + atomic_load(&clock_ahead_ms);
 }
 
 static tw_err test_gate(void *ctx, tw_call *call, const tw_method *method)
@@ -90,7 +92,6 @@ static void start_voice(void)
     ck_assert_msg(tw_voice_engine_from_config(&cfg, NULL, &stt, errbuf, sizeof errbuf) == TW_OK,
                   "%s", errbuf);
     tw_voice_options opts = tw_voice_options_from_config(&cfg, stt);
-    opts.clock_ms = test_clock;
     opts.sweep_interval_ms = -1;       /* tests sweep by hand */
     opts.preload_live_decoders = true; /* a WAV upload is decoded as it arrives */
     ck_assert_msg(tw_voice_start(&app, &opts, errbuf, sizeof errbuf) == TW_OK, "%s", errbuf);
@@ -112,9 +113,10 @@ static void setup(void)
                     "--voice-transcribers", "1", "--voice-live-decoders", "1"};
     char errbuf[256];
     ck_assert_msg(tw_config_load(&cfg, 8, argv, errbuf, sizeof errbuf) == TW_OK, "%s", errbuf);
-    atomic_store(&clock_ms, wall_ms());
+    atomic_store(&clock_ahead_ms, 0);
     app = (tw_app){.cfg = &cfg};
-    tw_store_options sopts = {.data_dir = dir, .durability = TW_FAST};
+    /* The store's clock is voice's: retention tests move it. */
+    tw_store_options sopts = {.data_dir = dir, .durability = TW_FAST, .clock_ms = test_clock};
     ck_assert_int_eq(tw_store_open(&sopts, &app.store), TW_OK);
     size_t applied;
     ck_assert_int_eq(tw_store_migrate_up(app.store, &tw_store_migrations, &applied), TW_OK);
@@ -1016,15 +1018,15 @@ START_TEST(retention_sweep_deletes_old_notes_and_orphans)
     Tw__V1__VoiceNote *old = upload_ok(&u);
     transcribed(old->id);
     /* 89 days later: kept. */
-    atomic_fetch_add(&clock_ms, INT64_C(89) * 24 * 3600 * 1000);
+    atomic_fetch_add(&clock_ahead_ms, INT64_C(89) * 24 * 3600 * 1000);
     Tw__V1__VoiceNote *young = upload_ok(&u);
     transcribed(young->id);
     tw_voice_sweep_stats stats;
-    ck_assert_int_eq(tw_voice_sweep(app.voice, atomic_load(&clock_ms), &stats), TW_OK);
+    ck_assert_int_eq(tw_voice_sweep(app.voice, test_clock(NULL), &stats), TW_OK);
     ck_assert_uint_eq(stats.notes_deleted, 0);
     /* 91 days after the first. */
-    atomic_fetch_add(&clock_ms, INT64_C(2) * 24 * 3600 * 1000);
-    ck_assert_int_eq(tw_voice_sweep(app.voice, atomic_load(&clock_ms), &stats), TW_OK);
+    atomic_fetch_add(&clock_ahead_ms, INT64_C(2) * 24 * 3600 * 1000);
+    ck_assert_int_eq(tw_voice_sweep(app.voice, test_clock(NULL), &stats), TW_OK);
     ck_assert_uint_eq(stats.notes_deleted, 1);
     ck_assert(!blob_exists(USER_A, old->id));
     ck_assert(blob_exists(USER_A, young->id));
@@ -1048,8 +1050,8 @@ START_TEST(retention_sweep_deletes_old_notes_and_orphans)
     tw_key_id(&k, &note_id);
     ck_assert_int_eq(tw_txn_delete(t, &k), TW_OK);
     ck_assert_int_eq(tw_txn_commit(t), TW_OK);
-    atomic_fetch_add(&clock_ms, INT64_C(91) * 24 * 3600 * 1000);
-    ck_assert_int_eq(tw_voice_sweep(app.voice, atomic_load(&clock_ms), &stats), TW_OK);
+    atomic_fetch_add(&clock_ahead_ms, INT64_C(91) * 24 * 3600 * 1000);
+    ck_assert_int_eq(tw_voice_sweep(app.voice, test_clock(NULL), &stats), TW_OK);
     ck_assert_uint_eq(stats.notes_deleted, 1); /* young, now old too */
     /* and the audio the record left behind is an orphan by this clock */
     ck_assert_uint_eq(stats.orphans_deleted, 1);

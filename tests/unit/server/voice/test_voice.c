@@ -21,30 +21,11 @@ START_TEST(start_keeps_the_options_and_sets_the_app)
     ck_assert_str_eq(tw_stt_name(tw_voice_engine(v)), VA_ENGINE);
     ck_assert_ptr_eq(tw_voice_blobs(v), fxb.blobs);
     ck_assert_ptr_nonnull(tw_voice_pool(v));
-    /* Its clock is the one it was given. */
-    ck_assert_int_eq(tw_voice_now_ms(v), FX_EPOCH_MS);
-    atomic_store(&fx.clock.ms, FX_EPOCH_MS + 1234);
-    ck_assert_int_eq(tw_voice_now_ms(v), FX_EPOCH_MS + 1234);
     tw_voice_stats stats;
     tw_voice_get_stats(v, &stats);
     ck_assert_uint_eq(stats.transcribed + stats.failed + stats.live_opened, 0);
     /* Nothing was loaded ahead of time. */
     ck_assert_int_eq(atomic_load(&va_prepares), 0);
-}
-END_TEST
-
-START_TEST(without_a_clock_voice_reads_the_wall_clock)
-{
-    tw_voice_stop(va_app.voice);
-    tw_voice_options opts = va_options();
-    opts.clock_ms = NULL;
-    va_start(&opts, false);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    int64_t now = tw_voice_now_ms(va_app.voice);
-    ck_assert_int_ge(now, wall - 60000);
-    ck_assert_int_le(now, wall + 60000);
 }
 END_TEST
 
@@ -193,8 +174,7 @@ START_TEST(options_come_from_the_configuration)
     ck_assert_int_eq(o.live_threads, 2);
     ck_assert_int_eq(o.job_lease_ms, 600000);
     ck_assert_uint_eq(o.job_attempts, 7);
-    /* The wall clock and the hourly sweep unless a test says otherwise. */
-    ck_assert_ptr_null(o.clock_ms);
+    /* The hourly sweep unless a test says otherwise. */
     ck_assert_int_eq(o.sweep_interval_ms, 0);
     tw_stt_free(engine);
 }
@@ -219,7 +199,6 @@ Suite *tw_test_suite(void)
     TCase *tc = tcase_create("voice");
     tcase_add_checked_fixture(tc, va_setup, va_teardown);
     tcase_add_test(tc, start_keeps_the_options_and_sets_the_app);
-    tcase_add_test(tc, without_a_clock_voice_reads_the_wall_clock);
     tcase_add_test(tc, stop_frees_the_engine_and_clears_the_app);
     tcase_add_test(tc, running_voice_transcribes_a_new_note_with_its_engine);
     tcase_add_test(tc, after_shutdown_no_transcription_runs);

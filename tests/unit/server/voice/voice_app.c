@@ -68,8 +68,6 @@ tw_voice_options va_options(void)
         .transcribers = 1,
         .live_threads = 1,
         .job_lease_ms = 60000,
-        .clock_ms = fx_clock_now,
-        .clock_ctx = &fx.clock,
         .sweep_interval_ms = -1,
     };
 }

@@ -1,5 +1,5 @@
 /*
- * Unit tests for server/auth/gate.c: every decision the gate takes, seen
+ * Unit tests for server/kit/gate.c: every decision the gate takes, seen
  * from a client. The gate runs in a real engine serving the engine's test
  * service (engine_test.proto), its rows given the flags under test, with
  * an auth state built on a test store: the store's signing keys, sessions
@@ -11,7 +11,7 @@
 #include "app.h"
 #include "auth/account.h"
 #include "auth/auth.h"
-#include "auth/gate.h"
+#include "kit/gate.h"
 #include "auth/session.h"
 #include "engine_test.pb-c.h"
 #include "google/rpc/error_details.pb-c.h"

@@ -10,9 +10,9 @@
  */
 #include "gate.h"
 
-#include "account.h"
-#include "auth.h"
-#include "session.h"
+#include "auth/account.h"
+#include "auth/auth.h"
+#include "auth/session.h"
 #include "tw_time.h"
 
 #include <stdio.h>
@@ -44,7 +44,7 @@ static tw_err authenticate(tw_call *call, tw_auth *auth, const char *header, boo
                              "access token is longer than %d bytes", TW_JWT_MAX_BYTES);
     tw_jwt_claims claims;
     tw_err err = tw_token_cache_verify(auth->tokens, token, tw_keyring_lookup, auth->keys,
-                                       tw_wall_ms() / 1000, &claims);
+                                       tw_call_now_ms(call) / 1000, &claims);
     if (err)
         return err;
     tw_id user, session;

@@ -1,5 +1,7 @@
 /*
- * Live Watch streams. The store's commit listener tells the hub that a
+ * SyncService's live Watch streams: glue between the domain's observer of
+ * changes (the store's commit listener, tw_store_set_commit_listener) and
+ * the calls. The store's commit listener tells the hub that a
  * user's change log grew; the hub wakes that user's watchers, and one
  * thread of its own (started with the first Watch) reads the new entries
  * and sends them, so neither the committing thread nor an RPC thread ever
@@ -13,7 +15,7 @@
 #define TW_SYNC_WATCH_H
 
 #include "rpc/call.h"
-#include "sync_pull.h"
+#include "sync/sync_pull.h"
 
 /* Changes a watcher may be behind before it is ended. */
 #define TW_SYNC_WATCH_MAX_LAG 1000
