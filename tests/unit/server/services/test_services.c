@@ -14,10 +14,21 @@
  * were added: a rename breaks dashboards, so this list changes only with
  * them. */
 static const char *const published[] = {
-    "tw_registrations_total",         "tw_account_deletions_total",  "tw_tasks_created_total",
-    "tw_task_completions_total",      "tw_health_log_entries_total", "tw_focus_sessions_total",
-    "tw_focus_focused_seconds_total", "tw_focus_distractions_total", "tw_voice_note_uploads_total",
+    "tw_registrations_total",
+    "tw_account_deletions_total",
+    "tw_tasks_created_total",
+    "tw_task_completions_total",
+    "tw_health_log_entries_total",
+    "tw_focus_sessions_total",
+    "tw_focus_focused_seconds_total",
+    "tw_focus_distractions_total",
+    "tw_voice_note_uploads_total",
     "tw_voice_transcriptions_total",
+    "tw_payments_total",
+    "tw_refunds_total",
+    "tw_subscriptions_started_total",
+    "tw_subscription_cancellations_total",
+    "tw_stripe_webhooks_total",
 };
 #define NPUBLISHED (sizeof published / sizeof published[0])
 
