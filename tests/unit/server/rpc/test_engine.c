@@ -33,6 +33,10 @@ static atomic_int cancel_hooks_run;
 static atomic_int sums_completed;
 static atomic_int sum_messages_seen;
 
+/* Echo calls that reached their handler and were deferred: a test waits
+ * for this rather than sleeping a guessed time. */
+static atomic_int echoes_deferred;
+
 struct deferred {
     tw_call *call;
     int ms;
@@ -65,6 +69,7 @@ static tw_err echo(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
         tw_id_format(caller, out->user_id);
     }
     if (in->defer_ms > 0) {
+        atomic_fetch_add(&echoes_deferred, 1);
         struct deferred *d = malloc(sizeof *d);
         *d = (struct deferred){call, in->defer_ms};
         pthread_t t;
@@ -877,9 +882,13 @@ static void *echo_in_background(void *arg)
 START_TEST(shutdown_lets_calls_in_flight_finish)
 {
     struct background_echo b = {.defer_ms = 300};
+    int before = atomic_load(&echoes_deferred);
     pthread_t t;
     pthread_create(&t, NULL, echo_in_background, &b);
-    usleep(100 * 1000); /* the call is in its handler now */
+    /* Shut down only once the call is in its handler (at most 10 s). */
+    for (int ms = 0; atomic_load(&echoes_deferred) == before && ms < 10000; ms++)
+        usleep(1000);
+    ck_assert_int_gt(atomic_load(&echoes_deferred), before);
     tw_engine_shutdown(engine, 3000);
     pthread_join(t, NULL);
     ck_assert_int_eq(b.result.status, GRPC_STATUS_OK);
