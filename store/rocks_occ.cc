@@ -14,6 +14,13 @@
 #include "rocks_occ.h"
 
 #include <rocksdb/utilities/optimistic_transaction_db.h>
+#include <rocksdb/version.h>
+
+/* The wrappers below are c.cc's of 7.8: a RocksDB with other ones would
+ * still link and then misread every handle. Re-check them before moving. */
+#if ROCKSDB_MAJOR != 7 || ROCKSDB_MINOR != 8
+#error "rocks_occ.cc repeats RocksDB 7.8's c.cc wrapper structs; check them for this version"
+#endif
 
 #include <cstdlib>
 #include <cstring>
