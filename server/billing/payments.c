@@ -440,7 +440,11 @@ tw_err tw_billing_refund_payment(tw_billing_ctx *c, const char *payment_id, int6
     if (!charged(r->status) || r->payment_intent_id[0] == '\0')
         return billing_refuse(c, TW_ERR_FAILED_PRECONDITION, "payment %s was not charged",
                               payment_id);
-    int64_t left = r->amount_minor - r->refunded_minor;
+    /* With a request_id, what is left is Stripe's to judge: a retry whose
+     * first try reached Stripe (and whose charge.refunded may be counted
+     * here already) gets that first answer through the idempotency key,
+     * and a new refund of too much gets Stripe's refusal. */
+    int64_t left = r->amount_minor - (request_id[0] ? 0 : r->refunded_minor);
     if (left <= 0)
         return billing_refuse(c, TW_ERR_FAILED_PRECONDITION, "payment %s is refunded already",
                               payment_id);
@@ -456,9 +460,15 @@ tw_err tw_billing_refund_payment(tw_billing_ctx *c, const char *payment_id, int6
                                   request_id[0] ? key : NULL, c->arena, &re, &e);
     if (err)
         return billing_stripe_refusal(c, err, &e, "refund");
+    /* The charge's total refunded as Stripe reports it, never our sum:
+     * a replayed answer or a charge.refunded applied meanwhile then end
+     * in the same state (merge keeps the largest total it was told). */
+    if (re.charge_amount_refunded < 0)
+        return billing_refuse(c, TW_ERR_UPSTREAM,
+                              "Stripe's refund %s did not say what its charge has refunded", re.id);
     payment_facts f = {
         .id = r->id,
-        .refunded = r->refunded_minor + re.amount,
+        .refunded = re.charge_amount_refunded,
         .refund_request_id = request_id,
     };
     if ((err = merge(c, &f, &r)))
