@@ -11,7 +11,8 @@
  *    breaker), the last backup, the process (memory, open files, CPU);
  *  - the runbook's business metrics from the store's day-bucketed counters
  *    (tw_counter.h): running totals, the days before today cached once a
- *    day (ops.h), today's bucket read at every scrape.
+ *    day (ops.h), today's bucket read at every scrape; and gauges of the
+ *    current hour read from hourly buckets.
  */
 #include "routes.h"
 
@@ -89,9 +90,23 @@ static const struct {
      "Subscriptions that became live, by plan."},
     {"billing_cancellations", "tw_subscription_cancellations_total",
      "Subscriptions that ended (canceled or suspended), by plan."},
+    {"billing_subscription_creations", "tw_subscription_creations_total",
+     "Subscription creations ended, by result: succeeded (Stripe made it) or failed (refused "
+     "for good, or died with its process and made nothing)."},
     {"billing_webhook_events", "tw_stripe_webhooks_total",
      "Stripe webhook events by type and outcome: received, then processed, ignored or failed "
      "(a first failed try)."},
+};
+
+/*
+ * Gauges of the current UTC hour: a counter whose features keep one
+ * bucket per hour ("hour=HH" of the day), read for the hour now.
+ */
+static const struct {
+    const char *counter, *metric, *help;
+} hourly[] = {
+    {"billing_payment_failures_max_per_user", "tw_payment_failed_attempts_max_per_user_1h",
+     "The most failed payment attempts of any one user in the current UTC hour."},
 };
 
 static void family(FILE *out, const char *name, const char *type, const char *help)
@@ -647,6 +662,22 @@ static void write_business(FILE *out, tw_app *app)
     }
 }
 
+static void write_hourly(FILE *out, tw_app *app)
+{
+    int64_t now_ms = tw_wall_ms();
+    char dims[16];
+    snprintf(dims, sizeof dims, "hour=%02d",
+             (int)(now_ms / 3600000 % 24)); /* UTC hour of the day */
+    for (size_t i = 0; i < sizeof hourly / sizeof hourly[0]; i++) {
+        uint64_t value = 0;
+        tw_counter ctr = {NULL, hourly[i].counter, dims};
+        if (tw_store_counter_read(app->store, &ctr, tw_store_day(now_ms), 1, NULL, &value))
+            continue;
+        family(out, hourly[i].metric, "gauge", hourly[i].help);
+        fprintf(out, "%s %llu\n", hourly[i].metric, (unsigned long long)value);
+    }
+}
+
 void tw_httpd_metrics(void *ctx, const tw_httpd_request *req, tw_httpd_response *res)
 {
     tw_app *app = ctx;
@@ -666,6 +697,7 @@ void tw_httpd_metrics(void *ctx, const tw_httpd_request *req, tw_httpd_response 
     write_backup(out, app);
     write_process(out, app);
     write_business(out, app);
+    write_hourly(out, app);
     fclose(out);
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -268,7 +268,10 @@ class SubscriptionTest(BillingCase):
                     for line in text.splitlines() if line and not line.startswith("#")}
         found = series()
         for name in ('tw_payments_total{status="succeeded"}', 'tw_payments_total{status="failed"}',
-                     'tw_subscriptions_started_total{plan="premium"}'):
+                     'tw_subscriptions_started_total{plan="premium"}',
+                     'tw_subscription_creations_total{result="succeeded"}',
+                     'tw_subscription_creations_total{result="failed"}',
+                     'tw_payment_failed_attempts_max_per_user_1h'):
             self.assertGreaterEqual(found.get(name, 0), 1, name)
         outcomes = {k for k in found if k.startswith("tw_stripe_webhooks_total{")}
         self.assertTrue(any('outcome="received"' in k for k in outcomes), outcomes)
