@@ -190,6 +190,18 @@ START_TEST(unlimited_and_added_usage)
 }
 END_TEST
 
+/* Alice's storage bytes given back in a caller's transaction (a deleted
+ * note). */
+static void give_back(int64_t bytes)
+{
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_billing_usage_add(t, bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
+                                              -bytes, bx_now()),
+                     TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+}
+
 START_TEST(storage_is_a_level_that_never_rolls_over_and_is_given_back)
 {
     tw_billing_quota q;
@@ -213,21 +225,13 @@ START_TEST(storage_is_a_level_that_never_rolls_over_and_is_given_back)
     ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 41 * mib, &q),
                      TW_ERR_QUOTA_EXCEEDED);
     ck_assert_int_eq(q.used, 60 * mib);
-    /* Given back in a caller's transaction (a deleted note), never below 0. */
-    tw_txn *t;
-    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
-    ck_assert_int_eq(tw_txn_billing_usage_add(t, bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
-                                              -20 * mib, bx_now()),
-                     TW_OK);
-    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    /* Given back, never below 0. */
+    give_back(20 * mib);
     ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 60 * mib, &q), TW_OK);
-    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
-    ck_assert_int_eq(tw_txn_billing_usage_add(t, bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
-                                              -500 * mib, bx_now()),
-                     TW_OK);
-    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    give_back(500 * mib);
     ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 100 * mib, &q), TW_OK);
     /* Consumed in a caller's transaction: refused whole over the limit. */
+    tw_txn *t;
     ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
     ck_assert_int_eq(tw_txn_billing_usage_consume(t, bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
                                                   1, bx_now(), &q),
