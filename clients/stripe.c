@@ -210,9 +210,11 @@ static void read_charge(reader *r, const json_t *o, void *dst)
 static void read_refund(reader *r, const json_t *o, void *dst)
 {
     tw_stripe_refund *out = dst;
+    const json_t *charge = json_object_get(o, "charge");
     *out = (tw_stripe_refund){
         .id = text(r, o, "id"),
         .charge = text(r, o, "charge"),
+        .charge_amount_refunded = json_is_object(charge) ? integer(charge, "amount_refunded") : -1,
         .payment_intent = text(r, o, "payment_intent"),
         .status = text(r, o, "status"),
         .amount = integer(o, "amount"),
@@ -727,6 +729,7 @@ tw_err tw_stripe_refund_create(tw_stripe *s, const char *payment_intent, int64_t
     form_add(&f, "payment_intent", payment_intent);
     if (amount > 0)
         form_add_int(&f, "amount", amount);
+    form_add(&f, "expand[]", "charge");
     return call_read(s, "POST", "/v1/refunds", &f, idempotency_key, arena, read_refund, out, err);
 }
 

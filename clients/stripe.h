@@ -144,6 +144,10 @@ typedef struct tw_stripe_charge {
 typedef struct tw_stripe_refund {
     const char *id;
     const char *charge;
+    /* The charge's amount_refunded as Stripe reports it with this refund
+     * (the charge expanded): every refund of the charge so far, this one
+     * included; -1 when the charge came as an id only. */
+    int64_t charge_amount_refunded;
     const char *payment_intent;
     const char *status;
     int64_t amount;
@@ -285,7 +289,9 @@ tw_err tw_stripe_invoice_get(tw_stripe *s, const char *id, tw_arena *arena, tw_s
 tw_err tw_stripe_invoice_pay(tw_stripe *s, const char *id, const char *idempotency_key,
                              tw_arena *arena, tw_stripe_invoice *out, tw_stripe_error *err);
 
-/* POST /v1/refunds with payment_intent and amount (0: what is left). */
+/* POST /v1/refunds with payment_intent, amount (0: what is left) and
+ * expand[]=charge, so the answer says what the charge has refunded in all
+ * (an idempotent replay says it as of the first answer). */
 tw_err tw_stripe_refund_create(tw_stripe *s, const char *payment_intent, int64_t amount,
                                const char *idempotency_key, tw_arena *arena, tw_stripe_refund *out,
                                tw_stripe_error *err);

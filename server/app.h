@@ -10,6 +10,7 @@
 #include "pool.h"
 #include "tw_blob.h"
 #include "tw_store.h"
+#include "tw_txn.h"
 
 struct tw_auth;
 struct tw_job_runner;
@@ -41,6 +42,14 @@ typedef struct tw_app {
      * handler runs (set by the billing service): TW_OK, or the refusal
      * (QUOTA_001) the gate returns. NULL: nothing is metered. */
     tw_err (*meter)(struct tw_app *app, struct tw_call *call);
+    /* Counts amount of a usage resource (tw.v1.UsageResource) of user in
+     * t, the write that uses it (set by the billing service; NULL: nothing
+     * is counted). A positive amount is refused over the plan's limit
+     * (TW_ERR_QUOTA_EXCEEDED, and, with call, the call's QUOTA_001 answer
+     * with the limit and reset time) unless plan_limits is count; a
+     * negative one gives back (a deleted note's storage bytes). */
+    tw_err (*use)(struct tw_app *app, struct tw_call *call, tw_txn *t, const tw_id *user,
+                  int resource, int64_t amount, int64_t now_ms);
     /* Every service's step of account deletion (services.h), set when they
      * are registered. */
     tw_err (*forget_user)(struct tw_app *app, const tw_id *user);

@@ -429,8 +429,13 @@ static void print_method(void *ctx, const char *path, const tw_method *m)
         unsigned flag;
         const char *label;
     } flag_labels[] = {
-        {TW_PUBLIC, "public"}, {TW_INFRA, "infra"},     {TW_ADMIN, "admin"},
-        {TW_WRITE, "write"},   {TW_SIGN_IN, "sign-in"}, {TW_METERED, "metered"},
+        {TW_PUBLIC, "public"},
+        {TW_INFRA, "infra"},
+        {TW_ADMIN, "admin"},
+        {TW_WRITE, "write"},
+        {TW_SIGN_IN, "sign-in"},
+        {TW_METERED, "metered"},
+        {TW_METERED_AUDIO, "metered-audio"},
     };
     printf("%-60s %-13s", path, kind_labels[m->kind]);
     for (size_t i = 0; i < sizeof flag_labels / sizeof flag_labels[0]; i++)

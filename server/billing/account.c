@@ -7,7 +7,11 @@
  * the gauges and day counters by exactly the change (billing_live,
  * billing_live_total, billing_mrr_minor; billing_new_subscriptions,
  * billing_cancellations), keeps BILLING_SUB_BY_PLAN and rewrites the
- * entitlement record.
+ * entitlement record. A creation's end is counted once, as its pending
+ * record is cleared: billing_subscription_creations "result=succeeded"
+ * (Stripe made it) or "result=failed" (Stripe refused it for good, or a
+ * creation that died with its process made nothing); one that only timed
+ * out stays pending and is counted when a retry ends it.
  *
  * Stripe's state reaches the record only through billing_sync_run, guarded
  * by the account's stripe_sync_seq: a caller reads the sequence, then asks
@@ -431,8 +435,12 @@ static tw_err apply_sub(billing_sync *sync, tw_txn *t, account_record *a)
     if (err)
         return err;
     if (w->pending_key != NULL && a->pending != NULL &&
-        strcmp(a->pending->idempotency_key, w->pending_key) == 0)
+        strcmp(a->pending->idempotency_key, w->pending_key) == 0) {
         a->pending = NULL;
+        if ((err = billing_count(t, "billing_subscription_creations", "result=succeeded", c->now_ms,
+                                 1)))
+            return err;
+    }
     w->duplicate = false;
     sub_record *cur = a->subscription;
     int status = status_from_stripe(s->status);
@@ -633,6 +641,9 @@ static tw_err end_pending_fn(tw_txn *t, void *ctx)
         strcmp(a->pending->idempotency_key, w->a->pending->idempotency_key) != 0)
         return err;
     a->pending = NULL;
+    if ((err =
+             billing_count(t, "billing_subscription_creations", "result=failed", w->c->now_ms, 1)))
+        return err;
     return save_account(w->c->billing, t, &w->c->user, a, w->c->now_ms, w->c->arena);
 }
 

@@ -238,16 +238,24 @@ typedef struct tw_billing_quota {
     int resource;
     int64_t used; /* before this call */
     int64_t limit;
-    int64_t reset_ms; /* when the period ends */
+    int64_t reset_ms; /* when the period ends; 0: never (storage_bytes, a level) */
 } tw_billing_quota;
 
-/* Counts amount of resource for user now, unless that goes over the
+/* Counts amount (> 0) of resource for user now, unless that goes over the
  * plan's limit: TW_ERR_QUOTA_EXCEEDED with quota filled, nothing counted.
  * Exact under concurrency (one transaction per call). Store only. */
 tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, int64_t amount,
                                 int64_t now_ms, tw_billing_quota *quota);
+/* Whether amount (> 0) more of resource would fit now: TW_OK, or
+ * TW_ERR_QUOTA_EXCEEDED with quota filled. Counts nothing. Store only. */
+tw_err tw_billing_usage_check(tw_billing *b, const tw_id *user, int resource, int64_t amount,
+                              int64_t now_ms, tw_billing_quota *quota);
+/* tw_billing_usage_consume in t, the write that uses it (a voice note). */
+tw_err tw_txn_billing_usage_consume(tw_txn *t, tw_billing *b, const tw_id *user, int resource,
+                                    int64_t amount, int64_t now_ms, tw_billing_quota *quota);
 /* Counts amount in t whatever the limit (storage already written, a
- * transcription already done). */
+ * transcription already done); a negative amount gives back (a deleted
+ * note's storage bytes), never below zero. */
 tw_err tw_txn_billing_usage_add(tw_txn *t, tw_billing *b, const tw_id *user, int resource,
                                 int64_t amount, int64_t now_ms);
 /* GetUsage (store only). */

@@ -12,7 +12,9 @@
  * billing_refunded_minor by currency, and per user and hour
  * billing_payment_attempts and billing_payment_failures, whose crossing of
  * the runbook's thresholds (more than 5 attempts, more than 3 failures in
- * an hour) lists the user in the alert index.
+ * an hour) lists the user in the alert index; and
+ * billing_payment_failures_max_per_user (per hour, service-wide), the
+ * largest of those hourly failure counts, which /metrics exports.
  *
  * Payment methods: BILLING_PAYMENT_METHOD(user, id). Webhook events make
  * us read the payment method from Stripe again and store what Stripe says
@@ -111,10 +113,31 @@ static const char *fill(const char *have, const char *got)
     return have != NULL && have[0] != '\0' ? have : (got ? got : "");
 }
 
+/* Raises the service-wide counter max_name (dims, day) to at least value:
+ * read for update, so two users' raises never add up. */
+static tw_err raise_max(tw_txn *t, const char *max_name, const char *dims, uint32_t day,
+                        int64_t value)
+{
+    tw_key k;
+    tw_key_init(&k, TW_KF_COUNTER);
+    tw_key_str(&k, max_name);
+    tw_key_str(&k, dims);
+    tw_key_u32(&k, day);
+    tw_value v = {0};
+    tw_err err = tw_txn_get_for_update(t, &k, NULL, &v);
+    if (err && err != TW_ERR_NOT_FOUND)
+        return err;
+    int64_t max = err ? 0 : (int64_t)v.u64;
+    tw_counter ctr = {NULL, max_name, dims};
+    return value > max ? tw_txn_counter_add(t, &ctr, day, value - max) : TW_OK;
+}
+
 /* Counts a user's payment attempt in this hour and lists them as an alert
- * when the hour's count passes above. */
-static tw_err count_hourly(tw_txn *t, const tw_id *user, const char *name, int64_t delta,
-                           int64_t above, const char *alert, int64_t now_ms, tw_arena *arena)
+ * when the hour's count passes above; max_name (may be NULL) keeps the
+ * hour's largest count of any user (for /metrics). */
+static tw_err count_hourly(tw_txn *t, const tw_id *user, const char *name, const char *max_name,
+                           int64_t delta, int64_t above, const char *alert, int64_t now_ms,
+                           tw_arena *arena)
 {
     if (delta <= 0)
         return TW_OK;
@@ -135,6 +158,8 @@ static tw_err count_hourly(tw_txn *t, const tw_id *user, const char *name, int64
     tw_counter ctr = {user, name, dims};
     if ((err = tw_txn_counter_add(t, &ctr, day, delta)))
         return err;
+    if (max_name != NULL && (err = raise_max(t, max_name, dims, day, before + delta)))
+        return err;
     if (before <= above && before + delta > above)
         err = billing_alert(t, now_ms - now_ms % MS_PER_HOUR, user, alert);
     return err;
@@ -148,10 +173,11 @@ static tw_err count_attempts(tw_txn *t, tw_billing_ctx *c, int64_t attempts, int
     if (!err)
         err = billing_count(t, "billing_payments", "status=failed", c->now_ms, failures);
     if (!err)
-        err = count_hourly(t, &c->user, "billing_payment_attempts", attempts, ATTEMPTS_ALERT_ABOVE,
-                           "payment_attempts", c->now_ms, c->arena);
+        err = count_hourly(t, &c->user, "billing_payment_attempts", NULL, attempts,
+                           ATTEMPTS_ALERT_ABOVE, "payment_attempts", c->now_ms, c->arena);
     if (!err)
-        err = count_hourly(t, &c->user, "billing_payment_failures", failures, FAILURES_ALERT_ABOVE,
+        err = count_hourly(t, &c->user, "billing_payment_failures",
+                           "billing_payment_failures_max_per_user", failures, FAILURES_ALERT_ABOVE,
                            "payment_failures", c->now_ms, c->arena);
     return err;
 }
@@ -440,7 +466,11 @@ tw_err tw_billing_refund_payment(tw_billing_ctx *c, const char *payment_id, int6
     if (!charged(r->status) || r->payment_intent_id[0] == '\0')
         return billing_refuse(c, TW_ERR_FAILED_PRECONDITION, "payment %s was not charged",
                               payment_id);
-    int64_t left = r->amount_minor - r->refunded_minor;
+    /* With a request_id, what is left is Stripe's to judge: a retry whose
+     * first try reached Stripe (and whose charge.refunded may be counted
+     * here already) gets that first answer through the idempotency key,
+     * and a new refund of too much gets Stripe's refusal. */
+    int64_t left = r->amount_minor - (request_id[0] ? 0 : r->refunded_minor);
     if (left <= 0)
         return billing_refuse(c, TW_ERR_FAILED_PRECONDITION, "payment %s is refunded already",
                               payment_id);
@@ -456,9 +486,15 @@ tw_err tw_billing_refund_payment(tw_billing_ctx *c, const char *payment_id, int6
                                   request_id[0] ? key : NULL, c->arena, &re, &e);
     if (err)
         return billing_stripe_refusal(c, err, &e, "refund");
+    /* The charge's total refunded as Stripe reports it, never our sum:
+     * a replayed answer or a charge.refunded applied meanwhile then end
+     * in the same state (merge keeps the largest total it was told). */
+    if (re.charge_amount_refunded < 0)
+        return billing_refuse(c, TW_ERR_UPSTREAM,
+                              "Stripe's refund %s did not say what its charge has refunded", re.id);
     payment_facts f = {
         .id = r->id,
-        .refunded = r->refunded_minor + re.amount,
+        .refunded = re.charge_amount_refunded,
         .refund_request_id = request_id,
     };
     if ((err = merge(c, &f, &r)))

@@ -17,6 +17,19 @@
  * concurrent calls never pass the limit together. Crossing 80 % of a limit
  * counts billing_usage_high (dims "resource=<name>") and lists the user in
  * the alert index for that day.
+ *
+ * Who consumes what, all through this file and the plan's limits:
+ *  - api_calls: the gate's meter, one per TW_METERED call.
+ *  - voice_minutes (a flow, per period) and storage_bytes (a level: what
+ *    is stored now, one key with period start 0 that never rolls over and
+ *    is given back when the note is deleted): a voice upload. The gate
+ *    refuses a TW_METERED_AUDIO call when either is used up; the upload
+ *    learns the duration and size only at its end, and then consumes both
+ *    in the note's own transaction, refused if that goes over the limit
+ *    (the note is not stored). Minutes are counted per note, rounded up.
+ *  - ai_requests: no assistant service yet; it has its limit, and the
+ *    assistant will consume it through the same calls (tw_billing_usage_*
+ *    or the app's use hook), one per request.
  */
 #include "billing_internal.h"
 
@@ -86,25 +99,42 @@ tw_err tw_billing_entitlement_get(tw_billing *b, const tw_id *user, int64_t now_
     return TW_OK;
 }
 
+/* Storage is a level, not a flow: counted in one key for good. */
+static bool is_level(int resource)
+{
+    return resource == TW_RESOURCE_STORAGE_BYTES;
+}
+
+/* The key of resource's count in the period starting at period_start_ms
+ * (any period: 0, for a level). */
 static void usage_key(tw_key *k, const tw_id *user, int resource, int64_t period_start_ms)
 {
+    if (is_level(resource))
+        period_start_ms = 0;
     tw_key_init(k, TW_KF_BILLING_USAGE);
     tw_key_id(k, user);
     tw_key_u32(k, (uint32_t)resource);
     tw_key_i64(k, period_start_ms);
 }
 
+enum use_mode {
+    USE_ADD,     /* count whatever the limit; a negative amount gives back */
+    USE_CONSUME, /* count, refused over the limit */
+    USE_CHECK,   /* refused over the limit, counts nothing */
+};
+
 struct use {
     const tw_id *user;
     int resource;
     int64_t amount;
     int64_t now_ms;
-    bool check; /* refuse what goes over the limit */
+    enum use_mode mode;
     const tw_billing_entitlement *ent;
     tw_billing_quota *quota;
 };
 
-/* Adds w's amount in t; refused over the limit when w->check. */
+/* Adds w's amount in t (never below zero); refused over the limit unless
+ * w->mode is USE_ADD. */
 static tw_err use_in(tw_txn *t, struct use *w)
 {
     tw_key k;
@@ -115,12 +145,15 @@ static tw_err use_in(tw_txn *t, struct use *w)
         return err;
     int64_t used = err ? 0 : (int64_t)v.u64;
     int64_t limit = w->ent->limits[w->resource];
-    if (w->check && limit >= 0 && used + w->amount > limit) {
+    if (w->mode != USE_ADD && limit >= 0 && used + w->amount > limit) {
         if (w->quota != NULL)
-            *w->quota = (tw_billing_quota){w->resource, used, limit, w->ent->period_end_ms};
+            *w->quota = (tw_billing_quota){w->resource, used, limit,
+                                           is_level(w->resource) ? 0 : w->ent->period_end_ms};
         return TW_ERR_QUOTA_EXCEEDED;
     }
-    v.u64 = (uint64_t)(used + w->amount);
+    if (w->mode == USE_CHECK)
+        return TW_OK;
+    v.u64 = (uint64_t)(used + w->amount > 0 ? used + w->amount : 0);
     if ((err = tw_txn_put(t, &k, &v)))
         return err;
     if (limit > 0 && used * 5 <= limit * 4 && (used + w->amount) * 5 > limit * 4) {
@@ -140,12 +173,11 @@ static tw_err use_fn(tw_txn *t, void *ctx)
 }
 
 /* Counts amount of resource for user in the period of their entitlement
- * now: in t, or (t NULL) in a transaction of its own; refused over the
- * limit when check. */
+ * now: in t, or (t NULL) in a transaction of its own, as mode says. */
 static tw_err use(tw_billing *b, tw_txn *t, const tw_id *user, int resource, int64_t amount,
-                  int64_t now_ms, bool check, tw_billing_quota *quota)
+                  int64_t now_ms, enum use_mode mode, tw_billing_quota *quota)
 {
-    if (resource <= 0 || resource >= TW_RESOURCE_COUNT || amount < 0 || (check && amount == 0))
+    if (resource <= 0 || resource >= TW_RESOURCE_COUNT || (mode != USE_ADD && amount <= 0))
         return TW_ERR_VALIDATION;
     if (amount == 0)
         return TW_OK;
@@ -154,7 +186,7 @@ static tw_err use(tw_billing *b, tw_txn *t, const tw_id *user, int resource, int
         return TW_ERR_NO_MEMORY;
     tw_billing_entitlement ent;
     tw_err err = tw_billing_entitlement_get(b, user, now_ms, arena, &ent);
-    struct use w = {user, resource, amount, now_ms, check, &ent, quota};
+    struct use w = {user, resource, amount, now_ms, mode, &ent, quota};
     if (!err)
         err = t ? use_in(t, &w) : tw_txn_run(b->store, use_fn, &w);
     tw_arena_free(arena);
@@ -164,13 +196,25 @@ static tw_err use(tw_billing *b, tw_txn *t, const tw_id *user, int resource, int
 tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, int64_t amount,
                                 int64_t now_ms, tw_billing_quota *quota)
 {
-    return use(b, NULL, user, resource, amount, now_ms, true, quota);
+    return use(b, NULL, user, resource, amount, now_ms, USE_CONSUME, quota);
+}
+
+tw_err tw_billing_usage_check(tw_billing *b, const tw_id *user, int resource, int64_t amount,
+                              int64_t now_ms, tw_billing_quota *quota)
+{
+    return use(b, NULL, user, resource, amount, now_ms, USE_CHECK, quota);
+}
+
+tw_err tw_txn_billing_usage_consume(tw_txn *t, tw_billing *b, const tw_id *user, int resource,
+                                    int64_t amount, int64_t now_ms, tw_billing_quota *quota)
+{
+    return use(b, t, user, resource, amount, now_ms, USE_CONSUME, quota);
 }
 
 tw_err tw_txn_billing_usage_add(tw_txn *t, tw_billing *b, const tw_id *user, int resource,
                                 int64_t amount, int64_t now_ms)
 {
-    return use(b, t, user, resource, amount, now_ms, false, NULL);
+    return use(b, t, user, resource, amount, now_ms, USE_ADD, NULL);
 }
 
 /* Every resource's use in the entitlement's period, in arena. */

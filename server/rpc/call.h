@@ -59,6 +59,12 @@ enum tw_method_flag {
      * counts it before the handler runs and refuses it over the plan's
      * limit (RESOURCE_EXHAUSTED, QUOTA_001), so no handler can forget. */
     TW_METERED = 1u << 6,
+    /* With TW_METERED: stores audio, which uses voice minutes and storage
+     * bytes of the plan. Their amounts are known only once the audio is
+     * in, so the gate refuses the call when either is used up already,
+     * and the handler consumes both in the write that stores the audio
+     * (app->use), refused there if they go over. */
+    TW_METERED_AUDIO = 1u << 7,
 };
 
 /*

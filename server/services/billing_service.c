@@ -12,9 +12,12 @@
  * the user named by the request's user_id for the admin rows marked
  * NAMED_USER.
  *
- * Billing also plugs in two hooks: the meter the gate calls for every
+ * Billing also plugs in hooks: the meter the gate calls for every
  * TW_METERED method (one API call against the caller's plan, refused over
- * the limit with RESOURCE_EXHAUSTED / QUOTA_001), and account deletion.
+ * the limit with RESOURCE_EXHAUSTED / QUOTA_001; a TW_METERED_AUDIO one
+ * also needs voice minutes and storage bytes left), app->use, through
+ * which a write consumes or gives back other resources (a voice note's
+ * minutes and bytes), and account deletion.
  */
 #include "services.h"
 
@@ -22,6 +25,7 @@
 #include "kit/kit.h"
 #include "paced_stream.h"
 #include "pbtime.h"
+#include "tw_counter.h"
 #include "tw_log.h"
 #include "tw_time.h"
 
@@ -571,31 +575,69 @@ static tw_err download_document(tw_call *call, const ProtobufCMessage *request,
 
 /* ---- Hooks ------------------------------------------------------------------------------ */
 
+/* The call's answer to err from counting usage: QUOTA_001 with the limit
+ * and when the period resets (storage bytes never reset: they are freed
+ * by deleting). */
+static tw_err usage_refusal(tw_call *call, tw_err err, const tw_billing_quota *q, int64_t now_ms)
+{
+    if (err == TW_ERR_QUOTA_EXCEEDED && q->reset_ms == 0)
+        return tw_call_error(call, err,
+                             "plan limit reached: %s %lld of %lld used; deleting voice notes "
+                             "frees storage",
+                             tw_billing_resource_name(q->resource), (long long)q->used,
+                             (long long)q->limit);
+    if (err == TW_ERR_QUOTA_EXCEEDED) {
+        char reset[32];
+        time_t secs = (time_t)(q->reset_ms / 1000);
+        struct tm tm;
+        strftime(reset, sizeof reset, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&secs, &tm));
+        tw_call_retry_after(call, q->reset_ms > now_ms ? q->reset_ms - now_ms : 0);
+        return tw_call_error(
+            call, err, "plan limit reached: %s %lld of %lld used this period; resets at %s",
+            tw_billing_resource_name(q->resource), (long long)q->used, (long long)q->limit, reset);
+    }
+    if (err && err != TW_ERR_NO_MEMORY)
+        tw_call_log_detail(call, "%s", tw_store_last_error());
+    return err;
+}
+
+/* What a TW_METERED_AUDIO call must have left of before it starts. */
+static const int audio_resources[] = {TW_RESOURCE_VOICE_MINUTES, TW_RESOURCE_STORAGE_BYTES};
+
 /* The gate's meter (app->meter): one API call of the caller against their
- * plan's limit for the period. */
+ * plan's limit for the period; for a TW_METERED_AUDIO call, first some
+ * voice minutes and storage bytes left (the upload consumes them at its
+ * end, through app->use). */
 static tw_err meter_call(tw_app *app, tw_call *call)
 {
     const tw_id *user = tw_call_caller(call);
     if (user == NULL || app->billing == NULL)
         return TW_OK;
+    bool enforce = app->cfg->plan_limits != TW_PLAN_LIMITS_COUNT;
     tw_billing_quota q;
     int64_t now_ms = tw_call_now_ms(call);
-    tw_err err = tw_billing_usage_consume(app->billing, user, TW_RESOURCE_API_CALLS, 1, now_ms, &q);
-    if (err == TW_ERR_QUOTA_EXCEEDED && app->cfg->plan_limits == TW_PLAN_LIMITS_COUNT)
+    tw_err err = TW_OK;
+    bool audio = tw_call_method(call)->flags & TW_METERED_AUDIO;
+    for (size_t i = 0; audio && enforce && !err && i < sizeof audio_resources / sizeof(int); i++)
+        err = tw_billing_usage_check(app->billing, user, audio_resources[i], 1, now_ms, &q);
+    if (!err)
+        err = tw_billing_usage_consume(app->billing, user, TW_RESOURCE_API_CALLS, 1, now_ms, &q);
+    if (err == TW_ERR_QUOTA_EXCEEDED && !enforce)
         return TW_OK;
-    if (err == TW_ERR_QUOTA_EXCEEDED) {
-        char reset[32];
-        time_t secs = (time_t)(q.reset_ms / 1000);
-        struct tm tm;
-        strftime(reset, sizeof reset, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&secs, &tm));
-        tw_call_retry_after(call, q.reset_ms > now_ms ? q.reset_ms - now_ms : 0);
-        return tw_call_error(
-            call, err, "plan limit reached: %s %lld of %lld used this period; resets at %s",
-            tw_billing_resource_name(q.resource), (long long)q.used, (long long)q.limit, reset);
-    }
-    if (err && err != TW_ERR_NO_MEMORY)
-        tw_call_log_detail(call, "%s", tw_store_last_error());
-    return err;
+    return usage_refusal(call, err, &q, now_ms);
+}
+
+/* app->use: with plan_limits count, counted whatever the limit. */
+static tw_err use_resource(tw_app *app, tw_call *call, tw_txn *t, const tw_id *user, int resource,
+                           int64_t amount, int64_t now_ms)
+{
+    if (app->billing == NULL)
+        return TW_OK;
+    if (amount <= 0 || app->cfg->plan_limits == TW_PLAN_LIMITS_COUNT)
+        return tw_txn_billing_usage_add(t, app->billing, user, resource, amount, now_ms);
+    tw_billing_quota q;
+    tw_err err = tw_txn_billing_usage_consume(t, app->billing, user, resource, amount, now_ms, &q);
+    return call != NULL ? usage_refusal(call, err, &q, now_ms) : err;
 }
 
 static tw_err attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen)
@@ -604,6 +646,7 @@ static tw_err attach(tw_engine *engine, tw_app *app, char *errbuf, size_t errlen
     (void)errbuf;
     (void)errlen;
     app->meter = meter_call;
+    app->use = use_resource;
     return TW_OK;
 }
 
@@ -688,11 +731,38 @@ static const tw_service_counter billing_counters[] = {
      "Subscriptions that became live, by plan."},
     {"billing_cancellations", "tw_subscription_cancellations_total",
      "Subscriptions that ended (canceled or suspended), by plan."},
+    {"billing_subscription_creations", "tw_subscription_creations_total",
+     "Subscription creations ended, by result: succeeded (Stripe made it) or failed (refused "
+     "for good, or died with its process and made nothing)."},
     {"billing_webhook_events", "tw_stripe_webhooks_total",
      "Stripe webhook events by type and outcome: received, then processed, ignored or failed "
      "(a first failed try)."},
     {NULL},
 };
+
+/* Gauges of the current UTC hour, from counters billing keeps one bucket
+ * per hour of the day ("hour=HH"). */
+static const struct {
+    const char *counter, *metric, *help;
+} hourly[] = {
+    {"billing_payment_failures_max_per_user", "tw_payment_failed_attempts_max_per_user_1h",
+     "The most failed payment attempts of any one user in the current UTC hour."},
+};
+
+static void billing_write_metrics(tw_app *app, FILE *out)
+{
+    int64_t now_ms = tw_store_now_ms(app->store);
+    char dims[16];
+    snprintf(dims, sizeof dims, "hour=%02d", (int)(now_ms / 3600000 % 24));
+    for (size_t i = 0; i < sizeof hourly / sizeof hourly[0]; i++) {
+        uint64_t value = 0;
+        tw_counter ctr = {NULL, hourly[i].counter, dims};
+        if (tw_store_counter_read(app->store, &ctr, tw_store_day(now_ms), 1, NULL, &value))
+            continue;
+        fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", hourly[i].metric, hourly[i].help,
+                hourly[i].metric, hourly[i].metric, (unsigned long long)value);
+    }
+}
 
 const tw_service_def tw_billing_service = {
     .rpc = {.descriptor = &tw__v1__billing_service__descriptor, .methods = billing_methods},
@@ -700,6 +770,7 @@ const tw_service_def tw_billing_service = {
     .forget_user = forget_user,
     .jobs = billing_jobs,
     .counters = billing_counters,
+    .write_metrics = billing_write_metrics,
 };
 
 /* Its jobs and hooks are the user service's: one of each is enough. */

@@ -377,8 +377,9 @@ static tw_err watch(tw_call *call, const ProtobufCMessage *request, ProtobufCMes
 /* ---- the service ----------------------------------------------------------- */
 
 static const tw_method voice_methods[] = {
-    {"UploadVoiceNote", TW_CLIENT_STREAM, TW_WRITE | TW_METERED,
-     .on_message = tw_voice_upload_message, .on_end = tw_voice_upload_end, .state_size = sizeof(struct tw_voice_upload)},
+    {"UploadVoiceNote", TW_CLIENT_STREAM, TW_WRITE | TW_METERED | TW_METERED_AUDIO,
+     .on_message = tw_voice_upload_message, .on_end = tw_voice_upload_end,
+     .state_size = sizeof(struct tw_voice_upload)},
     {"GetVoiceNote", TW_UNARY, 0, .handle = get_note},
     {"ListVoiceNotes", TW_UNARY, 0, .handle = list_notes},
     {"DownloadVoiceNote", TW_SERVER_STREAM, 0, .handle = download,

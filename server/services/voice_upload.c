@@ -14,6 +14,7 @@
 
 #include "app.h"
 #include "pbtime.h"
+#include "tw/v1/billing_service.pb-c.h" /* UsageResource */
 #include "tw_hex.h"
 #include "tw_owned.h"
 #include "voice/audio_format.h"
@@ -389,15 +390,38 @@ static void upload_commit_end(struct tw_voice_upload *u, tw_err err)
 struct store_note {
     struct tw_voice_upload *u;
     bool live;
+    int64_t duration_ms; /* -1: unknown */
 };
 
-/* The note's transaction (tw_kit_write_memo's step). */
+/* The voice minutes a note uses: its duration rounded up to whole
+ * minutes, per note; one when its header does not say. */
+static int64_t note_minutes(int64_t duration_ms)
+{
+    return duration_ms > 0 ? (duration_ms + 59999) / 60000 : 1;
+}
+
+/* The note's transaction (tw_kit_write_memo's step): the note, and the
+ * plan's voice minutes and storage bytes it uses, refused (QUOTA_001, the
+ * note not stored) if they go over. The gate let the upload start only
+ * with some of both left (TW_METERED_AUDIO); only now are the amounts
+ * known. */
 static tw_err store_note(tw_txn *t, void *ctx)
 {
     struct store_note *s = ctx;
     struct tw_voice_upload *u = s->u;
-    return tw_txn_voice_note_create(t, u->v, &u->user, u->meta, u->blob_key, s->live,
-                                    tw_call_arena(u->call), &u->response->voice_note);
+    tw_app *app = tw_call_service_ctx(u->call);
+    tw_err err = tw_txn_voice_note_create(t, u->v, &u->user, u->meta, u->blob_key, s->live,
+                                          tw_call_arena(u->call), &u->response->voice_note);
+    int64_t now_ms = tw_call_now_ms(u->call);
+    if (err == TW_OK && app->use != NULL)
+        err = app->use(app, u->call, t, &u->user,
+                       TW__V1__USAGE_RESOURCE__USAGE_RESOURCE_VOICE_MINUTES,
+                       note_minutes(s->duration_ms), now_ms);
+    if (err == TW_OK && app->use != NULL)
+        err = app->use(app, u->call, t, &u->user,
+                       TW__V1__USAGE_RESOURCE__USAGE_RESOURCE_STORAGE_BYTES, (int64_t)u->size,
+                       now_ms);
+    return err;
 }
 
 /* On the voice pool: the last bytes written, the audio made durable, then
@@ -446,7 +470,7 @@ static void upload_commit(void *arg)
     tw_voice_live *live = u->live;
     u->live = NULL; /* taken by note_prepare */
     tw_voice_note_prepare(u->v, &u->note, live);
-    struct store_note s = {u, live != NULL};
+    struct store_note s = {u, live != NULL, ms};
     bool replayed = false;
     tw_app *app = tw_call_service_ctx(call);
     err = tw_kit_write_memo(call, app->store, &u->memo, store_note, &s, &replayed);

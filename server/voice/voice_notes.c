@@ -16,6 +16,7 @@
 #include "tw_log.h"
 #include "tw_owned.h"
 #include "tw_page.h"
+#include "tw/v1/billing_service.pb-c.h" /* UsageResource */
 #include "tw_txn.h"
 
 #include <string.h>
@@ -267,6 +268,12 @@ static tw_err delete_apply(tw_txn *t, void *ctx)
         err = record_delete(t, d->user, d->note, rec);
     if (err == TW_OK)
         d->blob_key = rec->blob_key;
+    /* Storage is a level: the note's bytes are free again (its minutes
+     * stay used). */
+    tw_app *app = d->v->app;
+    if (err == TW_OK && app->use != NULL && rec->note->size_bytes > 0)
+        err = app->use(app, NULL, t, d->user, TW__V1__USAGE_RESOURCE__USAGE_RESOURCE_STORAGE_BYTES,
+                       -(int64_t)rec->note->size_bytes, voice_now_ms(d->v));
     return err;
 }
 

@@ -268,7 +268,10 @@ class SubscriptionTest(BillingCase):
                     for line in text.splitlines() if line and not line.startswith("#")}
         found = series()
         for name in ('tw_payments_total{status="succeeded"}', 'tw_payments_total{status="failed"}',
-                     'tw_subscriptions_started_total{plan="premium"}'):
+                     'tw_subscriptions_started_total{plan="premium"}',
+                     'tw_subscription_creations_total{result="succeeded"}',
+                     'tw_subscription_creations_total{result="failed"}',
+                     'tw_payment_failed_attempts_max_per_user_1h'):
             self.assertGreaterEqual(found.get(name, 0), 1, name)
         outcomes = {k for k in found if k.startswith("tw_stripe_webhooks_total{")}
         self.assertTrue(any('outcome="received"' in k for k in outcomes), outcomes)
@@ -281,6 +284,52 @@ class SubscriptionTest(BillingCase):
         first = self.subscribe(me, billing, request_id=rid)
         again = self.subscribe(me, billing, request_id=rid)
         self.assertEqual(first.subscription.id, again.subscription.id)
+
+    def test_a_refund_retried_after_its_webhook_counts_what_stripe_refunded(self):
+        """The first try of a refund reaches Stripe but its answer is lost
+        (twd's Stripe calls time out), the charge.refunded webhook is
+        applied, then the client retries with the same request_id: the
+        answer is Stripe's total, not the webhook's plus the refund again,
+        and a full refund (amount 0) gets its answer instead of "refunded
+        already"."""
+        for amount in (300, 0):
+            with self.subTest(amount=amount):
+                me, billing = self.user()
+                self.subscribe(me, billing)
+                payment = billing.ListPayments(bs.ListPaymentsRequest(), metadata=me.metadata,
+                                               timeout=10).payments[0]
+                customer = self.admin.ExportBillingRecords(bs.ExportBillingRecordsRequest(
+                    user_id=me.user_id), timeout=10).stripe_customer_id
+                request = bs.RefundPaymentRequest(user_id=me.user_id, payment_id=payment.id,
+                                                  amount_minor=amount,
+                                                  request_id=str(uuid.uuid4()))
+                # Both tries of twd hang past its timeout; Stripe acted on the first.
+                self.fake.call("/_script", [
+                    {"hang_ms": 5000, "process": True, "path": "/v1/refunds"},
+                    {"hang_ms": 5000, "path": "/v1/refunds"}])
+                with self.assertRaises(grpc.RpcError):
+                    self.admin.RefundPayment(request, timeout=60)
+                self.forward_events(customer)
+                refunded = amount or payment.amount_minor
+                webhooked = billing.ListPayments(bs.ListPaymentsRequest(), metadata=me.metadata,
+                                                 timeout=10).payments[0]
+                self.assertEqual(webhooked.refunded_minor, refunded)
+                answer = wait_until(lambda: self.retried(request), 60, "the retry answered")
+                self.assertEqual(answer.payment.refunded_minor, refunded)
+                self.assertEqual(answer.payment.status,
+                                 bs.PAYMENT_STATUS_REFUNDED if amount == 0
+                                 else bs.PAYMENT_STATUS_PARTIALLY_REFUNDED)
+                refunds = [r for r in self.fake.state()["objects"]["refund"].values()
+                           if r["payment_intent"] == payment.payment_intent_id]
+                self.assertEqual([r["amount"] for r in refunds], [refunded])
+
+    def retried(self, request):
+        try:
+            return self.admin.RefundPayment(request, timeout=30)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.ABORTED:
+                return None  # the first call's request_id is still held
+            raise
 
     def test_a_new_price_is_for_new_subscribers_existing_ones_pay_it_from_renewal(self):
         def admin_cli(*args):

@@ -25,7 +25,8 @@ What it answers (each needs "Authorization: Bearer <--key>", else 401):
        subscription is "incomplete"), GET /v1/subscriptions?customer=&status=,
        GET|POST|DELETE /v1/subscriptions/:id
   GET  /v1/invoices/:id, POST /v1/invoices/:id/pay
-  POST /v1/refunds
+  POST /v1/refunds (expand[]=charge: the charge as an object, after the
+       refund)
   GET  /v1/events (newest first; ?type= filters)
 Idempotency-Key on a POST: the same key with the same path and body
 replays the first answer (with Idempotent-Replayed: true); with another
@@ -709,7 +710,7 @@ class StripeHandler(fake_vendor.Handler):
         return inv
 
     def refund_create(self, parts, p):
-        self.allow(p, "payment_intent", "charge", "amount", "reason", "metadata")
+        self.allow(p, "payment_intent", "charge", "amount", "reason", "metadata", "expand")
         state = self.server.state
         if "charge" in p:
             ch = state.get("charge", p["charge"], "charge", "charge")
@@ -742,6 +743,8 @@ class StripeHandler(fake_vendor.Handler):
         ch["amount_refunded"] += amount
         ch["refunded"] = ch["amount_refunded"] == ch["amount"]
         state.event("charge.refunded", ch, previous, key=self.key)
+        if "charge" in p.get("expand", []):
+            return dict(re, charge=json.loads(json.dumps(ch)))
         return re
 
     def event_list(self, parts, p):

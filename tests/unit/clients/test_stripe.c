@@ -562,8 +562,10 @@ START_TEST(a_failed_renewal_is_paid_again_and_refunded)
     ck_assert_int_eq(re.amount, 200);
     ck_assert_str_eq(re.currency, "USD");
     ck_assert_str_eq(re.payment_intent, inv.payment_intent);
+    ck_assert_int_eq(re.charge_amount_refunded, 200); /* the charge, expanded */
     char want[256];
-    snprintf(want, sizeof want, "[[\"payment_intent\",\"%s\"],[\"amount\",\"200\"]]",
+    snprintf(want, sizeof want,
+             "[[\"payment_intent\",\"%s\"],[\"amount\",\"200\"],[\"expand[]\",\"charge\"]]",
              inv.payment_intent);
     char *form = last_form(1);
     ck_assert_str_eq(form, want);
@@ -571,6 +573,7 @@ START_TEST(a_failed_renewal_is_paid_again_and_refunded)
     ck_assert_int_eq(
         tw_stripe_refund_create(s, inv.payment_intent, 0, "twd-re-2", arena, &re, NULL), TW_OK);
     ck_assert_int_eq(re.amount, 1000);
+    ck_assert_int_eq(re.charge_amount_refunded, 1200); /* both refunds */
     ck_assert_int_eq(
         tw_stripe_refund_create(s, inv.payment_intent, 0, "twd-re-3", arena, &re, &err),
         TW_ERR_PAY_REFUSED);

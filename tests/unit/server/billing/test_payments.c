@@ -204,8 +204,13 @@ START_TEST(refunds_in_part_in_full_and_once_per_request)
     ck_assert_int_eq(tw_billing_refund_payment(&c, p->id, 0, "r-2", &p), TW_OK);
     ck_assert_int_eq(p->status, PAY(REFUNDED));
     ck_assert_int_eq(p->refunded_minor, 1000);
-    ck_assert_int_eq(tw_billing_refund_payment(&c, p->id, 0, "r-3", &p),
+    /* Nothing is left: a new request_id is Stripe's to judge (it could be
+     * the retry of a refund Stripe made), and Stripe says so; without
+     * one, refused here. */
+    ck_assert_int_eq(tw_billing_refund_payment(&c, p->id, 0, "r-3", &p), TW_ERR_PAY_REFUSED);
+    ck_assert_int_eq(tw_billing_refund_payment(&c, p->id, 0, "", &p),
                      TW_ERR_FAILED_PRECONDITION);
+    ck_assert_uint_eq(bx_stripe_count("refund"), 2);
     ck_assert_int_eq(bx_today("billing_refunds", ""), 2);
     ck_assert_int_eq(bx_today("billing_refunded_minor", "currency=USD"), 1000);
     /* Stripe's charge.refunded events change nothing more. */

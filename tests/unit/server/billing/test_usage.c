@@ -3,7 +3,8 @@
  * (the 101st call refused with the limit and the reset time), an upgrade
  * lifting it at once, the next period starting from zero without anything
  * deleted, concurrent callers never passing the limit together, 80 %
- * alerts counted once, unlimited resources, usage added past a limit, and
+ * alerts counted once, unlimited resources, usage added past a limit,
+ * storage as a level (no roll-over, given back, never below zero), and
  * GetUsage.
  */
 #include "billing_fixture.h"
@@ -189,6 +190,56 @@ START_TEST(unlimited_and_added_usage)
 }
 END_TEST
 
+/* Alice's storage bytes given back in a caller's transaction (a deleted
+ * note). */
+static void give_back(int64_t bytes)
+{
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_billing_usage_add(t, bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
+                                              -bytes, bx_now()),
+                     TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+}
+
+START_TEST(storage_is_a_level_that_never_rolls_over_and_is_given_back)
+{
+    tw_billing_quota q;
+    int64_t mib = INT64_C(1) << 20;
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 60 * mib, &q), TW_OK);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_API_CALLS, 100, &q), TW_OK);
+    /* A check counts nothing; over the free 100 MiB it says why, with no
+     * reset (a level is freed by deleting, not by time). */
+    ck_assert_int_eq(tw_billing_usage_check(bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
+                                            40 * mib, bx_now(), &q),
+                     TW_OK);
+    ck_assert_int_eq(tw_billing_usage_check(bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
+                                            41 * mib, bx_now(), &q),
+                     TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.used, 60 * mib);
+    ck_assert_int_eq(q.reset_ms, 0);
+    /* The next period: API calls start again, storage does not. */
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_API_CALLS, 1, &q), TW_ERR_QUOTA_EXCEEDED);
+    atomic_store(&fx.clock.ms, q.reset_ms);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_API_CALLS, 1, &q), TW_OK);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 41 * mib, &q),
+                     TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.used, 60 * mib);
+    /* Given back, never below 0. */
+    give_back(20 * mib);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 60 * mib, &q), TW_OK);
+    give_back(500 * mib);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 100 * mib, &q), TW_OK);
+    /* Consumed in a caller's transaction: refused whole over the limit. */
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_billing_usage_consume(t, bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
+                                                  1, bx_now(), &q),
+                     TW_ERR_QUOTA_EXCEEDED);
+    tw_txn_abort(t);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("billing_usage");
@@ -201,6 +252,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, concurrent_callers_never_pass_the_limit);
     tcase_add_test(tc, crossing_80_percent_is_counted_once);
     tcase_add_test(tc, unlimited_and_added_usage);
+    tcase_add_test(tc, storage_is_a_level_that_never_rolls_over_and_is_given_back);
     suite_add_tcase(s, tc);
     return s;
 }

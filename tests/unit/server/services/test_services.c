@@ -29,6 +29,7 @@ static const char *const published[] = {
     "tw_subscriptions_started_total",
     "tw_subscription_cancellations_total",
     "tw_stripe_webhooks_total",
+    "tw_subscription_creations_total",
 };
 #define NPUBLISHED (sizeof published / sizeof published[0])
 
