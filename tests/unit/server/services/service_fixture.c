@@ -25,7 +25,7 @@ grpc_channel *sf_channel;
 
 static tw_config cfg;
 static tw_engine *engine;
-static tw_service served;
+static tw_service served[4];
 static ProtobufCMessage *kept[256];
 static size_t nkept;
 
@@ -52,6 +52,12 @@ static int64_t store_clock(void *store)
 
 void sf_setup(const tw_service_def *def)
 {
+    const tw_service_def *defs[] = {def, NULL};
+    sf_setup_services(defs);
+}
+
+void sf_setup_services(const tw_service_def *const *defs)
+{
     fx_setup();
     char *argv[] = {"--data-dir", fx.dir, "--password-scrypt-log2-n", "10"};
     char errbuf[256] = "";
@@ -72,9 +78,12 @@ void sf_setup(const tw_service_def *def)
         .clock_ctx = fx.store,
     };
     ck_assert_int_eq(tw_engine_new(&ecfg, &engine), TW_OK);
-    ck_assert_msg(tw_service_register(engine, &sf_app, def, &served, errbuf, sizeof errbuf) ==
-                      TW_OK,
-                  "%s", errbuf);
+    for (size_t i = 0; defs[i] != NULL; i++) {
+        ck_assert_uint_lt(i, sizeof served / sizeof served[0]);
+        ck_assert_msg(tw_service_register(engine, &sf_app, defs[i], &served[i], errbuf,
+                                          sizeof errbuf) == TW_OK,
+                      "%s", errbuf);
+    }
     tw_engine_set_gate(engine, test_gate, &sf_app);
     int port = 0;
     ck_assert_msg(tw_engine_start(engine, &port, errbuf, sizeof errbuf) == TW_OK, "%s", errbuf);

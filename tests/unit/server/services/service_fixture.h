@@ -35,6 +35,9 @@ extern grpc_channel *sf_channel;
 /* Serves def (borrowed, static) for the running test: a Check fixture
  * calls it through a setup function of the test file. */
 void sf_setup(const tw_service_def *def);
+/* The same for several services on one engine (defs borrowed, static,
+ * NULL-terminated; at most four), for a service and its admin half. */
+void sf_setup_services(const tw_service_def *const *defs);
 void sf_teardown(void);
 
 /* What a call got: its status, the ErrorInfo reason ("" when none), the
