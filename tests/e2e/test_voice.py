@@ -19,10 +19,10 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
-import uuid
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -476,6 +476,10 @@ class VoiceRestartTest(unittest.TestCase):
                 self.assert_finishes(restarted, me, note)
 
 
+# How many times a listing of s3rver is asked while it is mid-write.
+LIST_TRIES = 50
+
+
 class VoiceS3Test(unittest.TestCase):
     """The same upload path with blob_backend=s3, against s3rver on loopback
     (see test_blob_backend.py): a note larger than a part (5 MiB) goes up as
@@ -492,19 +496,32 @@ class VoiceS3Test(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, e.read()
 
+    def s3_list(self, s3, query, entry):
+        """The keys of a listing's entries. s3rver lists from its files on
+        disk: while twd's part or object is being written it can answer 500
+        or list an entry whose key is still empty. Such a listing is asked
+        again (at most LIST_TRIES times, 0.1 s apart); any other answer is
+        taken as it is."""
+        for _ in range(LIST_TRIES):
+            status, body = self.s3_get(s3, query)
+            keys = ([e.findtext("{*}Key") for e in ET.fromstring(body).findall(entry)]
+                    if status == 200 else None)
+            if keys is not None and all(keys):
+                return keys
+            if status not in (200, 500):
+                break
+            time.sleep(0.1)
+        self.fail(f"s3rver's listing {query}: {status} {body[:300]!r}")
+
     def incomplete_uploads(self, s3):
         """The keys of the bucket's incomplete multipart uploads
         (ListMultipartUploads)."""
-        status, body = self.s3_get(s3, "?uploads")
-        self.assertEqual(status, 200, body)
-        return [u.findtext("{*}Key") for u in ET.fromstring(body).findall("{*}Upload")]
+        return self.s3_list(s3, "?uploads", "{*}Upload")
 
     def objects(self, s3):
         """The keys of the bucket's objects (ListObjectsV2; s3rver's answer
         has a namespace of its own, so any is taken)."""
-        status, body = self.s3_get(s3, "?list-type=2")
-        self.assertEqual(status, 200, body)
-        return [c.findtext("{*}Key") for c in ET.fromstring(body).findall("{*}Contents")]
+        return self.s3_list(s3, "?list-type=2", "{*}Contents")
 
     def test_notes_refusals_and_cancels_on_s3(self):
         with S3rver() as s3, Twd(env={**VOICE_ENV, **s3.env()}) as twd:
