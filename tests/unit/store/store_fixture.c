@@ -89,6 +89,17 @@ void fx_teardown(void)
     fx_close(&fx);
 }
 
+int fx_count_keys(tw_store *s, const tw_key *prefix)
+{
+    tw_store_iter *it;
+    ck_assert_int_eq(tw_store_scan(s, prefix, NULL, 0, false, &it), TW_OK);
+    int n = 0;
+    while (tw_store_iter_next(it))
+        n++;
+    ck_assert_int_eq(tw_store_iter_close(it), TW_OK);
+    return n;
+}
+
 void fxb_setup(void)
 {
     fxb.dir = fx_mkdtemp();

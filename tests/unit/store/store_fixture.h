@@ -49,6 +49,9 @@ extern fx_store fx;
 void fx_setup(void);
 void fx_teardown(void);
 
+/* How many keys s holds under prefix (both borrowed). */
+int fx_count_keys(tw_store *s, const tw_key *prefix);
+
 /* Two users for tests that need some. */
 extern const tw_id fx_alice, fx_bob;
 

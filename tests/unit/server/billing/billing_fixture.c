@@ -179,13 +179,7 @@ int bx_jobs_waiting(const char *type)
     tw_key prefix;
     tw_key_init(&prefix, TW_KF_JOB_DUE);
     tw_key_str(&prefix, type);
-    tw_store_iter *it;
-    ck_assert_int_eq(tw_store_scan(fx.store, &prefix, NULL, 0, false, &it), TW_OK);
-    int n = 0;
-    while (tw_store_iter_next(it))
-        n++;
-    ck_assert_int_eq(tw_store_iter_close(it), TW_OK);
-    return n;
+    return fx_count_keys(fx.store, &prefix);
 }
 
 char *bx_sign(const char *payload, int64_t t_s)
