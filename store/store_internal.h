@@ -80,6 +80,7 @@ struct tw_txn {
     rocksdb_transaction_t *rtx;
     tw_arena *arena; /* packed values, logs; dies with the transaction */
     struct store_log *logs;
+    bool skip_sync; /* tw_txn_skip_sync */
 };
 
 /* The log of user in t, made empty when t has none yet; NULL when out of

@@ -143,6 +143,11 @@ void tw_txn_abort(tw_txn *t)
     free(t);
 }
 
+void tw_txn_skip_sync(tw_txn *t)
+{
+    t->skip_sync = true;
+}
+
 tw_store *tw_txn_store(tw_txn *t)
 {
     return t->store;
@@ -186,7 +191,7 @@ tw_err tw_txn_commit(tw_txn *t)
         char *rerr = NULL;
         rocksdb_transaction_commit(t->rtx, &rerr);
         err = rerr ? store_rocks_error(rerr, "commit") : TW_OK;
-        if (err == TW_OK && writes && s->opts.durability == TW_DURABLE)
+        if (err == TW_OK && writes && s->opts.durability == TW_DURABLE && !t->skip_sync)
             ticket = atomic_fetch_add(&s->committed, 1) + 1;
     }
     log_locks(t, false);

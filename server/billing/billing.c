@@ -27,6 +27,7 @@ tw_err tw_billing_new(const tw_billing_config *cfg, tw_billing **out)
     b->stripe = cfg->stripe;
     b->send_code = cfg->send_code;
     b->send_code_ctx = cfg->send_code_ctx;
+    billing_meter_init(b);
     for (int i = 0; i < 2; i++) {
         const char *secret = cfg->webhook_secrets[i];
         if (secret != NULL && secret[0] != '\0' && (b->secrets[i] = strdup(secret)) == NULL) {
@@ -56,6 +57,7 @@ void tw_billing_free(tw_billing *b)
             free(b->secrets[i]);
         }
     }
+    billing_meter_free(b);
     free(b);
 }
 
@@ -403,6 +405,7 @@ tw_err tw_billing_forget_user(tw_billing *b, const tw_id *user, int64_t now_ms)
     if ((f.arena = tw_arena_new(4096)) == NULL)
         return TW_ERR_NO_MEMORY;
     tw_err err = cancel_live_subscription(b, user, now_ms, f.arena);
+    billing_meter_forget(b, user); /* its counts must not come back */
     if (err == TW_OK)
         err = tw_txn_run(b->store, forget_fn, &f);
     if (err == TW_OK && f.blob_key != NULL && b->blobs != NULL) {

@@ -243,9 +243,14 @@ typedef struct tw_billing_quota {
 
 /* Counts amount (> 0) of resource for user now, unless that goes over the
  * plan's limit: TW_ERR_QUOTA_EXCEEDED with quota filled, nothing counted.
- * Exact under concurrency (one transaction per call). Store only. */
+ * Exact under concurrency (a transaction of its own, taking turns with the
+ * user's other counts). The commit does not wait for the WAL sync: a crash
+ * may lose the count until the next commit that does. Store only. */
 tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, int64_t amount,
                                 int64_t now_ms, tw_billing_quota *quota);
+/* The same whatever the limit (plan_limits "count"). */
+tw_err tw_billing_usage_add(tw_billing *b, const tw_id *user, int resource, int64_t amount,
+                            int64_t now_ms);
 /* Whether amount (> 0) more of resource would fit now: TW_OK, or
  * TW_ERR_QUOTA_EXCEEDED with quota filled. Counts nothing. Store only. */
 tw_err tw_billing_usage_check(tw_billing *b, const tw_id *user, int resource, int64_t amount,

@@ -13,6 +13,7 @@
 #include "tw_page.h"
 #include "tw_txn.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 
 typedef Tw__Store__V1__PlanRecord plan_record;
@@ -38,6 +39,21 @@ typedef Tw__Store__V1__WebhookEventRecord event_record;
 #define MS_PER_HOUR INT64_C(3600000)
 #define MS_PER_DAY  INT64_C(86400000)
 
+/* A count kept in memory by the meter (usage.c): one user's use of one
+ * resource in one period, not written yet. */
+struct billing_meter_slot {
+    pthread_mutex_t lock;
+    bool held;
+    tw_id user;
+    int resource;
+    int64_t period_start_ms;
+    int64_t limit;      /* the plan's, at the last count: for the 80 % alert */
+    int64_t pending;    /* counted, not written */
+    int64_t pending_ms; /* when the oldest pending count was made */
+};
+
+#define BILLING_METER_SLOTS 1024
+
 struct tw_billing {
     tw_store *store;
     tw_blob_store *blobs;
@@ -46,6 +62,7 @@ struct tw_billing {
     tw_stripe_webhook_config webhook;
     void (*send_code)(void *ctx, const tw_id *user, const char *email, const char *code);
     void *send_code_ctx;
+    struct billing_meter_slot meter[BILLING_METER_SLOTS];
 };
 
 /* ---- Refusals (billing.c) --------------------------------------------------------- */
@@ -197,6 +214,13 @@ tw_err billing_card_expiry_job(tw_billing *b, const tw_id *user, const char *pm_
 /* usage.c: every resource's use in ent's period, in arena. */
 tw_err billing_usages(tw_billing *b, const tw_id *user, const tw_billing_entitlement *ent,
                       tw_arena *arena, Tw__V1__ResourceUsage ***out, size_t *n);
+/* The meter's slots: made ready (billing_meter_init), written out
+ * (billing_meter_flush_all: every count kept in memory), one user's
+ * dropped unwritten (billing_meter_forget, for a deleted account). */
+void billing_meter_init(tw_billing *b);
+tw_err billing_meter_flush_all(tw_billing *b, int64_t now_ms);
+void billing_meter_forget(tw_billing *b, const tw_id *user);
+void billing_meter_free(tw_billing *b);
 
 /* student.c */
 tw_err billing_student_expiry_job(tw_billing *b, const tw_id *user, const char *verification_id,

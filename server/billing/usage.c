@@ -14,7 +14,8 @@
  * period is a new key that starts at zero, so nothing is deleted when a
  * period rolls over (old periods stay, as history). Consuming reads the
  * count for update and writes the new one in one transaction, so
- * concurrent calls never pass the limit together. Crossing 80 % of a limit
+ * concurrent calls never pass the limit together; counts not yet written
+ * (the meter, below) are added to what the store says. Crossing 80 % of a limit
  * counts billing_usage_high (dims "resource=<name>") and lists the user in
  * the alert index for that day.
  *
@@ -32,6 +33,8 @@
  *    or the app's use hook), one per request.
  */
 #include "billing_internal.h"
+
+#include "tw_log.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -131,7 +134,26 @@ struct use {
     enum use_mode mode;
     const tw_billing_entitlement *ent;
     tw_billing_quota *quota;
+    int64_t pending; /* counted by the meter, not written: used, too */
 };
+
+/* Whether w's amount goes over its limit on top of used: fills w->quota. */
+static bool over_limit(const struct use *w, int64_t used)
+{
+    int64_t limit = w->ent->limits[w->resource];
+    if (w->mode == USE_ADD || limit < 0 || used + w->amount <= limit)
+        return false;
+    if (w->quota != NULL)
+        *w->quota = (tw_billing_quota){w->resource, used, limit,
+                                       is_level(w->resource) ? 0 : w->ent->period_end_ms};
+    return true;
+}
+
+/* Whether going from used to used + amount crosses 80 % of limit. */
+static bool crosses_80_percent(int64_t used, int64_t amount, int64_t limit)
+{
+    return limit > 0 && used * 5 <= limit * 4 && (used + amount) * 5 > limit * 4;
+}
 
 /* Adds w's amount in t (never below zero); refused over the limit unless
  * w->mode is USE_ADD. */
@@ -143,20 +165,16 @@ static tw_err use_in(tw_txn *t, struct use *w)
     tw_err err = tw_txn_get_for_update(t, &k, NULL, &v);
     if (err && err != TW_ERR_NOT_FOUND)
         return err;
-    int64_t used = err ? 0 : (int64_t)v.u64;
+    int64_t stored = err ? 0 : (int64_t)v.u64, used = stored + w->pending;
     int64_t limit = w->ent->limits[w->resource];
-    if (w->mode != USE_ADD && limit >= 0 && used + w->amount > limit) {
-        if (w->quota != NULL)
-            *w->quota = (tw_billing_quota){w->resource, used, limit,
-                                           is_level(w->resource) ? 0 : w->ent->period_end_ms};
+    if (over_limit(w, used))
         return TW_ERR_QUOTA_EXCEEDED;
-    }
     if (w->mode == USE_CHECK)
         return TW_OK;
-    v.u64 = (uint64_t)(used + w->amount > 0 ? used + w->amount : 0);
+    v.u64 = (uint64_t)(stored + w->amount > 0 ? stored + w->amount : 0);
     if ((err = tw_txn_put(t, &k, &v)))
         return err;
-    if (limit > 0 && used * 5 <= limit * 4 && (used + w->amount) * 5 > limit * 4) {
+    if (crosses_80_percent(used, w->amount, limit)) {
         char dims[48], kind[64];
         snprintf(dims, sizeof dims, "resource=%s", resource_names[w->resource]);
         snprintf(kind, sizeof kind, "usage_above_80_percent:%s", resource_names[w->resource]);
@@ -167,9 +185,154 @@ static tw_err use_in(tw_txn *t, struct use *w)
     return err;
 }
 
-static tw_err use_fn(tw_txn *t, void *ctx)
+/* ---- The meter --------------------------------------------------------------------- */
+
+/*
+ * Counts made in a transaction of their own (tw_billing_usage_consume and
+ * _add: the gate's API-call meter, one per metered call) are kept in
+ * memory, a slot per user and resource, and written in one transaction
+ * per METER_BATCH counts or once the oldest is METER_AGE_MS old (checked
+ * at the next count), whichever comes first; and at once when a count
+ * crosses 80 % of its limit, so that the alert is on time. Every read of a
+ * count (limits, GetUsage, a caller's transaction) adds what is pending,
+ * and the slot's lock serialises a user's counts, so limits stay exact
+ * without a write per call, and a user's calls at once never conflict.
+ * The writes do not wait for the WAL sync; the next commit that does makes
+ * them durable. A crash loses what is pending: fewer than METER_BATCH
+ * counts per user and resource, in the user's favour. Twd writes every
+ * slot when it stops (tw_billing_free).
+ */
+#define METER_BATCH  64
+#define METER_AGE_MS 1000
+
+static struct billing_meter_slot *meter_slot(tw_billing *b, const tw_id *user, int resource)
 {
+    uint64_t h;
+    memcpy(&h, user->bytes + TW_ID_BYTES - sizeof h, sizeof h); /* a UUIDv7's random bits */
+    return &b->meter[(h ^ (uint64_t)resource * 0x9e3779b97f4a7c15u) % BILLING_METER_SLOTS];
+}
+
+static bool meter_holds(const struct billing_meter_slot *m, const tw_id *user, int resource,
+                        int64_t period_start_ms)
+{
+    return m->held && m->resource == resource && m->period_start_ms == period_start_ms &&
+           memcmp(m->user.bytes, user->bytes, TW_ID_BYTES) == 0;
+}
+
+static tw_err meter_write_fn(tw_txn *t, void *ctx)
+{
+    tw_txn_skip_sync(t);
     return use_in(t, ctx);
+}
+
+/* Writes m's pending counts; call with m locked. */
+static tw_err meter_write(tw_billing *b, struct billing_meter_slot *m, int64_t now_ms)
+{
+    if (!m->held || m->pending == 0)
+        return TW_OK;
+    tw_billing_entitlement ent = {.period_start_ms = m->period_start_ms};
+    ent.limits[m->resource] = m->limit;
+    struct use w = {&m->user, m->resource, m->pending, now_ms, USE_ADD, &ent, NULL, 0};
+    tw_err err = tw_txn_run(b->store, meter_write_fn, &w);
+    if (err == TW_OK)
+        m->pending = 0;
+    return err;
+}
+
+/* What w's slot has pending for w's user, resource and period. */
+static int64_t meter_pending(tw_billing *b, const struct use *w)
+{
+    struct billing_meter_slot *m = meter_slot(b, w->user, w->resource);
+    pthread_mutex_lock(&m->lock);
+    int64_t n = meter_holds(m, w->user, w->resource, w->ent->period_start_ms) ? m->pending : 0;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+/* Counts w (amount > 0, not USE_CHECK) in its slot; call with it locked. */
+static tw_err meter_count(tw_billing *b, struct billing_meter_slot *m, struct use *w)
+{
+    tw_key k;
+    usage_key(&k, w->user, w->resource, w->ent->period_start_ms);
+    tw_value v = {0};
+    tw_err err = tw_store_get(b->store, &k, NULL, &v);
+    if (err && err != TW_ERR_NOT_FOUND)
+        return err;
+    int64_t used = (err ? 0 : (int64_t)v.u64) + m->pending;
+    if (over_limit(w, used))
+        return TW_ERR_QUOTA_EXCEEDED;
+    if (m->pending == 0)
+        m->pending_ms = w->now_ms;
+    m->pending += w->amount;
+    m->limit = w->ent->limits[w->resource];
+    if (crosses_80_percent(used, w->amount, m->limit) || m->pending >= METER_BATCH ||
+        w->now_ms - m->pending_ms >= METER_AGE_MS)
+        return meter_write(b, m, w->now_ms);
+    return TW_OK;
+}
+
+/* w in a transaction of its own: counted by the meter, or (a check, a
+ * give-back) read or written in the store with the slot's pending. */
+static tw_err meter_use(tw_billing *b, struct use *w)
+{
+    struct billing_meter_slot *m = meter_slot(b, w->user, w->resource);
+    pthread_mutex_lock(&m->lock);
+    tw_err err = TW_OK;
+    if (!meter_holds(m, w->user, w->resource, w->ent->period_start_ms)) {
+        /* Another user's, resource's or period's: written, then ours. */
+        if ((err = meter_write(b, m, w->now_ms)) == TW_OK)
+            *m = (struct billing_meter_slot){.lock = m->lock, .held = true, .user = *w->user,
+                                             .resource = w->resource,
+                                             .period_start_ms = w->ent->period_start_ms};
+    }
+    if (err == TW_OK && w->mode != USE_CHECK && w->amount > 0) {
+        err = meter_count(b, m, w);
+    } else if (err == TW_OK) {
+        w->pending = w->mode == USE_CHECK ? m->pending : 0;
+        if (w->mode == USE_CHECK || (err = meter_write(b, m, w->now_ms)) == TW_OK)
+            err = tw_txn_run(b->store, meter_write_fn, w);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return err;
+}
+
+void billing_meter_init(tw_billing *b)
+{
+    for (size_t i = 0; i < BILLING_METER_SLOTS; i++)
+        pthread_mutex_init(&b->meter[i].lock, NULL);
+}
+
+tw_err billing_meter_flush_all(tw_billing *b, int64_t now_ms)
+{
+    tw_err err = TW_OK;
+    for (size_t i = 0; i < BILLING_METER_SLOTS; i++) {
+        pthread_mutex_lock(&b->meter[i].lock);
+        tw_err e = meter_write(b, &b->meter[i], now_ms);
+        pthread_mutex_unlock(&b->meter[i].lock);
+        err = err ? err : e;
+    }
+    return err;
+}
+
+void billing_meter_forget(tw_billing *b, const tw_id *user)
+{
+    for (int r = 1; r < TW_RESOURCE_COUNT; r++) {
+        struct billing_meter_slot *m = meter_slot(b, user, r);
+        pthread_mutex_lock(&m->lock);
+        if (m->held && memcmp(m->user.bytes, user->bytes, TW_ID_BYTES) == 0)
+            m->held = false;
+        pthread_mutex_unlock(&m->lock);
+    }
+}
+
+void billing_meter_free(tw_billing *b)
+{
+    tw_err err = billing_meter_flush_all(b, tw_store_now_ms(b->store));
+    if (err)
+        tw_log(TW_LOG_WARN, "usage counts lost at stop",
+               json_pack("{s:s}", "error", tw_store_last_error()));
+    for (size_t i = 0; i < BILLING_METER_SLOTS; i++)
+        pthread_mutex_destroy(&b->meter[i].lock);
 }
 
 /* Counts amount of resource for user in the period of their entitlement
@@ -186,9 +349,13 @@ static tw_err use(tw_billing *b, tw_txn *t, const tw_id *user, int resource, int
         return TW_ERR_NO_MEMORY;
     tw_billing_entitlement ent;
     tw_err err = tw_billing_entitlement_get(b, user, now_ms, arena, &ent);
-    struct use w = {user, resource, amount, now_ms, mode, &ent, quota};
-    if (!err)
-        err = t ? use_in(t, &w) : tw_txn_run(b->store, use_fn, &w);
+    struct use w = {user, resource, amount, now_ms, mode, &ent, quota, 0};
+    if (!err && t != NULL) {
+        w.pending = meter_pending(b, &w);
+        err = use_in(t, &w);
+    } else if (!err) {
+        err = meter_use(b, &w);
+    }
     tw_arena_free(arena);
     return err;
 }
@@ -197,6 +364,12 @@ tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, 
                                 int64_t now_ms, tw_billing_quota *quota)
 {
     return use(b, NULL, user, resource, amount, now_ms, USE_CONSUME, quota);
+}
+
+tw_err tw_billing_usage_add(tw_billing *b, const tw_id *user, int resource, int64_t amount,
+                            int64_t now_ms)
+{
+    return use(b, NULL, user, resource, amount, now_ms, USE_ADD, NULL);
 }
 
 tw_err tw_billing_usage_check(tw_billing *b, const tw_id *user, int resource, int64_t amount,
@@ -237,7 +410,8 @@ tw_err billing_usages(tw_billing *b, const tw_id *user, const tw_billing_entitle
             return TW_ERR_NO_MEMORY;
         tw__v1__resource_usage__init(u);
         u->resource = r;
-        u->used = err ? 0 : (int64_t)v.u64;
+        struct use w = {.user = user, .resource = r, .ent = ent};
+        u->used = (err ? 0 : (int64_t)v.u64) + meter_pending(b, &w);
         u->unlimited = ent->limits[r] < 0;
         u->limit = u->unlimited ? 0 : ent->limits[r];
         u->period_start_time = tw_timestamp_new(arena, ent->period_start_ms);

@@ -605,9 +605,10 @@ static tw_err usage_refusal(tw_call *call, tw_err err, const tw_billing_quota *q
 static const int audio_resources[] = {TW_RESOURCE_VOICE_MINUTES, TW_RESOURCE_STORAGE_BYTES};
 
 /* The gate's meter (app->meter): one API call of the caller against their
- * plan's limit for the period; for a TW_METERED_AUDIO call, first some
- * voice minutes and storage bytes left (the upload consumes them at its
- * end, through app->use). */
+ * plan's limit for the period (with plan_limits count, counted whatever
+ * the limit); for a TW_METERED_AUDIO call, first some voice minutes and
+ * storage bytes left (the upload consumes them at its end, through
+ * app->use). */
 static tw_err meter_call(tw_app *app, tw_call *call)
 {
     const tw_id *user = tw_call_caller(call);
@@ -620,10 +621,10 @@ static tw_err meter_call(tw_app *app, tw_call *call)
     bool audio = tw_call_method(call)->flags & TW_METERED_AUDIO;
     for (size_t i = 0; audio && enforce && !err && i < sizeof audio_resources / sizeof(int); i++)
         err = tw_billing_usage_check(app->billing, user, audio_resources[i], 1, now_ms, &q);
-    if (!err)
+    if (!err && enforce)
         err = tw_billing_usage_consume(app->billing, user, TW_RESOURCE_API_CALLS, 1, now_ms, &q);
-    if (err == TW_ERR_QUOTA_EXCEEDED && !enforce)
-        return TW_OK;
+    else if (!err)
+        err = tw_billing_usage_add(app->billing, user, TW_RESOURCE_API_CALLS, 1, now_ms);
     return usage_refusal(call, err, &q, now_ms);
 }
 

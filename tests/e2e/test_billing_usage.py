@@ -5,7 +5,8 @@ an app does. An upload uses its duration in minutes (rounded up per note)
 and its bytes; deleting a note gives the bytes back but not the minutes;
 an upload that would go over its plan's minutes is refused with
 RESOURCE_EXHAUSTED / QUOTA_001 and stores nothing, and once the minutes
-are used up the next upload is refused before any audio is sent.
+are used up the next upload is refused before any audio is sent. With
+plan_limits "count", every metered call is counted, past the limit too.
 """
 import unittest
 
@@ -16,6 +17,8 @@ from twd_harness import TwdTestCase, assert_rpc_error
 from test_voice import VOICE_ENV, VoiceCalls, wav_of_size  # noqa: E402
 from tw.v1 import billing_service_pb2 as bs  # noqa: E402
 from tw.v1 import billing_service_pb2_grpc as bs_grpc  # noqa: E402
+from tw.v1 import task_service_pb2 as ts  # noqa: E402
+from tw.v1 import task_service_pb2_grpc as ts_grpc  # noqa: E402
 
 CODE = grpc.StatusCode
 BYTES_PER_SECOND = 32000  # wav_of_size's 16 kHz mono 16-bit
@@ -84,6 +87,21 @@ class VoiceUsageTest(TwdTestCase):
                                     CODE.RESOURCE_EXHAUSTED, "QUOTA_001")
         self.assertIn("voice_minutes 1 of 1", error.details())
         self.assertEqual(len(calls.list()), 1)
+
+
+class CountedPastTheLimitTest(TwdTestCase):
+    twd_env = {"TW_PLAN_LIMITS": "count"}
+
+    def test_every_metered_call_is_counted_past_the_free_limit(self):
+        me = self.twd.sign_up()
+        tasks = ts_grpc.TaskServiceStub(self.twd.channel())
+        for i in range(105):  # the free plan allows 100 API calls a period
+            tasks.CreateTask(ts.CreateTaskRequest(task=ts.Task(title=f"task {i}")),
+                             metadata=me.metadata, timeout=10)
+        usage = bs_grpc.BillingServiceStub(self.twd.channel()).GetUsage(
+            bs.GetUsageRequest(), metadata=me.metadata, timeout=10)
+        calls = {u.resource: u for u in usage.usages}[bs.USAGE_RESOURCE_API_CALLS]
+        self.assertEqual((calls.used, calls.limit), (105, 100))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@
 #include "store_internal.h"
 #include "tw/store/v1/records.pb-c.h"
 #include "tw_changelog.h"
+#include "tw_store_ops.h"
 
 #include "tw_check.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -372,6 +374,41 @@ START_TEST(durable_commits_work)
 }
 END_TEST
 
+/* RocksDB's count of WAL syncs, from its statistics. */
+static long wal_syncs(void)
+{
+    char *stats = tw_store_statistics(fx.store);
+    ck_assert_ptr_nonnull(stats);
+    const char *line = strstr(stats, "rocksdb.wal.synced COUNT : ");
+    ck_assert_ptr_nonnull(line);
+    long n = strtol(line + strlen("rocksdb.wal.synced COUNT : "), NULL, 10);
+    free(stats);
+    return n;
+}
+
+static tw_err append_unsynced(tw_txn *t, void *ctx)
+{
+    tw_txn_skip_sync(t);
+    return tw_txn_changelog_append(t, ctx, "task", &user_b, TW_CHANGE_UPSERT, NULL);
+}
+
+/* tw_txn_skip_sync: the commit does not wait for a sync of its own, and
+ * the next commit that waits syncs it with its own. */
+START_TEST(a_commit_that_skips_the_sync_is_synced_by_the_next)
+{
+    tw_store_close(fx.store);
+    tw_store_options o = {.data_dir = fx.dir, .durability = TW_DURABLE, .statistics = true};
+    ck_assert_int_eq(tw_store_open(&o, &fx.store), TW_OK);
+    long before = wal_syncs();
+    ck_assert_int_eq(tw_txn_run(fx.store, append_unsynced, (void *)&user_a), TW_OK);
+    ck_assert_int_eq(wal_syncs(), before);
+    append(&user_a, 1);
+    ck_assert_int_eq(wal_syncs(), before + 1);
+    uint64_t s[4];
+    ck_assert_int_eq(scan_seqs(&user_a, NULL, false, s, 4), 2);
+}
+END_TEST
+
 /* twd's one clock: the one the store was given, else the wall clock. */
 START_TEST(now_is_the_given_clock_or_the_wall_clock)
 {
@@ -410,6 +447,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, the_last_error_belongs_to_its_thread);
     tcase_add_test(tc, writes_fail_cleanly_and_reads_go_on_when_the_disk_is_full);
     tcase_add_test(tc, durable_commits_work);
+    tcase_add_test(tc, a_commit_that_skips_the_sync_is_synced_by_the_next);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,9 +4,10 @@
  * lifting it at once, the next period starting from zero without anything
  * deleted, concurrent callers never passing the limit together, 80 %
  * alerts counted once, unlimited resources, usage added past a limit,
- * storage as a level (no roll-over, given back, never below zero), and
- * GetUsage.
+ * storage as a level (no roll-over, given back, never below zero),
+ * GetUsage, and the meter (counts kept in memory, written in batches).
  */
+#include "billing/billing_internal.h"
 #include "billing_fixture.h"
 
 #include "tw_check.h"
@@ -122,6 +123,88 @@ START_TEST(concurrent_callers_never_pass_the_limit)
 }
 END_TEST
 
+/* The sum of user's counts as stored, every resource and period. */
+static int64_t stored(const tw_id *user)
+{
+    tw_key prefix;
+    tw_key_init(&prefix, TW_KF_BILLING_USAGE);
+    tw_key_id(&prefix, user);
+    tw_store_iter *it;
+    ck_assert_int_eq(tw_store_scan(fx.store, &prefix, NULL, 0, false, &it), TW_OK);
+    int64_t sum = 0;
+    while (tw_store_iter_next(it)) {
+        tw_value v;
+        ck_assert_int_eq(tw_store_iter_value(it, NULL, &v), TW_OK);
+        sum += (int64_t)v.u64;
+    }
+    ck_assert_int_eq(tw_store_iter_close(it), TW_OK);
+    return sum;
+}
+
+static int64_t used(const tw_id *user, int resource)
+{
+    tw_billing_ctx c = bx_ctx(bx.local, user);
+    Tw__V1__GetUsageResponse *u;
+    ck_assert_int_eq(tw_billing_get_usage(&c, &u), TW_OK);
+    return u->usages[resource - 1]->used;
+}
+
+START_TEST(the_meter_keeps_counts_in_memory_and_writes_them_in_batches)
+{
+    tw_billing_quota q;
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_API_CALLS, 1, &q), TW_OK);
+    /* Not written yet, but counted by every reader. */
+    ck_assert_int_eq(stored(&fx_alice), 0);
+    ck_assert_int_eq(used(&fx_alice, TW_RESOURCE_API_CALLS), 10);
+    ck_assert_int_eq(tw_billing_usage_check(bx.local, &fx_alice, TW_RESOURCE_API_CALLS, 91, bx_now(),
+                                            &q),
+                     TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.used, 10);
+    /* The 64th count writes the batch. */
+    for (int i = 0; i < 54; i++)
+        ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_API_CALLS, 1, &q), TW_OK);
+    ck_assert_int_eq(stored(&fx_alice), 64);
+    /* A count a second after the oldest pending one writes them all. */
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_API_CALLS, 1, &q), TW_OK);
+    bx_advance(1000);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_API_CALLS, 1, &q), TW_OK);
+    ck_assert_int_eq(stored(&fx_alice), 66);
+    /* Writing every slot (twd stopping) leaves nothing in memory. */
+    ck_assert_int_eq(tw_billing_usage_add(bx.local, &fx_bob, TW_RESOURCE_API_CALLS, 3, bx_now()),
+                     TW_OK);
+    ck_assert_int_eq(stored(&fx_bob), 0);
+    ck_assert_int_eq(billing_meter_flush_all(bx.local, bx_now()), TW_OK);
+    ck_assert_int_eq(stored(&fx_bob), 3);
+    ck_assert_int_eq(used(&fx_bob, TW_RESOURCE_API_CALLS), 3);
+    /* A forgotten user's counts are dropped, never written. */
+    ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_API_CALLS, 1, &q), TW_OK);
+    billing_meter_forget(bx.local, &fx_bob);
+    ck_assert_int_eq(billing_meter_flush_all(bx.local, bx_now()), TW_OK);
+    ck_assert_int_eq(stored(&fx_bob), 3);
+}
+END_TEST
+
+/* One count at a time, the one that crosses 80 % is written at once with
+ * its alert; the limit is exact with counts still in memory. */
+START_TEST(counts_one_at_a_time_alert_on_time_and_stop_at_the_limit)
+{
+    tw_billing_quota q;
+    for (int i = 0; i < 80; i++)
+        ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_OK);
+    ck_assert_int_eq(bx_today("billing_usage_high", "resource=ai_requests"), 0);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_OK);
+    ck_assert_int_eq(bx_today("billing_usage_high", "resource=ai_requests"), 1);
+    ck_assert_int_eq(stored(&fx_alice), 81);
+    for (int i = 0; i < 19; i++)
+        ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_OK);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.used, 100);
+    ck_assert_int_eq(stored(&fx_alice), 81); /* the last 19 are in memory */
+    ck_assert_int_eq(bx_today("billing_usage_high", "resource=ai_requests"), 1);
+}
+END_TEST
+
 START_TEST(crossing_80_percent_is_counted_once)
 {
     tw_billing_quota q;
@@ -175,6 +258,13 @@ START_TEST(unlimited_and_added_usage)
     ck_assert_int_eq(tw_txn_commit(t), TW_OK);
     ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_ERR_QUOTA_EXCEEDED);
     ck_assert_int_eq(q.used, 250);
+    /* And in a transaction of its own (plan_limits count): every call
+     * counted, past the limit too. */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(
+            tw_billing_usage_add(bx.local, &fx_bob, TW_RESOURCE_AI_REQUESTS, 2, bx_now()), TW_OK);
+    ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.used, 256);
     Tw__V1__GetUsageResponse *u;
     ck_assert_int_eq(tw_billing_get_usage(&c, &u), TW_OK);
     ck_assert_str_eq(u->plan_id, "hoarder");
@@ -251,6 +341,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, the_next_period_starts_from_zero_and_keeps_the_last);
     tcase_add_test(tc, concurrent_callers_never_pass_the_limit);
     tcase_add_test(tc, crossing_80_percent_is_counted_once);
+    tcase_add_test(tc, the_meter_keeps_counts_in_memory_and_writes_them_in_batches);
+    tcase_add_test(tc, counts_one_at_a_time_alert_on_time_and_stop_at_the_limit);
     tcase_add_test(tc, unlimited_and_added_usage);
     tcase_add_test(tc, storage_is_a_level_that_never_rolls_over_and_is_given_back);
     suite_add_tcase(s, tc);
