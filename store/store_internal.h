@@ -7,6 +7,7 @@
 #define TW_STORE_INTERNAL_H
 
 #include "tw_store.h"
+#include "tw_hint.h"
 #include "tw_txn.h"
 
 #include <openssl/types.h>
@@ -18,6 +19,24 @@
 /* Locks serialising change-log commits, one per group of users (by the
  * random last byte of the id): a power of two up to 256. */
 #define STORE_LOG_LOCKS 256
+
+/* A hint held in memory (store/hint.c). */
+#define STORE_HINT_WAYS     8
+#define STORE_HINT_NAME_MAX 64
+struct store_hint {
+    bool held;
+    uint8_t name_len;
+    uint8_t name[STORE_HINT_NAME_MAX];
+    char value[TW_HINT_VALUE_MAX];
+};
+
+/* The hints of the users of one log lock. Their values change only under
+ * that log lock; lock guards the ways themselves (readers take only it). */
+struct store_hint_set {
+    pthread_mutex_t lock;
+    unsigned next; /* the way the next fill takes */
+    struct store_hint ways[STORE_HINT_WAYS];
+};
 
 struct tw_store {
     rocksdb_optimistictransactiondb_t *otxn; /* NULL when open read-only */
@@ -41,6 +60,8 @@ struct tw_store {
 
     /* Change-log commits of one user run one at a time (store/txn.c). */
     pthread_mutex_t log_locks[STORE_LOG_LOCKS];
+    /* Hints (tw_hint.h, store/hint.c), a set per log lock. */
+    struct store_hint_set hints[STORE_LOG_LOCKS];
 
     /* Group commit (TW_DURABLE): commits write the WAL without syncing it
      * and take a ticket; one sync of the WAL makes every commit before it
@@ -73,7 +94,22 @@ struct store_log {
     struct store_append *appends, **appends_end;
     uint64_t trimmed_through; /* entries up to here are deleted by t; 0: none */
     uint64_t last_sequence;   /* after store_log_apply: for the commit listener */
+    struct store_raise *raises; /* tw_txn_hint_raise, applied after the commit */
 };
+
+struct store_raise {
+    struct store_raise *next;
+    uint8_t name_len;
+    uint8_t name[STORE_HINT_NAME_MAX];
+    const char *value; /* in the transaction's arena */
+};
+
+/* Applies l's raises (tw_txn_hint_raise) once t committed; call with the
+ * log lock of l's user held. */
+void store_hints_raise(tw_store *s, const struct store_log *l);
+/* Hint sets made ready and put away with the store. */
+void store_hints_init(tw_store *s);
+void store_hints_free(tw_store *s);
 
 struct tw_txn {
     tw_store *store;

@@ -193,6 +193,8 @@ tw_err tw_txn_commit(tw_txn *t)
         err = rerr ? store_rocks_error(rerr, "commit") : TW_OK;
         if (err == TW_OK && writes && s->opts.durability == TW_DURABLE && !t->skip_sync)
             ticket = atomic_fetch_add(&s->committed, 1) + 1;
+        for (struct store_log *l = t->logs; err == TW_OK && l != NULL; l = l->next)
+            store_hints_raise(s, l);
     }
     log_locks(t, false);
     /* RocksDB 7.8 stops taking writes after a failed WAL write (a full

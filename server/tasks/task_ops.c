@@ -317,11 +317,12 @@ static tw_err check_parent(tw_txn *t, tw_task_env *env, const char *field, const
     return TW_OK;
 }
 
-/* The order key that puts a task last among parent's children. */
-static tw_err last_order_key(tw_task_env *env, const tw_id *parent, const tw_id *self, char **key)
+/* The order key that puts a task last among parent's children: after the
+ * greatest one stored there, which may be the task's own. */
+static tw_err last_order_key(tw_task_env *env, const tw_id *parent, char **key)
 {
-    char *last;
-    tw_err err = tw_task_sibling_key(env->store, &env->user, parent, NULL, self, env->arena, &last);
+    char last[TW_HINT_VALUE_MAX];
+    tw_err err = tw_task_last_order_key(env->store, &env->user, parent, last);
     if (err)
         return err;
     if ((*key = tw_arena_alloc(env->arena, TW_TASK_ORDER_KEY_MAX + 2)) == NULL)
@@ -370,7 +371,7 @@ tw_err tw_task_op_create(tw_txn *t, tw_task_env *env, Tw__V1__Task *in, int64_t 
         task->parent_id = tw_task_format_id(env->arena, &parent);
     }
     if (task->order_key[0] == '\0' &&
-        (err = last_order_key(env, parent_ptr, NULL, &task->order_key)))
+        (err = last_order_key(env, parent_ptr, &task->order_key)))
         return err;
     if ((err = settle_due(env, rec)))
         return err == TW_ERR_VALIDATION ? violation(env, "due", "cannot be read in its zone") : err;
@@ -441,13 +442,13 @@ tw_err tw_task_op_update(tw_txn *t, tw_task_env *env, const tw_id *id, tw_task_u
             task->parent_id = tw_task_format_id(env->arena, &parent);
         }
         if (!(fields & TW_TF_ORDER_KEY) &&
-            (err = last_order_key(env, parent_ptr, id, &task->order_key)))
+            (err = last_order_key(env, parent_ptr, &task->order_key)))
             return err;
     }
     if ((fields & TW_TF_ORDER_KEY) && task->order_key[0] == '\0') {
         tw_id parent;
         bool has_parent = task->parent_id[0] != '\0' && tw_id_parse(task->parent_id, &parent);
-        if ((err = last_order_key(env, has_parent ? &parent : NULL, id, &task->order_key)))
+        if ((err = last_order_key(env, has_parent ? &parent : NULL, &task->order_key)))
             return err;
     }
     if (fields & (TW_TF_DUE | TW_TF_RECURRENCE)) {

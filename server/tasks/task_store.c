@@ -67,6 +67,13 @@ static void order_part(tw_key *k, const char *order_key, const tw_id *id)
     tw_key_strn(k, buf, len + ORDER_TAIL);
 }
 
+static void parent_prefix(tw_key *k, const tw_id *user, const tw_id *parent)
+{
+    tw_key_init(k, TW_KF_TASK_BY_PARENT);
+    tw_key_id(k, user);
+    tw_key_id(k, parent ? parent : &nil_id);
+}
+
 /* Puts (present) or deletes every index entry of rec. Each names the task,
  * whose record the transaction writes as well (tw_task_put, tw_task_remove),
  * so they are written as index entries (tw_txn_put_index). */
@@ -156,10 +163,14 @@ tw_err tw_task_put(tw_txn *t, const tw_id *user, const tw_task_record *old, tw_t
     tw_id id = tw_task_record_id(rec);
     tw_key k;
     task_key(&k, user, &id);
+    tw_id parent = parent_of(rec);
+    tw_key siblings;
+    parent_prefix(&siblings, user, &parent);
     tw_err err;
     if ((old && (err = index_write(t, user, old, false))) ||
         (err = index_write(t, user, rec, true)) ||
-        (err = tw_txn_put(t, &k, &(tw_value){.msg = &rec->base})))
+        (err = tw_txn_put(t, &k, &(tw_value){.msg = &rec->base})) ||
+        (err = tw_txn_hint_raise(t, user, &siblings, rec->task->order_key)))
         return err;
     return tw_txn_changelog_append(t, user, TW_RESOURCE_TASK, &id, TW_CHANGE_UPSERT, NULL);
 }
@@ -216,13 +227,6 @@ static tw_err read_parent_entry(tw_store_iter *it, tw_arena *arena, tw_id *id, c
     if (order_key != NULL)
         *order_key = order;
     return TW_OK;
-}
-
-static void parent_prefix(tw_key *k, const tw_id *user, const tw_id *parent)
-{
-    tw_key_init(k, TW_KF_TASK_BY_PARENT);
-    tw_key_id(k, user);
-    tw_key_id(k, parent ? parent : &nil_id);
 }
 
 tw_err tw_task_children(tw_store *s, const tw_id *user, const tw_id *parent, size_t limit,
@@ -293,6 +297,35 @@ tw_err tw_task_sibling_key(tw_store *s, const tw_id *user, const tw_id *parent, 
         err = err ? err : close_err;
     }
     return err;
+}
+
+_Static_assert(TW_TASK_ORDER_KEY_MAX < TW_HINT_VALUE_MAX, "an order key fits a hint");
+
+struct last_scan {
+    tw_store *s;
+    const tw_id *user, *parent;
+};
+
+static tw_err scan_last_key(void *ctx, char *value, size_t cap)
+{
+    struct last_scan *l = ctx;
+    tw_arena *arena = tw_arena_new(512);
+    if (arena == NULL)
+        return TW_ERR_NO_MEMORY;
+    char *key;
+    tw_err err = tw_task_sibling_key(l->s, l->user, l->parent, NULL, NULL, arena, &key);
+    if (err == TW_OK)
+        snprintf(value, cap, "%s", key ? key : ""); /* stored keys are valid: they fit */
+    tw_arena_free(arena);
+    return err;
+}
+
+tw_err tw_task_last_order_key(tw_store *s, const tw_id *user, const tw_id *parent, char *out)
+{
+    tw_key siblings;
+    parent_prefix(&siblings, user, parent);
+    struct last_scan l = {s, user, parent};
+    return tw_store_hint(s, user, &siblings, scan_last_key, &l, out);
 }
 
 /* ---- Completions ------------------------------------------------------------- */

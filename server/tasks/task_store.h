@@ -12,6 +12,7 @@
 #define TW_TASKS_TASK_STORE_H
 
 #include "tw/store/v1/task_records.pb-c.h"
+#include "tw_hint.h"
 #include "tw_txn.h"
 
 typedef Tw__Store__V1__TaskRecord tw_task_record;
@@ -79,6 +80,12 @@ tw_err tw_task_children(tw_store *s, const tw_id *user, const tw_id *parent, siz
  * none; it lives in arena. */
 tw_err tw_task_sibling_key(tw_store *s, const tw_id *user, const tw_id *parent, const char *after,
                            const tw_id *self, tw_arena *arena, char **key);
+
+/* The greatest order key ever stored among parent's children (parent
+ * NULL: top-level tasks) while the store is open, "" when there is none;
+ * at least the last one stored now (a store hint, tw_hint.h, which
+ * tw_task_put raises). out holds TW_HINT_VALUE_MAX bytes. */
+tw_err tw_task_last_order_key(tw_store *s, const tw_id *user, const tw_id *parent, char *out);
 
 /* Completion log writes, all in t. */
 tw_err tw_completion_get(tw_store *s, tw_txn *t, const tw_id *user, const tw_id *id,

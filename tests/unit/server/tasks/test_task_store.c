@@ -378,6 +378,51 @@ START_TEST(sibling_keys_come_from_every_status)
 }
 END_TEST
 
+static const char *last_key(const tw_id *user, uint8_t parent)
+{
+    static char key[TW_HINT_VALUE_MAX];
+    tw_id pid = make_id(parent);
+    ck_assert_int_eq(tw_task_last_order_key(fx.store, user, &pid, key), TW_OK);
+    return key;
+}
+
+/* The last order key is scanned once, then raised by every put under the
+ * parent, in any status, and never goes down. */
+START_TEST(the_last_order_key_is_held_and_raised_by_puts)
+{
+    const Tw__V1__TaskStatus todo = TW__V1__TASK_STATUS__TASK_STATUS_TODO,
+                             done = TW__V1__TASK_STATUS__TASK_STATUS_DONE;
+    ck_assert_str_eq(last_key(&fx_alice, 9), "");
+    ck_assert_int_eq(put(&fx_alice, NULL, record(1, todo, 1, 9, "b", NULL)), TW_OK);
+    ck_assert_int_eq(put(&fx_alice, NULL, record(2, done, 1, 9, "f", NULL)), TW_OK);
+    ck_assert_str_eq(last_key(&fx_alice, 9), "f");
+    /* Another parent's or user's puts are theirs. */
+    ck_assert_int_eq(put(&fx_alice, NULL, record(3, todo, 1, 8, "z", NULL)), TW_OK);
+    ck_assert_int_eq(put(&fx_bob, NULL, record(4, todo, 1, 9, "y", NULL)), TW_OK);
+    ck_assert_str_eq(last_key(&fx_alice, 9), "f");
+    ck_assert_str_eq(last_key(&fx_alice, 8), "z");
+    /* A new version moved under 9 raises it; removing it does not lower it. */
+    tw_task_record *moved = get(&fx_alice, 3), *old = get(&fx_alice, 3);
+    tw_id nine = make_id(9);
+    moved->task->parent_id = id_text(&nine);
+    moved->task->order_key = "m";
+    ck_assert_int_eq(put(&fx_alice, old, moved), TW_OK);
+    ck_assert_str_eq(last_key(&fx_alice, 9), "m");
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_task_remove(t, &fx_alice, get(&fx_alice, 3)), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    ck_assert_str_eq(last_key(&fx_alice, 9), "m");
+    /* A put that is not committed raises nothing. */
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_task_put(t, &fx_alice, NULL, record(5, todo, 1, 9, "x", NULL), NOW_MS,
+                                 fx.arena),
+                     TW_OK);
+    tw_txn_abort(t);
+    ck_assert_str_eq(last_key(&fx_alice, 9), "m");
+}
+END_TEST
+
 /* ---- completions, missed occurrences, remembered requests ------------------------ */
 
 static tw_completion_record *completion(uint8_t id, uint8_t task)
@@ -503,6 +548,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, a_task_as_stored_packs_like_the_decoded_task);
     tcase_add_test(tc, children_are_listed_in_order_up_to_a_limit);
     tcase_add_test(tc, sibling_keys_come_from_every_status);
+    tcase_add_test(tc, the_last_order_key_is_held_and_raised_by_puts);
     tcase_add_test(tc, a_completion_counts_only_while_indexed);
     tcase_add_test(tc, a_completion_with_bad_ids_is_refused);
     tcase_add_test(tc, missed_occurrences_are_recorded_and_forgotten);
