@@ -30,7 +30,7 @@ struct sync_request {
 static tw_err sync_start(tw_call *call, struct sync_request *r, char **types, size_t ntypes,
                          const char *token)
 {
-    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), true, &r->env);
+    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &r->env);
     if (err)
         return err;
     char why[256];
@@ -388,7 +388,7 @@ static tw_err push(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
         return TW_ERR_NO_MEMORY;
     /* The caller's environment, read once for the whole batch. */
     tw_task_env env;
-    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), true, &env);
+    tw_err err = tw_task_call_env(call, tw_call_service_ctx(call), &env);
     if (err)
         return err;
     for (size_t i = 0; i < in->n_mutations; i++) {

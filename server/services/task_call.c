@@ -5,7 +5,12 @@
 
 #include <string.h>
 
-tw_err tw_task_call_env(tw_call *call, tw_app *app, bool with_day, tw_task_env *env)
+static tw_err read_day(tw_task_env *env)
+{
+    return tw_profile_day_settings(env->store, &env->user, env->arena, &env->day);
+}
+
+tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env)
 {
     memset(env, 0, sizeof *env);
     tw_err err = tw_call_user(call, &env->user);
@@ -16,10 +21,8 @@ tw_err tw_task_call_env(tw_call *call, tw_app *app, bool with_day, tw_task_env *
     env->now_ms = tw_call_now_ms(call);
     env->prefix = "task.";
     env->violations = tw_call_violations(call);
-    if (!with_day)
-        return TW_OK;
-    return tw_kit_fail(call,
-                       tw_profile_day_settings(app->store, &env->user, env->arena, &env->day));
+    env->read_day = read_day;
+    return TW_OK;
 }
 
 tw_err tw_task_call_fail(tw_call *call, const tw_task_env *env, tw_err err)

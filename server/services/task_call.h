@@ -11,12 +11,11 @@
 #include "kit/kit.h"
 #include "tasks/task_ops.h"
 
-/* Sets env up for the calling user: the call's arena, its "now" and its
- * violation list and, when with_day, the user's day settings (a read of
- * the account: steps that change tasks need them, a read that shows stored
- * tasks does not; env->day stays zero without). Fails when the call has no
+/* Sets env up for the calling user: the call's arena, its "now", its
+ * violation list, and the user's day settings read from the account when
+ * a step first needs them (tw_task_env_day). Fails when the call has no
  * user (the operator socket acts for nobody). */
-tw_err tw_task_call_env(tw_call *call, tw_app *app, bool with_day, tw_task_env *env);
+tw_err tw_task_call_env(tw_call *call, tw_app *app, tw_task_env *env);
 
 /* A step's error as the call's: its message (env->message) when it set
  * one, otherwise as tw_kit_fail. Returns err. */

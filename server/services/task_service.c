@@ -26,22 +26,19 @@ struct task_call {
     void *response;
 };
 
-/* with_day: the user's day settings too (tw_task_call_env), which every
- * step that changes tasks needs and GetTask and ListTasks do not. */
-static tw_err start(tw_call *call, struct task_call *tc, bool with_day)
+static tw_err start(tw_call *call, struct task_call *tc)
 {
     memset(tc, 0, sizeof *tc);
     tc->request = tw_call_request(call);
     tc->response = tw_call_response(call);
-    return tw_task_call_env(call, tw_call_service_ctx(call), with_day, &tc->env);
+    return tw_task_call_env(call, tw_call_service_ctx(call), &tc->env);
 }
 
 /* start() for a request naming one task by id (checked and required by
  * the engine), with an optional etag. */
-static tw_err start_on(tw_call *call, struct task_call *tc, const char *id, const char *etag,
-                       bool with_day)
+static tw_err start_on(tw_call *call, struct task_call *tc, const char *id, const char *etag)
 {
-    tw_err err = start(call, tc, with_day);
+    tw_err err = start(call, tc);
     tw_kit_id(id, &tc->id);
     tc->version = tw_task_call_etag(etag, &tc->version_storage);
     return err;
@@ -83,7 +80,7 @@ static tw_err create_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__CreateTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start(call, &tc, true);
+    tw_err err = start(call, &tc);
     if (err)
         return err;
     tw_task_check_new_id(in->task->id, false, "task.id", tc.env.violations);
@@ -100,7 +97,7 @@ static tw_err get_task(tw_call *call, const ProtobufCMessage *request, ProtobufC
 {
     const Tw__V1__GetTaskRequest *in = (const void *)request;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, "", false);
+    tw_err err = start_on(call, &tc, in->id, "");
     if (err)
         return err;
     const uint8_t *rec;
@@ -146,7 +143,7 @@ static tw_err list_tasks(tw_call *call, const ProtobufCMessage *request, Protobu
     Tw__V1__ListTasksResponse *out = (void *)response;
     struct task_call tc;
     tw_kit_page page;
-    tw_err err = start(call, &tc, false);
+    tw_err err = start(call, &tc);
     if (err)
         return err;
     check_list_request(in, tc.env.violations);
@@ -200,7 +197,7 @@ static tw_err update_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__UpdateTaskRequest *in = (const void *)request;
     (void)response;
     struct update_args a;
-    tw_err err = start_on(call, &a.tc, in->task->id, in->etag, true);
+    tw_err err = start_on(call, &a.tc, in->task->id, in->etag);
     if (err)
         return err;
     if (!tw_kit_id(in->task->id, &a.tc.id))
@@ -234,7 +231,7 @@ static tw_err delete_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__DeleteTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, in->etag, true);
+    tw_err err = start_on(call, &tc, in->id, in->etag);
     return err ? err : run(call, &tc, delete_step);
 }
 
@@ -266,7 +263,7 @@ static tw_err complete_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__CompleteTaskRequest *in = (const void *)request;
     (void)response;
     struct complete_args a;
-    tw_err err = start_on(call, &a.tc, in->id, in->etag, true);
+    tw_err err = start_on(call, &a.tc, in->id, in->etag);
     if (err)
         return err;
     /* The engine kept complete_time within its window (RECENT); a little
@@ -296,7 +293,7 @@ static tw_err reopen_task(tw_call *call, const ProtobufCMessage *request,
     const Tw__V1__ReopenTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, in->etag, true);
+    tw_err err = start_on(call, &tc, in->id, in->etag);
     return err ? err : run(call, &tc, reopen_step);
 }
 
@@ -320,7 +317,7 @@ static tw_err move_task(tw_call *call, const ProtobufCMessage *request, Protobuf
     const Tw__V1__MoveTaskRequest *in = (const void *)request;
     (void)response;
     struct task_call tc;
-    tw_err err = start_on(call, &tc, in->id, in->etag, true);
+    tw_err err = start_on(call, &tc, in->id, in->etag);
     if (err)
         return err;
     tc.env.prefix = "";
@@ -350,7 +347,7 @@ static tw_err list_completions(tw_call *call, const ProtobufCMessage *request,
     tw_kit_page page;
     const tw_id *task;
     tw_err err;
-    if ((err = start(call, &tc, true)) || (err = tw_kit_page_open(call, tc.env.store, &page)) ||
+    if ((err = start(call, &tc)) || (err = tw_kit_page_open(call, tc.env.store, &page)) ||
         (err = optional_task(call, &tc, in->task_id, &task)))
         return err;
     uint8_t *next;
@@ -370,8 +367,10 @@ static tw_err get_task_stats(tw_call *call, const ProtobufCMessage *request,
     struct task_call tc;
     const tw_id *task;
     tw_err err;
-    if ((err = start(call, &tc, true)) || (err = optional_task(call, &tc, in->task_id, &task)))
+    if ((err = start(call, &tc)) || (err = optional_task(call, &tc, in->task_id, &task)))
         return err;
+    if ((err = tw_task_env_day(&tc.env)))
+        return tw_kit_fail(call, err);
     err = tw_task_stats(tc.env.store, &tc.env.user, &tc.env.day, tc.env.now_ms, task, tc.env.arena,
                         (Tw__V1__GetTaskStatsResponse *)response);
     return tw_kit_fail(call, err);

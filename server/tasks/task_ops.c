@@ -92,10 +92,14 @@ static tw_err settle_due(tw_task_env *env, tw_task_record *rec)
     rec->due_unix_ms = 0;
     if (due == NULL)
         return TW_OK;
-    if (due->time_zone[0] == '\0')
+    tw_err err;
+    if (due->time_zone[0] == '\0') {
+        if ((err = tw_task_env_day(env)))
+            return err;
         due->time_zone = (char *)env->day.time_zone;
+    }
     tw_local_time lt;
-    tw_err err = due_local(due, &lt);
+    err = due_local(due, &lt);
     return err ? err : local_instant(due, &lt, &rec->due_unix_ms);
 }
 
@@ -329,6 +333,15 @@ static tw_err last_order_key(tw_task_env *env, const tw_id *parent, char **key)
         return TW_ERR_NO_MEMORY;
     tw_order_key_after(last, *key);
     return TW_OK;
+}
+
+tw_err tw_task_env_day(tw_task_env *env)
+{
+    if (env->read_day == NULL || env->day_read)
+        return TW_OK;
+    tw_err err = env->read_day(env);
+    env->day_read = err == TW_OK;
+    return err;
 }
 
 /* ---- Create -------------------------------------------------------------------- */
@@ -623,7 +636,8 @@ tw_err tw_task_op_complete(tw_txn *t, tw_task_env *env, const tw_id *id, const u
 {
     tw_task_record *old, *rec;
     tw_err err;
-    if ((err = load(t, env, id, &old)) || (err = check_version(env, old, version)))
+    if ((err = load(t, env, id, &old)) || (err = check_version(env, old, version)) ||
+        (err = tw_task_env_day(env)))
         return err;
     if (old->task->status == TW__V1__TASK_STATUS__TASK_STATUS_DONE)
         return tw_task_fail(env, TW_ERR_FAILED_PRECONDITION, "task %s is already done",

@@ -30,11 +30,18 @@ typedef struct tw_task_env {
     tw_id user;
     tw_arena *arena;
     int64_t now_ms;
-    tw_day_settings day;       /* the user's logical day */
+    /* The user's logical day: read by read_day when a step first needs it
+     * (tw_task_env_day), or given (read_day NULL). */
+    tw_day_settings day;
+    tw_err (*read_day)(struct tw_task_env *env);
+    bool day_read;
     const char *prefix;        /* field paths of the task in the request: "task." */
     tw_violations *violations; /* field errors found by a step */
     const char *message;       /* with an error: what the client is told */
 } tw_task_env;
+
+/* Makes env->day the user's, reading it at most once per call. */
+tw_err tw_task_env_day(tw_task_env *env);
 
 /* Sets env->message (formatted into env->arena) and returns err
  * (tw_err_explain). */
