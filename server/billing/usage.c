@@ -280,10 +280,13 @@ static tw_err meter_use(tw_billing *b, struct use *w)
     tw_err err = TW_OK;
     if (!meter_holds(m, w->user, w->resource, w->ent->period_start_ms)) {
         /* Another user's, resource's or period's: written, then ours. */
-        if ((err = meter_write(b, m, w->now_ms)) == TW_OK)
-            *m = (struct billing_meter_slot){.lock = m->lock, .held = true, .user = *w->user,
-                                             .resource = w->resource,
-                                             .period_start_ms = w->ent->period_start_ms};
+        if ((err = meter_write(b, m, w->now_ms)) == TW_OK) {
+            m->held = true;
+            m->user = *w->user;
+            m->resource = w->resource;
+            m->period_start_ms = w->ent->period_start_ms;
+            m->pending = 0;
+        }
     }
     if (err == TW_OK && w->mode != USE_CHECK && w->amount > 0) {
         err = meter_count(b, m, w);
