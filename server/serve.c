@@ -396,6 +396,9 @@ out:
     tw_voice_stop(app.voice);
     tw_jobs_stop(app.jobs);
     tw_pool_free(app.slow_pool);
+    if (app.billing != NULL && tw_billing_usage_flush(app.billing, tw_store_now_ms(app.store)))
+        tw_log(TW_LOG_WARN, "API-call counts not written at stop",
+               json_pack("{s:s}", "error", tw_store_last_error()));
     tw_billing_free(app.billing);
     tw_stripe_free(stripe);
     tw_auth_close(app.auth);

@@ -251,6 +251,10 @@ tw_err tw_billing_usage_consume(tw_billing *b, const tw_id *user, int resource, 
 /* The same whatever the limit (plan_limits "count"). */
 tw_err tw_billing_usage_add(tw_billing *b, const tw_id *user, int resource, int64_t amount,
                             int64_t now_ms);
+/* Writes the counts of those two kept in memory (usage.c's meter): twd
+ * calls it when it stops, once no call runs, before the store closes.
+ * Accepts NULL. */
+tw_err tw_billing_usage_flush(tw_billing *b, int64_t now_ms);
 /* Whether amount (> 0) more of resource would fit now: TW_OK, or
  * TW_ERR_QUOTA_EXCEEDED with quota filled. Counts nothing. Store only. */
 tw_err tw_billing_usage_check(tw_billing *b, const tw_id *user, int resource, int64_t amount,

@@ -214,11 +214,9 @@ tw_err billing_card_expiry_job(tw_billing *b, const tw_id *user, const char *pm_
 /* usage.c: every resource's use in ent's period, in arena. */
 tw_err billing_usages(tw_billing *b, const tw_id *user, const tw_billing_entitlement *ent,
                       tw_arena *arena, Tw__V1__ResourceUsage ***out, size_t *n);
-/* The meter's slots: made ready (billing_meter_init), written out
- * (billing_meter_flush_all: every count kept in memory), one user's
- * dropped unwritten (billing_meter_forget, for a deleted account). */
+/* The meter's slots (tw_billing_usage_flush writes them): made ready,
+ * one user's dropped unwritten (for a deleted account), put away. */
 void billing_meter_init(tw_billing *b);
-tw_err billing_meter_flush_all(tw_billing *b, int64_t now_ms);
 void billing_meter_forget(tw_billing *b, const tw_id *user);
 void billing_meter_free(tw_billing *b);
 

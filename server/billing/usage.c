@@ -34,8 +34,6 @@
  */
 #include "billing_internal.h"
 
-#include "tw_log.h"
-
 #include <stdio.h>
 #include <string.h>
 
@@ -200,7 +198,7 @@ static tw_err use_in(tw_txn *t, struct use *w)
  * The writes do not wait for the WAL sync; the next commit that does makes
  * them durable. A crash loses what is pending: fewer than METER_BATCH
  * counts per user and resource, in the user's favour. Twd writes every
- * slot when it stops (tw_billing_free).
+ * slot when it stops (tw_billing_usage_flush).
  */
 #define METER_BATCH  64
 #define METER_AGE_MS 1000
@@ -305,9 +303,11 @@ void billing_meter_init(tw_billing *b)
         pthread_mutex_init(&b->meter[i].lock, NULL);
 }
 
-tw_err billing_meter_flush_all(tw_billing *b, int64_t now_ms)
+tw_err tw_billing_usage_flush(tw_billing *b, int64_t now_ms)
 {
     tw_err err = TW_OK;
+    if (b == NULL)
+        return TW_OK;
     for (size_t i = 0; i < BILLING_METER_SLOTS; i++) {
         pthread_mutex_lock(&b->meter[i].lock);
         tw_err e = meter_write(b, &b->meter[i], now_ms);
@@ -330,10 +330,6 @@ void billing_meter_forget(tw_billing *b, const tw_id *user)
 
 void billing_meter_free(tw_billing *b)
 {
-    tw_err err = billing_meter_flush_all(b, tw_store_now_ms(b->store));
-    if (err)
-        tw_log(TW_LOG_WARN, "usage counts lost at stop",
-               json_pack("{s:s}", "error", tw_store_last_error()));
     for (size_t i = 0; i < BILLING_METER_SLOTS; i++)
         pthread_mutex_destroy(&b->meter[i].lock);
 }

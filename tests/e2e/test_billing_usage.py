@@ -6,13 +6,16 @@ and its bytes; deleting a note gives the bytes back but not the minutes;
 an upload that would go over its plan's minutes is refused with
 RESOURCE_EXHAUSTED / QUOTA_001 and stores nothing, and once the minutes
 are used up the next upload is refused before any audio is sent. With
-plan_limits "count", every metered call is counted, past the limit too.
+plan_limits "count", every metered call is counted, past the limit too;
+API-call counts kept in memory are written when twd stops, and a kill -9
+forgets at most the last 63 of a user's.
 """
+import signal
 import unittest
 
 import grpc
 
-from twd_harness import TwdTestCase, assert_rpc_error
+from twd_harness import Twd, TwdTestCase, assert_rpc_error
 # Generated stubs import only after twd_harness has put them on the path.
 from test_voice import VOICE_ENV, VoiceCalls, wav_of_size  # noqa: E402
 from tw.v1 import billing_service_pb2 as bs  # noqa: E402
@@ -89,19 +92,47 @@ class VoiceUsageTest(TwdTestCase):
         self.assertEqual(len(calls.list()), 1)
 
 
+COUNT_ENV = {"TW_PLAN_LIMITS": "count"}
+
+
+def create_tasks(twd, me, n):
+    tasks = ts_grpc.TaskServiceStub(twd.channel())
+    for i in range(n):
+        tasks.CreateTask(ts.CreateTaskRequest(task=ts.Task(title=f"task {i}")),
+                         metadata=me.metadata, timeout=10)
+
+
+def api_calls(twd, me):
+    usage = bs_grpc.BillingServiceStub(twd.channel()).GetUsage(
+        bs.GetUsageRequest(), metadata=me.metadata, timeout=10)
+    calls = {u.resource: u for u in usage.usages}[bs.USAGE_RESOURCE_API_CALLS]
+    return calls.used, calls.limit
+
+
 class CountedPastTheLimitTest(TwdTestCase):
-    twd_env = {"TW_PLAN_LIMITS": "count"}
+    twd_env = COUNT_ENV
 
     def test_every_metered_call_is_counted_past_the_free_limit(self):
         me = self.twd.sign_up()
-        tasks = ts_grpc.TaskServiceStub(self.twd.channel())
-        for i in range(105):  # the free plan allows 100 API calls a period
-            tasks.CreateTask(ts.CreateTaskRequest(task=ts.Task(title=f"task {i}")),
-                             metadata=me.metadata, timeout=10)
-        usage = bs_grpc.BillingServiceStub(self.twd.channel()).GetUsage(
-            bs.GetUsageRequest(), metadata=me.metadata, timeout=10)
-        calls = {u.resource: u for u in usage.usages}[bs.USAGE_RESOURCE_API_CALLS]
-        self.assertEqual((calls.used, calls.limit), (105, 100))
+        create_tasks(self.twd, me, 105)  # the free plan allows 100 API calls a period
+        self.assertEqual(api_calls(self.twd, me), (105, 100))
+
+
+class CountsAcrossARestartTest(unittest.TestCase):
+    def restarted(self, calls, sig):
+        with Twd(env=COUNT_ENV) as twd:
+            me = twd.sign_up()
+            create_tasks(twd, me, calls)
+            data_dir = twd.data_dir
+            twd.stop(sig=sig)
+            with Twd(env=COUNT_ENV, data_dir=data_dir) as again:
+                return api_calls(again, me)[0]
+
+    def test_counts_in_memory_are_written_when_twd_stops(self):
+        self.assertEqual(self.restarted(5, signal.SIGTERM), 5)
+
+    def test_a_kill_forgets_at_most_the_last_63(self):
+        self.assertEqual(self.restarted(70, signal.SIGKILL), 64)
 
 
 if __name__ == "__main__":

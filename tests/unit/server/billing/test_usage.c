@@ -174,13 +174,13 @@ START_TEST(the_meter_keeps_counts_in_memory_and_writes_them_in_batches)
     ck_assert_int_eq(tw_billing_usage_add(bx.local, &fx_bob, TW_RESOURCE_API_CALLS, 3, bx_now()),
                      TW_OK);
     ck_assert_int_eq(stored(&fx_bob), 0);
-    ck_assert_int_eq(billing_meter_flush_all(bx.local, bx_now()), TW_OK);
+    ck_assert_int_eq(tw_billing_usage_flush(bx.local, bx_now()), TW_OK);
     ck_assert_int_eq(stored(&fx_bob), 3);
     ck_assert_int_eq(used(&fx_bob, TW_RESOURCE_API_CALLS), 3);
     /* A forgotten user's counts are dropped, never written. */
     ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_API_CALLS, 1, &q), TW_OK);
     billing_meter_forget(bx.local, &fx_bob);
-    ck_assert_int_eq(billing_meter_flush_all(bx.local, bx_now()), TW_OK);
+    ck_assert_int_eq(tw_billing_usage_flush(bx.local, bx_now()), TW_OK);
     ck_assert_int_eq(stored(&fx_bob), 3);
 }
 END_TEST
