@@ -172,13 +172,20 @@ static void set_options(tw_store *s)
         s->cf_opts[i] = rocksdb_options_create();
         if (tw_keyspace_cf_merges_u64((tw_cf)i))
             rocksdb_options_set_uint64add_merge_operator(s->cf_opts[i]);
-        /* Bloom filters over whole keys, in the memtable and in every table
-         * file: a point read of an absent key (a new id checked for use, a
-         * request id never seen, a deleted-task marker) is answered from
-         * the filter instead of a skip-list search and an index block per
-         * file. */
-        rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->cf_opts[i], 0.01);
-        rocksdb_options_set_memtable_whole_key_filtering(s->cf_opts[i], 1);
+        /* Bloom filters over whole keys. A point read of an absent key (a
+         * new id checked for use, a request id never seen, a deleted-task
+         * marker) is answered from the filter instead of a skip-list search
+         * or an index block per table file. Such reads are of records (the
+         * data family), and of new ones, still in the memtable: only its
+         * memtable has one (each costs 1 % of the write buffer, zeroed at
+         * once). Table files have them above the last level only: most
+         * reads find their key, mostly in the last level, where a filter
+         * would cost them a probe and save nothing. */
+        if (i == TW_CF_DATA) {
+            rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->cf_opts[i], 0.01);
+            rocksdb_options_set_memtable_whole_key_filtering(s->cf_opts[i], 1);
+        }
+        rocksdb_options_set_optimize_filters_for_hits(s->cf_opts[i], 1);
         rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
         rocksdb_block_based_options_set_filter_policy(table, rocksdb_filterpolicy_create_bloom(10));
         rocksdb_options_set_block_based_table_factory(s->cf_opts[i], table);
