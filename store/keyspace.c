@@ -23,8 +23,12 @@ static const struct cf_row cf_rows[TW_CF__COUNT] = {
 #undef TW_CF_ROW
 };
 
-#define OWNERSHIP_OWNED  true
-#define OWNERSHIP_SHARED false
+#define OWNERSHIP_OWNED        true
+#define OWNERSHIP_OWNED_CACHED true
+#define OWNERSHIP_SHARED       false
+#define CACHING_OWNED          false
+#define CACHING_OWNED_CACHED   true
+#define CACHING_SHARED         false
 /* clang-format off */
 #define P(type, part_name) {TW_KP_##type, #part_name}
 /* clang-format on */
@@ -34,6 +38,7 @@ static const struct cf_row cf_rows[TW_CF__COUNT] = {
         .cf = TW_CF_##cf_,                                                                         \
         .prefix = prefix_,                                                                         \
         .owned = OWNERSHIP_##ownership,                                                            \
+        .cached = CACHING_##ownership,                                                             \
         .value = TW_VAL_##vtype,                                                                   \
         .descriptor = desc,                                                                        \
         .nparts = sizeof((tw_key_part_spec[]){__VA_ARGS__}) / sizeof(tw_key_part_spec),            \

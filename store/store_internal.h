@@ -19,6 +19,9 @@
 /* Locks serialising change-log commits, one per group of users (by the
  * random last byte of the id): a power of two up to 256. */
 #define STORE_LOG_LOCKS 256
+/* Write epochs (tw_store_epoch): users share them by a hash of their id. */
+#define STORE_EPOCHS      4096
+#define STORE_EPOCH_WORDS (STORE_EPOCHS / 64)
 
 /* A hint held in memory (store/hint.c). */
 #define STORE_HINT_WAYS     8
@@ -62,6 +65,8 @@ struct tw_store {
     pthread_mutex_t log_locks[STORE_LOG_LOCKS];
     /* Hints (tw_hint.h, store/hint.c), a set per log lock. */
     struct store_hint_set hints[STORE_LOG_LOCKS];
+    /* Write epochs of OWNED_CACHED families (tw_store_epoch, store/txn.c). */
+    _Atomic uint64_t epochs[STORE_EPOCHS];
 
     /* Group commit (TW_DURABLE): commits write the WAL without syncing it
      * and take a ticket; one sync of the WAL makes every commit before it
@@ -92,8 +97,8 @@ struct store_log {
     struct store_log *next;
     tw_id user;
     struct store_append *appends, **appends_end;
-    uint64_t trimmed_through; /* entries up to here are deleted by t; 0: none */
-    uint64_t last_sequence;   /* after store_log_apply: for the commit listener */
+    uint64_t trimmed_through;   /* entries up to here are deleted by t; 0: none */
+    uint64_t last_sequence;     /* after store_log_apply: for the commit listener */
     struct store_raise *raises; /* tw_txn_hint_raise, applied after the commit */
 };
 
@@ -117,6 +122,8 @@ struct tw_txn {
     tw_arena *arena; /* packed values, logs; dies with the transaction */
     struct store_log *logs;
     bool skip_sync; /* tw_txn_skip_sync */
+    /* The epochs t's writes advance at commit, a bit each; NULL: none. */
+    uint64_t *epoch_marks;
 };
 
 /* The log of user in t, made empty when t has none yet; NULL when out of

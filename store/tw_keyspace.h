@@ -3,14 +3,17 @@
  *
  * Each row of TW_KEYSPACE is one key family: its name, the column family it
  * lives in, its one-byte prefix (unique across the whole database, so a key
- * alone says what it is), whether it is user-owned, what its value is and
- * the parts of its key, in order. Adding a family is adding one row; the
+ * alone says what it is), whether it is user-owned (and kept in memory by
+ * its readers), what its value is and the parts of its key, in order. Adding a family is adding one row; the
  * enum, the table in keyspace.c and `twd check` follow from it.
  *
  * Rules every row keeps (tests/unit/store/test_keyspace.c checks them):
  *  - OWNED families start with the owner's user id, so anything keyed under
  *    a user is reached only through that user's prefix, and deleting a user
  *    is a prefix walk;
+ *  - OWNED_CACHED families are OWNED families whose records readers keep in
+ *    memory: every commit that writes one advances its owner's write epoch
+ *    (tw_store_epoch), which tells those readers what they kept is stale;
  *  - prefixes are unique and never 0x00 or 0xff;
  *  - MSG families name their protobuf-c descriptor, others name NULL;
  *  - a row is never reused for another meaning: retire it, keep the prefix.
@@ -47,8 +50,8 @@
     XX(JOBS, "jobs", false)
 
 /*
- * XX(name, column family, prefix, SHARED or OWNED, value type, descriptor,
- *    parts...)  with each part P(type, name), type one of ID U64 I64 U32 STR.
+ * XX(name, column family, prefix, SHARED, OWNED or OWNED_CACHED, value type,
+ *    descriptor, parts...)  with each part P(type, name), type one of ID U64 I64 U32 STR.
  */
 #define TW_KEYSPACE(XX)                                                                            \
     /* Store bookkeeping: StoreInfo under ("store"), one record per applied migration. */          \
@@ -76,8 +79,8 @@
     /* Accounts (server/auth): users, their sessions; the signing-key ring and the */              \
     /* maintenance switch ("jwt", "mode"); recent login failures by subject. */                    \
     XX(USER, DATA, 0x50, OWNED, MSG, &tw__store__v1__account__descriptor, P(ID, user))             \
-    XX(SESSION, DATA, 0x51, OWNED, MSG, &tw__store__v1__session__descriptor, P(ID, user),          \
-       P(ID, session))                                                                             \
+    XX(SESSION, DATA, 0x51, OWNED_CACHED, MSG, &tw__store__v1__session__descriptor,               \
+       P(ID, user), P(ID, session))                                                                \
     XX(SIGNING_KEYS, META, 0x52, SHARED, MSG, &tw__store__v1__signing_keys__descriptor,            \
        P(STR, name))                                                                               \
     XX(MAINTENANCE, META, 0x53, SHARED, MSG, &tw__store__v1__maintenance__descriptor,              \
@@ -226,7 +229,8 @@ typedef struct tw_key_family {
     const char *name;
     tw_cf cf;
     uint8_t prefix;
-    bool owned; /* parts[0] is the owning user's id */
+    bool owned;  /* parts[0] is the owning user's id */
+    bool cached; /* OWNED_CACHED: writes advance the owner's epoch */
     tw_val value;
     const ProtobufCMessageDescriptor *descriptor; /* TW_VAL_MSG only */
     uint8_t nparts;

@@ -115,8 +115,7 @@ tw_err tw_store_get_bytes(tw_store *s, const tw_key *k, tw_arena *arena, const u
                           size_t *len);
 
 /* Decodes the stored bytes of a value of family kf as tw_store_get does. */
-tw_err tw_store_decode(tw_kf kf, const uint8_t *bytes, size_t len, tw_arena *arena,
-                       tw_value *out);
+tw_err tw_store_decode(tw_kf kf, const uint8_t *bytes, size_t len, tw_arena *arena, tw_value *out);
 
 /*
  * Prefix scans. prefix is a key with some leading parts (at least the
@@ -150,6 +149,18 @@ tw_err tw_store_iter_value(tw_store_iter *it, tw_arena *arena, tw_value *out);
 void tw_store_iter_bytes(const tw_store_iter *it, const uint8_t **bytes, size_t *len);
 /* Ends the scan; returns the first error it met, TW_OK if none. Accepts NULL. */
 tw_err tw_store_iter_close(tw_store_iter *it);
+
+/*
+ * Write epochs, for readers that keep records of an OWNED_CACHED family
+ * (tw_keyspace.h) in memory. A user's epoch advances with every commit that
+ * writes such a record of the user, once the write is visible and before
+ * the commit returns. A reader notes the epoch before it reads the store and
+ * trusts what it kept only while the epoch is the same: after a commit that
+ * changed the record returns, no reader is answered from memory with what
+ * it replaced. Users share epochs (a fixed table), so another user's writes
+ * can advance one too: a needless read, never a stale answer.
+ */
+uint64_t tw_store_epoch(tw_store *s, const tw_id *user);
 
 /* True after a commit failed for a storage reason (a full disk) and no
  * commit has succeeded since: reads work, writes are refused with

@@ -21,12 +21,18 @@
  * change log is kept clean of that: Pull syncs before answering (it hands
  * out cursors) and the commit listener (Watch) hears of a commit once it is
  * durable.
+ *
+ * Write epochs. A write of an OWNED_CACHED family marks its owner's epoch;
+ * a commit advances the marked epochs right after RocksDB's commit, so the
+ * write is visible before the epoch moves and the epoch moves before the
+ * commit returns (tw_store_epoch).
  */
 #include "store_internal.h"
 
 #include "tw_time.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define TXN_RUN_ATTEMPTS 16
@@ -74,12 +80,53 @@ tw_err tw_txn_get_for_update(tw_txn *t, const tw_key *k, tw_arena *arena, tw_val
     return txn_read(t, k, true, arena, out);
 }
 
+static size_t epoch_of(const tw_id *user)
+{
+    return ((size_t)user->bytes[TW_ID_BYTES - 2] << 8 | user->bytes[TW_ID_BYTES - 1]) %
+           STORE_EPOCHS;
+}
+
+uint64_t tw_store_epoch(tw_store *s, const tw_id *user)
+{
+    return atomic_load_explicit(&s->epochs[epoch_of(user)], memory_order_acquire);
+}
+
+/* Marks the epoch of k's owner when k's family is OWNED_CACHED. */
+static tw_err mark_epoch(tw_txn *t, const tw_key *k, const tw_key_family *f)
+{
+    if (!f->cached)
+        return TW_OK;
+    if (t->epoch_marks == NULL) {
+        t->epoch_marks = tw_arena_alloc(t->arena, STORE_EPOCH_WORDS * sizeof *t->epoch_marks);
+        if (t->epoch_marks == NULL)
+            return TW_ERR_NO_MEMORY;
+        memset(t->epoch_marks, 0, STORE_EPOCH_WORDS * sizeof *t->epoch_marks);
+    }
+    tw_id owner; /* an owned key's first part, after the family's prefix byte */
+    memcpy(owner.bytes, k->bytes + 1, TW_ID_BYTES);
+    size_t e = epoch_of(&owner);
+    t->epoch_marks[e / 64] |= UINT64_C(1) << (e % 64);
+    return TW_OK;
+}
+
+static void advance_epochs(tw_txn *t)
+{
+    for (size_t w = 0; t->epoch_marks != NULL && w < STORE_EPOCH_WORDS; w++) {
+        for (uint64_t bits = t->epoch_marks[w]; bits != 0; bits &= bits - 1) {
+            size_t e = w * 64 + (size_t)__builtin_ctzll(bits);
+            atomic_fetch_add_explicit(&t->store->epochs[e], 1, memory_order_release);
+        }
+    }
+}
+
 tw_err tw_txn_put(tw_txn *t, const tw_key *k, const tw_value *v)
 {
     tw_err err = store_key_ready(k);
     if (err)
         return err;
     const tw_key_family *f = tw_keyspace_family(k->family);
+    if ((err = mark_epoch(t, k, f)))
+        return err;
     uint8_t *bytes;
     size_t len;
     if ((err = store_value_encode(f, v, t->arena, &bytes, &len)))
@@ -98,6 +145,8 @@ tw_err store_txn_write_untracked(tw_txn *t, const tw_key *k, const tw_value *v, 
     const tw_key_family *f = tw_keyspace_family(k->family);
     uint8_t *bytes = NULL;
     size_t len = 0;
+    if ((err = mark_epoch(t, k, f)))
+        return err;
     if (!del && (err = store_value_encode(f, v, t->arena, &bytes, &len)))
         return err;
     rocksdb_writebatch_wi_t *wi = rocksdb_transaction_get_writebatch_wi(t->rtx);
@@ -128,6 +177,8 @@ tw_err tw_txn_delete(tw_txn *t, const tw_key *k)
     if (err)
         return err;
     const tw_key_family *f = tw_keyspace_family(k->family);
+    if ((err = mark_epoch(t, k, f)))
+        return err;
     char *rerr = NULL;
     rocksdb_transaction_delete_cf(t->rtx, t->store->cf[f->cf], (const char *)k->bytes, k->len,
                                   &rerr);
@@ -191,6 +242,7 @@ tw_err tw_txn_commit(tw_txn *t)
         char *rerr = NULL;
         rocksdb_transaction_commit(t->rtx, &rerr);
         err = rerr ? store_rocks_error(rerr, "commit") : TW_OK;
+        advance_epochs(t); /* after a failed commit too: moving costs a read at most */
         if (err == TW_OK && writes && s->opts.durability == TW_DURABLE && !t->skip_sync)
             ticket = atomic_fetch_add(&s->committed, 1) + 1;
         for (struct store_log *l = t->logs; err == TW_OK && l != NULL; l = l->next)

@@ -52,6 +52,8 @@ tw_err tw_auth_open(tw_store *s, const tw_config *cfg, tw_auth **out)
     if (!err)
         err = tw_token_cache_new(&auth->tokens);
     if (!err)
+        err = tw_session_cache_new(&auth->sessions);
+    if (!err)
         err = maintenance_load(auth);
     if (!err)
         err = tw_login_limiter_new(s, &logins, &auth->logins);
@@ -76,6 +78,7 @@ void tw_auth_close(tw_auth *auth)
     tw_pool_free(auth->hash_pool);
     tw_api_limiter_free(auth->api);
     tw_login_limiter_free(auth->logins);
+    tw_session_cache_free(auth->sessions);
     tw_token_cache_free(auth->tokens);
     tw_keyring_free(auth->keys);
     pthread_mutex_destroy(&auth->maintenance_lock);

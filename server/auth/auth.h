@@ -12,6 +12,7 @@
 #include "limits.h"
 #include "password.h"
 #include "pool.h"
+#include "session_cache.h"
 #include "token_cache.h"
 #include "tw_store.h"
 
@@ -24,7 +25,8 @@
 typedef struct tw_auth {
     tw_store *store; /* borrowed */
     tw_keyring *keys;
-    tw_token_cache *tokens; /* verified access tokens (token_cache.h) */
+    tw_token_cache *tokens;     /* verified access tokens (token_cache.h) */
+    tw_session_cache *sessions; /* sessions that may call (session_cache.h) */
     tw_login_limiter *logins;
     tw_api_limiter *api;
     /* Password hashing only: each hash holds ~128 MiB (at N=2^17) for a few

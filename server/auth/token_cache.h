@@ -11,8 +11,9 @@
  *   - the signing key: it must still verify (the key ring retires replaced
  *     keys, keyring.h), asked of the same lookup tw_jwt_verify uses.
  * What the cache does not decide: whether the session is alive. The gate
- * reads the session on every call, so signing out, revoking a session,
- * disabling or deleting an account take effect on the very next call.
+ * asks that of the store on every call (through session_cache.h, exact
+ * with every commit), so signing out, revoking a session, disabling or
+ * deleting an account take effect on the very next call.
  *
  * Bounded: TW_TOKEN_CACHE_SLOTS tokens of up to TW_TOKEN_CACHE_TOKEN_MAX
  * bytes (longer ones are verified on every call); a token verified into a

@@ -12,7 +12,6 @@
 
 #include "auth/account.h"
 #include "auth/auth.h"
-#include "auth/session.h"
 #include "tw_time.h"
 
 #include <stdio.h>
@@ -50,20 +49,12 @@ static tw_err authenticate(tw_call *call, tw_auth *auth, const char *header, boo
     tw_id user, session;
     if (!tw_id_parse(claims.sub, &user) || !tw_id_parse(claims.sid, &session))
         return TW_ERR_AUTH_INVALID_TOKEN;
-    tw_key k;
-    tw_session_key(&k, &user, &session);
-    tw_value v;
-    err = tw_store_get(auth->store, &k, tw_call_arena(call), &v);
-    if (err == TW_ERR_NOT_FOUND)
-        return TW_ERR_AUTH_REVOKED;
-    if (err) {
-        tw_call_log_detail(call, "%s", tw_store_last_error());
+    err = tw_session_cache_admit(auth->sessions, auth->store, &user, &session, tw_call_arena(call),
+                                 admin);
+    if (err != TW_OK && err != TW_ERR_AUTH_REVOKED && err != TW_ERR_AUTH_DISABLED)
+        tw_call_log_detail(call, "%s", tw_store_last_error()); /* the store failed */
+    if (err)
         return err;
-    }
-    const Tw__Store__V1__Session *s = (const void *)v.msg;
-    if (s->disabled)
-        return TW_ERR_AUTH_DISABLED;
-    *admin = strcmp(s->role, TW_ROLE_ADMIN) == 0;
     tw_call_set_caller(call, &user, &session, *admin ? TW_ROLE_ADMIN : TW_ROLE_USER);
     return TW_OK;
 }

@@ -1,7 +1,9 @@
 /* Unit tests for store/txn.c: one transaction writes across column
  * families all or nothing; conflicts are detected and retried; a
- * transaction sees its own writes and nobody else does before commit. */
+ * transaction sees its own writes and nobody else does before commit; a
+ * commit that writes a cached family moves its owner's write epoch. */
 #include "store_fixture.h"
+#include "tw/store/v1/accounts.pb-c.h"
 #include "tw/store/v1/records.pb-c.h"
 #include "tw_changelog.h"
 #include "tw_counter.h"
@@ -280,6 +282,50 @@ START_TEST(bad_keys_and_values_are_refused)
 }
 END_TEST
 
+static void session_key(tw_key *k, const tw_id *owner)
+{
+    tw_key_init(k, TW_KF_SESSION);
+    tw_key_id(k, owner);
+    tw_key_id(k, &res);
+}
+
+START_TEST(commits_of_a_cached_family_move_the_owners_epoch)
+{
+    static const tw_id other = {{[15] = 0x07}}; /* another user, another epoch */
+    Tw__Store__V1__Session rec = TW__STORE__V1__SESSION__INIT;
+    tw_value v = {.msg = &rec.base};
+    tw_key k;
+    session_key(&k, &user);
+    uint64_t before = tw_store_epoch(fx.store, &user);
+    uint64_t other_before = tw_store_epoch(fx.store, &other);
+
+    /* Not before the commit, nor for a transaction that is aborted. */
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_put(t, &k, &v), TW_OK);
+    ck_assert_uint_eq(tw_store_epoch(fx.store, &user), before);
+    tw_txn_abort(t);
+    ck_assert_uint_eq(tw_store_epoch(fx.store, &user), before);
+
+    /* A put, then a delete, each moves it once it is visible. */
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_put(t, &k, &v), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    uint64_t after_put = tw_store_epoch(fx.store, &user);
+    ck_assert_uint_gt(after_put, before);
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_delete(t, &k), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    ck_assert_uint_gt(tw_store_epoch(fx.store, &user), after_put);
+    uint64_t after_delete = tw_store_epoch(fx.store, &user);
+
+    /* Other families and other users' epochs stay where they were. */
+    ck_assert_int_eq(tw_txn_run(fx.store, write_everything, NULL), TW_OK);
+    ck_assert_uint_eq(tw_store_epoch(fx.store, &user), after_delete);
+    ck_assert_uint_eq(tw_store_epoch(fx.store, &other), other_before);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("txn");
@@ -295,6 +341,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, run_retries_a_conflict_with_fresh_reads);
     tcase_add_test(tc, run_gives_up_when_conflicts_persist);
     tcase_add_test(tc, bad_keys_and_values_are_refused);
+    tcase_add_test(tc, commits_of_a_cached_family_move_the_owners_epoch);
     suite_add_tcase(s, tc);
     return s;
 }

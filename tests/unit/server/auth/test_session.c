@@ -1,10 +1,12 @@
 /* Unit tests for server/auth/session.c: refresh tokens round-trip and
  * refuse tampering; sessions are created under the cap, synced with their
- * account and revoked. */
+ * account and revoked. And server/auth/session_cache.c: it answers as the
+ * store does after every commit. */
 #include "tw_check.h"
 
 #include "auth/account.h"
 #include "auth/session.h"
+#include "auth/session_cache.h"
 #include "store_fixture.h"
 
 #include <stdio.h>
@@ -121,6 +123,55 @@ START_TEST(sessions_are_capped_synced_and_revoked)
 }
 END_TEST
 
+static tw_err role_txn(tw_txn *t, void *ctx)
+{
+    return tw_txn_sessions_sync(t, &account_id, ctx, false);
+}
+
+/* The cache's answer for the session, asked twice: the second comes from
+ * memory when nothing was committed in between. */
+static tw_err admit_twice(tw_session_cache *cache, const tw_id *session, bool *admin)
+{
+    bool first = !*admin;
+    tw_err err = tw_session_cache_admit(cache, fx.store, &account_id, session, fx.arena, &first);
+    ck_assert_int_eq(tw_session_cache_admit(cache, fx.store, &account_id, session, fx.arena, admin),
+                     err);
+    if (err == TW_OK)
+        ck_assert_int_eq(first, *admin);
+    return err;
+}
+
+START_TEST(the_session_cache_answers_as_the_store_after_each_commit)
+{
+    account_id = tw_id_new();
+    tw__store__v1__account__init(&account);
+    account.id = (ProtobufCBinaryData){TW_ID_BYTES, account_id.bytes};
+    account.role = TW_ROLE_USER;
+    struct create c = {.now_ms = FX_EPOCH_MS};
+    ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
+    tw_id session, unknown = tw_id_new();
+    ck_assert(tw_session_id_of(c.out, &session));
+    tw_session_cache *cache;
+    ck_assert_int_eq(tw_session_cache_new(&cache), TW_OK);
+    bool admin = true;
+
+    ck_assert_int_eq(admit_twice(cache, &session, &admin), TW_OK);
+    ck_assert(!admin);
+    ck_assert_int_eq(admit_twice(cache, &unknown, &admin), TW_ERR_AUTH_REVOKED);
+    ck_assert_int_eq(tw_txn_run(fx.store, role_txn, TW_ROLE_ADMIN), TW_OK);
+    ck_assert_int_eq(admit_twice(cache, &session, &admin), TW_OK);
+    ck_assert(admin);
+    ck_assert_int_eq(tw_txn_run(fx.store, disable_txn, NULL), TW_OK);
+    ck_assert_int_eq(admit_twice(cache, &session, &admin), TW_ERR_AUTH_DISABLED);
+    ck_assert_int_eq(tw_txn_run(fx.store, role_txn, TW_ROLE_USER), TW_OK);
+    ck_assert_int_eq(admit_twice(cache, &session, &admin), TW_OK);
+    ck_assert(!admin);
+    ck_assert_int_eq(tw_txn_run(fx.store, revoke_txn, NULL), TW_OK);
+    ck_assert_int_eq(admit_twice(cache, &session, &admin), TW_ERR_AUTH_REVOKED);
+    tw_session_cache_free(cache);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("session");
@@ -128,6 +179,7 @@ Suite *tw_test_suite(void)
     tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_add_test(tc, refresh_tokens_parse_back_and_refuse_junk);
     tcase_add_test(tc, sessions_are_capped_synced_and_revoked);
+    tcase_add_test(tc, the_session_cache_answers_as_the_store_after_each_commit);
     suite_add_tcase(s, tc);
     return s;
 }

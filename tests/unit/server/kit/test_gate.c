@@ -114,6 +114,7 @@ static void setup(void)
     auth.store = fx.store;
     ck_assert_int_eq(tw_keyring_open(fx.store, &auth.keys), TW_OK);
     ck_assert_int_eq(tw_token_cache_new(&auth.tokens), TW_OK);
+    ck_assert_int_eq(tw_session_cache_new(&auth.sessions), TW_OK);
     const int64_t limits[TW_API__COUNT] = {[TW_API_ALL] = API_LIMIT, [TW_API_WRITE] = API_LIMIT};
     ck_assert_int_eq(tw_api_limiter_new(limits, &auth.api), TW_OK);
     pthread_mutex_init(&auth.maintenance_lock, NULL);
@@ -152,6 +153,7 @@ static void teardown(void)
     tw_engine_free(engine);
     tw_api_limiter_free(auth.api);
     tw_token_cache_free(auth.tokens);
+    tw_session_cache_free(auth.sessions);
     tw_keyring_free(auth.keys);
     pthread_mutex_destroy(&auth.maintenance_lock);
     fx_teardown();
