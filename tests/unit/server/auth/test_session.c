@@ -9,8 +9,11 @@
 #include "auth/session_cache.h"
 #include "store_fixture.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 START_TEST(refresh_tokens_parse_back_and_refuse_junk)
 {
@@ -172,6 +175,68 @@ START_TEST(the_session_cache_answers_as_the_store_after_each_commit)
 }
 END_TEST
 
+/* Callers asking while a revocation commits. */
+struct racer {
+    tw_session_cache *cache;
+    tw_id session;
+    atomic_bool revoked, stop;
+    atomic_int after, stale; /* asks begun after the revocation returned; of them, answered OK */
+};
+
+static void *race_admits(void *arg)
+{
+    struct racer *r = arg;
+    while (!atomic_load(&r->stop)) {
+        tw_arena *arena = tw_arena_new(1024); /* a call's own */
+        if (arena == NULL)
+            break;
+        bool began_after = atomic_load(&r->revoked);
+        bool admin;
+        tw_err err =
+            tw_session_cache_admit(r->cache, fx.store, &account_id, &r->session, arena, &admin);
+        if (began_after) {
+            atomic_fetch_add(&r->after, 1);
+            atomic_fetch_add(&r->stale, err == TW_OK);
+        }
+        tw_arena_free(arena);
+    }
+    return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000}, NULL);
+}
+
+START_TEST(no_call_begun_after_a_revocation_is_admitted_from_memory)
+{
+    account_id = tw_id_new();
+    tw__store__v1__account__init(&account);
+    account.id = (ProtobufCBinaryData){TW_ID_BYTES, account_id.bytes};
+    account.role = TW_ROLE_USER;
+    struct create c = {.now_ms = FX_EPOCH_MS};
+    ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
+    struct racer r = {0};
+    ck_assert(tw_session_id_of(c.out, &r.session));
+    ck_assert_int_eq(tw_session_cache_new(&r.cache), TW_OK);
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, race_admits, &r), 0);
+    sleep_ms(20); /* the answer is in memory by now */
+    ck_assert_int_eq(tw_txn_run(fx.store, revoke_txn, NULL), TW_OK);
+    atomic_store(&r.revoked, true);
+    sleep_ms(20);
+    atomic_store(&r.stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    tw_session_cache_free(r.cache);
+    int after = atomic_load(&r.after), stale = atomic_load(&r.stale);
+    ck_assert_int_gt(after, 0);
+    ck_assert_msg(stale == 0, "%d of %d calls begun after the revocation were admitted", stale,
+                  after);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("session");
@@ -180,6 +245,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, refresh_tokens_parse_back_and_refuse_junk);
     tcase_add_test(tc, sessions_are_capped_synced_and_revoked);
     tcase_add_test(tc, the_session_cache_answers_as_the_store_after_each_commit);
+    tcase_add_test(tc, no_call_begun_after_a_revocation_is_admitted_from_memory);
     suite_add_tcase(s, tc);
     return s;
 }
