@@ -4,8 +4,9 @@
  * Each row of TW_KEYSPACE is one key family: its name, the column family it
  * lives in, its one-byte prefix (unique across the whole database, so a key
  * alone says what it is), whether it is user-owned (and kept in memory by
- * its readers), what its value is and the parts of its key, in order. Adding a family is adding one row; the
- * enum, the table in keyspace.c and `twd check` follow from it.
+ * its readers), what its value is and the parts of its key, in order.
+ * Adding a family is adding one row; the enum, the table in keyspace.c and
+ * `twd check` follow from it.
  *
  * Rules every row keeps (tests/unit/store/test_keyspace.c checks them):
  *  - OWNED families start with the owner's user id, so anything keyed under
@@ -51,7 +52,8 @@
 
 /*
  * XX(name, column family, prefix, SHARED, OWNED or OWNED_CACHED, value type,
- *    descriptor, parts...)  with each part P(type, name), type one of ID U64 I64 U32 STR.
+ *    descriptor, parts...)  with each part P(type, name), type one of ID U64
+ *    I64 U32 STR.
  */
 #define TW_KEYSPACE(XX)                                                                            \
     /* Store bookkeeping: StoreInfo under ("store"), one record per applied migration. */          \

@@ -32,7 +32,6 @@
 #include "tw_time.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #define TXN_RUN_ATTEMPTS 16
@@ -96,14 +95,16 @@ static tw_err mark_epoch(tw_txn *t, const tw_key *k, const tw_key_family *f)
 {
     if (!f->cached)
         return TW_OK;
-    if (t->epoch_marks == NULL) {
-        t->epoch_marks = tw_arena_alloc(t->arena, STORE_EPOCH_WORDS * sizeof *t->epoch_marks);
-        if (t->epoch_marks == NULL)
-            return TW_ERR_NO_MEMORY;
-        memset(t->epoch_marks, 0, STORE_EPOCH_WORDS * sizeof *t->epoch_marks);
-    }
-    tw_id owner; /* an owned key's first part, after the family's prefix byte */
-    memcpy(owner.bytes, k->bytes + 1, TW_ID_BYTES);
+    if (t->epoch_marks == NULL &&
+        (t->epoch_marks = tw_arena_alloc(t->arena, STORE_EPOCH_WORDS * sizeof *t->epoch_marks)) ==
+            NULL) /* zeroed */
+        return TW_ERR_NO_MEMORY;
+    tw_key_reader r;
+    tw_id owner; /* an owned key's first part */
+    tw_key_read_init(&r, k->family, k->bytes, k->len);
+    tw_key_read_id(&r, &owner);
+    if (r.err)
+        return r.err;
     size_t e = epoch_of(&owner);
     t->epoch_marks[e / 64] |= UINT64_C(1) << (e % 64);
     return TW_OK;

@@ -24,9 +24,10 @@
 bool tw_kit_raw_begin(tw_call *call, ProtobufCMessage *response, size_t n);
 
 /* Adds to response its field named `field` (a string constant naming a
- * message, string or bytes field of its type, as in the .proto) whose value, with its length
- * varint before it, is prefixed (as tw_wire_find gives it; borrowed until
- * the call ends). Within the room tw_kit_raw_begin made. */
+ * message, string or bytes field of its type, as in the .proto) whose
+ * value, with its length varint before it, is prefixed (as tw_wire_find
+ * gives it; borrowed until the call ends). Within the room tw_kit_raw_begin
+ * made. */
 void tw_kit_raw_add(ProtobufCMessage *response, const char *field, const uint8_t *prefixed,
                     size_t len);
 

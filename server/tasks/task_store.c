@@ -6,7 +6,6 @@
 #include "tw_wire.h"
 
 #include <inttypes.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,19 +143,13 @@ tw_err tw_task_get_stored(tw_store *s, const tw_id *user, const tw_id *id, tw_ar
 
 tw_err tw_task_record_bytes(const uint8_t *rec, size_t len, tw_task_bytes *out)
 {
-    /* Looked up once: by name it was a binary search with strcmp per task
-     * of a page. */
-    static _Atomic uint32_t task_field;
-    uint32_t number = atomic_load_explicit(&task_field, memory_order_relaxed);
-    if (number == 0) {
-        number = protobuf_c_message_descriptor_get_field_by_name(
-                     &tw__store__v1__task_record__descriptor, "task")
-                     ->id;
-        atomic_store_explicit(&task_field, number, memory_order_relaxed);
-    }
+    /* A record wraps its API message in field 1 (docs/adding-a-service.md):
+     * a lookup by name was a binary search with strcmp per task of a page. */
+    enum { RECORD_MESSAGE_FIELD = 1 };
     const uint8_t *value;
     size_t value_len;
-    if (!tw_wire_find(rec, len, number, &out->prefixed, &out->len, &value, &value_len))
+    if (!tw_wire_find(rec, len, RECORD_MESSAGE_FIELD, &out->prefixed, &out->len, &value,
+                      &value_len))
         return TW_ERR_DB_CORRUPT;
     return TW_OK;
 }

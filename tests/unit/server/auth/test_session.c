@@ -66,6 +66,26 @@ static tw_err create_txn(tw_txn *t, void *ctx)
     return tw_txn_session_create(t, &account, "phone", 1, c->now_ms, fx.arena, &c->out);
 }
 
+/* A fresh account (a user) in account and account_id. */
+static void new_account(void)
+{
+    account_id = tw_id_new();
+    tw__store__v1__account__init(&account);
+    account.id = (ProtobufCBinaryData){TW_ID_BYTES, account_id.bytes};
+    account.role = TW_ROLE_USER;
+}
+
+/* A fresh account signed in once: its session's id. */
+static tw_id signed_in_session(void)
+{
+    new_account();
+    struct create c = {.now_ms = FX_EPOCH_MS};
+    ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
+    tw_id session;
+    ck_assert(tw_session_id_of(c.out, &session));
+    return session;
+}
+
 static int count_sessions(bool *all_disabled)
 {
     tw_key prefix;
@@ -97,10 +117,7 @@ static tw_err revoke_txn(tw_txn *t, void *ctx)
 
 START_TEST(sessions_are_capped_synced_and_revoked)
 {
-    account_id = tw_id_new();
-    tw__store__v1__account__init(&account);
-    account.id = (ProtobufCBinaryData){TW_ID_BYTES, account_id.bytes};
-    account.role = TW_ROLE_USER;
+    new_account();
     struct create c = {.now_ms = FX_EPOCH_MS};
     bool disabled;
     for (int i = 0; i < TW_MAX_SESSIONS + 3; i++) {
@@ -146,14 +163,7 @@ static tw_err admit_twice(tw_session_cache *cache, const tw_id *session, bool *a
 
 START_TEST(the_session_cache_answers_as_the_store_after_each_commit)
 {
-    account_id = tw_id_new();
-    tw__store__v1__account__init(&account);
-    account.id = (ProtobufCBinaryData){TW_ID_BYTES, account_id.bytes};
-    account.role = TW_ROLE_USER;
-    struct create c = {.now_ms = FX_EPOCH_MS};
-    ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
-    tw_id session, unknown = tw_id_new();
-    ck_assert(tw_session_id_of(c.out, &session));
+    tw_id session = signed_in_session(), unknown = tw_id_new();
     tw_session_cache *cache;
     ck_assert_int_eq(tw_session_cache_new(&cache), TW_OK);
     bool admin = true;
@@ -210,14 +220,7 @@ static void sleep_ms(long ms)
 
 START_TEST(no_call_begun_after_a_revocation_is_admitted_from_memory)
 {
-    account_id = tw_id_new();
-    tw__store__v1__account__init(&account);
-    account.id = (ProtobufCBinaryData){TW_ID_BYTES, account_id.bytes};
-    account.role = TW_ROLE_USER;
-    struct create c = {.now_ms = FX_EPOCH_MS};
-    ck_assert_int_eq(tw_txn_run(fx.store, create_txn, &c), TW_OK);
-    struct racer r = {0};
-    ck_assert(tw_session_id_of(c.out, &r.session));
+    struct racer r = {.session = signed_in_session()};
     ck_assert_int_eq(tw_session_cache_new(&r.cache), TW_OK);
     pthread_t threads[2];
     for (int i = 0; i < 2; i++)
