@@ -54,6 +54,15 @@
  * points, and nothing else. */
 #define STORE_BLOCK_BYTES (16 * 1024)
 
+/* Records read by key, kept whole (RocksDB's row cache). A point read of a
+ * record in a table file otherwise walks the file's filter, index block
+ * and data block on every call, even when all three are in the block
+ * cache: 7 % of GetTask's CPU, where a row cache hit costs one hash
+ * lookup. Entries are per table file and sequence, so a newer write is
+ * never hidden by one; scans do not use it. It fills only as records are
+ * read: an idle twd holds none of it. */
+#define STORE_ROW_CACHE_BYTES (8 * 1024 * 1024)
+
 /* Options RocksDB 7.8's C API cannot set. max_auto_readahead_size=0: an
  * iterator that has read two blocks of a file in a row otherwise calls
  * readahead(2) for the next ones on every block it moves to, even when
@@ -153,6 +162,8 @@ static void store_free(tw_store *s)
     }
     if (s->db_opts != NULL)
         rocksdb_options_destroy(s->db_opts);
+    if (s->row_cache != NULL)
+        rocksdb_cache_destroy(s->row_cache);
     if (s->write_opts != NULL)
         rocksdb_writeoptions_destroy(s->write_opts);
     if (s->read_opts != NULL)
@@ -184,6 +195,8 @@ static tw_err set_options(tw_store *s)
     rocksdb_options_set_max_open_files(o, -1);
     if (s->opts.statistics)
         rocksdb_options_enable_statistics(o);
+    s->row_cache = rocksdb_cache_create_lru(STORE_ROW_CACHE_BYTES);
+    rocksdb_options_set_row_cache(o, s->row_cache);
     s->db_opts = o;
     for (int i = 0; i < TW_CF__COUNT; i++) {
         s->cf_opts[i] = rocksdb_options_create();

@@ -46,6 +46,7 @@ struct tw_store {
     rocksdb_t *db;                           /* the base DB: reads, backups */
     rocksdb_column_family_handle_t *cf[TW_CF__COUNT];
     rocksdb_options_t *db_opts;
+    rocksdb_cache_t *row_cache;
     rocksdb_options_t *cf_opts[TW_CF__COUNT];
     rocksdb_writeoptions_t *write_opts;
     rocksdb_readoptions_t *read_opts;
