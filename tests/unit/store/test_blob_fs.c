@@ -104,12 +104,73 @@ START_TEST(a_full_disk_fails_the_write_and_leaves_nothing)
     tw_err err = TW_OK;
     for (int i = 0; err == TW_OK && i < 16; i++)
         err = tw_blob_writer_append(w, chunk, sizeof chunk);
+    /* A direct writer gathers what it is given, so the disk may refuse
+     * only at the commit; either way nothing is stored. */
+    if (err == TW_OK)
+        err = tw_blob_writer_commit(w);
+    else
+        tw_blob_writer_abort(w);
     ck_assert_int_eq(err, TW_ERR_DB);
     ck_assert_ptr_nonnull(strstr(tw_store_last_error(), "blob write"));
-    tw_blob_writer_abort(w);
     ck_assert_int_eq(entries(".tmp"), 0);
     tw_blob_info info;
     ck_assert_int_eq(tw_blob_stat(fxb.blobs, "u/big", &info), TW_ERR_NOT_FOUND);
+}
+END_TEST
+
+/* Appends of every awkward size (less than a 4 KiB unit, a unit and one
+ * byte, a chunk, more than a 1 MiB direct block, a tail that is no whole
+ * unit) in data_dir's blob store; the blob read back is every byte, in
+ * order. */
+static void check_bytes_kept(const char *data_dir)
+{
+    static const size_t sizes[] = {1, 4095, 4097, 65536, 1048576 + 7, 3, 2 * 1048576, 12345};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        total += sizes[i];
+    uint8_t *bytes = malloc(total), *back = malloc(total + 1);
+    ck_assert_ptr_nonnull(bytes);
+    ck_assert_ptr_nonnull(back);
+    for (size_t i = 0; i < total; i++)
+        bytes[i] = (uint8_t)(i * 131 + i / 4096);
+    tw_blob_store *b;
+    ck_assert_int_eq(tw_blob_fs_open(data_dir, &b), TW_OK);
+    tw_blob_writer *w;
+    ck_assert_int_eq(tw_blob_writer_open(b, "u/kept", &w), TW_OK);
+    size_t at = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        ck_assert_int_eq(tw_blob_writer_append(w, bytes + at, sizes[i]), TW_OK);
+        at += sizes[i];
+    }
+    ck_assert_int_eq(tw_blob_writer_commit(w), TW_OK);
+    tw_blob_info info;
+    ck_assert_int_eq(tw_blob_stat(b, "u/kept", &info), TW_OK);
+    ck_assert_uint_eq(info.size, total);
+    tw_blob_reader *r;
+    ck_assert_int_eq(tw_blob_reader_open(b, "u/kept", 0, &r, NULL), TW_OK);
+    size_t got = 0, n;
+    do {
+        ck_assert_int_eq(tw_blob_reader_read(r, back + got, total + 1 - got, &n), TW_OK);
+        got += n;
+    } while (n > 0 && got <= total);
+    tw_blob_reader_close(r);
+    ck_assert_uint_eq(got, total);
+    ck_assert(memcmp(bytes, back, total) == 0);
+    tw_blob_close(b);
+    free(bytes);
+    free(back);
+}
+
+/* Where the filesystem takes O_DIRECT (the test's directory, on the disk)
+ * and where it does not (tmpfs: the page cache is used instead). */
+START_TEST(every_byte_is_kept_written_directly_or_not)
+{
+    check_bytes_kept(fxb.dir);
+    char shm[] = "/dev/shm/twd-blob-test-XXXXXX";
+    if (mkdtemp(shm) != NULL) {
+        check_bytes_kept(shm);
+        fx_rmdir(strdup(shm));
+    }
 }
 END_TEST
 
@@ -133,6 +194,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, orphans_are_removed_at_open);
     tcase_add_test(tc, a_crash_mid_write_leaves_nothing_visible);
     tcase_add_test(tc, a_full_disk_fails_the_write_and_leaves_nothing);
+    tcase_add_test(tc, every_byte_is_kept_written_directly_or_not);
     tcase_add_test(tc, a_data_dir_that_is_a_file_is_refused);
     suite_add_tcase(s, tc);
     return s;
