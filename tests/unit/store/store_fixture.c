@@ -14,12 +14,17 @@ int64_t fx_clock_now(void *clock)
     return atomic_load(&((fx_clock *)clock)->ms);
 }
 
+char *fx_mkdtemp_under(const char *parent)
+{
+    char *dir = NULL;
+    ck_assert_int_gt(asprintf(&dir, "%s/twd-store-test-XXXXXX", parent), 0);
+    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp under %s: %m", parent);
+    return dir;
+}
+
 char *fx_mkdtemp(void)
 {
-    char *dir = strdup("/tmp/twd-store-test-XXXXXX");
-    ck_assert_ptr_nonnull(dir);
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    return fx_mkdtemp_under("/tmp");
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)

@@ -21,8 +21,10 @@ typedef struct fx_clock {
 
 int64_t fx_clock_now(void *clock);
 
-/* A fresh directory under /tmp (malloc'd); fx_rmdir removes it and frees it. */
+/* A fresh directory under /tmp, or under parent (malloc'd); fx_rmdir
+ * removes it and frees it. */
 char *fx_mkdtemp(void);
+char *fx_mkdtemp_under(const char *parent);
 void fx_rmdir(char *dir);
 
 /* Writes text to a new file at path. */

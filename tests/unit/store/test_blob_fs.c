@@ -166,11 +166,9 @@ static void check_bytes_kept(const char *data_dir)
 START_TEST(every_byte_is_kept_written_directly_or_not)
 {
     check_bytes_kept(fxb.dir);
-    char shm[] = "/dev/shm/twd-blob-test-XXXXXX";
-    if (mkdtemp(shm) != NULL) {
-        check_bytes_kept(shm);
-        fx_rmdir(strdup(shm));
-    }
+    char *shm = fx_mkdtemp_under("/dev/shm");
+    check_bytes_kept(shm);
+    fx_rmdir(shm);
 }
 END_TEST
 
