@@ -6,13 +6,19 @@
  * runs a call's handlers in order. Other threads touch a call only through
  * tw_call_send / tw_call_finish / tw_call_on_cancel, under the call's lock.
  *
- * A call's life. Each registered method keeps `requests_per_method` calls
- * requested on every queue; when one arrives it is replaced at once. The
- * engine posts RECV_CLOSE_ON_SERVER first (it reports cancellation), admits
- * the call (deadline, gate), decodes the request and runs the handler. The
- * status always goes out with initial metadata (core 1.51 never delivers a
- * status without it). A call is freed when its handler has finished it and
- * every batch it started has completed.
+ * A call's life. Each registered method keeps calls requested on every
+ * queue (replace_request says how many); when one arrives it is replaced at
+ * once. The engine admits the call (deadline, gate), decodes the request and runs the
+ * handler. The status always goes out with initial metadata (core 1.51
+ * never delivers a status without it). A call is freed when its handler has
+ * finished it and every batch it started has completed.
+ *
+ * Cancellation. RECV_CLOSE_ON_SERVER reports the client's cancel. A handler
+ * that finishes on the queue's thread cannot hear of a cancel before it
+ * returns (that thread would deliver it), so its close rides in the status
+ * batch: one batch and one completion per call instead of two. A handler
+ * that goes on elsewhere (the write pool, a stream) gets its close posted
+ * as soon as it returns TW_DEFERRED.
  *
  * Memory. Each call has an arena for its request, response and handler
  * scratch; messages of client streams are decoded one at a time with malloc
@@ -74,8 +80,6 @@ struct user_streams {
     int open[2]; /* [0] client streams (uploads), [1] server streams (watches) */
 };
 
-/* Unregistered methods are answered UNIMPLEMENTED; keep this many requested. */
-#define UNKNOWN_METHOD_REQUESTS 4
 /* How long shutdown waits for handlers to release cancelled calls. */
 #define RELEASE_WAIT_MS 10000
 #define REQUEST_ID_MAX  TW_REQUEST_ID_MAX
@@ -95,16 +99,22 @@ struct method_entry {
     void *handle;                  /* from grpc_server_register_method */
 };
 
+/* A worker's requested calls of one method (the last slot: unknown methods). */
+struct method_requests {
+    int waiting; /* requested, not yet arrived; only the worker's thread counts */
+    /* Requests that could not be made for want of memory. The worker makes
+     * them again after its next event, or within OWED_RETRY_MS: a method
+     * must never be left with no call requested, or its calls wait for
+     * their deadline. */
+    atomic_int owed;
+};
+
 struct worker {
     tw_engine *engine;
     grpc_completion_queue *cq;
     pthread_t thread;
     bool running;
-    /* Requests that could not be made for want of memory, per method (the
-     * last slot: unknown methods). The worker makes them again after its
-     * next event, or within OWED_RETRY_MS: a method must never be left
-     * with no call requested, or its calls wait for their deadline. */
-    atomic_int *owed;
+    struct method_requests *requests; /* per method slot (method_slot) */
     atomic_int owed_total;
 };
 
@@ -114,8 +124,8 @@ struct tw_engine {
     char *operator_socket;
     tw_schema *schema;
     tw_request_rules *rules;
-    tw_pool *write_pool; /* TW_WRITE handlers; NULL: on the queue threads */
-    atomic_int *owed;    /* every worker's owed requests (struct worker) */
+    tw_pool *write_pool;              /* TW_WRITE handlers; NULL: on the queue threads */
+    struct method_requests *requests; /* every worker's (struct worker) */
     tw_gate_fn *gate;
     void *gate_ctx;
 
@@ -179,11 +189,13 @@ struct tw_call {
     int batches;  /* started and not completed, the request included */
     bool started; /* arrived: counted in live_calls */
     bool initial_md_sent;
-    bool sending;        /* a SEND_MESSAGE is in flight */
-    bool finished;       /* the handler's outcome is known */
-    bool status_started; /* the status batch was started, or skipped on a dead call */
-    bool dead;           /* cancelled or failed: nothing more can be sent */
-    bool cancelled;      /* the client cancelled or its deadline passed */
+    bool sending;           /* a SEND_MESSAGE is in flight */
+    bool finished;          /* the handler's outcome is known */
+    bool status_started;    /* the status batch was started, or skipped on a dead call */
+    bool close_posted;      /* RECV_CLOSE_ON_SERVER is in a batch */
+    bool close_with_status; /* ... and that batch is the status's */
+    bool dead;              /* cancelled or failed: nothing more can be sent */
+    bool cancelled;         /* the client cancelled or its deadline passed */
     bool cancel_notified;
     struct send_item *queue_head, *queue_tail;
     struct send_item *in_flight;
@@ -224,6 +236,7 @@ struct tw_call {
 };
 
 static void call_request(tw_engine *e, struct worker *w, const struct method_entry *entry);
+static void replace_request(tw_engine *e, struct worker *w, const struct method_entry *entry);
 static void call_release(tw_call *c);
 static void start_status_locked(tw_call *c);
 static void release_stream(tw_call *c);
@@ -260,11 +273,17 @@ static void heap_free_cb(void *ctx, void *ptr)
     free(ptr);
 }
 
-/* The call's method as metrics.h numbers it: its place in the engine's
- * table, or nmethods for a method nobody registered. */
+/* A method's slot, as metrics.h and struct method_requests number them:
+ * its place in the engine's table, or nmethods for unregistered methods
+ * (answered UNIMPLEMENTED). */
+static size_t method_slot(const tw_engine *e, const struct method_entry *entry)
+{
+    return entry ? (size_t)(entry - e->methods) : e->nmethods;
+}
+
 static size_t method_number(const tw_call *c)
 {
-    return c->entry ? (size_t)(c->entry - c->engine->methods) : c->engine->nmethods;
+    return method_slot(c->engine, c->entry);
 }
 
 static bool slice_equals(grpc_slice slice, const char *s)
@@ -381,6 +400,14 @@ static bool start_batch_locked(tw_call *c, const grpc_op *ops, size_t n, enum op
     return true;
 }
 
+/* The op that reports the client's cancel; the lock must be held. */
+static void add_close(tw_call *c, grpc_op *op)
+{
+    op->op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op->data.recv_close_on_server.cancelled = &c->close_cancelled;
+    c->close_posted = true;
+}
+
 /* Drops every queued message; the lock must be held. */
 static void drop_queue_locked(tw_call *c)
 {
@@ -441,11 +468,15 @@ static void start_status_locked(tw_call *c)
     if (c->dead)
         return;
 
-    grpc_op ops[3];
+    grpc_op ops[4];
     size_t n = 0;
     memset(ops, 0, sizeof ops);
     if (!c->initial_md_sent)
         add_initial_metadata(c, &ops[n++]);
+    if (!c->close_posted) {
+        add_close(c, &ops[n++]);
+        c->close_with_status = true;
+    }
 
     if (sends_response_message(c)) {
         size_t bytes;
@@ -882,6 +913,21 @@ static void on_recv(tw_call *c, bool success)
     batch_done(c);
 }
 
+/* Posts the close of a call whose handler goes on elsewhere, unless its
+ * status (and the close with it) has gone out already. The arrival's batch
+ * still holds the call, so the handler cannot have freed it. */
+static void listen_for_cancel(tw_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->close_posted && !c->status_started) {
+        grpc_op close;
+        memset(&close, 0, sizeof close);
+        add_close(c, &close);
+        start_batch_locked(c, &close, 1, OP_CLOSE);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void call_arrived(tw_call *c)
 {
     tw_engine *e = c->engine;
@@ -891,16 +937,7 @@ static void call_arrived(tw_call *c)
     count_change(e, &e->live_calls, +1);
     tw_rpc_metrics_call_started(e->metrics, method_number(c));
     if (!atomic_load(&e->shutting_down))
-        call_request(e, c->worker, c->entry);
-
-    /* RECV_CLOSE_ON_SERVER first: it is how we learn of cancellation. */
-    grpc_op close;
-    memset(&close, 0, sizeof close);
-    close.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    close.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    pthread_mutex_lock(&c->lock);
-    start_batch_locked(c, &close, 1, OP_CLOSE);
-    pthread_mutex_unlock(&c->lock);
+        replace_request(e, c->worker, c->entry);
 
     assign_request_id(c);
     c->now_ms =
@@ -927,12 +964,15 @@ static void call_arrived(tw_call *c)
         err = take_stream(c);
     if (err == TW_OK)
         err = dispatch(c);
+    if (err == TW_DEFERRED)
+        listen_for_cancel(c);
     handler_returned(c, err);
 }
 
 static void on_new(tw_call *c, bool success)
 {
     count_change(c->engine, &c->engine->pending_requests, -1);
+    c->worker->requests[method_number(c)].waiting--;
     if (success)
         call_arrived(c);
     batch_done(c);
@@ -940,7 +980,10 @@ static void on_new(tw_call *c, bool success)
 
 static void on_status(tw_call *c, bool success)
 {
-    (void)success; /* a failed status means the client went away; nothing to do */
+    /* A failed status means the client went away; only a close riding in
+     * this batch has a cancel to report. */
+    if (c->close_with_status && (!success || c->close_cancelled))
+        call_cancelled(c);
     batch_done(c);
 }
 
@@ -957,7 +1000,7 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
     tw_call *c = calloc(1, sizeof *c);
     if (c == NULL) {
         tw_logf(TW_LOG_ERROR, "out of memory requesting a call; trying again later");
-        atomic_fetch_add(&w->owed[entry ? (size_t)(entry - e->methods) : e->nmethods], 1);
+        atomic_fetch_add(&w->requests[method_slot(e, entry)].owed, 1);
         atomic_fetch_add(&w->owed_total, 1);
         return;
     }
@@ -988,7 +1031,28 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
         tw_logf(TW_LOG_ERROR, "requesting a call failed: %d", (int)rc);
         count_change(e, &e->pending_requests, -1);
         call_release(c);
+        return;
     }
+    w->requests[method_slot(e, entry)].waiting++;
+}
+
+/*
+ * Requests the calls that follow one that arrived on w. Each method starts
+ * with one call requested per worker. An arrival that took its worker's
+ * last one shows the method is busy, so it is replaced twice, up to
+ * requests_per_method waiting; a call that finds none waiting is queued by
+ * gRPC until the next request, not refused. Idle methods stay at one
+ * because Debian's libgrpc (built with its debug checks) searches a list of
+ * every operation outstanding on a queue at each completion: a hundred
+ * methods with eight calls each made that search a tenth of a GetTask.
+ */
+static void replace_request(tw_engine *e, struct worker *w, const struct method_entry *entry)
+{
+    struct method_requests *r = &w->requests[method_slot(e, entry)];
+    bool took_last = r->waiting == 0;
+    call_request(e, w, entry);
+    if (took_last && r->waiting < e->cfg.requests_per_method)
+        call_request(e, w, entry);
 }
 
 /* The outcome the client saw: a cancelled call never delivered the
@@ -1220,7 +1284,7 @@ static void request_owed(struct worker *w)
     if (atomic_load(&w->owed_total) == 0 || atomic_load(&e->shutting_down))
         return;
     for (size_t i = 0; i <= e->nmethods; i++) {
-        int n = atomic_exchange(&w->owed[i], 0);
+        int n = atomic_exchange(&w->requests[i].owed, 0);
         atomic_fetch_sub(&w->owed_total, n);
         for (int k = 0; k < n; k++)
             call_request(e, w, i < e->nmethods ? &e->methods[i] : NULL);
@@ -1490,13 +1554,13 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
     e->workers = calloc((size_t)e->nworkers, sizeof *e->workers);
     if (e->workers == NULL)
         return TW_ERR_NO_MEMORY;
-    size_t owed_slots = e->nmethods + 1;
-    e->owed = calloc((size_t)e->nworkers * owed_slots, sizeof *e->owed);
-    if (e->owed == NULL)
+    size_t slots = e->nmethods + 1;
+    e->requests = calloc((size_t)e->nworkers * slots, sizeof *e->requests);
+    if (e->requests == NULL)
         return TW_ERR_NO_MEMORY;
     for (int i = 0; i < e->nworkers; i++) {
         e->workers[i].engine = e;
-        e->workers[i].owed = e->owed + (size_t)i * owed_slots;
+        e->workers[i].requests = e->requests + (size_t)i * slots;
         e->workers[i].cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(e->server, e->workers[i].cq, NULL);
     }
@@ -1543,11 +1607,8 @@ tw_err tw_engine_start(tw_engine *e, int *bound_port, char *errbuf, size_t errle
     e->started = true;
     for (int i = 0; i < e->nworkers; i++) {
         struct worker *w = &e->workers[i];
-        for (size_t m = 0; m < e->nmethods; m++)
-            for (int r = 0; r < e->cfg.requests_per_method; r++)
-                call_request(e, w, &e->methods[m]);
-        for (int r = 0; r < UNKNOWN_METHOD_REQUESTS; r++)
-            call_request(e, w, NULL);
+        for (size_t m = 0; m <= e->nmethods; m++)
+            call_request(e, w, m < e->nmethods ? &e->methods[m] : NULL);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             snprintf(errbuf, errlen, "cannot start worker thread");
             return TW_ERR_INTERNAL;
@@ -1659,7 +1720,7 @@ void tw_engine_free(tw_engine *e)
     free(e->methods);
     free(e->services);
     free(e->workers);
-    free(e->owed);
+    free(e->requests);
     tw_request_rules_free(e->rules);
     tw_schema_free(e->schema);
     tw_rpc_metrics_free(e->metrics);

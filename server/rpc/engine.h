@@ -24,7 +24,7 @@ typedef struct tw_engine_config {
     const char *operator_socket; /* a Unix socket path also served, or NULL */
     int workers;                 /* completion-queue threads, at least 1 */
     size_t max_message_bytes;    /* larger requests get RESOURCE_EXHAUSTED */
-    int requests_per_method;     /* calls kept requested per method and worker */
+    int requests_per_method;     /* most calls kept requested per method and worker */
     size_t max_stream_backlog;   /* bytes a server stream may queue unread */
     /* Streaming calls open at once: in the whole server (each may hold a
      * file or a decoder: keep it below the open-file limit), and per

@@ -42,6 +42,15 @@ struct deferred {
     int ms;
 };
 
+/* A deferred echo's cancel hook: the engine must tell a handler that goes
+ * on after returning, although the close was not posted when it began. */
+static void echo_cancelled(tw_call *call, void *ctx)
+{
+    (void)call;
+    (void)ctx;
+    atomic_fetch_add(&cancel_hooks_run, 1);
+}
+
 static void *finish_later(void *arg)
 {
     struct deferred *d = arg;
@@ -70,6 +79,7 @@ static tw_err echo(tw_call *call, const ProtobufCMessage *request, ProtobufCMess
     }
     if (in->defer_ms > 0) {
         atomic_fetch_add(&echoes_deferred, 1);
+        tw_call_on_cancel(call, echo_cancelled, NULL);
         struct deferred *d = malloc(sizeof *d);
         *d = (struct deferred){call, in->defer_ms};
         pthread_t t;
@@ -438,18 +448,56 @@ END_TEST
 
 START_TEST(deadline_passes_while_handler_works)
 {
+    atomic_store(&cancel_hooks_run, 0);
     Twtest__V1__EchoRequest req = TWTEST__V1__ECHO_REQUEST__INIT;
     req.defer_ms = 800;
     rpc_result r;
     echo_call(&req, 100, NULL, &r);
     ck_assert_int_eq(r.status, GRPC_STATUS_DEADLINE_EXCEEDED);
     rpc_result_free(&r);
+    /* The handler that went on hears of it. */
+    for (int i = 0; i < 200 && atomic_load(&cancel_hooks_run) == 0; i++)
+        usleep(10 * 1000);
+    ck_assert_int_eq(atomic_load(&cancel_hooks_run), 1);
     /* The late finish must land on a live call: wait it out, then serve on. */
     usleep(900 * 1000);
     req.defer_ms = 0;
     echo_call(&req, 5000, NULL, &r);
     ck_assert_int_eq(r.status, GRPC_STATUS_OK);
     rpc_result_free(&r);
+}
+END_TEST
+
+struct background_echo {
+    int defer_ms;
+    rpc_result result;
+};
+
+static void *echo_in_background(void *arg)
+{
+    struct background_echo *b = arg;
+    Twtest__V1__EchoRequest req = TWTEST__V1__ECHO_REQUEST__INIT;
+    req.defer_ms = b->defer_ms;
+    echo_call(&req, 10000, NULL, &b->result);
+    return NULL;
+}
+
+/* More calls of one method at once than the engine keeps requested: those
+ * that find none waiting are queued, not refused or left to time out. */
+START_TEST(a_burst_past_the_requested_calls_is_served)
+{
+    enum { BURST = 24 };
+    struct background_echo calls[BURST];
+    pthread_t threads[BURST];
+    for (int i = 0; i < BURST; i++) {
+        calls[i] = (struct background_echo){.defer_ms = 200};
+        pthread_create(&threads[i], NULL, echo_in_background, &calls[i]);
+    }
+    for (int i = 0; i < BURST; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_int_eq(calls[i].result.status, GRPC_STATUS_OK);
+        rpc_result_free(&calls[i].result);
+    }
 }
 END_TEST
 
@@ -865,20 +913,6 @@ START_TEST(bidi_stream_answers_each_message)
 }
 END_TEST
 
-struct background_echo {
-    int defer_ms;
-    rpc_result result;
-};
-
-static void *echo_in_background(void *arg)
-{
-    struct background_echo *b = arg;
-    Twtest__V1__EchoRequest req = TWTEST__V1__ECHO_REQUEST__INIT;
-    req.defer_ms = b->defer_ms;
-    echo_call(&req, 10000, NULL, &b->result);
-    return NULL;
-}
-
 START_TEST(shutdown_lets_calls_in_flight_finish)
 {
     struct background_echo b = {.defer_ms = 300};
@@ -989,6 +1023,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(calls, errors_carry_google_rpc_status);
     tcase_add_test(calls, deferred_call_finishes_from_another_thread);
     tcase_add_test(calls, deadline_passes_while_handler_works);
+    tcase_add_test(calls, a_burst_past_the_requested_calls_is_served);
     tcase_add_test(calls, unknown_method_is_unimplemented);
     tcase_add_test(calls, garbage_and_oversized_requests_are_refused);
     tcase_add_test(calls, guarded_method_needs_the_gate);

@@ -309,9 +309,9 @@ START_TEST(unary_call_survives_every_allocation_failing)
 END_TEST
 
 /* The first allocation of an arriving call is the request that replaces it
- * (the engine keeps requests_per_method calls requested per method and
- * worker, here 2). Failing it more times than that must not leave the
- * method without a request: its next call would wait for its deadline. */
+ * (an idle method has one call requested per worker). Failing it more times
+ * than that must not leave the method without a request: its next call
+ * would wait for its deadline. */
 START_TEST(a_failed_replacement_request_is_made_later)
 {
     start_engine();
