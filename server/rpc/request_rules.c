@@ -193,13 +193,31 @@ struct walk {
     char path[PATH_MAX_BYTES];
 };
 
-/* Appends ".name" or "name[index]" at path[at]; returns the new length. */
+/* Appends len bytes of text at path[at], cut where the path is full;
+ * returns the new length. */
+static size_t path_append(struct walk *w, size_t at, const char *text, size_t len)
+{
+    size_t room = sizeof w->path - 1 - at;
+    if (len > room)
+        len = room;
+    memcpy(w->path + at, text, len);
+    w->path[at + len] = '\0';
+    return at + len;
+}
+
+/* Appends ".name" or "name[index]" at path[at]; returns the new length.
+ * Every string field of every request passes here, so no printf for names. */
 static size_t path_push(struct walk *w, size_t at, const char *name, long index)
 {
-    size_t room = sizeof w->path - at;
-    int n = index >= 0 ? snprintf(w->path + at, room, "%s%s[%ld]", at ? "." : "", name, index)
-                       : snprintf(w->path + at, room, "%s%s", at ? "." : "", name);
-    return n < 0 || (size_t)n >= room ? sizeof w->path - 1 : at + (size_t)n;
+    if (at > 0)
+        at = path_append(w, at, ".", 1);
+    at = path_append(w, at, name, strlen(name));
+    if (index >= 0) {
+        char item[24];
+        int n = snprintf(item, sizeof item, "[%ld]", index);
+        at = path_append(w, at, item, (size_t)n);
+    }
+    return at;
 }
 
 /* Items of a packed repeated scalar field in len bytes. */

@@ -97,7 +97,9 @@ START_TEST(bad_text_is_refused)
                          "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5",
                          "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5bb",
                          "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5g",
-                         "0190a1b2+c3d4-7e5f-8a9b-0c1d2e3f4a5b"};
+                         "0190a1b2+c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+                         "0190a1b2-c3d4-7e5f-8a9b0-c1d2e3f4a5b",
+                         "0190a1b2c3d47e5f8a9b0c1d2e3f4a5b0190"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(!tw_id_parse(bad[i], &out), "accepted '%s'", bad[i]);
     ck_assert(!tw_id_parse(NULL, &out));

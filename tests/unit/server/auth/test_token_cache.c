@@ -110,6 +110,18 @@ START_TEST(a_changed_token_is_verified_not_matched)
     forged[strlen(forged) - 1] = '\0';
     ck_assert_int_eq(verify_at(forged, NOW, &claims), TW_ERR_AUTH_INVALID_TOKEN);
     free(forged);
+    /* One byte changed ahead of the signature's tail, which picks the slot:
+     * the same slot and length, so only the compare tells them apart,
+     * wherever the byte falls in its eight-byte word. */
+    size_t len = strlen(token);
+    size_t places[] = {0, 9, len / 2, len - 17};
+    for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+        forged = strdup(token);
+        forged[places[i]] = forged[places[i]] == 'A' ? 'B' : 'A';
+        ck_assert_msg(verify_at(forged, NOW, &claims) == TW_ERR_AUTH_INVALID_TOKEN,
+                      "byte %zu changed, token still matched", places[i]);
+        free(forged);
+    }
     free(token);
 }
 END_TEST
