@@ -60,7 +60,8 @@ void tw_arena_free(tw_arena *arena)
     free(arena);
 }
 
-void *tw_arena_alloc(tw_arena *arena, size_t size)
+/* size bytes aligned for any type, as they were left. */
+static void *arena_take(tw_arena *arena, size_t size)
 {
     size_t rounded = (size + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
     if (rounded < size)
@@ -82,16 +83,33 @@ void *tw_arena_alloc(tw_arena *arena, size_t size)
     void *p = b->data + b->used;
     b->used += rounded;
     arena->used_total += rounded;
-    memset(p, 0, size);
     return p;
+}
+
+void *tw_arena_alloc(tw_arena *arena, size_t size)
+{
+    void *p = arena_take(arena, size);
+    if (p != NULL)
+        memset(p, 0, size);
+    return p;
+}
+
+void *tw_arena_memdup(tw_arena *arena, const void *src, size_t len)
+{
+    void *copy = arena_take(arena, len);
+    if (copy != NULL && len > 0)
+        memcpy(copy, src, len);
+    return copy;
 }
 
 char *tw_arena_strndup(tw_arena *arena, const char *s, size_t n)
 {
     size_t len = strnlen(s, n);
-    char *copy = tw_arena_alloc(arena, len + 1);
-    if (copy != NULL)
+    char *copy = arena_take(arena, len + 1);
+    if (copy != NULL) {
         memcpy(copy, s, len);
+        copy[len] = '\0';
+    }
     return copy;
 }
 

@@ -21,6 +21,10 @@ void tw_arena_free(tw_arena *arena);
 /* size bytes aligned for any type, zeroed; NULL when out of memory. */
 void *tw_arena_alloc(tw_arena *arena, size_t size);
 
+/* A copy of len bytes at src (not zeroed first: every byte is written);
+ * NULL when out of memory. */
+void *tw_arena_memdup(tw_arena *arena, const void *src, size_t len);
+
 /* A copy of the NUL-terminated s (or of its first n bytes, always terminated). */
 char *tw_arena_strdup(tw_arena *arena, const char *s);
 char *tw_arena_strndup(tw_arena *arena, const char *s, size_t n);

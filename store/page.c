@@ -131,9 +131,8 @@ tw_err tw_store_page_token_read(const tw_store *s, const tw_id *user, const void
 tw_err tw_store_page_cursor(tw_arena *arena, const uint8_t *last, size_t len, uint8_t **next,
                             size_t *next_len)
 {
-    if ((*next = tw_arena_alloc(arena, len)) == NULL)
+    if ((*next = tw_arena_memdup(arena, last, len)) == NULL)
         return TW_ERR_NO_MEMORY;
-    memcpy(*next, last, len);
     *next_len = len;
     return TW_OK;
 }

@@ -439,9 +439,7 @@ tw_err tw_store_get_bytes(tw_store *s, const tw_key *k, tw_arena *arena, const u
     tw_err err = get_pinned(s, k, &f, &ps, &rerr);
     if (err || (err = pinned_bytes(f, ps, rerr, &stored, len)))
         return err;
-    uint8_t *copy = tw_arena_alloc(arena, *len ? *len : 1);
-    if (copy != NULL)
-        memcpy(copy, stored, *len);
+    uint8_t *copy = tw_arena_memdup(arena, stored, *len);
     rocksdb_pinnableslice_destroy(ps);
     *bytes = copy;
     return copy ? TW_OK : TW_ERR_NO_MEMORY;

@@ -2,7 +2,9 @@
 #include "task_list.h"
 
 #include "task_fields.h"
+#include "tw_page.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define I64_FLIP UINT64_C(0x8000000000000000)
@@ -22,7 +24,6 @@ struct stream {
 
 struct plan {
     tw_kf family;
-    struct stream streams[TW_TASK_STATUS_COUNT];
     size_t nstreams;
     bool reverse;
     /* Filters checked on each task read (those the index does not hold);
@@ -36,6 +37,9 @@ struct plan {
     bool due_from_set, due_to_set;
     int64_t due_from, due_to;
     int recurrence; /* -1 either, 0 one-off only, 1 recurring only */
+    /* Last and not zeroed (4 KiB of key buffers): add_stream sets what is
+     * read before a stream's first entry. */
+    struct stream streams[TW_TASK_STATUS_COUNT];
 };
 
 static void put_i64(uint8_t *p, int64_t v)
@@ -60,10 +64,21 @@ static int tail_cmp(const struct stream *a, const struct stream *b)
     return c ? c : (a->tail_len > b->tail_len) - (a->tail_len < b->tail_len);
 }
 
+/* A new stream over the family's keys of user. */
+static struct stream *add_stream(struct plan *p, const tw_id *user)
+{
+    struct stream *st = &p->streams[p->nstreams++];
+    st->it = NULL;
+    st->valid = false;
+    tw_key_init(&st->prefix, p->family);
+    tw_key_id(&st->prefix, user);
+    return st;
+}
+
 /* Builds the streams and the filters left to check from the request. */
 static void plan_request(struct plan *p, const tw_id *user, const Tw__V1__ListTasksRequest *req)
 {
-    memset(p, 0, sizeof *p);
+    memset(p, 0, offsetof(struct plan, streams));
     p->reverse = req->descending;
     for (size_t i = 0; i < req->n_statuses; i++)
         p->statuses[req->statuses[i]] = true;
@@ -105,9 +120,7 @@ static void plan_request(struct plan *p, const tw_id *user, const Tw__V1__ListTa
                         (p->check_due && (p->due_from_set || p->due_to_set)) || p->recurrence >= 0;
 
     if (!by_status) {
-        struct stream *st = &p->streams[p->nstreams++];
-        tw_key_init(&st->prefix, p->family);
-        tw_key_id(&st->prefix, user);
+        struct stream *st = add_stream(p, user);
         if (p->family == TW_KF_TASK_BY_LABEL)
             tw_key_str(&st->prefix, p->label);
         return;
@@ -115,9 +128,7 @@ static void plan_request(struct plan *p, const tw_id *user, const Tw__V1__ListTa
     for (uint32_t status = 1; status <= TW_TASK_STATUS_COUNT; status++) {
         if (req->n_statuses > 0 && !p->statuses[status])
             continue;
-        struct stream *st = &p->streams[p->nstreams++];
-        tw_key_init(&st->prefix, p->family);
-        tw_key_id(&st->prefix, user);
+        struct stream *st = add_stream(p, user);
         if (p->family == TW_KF_TASK_BY_PARENT) {
             static const tw_id top;
             tw_key_id(&st->prefix, p->parent_set ? &p->parent : &top);
@@ -278,11 +289,8 @@ static tw_err read_entry(struct plan *p, struct stream *st, tw_store *s, const t
         return err;
     }
     /* A scan's value lives until the stream moves: keep the task's bytes. */
-    uint8_t *copy = tw_arena_alloc(arena, task->len);
-    if (copy == NULL)
+    if ((task->prefixed = tw_arena_memdup(arena, task->prefixed, task->len)) == NULL)
         return TW_ERR_NO_MEMORY;
-    memcpy(copy, task->prefixed, task->len);
-    task->prefixed = copy;
     *listed = true;
     return TW_OK;
 }
@@ -294,9 +302,10 @@ tw_err tw_task_list(tw_store *s, const tw_id *user, const Tw__V1__ListTasksReque
     *count = 0;
     *next = NULL;
     *next_len = 0;
-    struct plan *p = tw_arena_alloc(arena, sizeof *p);
-    if (p == NULL || (*tasks = tw_arena_alloc(arena, (page_size + 1) * sizeof **tasks)) == NULL)
+    if ((*tasks = tw_arena_alloc(arena, (page_size + 1) * sizeof **tasks)) == NULL)
         return TW_ERR_NO_MEMORY;
+    struct plan plan;
+    struct plan *p = &plan;
     plan_request(p, user, req);
     tw_err err = open_streams(p, s, cursor, cursor_len, arena);
     size_t scanned = 0;
@@ -315,14 +324,8 @@ tw_err tw_task_list(tw_store *s, const tw_id *user, const Tw__V1__ListTasksReque
         if (err == TW_OK)
             err = advance(p, st, arena);
     }
-    if (err == TW_OK && last_len > 0 && next_stream(p) != NULL) {
-        if ((*next = tw_arena_alloc(arena, last_len)) == NULL)
-            err = TW_ERR_NO_MEMORY;
-        else {
-            memcpy(*next, last, last_len);
-            *next_len = last_len;
-        }
-    }
+    if (err == TW_OK && last_len > 0 && next_stream(p) != NULL)
+        err = tw_store_page_cursor(arena, last, last_len, next, next_len);
     for (size_t i = 0; i < p->nstreams; i++) {
         tw_err close_err = tw_store_iter_close(p->streams[i].it);
         err = err ? err : close_err;

@@ -44,6 +44,18 @@ START_TEST(strings_are_copied)
 }
 END_TEST
 
+START_TEST(bytes_are_copied_nuls_and_all)
+{
+    tw_arena *a = tw_arena_new(0);
+    const uint8_t bytes[] = {1, 0, 2, 0, 0, 3};
+    uint8_t *copy = tw_arena_memdup(a, bytes, sizeof bytes);
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_mem_eq(copy, bytes, sizeof bytes);
+    ck_assert_ptr_nonnull(tw_arena_memdup(a, bytes, 0));
+    tw_arena_free(a);
+}
+END_TEST
+
 Suite *tw_test_suite(void)
 {
     Suite *s = suite_create("tw_arena");
@@ -51,6 +63,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, allocations_are_aligned_and_zeroed);
     tcase_add_test(tc, large_allocations_get_their_own_block);
     tcase_add_test(tc, strings_are_copied);
+    tcase_add_test(tc, bytes_are_copied_nuls_and_all);
     suite_add_tcase(s, tc);
     return s;
 }
