@@ -13,12 +13,12 @@
  * never delivers a status without it). A call is freed when its handler has
  * finished it and every batch it started has completed.
  *
- * Cancellation. RECV_CLOSE_ON_SERVER reports the client's cancel. A handler
- * that finishes on the queue's thread cannot hear of a cancel before it
- * returns (that thread would deliver it), so its close rides in the status
- * batch: one batch and one completion per call instead of two. A handler
- * that goes on elsewhere (the write pool, a stream) gets its close posted
- * as soon as it returns TW_DEFERRED.
+ * Cancellation. RECV_CLOSE_ON_SERVER reports the client's cancel. It is
+ * posted on its own only when someone must hear of a cancel before the
+ * call ends: a stream (as soon as its handler returns TW_DEFERRED), or a
+ * handler that set a cancel hook. Otherwise it rides in the status batch,
+ * which still tells the call's outcome: one batch and one completion per
+ * unary call instead of two.
  *
  * Memory. Each call has an arena for its request, response and handler
  * scratch; messages of client streams are decoded one at a time with malloc
@@ -644,6 +644,18 @@ void tw_call_on_drain(tw_call *c, void (*fn)(tw_call *call, void *ctx), void *ct
 
 /* ---- cancellation ------------------------------------------------------------ */
 
+/* Posts the call's close unless it is in flight or rides with the status
+ * that has gone out; the lock must be held. */
+static void listen_for_cancel_locked(tw_call *c)
+{
+    if (c->close_posted || c->status_started)
+        return;
+    grpc_op close;
+    memset(&close, 0, sizeof close);
+    add_close(c, &close);
+    start_batch_locked(c, &close, 1, OP_CLOSE);
+}
+
 void tw_call_on_cancel(tw_call *c, void (*fn)(tw_call *call, void *ctx), void *ctx)
 {
     pthread_mutex_lock(&c->lock);
@@ -653,6 +665,7 @@ void tw_call_on_cancel(tw_call *c, void (*fn)(tw_call *call, void *ctx), void *c
     else {
         c->cancel_fn = fn;
         c->cancel_ctx = ctx;
+        listen_for_cancel_locked(c);
     }
     pthread_mutex_unlock(&c->lock);
     if (now)
@@ -912,21 +925,6 @@ static void on_recv(tw_call *c, bool success)
     batch_done(c);
 }
 
-/* Posts the close of a call whose handler goes on elsewhere, unless its
- * status (and the close with it) has gone out already. The arrival's batch
- * still holds the call, so the handler cannot have freed it. */
-static void listen_for_cancel(tw_call *c)
-{
-    pthread_mutex_lock(&c->lock);
-    if (!c->close_posted && !c->status_started) {
-        grpc_op close;
-        memset(&close, 0, sizeof close);
-        add_close(c, &close);
-        start_batch_locked(c, &close, 1, OP_CLOSE);
-    }
-    pthread_mutex_unlock(&c->lock);
-}
-
 static void call_arrived(tw_call *c)
 {
     tw_engine *e = c->engine;
@@ -963,8 +961,13 @@ static void call_arrived(tw_call *c)
         err = take_stream(c);
     if (err == TW_OK)
         err = dispatch(c);
-    if (err == TW_DEFERRED)
-        listen_for_cancel(c);
+    if (err == TW_DEFERRED && c->entry->method->kind != TW_UNARY) {
+        /* The arrival's batch still holds the call: its handler cannot
+         * have freed it. */
+        pthread_mutex_lock(&c->lock);
+        listen_for_cancel_locked(c);
+        pthread_mutex_unlock(&c->lock);
+    }
     handler_returned(c, err);
 }
 
