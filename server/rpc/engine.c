@@ -57,6 +57,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* tw_err.h numbers statuses itself so that it needs no gRPC header. */
@@ -80,9 +81,11 @@ struct user_streams {
     int open[2]; /* [0] client streams (uploads), [1] server streams (watches) */
 };
 
-/* How long shutdown waits for handlers to release cancelled calls. */
-#define RELEASE_WAIT_MS 10000
-#define REQUEST_ID_MAX  TW_REQUEST_ID_MAX
+/* How long shutdown waits for handlers to release cancelled calls, and
+ * how often it looks. */
+#define RELEASE_WAIT_MS  10000
+#define SHUTDOWN_POLL_MS 5
+#define REQUEST_ID_MAX   TW_REQUEST_ID_MAX
 /* A client's deadline timer fires before ours (its deadline is earlier by
  * the time the request took to arrive, more under load) and it then cancels:
  * a cancel this close to our deadline is the deadline passing. */
@@ -144,10 +147,10 @@ struct tw_engine {
 
     /* Calls requested but not arrived, and calls arrived but not freed;
      * shutdown waits for both to reach zero. */
-    pthread_mutex_t count_lock;
-    pthread_cond_t count_zero;
-    int pending_requests;
-    int live_calls;
+    /* For shutdown's wait, which polls them: atomics, so that calls on
+     * different threads share no lock to count themselves. */
+    atomic_int pending_requests;
+    atomic_int live_calls;
 
     /* Streaming calls open, in all and per account (take_stream). */
     pthread_mutex_t streams_lock;
@@ -290,15 +293,6 @@ static bool slice_equals(grpc_slice slice, const char *s)
 {
     size_t len = strlen(s);
     return GRPC_SLICE_LENGTH(slice) == len && memcmp(GRPC_SLICE_START_PTR(slice), s, len) == 0;
-}
-
-static void count_change(tw_engine *e, int *counter, int delta)
-{
-    pthread_mutex_lock(&e->count_lock);
-    *counter += delta;
-    if (e->pending_requests == 0 && e->live_calls == 0)
-        pthread_cond_broadcast(&e->count_zero);
-    pthread_mutex_unlock(&e->count_lock);
 }
 
 /* Packs a message into a byte buffer gRPC can send; NULL when out of memory. */
@@ -931,7 +925,7 @@ static void call_arrived(tw_call *c)
     c->started = true;
     c->start_ns = tw_mono_ns();
     c->peer = grpc_call_get_peer(c->call);
-    count_change(e, &e->live_calls, +1);
+    atomic_fetch_add(&e->live_calls, 1);
     tw_rpc_metrics_call_started(e->metrics, method_number(c));
     if (!atomic_load(&e->shutting_down))
         replace_request(e, c->worker, c->entry);
@@ -973,7 +967,7 @@ static void call_arrived(tw_call *c)
 
 static void on_new(tw_call *c, bool success)
 {
-    count_change(c->engine, &c->engine->pending_requests, -1);
+    atomic_fetch_sub(&c->engine->pending_requests, 1);
     c->worker->requests[method_number(c)].waiting--;
     if (success)
         call_arrived(c);
@@ -1015,7 +1009,7 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
     pthread_mutex_init(&c->lock, NULL);
     grpc_metadata_array_init(&c->request_md);
     c->batches = 1; /* the request itself */
-    count_change(e, &e->pending_requests, +1);
+    atomic_fetch_add(&e->pending_requests, 1);
 
     grpc_call_error rc;
     if (entry == NULL) {
@@ -1031,7 +1025,7 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
     }
     if (rc != GRPC_CALL_OK) {
         tw_logf(TW_LOG_ERROR, "requesting a call failed: %d", (int)rc);
-        count_change(e, &e->pending_requests, -1);
+        atomic_fetch_sub(&e->pending_requests, 1);
         call_release(c);
         return;
     }
@@ -1126,7 +1120,7 @@ static void call_release(tw_call *c)
     pthread_mutex_destroy(&c->lock);
     free(c);
     if (was_live)
-        count_change(e, &e->live_calls, -1);
+        atomic_fetch_sub(&e->live_calls, 1);
 }
 
 /* ---- the call API for handlers ---------------------------------------------- */
@@ -1338,7 +1332,6 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
         e->operator_socket = strdup(cfg->operator_socket);
         e->cfg.operator_socket = e->operator_socket;
     }
-    pthread_mutex_init(&e->count_lock, NULL);
     pthread_mutex_init(&e->streams_lock, NULL);
     if (e->cfg.max_streams <= 0) {
         struct rlimit files;
@@ -1347,11 +1340,6 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
                            : STREAMS_DEFAULT_MAX;
         e->cfg.max_streams = share < STREAMS_DEFAULT_MAX ? (int)share : STREAMS_DEFAULT_MAX;
     }
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->count_zero, &attr);
-    pthread_condattr_destroy(&attr);
     if (e->cfg.descriptor_set == NULL) {
         e->cfg.descriptor_set = tw_descriptor_set;
         e->cfg.descriptor_set_size = tw_descriptor_set_size;
@@ -1655,17 +1643,18 @@ void tw_engine_each_method(const tw_engine *e,
 }
 
 /* Waits until no call is live (and, when requests_too, no request is
- * pending), up to ms. */
+ * pending), up to ms, looking every SHUTDOWN_POLL_MS. */
 static bool wait_for_calls(tw_engine *e, int ms, bool requests_too)
 {
-    struct timespec until = tw_mono_deadline(ms);
-    pthread_mutex_lock(&e->count_lock);
-    int rc = 0;
-    while ((e->live_calls > 0 || (requests_too && e->pending_requests > 0)) && rc == 0)
-        rc = pthread_cond_timedwait(&e->count_zero, &e->count_lock, &until);
-    bool done = e->live_calls == 0 && (!requests_too || e->pending_requests == 0);
-    pthread_mutex_unlock(&e->count_lock);
-    return done;
+    int64_t until_ns = tw_mono_ns() + (int64_t)ms * 1000000;
+    for (;;) {
+        bool done = atomic_load(&e->live_calls) == 0 &&
+                    (!requests_too || atomic_load(&e->pending_requests) == 0);
+        if (done || tw_mono_ns() >= until_ns)
+            return done;
+        struct timespec pause = {0, SHUTDOWN_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 void tw_engine_shutdown(tw_engine *e, int grace_ms)
@@ -1688,7 +1677,8 @@ void tw_engine_shutdown(tw_engine *e, int grace_ms)
     grpc_completion_queue_pluck(e->shutdown_cq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
                                 NULL);
     if (!wait_for_calls(e, RELEASE_WAIT_MS, true))
-        tw_logf(TW_LOG_ERROR, "shutdown: %d calls were never released", e->live_calls);
+        tw_logf(TW_LOG_ERROR, "shutdown: %d calls were never released",
+                atomic_load(&e->live_calls));
 }
 
 void tw_engine_free(tw_engine *e)
@@ -1726,9 +1716,7 @@ void tw_engine_free(tw_engine *e)
     tw_request_rules_free(e->rules);
     tw_schema_free(e->schema);
     tw_rpc_metrics_free(e->metrics);
-    pthread_mutex_destroy(&e->count_lock);
     pthread_mutex_destroy(&e->streams_lock);
-    pthread_cond_destroy(&e->count_zero);
     free(e->listen);
     free(e->operator_socket);
     free(e);
