@@ -7,11 +7,12 @@
  * tw_call_send / tw_call_finish / tw_call_on_cancel, under the call's lock.
  *
  * A call's life. Each registered method keeps calls requested on every
- * queue (replace_request says how many); when one arrives it is replaced at
- * once. The engine admits the call (deadline, gate), decodes the request and runs the
- * handler. The status always goes out with initial metadata (core 1.51
- * never delivers a status without it). A call is freed when its handler has
- * finished it and every batch it started has completed.
+ * queue (replace_request says how many); when one arrives it is replaced
+ * at once. The engine admits the call (deadline, gate), decodes the
+ * request and runs the handler. The status always goes out with initial
+ * metadata (core 1.51 never delivers a status without it). A call is freed
+ * when its handler has finished it and every batch it started has
+ * completed.
  *
  * Cancellation. RECV_CLOSE_ON_SERVER reports the client's cancel. It is
  * posted on its own only when someone must hear of a cancel before the
@@ -146,9 +147,9 @@ struct tw_engine {
     tw_rpc_metrics *metrics; /* calls by method, code and latency (metrics.h) */
 
     /* Calls requested but not arrived, and calls arrived but not freed;
-     * shutdown waits for both to reach zero. */
-    /* For shutdown's wait, which polls them: atomics, so that calls on
-     * different threads share no lock to count themselves. */
+     * shutdown waits for both to reach zero, looking every
+     * SHUTDOWN_POLL_MS. Atomics, so that calls on different threads share
+     * no lock to count themselves. */
     atomic_int pending_requests;
     atomic_int live_calls;
 
