@@ -42,38 +42,17 @@ command -v callgrind_control >/dev/null || { echo "bench/tasks/instructions.sh: 
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tw-instructions.XXXXXX")
 data=$work/data
-pid=
+log=$work/twd.log
+twd_args=${TW_BENCH_TWD_ARGS:-}
+start_seconds=120 # twd under callgrind starts slowly
+. "$here/twd.sh"
 cleanup() {
-    [ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+    stop_twd
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-start_twd() { # start_twd [wrapper...]: twd on a free port, waited for
-    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    address=127.0.0.1:$port
-    # shellcheck disable=SC2086 # TW_BENCH_TWD_ARGS is a list of arguments
-    TW_API_CALLS_PER_HOUR=100000000 TW_API_WRITE_CALLS_PER_HOUR=100000000 TW_PLAN_LIMITS=count \
-        "$@" "$twd" serve --listen "$address" --data-dir "$data" ${TW_BENCH_TWD_ARGS:-} \
-        >>"$work/twd.log" 2>&1 &
-    pid=$!
-    tries=0
-    until "$loadgen" -c 1 -m 1 -d 200ms --connect-timeout 500ms "$address" \
-            /grpc.health.v1.Health/Check 2>/dev/null | grep -q '"OK":'; do
-        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$work/twd.log" >&2; exit 1; }
-        tries=$((tries + 1))
-        [ "$tries" -lt 600 ] || { echo "twd did not start" >&2; exit 1; }
-        sleep 0.2
-    done
-}
-
-stop_twd() {
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=
-}
 
 # The store: one user with 1,000 tasks, seeded while twd is stopped.
 mkdir -p "$data"

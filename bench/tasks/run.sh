@@ -41,21 +41,8 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/tw-task-bench.XXXXXX")
 data=$work/data
 log=$work/twd.log
-pid=
-address=
+. "$here/twd.sh"
 
-stop_twd() {
-    [ -n "$pid" ] || return 0
-    kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    tenths=0
-    while kill -0 "$pid" 2>/dev/null && [ "$tenths" -lt 300 ]; do
-        sleep 0.1
-        tenths=$((tenths + 1))
-    done
-    kill -KILL "-$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=
-}
 cleanup() {
     stop_twd
     rm -rf "$work"
@@ -63,22 +50,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-start_twd() {
-    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    address=127.0.0.1:$port
-    TW_API_CALLS_PER_HOUR=100000000 TW_API_WRITE_CALLS_PER_HOUR=100000000 TW_PLAN_LIMITS=count \
-        setsid "$twd" serve --listen "$address" --data-dir "$data" >>"$log" 2>&1 &
-    pid=$!
-    attempt=0
-    until "$loadgen" -c 1 -m 1 -d 100ms --connect-timeout 200ms "$address" \
-            /grpc.health.v1.Health/Check 2>/dev/null | grep -q '"OK":'; do
-        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; exit 1; }
-        attempt=$((attempt + 1))
-        [ "$attempt" -lt 100 ] || { echo "twd did not start" >&2; tail -n 20 "$log" >&2; exit 1; }
-        sleep 0.1
-    done
-}
 
 request() { # request NAME METHOD JSON: a request file for tw-loadgen
     "$here/../json2pb" "$schema" "$2" "$3" >"$work/$1.pb"
