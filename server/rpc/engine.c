@@ -1040,8 +1040,9 @@ static void call_request(tw_engine *e, struct worker *w, const struct method_ent
  * requests_per_method waiting; a call that finds none waiting is queued by
  * gRPC until the next request, not refused. Idle methods stay at one
  * because Debian's libgrpc (built with its debug checks) searches a list of
- * every operation outstanding on a queue at each completion: a hundred
- * methods with eight calls each made that search a tenth of a GetTask.
+ * every operation outstanding on a queue at each completion: ~120
+ * methods with eight calls each made that search 8 % of a GetTask's
+ * instructions.
  */
 static void replace_request(tw_engine *e, struct worker *w, const struct method_entry *entry)
 {
