@@ -23,12 +23,14 @@ static const struct cf_row cf_rows[TW_CF__COUNT] = {
 #undef TW_CF_ROW
 };
 
-#define OWNERSHIP_OWNED        true
-#define OWNERSHIP_OWNED_CACHED true
-#define OWNERSHIP_SHARED       false
-#define CACHING_OWNED          false
-#define CACHING_OWNED_CACHED   true
-#define CACHING_SHARED         false
+#define OWNERSHIP_OWNED         true
+#define OWNERSHIP_OWNED_CACHED  true
+#define OWNERSHIP_SHARED        false
+#define OWNERSHIP_SHARED_CACHED false
+#define CACHING_OWNED           false
+#define CACHING_OWNED_CACHED    true
+#define CACHING_SHARED          false
+#define CACHING_SHARED_CACHED   true
 /* clang-format off */
 #define P(type, part_name) {TW_KP_##type, #part_name}
 /* clang-format on */

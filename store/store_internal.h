@@ -19,9 +19,11 @@
 /* Locks serialising change-log commits, one per group of users (by the
  * random last byte of the id): a power of two up to 256. */
 #define STORE_LOG_LOCKS 256
-/* Write epochs (tw_store_epoch): users share them by a hash of their id. */
-#define STORE_EPOCHS      4096
-#define STORE_EPOCH_WORDS (STORE_EPOCHS / 64)
+/* Write epochs (tw_store_epoch): users share them by a hash of their id;
+ * the one after theirs is the shared records'. */
+#define STORE_EPOCHS       4096
+#define STORE_SHARED_EPOCH STORE_EPOCHS
+#define STORE_EPOCH_WORDS  (STORE_EPOCHS / 64 + 1)
 
 /* A hint held in memory (store/hint.c). */
 #define STORE_HINT_WAYS     8
@@ -66,8 +68,8 @@ struct tw_store {
     pthread_mutex_t log_locks[STORE_LOG_LOCKS];
     /* Hints (tw_hint.h, store/hint.c), a set per log lock. */
     struct store_hint_set hints[STORE_LOG_LOCKS];
-    /* Write epochs of OWNED_CACHED families (tw_store_epoch, store/txn.c). */
-    _Atomic uint64_t epochs[STORE_EPOCHS];
+    /* Write epochs of cached families (tw_store_epoch, store/txn.c). */
+    _Atomic uint64_t epochs[STORE_EPOCHS + 1];
 
     /* Group commit (TW_DURABLE): commits write the WAL without syncing it
      * and take a ticket; one sync of the WAL makes every commit before it

@@ -15,6 +15,9 @@
  *  - OWNED_CACHED families are OWNED families whose records readers keep in
  *    memory: every commit that writes one advances its owner's write epoch
  *    (tw_store_epoch), which tells those readers what they kept is stale;
+ *    SHARED_CACHED families are SHARED ones read the same way, and their
+ *    writes advance the one shared epoch: keep them to records that change
+ *    seldom (plans), as every write makes every reader read again;
  *  - prefixes are unique and never 0x00 or 0xff;
  *  - MSG families name their protobuf-c descriptor, others name NULL;
  *  - a row is never reused for another meaning: retire it, keep the prefix.
@@ -51,7 +54,7 @@
     XX(JOBS, "jobs", false)
 
 /*
- * XX(name, column family, prefix, SHARED, OWNED or OWNED_CACHED, value type,
+ * XX(name, column family, prefix, SHARED, SHARED_CACHED, OWNED or OWNED_CACHED, value type,
  *    descriptor, parts...)  with each part P(type, name), type one of ID U64
  *    I64 U32 STR.
  */
@@ -163,7 +166,7 @@
     /* who crossed an alert threshold by (day or hour, user, kind); student verifications and */   \
     /* the review queue by (status, submission); Stripe's events by id and by receipt time; */     \
     /* live subscriptions by plan, for moving them to a new price at renewal. */                   \
-    XX(BILLING_PLAN, DATA, 0xA0, SHARED, MSG, &tw__store__v1__plan_record__descriptor,             \
+    XX(BILLING_PLAN, DATA, 0xA0, SHARED_CACHED, MSG, &tw__store__v1__plan_record__descriptor,      \
        P(STR, plan))                                                                               \
     XX(BILLING_ACCOUNT, DATA, 0xA1, OWNED, MSG,                                                    \
        &tw__store__v1__billing_account_record__descriptor, P(ID, user))                            \
@@ -174,9 +177,9 @@
        P(STR, payment))                                                                            \
     XX(BILLING_PAYMENT_METHOD, DATA, 0xA5, OWNED, MSG,                                             \
        &tw__store__v1__payment_method_record__descriptor, P(ID, user), P(STR, payment_method))     \
-    XX(BILLING_ENTITLEMENT, DATA, 0xA6, OWNED, MSG,                                                \
+    XX(BILLING_ENTITLEMENT, DATA, 0xA6, OWNED_CACHED, MSG,                                         \
        &tw__store__v1__entitlement_record__descriptor, P(ID, user))                                \
-    XX(BILLING_USAGE, COUNTERS, 0xA7, OWNED, U64, NULL, P(ID, user), P(U32, resource),             \
+    XX(BILLING_USAGE, COUNTERS, 0xA7, OWNED_CACHED, U64, NULL, P(ID, user), P(U32, resource),      \
        P(I64, period_start_ms))                                                                    \
     XX(BILLING_ALERT, INDEX, 0xA8, SHARED, NONE, NULL, P(I64, time_ms), P(ID, user), P(STR, kind)) \
     XX(BILLING_STUDENT, DATA, 0xA9, OWNED, MSG,                                                    \
@@ -232,7 +235,7 @@ typedef struct tw_key_family {
     tw_cf cf;
     uint8_t prefix;
     bool owned;  /* parts[0] is the owning user's id */
-    bool cached; /* OWNED_CACHED: writes advance the owner's epoch */
+    bool cached; /* OWNED_CACHED or SHARED_CACHED: writes advance an epoch */
     tw_val value;
     const ProtobufCMessageDescriptor *descriptor; /* TW_VAL_MSG only */
     uint8_t nparts;

@@ -151,14 +151,16 @@ void tw_store_iter_bytes(const tw_store_iter *it, const uint8_t **bytes, size_t 
 tw_err tw_store_iter_close(tw_store_iter *it);
 
 /*
- * Write epochs, for readers that keep records of an OWNED_CACHED family
- * (tw_keyspace.h) in memory. A user's epoch advances with every commit that
- * writes such a record of the user, once the write is visible and before
- * the commit returns. A reader notes the epoch before it reads the store and
- * trusts what it kept only while the epoch is the same: after a commit that
- * changed the record returns, no reader is answered from memory with what
- * it replaced. Users share epochs (a fixed table), so another user's writes
- * can advance one too: a needless read, never a stale answer.
+ * Write epochs, for readers that keep records of an OWNED_CACHED or
+ * SHARED_CACHED family (tw_keyspace.h) in memory. A user's epoch advances
+ * with every commit that writes such a record of the user, the shared
+ * epoch (user NULL) with every commit that writes a shared one, once the
+ * write is visible and before the commit returns. A reader notes the epoch
+ * before it reads the store and trusts what it kept only while the epoch is
+ * the same: after a commit that changed the record returns, no reader is
+ * answered from memory with what it replaced. Users share epochs (a fixed
+ * table), so another user's writes can advance one too: a needless read,
+ * never a stale answer.
  */
 uint64_t tw_store_epoch(tw_store *s, const tw_id *user);
 

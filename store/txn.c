@@ -22,10 +22,11 @@
  * out cursors) and the commit listener (Watch) hears of a commit once it is
  * durable.
  *
- * Write epochs. A write of an OWNED_CACHED family marks its owner's epoch;
- * a commit advances the marked epochs right after RocksDB's commit, so the
- * write is visible before the epoch moves and the epoch moves before the
- * commit returns (tw_store_epoch).
+ * Write epochs. A write of an OWNED_CACHED family marks its owner's epoch,
+ * one of a SHARED_CACHED family the shared epoch; a commit advances the
+ * marked epochs right after RocksDB's commit, so the write is visible
+ * before the epoch moves and the epoch moves before the commit returns
+ * (tw_store_epoch).
  */
 #include "store_internal.h"
 
@@ -79,8 +80,11 @@ tw_err tw_txn_get_for_update(tw_txn *t, const tw_key *k, tw_arena *arena, tw_val
     return txn_read(t, k, true, arena, out);
 }
 
+/* user's epoch; NULL: the shared records' */
 static size_t epoch_of(const tw_id *user)
 {
+    if (user == NULL)
+        return STORE_SHARED_EPOCH;
     return ((size_t)user->bytes[TW_ID_BYTES - 2] << 8 | user->bytes[TW_ID_BYTES - 1]) %
            STORE_EPOCHS;
 }
@@ -90,7 +94,8 @@ uint64_t tw_store_epoch(tw_store *s, const tw_id *user)
     return atomic_load_explicit(&s->epochs[epoch_of(user)], memory_order_acquire);
 }
 
-/* Marks the epoch of k's owner when k's family is OWNED_CACHED. */
+/* Marks the epoch of k's owner when k's family is OWNED_CACHED, the shared
+ * epoch when it is SHARED_CACHED. */
 static tw_err mark_epoch(tw_txn *t, const tw_key *k, const tw_key_family *f)
 {
     if (!f->cached)
@@ -99,13 +104,15 @@ static tw_err mark_epoch(tw_txn *t, const tw_key *k, const tw_key_family *f)
         (t->epoch_marks = tw_arena_alloc(t->arena, STORE_EPOCH_WORDS * sizeof *t->epoch_marks)) ==
             NULL) /* zeroed */
         return TW_ERR_NO_MEMORY;
-    tw_key_reader r;
     tw_id owner; /* an owned key's first part */
-    tw_key_read_init(&r, k->family, k->bytes, k->len);
-    tw_key_read_id(&r, &owner);
-    if (r.err)
-        return r.err;
-    size_t e = epoch_of(&owner);
+    if (f->owned) {
+        tw_key_reader r;
+        tw_key_read_init(&r, k->family, k->bytes, k->len);
+        tw_key_read_id(&r, &owner);
+        if (r.err)
+            return r.err;
+    }
+    size_t e = epoch_of(f->owned ? &owner : NULL);
     t->epoch_marks[e / 64] |= UINT64_C(1) << (e % 64);
     return TW_OK;
 }

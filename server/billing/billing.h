@@ -227,6 +227,9 @@ typedef struct tw_billing_entitlement {
     int64_t period_start_ms;           /* the billing period usage counts in */
     int64_t period_end_ms;
     bool student; /* an approved, unexpired student verification */
+    /* The answer holds until then, unless the store changes: the period
+     * ends, the plan runs out or the student verification does. */
+    int64_t until_ms;
 } tw_billing_entitlement;
 
 /* Store only. */

@@ -40,16 +40,23 @@ typedef Tw__Store__V1__WebhookEventRecord event_record;
 #define MS_PER_DAY  INT64_C(86400000)
 
 /* A count kept in memory by the meter (usage.c): one user's use of one
- * resource in one period, not written yet. */
+ * resource in one period, not written yet, and what it is checked against. */
 struct billing_meter_slot {
     pthread_mutex_t lock;
     bool held;
     tw_id user;
     int resource;
     int64_t period_start_ms;
-    int64_t limit;      /* the plan's, at the last count: for the 80 % alert */
     int64_t pending;    /* counted, not written */
     int64_t pending_ms; /* when the oldest pending count was made */
+    /* Read from the store while the user's write epoch and the shared one
+     * were epoch and shared_epoch; trusted while they are, until until_ms. */
+    bool known;
+    uint64_t epoch, shared_epoch;
+    int64_t until_ms;
+    int64_t period_end_ms;
+    int64_t limit;  /* the plan's; -1: none */
+    int64_t stored; /* the count written */
 };
 
 #define BILLING_METER_SLOTS 1024

@@ -87,16 +87,21 @@ tw_err tw_billing_entitlement_get(tw_billing *b, const tw_id *user, int64_t now_
     if (strcmp(plan_id, TW_FREE_PLAN) == 0 || e->period_end_unix_ms <= e->period_start_unix_ms) {
         out->period_start_ms = billing_month_start(now_ms);
         out->period_end_ms = billing_add_interval(out->period_start_ms, INTERVAL_MONTH, 1);
-        return TW_OK;
+    } else {
+        int interval = e->interval == INTERVAL_YEAR ? INTERVAL_YEAR : INTERVAL_MONTH;
+        int64_t start = e->period_start_unix_ms, end = e->period_end_unix_ms;
+        for (int i = 0; i < MAX_ROLLS && now_ms >= end; i++) {
+            start = end;
+            end = billing_add_interval(end, interval, 1);
+        }
+        out->period_start_ms = start;
+        out->period_end_ms = end;
     }
-    int interval = e->interval == INTERVAL_YEAR ? INTERVAL_YEAR : INTERVAL_MONTH;
-    int64_t start = e->period_start_unix_ms, end = e->period_end_unix_ms;
-    for (int i = 0; i < MAX_ROLLS && now_ms >= end; i++) {
-        start = end;
-        end = billing_add_interval(end, interval, 1);
-    }
-    out->period_start_ms = start;
-    out->period_end_ms = end;
+    out->until_ms = out->period_end_ms;
+    if (!ran_out && e->valid_until_unix_ms > 0 && e->valid_until_unix_ms < out->until_ms)
+        out->until_ms = e->valid_until_unix_ms;
+    if (out->student && e->student_until_unix_ms < out->until_ms)
+        out->until_ms = e->student_until_unix_ms;
     return TW_OK;
 }
 
@@ -199,6 +204,16 @@ static tw_err use_in(tw_txn *t, struct use *w)
  * them durable. A crash loses what is pending: fewer than METER_BATCH
  * counts per user and resource, in the user's favour. Twd writes every
  * slot when it stops (tw_billing_usage_flush).
+ *
+ * The slot also keeps what the count is checked against: the limit and
+ * period of the user's entitlement, and the count the store has. The
+ * entitlement, the plans and the counts are cached families
+ * (tw_keyspace.h), so the slot trusts what it read while the user's write
+ * epoch and the shared one are as they were before the read, and until
+ * the entitlement's answer changes with time (until_ms). A count then
+ * reads nothing: those reads were a tenth of a metered write's
+ * instructions. The meter's own writes move the user's epoch, so the slot
+ * reads again after each.
  */
 #define METER_BATCH  64
 #define METER_AGE_MS 1000
@@ -215,6 +230,15 @@ static bool meter_holds(const struct billing_meter_slot *m, const tw_id *user, i
 {
     return m->held && m->resource == resource && m->period_start_ms == period_start_ms &&
            memcmp(m->user.bytes, user->bytes, TW_ID_BYTES) == 0;
+}
+
+/* Whether what m read of the store still holds for user's resource now. */
+static bool meter_knows(tw_billing *b, const struct billing_meter_slot *m, const tw_id *user,
+                        int resource, int64_t now_ms)
+{
+    return m->known && meter_holds(m, user, resource, m->period_start_ms) && now_ms < m->until_ms &&
+           m->epoch == tw_store_epoch(b->store, user) &&
+           m->shared_epoch == tw_store_epoch(b->store, NULL);
 }
 
 static tw_err meter_write_fn(tw_txn *t, void *ctx)
@@ -234,7 +258,52 @@ static tw_err meter_write(tw_billing *b, struct billing_meter_slot *m, int64_t n
     tw_err err = tw_txn_run(b->store, meter_write_fn, &w);
     if (err == TW_OK)
         m->pending = 0;
+    m->known = false; /* the write moved the user's epoch */
     return err;
+}
+
+/* Makes m (locked) hold user's count of resource in the period of their
+ * entitlement now, as the store has it: what m held before is written
+ * first when it was another user's, resource's or period's. */
+static tw_err meter_learn(tw_billing *b, struct billing_meter_slot *m, const tw_id *user,
+                          int resource, int64_t now_ms)
+{
+    /* Noted before the reads: a commit that lands during them moves an
+     * epoch past what is kept, so it is read again next time. */
+    uint64_t epoch = tw_store_epoch(b->store, user);
+    uint64_t shared_epoch = tw_store_epoch(b->store, NULL);
+    m->known = false;
+    tw_arena *arena = tw_arena_new(2048);
+    if (arena == NULL)
+        return TW_ERR_NO_MEMORY;
+    tw_billing_entitlement ent;
+    tw_err err = tw_billing_entitlement_get(b, user, now_ms, arena, &ent);
+    tw_arena_free(arena);
+    if (err)
+        return err;
+    if (!meter_holds(m, user, resource, ent.period_start_ms)) {
+        if ((err = meter_write(b, m, now_ms)))
+            return err;
+        m->held = true;
+        m->user = *user;
+        m->resource = resource;
+        m->period_start_ms = ent.period_start_ms;
+        m->pending = 0;
+    }
+    tw_key k;
+    usage_key(&k, user, resource, ent.period_start_ms);
+    tw_value v = {0};
+    err = tw_store_get(b->store, &k, NULL, &v);
+    if (err && err != TW_ERR_NOT_FOUND)
+        return err;
+    m->stored = err ? 0 : (int64_t)v.u64;
+    m->period_end_ms = ent.period_end_ms;
+    m->limit = ent.limits[resource];
+    m->until_ms = ent.until_ms;
+    m->epoch = epoch;
+    m->shared_epoch = shared_epoch;
+    m->known = true;
+    return TW_OK;
 }
 
 /* What w's slot has pending for w's user, resource and period. */
@@ -247,51 +316,44 @@ static int64_t meter_pending(tw_billing *b, const struct use *w)
     return n;
 }
 
-/* Counts w (amount > 0, not USE_CHECK) in its slot; call with it locked. */
+/* Counts w (amount > 0, not USE_CHECK) in m, which knows the store; call
+ * with m locked. */
 static tw_err meter_count(tw_billing *b, struct billing_meter_slot *m, struct use *w)
 {
-    tw_key k;
-    usage_key(&k, w->user, w->resource, w->ent->period_start_ms);
-    tw_value v = {0};
-    tw_err err = tw_store_get(b->store, &k, NULL, &v);
-    if (err && err != TW_ERR_NOT_FOUND)
-        return err;
-    int64_t used = (err ? 0 : (int64_t)v.u64) + m->pending;
+    int64_t used = m->stored + m->pending;
     if (over_limit(w, used))
         return TW_ERR_QUOTA_EXCEEDED;
     if (m->pending == 0)
         m->pending_ms = w->now_ms;
     m->pending += w->amount;
-    m->limit = w->ent->limits[w->resource];
     if (crosses_80_percent(used, w->amount, m->limit) || m->pending >= METER_BATCH ||
         w->now_ms - m->pending_ms >= METER_AGE_MS)
         return meter_write(b, m, w->now_ms);
     return TW_OK;
 }
 
-/* w in a transaction of its own: counted by the meter, or (a check, a
- * give-back) read or written in the store with the slot's pending. */
-static tw_err meter_use(tw_billing *b, struct use *w)
+/* amount of resource for user in a transaction of its own: counted by the
+ * meter; a check answered from the slot; a give-back written with the
+ * slot's pending. */
+static tw_err meter_use(tw_billing *b, const tw_id *user, int resource, int64_t amount,
+                        int64_t now_ms, enum use_mode mode, tw_billing_quota *quota)
 {
-    struct billing_meter_slot *m = meter_slot(b, w->user, w->resource);
+    struct billing_meter_slot *m = meter_slot(b, user, resource);
     pthread_mutex_lock(&m->lock);
-    tw_err err = TW_OK;
-    if (!meter_holds(m, w->user, w->resource, w->ent->period_start_ms)) {
-        /* Another user's, resource's or period's: written, then ours. */
-        if ((err = meter_write(b, m, w->now_ms)) == TW_OK) {
-            m->held = true;
-            m->user = *w->user;
-            m->resource = w->resource;
-            m->period_start_ms = w->ent->period_start_ms;
-            m->pending = 0;
-        }
-    }
-    if (err == TW_OK && w->mode != USE_CHECK && w->amount > 0) {
-        err = meter_count(b, m, w);
-    } else if (err == TW_OK) {
-        w->pending = w->mode == USE_CHECK ? m->pending : 0;
-        if (w->mode == USE_CHECK || (err = meter_write(b, m, w->now_ms)) == TW_OK)
-            err = tw_txn_run(b->store, meter_write_fn, w);
+    tw_err err = meter_knows(b, m, user, resource, now_ms)
+                     ? TW_OK
+                     : meter_learn(b, m, user, resource, now_ms);
+    if (err == TW_OK) {
+        tw_billing_entitlement ent = {.period_start_ms = m->period_start_ms,
+                                      .period_end_ms = m->period_end_ms};
+        ent.limits[resource] = m->limit;
+        struct use w = {user, resource, amount, now_ms, mode, &ent, quota, 0};
+        if (mode == USE_CHECK)
+            err = over_limit(&w, m->stored + m->pending) ? TW_ERR_QUOTA_EXCEEDED : TW_OK;
+        else if (amount > 0)
+            err = meter_count(b, m, &w);
+        else if ((err = meter_write(b, m, now_ms)) == TW_OK)
+            err = tw_txn_run(b->store, meter_write_fn, &w);
     }
     pthread_mutex_unlock(&m->lock);
     return err;
@@ -343,17 +405,17 @@ static tw_err use(tw_billing *b, tw_txn *t, const tw_id *user, int resource, int
         return TW_ERR_VALIDATION;
     if (amount == 0)
         return TW_OK;
+    if (t == NULL)
+        return meter_use(b, user, resource, amount, now_ms, mode, quota);
     tw_arena *arena = tw_arena_new(2048);
     if (arena == NULL)
         return TW_ERR_NO_MEMORY;
     tw_billing_entitlement ent;
     tw_err err = tw_billing_entitlement_get(b, user, now_ms, arena, &ent);
     struct use w = {user, resource, amount, now_ms, mode, &ent, quota, 0};
-    if (!err && t != NULL) {
+    if (!err) {
         w.pending = meter_pending(b, &w);
         err = use_in(t, &w);
-    } else if (!err) {
-        err = meter_use(b, &w);
     }
     tw_arena_free(arena);
     return err;

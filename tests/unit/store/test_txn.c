@@ -1,9 +1,11 @@
 /* Unit tests for store/txn.c: one transaction writes across column
  * families all or nothing; conflicts are detected and retried; a
  * transaction sees its own writes and nobody else does before commit; a
- * commit that writes a cached family moves its owner's write epoch. */
+ * commit that writes a cached family moves its owner's write epoch, or the
+ * shared one. */
 #include "store_fixture.h"
 #include "tw/store/v1/accounts.pb-c.h"
+#include "tw/store/v1/billing_records.pb-c.h"
 #include "tw/store/v1/records.pb-c.h"
 #include "tw_changelog.h"
 #include "tw_counter.h"
@@ -319,10 +321,40 @@ START_TEST(commits_of_a_cached_family_move_the_owners_epoch)
     ck_assert_uint_gt(tw_store_epoch(fx.store, &user), after_put);
     uint64_t after_delete = tw_store_epoch(fx.store, &user);
 
-    /* Other families and other users' epochs stay where they were. */
+    /* Other families and other users' epochs stay where they were, and so
+     * does the shared epoch. */
+    uint64_t shared_before = tw_store_epoch(fx.store, NULL);
     ck_assert_int_eq(tw_txn_run(fx.store, write_everything, NULL), TW_OK);
     ck_assert_uint_eq(tw_store_epoch(fx.store, &user), after_delete);
     ck_assert_uint_eq(tw_store_epoch(fx.store, &other), other_before);
+    ck_assert_uint_eq(tw_store_epoch(fx.store, NULL), shared_before);
+}
+END_TEST
+
+START_TEST(commits_of_a_shared_cached_family_move_the_shared_epoch)
+{
+    Tw__Store__V1__PlanRecord rec = TW__STORE__V1__PLAN_RECORD__INIT;
+    rec.id = "pro";
+    tw_key k;
+    tw_key_init(&k, TW_KF_BILLING_PLAN);
+    tw_key_str(&k, "pro");
+    uint64_t before = tw_store_epoch(fx.store, NULL);
+    uint64_t user_before = tw_store_epoch(fx.store, &user);
+
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_put(t, &k, &(tw_value){.msg = &rec.base}), TW_OK);
+    ck_assert_uint_eq(tw_store_epoch(fx.store, NULL), before);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    uint64_t after_put = tw_store_epoch(fx.store, NULL);
+    ck_assert_uint_gt(after_put, before);
+
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_delete(t, &k), TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    ck_assert_uint_gt(tw_store_epoch(fx.store, NULL), after_put);
+    /* No user's epoch moves with it. */
+    ck_assert_uint_eq(tw_store_epoch(fx.store, &user), user_before);
 }
 END_TEST
 
@@ -342,6 +374,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, run_gives_up_when_conflicts_persist);
     tcase_add_test(tc, bad_keys_and_values_are_refused);
     tcase_add_test(tc, commits_of_a_cached_family_move_the_owners_epoch);
+    tcase_add_test(tc, commits_of_a_shared_cached_family_move_the_shared_epoch);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,7 +5,9 @@
  * deleted, concurrent callers never passing the limit together, 80 %
  * alerts counted once, unlimited resources, usage added past a limit,
  * storage as a level (no roll-over, given back, never below zero),
- * GetUsage, and the meter (counts kept in memory, written in batches).
+ * GetUsage, and the meter (counts kept in memory, written in batches, and
+ * every write of the plan, the entitlement or the count seen by the next
+ * count).
  */
 #include "billing/billing_internal.h"
 #include "billing_fixture.h"
@@ -18,6 +20,17 @@
 static tw_err consume(const tw_id *user, int resource, int64_t amount, tw_billing_quota *q)
 {
     return tw_billing_usage_consume(bx.local, user, resource, amount, bx_now(), q);
+}
+
+/* amount of user's resource added in a caller's transaction (a negative
+ * one given back, as for a deleted note). */
+static void add_in_txn(const tw_id *user, int resource, int64_t amount)
+{
+    tw_txn *t;
+    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
+    ck_assert_int_eq(tw_txn_billing_usage_add(t, bx.local, user, resource, amount, bx_now()),
+                     TW_OK);
+    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
 }
 
 START_TEST(the_101st_call_of_a_free_user_is_refused)
@@ -96,6 +109,57 @@ START_TEST(the_next_period_starts_from_zero_and_keeps_the_last)
 }
 END_TEST
 
+START_TEST(the_meter_sees_every_write_of_what_it_checks_against)
+{
+    /* Each first count leaves the meter's slot knowing the limit and the
+     * stored count; each change below must reach the next count. */
+    tw_billing_quota q;
+    bx_plan(bx.local, "premium", 999, -1, -1);
+    tw_billing_ctx c = bx_ctx(bx.local, &fx_alice);
+    Tw__V1__Subscription *s;
+    ck_assert_int_eq(tw_billing_grant_subscription(&c, "premium", 0, &s), TW_OK);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 10, &q), TW_OK);
+
+    /* A plan's new limit (a shared record): at the next count. */
+    Tw__V1__Plan in = TW__V1__PLAN__INIT, *out;
+    Tw__V1__UsageLimit twenty = TW__V1__USAGE_LIMIT__INIT, *limits[] = {&twenty};
+    twenty.resource = TW_RESOURCE_AI_REQUESTS;
+    twenty.limit = 20;
+    in.id = "premium";
+    in.limits = limits;
+    in.n_limits = 1;
+    char *paths[] = {"limits"};
+    Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
+    mask.paths = paths;
+    mask.n_paths = 1;
+    ck_assert_int_eq(tw_billing_update_plan(&c, &in, &mask, &out), TW_OK);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 11, &q), TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.limit, 20);
+    ck_assert_int_eq(q.used, 10);
+
+    /* A count written by a caller's transaction: at the next count. */
+    ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_OK);
+    add_in_txn(&fx_bob, TW_RESOURCE_AI_REQUESTS, 50);
+    ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_AI_REQUESTS, 50, &q), TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.used, 51);
+    ck_assert_int_eq(
+        tw_billing_usage_check(bx.local, &fx_bob, TW_RESOURCE_AI_REQUESTS, 50, bx_now(), &q),
+        TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_AI_REQUESTS, 49, &q), TW_OK);
+
+    /* A grant that runs out: the free plan's limit from that instant on,
+     * with no write to tell. */
+    ck_assert_int_eq(tw_billing_revoke_subscription(&c, &s), TW_OK);
+    ck_assert_int_eq(tw_billing_grant_subscription(&c, "premium", bx_now() + 60000, &s), TW_OK);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 101, &q), TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.limit, 20);
+    atomic_store(&fx.clock.ms, bx_now() + 60000);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 101, &q), TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(q.limit, 100);
+    ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_AI_REQUESTS, 100, &q), TW_OK);
+}
+END_TEST
+
 static void *consume_many(void *arg)
 {
     int *ok = arg;
@@ -157,9 +221,9 @@ START_TEST(the_meter_keeps_counts_in_memory_and_writes_them_in_batches)
     /* Not written yet, but counted by every reader. */
     ck_assert_int_eq(stored(&fx_alice), 0);
     ck_assert_int_eq(used(&fx_alice, TW_RESOURCE_API_CALLS), 10);
-    ck_assert_int_eq(tw_billing_usage_check(bx.local, &fx_alice, TW_RESOURCE_API_CALLS, 91, bx_now(),
-                                            &q),
-                     TW_ERR_QUOTA_EXCEEDED);
+    ck_assert_int_eq(
+        tw_billing_usage_check(bx.local, &fx_alice, TW_RESOURCE_API_CALLS, 91, bx_now(), &q),
+        TW_ERR_QUOTA_EXCEEDED);
     ck_assert_int_eq(q.used, 10);
     /* The 64th count writes the batch. */
     for (int i = 0; i < 54; i++)
@@ -250,12 +314,7 @@ START_TEST(unlimited_and_added_usage)
     tw_billing_quota q;
     ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, INT64_C(1) << 40, &q), TW_OK);
     /* Added in a caller's transaction whatever the limit. */
-    tw_txn *t;
-    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
-    ck_assert_int_eq(
-        tw_txn_billing_usage_add(t, bx.local, &fx_bob, TW_RESOURCE_AI_REQUESTS, 250, bx_now()),
-        TW_OK);
-    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
+    add_in_txn(&fx_bob, TW_RESOURCE_AI_REQUESTS, 250);
     ck_assert_int_eq(consume(&fx_bob, TW_RESOURCE_AI_REQUESTS, 1, &q), TW_ERR_QUOTA_EXCEEDED);
     ck_assert_int_eq(q.used, 250);
     /* And in a transaction of its own (plan_limits count): every call
@@ -279,18 +338,6 @@ START_TEST(unlimited_and_added_usage)
     ck_assert_str_eq(tw_billing_resource_name(9), "");
 }
 END_TEST
-
-/* Alice's storage bytes given back in a caller's transaction (a deleted
- * note). */
-static void give_back(int64_t bytes)
-{
-    tw_txn *t;
-    ck_assert_int_eq(tw_txn_begin(fx.store, &t), TW_OK);
-    ck_assert_int_eq(tw_txn_billing_usage_add(t, bx.local, &fx_alice, TW_RESOURCE_STORAGE_BYTES,
-                                              -bytes, bx_now()),
-                     TW_OK);
-    ck_assert_int_eq(tw_txn_commit(t), TW_OK);
-}
 
 START_TEST(storage_is_a_level_that_never_rolls_over_and_is_given_back)
 {
@@ -316,9 +363,9 @@ START_TEST(storage_is_a_level_that_never_rolls_over_and_is_given_back)
                      TW_ERR_QUOTA_EXCEEDED);
     ck_assert_int_eq(q.used, 60 * mib);
     /* Given back, never below 0. */
-    give_back(20 * mib);
+    add_in_txn(&fx_alice, TW_RESOURCE_STORAGE_BYTES, -20 * mib);
     ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 60 * mib, &q), TW_OK);
-    give_back(500 * mib);
+    add_in_txn(&fx_alice, TW_RESOURCE_STORAGE_BYTES, -500 * mib);
     ck_assert_int_eq(consume(&fx_alice, TW_RESOURCE_STORAGE_BYTES, 100 * mib, &q), TW_OK);
     /* Consumed in a caller's transaction: refused whole over the limit. */
     tw_txn *t;
@@ -342,6 +389,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, concurrent_callers_never_pass_the_limit);
     tcase_add_test(tc, crossing_80_percent_is_counted_once);
     tcase_add_test(tc, the_meter_keeps_counts_in_memory_and_writes_them_in_batches);
+    tcase_add_test(tc, the_meter_sees_every_write_of_what_it_checks_against);
     tcase_add_test(tc, counts_one_at_a_time_alert_on_time_and_stop_at_the_limit);
     tcase_add_test(tc, unlimited_and_added_usage);
     tcase_add_test(tc, storage_is_a_level_that_never_rolls_over_and_is_given_back);
