@@ -350,14 +350,19 @@ tw_err tw_task_op_create(tw_txn *t, tw_task_env *env, Tw__V1__Task *in, int64_t 
                          tw_task_record **out)
 {
     tw_id id = tw_id_new(), parent;
-    if (in->id[0] != '\0' && !tw_id_parse(in->id, &id))
-        return violation(env, "id", "is not a UUID");
-    tw_task_record *old;
-    tw_err err = tw_task_get(env->store, t, &env->user, &id, env->arena, &old);
-    if (err == TW_OK)
-        return tw_task_fail(env, TW_ERR_ALREADY_EXISTS, "task %s already exists", in->id);
-    if (err != TW_ERR_NOT_FOUND)
-        return err;
+    tw_err err = TW_OK;
+    if (in->id[0] != '\0') {
+        /* A client's id may be taken; one made here is new (a UUIDv7's
+         * random bits), so it is not looked up. */
+        if (!tw_id_parse(in->id, &id))
+            return violation(env, "id", "is not a UUID");
+        tw_task_record *old;
+        err = tw_task_get(env->store, t, &env->user, &id, env->arena, &old);
+        if (err == TW_OK)
+            return tw_task_fail(env, TW_ERR_ALREADY_EXISTS, "task %s already exists", in->id);
+        if (err != TW_ERR_NOT_FOUND)
+            return err;
+    }
 
     tw_task_record *rec = tw_arena_alloc(env->arena, sizeof *rec);
     Tw__V1__Task *task = tw_arena_alloc(env->arena, sizeof *task);
