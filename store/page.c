@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/sha.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -26,8 +27,19 @@ tw_err tw_store_page_size(int32_t requested, uint32_t *out)
     return TW_OK;
 }
 
+/* The slot of page_macs the calling thread uses: threads take turns
+ * through the slots, so the few that make tokens at once rarely share one. */
+static struct store_page_mac *page_mac_slot(tw_store *s)
+{
+    static atomic_uint next;
+    static _Thread_local unsigned slot_plus_1;
+    if (slot_plus_1 == 0)
+        slot_plus_1 = atomic_fetch_add(&next, 1) % STORE_PAGE_MACS + 1;
+    return &s->page_macs[slot_plus_1 - 1];
+}
+
 /* The tag of body (version byte and cursor) for user and query. */
-static tw_err token_tag(const tw_store *s, const tw_id *user, const void *query, size_t query_len,
+static tw_err token_tag(tw_store *s, const tw_id *user, const void *query, size_t query_len,
                         const uint8_t *body, size_t body_len, tw_arena *arena,
                         uint8_t tag[EVP_MAX_MD_SIZE])
 {
@@ -42,42 +54,55 @@ static tw_err token_tag(const tw_store *s, const tw_id *user, const void *query,
     p += ctx_len;
     memcpy(p, (user ? user : &nobody)->bytes, TW_ID_BYTES);
     p += TW_ID_BYTES;
-    bool ok =
-        EVP_Digest(query_len ? query : (const void *)"", query_len, p, NULL, s->sha256, NULL) == 1;
+    uint8_t *digest = p;
     p += SHA256_DIGEST_LENGTH;
     memcpy(p, body, body_len);
-    /* A copy of the keyed MAC: no algorithm fetched, no key set up. */
-    EVP_MAC_CTX *mac = ok ? EVP_MAC_CTX_dup(s->page_mac) : NULL;
+    struct store_page_mac *m = page_mac_slot(s);
+    pthread_mutex_lock(&m->lock);
     size_t tag_len;
-    ok = mac != NULL && EVP_MAC_update(mac, msg, len) == 1 &&
-         EVP_MAC_final(mac, tag, &tag_len, EVP_MAX_MD_SIZE) == 1;
-    EVP_MAC_CTX_free(mac);
+    /* A NULL key starts the MAC again with the key it has. */
+    bool ok = EVP_DigestInit_ex(m->md, s->sha256, NULL) == 1 &&
+              EVP_DigestUpdate(m->md, query, query_len) == 1 &&
+              EVP_DigestFinal_ex(m->md, digest, NULL) == 1 &&
+              EVP_MAC_init(m->mac, NULL, 0, NULL) == 1 && EVP_MAC_update(m->mac, msg, len) == 1 &&
+              EVP_MAC_final(m->mac, tag, &tag_len, EVP_MAX_MD_SIZE) == 1;
+    pthread_mutex_unlock(&m->lock);
     return ok ? TW_OK : store_fail(TW_ERR_INTERNAL, "HMAC-SHA256 failed");
 }
 
 tw_err store_page_mac_init(tw_store *s)
 {
     EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    s->page_mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
-    EVP_MAC_free(hmac); /* the context keeps its own reference */
     s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
                            OSSL_PARAM_construct_end()};
-    if (s->page_mac == NULL || s->sha256 == NULL ||
-        EVP_MAC_init(s->page_mac, s->page_key, sizeof s->page_key, params) != 1)
-        return store_fail(TW_ERR_INTERNAL, "HMAC-SHA256 is not available");
-    return TW_OK;
+    bool ok = hmac != NULL && s->sha256 != NULL;
+    for (int i = 0; i < STORE_PAGE_MACS; i++) {
+        struct store_page_mac *m = &s->page_macs[i];
+        pthread_mutex_init(&m->lock, NULL);
+        m->mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL; /* each keeps its own reference */
+        m->md = EVP_MD_CTX_new();
+        ok = ok && m->mac != NULL && m->md != NULL &&
+             EVP_MAC_init(m->mac, s->page_key, sizeof s->page_key, params) == 1;
+    }
+    EVP_MAC_free(hmac);
+    return ok ? TW_OK : store_fail(TW_ERR_INTERNAL, "HMAC-SHA256 is not available");
 }
 
 void store_page_mac_free(tw_store *s)
 {
-    EVP_MAC_CTX_free(s->page_mac);
+    for (int i = 0; i < STORE_PAGE_MACS; i++) {
+        struct store_page_mac *m = &s->page_macs[i];
+        EVP_MAC_CTX_free(m->mac);
+        EVP_MD_CTX_free(m->md);
+        pthread_mutex_destroy(&m->lock);
+    }
     EVP_MD_free(s->sha256);
 }
 
-tw_err tw_store_page_token_make(const tw_store *s, const tw_id *user, const void *query,
-                                size_t query_len, const void *cursor, size_t cursor_len,
-                                tw_arena *arena, char **token)
+tw_err tw_store_page_token_make(tw_store *s, const tw_id *user, const void *query, size_t query_len,
+                                const void *cursor, size_t cursor_len, tw_arena *arena,
+                                char **token)
 {
     *token = NULL;
     if (cursor_len == 0 || cursor_len > TW_PAGE_CURSOR_MAX)
@@ -97,9 +122,9 @@ tw_err tw_store_page_token_make(const tw_store *s, const tw_id *user, const void
     return TW_OK;
 }
 
-tw_err tw_store_page_token_read(const tw_store *s, const tw_id *user, const void *query,
-                                size_t query_len, const char *token, tw_arena *arena,
-                                uint8_t **cursor, size_t *cursor_len)
+tw_err tw_store_page_token_read(tw_store *s, const tw_id *user, const void *query, size_t query_len,
+                                const char *token, tw_arena *arena, uint8_t **cursor,
+                                size_t *cursor_len)
 {
     *cursor = NULL;
     *cursor_len = 0;

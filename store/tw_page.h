@@ -71,14 +71,14 @@ tw_err tw_store_page_scan(tw_store *s, const tw_store_page_query *q, tw_store_pa
 /* A token for the page after cursor (1..TW_PAGE_CURSOR_MAX bytes), for user
  * (NULL: service-wide lists) and query (query_len bytes, may be 0), as a
  * NUL-terminated string in arena. All pointers are borrowed. */
-tw_err tw_store_page_token_make(const tw_store *s, const tw_id *user, const void *query,
-                                size_t query_len, const void *cursor, size_t cursor_len,
-                                tw_arena *arena, char **token);
+tw_err tw_store_page_token_make(tw_store *s, const tw_id *user, const void *query, size_t query_len,
+                                const void *cursor, size_t cursor_len, tw_arena *arena,
+                                char **token);
 
 /* The cursor of token, checked against user and query; the cursor lives in
  * arena. An empty token is the first page: *cursor NULL, *cursor_len 0. */
-tw_err tw_store_page_token_read(const tw_store *s, const tw_id *user, const void *query,
-                                size_t query_len, const char *token, tw_arena *arena,
-                                uint8_t **cursor, size_t *cursor_len);
+tw_err tw_store_page_token_read(tw_store *s, const tw_id *user, const void *query, size_t query_len,
+                                const char *token, tw_arena *arena, uint8_t **cursor,
+                                size_t *cursor_len);
 
 #endif
