@@ -40,19 +40,10 @@ for tool in "$loadgen" "$seed" "$twd"; do
 done
 command -v callgrind_control >/dev/null || { echo "bench/tasks/instructions.sh: needs valgrind" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/tw-instructions.XXXXXX")
-data=$work/data
-log=$work/twd.log
 twd_args=${TW_BENCH_TWD_ARGS:-}
 start_seconds=120 # twd under callgrind starts slowly
 . "$here/twd.sh"
-cleanup() {
-    stop_twd
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+twd_workspace tw-instructions
 
 # The store: one user with 1,000 tasks, seeded while twd is stopped.
 mkdir -p "$data"

@@ -38,18 +38,8 @@ for tool in "$loadgen" "$seed" "$twd"; do
 done
 [ -d "$stubs" ] || { echo "bench/tasks/run.sh: no $stubs; build with tests" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/tw-task-bench.XXXXXX")
-data=$work/data
-log=$work/twd.log
 . "$here/twd.sh"
-
-cleanup() {
-    stop_twd
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+twd_workspace tw-task-bench
 
 request() { # request NAME METHOD JSON: a request file for tw-loadgen
     "$here/../json2pb" "$schema" "$2" "$3" >"$work/$1.pb"

@@ -6,7 +6,9 @@
 # (TW_API_CALLS_PER_HOUR, TW_PLAN_LIMITS=count) and $twd_args added; it
 # waits until Health/Check answers, at most $start_seconds (default 10), and
 # sets pid and address. stop_twd stops it (SIGTERM, SIGKILL after 30 s).
-# The caller sets python, loadgen, twd, data and log.
+# twd_workspace NAME makes $work (a temporary directory named after NAME)
+# with $data and $log in it, and on exit or interruption stops twd and
+# removes $work. The caller sets python, loadgen and twd.
 
 pid=
 address=
@@ -41,4 +43,13 @@ stop_twd() {
     kill -KILL "-$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     pid=
+}
+
+twd_workspace() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    data=$work/data
+    log=$work/twd.log
+    trap 'stop_twd; rm -rf "$work"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
 }
