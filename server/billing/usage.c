@@ -232,7 +232,9 @@ static bool meter_holds(const struct billing_meter_slot *m, const tw_id *user, i
            memcmp(m->user.bytes, user->bytes, TW_ID_BYTES) == 0;
 }
 
-/* Whether what m read of the store still holds for user's resource now. */
+/* Whether what m read of the store still holds for user's resource now
+ * (in the period m holds: whether that is still the entitlement's period
+ * is what the epochs and until_ms answer). */
 static bool meter_knows(tw_billing *b, const struct billing_meter_slot *m, const tw_id *user,
                         int resource, int64_t now_ms)
 {
