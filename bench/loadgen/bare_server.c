@@ -14,6 +14,8 @@
  * SIGTERM or SIGINT stops it (exit 0). bench/run starts it in place of twd
  * with TW_BENCH_SERVER_CMD. Same set-up and shutdown as NOTES.md describes.
  */
+#include "tw_grpc.h"
+
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -310,7 +312,7 @@ int main(int argc, char **argv)
     grpc_completion_queue *queues[WORKER_COUNT] = {0};
     pthread_t workers[WORKER_COUNT];
     int started = 0;
-    grpc_init();
+    tw_grpc_init();
     /* With SO_REUSEPORT a taken port would be shared, not refused. */
     grpc_arg arg = {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0};
     grpc_channel_args args = {1, &arg};

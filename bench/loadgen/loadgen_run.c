@@ -9,6 +9,7 @@
  * connection, which is what -m promises.
  */
 #include "loadgen_run.h"
+#include "tw_grpc.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
@@ -293,7 +294,7 @@ enum load_outcome load_run(const struct load_spec *spec, struct load_result *res
     enum load_outcome outcome = LOAD_FAILED;
     struct plan plan = {.deadline_ns = (int64_t)(spec->deadline_s * (double)NS_PER_S)};
     memset(result, 0, sizeof *result);
-    grpc_init();
+    tw_grpc_init();
     struct channel *channels = calloc(spec->channels, sizeof *channels);
     struct worker *workers = calloc(spec->threads, sizeof *workers);
     struct call_slot *slots = calloc(spec->concurrency, sizeof *slots);

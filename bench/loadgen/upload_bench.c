@@ -18,6 +18,7 @@
  * could not be reached, 2 on bad arguments.
  */
 #include "tw/v1/voice_service.pb-c.h"
+#include "tw_grpc.h"
 #include "tw_id.h"
 
 #include <grpc/byte_buffer.h>
@@ -370,7 +371,7 @@ int main(int argc, char **argv)
     if (payload == NULL)
         return 2;
 
-    grpc_init();
+    tw_grpc_init();
     struct worker *workers = calloc((size_t)o.streams, sizeof *workers);
     pthread_barrier_init(&start_line, NULL, (unsigned)o.streams + 1);
     for (int i = 0; i < o.streams; i++) {

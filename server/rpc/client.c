@@ -4,6 +4,7 @@
 
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
+#include "tw_grpc.h"
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -60,7 +61,7 @@ static void call_open(struct client_call *c, const tw_rpc_target *target, const 
                       int timeout_ms)
 {
     memset(c, 0, sizeof *c);
-    grpc_init();
+    tw_grpc_init();
     grpc_channel_credentials *creds =
         target->tls_roots_pem ? grpc_ssl_credentials_create(target->tls_roots_pem, NULL, NULL, NULL)
                               : grpc_insecure_credentials_create();

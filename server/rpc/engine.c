@@ -34,6 +34,7 @@
 #include "pool.h"
 #include "request_rules.h"
 #include "schema.h"
+#include "tw_grpc.h"
 #include "tw_id.h"
 #include "tw_log.h"
 #include "tw_net.h"
@@ -1362,7 +1363,7 @@ tw_err tw_engine_new(const tw_engine_config *cfg, tw_engine **out)
         return err;
     }
     gpr_set_log_function(grpc_log_to_json);
-    grpc_init();
+    tw_grpc_init();
     *out = e;
     return TW_OK;
 }
