@@ -158,8 +158,6 @@ static void store_free(tw_store *s)
     for (int i = 0; i < STORE_LOG_LOCKS; i++)
         pthread_mutex_destroy(&s->log_locks[i]);
     store_hints_free(s);
-    pthread_mutex_destroy(&s->sync_lock);
-    pthread_cond_destroy(&s->sync_done);
     for (int i = 0; i < TW_CF__COUNT; i++) {
         if (s->cf[i] != NULL)
             rocksdb_column_family_handle_destroy(s->cf[i]);
@@ -346,8 +344,6 @@ tw_err tw_store_open(const tw_store_options *opts, tw_store **out)
     for (int i = 0; i < STORE_LOG_LOCKS; i++)
         pthread_mutex_init(&s->log_locks[i], NULL);
     store_hints_init(s);
-    pthread_mutex_init(&s->sync_lock, NULL);
-    pthread_cond_init(&s->sync_done, NULL);
     if (asprintf(&db_dir, "%s/db", opts->data_dir) < 0) {
         db_dir = NULL;
         goto out;

@@ -82,14 +82,13 @@ struct tw_store {
 
     /* Group commit (TW_DURABLE): commits write the WAL without syncing it
      * and take a ticket; one sync of the WAL makes every commit before it
-     * durable (store/txn.c). Tickets count from 1; synced and failed_through
-     * are guarded by sync_lock, and synced is read without it too. */
-    _Atomic uint64_t committed; /* tickets handed out */
-    _Atomic uint64_t synced;    /* every ticket up to this is durable */
-    uint64_t failed_through;    /* a sync failed: tickets up to this may be lost */
-    bool syncing;               /* one thread syncs at a time */
-    pthread_mutex_t sync_lock;
-    pthread_cond_t sync_done;
+     * durable (store/txn.c). Tickets count from 1. Only the thread that
+     * set syncing writes synced and failed_through. */
+    _Atomic uint64_t committed;      /* tickets handed out */
+    _Atomic uint64_t synced;         /* every ticket up to this is durable */
+    _Atomic uint64_t failed_through; /* a sync failed: tickets up to this may be lost */
+    atomic_bool syncing;             /* one thread syncs at a time */
+    _Atomic uint32_t syncs_ended;    /* moves after each sync; waiters sleep on it */
 };
 
 /* A change-log entry a transaction appends; its sequence number is given

@@ -32,8 +32,12 @@
 
 #include "tw_time.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TXN_RUN_ATTEMPTS 16
 
@@ -286,35 +290,52 @@ tw_err tw_txn_commit(tw_txn *t)
     return err;
 }
 
+/* Sleeps until syncs_ended moves from seen; at once if it has already.
+ * A futex rather than a condition variable: every waiter a sync covers
+ * wakes and returns without a lock, where pthread_cond_wait has each of
+ * them take the mutex again in turn, and a durable commit's context
+ * switches were mostly that queue (bench/README.md, seventh pass). */
+static void sync_wait(tw_store *s, uint32_t seen)
+{
+    syscall(SYS_futex, (uint32_t *)&s->syncs_ended, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+
+static void sync_end(tw_store *s)
+{
+    atomic_store(&s->syncing, false);
+    atomic_fetch_add(&s->syncs_ended, 1);
+    syscall(SYS_futex, (uint32_t *)&s->syncs_ended, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
 tw_err store_sync_through(tw_store *s, uint64_t ticket)
 {
-    tw_err err = TW_OK;
-    pthread_mutex_lock(&s->sync_lock);
-    while (atomic_load(&s->synced) < ticket && ticket > s->failed_through) {
-        if (s->syncing) {
-            pthread_cond_wait(&s->sync_done, &s->sync_lock);
+    for (;;) {
+        /* Read before the checks, so a sync that ends after them wakes us. */
+        uint32_t seen = atomic_load(&s->syncs_ended);
+        if (atomic_load(&s->synced) >= ticket)
+            return TW_OK;
+        if (ticket <= atomic_load(&s->failed_through))
+            return store_fail(TW_ERR_DB, "WAL sync failed: the commit may be lost");
+        bool idle = false;
+        if (!atomic_compare_exchange_strong(&s->syncing, &idle, true)) {
+            sync_wait(s, seen);
+            continue;
+        }
+        if (atomic_load(&s->synced) >= ticket) { /* a sync ended since the check */
+            sync_end(s);
             continue;
         }
         /* Every ticket handed out so far belongs to a commit whose batch
          * is in the WAL already: this sync makes them all durable. */
         uint64_t through = atomic_load(&s->committed);
-        s->syncing = true;
-        pthread_mutex_unlock(&s->sync_lock);
         char *rerr = NULL;
         rocksdb_flush_wal(s->db, 1, &rerr);
-        err = rerr ? store_rocks_error(rerr, "WAL sync") : TW_OK;
-        pthread_mutex_lock(&s->sync_lock);
-        s->syncing = false;
-        if (err)
-            s->failed_through = through; /* what it was for may be lost */
-        else
-            atomic_store(&s->synced, through);
-        pthread_cond_broadcast(&s->sync_done);
+        tw_err err = rerr ? store_rocks_error(rerr, "WAL sync") : TW_OK;
+        atomic_store(err ? &s->failed_through : &s->synced, through);
+        sync_end(s);
+        if (err) /* the syncing thread says why; the others that it may be lost */
+            return err;
     }
-    if (err == TW_OK && atomic_load(&s->synced) < ticket)
-        err = store_fail(TW_ERR_DB, "WAL sync failed: the commit may be lost");
-    pthread_mutex_unlock(&s->sync_lock);
-    return err;
 }
 
 tw_err store_sync_committed(tw_store *s)

@@ -409,6 +409,42 @@ START_TEST(a_commit_that_skips_the_sync_is_synced_by_the_next)
 }
 END_TEST
 
+enum { SYNC_THREADS = 8, SYNC_COMMITS = 40 };
+
+static void *append_durably(void *arg)
+{
+    tw_err *err = arg;
+    for (int i = 0; i < SYNC_COMMITS && *err == TW_OK; i++)
+        *err = tw_txn_run(fx.store, append_n, &(struct append_ctx){&user_a, 1});
+    return NULL;
+}
+
+/* Group commit: committers at once share syncs, and every one of them
+ * returns once a sync covers its commit. A waiter that missed its wake-up
+ * would hang here until the test's timeout. */
+START_TEST(concurrent_durable_commits_share_syncs_and_all_return)
+{
+    tw_store_close(fx.store);
+    tw_store_options o = {.data_dir = fx.dir, .durability = TW_DURABLE, .statistics = true};
+    ck_assert_int_eq(tw_store_open(&o, &fx.store), TW_OK);
+    long before = wal_syncs();
+    pthread_t threads[SYNC_THREADS];
+    tw_err errs[SYNC_THREADS] = {0};
+    for (int i = 0; i < SYNC_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, append_durably, &errs[i]), 0);
+    for (int i = 0; i < SYNC_THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(errs[i] == TW_OK, "%s", tw_err_name(errs[i]));
+    }
+    enum { COMMITS = SYNC_THREADS * SYNC_COMMITS };
+    uint64_t s[COMMITS + 1];
+    ck_assert_int_eq(scan_seqs(&user_a, NULL, false, s, COMMITS + 1), COMMITS);
+    long syncs = wal_syncs() - before;
+    ck_assert_int_ge(syncs, 1);
+    ck_assert_int_le(syncs, COMMITS);
+}
+END_TEST
+
 /* twd's one clock: the one the store was given, else the wall clock. */
 START_TEST(now_is_the_given_clock_or_the_wall_clock)
 {
@@ -448,6 +484,7 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, writes_fail_cleanly_and_reads_go_on_when_the_disk_is_full);
     tcase_add_test(tc, durable_commits_work);
     tcase_add_test(tc, a_commit_that_skips_the_sync_is_synced_by_the_next);
+    tcase_add_test(tc, concurrent_durable_commits_share_syncs_and_all_return);
     suite_add_tcase(s, tc);
     return s;
 }
