@@ -39,9 +39,14 @@ size_t tw_utf8_sequence(const char *s, size_t len)
 
 bool tw_utf8_valid(const char *s, size_t len)
 {
+    const uint8_t *p = (const uint8_t *)s;
     size_t i = 0;
     while (i < len) {
-        size_t n = s[i] == '\0' ? 0 : tw_utf8_sequence(s + i, len - i);
+        if (p[i] - 1u < 0x7fu) { /* ASCII but NUL: most of every request, checked inline */
+            i++;
+            continue;
+        }
+        size_t n = p[i] == 0 ? 0 : tw_utf8_sequence(s + i, len - i);
         if (n == 0)
             return false;
         i += n;
