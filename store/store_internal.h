@@ -190,7 +190,6 @@ void store_page_mac_free(tw_store *s);
 
 /* Finishes a point read: takes ps and err, decodes into out.
  * TW_ERR_NOT_FOUND when ps is NULL without an error. */
-
 tw_err store_pinned_decode(const tw_key_family *f, rocksdb_pinnableslice_t *ps, char *err,
                            tw_arena *arena, tw_value *out);
 
