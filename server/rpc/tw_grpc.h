@@ -2,6 +2,8 @@
 #ifndef TW_GRPC_H
 #define TW_GRPC_H
 
+#include "rpc_layer.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
