@@ -85,7 +85,11 @@ typedef tw_err tw_handler(tw_call *call, const ProtobufCMessage *request,
  * thread, calls tw_call_read_next() (work on a pool paces the stream, so a
  * slow disk holds the client back instead of filling memory) or ends the
  * call with tw_call_finish() (a client-streaming handler may answer before
- * the client is done, for example a retried upload it already has). on_end
+ * the client is done, for example a retried upload it already has). Work
+ * on a pool may also run beside the stream, holding the call
+ * (tw_call_hold), while on_message returns TW_OK until the work's backlog
+ * is full and TW_DEFERRED then: the client's next bytes arrive while the
+ * last ones are written. on_end
  * runs when the client has sent its last message; a client-streaming on_end
  * fills response.
  */
@@ -103,6 +107,9 @@ typedef struct tw_method {
     tw_message_handler *on_message; /* TW_CLIENT_STREAM, TW_BIDI_STREAM */
     tw_end_handler *on_end;         /* TW_CLIENT_STREAM, TW_BIDI_STREAM */
     size_t state_size;              /* bytes of zeroed per-call state, see tw_call_state() */
+    /* Optional: run when the call is freed, after every batch and hold, for
+     * what the state holds outside the arena (a lock). */
+    void (*state_free)(void *state);
 } tw_method;
 
 typedef struct tw_service {
@@ -222,6 +229,18 @@ void tw_call_finish(tw_call *call, tw_err err);
  * running on_message). When the call is over, the engine ends it instead.
  */
 void tw_call_read_next(tw_call *call);
+
+/*
+ * Keeps the call's memory (arena and state) past its end, for a task on
+ * another thread that may still touch the state: work a client-stream
+ * handler keeps running while the engine reads on (on_message returned
+ * TW_OK), which a cancel or a refused message may end under it. Such work
+ * ends the call only once the engine has handed it over (TW_DEFERRED, or
+ * on_end). Each hold is dropped once, by tw_call_unhold(), as the task's
+ * last touch of the call: the call may be freed inside it.
+ */
+void tw_call_hold(tw_call *call);
+void tw_call_unhold(tw_call *call);
 
 /*
  * Flow control for a server stream: asks to be told once every message

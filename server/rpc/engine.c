@@ -191,7 +191,7 @@ struct tw_call {
 
     /* Shared with other threads; guarded by lock. */
     pthread_mutex_t lock;
-    int batches;  /* started and not completed, the request included */
+    int batches;  /* started and not completed (the request included), and holds */
     bool started; /* arrived: counted in live_calls */
     bool initial_md_sent;
     bool sending;           /* a SEND_MESSAGE is in flight */
@@ -823,6 +823,18 @@ static void start_recv(tw_call *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+void tw_call_hold(tw_call *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->batches++; /* a hold keeps the call as a batch in flight does */
+    pthread_mutex_unlock(&c->lock);
+}
+
+void tw_call_unhold(tw_call *c)
+{
+    batch_done(c);
+}
+
 void tw_call_read_next(tw_call *c)
 {
     pthread_mutex_lock(&c->lock);
@@ -1119,6 +1131,8 @@ static void call_release(tw_call *c)
     if (c->call)
         grpc_call_unref(c->call);
     gpr_free(c->peer);
+    if (c->state != NULL && c->entry->method->state_free != NULL)
+        c->entry->method->state_free(c->state);
     tw_arena_free(c->arena);
     pthread_mutex_destroy(&c->lock);
     free(c);

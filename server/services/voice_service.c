@@ -379,7 +379,7 @@ static tw_err watch(tw_call *call, const ProtobufCMessage *request, ProtobufCMes
 static const tw_method voice_methods[] = {
     {"UploadVoiceNote", TW_CLIENT_STREAM, TW_WRITE | TW_METERED | TW_METERED_AUDIO,
      .on_message = tw_voice_upload_message, .on_end = tw_voice_upload_end,
-     .state_size = sizeof(struct tw_voice_upload)},
+     .state_size = sizeof(struct tw_voice_upload), .state_free = tw_voice_upload_free},
     {"GetVoiceNote", TW_UNARY, 0, .handle = get_note},
     {"ListVoiceNotes", TW_UNARY, 0, .handle = list_notes},
     {"DownloadVoiceNote", TW_SERVER_STREAM, 0, .handle = download,

@@ -2,13 +2,21 @@
  * UploadVoiceNote (voice_upload.h): a client stream read one message at a
  * time on the engine's thread: the metadata, then chunks. The first bytes
  * are sniffed (voice/audio_format.h) and nothing is written until they
- * prove to be the declared format; then each chunk goes straight to blob
- * storage, through SHA-256, and (wav) to a live decoder, so a stream holds
- * at most the chunk being handled plus the live decoder's small backlog.
- * The size limit, a refusal, a cancel, a deadline, a lost connection or a
- * shutdown abort the blob writer, which leaves nothing. When the client is
- * done, the commit (fsync, then the note's transaction) runs on the voice
- * pool; the note is stored only after its audio is durable.
+ * prove to be the declared format. Then the engine's thread gathers the
+ * chunks in a backlog that a drain task on the voice pool takes as a
+ * whole and writes, to blob storage, through SHA-256 and (wav) to a live
+ * decoder, while the engine reads on: the client's next bytes arrive while
+ * the last ones are written. A full backlog pauses the stream until the
+ * drain takes it, so a slow disk holds the client back instead of filling
+ * memory. The size limit, a refusal, a cancel, a deadline, a lost
+ * connection or a shutdown drop the upload and abort the blob writer,
+ * which leaves nothing. When the client is done, the drain writes the last
+ * bytes and commits (fsync, then the note's transaction); the note is
+ * stored only after its audio is durable.
+ *
+ * Who ends the call: the engine's thread while it reads (it reports a
+ * failure of the drain at its next message), the drain once the engine
+ * has handed the call over (paused, or the client done).
  */
 #include "voice_upload.h"
 
@@ -24,83 +32,103 @@
 #include <string.h>
 
 #define FILE_NAME_MAX 255
+/* The drain starts once this much is received (or the client is done):
+ * waking a thread per 64 KiB chunk cost more than writing it. */
+#define UPLOAD_BATCH (256 * 1024)
+/* Received bytes the engine gathers ahead of a running drain before it
+ * pauses the stream: two of these (one gathering, one being written) and
+ * the blob writer's block are what an upload holds. */
+#define UPLOAD_BACKLOG (1024 * 1024)
 
-/* What an abandoned upload still holds, freed on the pool: aborting an S3
- * writer is a request, not for the engine's thread. It owns no part of
- * the call, which may be gone by the time it runs. */
+/* What an upload holds outside the call, taken to be freed on the pool:
+ * aborting an S3 writer is a request, not for the engine's thread. It owns
+ * no part of the call, which may be gone by the time it runs. */
 struct leftovers {
     tw_blob_writer *writer;
     tw_voice_live *live;
     EVP_MD_CTX *sha;
-    uint8_t *pending;
+    uint8_t *pending, *writing;
 };
 
-static void leftovers_free(void *arg)
+static void leftovers_release(struct leftovers *l)
 {
-    struct leftovers *l = arg;
     tw_blob_writer_abort(l->writer);
     tw_voice_live_abandon(l->live);
     EVP_MD_CTX_free(l->sha);
     free(l->pending);
-    free(l);
+    free(l->writing);
 }
 
-/* Takes what the upload holds; the writer is aborted, so nothing of it is
- * left (after a commit it is NULL and nothing happens to the blob). */
-static struct leftovers upload_take(struct tw_voice_upload *u)
+static void leftovers_free(void *arg)
 {
-    struct leftovers l = {u->writer, u->live, u->sha, u->pending};
+    leftovers_release(arg);
+    free(arg);
+}
+
+/* Takes what the upload holds, with its lock held and no drain running
+ * but the caller; the writer is aborted, so nothing of it is left (after a
+ * commit it is NULL and nothing happens to the blob). */
+static struct leftovers upload_take_locked(struct tw_voice_upload *u)
+{
+    struct leftovers l = {u->writer, u->live, u->sha, u->pending, u->writing};
     u->writer = NULL;
     u->live = NULL;
     u->sha = NULL;
-    u->pending = NULL;
-    u->pending_cap = u->pending_len = 0;
+    u->pending = u->writing = NULL;
+    u->pending_cap = u->pending_len = u->writing_cap = 0;
     return l;
 }
 
-/* On a pool thread: frees at once. */
-static void upload_release(struct tw_voice_upload *u)
+/* On the engine's thread: the upload is not going to be stored. A drain
+ * that is running frees it and stops; otherwise it is freed on the pool. */
+static void upload_drop(struct tw_voice_upload *u)
 {
-    struct leftovers l = upload_take(u);
-    tw_blob_writer_abort(l.writer);
-    tw_voice_live_abandon(l.live);
-    EVP_MD_CTX_free(l.sha);
-    free(l.pending);
-}
-
-/* On the engine's thread: drops an upload that is not going to be stored,
- * freeing it on the pool. */
-static void upload_discard(struct tw_voice_upload *u)
-{
-    struct leftovers *l = malloc(sizeof *l);
-    if (l != NULL) {
-        *l = upload_take(u);
-        if (tw_pool_submit(tw_voice_pool(u->v), leftovers_free, l) != TW_OK)
-            leftovers_free(l);
-    } else {
-        upload_release(u);
-    }
+    pthread_mutex_lock(&u->lock);
+    u->dropped = true;
+    bool idle = !u->draining;
+    struct leftovers l = {0};
+    if (idle)
+        l = upload_take_locked(u);
+    pthread_mutex_unlock(&u->lock);
     u->phase = UP_DONE;
-    atomic_store(&u->owner, OWN_DONE);
+    if (!idle)
+        return;
+    struct leftovers *heap = malloc(sizeof *heap);
+    if (heap != NULL) {
+        *heap = l;
+        if (tw_pool_submit(tw_voice_pool(u->v), leftovers_free, heap) != TW_OK)
+            leftovers_free(heap);
+    } else {
+        leftovers_release(&l);
+    }
 }
 
-/* Returns err after discarding the upload: every refusal leaves nothing. */
+/* Returns err after dropping the upload: every refusal leaves nothing. */
 static tw_err upload_fail(struct tw_voice_upload *u, tw_err err)
 {
-    upload_discard(u);
+    upload_drop(u);
     return err;
+}
+
+/* The error a dropped upload ends with: the drain's failure, reported on
+ * the thread that ends the call, or a cancel. */
+static tw_err upload_failure(struct tw_voice_upload *u)
+{
+    if (u->failed == TW_OK)
+        return TW_ERR_CANCELLED;
+    if (u->failed_detail[0] != '\0')
+        tw_call_log_detail(u->call, "%s", u->failed_detail);
+    if (u->failed_message[0] != '\0')
+        return tw_call_error(u->call, u->failed, "%s", u->failed_message);
+    return u->failed;
 }
 
 static void upload_cancelled(tw_call *call, void *ctx)
 {
+    (void)call;
     struct tw_voice_upload *u = ctx;
-    int owner = OWN_POOL;
-    if (atomic_compare_exchange_strong(&u->owner, &owner, OWN_CANCELLED))
-        return; /* the pool task drops it and ends the call */
-    /* The engine's thread has it, and runs this hook: drop it now; the
-     * engine ends the call. */
-    if (owner == OWN_ENGINE)
-        upload_discard(u);
+    if (u->phase != UP_DONE)
+        upload_drop(u); /* the engine or the drain ends the call, as it has it */
 }
 
 /* The declared format of the metadata; TW_AUDIO_UNKNOWN, with a violation,
@@ -190,84 +218,144 @@ static tw_err upload_metadata(struct tw_voice_upload *u, const Tw__V1__VoiceNote
     if ((u->sha = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(u->sha, EVP_sha256(), NULL))
         return upload_fail(u, TW_ERR_NO_MEMORY);
     u->phase = UP_SNIFFING;
-    atomic_store(&u->owner, OWN_ENGINE);
     tw_call_on_cancel(call, upload_cancelled, u);
     return TW_OK;
 }
 
-/* The pending bytes of the audio, in order: to blob storage, the hash, the
- * WAV parser and the live decoder, which takes the buffer itself (the next
- * chunk gets a new one) rather than a copy. On a pool thread. */
-static tw_err upload_write(struct tw_voice_upload *u)
+/* The drain's failure, kept until the thread that ends the call reports
+ * it: the engine's thread may be reading, and only it touches the call's
+ * outcome then. */
+static tw_err drain_error(struct tw_voice_upload *u, tw_err err, const char *message,
+                          const char *detail)
 {
-    const uint8_t *data = u->pending;
-    size_t n = u->pending_len;
-    tw_err err = tw_blob_writer_append(u->writer, data, n);
-    if (err) {
-        tw_call_log_detail(u->call, "%s", tw_store_last_error());
-        return err;
+    snprintf(u->failed_message, sizeof u->failed_message, "%s", message);
+    snprintf(u->failed_detail, sizeof u->failed_detail, "%s", detail);
+    return err;
+}
+
+/* On the drain: n bytes taken (u->writing), in order to blob storage (the
+ * blob opened at the first bytes), the hash, the WAV parser and the live
+ * decoder, which takes the buffer itself rather than a copy. */
+static tw_err upload_write(struct tw_voice_upload *u, size_t n)
+{
+    if (u->writer == NULL) {
+        tw_err err = tw_blob_writer_open(tw_voice_blobs(u->v), u->blob_key, &u->writer);
+        if (err)
+            return drain_error(u, err, "", tw_store_last_error());
+        u->live =
+            tw_voice_live_open(u->v, u->found, u->meta->language, u->terms, u->meta->n_vocabulary);
     }
+    const uint8_t *data = u->writing;
+    tw_err err = tw_blob_writer_append(u->writer, data, n);
+    if (err)
+        return drain_error(u, err, "", tw_store_last_error());
     EVP_DigestUpdate(u->sha, data, n);
     u->size += n;
-    if (u->wav && tw_wav_parser_feed(&u->wav_parser, data, n, NULL, NULL) != TW_OK)
-        return tw_call_error(u->call, TW_ERR_VOICE_BAD_FORMAT, "not a readable WAV file: %s",
-                             u->wav_parser.error);
-    if (tw_voice_live_feed(u->live, u->pending, n)) {
-        u->pending = NULL;
-        u->pending_cap = 0;
+    if (u->wav && tw_wav_parser_feed(&u->wav_parser, data, n, NULL, NULL) != TW_OK) {
+        char message[sizeof u->failed_message];
+        snprintf(message, sizeof message, "not a readable WAV file: %s", u->wav_parser.error);
+        return drain_error(u, TW_ERR_VOICE_BAD_FORMAT, message, "");
+    }
+    if (tw_voice_live_feed(u->live, u->writing, n)) {
+        u->writing = NULL;
+        u->writing_cap = 0;
     }
     return TW_OK;
 }
 
-/* On a pool thread: the pending bytes written, the blob opened first if
- * this is the first of them. */
-static tw_err upload_write_pending(struct tw_voice_upload *u)
+static void upload_commit(struct tw_voice_upload *u);
+
+/* On the drain: it could not write, and the upload is dropped. The call
+ * ends with the failure here once the engine has handed it over, or at the
+ * engine's next message. */
+static void drain_failed(struct tw_voice_upload *u, tw_err err)
 {
-    if (u->writer == NULL) {
-        tw_err err = tw_blob_writer_open(tw_voice_blobs(u->v), u->blob_key, &u->writer);
-        if (err) {
-            tw_call_log_detail(u->call, "%s", tw_store_last_error());
-            return err;
+    pthread_mutex_lock(&u->lock);
+    u->failed = err;
+    u->dropped = true;
+    u->draining = false;
+    bool handed_over = u->paused || u->ending;
+    struct leftovers l = upload_take_locked(u);
+    pthread_mutex_unlock(&u->lock);
+    leftovers_release(&l);
+    if (handed_over)
+        tw_call_finish(u->call, upload_failure(u));
+}
+
+/* The drain task, on the voice pool: takes the backlog as a whole (the
+ * engine gathers the next bytes in the other buffer), lets a paused
+ * stream read on, writes, and again until nothing is left; then, when the
+ * client is done, commits. It holds the call, so a cancel or a refusal
+ * that the engine ends the call with leaves the state to it until it
+ * stops. */
+static void upload_drain(void *arg)
+{
+    struct tw_voice_upload *u = arg;
+    tw_call *call = u->call;
+    for (;;) {
+        pthread_mutex_lock(&u->lock);
+        if (u->dropped) {
+            bool handed_over = u->paused || u->ending;
+            u->draining = false;
+            struct leftovers l = upload_take_locked(u);
+            pthread_mutex_unlock(&u->lock);
+            leftovers_release(&l);
+            if (handed_over)
+                tw_call_finish(call, TW_ERR_CANCELLED);
+            break;
         }
-        u->live =
-            tw_voice_live_open(u->v, u->found, u->meta->language, u->terms, u->meta->n_vocabulary);
+        uint8_t *taken = u->pending;
+        size_t n = u->pending_len, cap = u->pending_cap;
+        u->pending = u->writing;
+        u->pending_cap = u->writing_cap;
+        u->pending_len = 0;
+        u->writing = taken;
+        u->writing_cap = cap;
+        bool resume = u->paused;
+        u->paused = false;
+        bool commit = n == 0 && u->ending;
+        if (n == 0 && !commit)
+            u->draining = false;
+        pthread_mutex_unlock(&u->lock);
+        if (commit) {
+            upload_commit(u);
+            break;
+        }
+        if (n == 0)
+            break;
+        if (resume)
+            tw_call_read_next(call);
+        tw_err err = upload_write(u, n);
+        if (err) {
+            drain_failed(u, err);
+            break;
+        }
     }
-    tw_err err = u->pending_len ? upload_write(u) : TW_OK;
-    u->pending_len = 0;
+    tw_call_unhold(call);
+}
+
+/* Starts the drain, which holds the call until it stops; the lock held,
+ * u->draining set. */
+static tw_err start_drain_locked(struct tw_voice_upload *u)
+{
+    tw_call_hold(u->call);
+    tw_err err = tw_pool_submit(tw_voice_pool(u->v), upload_drain, u);
+    if (err) {
+        u->draining = false;
+        tw_call_unhold(u->call);
+    }
     return err;
 }
 
-/* Hands the upload back to the engine, which reads the next message; or,
- * after a failure or a cancel, drops it and ends the call. On a pool thread. */
-static void upload_hand_back(struct tw_voice_upload *u, tw_err err)
-{
-    tw_call *call = u->call;
-    int owner = OWN_POOL;
-    if (err == TW_OK && atomic_compare_exchange_strong(&u->owner, &owner, OWN_ENGINE)) {
-        tw_call_read_next(call); /* u is the engine's again: not touched after */
-        return;
-    }
-    upload_release(u);
-    atomic_store(&u->owner, OWN_DONE);
-    tw_call_finish(call, err ? err : TW_ERR_CANCELLED);
-}
-
-static void upload_chunk_task(void *arg)
-{
-    struct tw_voice_upload *u = arg;
-    tw_err err = atomic_load(&u->owner) == OWN_CANCELLED ? TW_ERR_CANCELLED : TW_OK;
-    if (err == TW_OK)
-        err = upload_write_pending(u);
-    upload_hand_back(u, err);
-}
-
-/* Copies bytes into the pending buffer. */
-static bool pend(struct tw_voice_upload *u, const uint8_t *data, size_t n)
+/* Adds bytes to the backlog, the lock held; it grows by doubling, and the
+ * two buffers are reused once they have grown. */
+static bool pend_locked(struct tw_voice_upload *u, const uint8_t *data, size_t n)
 {
     if (n == 0)
         return true; /* memcpy may not be given pending's NULL, even for 0 bytes */
     if (u->pending_len + n > u->pending_cap) {
-        size_t cap = u->pending_len + n;
+        size_t cap =
+            u->pending_cap * 2 > u->pending_len + n ? u->pending_cap * 2 : u->pending_len + n;
         uint8_t *grown = realloc(u->pending, cap);
         if (grown == NULL)
             return false;
@@ -277,6 +365,43 @@ static bool pend(struct tw_voice_upload *u, const uint8_t *data, size_t n)
     memcpy(u->pending + u->pending_len, data, n);
     u->pending_len += n;
     return true;
+}
+
+/*
+ * On the engine's thread: adds received bytes to the backlog (first the
+ * held head, when there is one) and starts the drain if none runs and a
+ * batch is in. TW_OK reads on; TW_DEFERRED pauses the stream until the
+ * drain takes the full backlog; a dropped upload ends the call with what
+ * dropped it. With ending, the client is done: the drain starts whatever
+ * is in, and commits after these bytes.
+ */
+static tw_err upload_pend(struct tw_voice_upload *u, const uint8_t *head, size_t nhead,
+                          const uint8_t *data, size_t n, bool ending)
+{
+    pthread_mutex_lock(&u->lock);
+    if (u->dropped) {
+        pthread_mutex_unlock(&u->lock);
+        u->phase = UP_DONE;
+        return upload_failure(u);
+    }
+    if (!pend_locked(u, head, nhead) || !pend_locked(u, data, n)) {
+        pthread_mutex_unlock(&u->lock);
+        return upload_fail(u, TW_ERR_NO_MEMORY);
+    }
+    u->ending = ending;
+    tw_err err = TW_OK;
+    bool pause = false;
+    if (!u->draining && (ending || u->pending_len >= UPLOAD_BATCH)) {
+        u->draining = true;
+        err = start_drain_locked(u);
+    } else if (u->draining) {
+        pause = !ending && u->pending_len >= UPLOAD_BACKLOG;
+    }
+    u->paused = pause;
+    pthread_mutex_unlock(&u->lock);
+    if (err)
+        return upload_fail(u, err);
+    return pause || ending ? TW_DEFERRED : TW_OK;
 }
 
 /* The format is known: refuse a mismatch; the blob is opened on the pool. */
@@ -300,9 +425,8 @@ static tw_err upload_accept(struct tw_voice_upload *u, tw_audio_format found, co
     return TW_OK;
 }
 
-/* On the engine's thread: checks a chunk and hands it to the pool, which
- * asks for the next one when it is written (TW_DEFERRED), or holds it
- * while the format is not known yet (TW_OK). */
+/* On the engine's thread: checks a chunk and adds it to the backlog, or
+ * holds it while the format is not known yet (TW_OK). */
 static tw_err upload_chunk(struct tw_voice_upload *u, const ProtobufCBinaryData *chunk)
 {
     tw_call *call = u->call;
@@ -314,9 +438,10 @@ static tw_err upload_chunk(struct tw_voice_upload *u, const ProtobufCBinaryData 
         return tw_call_error(call, TW_ERR_TOO_LARGE, "a voice note may have at most %llu bytes",
                              (unsigned long long)max);
     u->received += chunk->len;
+    size_t held = 0;
     if (u->phase == UP_SNIFFING) {
         /* Hold the first bytes until they say what they are. */
-        size_t held = u->nhead;
+        held = u->nhead;
         size_t room = TW_AUDIO_SNIFF_BYTES - held;
         size_t take = room < chunk->len ? room : chunk->len;
         memcpy(u->head + held, chunk->data, take);
@@ -328,18 +453,8 @@ static tw_err upload_chunk(struct tw_voice_upload *u, const ProtobufCBinaryData 
         tw_err err = upload_accept(u, found, what);
         if (err)
             return err;
-        if (!pend(u, u->head, held))
-            return TW_ERR_NO_MEMORY;
     }
-    if (!pend(u, chunk->data, chunk->len))
-        return TW_ERR_NO_MEMORY;
-    atomic_store(&u->owner, OWN_POOL);
-    tw_err err = tw_pool_submit(tw_voice_pool(u->v), upload_chunk_task, u);
-    if (err) {
-        atomic_store(&u->owner, OWN_ENGINE);
-        return err;
-    }
-    return TW_DEFERRED;
+    return upload_pend(u, u->head, held, chunk->data, chunk->len, false);
 }
 
 tw_err tw_voice_upload_message(tw_call *call, const ProtobufCMessage *message,
@@ -350,6 +465,7 @@ tw_err tw_voice_upload_message(tw_call *call, const ProtobufCMessage *message,
     tw_err err;
     if (u->phase == UP_METADATA) {
         u->call = call;
+        pthread_mutex_init(&u->lock, NULL); /* destroyed by tw_voice_upload_free */
         u->v = tw_voice_call_voice(call);
         if (u->v == NULL)
             return TW_ERR_SHUTTING_DOWN;
@@ -367,7 +483,7 @@ tw_err tw_voice_upload_message(tw_call *call, const ProtobufCMessage *message,
         return upload_fail(u, tw_call_field_violation(call, "metadata",
                                                       "only the first message carries metadata"));
     err = upload_chunk(u, &in->chunk);
-    return err == TW_OK || err == TW_DEFERRED ? err : upload_fail(u, err);
+    return err == TW_OK || err == TW_DEFERRED || u->phase == UP_DONE ? err : upload_fail(u, err);
 }
 
 /* How long the stored audio plays, by its header; -1 when it does not say. */
@@ -382,8 +498,11 @@ static int64_t upload_duration(struct tw_voice_upload *u)
  * audio too, unless it was committed). */
 static void upload_commit_end(struct tw_voice_upload *u, tw_err err)
 {
-    upload_release(u);
-    atomic_store(&u->owner, OWN_DONE);
+    pthread_mutex_lock(&u->lock);
+    u->draining = false;
+    struct leftovers l = upload_take_locked(u);
+    pthread_mutex_unlock(&u->lock);
+    leftovers_release(&l);
     tw_call_finish(u->call, err);
 }
 
@@ -424,18 +543,15 @@ static tw_err store_note(tw_txn *t, void *ctx)
     return err;
 }
 
-/* On the voice pool: the last bytes written, the audio made durable, then
- * the note stored. A cancel from now on only marks the upload: a note
- * committed anyway is what a retry with its request_id gets. */
-static void upload_commit(void *arg)
+/* On the drain, every byte written: the audio made durable, then the note
+ * stored. A cancel from now on only marks the upload: a note committed
+ * anyway is what a retry with its request_id gets. */
+static void upload_commit(struct tw_voice_upload *u)
 {
-    struct tw_voice_upload *u = arg;
     tw_call *call = u->call;
     tw_arena *arena = tw_call_arena(call);
-    tw_err err = atomic_load(&u->owner) == OWN_CANCELLED ? TW_ERR_CANCELLED : TW_OK;
-    if (err == TW_OK)
-        err = upload_write_pending(u);
-    if (err == TW_OK && u->wav && tw_wav_parser_finish(&u->wav_parser) != TW_OK)
+    tw_err err = TW_OK;
+    if (u->wav && tw_wav_parser_finish(&u->wav_parser) != TW_OK)
         err = tw_call_error(call, TW_ERR_VOICE_BAD_FORMAT, "not a readable WAV file: %s",
                             u->wav_parser.error);
     uint8_t digest[EVP_MAX_MD_SIZE];
@@ -486,6 +602,7 @@ tw_err tw_voice_upload_end(tw_call *call, ProtobufCMessage *response)
     struct tw_voice_upload *u = tw_call_state(call);
     if (u->phase == UP_METADATA)
         return tw_call_field_violation(call, "metadata", "the upload sent no metadata");
+    size_t held = 0; /* the head, when it was held to the end */
     if (u->phase == UP_SNIFFING) {
         if (u->received == 0)
             return upload_fail(u, tw_call_field_violation(call, "chunk", "no audio was sent"));
@@ -493,18 +610,18 @@ tw_err tw_voice_upload_end(tw_call *call, ProtobufCMessage *response)
         const char *what;
         tw_audio_sniff(u->head, u->nhead, true, &found, &what);
         tw_err err = upload_accept(u, found, what);
-        if (err == TW_OK && !pend(u, u->head, u->nhead))
-            err = TW_ERR_NO_MEMORY;
         if (err)
             return upload_fail(u, err);
+        held = u->nhead;
     }
     u->response = (Tw__V1__UploadVoiceNoteResponse *)response;
     u->phase = UP_COMMITTING;
-    atomic_store(&u->owner, OWN_POOL);
-    tw_err err = tw_pool_submit(tw_voice_pool(u->v), upload_commit, u);
-    if (err) {
-        atomic_store(&u->owner, OWN_ENGINE);
-        return upload_fail(u, err);
-    }
-    return TW_DEFERRED;
+    return upload_pend(u, u->head, held, NULL, 0, true);
+}
+
+void tw_voice_upload_free(void *state)
+{
+    struct tw_voice_upload *u = state;
+    if (u->call != NULL) /* it read a message, so its lock was made */
+        pthread_mutex_destroy(&u->lock);
 }

@@ -245,11 +245,13 @@ class VoiceTest(TwdTestCase):
         self.calls.assert_nothing_stored()
 
     def held_upload(self, timeout):
-        """An upload that sends 1 MiB and then waits, as its future and the
-        event that would let it go on."""
+        """An upload that sends 2 MiB and then waits, as its future and the
+        event that would let it go on. twd writes what it receives in
+        batches, into 1 MiB blocks: 2 MiB received puts the first block on
+        disk."""
         hold = threading.Event()
         future = self.calls.voice.UploadVoiceNote.future(
-            upload_requests(self.speech_padding(), "long.wav", hold=hold, hold_after=MiB),
+            upload_requests(self.speech_padding(), "long.wav", hold=hold, hold_after=2 * MiB),
             metadata=self.me.metadata, timeout=timeout)
         tmp = os.path.join(self.twd.data_dir, "blobs", ".tmp")
         wait_until(lambda: any(os.path.getsize(p) > 0 for p in files_under(tmp)),

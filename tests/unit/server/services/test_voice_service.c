@@ -131,8 +131,9 @@ static void setup(void)
         .max_stream_backlog = 8 << 20,
     };
     ck_assert_int_eq(tw_engine_new(&ecfg, &engine), TW_OK);
-    ck_assert_msg(tw_service_register(engine, &app, &tw_voice_service, &voice_served, errbuf, sizeof errbuf) == TW_OK, "%s",
-                  errbuf);
+    ck_assert_msg(tw_service_register(engine, &app, &tw_voice_service, &voice_served, errbuf,
+                                      sizeof errbuf) == TW_OK,
+                  "%s", errbuf);
     tw_engine_set_gate(engine, test_gate, NULL);
     int port = 0;
     ck_assert_msg(tw_engine_start(engine, &port, errbuf, sizeof errbuf) == TW_OK, "%s", errbuf);
@@ -771,47 +772,127 @@ START_TEST(same_request_id_stores_once)
 }
 END_TEST
 
-START_TEST(download_returns_the_exact_bytes)
+/* The note's audio through DownloadVoiceNote, as the caller with md (at
+ * most max bytes); NULL after asserting the call's error when it fails. */
+static uint8_t *download(const char *id, const char *const *md, size_t max, size_t *len,
+                         rpc_result *r)
 {
-    vf_file f = vf_read(VF_SPEECH_WAV);
-    upload_spec u = {.file_name = "n.wav", .bytes = f.bytes, .len = f.len};
-    Tw__V1__VoiceNote *note = upload_ok(&u);
     Tw__V1__DownloadVoiceNoteRequest req = TW__V1__DOWNLOAD_VOICE_NOTE_REQUEST__INIT;
-    req.id = note->id;
-    rpc_stream *s = rpc_stream_open_md(channel, SVC "DownloadVoiceNote", TIMEOUT_MS, auth_a);
+    req.id = (char *)id;
+    rpc_stream *s = rpc_stream_open_md(channel, SVC "DownloadVoiceNote", TIMEOUT_MS, md);
     rpc_stream_send(s, &req.base);
     rpc_stream_close_send(s);
-    uint8_t *got = malloc(f.len + 1);
-    size_t len = 0;
+    uint8_t *got = malloc(max + 1);
+    *len = 0;
     Tw__V1__DownloadVoiceNoteResponse *m;
     while ((m = (void *)rpc_stream_recv(s, &tw__v1__download_voice_note_response__descriptor)) !=
            NULL) {
         ck_assert_uint_le(m->chunk.len, 256 * 1024);
-        ck_assert_uint_le(len + m->chunk.len, f.len);
-        memcpy(got + len, m->chunk.data, m->chunk.len);
-        len += m->chunk.len;
+        ck_assert_uint_le(*len + m->chunk.len, max);
+        memcpy(got + *len, m->chunk.data, m->chunk.len);
+        *len += m->chunk.len;
         protobuf_c_message_free_unpacked(&m->base, NULL);
     }
+    rpc_stream_finish(s, r);
+    if (r->status != GRPC_STATUS_OK) {
+        free(got);
+        return NULL;
+    }
+    return got;
+}
+
+/* Uploads bytes in chunks of chunk bytes and checks that the stored audio
+ * is those bytes: size, SHA-256 and a download. */
+static void assert_stored_exactly(const char *file_name, const uint8_t *bytes, size_t len,
+                                  size_t chunk)
+{
+    upload_spec u = {.file_name = file_name, .bytes = bytes, .len = len, .chunk = chunk};
+    Tw__V1__VoiceNote *note = upload_ok(&u);
+    ck_assert_uint_eq(note->size_bytes, len);
+    char sha[65];
+    sha256_hex(bytes, len, sha);
+    ck_assert_str_eq(note->sha256, sha);
     rpc_result r;
-    rpc_stream_finish(s, &r);
+    size_t got_len;
+    uint8_t *got = download(note->id, auth_a, len, &got_len, &r);
     ck_assert_int_eq(r.status, GRPC_STATUS_OK);
     rpc_result_free(&r);
-    ck_assert_uint_eq(len, f.len);
-    ck_assert(memcmp(got, f.bytes, f.len) == 0);
-    char sha[65];
-    sha256_hex(got, len, sha);
-    ck_assert_str_eq(sha, note->sha256);
+    ck_assert_uint_eq(got_len, len);
+    ck_assert(memcmp(got, bytes, len) == 0);
+    free(got);
+}
+
+START_TEST(download_returns_the_exact_bytes)
+{
+    vf_file f = vf_read(VF_SPEECH_WAV);
+    assert_stored_exactly("n.wav", f.bytes, f.len, 0);
 
     /* Another user's note does not exist. */
-    s = rpc_stream_open_md(channel, SVC "DownloadVoiceNote", TIMEOUT_MS, auth_b);
-    rpc_stream_send(s, &req.base);
-    rpc_stream_close_send(s);
-    ck_assert_ptr_null(rpc_stream_recv(s, &tw__v1__download_voice_note_response__descriptor));
-    rpc_stream_finish(s, &r);
+    upload_spec u = {.file_name = "n.wav", .bytes = f.bytes, .len = f.len};
+    Tw__V1__VoiceNote *note = upload_ok(&u);
+    rpc_result r;
+    size_t len;
+    ck_assert_ptr_null(download(note->id, auth_b, f.len, &len, &r));
     assert_error(&r, GRPC_STATUS_NOT_FOUND, "RES_001");
     rpc_result_free(&r);
-    free(got);
     vf_free(&f);
+}
+END_TEST
+
+/* The engine reads on while the voice pool writes: chunks of every size
+ * (one byte at the start, odd sizes that straddle the write batches, the
+ * largest allowed, which fill the backlog at once and pause the stream)
+ * are all stored, in order. */
+START_TEST(chunks_of_every_size_are_stored_in_order)
+{
+    size_t len = MAX_BYTES;
+    uint8_t *bytes = malloc(len);
+    memcpy(bytes,
+           "\0\0\0\x1c"
+           "ftypM4A \0\0\2\0M4A isomiso2",
+           28);
+    uint32_t x = 2463534242u; /* xorshift32: bytes that differ everywhere */
+    for (size_t i = 28; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        bytes[i] = (uint8_t)x;
+    }
+    assert_stored_exactly("one.m4a", bytes, 20000, 1);
+    assert_stored_exactly("odd.m4a", bytes, len, 7001);
+    assert_stored_exactly("big.m4a", bytes, len, 1 << 20);
+    free(bytes);
+}
+END_TEST
+
+/* A WAV whose header goes wrong after a long chunk of other things: the
+ * voice pool finds it while the engine reads on, and the upload ends with
+ * the reason, at the client's next message or its end, keeping nothing. */
+START_TEST(a_failure_while_writing_ends_the_upload_and_keeps_nothing)
+{
+    static const uint8_t header[] = "RIFF\0\0\0\0WAVE"
+                                    "fmt \x10\0\0\0\1\0\1\0\x80\x3e\0\0\0\x7d\0\0\2\0\x10\0";
+    static const uint8_t second_fmt[] = "fmt \x10\0\0\0";
+    size_t len = 2 * 1024 * 1024, skipped = 600000;
+    uint8_t *bytes = calloc(1, len);
+    size_t at = sizeof header - 1;
+    memcpy(bytes, header, at);
+    /* A LIST chunk of skipped bytes, then a second fmt chunk. */
+    memcpy(bytes + at, "LIST", 4);
+    for (int i = 0; i < 4; i++) { /* sizes are little-endian */
+        bytes[4 + i] = (uint8_t)((len - 8) >> (8 * i));
+        bytes[at + 4 + i] = (uint8_t)(skipped >> (8 * i));
+    }
+    memcpy(bytes + at + 8 + skipped, second_fmt, sizeof second_fmt - 1);
+    upload_spec u = {.file_name = "bad.wav", .bytes = bytes, .len = len};
+    rpc_result r;
+    upload(&u, auth_a, &r);
+    assert_error(&r, GRPC_STATUS_INVALID_ARGUMENT, "VOICE_001");
+    ck_assert_str_eq(r.message, "not a readable WAV file: WAV has two fmt chunks");
+    rpc_result_free(&r);
+    wait_for_no_files();
+    assert_nothing_stored();
+    free(bytes);
 }
 END_TEST
 
@@ -1173,6 +1254,8 @@ Suite *tw_test_suite(void)
     tcase_add_test(tc, cancel_and_deadline_leave_nothing);
     tcase_add_test(tc, same_request_id_stores_once);
     tcase_add_test(tc, download_returns_the_exact_bytes);
+    tcase_add_test(tc, chunks_of_every_size_are_stored_in_order);
+    tcase_add_test(tc, a_failure_while_writing_ends_the_upload_and_keeps_nothing);
     tcase_add_test(tc, delete_removes_the_note_and_its_audio);
     tcase_add_test(tc, list_pages_filters_and_isolates_users);
     tcase_add_test(tc, retranscribe_starts_again_under_a_new_generation);
