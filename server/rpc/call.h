@@ -89,9 +89,8 @@ typedef tw_err tw_handler(tw_call *call, const ProtobufCMessage *request,
  * on a pool may also run beside the stream, holding the call
  * (tw_call_hold), while on_message returns TW_OK until the work's backlog
  * is full and TW_DEFERRED then: the client's next bytes arrive while the
- * last ones are written. on_end
- * runs when the client has sent its last message; a client-streaming on_end
- * fills response.
+ * last ones are written. on_end runs when the client has sent its last
+ * message; a client-streaming on_end fills response.
  */
 typedef tw_err tw_message_handler(tw_call *call, const ProtobufCMessage *message,
                                   ProtobufCMessage *response);
