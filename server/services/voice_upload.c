@@ -265,21 +265,22 @@ static tw_err upload_write(struct tw_voice_upload *u, size_t n)
 
 static void upload_commit(struct tw_voice_upload *u);
 
-/* On the drain: it could not write, and the upload is dropped. The call
- * ends with the failure here once the engine has handed it over, or at the
- * engine's next message. */
-static void drain_failed(struct tw_voice_upload *u, tw_err err)
+/* On the drain, as it stops for good: frees what the upload holds (after a
+ * failure, err, which drops the upload). True when the engine has handed
+ * the call over (paused, or the client done), so the drain is to end it. */
+static bool drain_stop(struct tw_voice_upload *u, tw_err err)
 {
     pthread_mutex_lock(&u->lock);
-    u->failed = err;
-    u->dropped = true;
+    if (err) {
+        u->failed = err;
+        u->dropped = true;
+    }
     u->draining = false;
     bool handed_over = u->paused || u->ending;
     struct leftovers l = upload_take_locked(u);
     pthread_mutex_unlock(&u->lock);
     leftovers_release(&l);
-    if (handed_over)
-        tw_call_finish(u->call, upload_failure(u));
+    return handed_over;
 }
 
 /* The drain task, on the voice pool: takes the backlog as a whole (the
@@ -294,13 +295,9 @@ static void upload_drain(void *arg)
     tw_call *call = u->call;
     for (;;) {
         pthread_mutex_lock(&u->lock);
-        if (u->dropped) {
-            bool handed_over = u->paused || u->ending;
-            u->draining = false;
-            struct leftovers l = upload_take_locked(u);
+        if (u->dropped) { /* cancelled or refused: the engine leaves it alone from now on */
             pthread_mutex_unlock(&u->lock);
-            leftovers_release(&l);
-            if (handed_over)
+            if (drain_stop(u, TW_OK))
                 tw_call_finish(call, TW_ERR_CANCELLED);
             break;
         }
@@ -327,7 +324,9 @@ static void upload_drain(void *arg)
             tw_call_read_next(call);
         tw_err err = upload_write(u, n);
         if (err) {
-            drain_failed(u, err);
+            /* Ended here once handed over, or at the engine's next message. */
+            if (drain_stop(u, err))
+                tw_call_finish(call, upload_failure(u));
             break;
         }
     }
@@ -483,7 +482,8 @@ tw_err tw_voice_upload_message(tw_call *call, const ProtobufCMessage *message,
         return upload_fail(u, tw_call_field_violation(call, "metadata",
                                                       "only the first message carries metadata"));
     err = upload_chunk(u, &in->chunk);
-    return err == TW_OK || err == TW_DEFERRED || u->phase == UP_DONE ? err : upload_fail(u, err);
+    bool dropped = u->phase == UP_DONE; /* upload_pend dropped it already */
+    return err == TW_OK || err == TW_DEFERRED || dropped ? err : upload_fail(u, err);
 }
 
 /* How long the stored audio plays, by its header; -1 when it does not say. */
@@ -498,11 +498,7 @@ static int64_t upload_duration(struct tw_voice_upload *u)
  * audio too, unless it was committed). */
 static void upload_commit_end(struct tw_voice_upload *u, tw_err err)
 {
-    pthread_mutex_lock(&u->lock);
-    u->draining = false;
-    struct leftovers l = upload_take_locked(u);
-    pthread_mutex_unlock(&u->lock);
-    leftovers_release(&l);
+    drain_stop(u, TW_OK); /* committing, the drain has the call */
     tw_call_finish(u->call, err);
 }
 

@@ -623,14 +623,16 @@ START_TEST(malformed_streams_are_refused)
 }
 END_TEST
 
+/* An MP4 ftyp box: what follows it is sniffed as m4a and cheap to refuse
+ * or store (its transcription fails, with a reason). */
+static const uint8_t M4A_FTYP[] = "\0\0\0\x1c"
+                                  "ftypM4A \0\0\2\0M4A isomiso2";
+
 START_TEST(size_limit_refuses_one_byte_more_and_keeps_nothing)
 {
     /* An MP4 ftyp box and then zeros: sniffed as m4a, cheap to refuse. */
     uint8_t *bytes = calloc(1, MAX_BYTES + 1);
-    memcpy(bytes,
-           "\0\0\0\x1c"
-           "ftypM4A \0\0\2\0M4A isomiso2",
-           28);
+    memcpy(bytes, M4A_FTYP, sizeof M4A_FTYP - 1);
     upload_spec u = {.file_name = "big.m4a", .bytes = bytes, .len = MAX_BYTES + 1};
     rpc_result r;
     upload(&u, auth_a, &r);
@@ -847,12 +849,9 @@ START_TEST(chunks_of_every_size_are_stored_in_order)
 {
     size_t len = MAX_BYTES;
     uint8_t *bytes = malloc(len);
-    memcpy(bytes,
-           "\0\0\0\x1c"
-           "ftypM4A \0\0\2\0M4A isomiso2",
-           28);
+    memcpy(bytes, M4A_FTYP, sizeof M4A_FTYP - 1);
     uint32_t x = 2463534242u; /* xorshift32: bytes that differ everywhere */
-    for (size_t i = 28; i < len; i++) {
+    for (size_t i = sizeof M4A_FTYP - 1; i < len; i++) {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
